@@ -1,0 +1,111 @@
+"""pullfix benchmarks: `make bench`. Prints figures; asserts nothing about time."""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from pullfix.cli import classify_lines
+from pullfix.demo import sample_events
+from pullfix.events import log_entry, push_body, structured_cloudevent
+
+CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
+ENTRIES = 50_000
+ROUNDS = 3
+
+
+def realistic_lines(count: int, seed: int = 7) -> list[bytes]:
+    """Pull-failure events as a log sink delivers them: varied messages, names and envelopes."""
+    rng = random.Random(seed)
+    messages: list[tuple[str, str]] = []
+    for raw in sample_events():
+        value = json.loads(raw)
+        while "jsonPayload" not in value:
+            value = value.get("data") or value.get("message") or {}
+            if isinstance(value, dict) and isinstance(value.get("data"), str):
+                break
+        payload = value.get("jsonPayload") if isinstance(value, dict) else None
+        if payload:
+            messages.append((payload["reason"], payload["message"]))
+    corpus_file = CORPUS / "real_pull_messages.jsonl"
+    if corpus_file.exists():
+        for line in corpus_file.read_text().splitlines():
+            item = json.loads(line)
+            messages.append((item["reason"] or "Failed", item["message"]))
+    lines = []
+    for i in range(count):
+        reason, message = rng.choice(messages)
+        project = rng.choice(["shop-prod", "shop-staging", "data-prod"])
+        entry = log_entry(
+            project=project, location="us-central1", cluster=rng.choice(["checkout", "batch"]),
+            namespace=rng.choice(["payments", "storefront", "ml", "default"]),
+            pod=f"web-{rng.randrange(16**6):06x}-{rng.randrange(16**4):04x}",
+            node=f"gke-checkout-default-pool-1a2b3c4d-{rng.randrange(36**4):04d}",
+            message=message, reason=reason, insert_id=f"{i:014x}",
+            controller=("Deployment", "web"), container="web",
+        )  # fmt: skip
+        shape = i % 3
+        value = entry if shape == 0 else push_body(entry, message_id=str(10**15 + i))
+        if shape == 2:
+            value = structured_cloudevent(value)
+        lines.append(json.dumps(value).encode())
+    return lines
+
+
+def _best_of(rounds: int, work: Callable[[], object]) -> float:
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def bench_classify() -> None:
+    lines = realistic_lines(ENTRIES)
+    size = sum(len(line) for line in lines)
+
+    def classify_all() -> None:
+        for _ in classify_lines(lines):
+            pass
+
+    def round_trip_all() -> None:
+        for line in lines:
+            json.dumps(json.loads(line))
+
+    classify_s = _best_of(ROUNDS, classify_all)
+    json_s = _best_of(ROUNDS, round_trip_all)
+    per_entry_us = [
+        t * 1e6
+        for t in (_time_one(lines[i]) for i in range(0, len(lines), max(1, len(lines) // 2000)))
+    ]
+    print(f"classify: {ENTRIES} entries ({size / 1e6:.1f} MB, 1/3 each LogEntry, push body, "
+          "CloudEvent), best of 3")  # fmt: skip
+    print(f"  classify throughput    {ENTRIES / classify_s:12,.0f} entries/s")
+    print(
+        f"  JSON round trip        {ENTRIES / json_s:12,.0f} entries/s  (json.loads + json.dumps)"
+    )
+    print(f"  ratio classify/JSON    {classify_s / json_s:12.2f} x the time of a bare round trip")
+    print(
+        f"  per entry              p50 {statistics.median(per_entry_us):.1f} us, "
+        f"p99 {statistics.quantiles(per_entry_us, n=100)[98]:.1f} us"
+    )
+
+
+def _time_one(line: bytes) -> float:
+    start = time.perf_counter()
+    for _ in classify_lines([line]):
+        pass
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    bench_classify()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""The classification vocabulary and the actions pullfix takes (DESIGN.md, "Causes")."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = ["GRANT_FIXABLE", "Action", "Cause"]
+
+
+class Cause(StrEnum):
+    """Why an image pull failed."""
+
+    CROSS_PROJECT = "cross_project"
+    ROLE = "role"
+    SCOPE = "scope"
+    VERSION = "version"
+    SERVICE_ACCOUNT = "service_account"
+    NOT_FOUND = "not_found"
+    AUTH_CONFIG = "auth_config"
+    NETWORK = "network"
+    RATE_LIMIT = "rate_limit"
+    INVALID_NAME = "invalid_name"
+    PLATFORM = "platform"
+    PULL_POLICY = "pull_policy"
+    NODE_DISK = "node_disk"
+    PERMISSION = "permission"
+    UNVERIFIED = "unverified"
+    UNKNOWN = "unknown"
+    NOT_A_PULL_FAILURE = "not_a_pull_failure"
+
+
+class Action(StrEnum):
+    """What pullfix did about a diagnosis."""
+
+    GRANT = "grant"
+    WOULD_GRANT = "would_grant"
+    TICKET = "ticket"
+    SUPPRESSED = "suppressed"
+    IGNORED = "ignored"
+
+
+# The only causes a reader grant on the repository fixes.
+GRANT_FIXABLE = frozenset({Cause.CROSS_PROJECT, Cause.ROLE})

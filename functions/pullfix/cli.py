@@ -1,0 +1,104 @@
+"""The `pullfix` command line. Each command imports what it needs when it runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from typing import BinaryIO, TextIO
+
+__all__ = ["classify_lines", "main"]
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_INPUT = 3
+
+
+def classify_lines(lines: Iterable[bytes]) -> Iterator[str]:
+    """One JSON output line per input line, in order; a bad line yields an error object."""
+    from pullfix.classify import offline_record
+    from pullfix.intake import parse_json
+
+    for number, raw in enumerate(lines, start=1):
+        line = raw.rstrip(b"\r\n")
+        if not line.strip():
+            record: dict[str, object] = {"error": f"line {number}: empty line"}
+        else:
+            try:
+                text = line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                record = {"error": f"line {number}: not UTF-8 ({exc.reason} at byte {exc.start})"}
+            else:
+                record = offline_record(parse_json(text))
+                if "error" in record:
+                    record = {"error": f"line {number}: {record['error']}"}
+        yield json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+
+
+def _cmd_classify(args: argparse.Namespace, stdout: TextIO) -> int:
+    source: BinaryIO
+    if args.file in (None, "-"):
+        source, interactive = sys.stdin.buffer, True
+    else:
+        try:
+            source = open(args.file, "rb")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            print(f"pullfix classify: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+            return EXIT_INPUT
+        interactive = False
+    try:
+        for out in classify_lines(source):
+            stdout.write(out + "\n")
+            if interactive:
+                stdout.flush()
+    except OSError as exc:
+        print(f"pullfix classify: reading input failed: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    finally:
+        if source is not sys.stdin.buffer:
+            source.close()
+    return EXIT_OK
+
+
+def _cmd_demo(args: argparse.Namespace, stdout: TextIO) -> int:
+    from pullfix.demo import run_demo
+
+    return run_demo(stdout)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every `pullfix` command."""
+    parser = argparse.ArgumentParser(
+        prog="pullfix", description="Diagnose and remediate GKE image-pull failures."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    classify = commands.add_parser(
+        "classify",
+        help="classify pull-failure events offline (JSON Lines in, JSON Lines out)",
+        description="Read JSON Lines (Cloud Logging LogEntries, Pub/Sub push bodies or "
+        "structured CloudEvents) and print one JSON diagnosis per line. No cloud calls.",
+    )
+    classify.add_argument("file", nargs="?", metavar="FILE|-", help="input file; - or none: stdin")
+    classify.set_defaults(handler=_cmd_classify)
+
+    demo = commands.add_parser("demo", help="run pullfix on bundled sample events")
+    demo.set_defaults(handler=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `pullfix` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.handler(args, sys.stdout)
+    except BrokenPipeError:
+        # The reader went away (`pullfix classify | head`); that is not an error.
+        sys.stderr.close()
+        return EXIT_OK
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

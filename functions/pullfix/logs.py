@@ -1,0 +1,19 @@
+"""Structured log lines: one JSON object per line on stdout, as Cloud Logging parses them."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, TextIO
+
+__all__ = ["log"]
+
+
+def log(
+    severity: str, message: str, fields: dict[str, Any] | None = None, stream: TextIO | None = None
+) -> None:
+    """Write one structured entry; `severity` and `message` are what Cloud Logging shows."""
+    entry = {"severity": severity, "message": message, **(fields or {})}
+    out = stream or sys.stdout
+    out.write(json.dumps(entry, default=str, ensure_ascii=False, separators=(",", ":")) + "\n")
+    out.flush()

@@ -1,0 +1,145 @@
+"""The `remediate` function served by functions-framework over real HTTP."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from pullfix.events import log_entry, pull_message, push_body
+from pullfix.localrun import FUNCTIONS_DIR, FunctionServer
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FunctionServer]:
+    log = tmp_path_factory.mktemp("remediate") / "function.log"
+    with FunctionServer("remediate", log_path=log) as running:
+        yield running
+
+
+def post(url: str, body: bytes, headers: dict[str, str]) -> int:
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def ce_headers(event_id: str) -> dict[str, str]:
+    return {
+        "Content-Type": "application/json",
+        "ce-specversion": "1.0",
+        "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
+        "ce-source": "//pubsub.googleapis.com/projects/p1/topics/pull-failures",
+        "ce-id": event_id,
+        "ce-time": "2026-11-20T10:00:09.749Z",
+    }
+
+
+def logged(server: FunctionServer, event_id: str) -> dict[str, Any]:
+    assert server.log_path is not None
+    for line in server.log_path.read_text().splitlines():
+        if line.startswith("{") and f'"event_id":"{event_id}"' in line:
+            entry: dict[str, Any] = json.loads(line)
+            return entry
+    raise AssertionError(f"no log line for event {event_id}")
+
+
+def test_shared_example_delivery_is_diagnosed(
+    server: FunctionServer, example_eventarc_request: tuple[dict[str, str], bytes]
+) -> None:
+    headers, body = example_eventarc_request
+    assert post(server.url, body, headers) == 200
+    entry = logged(server, headers["ce-id"])
+    assert entry["severity"] == "INFO"
+    assert entry["cause"] == "permission"
+    assert entry["cluster"] == "projects/p1/locations/us-central1/clusters/c1"
+
+
+def test_cross_project_failure(server: FunctionServer) -> None:
+    image = "europe-docker.pkg.dev/images-prj/r/app:2"
+    entry = log_entry(
+        project="p1",
+        location="us-central1",
+        cluster="c1",
+        namespace="n",
+        pod="app-1",
+        node="gke-c1-pool-1a2b3c4d-abcd",
+        message=pull_message(image, "403 Forbidden"),
+    )
+    body = json.dumps(push_body(entry)).encode()
+    assert post(server.url, body, ce_headers("cross-1")) == 200
+    assert logged(server, "cross-1")["cause"] == "cross_project"
+
+
+@pytest.mark.parametrize(
+    ("event_id", "body", "rejection"),
+    [
+        ("bad-b64", b'{"message": {"data": "!!!", "messageId": "1"}}', "malformed"),
+        (
+            "bad-json",
+            json.dumps({"message": {"data": base64.b64encode(b"{").decode()}}).encode(),
+            "malformed",
+        ),
+        (
+            "crash-loop",
+            json.dumps(
+                push_body(
+                    log_entry(
+                        project="p1",
+                        location="l",
+                        cluster="c",
+                        namespace="n",
+                        pod="p",
+                        node="x",
+                        reason="BackOff",
+                        message="Back-off restarting failed container",
+                    )
+                )
+            ).encode(),
+            "not_a_pull_failure",
+        ),
+    ],
+)
+def test_bad_or_irrelevant_input_is_acknowledged_and_logged(
+    server: FunctionServer, event_id: str, body: bytes, rejection: str
+) -> None:
+    assert post(server.url, body, ce_headers(event_id)) == 200
+    entry = logged(server, event_id)
+    assert entry["action"] == "ignored"
+    assert entry["rejection"] == rejection
+
+
+def test_a_request_that_is_no_cloudevent_is_refused_by_the_framework(
+    server: FunctionServer,
+) -> None:
+    assert post(server.url, b"{}", {"Content-Type": "application/json"}) == 400
+
+
+def test_function_module_imports_no_google_client() -> None:
+    # functions-framework's own google.cloud.functions modules are the runtime, not clients.
+    code = (
+        "import sys\nbefore = set(sys.modules)\nimport main\n"
+        "print(sorted(m for m in set(sys.modules) - before "
+        "if m.startswith(('google.api_core', 'google.auth', 'grpc', 'google.cloud.')) "
+        "and not m.startswith('google.cloud.functions')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=FUNCTIONS_DIR,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert done.stdout.strip() == "[]"

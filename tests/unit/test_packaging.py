@@ -1,0 +1,36 @@
+"""The Cloud Functions build installs what the package declares, and main.py stays thin."""
+
+from __future__ import annotations
+
+import ast
+import re
+import tomllib
+
+from tests.conftest import REPO
+
+
+def _normalise(requirement: str) -> str:
+    match = re.fullmatch(r"([A-Za-z0-9_.-]+)(.*)", requirement.strip())
+    assert match, requirement
+    name, spec = match.groups()
+    return re.sub(r"[-_.]+", "-", name).lower() + spec.replace(" ", "")
+
+
+def test_requirements_txt_matches_pyproject() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    declared = sorted(_normalise(r) for r in project["dependencies"])
+    lines = (REPO / "functions" / "requirements.txt").read_text().splitlines()
+    built = sorted(_normalise(line) for line in lines if line.strip() and not line.startswith("#"))
+    assert built == declared
+
+
+def test_main_py_holds_only_entry_points() -> None:
+    tree = ast.parse((REPO / "functions" / "main.py").read_text())
+    functions = [node.name for node in tree.body if isinstance(node, ast.FunctionDef)]
+    assert functions == ["remediate"]
+    others = [
+        node
+        for node in tree.body
+        if not isinstance(node, ast.FunctionDef | ast.Import | ast.ImportFrom | ast.Expr)
+    ]
+    assert others == []
