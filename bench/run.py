@@ -41,13 +41,18 @@ def realistic_lines(count: int, seed: int = 7) -> list[bytes]:
         reason, message = rng.choice(messages)
         project = rng.choice(["shop-prod", "shop-staging", "data-prod"])
         entry = log_entry(
-            project=project, location="us-central1", cluster=rng.choice(["checkout", "batch"]),
+            project=project,
+            location="us-central1",
+            cluster=rng.choice(["checkout", "batch"]),
             namespace=rng.choice(["payments", "storefront", "ml", "default"]),
             pod=f"web-{rng.randrange(16**6):06x}-{rng.randrange(16**4):04x}",
             node=f"gke-checkout-default-pool-1a2b3c4d-{rng.randrange(36**4):04d}",
-            message=message, reason=reason, insert_id=f"{i:014x}",
-            controller=("Deployment", "web"), container="web",
-        )  # fmt: skip
+            message=message,
+            reason=reason,
+            insert_id=f"{i:014x}",
+            controller=("Deployment", "web"),
+            container="web",
+        )
         shape = i % 3
         value = entry if shape == 0 else push_body(entry, message_id=str(10**15 + i))
         if shape == 2:
@@ -83,8 +88,10 @@ def bench_classify() -> None:
         t * 1e6
         for t in (_time_one(lines[i]) for i in range(0, len(lines), max(1, len(lines) // 2000)))
     ]
-    print(f"classify: {ENTRIES} entries ({size / 1e6:.1f} MB, 1/3 each LogEntry, push body, "
-          "CloudEvent), best of 3")  # fmt: skip
+    print(
+        f"classify: {ENTRIES} entries ({size / 1e6:.1f} MB, 1/3 each LogEntry, push body, "
+        "CloudEvent), best of 3"
+    )
     print(f"  classify throughput    {ENTRIES / classify_s:12,.0f} entries/s")
     print(
         f"  JSON round trip        {ENTRIES / json_s:12,.0f} entries/s  (json.loads + json.dumps)"

@@ -67,6 +67,40 @@ def _cmd_demo(args: argparse.Namespace, stdout: TextIO) -> int:
     return run_demo(stdout)
 
 
+def _cmd_sandbox_serve(args: argparse.Namespace, stdout: TextIO) -> int:
+    import signal
+    import threading
+
+    from pullfix.sandbox import Sandbox, WorldError
+
+    try:
+        sandbox = Sandbox(args.world, port=args.port, strict=args.strict, log=stdout)
+    except WorldError as exc:
+        print(f"pullfix sandbox: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    try:
+        sandbox.start()
+    except OSError as exc:
+        print(
+            f"pullfix sandbox: cannot listen on ports {sandbox.port} and {sandbox.port + 1}: {exc}",
+            file=sys.stderr,
+        )
+        return EXIT_INPUT
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    stdout.write(
+        f"pullfix sandbox: REST on {sandbox.endpoint}, gRPC on {sandbox.grpc_target}\n"
+        f"  export PULLFIX_GCP_ENDPOINT={sandbox.endpoint}\n"
+    )
+    stdout.flush()
+    try:
+        stop.wait()
+    finally:
+        sandbox.stop()
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every `pullfix` command."""
     parser = argparse.ArgumentParser(
@@ -82,6 +116,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     classify.add_argument("file", nargs="?", metavar="FILE|-", help="input file; - or none: stdin")
     classify.set_defaults(handler=_cmd_classify)
+
+    sandbox = commands.add_parser("sandbox", help="the local double of the Google APIs")
+    sandbox_commands = sandbox.add_subparsers(
+        dest="sandbox_command", required=True, metavar="COMMAND"
+    )
+    serve = sandbox_commands.add_parser(
+        "serve",
+        help="serve a world over the Google APIs' wire protocols",
+        description="Serve WORLD over REST on 127.0.0.1:PORT and gRPC on 127.0.0.1:PORT+1 "
+        "until interrupted; one log line per request.",
+    )
+    serve.add_argument("--world", required=True, help="the world file (YAML)")
+    serve.add_argument("--port", type=int, default=8085, help="REST port; gRPC is PORT+1")
+    serve.add_argument(
+        "--strict",
+        action="store_true",
+        help="check every response against Google's discovery documents",
+    )
+    serve.set_defaults(handler=_cmd_sandbox_serve)
 
     demo = commands.add_parser("demo", help="run pullfix on bundled sample events")
     demo.set_defaults(handler=_cmd_demo)

@@ -66,13 +66,20 @@ class FunctionServer:
         """Start the server and wait until it accepts connections."""
         env = {**os.environ, **self._env, "PYTHONUNBUFFERED": "1"}
         command = [
-            sys.executable, "-m", "functions_framework",
-            "--target", self.target,
-            "--source", str(self._source),
-            "--signature-type", "cloudevent",
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "functions_framework",
+            "--target",
+            self.target,
+            "--source",
+            str(self._source),
+            "--signature-type",
+            "cloudevent",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+        ]
         stdout: int | IO[bytes] = subprocess.DEVNULL
         if self.log_path is not None:
             self._log = stdout = self.log_path.open("ab")
