@@ -39,14 +39,15 @@ class Rule:
     def last_match(self, lowered: str, original: str) -> str | None:
         """The last wording of this rule in the message (runtimes wrap errors outer to
         inner, so the last one is the root cause), as the message spells it; else None."""
+        # The match that ends last wins; of those, the longest ("403 forbidden", not "forbidden").
         best_start, best_end = -1, -1
         for phrase in self.phrases:
             start = lowered.rfind(phrase)
-            if start > best_start:
+            if start >= 0 and (start + len(phrase), -start) > (best_end, -best_start):
                 best_start, best_end = start, start + len(phrase)
         for pattern in self.patterns:
             for match in pattern.finditer(lowered):
-                if match.start() > best_start:
+                if (match.end(), -match.start()) > (best_end, -best_start):
                     best_start, best_end = match.start(), match.end()
         if best_start < 0:
             return None

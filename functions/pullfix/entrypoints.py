@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from pullfix.classify import classify
 from pullfix.intake import PullFailure, RejectionKind, parse_cloudevent
 from pullfix.logs import log
 
@@ -20,11 +20,15 @@ class CloudEventLike(Protocol):
 
 
 def handle_pull_failure(cloud_event: CloudEventLike) -> dict[str, Any]:
-    """Read one pull-failure event, diagnose it, and log the outcome.
+    """Remediate one pull-failure event.
 
     Bad or irrelevant input is logged and acknowledged (returns normally): retrying it
-    cannot help.
+    cannot help. Transient Google errors raise, so that Pub/Sub redelivers the event.
     """
+    from pullfix.config import ConfigError
+    from pullfix.model import TransientError
+    from pullfix.runtime import runtime
+
     attributes = dict(cloud_event.get_attributes())
     result = parse_cloudevent(attributes, cloud_event.data)
     event_id = attributes.get("id")
@@ -38,21 +42,35 @@ def handle_pull_failure(cloud_event: CloudEventLike) -> dict[str, Any]:
         }
         log(severity, f"pullfix: event {event_id} ignored: {result.detail}", ignored)
         return ignored
-    diagnosis = classify(result)
-    outcome: dict[str, Any] = {
-        "event_id": event_id,
-        "cause": diagnosis.cause.value,
-        "reasons": list(diagnosis.reasons),
-        "image": result.image,
-        "cluster": result.cluster_resource,
-        "namespace": result.namespace,
-        "pod": result.pod,
-        "node": result.node,
-        "insert_id": result.insert_id,
-    }
+    try:
+        rt = runtime()
+    except ConfigError as exc:
+        # Events are kept (redelivered, then dead-lettered) until the configuration is fixed.
+        log("CRITICAL", f"pullfix: invalid configuration: {exc}", {"event_id": event_id})
+        raise
+    now = datetime.now(UTC)
+    if result.timestamp is not None:
+        age = (now - result.timestamp).total_seconds()
+        if age > rt.config.max_event_age:
+            dropped = {
+                "event_id": event_id,
+                "action": "ignored",
+                "rejection": "too_old",
+                "detail": f"event is {int(age)}s old; max_event_age is {rt.config.max_event_age}s",
+            }
+            log("INFO", f"pullfix: event {event_id} dropped: {dropped['detail']}", dropped)
+            return dropped
+    try:
+        outcome = rt.remediator.handle(result, now)
+    except TransientError as exc:
+        log("WARNING", f"pullfix: event {event_id} will be retried: {exc}", {"event_id": event_id})
+        raise
+    summary = outcome.to_dict()
+    summary["event_id"] = event_id
     log(
         "INFO",
-        f"pullfix: {result.image or 'image'} in {result.namespace}: {diagnosis.cause.value}",
-        outcome,
+        f"pullfix: {result.image or 'image'} in {result.namespace}: "
+        f"{outcome.cause.value} -> {outcome.action.value}",
+        summary,
     )
-    return outcome
+    return summary

@@ -63,30 +63,36 @@ class ImageRef:
     @property
     def ar_repository(self) -> str | None:
         """`projects/P/locations/L/repositories/R` for Artifact Registry and gcr.io images."""
+        parts = self._ar_parts()
+        if parts is None:
+            return None
+        project, location, repo, _ = parts
+        return f"projects/{project}/locations/{location}/repositories/{repo}"
+
+    @property
+    def ar_image_path(self) -> str | None:
+        """The image's path inside its Artifact Registry repository (its package name)."""
+        parts = self._ar_parts()
+        return parts[3] if parts else None
+
+    def _ar_parts(self) -> tuple[str, str, str, str] | None:
         location_repo = _ar_location_and_repository(self.registry)
         if location_repo is None:
             return None
         location, fixed_repo = location_repo
         segments = self.repository.split("/")
         # Domain-scoped projects appear as "example.com/project" in the path.
-        if "." in segments[0]:
-            if len(segments) < 2:
-                return None
-            project = f"{segments[0]}:{segments[1]}"
-            segments = segments[2:]
-        else:
-            project = segments[0]
-            segments = segments[1:]
+        skip = 2 if "." in segments[0] else 1
+        project = ":".join(segments[:skip])
+        rest = segments[skip:]
         if fixed_repo is None:
             # LOCATION-docker.pkg.dev/PROJECT/REPOSITORY/IMAGE...
-            if len(segments) < 2:
+            if len(rest) < 2:
                 return None
-            repo = segments[0]
-        else:
-            if len(segments) < 1:
-                return None
-            repo = fixed_repo
-        return f"projects/{project}/locations/{location}/repositories/{repo}"
+            return project, location, rest[0], "/".join(rest[1:])
+        if not rest:
+            return None
+        return project, location, fixed_repo, "/".join(rest)
 
     @property
     def ar_project(self) -> str | None:

@@ -6,7 +6,16 @@ import json
 import sys
 from typing import Any, TextIO
 
-__all__ = ["log"]
+__all__ = ["log", "log_to"]
+
+# Cloud Logging reads a function's stdout; command-line tools send logs to stderr instead.
+_stream: TextIO | None = None
+
+
+def log_to(stream: TextIO | None) -> None:
+    """Send log lines to `stream` (None: stdout, the default)."""
+    global _stream  # noqa: PLW0603 - one log destination per process
+    _stream = stream
 
 
 def log(
@@ -14,6 +23,6 @@ def log(
 ) -> None:
     """Write one structured entry; `severity` and `message` are what Cloud Logging shows."""
     entry = {"severity": severity, "message": message, **(fields or {})}
-    out = stream or sys.stdout
+    out = stream or _stream or sys.stdout
     out.write(json.dumps(entry, default=str, ensure_ascii=False, separators=(",", ":")) + "\n")
     out.flush()

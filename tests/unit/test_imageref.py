@@ -132,6 +132,21 @@ def test_artifact_registry_repository(ref: str, expected: str | None) -> None:
     assert parse_image(ref).ar_repository == expected
 
 
+@pytest.mark.parametrize(
+    ("ref", "path"),
+    [
+        ("us-central1-docker.pkg.dev/p1/app/web:1.4", "web"),
+        ("us-docker.pkg.dev/p/r/team/web/api", "team/web/api"),
+        ("us-docker.pkg.dev/example.com/proj/repo/img", "img"),
+        ("gcr.io/p1/a/b", "a/b"),
+        ("gcr.io/example.com/p1/app", "app"),
+        ("quay.io/p/r/i", None),
+    ],
+)
+def test_artifact_registry_image_path(ref: str, path: str | None) -> None:
+    assert parse_image(ref).ar_image_path == path
+
+
 def test_ar_project_and_pull_tag() -> None:
     image = parse_image("us-docker.pkg.dev/example.com/proj/repo/img")
     assert image.ar_project == "example.com:proj"

@@ -1,0 +1,69 @@
+"""One remediation runtime per process, built on first use from the environment."""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from dataclasses import dataclass
+
+from pullfix.clients import GoogleClients
+from pullfix.config import Config, ConfigError, FirestoreLedgerConfig, config_from_env
+from pullfix.gcp import GoogleAdapter, PubSubPublisher
+from pullfix.ledger import FirestoreLedger, Ledger, MemoryLedger
+from pullfix.remediate import Remediator
+
+__all__ = ["OUTCOMES_VARIABLE", "Runtime", "build_runtime", "runtime"]
+
+OUTCOMES_VARIABLE = "PULLFIX_OUTCOMES_TOPIC"
+_TOPIC_RE = re.compile(r"projects/([^/]+)/topics/[^/]+")
+
+
+@dataclass
+class Runtime:
+    config: Config
+    clients: GoogleClients
+    remediator: Remediator
+
+
+def build_ledger(config: Config, clients: GoogleClients, topic: str | None) -> Ledger:
+    """The configured ledger; Firestore's project defaults to the function's own."""
+    if not isinstance(config.ledger, FirestoreLedgerConfig):
+        return MemoryLedger()
+    spec = config.ledger
+    project = spec.project or os.environ.get("GOOGLE_CLOUD_PROJECT")
+    if project is None and topic:
+        project = topic.split("/")[1]
+    if project is None:
+        raise ConfigError("ledger.firestore.project: required (or set GOOGLE_CLOUD_PROJECT)")
+    return FirestoreLedger(clients.firestore, project, spec.database, spec.collection)
+
+
+def build_runtime(config: Config | None = None, clients: GoogleClients | None = None) -> Runtime:
+    """A runtime from PULLFIX_CONFIG, PULLFIX_GCP_ENDPOINT and PULLFIX_OUTCOMES_TOPIC."""
+    config = config or config_from_env()
+    clients = clients or GoogleClients.from_env()
+    topic = os.environ.get(OUTCOMES_VARIABLE) or None
+    if topic is not None and not _TOPIC_RE.fullmatch(topic):
+        raise ConfigError(f"{OUTCOMES_VARIABLE} must look like projects/P/topics/T, got {topic!r}")
+    publisher = PubSubPublisher(clients, topic) if topic else None
+    remediator = Remediator(
+        config,
+        GoogleAdapter(clients, timeout=config.api_timeout),
+        build_ledger(config, clients, topic),
+        publisher,
+    )
+    return Runtime(config=config, clients=clients, remediator=remediator)
+
+
+_lock = threading.Lock()
+_runtime: Runtime | None = None
+
+
+def runtime() -> Runtime:
+    """The process's runtime, built by the first invocation and reused by the rest."""
+    global _runtime  # noqa: PLW0603 - one runtime per function instance, by design
+    with _lock:
+        if _runtime is None:
+            _runtime = build_runtime()
+        return _runtime
