@@ -265,16 +265,18 @@ class Remediator:
             self._identity(evidence)
             if self._grant_may_fix(evidence):
                 grant_key = fingerprint("grant", evidence.account_email, evidence.repository)
-                # A not-found message is checked against the registry even after a grant.
-                granted = None
-                if offline.cause is not Cause.NOT_FOUND:
-                    granted = self.ledger.get(grant_key, when)
+                self._existence(evidence, image)
+                missing = evidence.tag_exists is False or evidence.repository_exists is False
+                # After a grant, failures of images that exist are the same incident
+                # (IAM takes minutes to propagate); a missing image is a new one.
+                granted = None if missing else self.ledger.get(grant_key, when)
                 if granted is not None:
                     escalation = self._escalation(failure, grant_key, when)
                     if escalation is not None:
                         return escalation
                     return self._already_granted(failure, grant_key, granted)
-                self._registry(evidence, image)
+                if not missing:
+                    self._access(evidence)
         diagnosis = judge(offline, evidence)
         decision = decide(diagnosis, evidence, self.config)
         key = (
@@ -369,10 +371,10 @@ class Remediator:
         probe = judge(Diagnosis(Cause.PERMISSION, ()), evidence)
         return probe.cause in GRANT_FIXABLE
 
-    def _registry(self, evidence: Evidence, image: ImageRef) -> None:
-        """Does the repository (and tag) exist, and who can read it?"""
+    def _existence(self, evidence: Evidence, image: ImageRef) -> None:
+        """Do the image's tag and repository exist?"""
         repository = evidence.repository
-        assert repository is not None and evidence.account_email is not None
+        assert repository is not None
         try:
             tag = image.tag_or_latest
             if tag is not None and image.ar_image_path:
@@ -383,8 +385,11 @@ class Remediator:
                 evidence.repository_exists = self.apis.repository_exists(repository)
         except AccessDenied as exc:
             evidence.notes.append(f"could not check that the image exists: {exc}")
-        if evidence.repository_exists is False or evidence.tag_exists is False:
-            return
+
+    def _access(self, evidence: Evidence) -> None:
+        """Who can read the repository: does the node account already hold a role?"""
+        repository = evidence.repository
+        assert repository is not None and evidence.account_email is not None
         member = f"serviceAccount:{evidence.account_email}"
         try:
             policy = self.apis.repository_policy(repository)
