@@ -111,7 +111,11 @@ def _time_one(line: bytes) -> float:
 
 
 def main() -> None:
+    from pipeline_bench import bench_pipeline
+
     bench_classify()
+    print()
+    bench_pipeline()
 
 
 if __name__ == "__main__":

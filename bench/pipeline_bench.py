@@ -1,0 +1,165 @@
+"""Benchmarks of `remediate` under functions-framework against the sandbox."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pullfix.events import log_entry, pull_message, push_body
+from pullfix.localrun import FunctionServer, free_port
+from pullfix.sandbox import Sandbox, load_world
+
+SAMPLES = Path(__file__).resolve().parent.parent / "functions" / "pullfix" / "samples"
+HELLO = Path(__file__).resolve().parent / "hello_main.py"
+NODE = "gke-checkout-default-pool-1a2b3c4d-x7k9"
+DETAILS = [
+    ("us-central1-docker.pkg.dev/shop-images/images/web:1.4", "403 Forbidden"),
+    ("us-central1-docker.pkg.dev/shop-prod/apps/api:2.0", "403 Forbidden"),
+    ("us-central1-docker.pkg.dev/shop-prod/apps/api:9.9", "manifest unknown"),
+    ("quay.io/team/app:1", "dial tcp 1.2.3.4:443: i/o timeout"),
+    ("busybox:1.36", "429 Too Many Requests"),
+]
+
+
+def _entry(workload: str, image: str, detail: str, index: int) -> dict[str, Any]:
+    when = datetime.now(UTC) - timedelta(seconds=1)
+    return log_entry(
+        project="shop-prod",
+        location="us-central1",
+        cluster="checkout",
+        namespace="bench",
+        pod=f"{workload}-{index}",
+        node=NODE,
+        message=pull_message(image, detail),
+        controller=("Deployment", workload),
+        timestamp=when.isoformat().replace("+00:00", "Z"),
+        insert_id=f"b{index}",
+    )
+
+
+def _post(url: str, entry: dict[str, Any], message_id: str) -> int:
+    body = json.dumps(push_body(entry, message_id=message_id, project="shop-prod")).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "ce-specversion": "1.0",
+        "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
+        "ce-source": "//pubsub.googleapis.com/projects/shop-prod/topics/pull-failures",
+        "ce-id": message_id,
+        "ce-time": datetime.now(UTC).isoformat(),
+    }
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        return exc.code
+    except OSError:
+        return 0
+
+
+def _percentile(values: list[float], q: int) -> float:
+    return statistics.quantiles(values, n=100)[q - 1]
+
+
+def bench_pipeline() -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        config = Path(folder) / "config.yaml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "auto_grant": {
+                        "repositories": ["projects/shop-*/locations/*/repositories/*"],
+                        "max_per_hour": 10000,
+                    }
+                }
+            )
+        )
+        with Sandbox(load_world(SAMPLES / "world.yaml")) as sandbox:
+            env = {
+                "PULLFIX_GCP_ENDPOINT": sandbox.endpoint,
+                "PULLFIX_CONFIG": str(config),
+                "PULLFIX_OUTCOMES_TOPIC": "projects/shop-prod/topics/pull-outcomes",
+            }
+            with FunctionServer("remediate", env=env) as server:
+                _warm(server.url)
+                _latency(server.url)
+                _storm(server.url, sandbox)
+    _cold_start()
+
+
+def _warm(url: str) -> None:
+    for i in range(20):
+        image, detail = DETAILS[i % len(DETAILS)]
+        _post(url, _entry(f"warm-{i}", image, detail, i), f"warm-{i}")
+
+
+def _latency(url: str) -> None:
+    new, duplicate = [], []
+    for i in range(300):
+        image, detail = DETAILS[i % len(DETAILS)]
+        entry = _entry(f"lat-{i}", image, detail, 1000 + i)
+        start = time.perf_counter()
+        assert _post(url, entry, f"lat-{i}") == 200
+        new.append((time.perf_counter() - start) * 1000)
+        start = time.perf_counter()
+        assert _post(url, entry, f"lat-dup-{i}") == 200
+        duplicate.append((time.perf_counter() - start) * 1000)
+    print("remediate, warm, over HTTP against the sandbox (300 new incidents, 300 duplicates)")
+    for label, values in (("new incident", new), ("duplicate", duplicate)):
+        print(
+            f"  {label:<14} p50 {statistics.median(values):6.1f} ms   "
+            f"p99 {_percentile(values, 99):6.1f} ms"
+        )
+
+
+def _storm(url: str, sandbox: Sandbox) -> None:
+    before = sandbox.stats()["total"]
+    events = 0
+    for round_ in range(60):
+        for i in range(10):
+            image, detail = DETAILS[i % len(DETAILS)]
+            entry = _entry(f"storm-{i}", image, detail, 100000 + round_ * 10 + i)
+            assert _post(url, entry, f"storm-{round_}-{i}") == 200
+            events += 1
+    requests = sandbox.stats()["total"] - before
+    print(
+        f"storm: {events} events of 10 incidents -> {requests} Google API requests "
+        f"({requests / events:.3f} per event)"
+    )
+
+
+def _time_to_first_2xx(target: str, source: Path, env: dict[str, str]) -> float:
+    port = free_port()
+    entry = _entry("cold", *DETAILS[3], 0)
+    server = FunctionServer(target, env=env, port=port, source=source)
+    start = time.perf_counter()
+    server.start(timeout=60)
+    try:
+        while _post(server.url, entry, f"cold-{time.time_ns()}") // 100 != 2:
+            time.sleep(0.01)
+        return time.perf_counter() - start
+    finally:
+        server.stop()
+
+
+def _cold_start() -> None:
+    with Sandbox(load_world(SAMPLES / "world.yaml")) as sandbox:
+        env = {"PULLFIX_GCP_ENDPOINT": sandbox.endpoint}
+        pullfix = [
+            _time_to_first_2xx("remediate", SAMPLES.parent.parent / "main.py", env)
+            for _ in range(5)
+        ]
+        hello = [_time_to_first_2xx("hello", HELLO, env) for _ in range(5)]
+    p, h = statistics.median(pullfix), statistics.median(hello)
+    print("cold start, process start -> first 2xx for a real event (median of 5)")
+    print(f"  remediate {p * 1000:6.0f} ms   hello-world {h * 1000:6.0f} ms   ratio {p / h:.2f}")
