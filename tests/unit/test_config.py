@@ -15,27 +15,11 @@ from pullfix.config import (
     load_config,
     parse_duration,
 )
-
-DESIGN_EXAMPLE = """
-dry_run: false
-auto_grant:
-  repositories: ["projects/shop-prod/locations/*/repositories/*"]   # glob allow-list; empty: never grant
-  cluster_projects: ["*"]                                           # whose node SAs may receive grants
-  level: repository                                                 # or project
-  max_per_hour: 20
-dedupe_window: 1h
-ledger: memory                                  # or {firestore: {database: "(default)", collection: pullfix-incidents}}
-notify:
-  routes:                                       # first match wins
-    - {namespace: "payments-*", chat: google, webhook_url_env: CHAT_PAYMENTS}
-    - {chat: slack, webhook_url_env: SLACK_PLATFORM}
-"""
+from tests.conftest import REPO
 
 
-def test_design_example(tmp_path: Path) -> None:
-    path = tmp_path / "config.yaml"
-    path.write_text(DESIGN_EXAMPLE)
-    config = load_config(path)
+def test_design_example() -> None:
+    config = load_config(REPO / "tests" / "data" / "design_config.yaml")
     assert config.auto_grant.allows_repository("projects/shop-prod/locations/us/repositories/x")
     assert not config.auto_grant.allows_repository("projects/other/locations/us/repositories/x")
     assert config.dedupe_window == 3600
