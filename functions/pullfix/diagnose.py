@@ -110,8 +110,9 @@ def judge(offline: Diagnosis, evidence: Evidence) -> Diagnosis:
             Cause.CROSS_PROJECT,
             reasons,
             lacks,
-            f"repository project {evidence.repository_project} is not the cluster's "
-            f"project {cluster_project}",
+            # The offline classifier's words: the two say it once between them.
+            f"repository project {evidence.repository_project} differs from cluster project "
+            f"{cluster_project}",
         )
     return _final(Cause.ROLE, reasons, lacks)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from pullfix.intake import PullFailure, RejectionKind, parse_cloudevent
+from pullfix.intake import PullFailure, Rejection, RejectionKind, decode_push, parse_cloudevent
 from pullfix.logs import log
 
-__all__ = ["CloudEventLike", "handle_pull_failure"]
+__all__ = ["CloudEventLike", "handle_outcome", "handle_pull_failure"]
 
 
 class CloudEventLike(Protocol):
@@ -74,3 +74,41 @@ def handle_pull_failure(cloud_event: CloudEventLike) -> dict[str, Any]:
         summary,
     )
     return summary
+
+
+def handle_outcome(cloud_event: CloudEventLike) -> dict[str, Any]:
+    """Deliver one remediation outcome to the owning team (chat, tickets).
+
+    A malformed outcome is logged and acknowledged; a destination that fails transiently
+    raises, so that Pub/Sub redelivers (destinations already reached are not posted again).
+    """
+    from pullfix.config import ConfigError
+    from pullfix.model import TransientError
+    from pullfix.notify import DeliveryFailed
+    from pullfix.runtime import notifier
+
+    attributes = dict(cloud_event.get_attributes())
+    event_id = attributes.get("id")
+    outcome = decode_push(cloud_event.data)
+    problem = None
+    if isinstance(outcome, Rejection):
+        problem = outcome.detail
+    elif not isinstance(outcome, dict) or outcome.get("schema") != "pullfix.outcome/v1":
+        problem = "not a pullfix outcome (schema pullfix.outcome/v1)"
+    elif not isinstance(outcome.get("event"), dict) or not outcome.get("fingerprint"):
+        problem = "outcome lacks its event or fingerprint"
+    if problem is not None or not isinstance(outcome, dict):
+        ignored = {"event_id": event_id, "action": "ignored", "detail": problem}
+        log("WARNING", f"notify: event {event_id} ignored: {problem}", ignored)
+        return ignored
+    try:
+        delivered = notifier().handle(outcome, datetime.now(UTC))
+    except ConfigError as exc:
+        log("CRITICAL", f"notify: invalid configuration: {exc}", {"event_id": event_id})
+        raise
+    except (DeliveryFailed, TransientError) as exc:
+        log("WARNING", f"notify: event {event_id} will be retried: {exc}", {"event_id": event_id})
+        raise
+    result = {"event_id": event_id, "fingerprint": outcome["fingerprint"], "delivered": delivered}
+    log("INFO", f"notify: {outcome['fingerprint']} delivered to {delivered or 'no route'}", result)
+    return result

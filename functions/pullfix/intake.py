@@ -23,6 +23,7 @@ __all__ = [
     "PullFailure",
     "Rejection",
     "RejectionKind",
+    "decode_push",
     "parse_cloudevent",
     "parse_event",
     "parse_json",
@@ -155,6 +156,21 @@ def parse_cloudevent(attributes: Mapping[str, Any], data: object) -> IntakeResul
         if not isinstance(data, dict):
             raise _Malformed("CloudEvent data must be a JSON object (a Pub/Sub push body)")
         return _parse_any(data, attributes={}, message_id=_opt_str(attributes, "id"), depth=1)
+    except _Malformed as exc:
+        return _malformed(str(exc))
+    except RecursionError:
+        return _malformed("input is nested too deeply")
+
+
+def decode_push(data: object) -> object | Rejection:
+    """The JSON payload of a Pub/Sub push body (or its bytes), or why it has none."""
+    try:
+        if isinstance(data, bytes | bytearray):
+            data = _decode_json_bytes(bytes(data), "CloudEvent data")
+        if not isinstance(data, dict) or not isinstance(data.get("message"), dict):
+            raise _Malformed("CloudEvent data must be a Pub/Sub push body with a 'message'")
+        payload, _, _ = _pubsub_message(data["message"])
+        return payload
     except _Malformed as exc:
         return _malformed(str(exc))
     except RecursionError:

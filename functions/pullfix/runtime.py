@@ -11,9 +11,10 @@ from pullfix.clients import GoogleClients
 from pullfix.config import Config, ConfigError, FirestoreLedgerConfig, config_from_env
 from pullfix.gcp import GoogleAdapter, PubSubPublisher
 from pullfix.ledger import FirestoreLedger, Ledger, MemoryLedger
+from pullfix.notify import Notifier
 from pullfix.remediate import Remediator
 
-__all__ = ["OUTCOMES_VARIABLE", "Runtime", "build_runtime", "runtime"]
+__all__ = ["OUTCOMES_VARIABLE", "Runtime", "build_runtime", "notifier", "runtime"]
 
 OUTCOMES_VARIABLE = "PULLFIX_OUTCOMES_TOPIC"
 _TOPIC_RE = re.compile(r"projects/([^/]+)/topics/[^/]+")
@@ -67,3 +68,19 @@ def runtime() -> Runtime:
         if _runtime is None:
             _runtime = build_runtime()
         return _runtime
+
+
+_notifier: Notifier | None = None
+
+
+def notifier() -> Notifier:
+    """The process's notifier, built by the first invocation and reused by the rest."""
+    global _notifier  # noqa: PLW0603 - one notifier per function instance, by design
+    with _lock:
+        if _notifier is None:
+            config = config_from_env()
+            ledger = build_ledger(
+                config, GoogleClients.from_env(), os.environ.get(OUTCOMES_VARIABLE) or None
+            )
+            _notifier = Notifier(config, ledger)
+        return _notifier

@@ -176,6 +176,7 @@ def event(
     cluster: str = CLUSTER,
     node_name: str | None = None,
     project: str = PROD,
+    namespace: str = "shop",
 ) -> dict[str, Any]:
     """A GKE pull-failure LogEntry from a pod of `workload` on the pool's node."""
     when = datetime.now(UTC) - timedelta(minutes=minutes_ago)
@@ -184,7 +185,7 @@ def event(
         project=project,
         location=LOCATION,
         cluster=cluster,
-        namespace="shop",
+        namespace=namespace,
         pod=f"{name}-7d9f8c-xk2p",
         node=node(pool) if node_name is None else node_name,
         message=message or pull_message(image, detail),

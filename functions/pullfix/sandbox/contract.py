@@ -15,7 +15,7 @@ from typing import Any
 
 from pullfix.errors import PullfixError
 
-__all__ = ["ContractViolation", "discovery_method", "response_violations"]
+__all__ = ["ContractViolation", "discovery_method", "response_violations", "schema_violations"]
 
 _RFC3339_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:\d\d)")
 _INT64_RE = re.compile(r"-?\d{1,19}")
@@ -67,6 +67,14 @@ def response_violations(method_id: str, version: str, body: Any) -> list[str]:
         return [] if body in ({}, None) else [f"{method_id} has no response body, got one"]
     problems: list[str] = []
     _check(body, {"$ref": ref}, schemas, ref, problems)
+    return problems
+
+
+def schema_violations(api: str, version: str, schema: str, body: Any) -> list[str]:
+    """Every way `body` departs from a named schema of a discovery document."""
+    schemas = _document(f"{api}.{version}")["schemas"]
+    problems: list[str] = []
+    _check(body, {"$ref": schema}, schemas, schema, problems)
     return problems
 
 

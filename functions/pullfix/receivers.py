@@ -1,0 +1,201 @@
+"""Local stand-ins for where notifications go, for `pullfix demo` and the tests: a chat
+webhook receiver and a GitHub-API-shaped issue tracker, both real HTTP servers on loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+__all__ = ["ChatReceiver", "GitHubReceiver", "Posted"]
+
+
+@dataclass
+class Posted:
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: Any
+
+
+class _Server:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.url = ""
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        raise NotImplementedError
+
+    def start(self) -> _Server:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, daemon=True, kwargs={"poll_interval": 0.05}
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> Any:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _read(handler: BaseHTTPRequestHandler) -> tuple[str, dict[str, str], Any]:
+    parsed = urllib.parse.urlsplit(handler.path)
+    query = dict(urllib.parse.parse_qsl(parsed.query))
+    length = int(handler.headers.get("Content-Length") or 0)
+    raw = handler.rfile.read(length) if length else b""
+    try:
+        body = json.loads(raw) if raw else None
+    except ValueError:
+        body = raw.decode(errors="replace")
+    return parsed.path, query, body
+
+
+def _answer(handler: BaseHTTPRequestHandler, status: int, body: Any) -> None:
+    data = json.dumps(body).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
+class ChatReceiver(_Server):
+    """Accepts webhook POSTs (Google Chat, Slack or plain JSON) and keeps them.
+
+    `statuses`: answers to give first, in order (then 200); `on_post` sees each one.
+    """
+
+    def __init__(
+        self, statuses: list[int] | None = None, on_post: Callable[[Posted], None] | None = None
+    ) -> None:
+        super().__init__()
+        self.posts: list[Posted] = []
+        self.statuses = list(statuses or [])
+        self.on_post = on_post
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                path, query, body = _read(self)
+                posted = Posted(path, query, dict(self.headers.items()), body)
+                with receiver.lock:
+                    status = receiver.statuses.pop(0) if receiver.statuses else 200
+                    if status == 200:
+                        receiver.posts.append(posted)
+                if status == 200 and receiver.on_post is not None:
+                    receiver.on_post(posted)
+                _answer(
+                    self,
+                    status,
+                    {"name": f"spaces/demo/messages/{len(receiver.posts)}"}
+                    if status == 200
+                    else {"error": {"code": status}},
+                )
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        return Handler
+
+
+class GitHubReceiver(_Server):
+    """The part of the GitHub REST API pullfix uses: issue search, create, comment."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
+        self.issues: list[dict[str, Any]] = []
+        self.requests: list[str] = []
+        self.on_change: Callable[[str, dict[str, Any]], None] | None = None
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        tracker = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _authorized(self) -> bool:
+                if self.headers.get("Authorization") != f"Bearer {tracker.token}":
+                    _answer(self, 401, {"message": "Bad credentials"})
+                    return False
+                return True
+
+            def do_GET(self) -> None:
+                path, query, _ = _read(self)
+                with tracker.lock:
+                    tracker.requests.append(f"GET {path}")
+                if not self._authorized():
+                    return
+                if path != "/search/issues":
+                    _answer(self, 404, {"message": "Not Found"})
+                    return
+                terms = query.get("q", "")
+                phrase = terms.split('"')[1] if terms.count('"') >= 2 else terms
+                with tracker.lock:
+                    items = [
+                        i for i in tracker.issues if i["state"] == "open" and phrase in i["body"]
+                    ]
+                _answer(
+                    self,
+                    200,
+                    {"total_count": len(items), "incomplete_results": False, "items": items},
+                )
+
+            def do_POST(self) -> None:
+                path, _, body = _read(self)
+                with tracker.lock:
+                    tracker.requests.append(f"POST {path}")
+                if not self._authorized():
+                    return
+                parts = path.strip("/").split("/")
+                if len(parts) == 4 and parts[0] == "repos" and parts[3] == "issues":
+                    with tracker.lock:
+                        issue = {
+                            "number": len(tracker.issues) + 1,
+                            "state": "open",
+                            "title": body["title"],
+                            "body": body["body"],
+                            "labels": [{"name": n} for n in body.get("labels", [])],
+                            "comments": [],
+                            "html_url": f"{tracker.url}/{'/'.join(parts[1:3])}/issues/"
+                            f"{len(tracker.issues) + 1}",
+                        }
+                        tracker.issues.append(issue)
+                    if tracker.on_change:
+                        tracker.on_change("opened", issue)
+                    _answer(self, 201, issue)
+                elif len(parts) == 6 and parts[3] == "issues" and parts[5] == "comments":
+                    number = int(parts[4])
+                    with tracker.lock:
+                        issue = tracker.issues[number - 1]
+                        issue["comments"].append(body["body"])
+                    if tracker.on_change:
+                        tracker.on_change("commented", issue)
+                    _answer(self, 201, {"id": len(issue["comments"]), "body": body["body"]})
+                else:
+                    _answer(self, 404, {"message": "Not Found"})
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        return Handler

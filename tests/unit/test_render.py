@@ -1,0 +1,160 @@
+"""What a team sees: payloads as Google Chat, Slack and GitHub document them, for every cause."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pullfix.causes import Cause
+from pullfix.config import Route
+from pullfix.notify import route_for
+from pullfix.remediation import Context, ticket_draft
+from pullfix.render import (
+    FINGERPRINT_MARKER,
+    github_comment,
+    github_issue,
+    google_chat_message,
+    slack_message,
+)
+from pullfix.sandbox.contract import schema_violations
+
+CAUSES = [c for c in Cause if c is not Cause.NOT_A_PULL_FAILURE]
+SA = "serviceAccount:123-compute@developer.gserviceaccount.com"
+REPO = "projects/images/locations/us/repositories/shared"
+
+
+def outcome(cause: Cause, action: str = "ticket", **more: Any) -> dict[str, Any]:
+    grant = {"resource": REPO, "role": "roles/artifactregistry.reader", "member": SA}
+    context = Context(
+        cause=cause,
+        project="prod",
+        location="us-central1",
+        cluster="c1",
+        namespace="payments-api",
+        workload="Deployment/web",
+        node="gke-c1-default-pool-1a2b3c4d-x7k9",
+        image="us-docker.pkg.dev/images/shared/web:1.4",
+        repository=REPO,
+        node_pool="default-pool",
+        account=SA.split(":")[1],
+        google_image=True,
+        grant=grant if action != "ticket" else None,
+    )
+    draft = ticket_draft(context) | {"fingerprint": f"ticket-{cause.value}"}
+    return {
+        "schema": "pullfix.outcome/v1",
+        "event": {
+            "message_id": "m1",
+            "insert_id": "i1",
+            "timestamp": "2026-11-20T10:00:07Z",
+            "cluster": "projects/prod/locations/us-central1/clusters/c1",
+            "namespace": "payments-api",
+            "workload": "Deployment/web",
+            "pod": "web-1",
+            "image": "us-docker.pkg.dev/images/shared/web:1.4",
+            "node": context.node,
+        },
+        "cause": cause.value,
+        "action": action,
+        "grant": grant if action != "ticket" else None,
+        "ticket": draft if action == "ticket" else None,
+        "remediation": draft,
+        "reasons": ["registry refused the pull: 403 Forbidden", "<b>not html</b> & more"],
+        "fingerprint": f"ticket-{cause.value}",
+        "dry_run": action == "would_grant",
+        "escalation": False,
+        "evidence": {"repository": REPO},
+        **more,
+    }
+
+
+@pytest.mark.parametrize("cause", CAUSES)
+def test_google_chat_messages_follow_the_chat_api_schema(cause: Cause) -> None:
+    message = google_chat_message(outcome(cause))
+    assert schema_violations("chat", "v1", "Message", message) == []
+    assert message["thread"] == {"threadKey": f"ticket-{cause.value}"}
+    card = message["cardsV2"][0]
+    assert card["cardId"] and card["card"]["header"]["title"]
+    text = repr(card)
+    assert cause.value in text
+    assert "&lt;b&gt;not html&lt;/b&gt; &amp; more" in text  # evidence is escaped in cards
+    assert message["text"].startswith("*pullfix needs a human")
+    assert len(message["text"]) <= 4000
+
+
+def test_grants_show_the_exact_binding_and_terraform() -> None:
+    for action, words in (
+        ("grant", "Granted roles/artifactregistry.reader"),
+        ("would_grant", "Dry run: would grant roles/artifactregistry.reader"),
+    ):
+        message = google_chat_message(outcome(Cause.CROSS_PROJECT, action))
+        assert schema_violations("chat", "v1", "Message", message) == []
+        assert f"{words} on {REPO} to {SA}" in message["text"]
+        assert "google_artifact_registry_repository_iam_member" in message["text"]
+        headers = [s["header"] for s in message["cardsV2"][0]["card"]["sections"]]
+        assert "Codify it in Terraform" in headers
+
+
+@pytest.mark.parametrize("cause", CAUSES)
+def test_slack_messages_keep_block_kit_limits(cause: Cause) -> None:
+    message = slack_message(outcome(cause))
+    blocks = message["blocks"]
+    assert message["text"] and len(blocks) <= 50
+    assert blocks[0]["type"] == "header"
+    assert blocks[0]["text"]["type"] == "plain_text" and len(blocks[0]["text"]["text"]) <= 150
+    for block in blocks[1:-1]:
+        assert block["type"] == "section"
+        assert block["text"]["type"] == "mrkdwn" and 0 < len(block["text"]["text"]) <= 3000
+    assert blocks[-1]["type"] == "context"
+    assert f"`{cause.value}`" in repr(blocks)
+
+
+def test_commands_paste_as_code() -> None:
+    message = slack_message(outcome(Cause.SCOPE))
+    texts = [b["text"]["text"] for b in message["blocks"] if b["type"] == "section"]
+    code = next(text for text in texts if text.startswith("```"))
+    assert "gcloud container node-pools create default-pool-storage --cluster=c1" in code
+    assert "--scopes=gke-default" in code
+    assert "kubectl drain -l cloud.google.com/gke-nodepool=default-pool" in code
+
+
+def test_github_issue_carries_the_fingerprint_and_labels() -> None:
+    issue = github_issue(outcome(Cause.VERSION))
+    assert issue["title"].startswith("[pullfix] version: ")
+    assert f"{FINGERPRINT_MARKER} ticket-version" in issue["body"]
+    assert issue["labels"] == ["pullfix", "cause:version"]
+    assert "gcloud container clusters upgrade c1 --master" in issue["body"]
+    assert "crictl pull --creds" in issue["body"]
+    escalated = github_issue(outcome(Cause.ROLE, escalation=True))
+    assert "escalation" in escalated["labels"]
+    assert "Seen again" in github_comment(outcome(Cause.VERSION))["body"]
+
+
+ROUTES = (
+    Route(chat="google", webhook_url_env="A", namespace="payments-*"),
+    Route(chat="slack", webhook_url_env="B", cause="scope"),
+    Route(chat="slack", webhook_url_env="C", cluster="c2"),
+    Route(chat="webhook", webhook_url_env="D", repository_project="images"),
+    Route(chat="slack", webhook_url_env="E"),
+)
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({}, 0),
+        ({"namespace": "shop"}, 3),
+        ({"namespace": "shop", "cause": "scope"}, 1),
+        ({"namespace": "shop", "cluster": "projects/p/locations/l/clusters/c2"}, 2),
+        ({"namespace": "shop", "repository": "projects/other/locations/us/repositories/r"}, 4),
+    ],
+)
+def test_first_matching_route_wins(changes: dict[str, str], expected: int) -> None:
+    data = outcome(Cause(changes.get("cause", "role")))
+    data["event"]["namespace"] = changes.get("namespace", data["event"]["namespace"])
+    data["event"]["cluster"] = changes.get("cluster", data["event"]["cluster"])
+    data["evidence"]["repository"] = changes.get("repository", REPO)
+    found = route_for(ROUTES, data)
+    assert found is not None and found[0] == expected
+    assert route_for((), data) is None
