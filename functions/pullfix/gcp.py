@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from google.api_core import exceptions, retry
 
 from pullfix.clients import GoogleClients
+from pullfix.ledger import LEDGER_PERMISSIONS
 from pullfix.model import (
     AccessDenied,
     AccountInfo,
@@ -29,7 +30,7 @@ from pullfix.model import (
     TransientError,
 )
 
-__all__ = ["PERMISSIONS", "GoogleAdapter", "PubSubPublisher"]
+__all__ = ["PERMISSIONS", "GoogleAdapter", "PubSubPublisher", "guard"]
 
 T = TypeVar("T")
 
@@ -51,6 +52,8 @@ PERMISSIONS = {
         "resourcemanager.projects.getIamPolicy",
         "resourcemanager.projects.setIamPolicy",
     ),
+    "publish": ("pubsub.topics.publish",),
+    "ledger": LEDGER_PERMISSIONS,
 }
 
 CALL_TIMEOUT = 10.0
@@ -99,7 +102,7 @@ class _TtlCache:
         return value
 
 
-def _guard(what: str, call: Callable[[], T]) -> T:
+def guard(what: str, call: Callable[[], T]) -> T:
     """Run a client call, turning its failures into pullfix's two kinds."""
     try:
         return call()
@@ -160,7 +163,7 @@ class GoogleAdapter:
 
     def _load_cluster(self, resource: str, project: str) -> ClusterInfo | None:
         try:
-            cluster = _guard(
+            cluster = guard(
                 f"reading {resource}",
                 lambda: self.clients.container.get_cluster(
                     name=resource, timeout=self.timeout, retry=self.retry
@@ -191,7 +194,7 @@ class GoogleAdapter:
 
     def _load_number(self, project: str) -> int | None:
         try:
-            got = _guard(
+            got = guard(
                 f"reading project {project}",
                 lambda: self.clients.projects.get_project(
                     name=f"projects/{project}", timeout=self.timeout, retry=self.retry
@@ -207,7 +210,7 @@ class GoogleAdapter:
     def _load_account(self, email: str) -> AccountInfo:
         name = f"projects/-/serviceAccounts/{email}"
         try:
-            account = _guard(
+            account = guard(
                 f"reading {name}",
                 lambda: self.clients.iam_admin.get_service_account(
                     name=name, timeout=self.timeout, retry=self.retry
@@ -219,7 +222,7 @@ class GoogleAdapter:
 
     def repository_exists(self, repository: str) -> bool:
         try:
-            _guard(
+            guard(
                 f"reading {repository}",
                 lambda: self.clients.artifact_registry.get_repository(
                     name=repository, timeout=self.timeout, retry=self.retry
@@ -233,7 +236,7 @@ class GoogleAdapter:
         package = urllib.parse.quote(image_path, safe="")
         name = f"{repository}/packages/{package}/tags/{tag}"
         try:
-            _guard(
+            guard(
                 f"reading {name}",
                 lambda: self.clients.artifact_registry.get_tag(
                     name=name, timeout=self.timeout, retry=self.retry
@@ -259,7 +262,7 @@ class GoogleAdapter:
 
     def _read_policy(self, resource: str) -> Any:
         client = self._client_for(resource)
-        return _guard(
+        return guard(
             f"reading the IAM policy of {resource}",
             lambda: client.get_iam_policy(
                 request={"resource": resource, "options": {"requested_policy_version": 3}},
@@ -289,7 +292,7 @@ class GoogleAdapter:
             policy.version = 3  # keeps conditional bindings intact
             request = {"resource": resource, "policy": policy}
             try:
-                _guard(
+                guard(
                     f"writing the IAM policy of {resource}",
                     lambda: client.set_iam_policy(request=request, timeout=self.timeout),  # noqa: B023
                 )
@@ -318,8 +321,8 @@ class PubSubPublisher:
             "action": str(outcome.get("action", "")),
             "fingerprint": str(outcome.get("fingerprint", "")),
         }
-        future = _guard(
+        future = guard(
             f"publishing to {self.topic}",
             lambda: self.clients.publisher.publish(self.topic, data, **attributes),
         )
-        _guard(f"publishing to {self.topic}", lambda: future.result(timeout=CALL_TIMEOUT * 3))
+        guard(f"publishing to {self.topic}", lambda: future.result(timeout=CALL_TIMEOUT * 3))

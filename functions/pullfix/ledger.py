@@ -17,9 +17,16 @@ from google.api_core import exceptions
 
 from pullfix.model import TransientError
 
-__all__ = ["Claim", "FirestoreLedger", "Ledger", "MemoryLedger"]
+__all__ = ["LEDGER_PERMISSIONS", "Claim", "FirestoreLedger", "Ledger", "MemoryLedger"]
 
 _ATTEMPTS = 6
+# What FirestoreLedger's reads, creates, updates and deletes need (Terraform's ledger role).
+LEDGER_PERMISSIONS = (
+    "datastore.entities.create",
+    "datastore.entities.delete",
+    "datastore.entities.get",
+    "datastore.entities.update",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,9 +123,9 @@ class FirestoreLedger:
         return f"{self.database}/documents/{self.collection}/{key}"
 
     def _call(self, what: str, call: Any) -> Any:
-        from pullfix.gcp import _guard
+        from pullfix.gcp import guard
 
-        return _guard(f"ledger {what}", call)
+        return guard(f"ledger {what}", call)
 
     def _commit(self, writes: list[dict[str, Any]]) -> Any:
         return self._call(

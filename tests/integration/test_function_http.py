@@ -141,3 +141,25 @@ def test_function_module_imports_no_google_client() -> None:
         timeout=60,
     )
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("path", ["", "projects/p1/topics/pull-failures"])
+def test_a_raw_pubsub_push_is_accepted(server: FunctionServer, path: str) -> None:
+    # Terraform deploys pullfix's own push subscriptions (for dead-lettering): they POST the
+    # push body with no ce-* headers, to FUNCTION_URL/projects/P/topics/T.
+    message_id = f"raw-{len(path)}"
+    entry = log_entry(
+        project="p1",
+        location="us-central1",
+        cluster="c1",
+        namespace="n",
+        pod="p",
+        node="gke-c1-pool-1a2b3c4d-abcd",
+        reason="BackOff",
+        message='Back-off pulling image "busybox"',
+    )
+    body = json.dumps(push_body(entry, message_id=message_id)).encode()
+    assert post(server.url + path, body, {"Content-Type": "application/json"}) == 200
+    logged_entry = logged(server, message_id)
+    assert logged_entry["event"]["message_id"] == message_id
+    assert logged_entry["cause"] == "unverified"

@@ -1,0 +1,25 @@
+# The dedupe ledger: a Firestore database of its own, whose records expire by TTL.
+
+resource "google_firestore_database" "ledger" {
+  project                           = var.project_id
+  name                              = var.ledger.database
+  location_id                       = var.ledger.location
+  type                              = "FIRESTORE_NATIVE"
+  point_in_time_recovery_enablement = "POINT_IN_TIME_RECOVERY_ENABLED"
+  delete_protection_state           = "DELETE_PROTECTION_DISABLED"
+  deletion_policy                   = "DELETE"
+
+  depends_on = [google_project_service.required]
+}
+
+resource "google_firestore_field" "ledger_ttl" {
+  project    = var.project_id
+  database   = google_firestore_database.ledger.name
+  collection = var.ledger.collection
+  field      = "expires_at"
+
+  # Firestore deletes a record once its expires_at has passed.
+  ttl_config {}
+  # No index on the expiry field: the ledger only reads records by id.
+  index_config {}
+}

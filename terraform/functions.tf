@@ -1,0 +1,177 @@
+# Both functions, built from the zipped functions/ directory. The object name carries the
+# archive's hash, so a code change is a new object and a new build.
+
+resource "google_storage_bucket" "source" {
+  #checkov:skip=CKV_GCP_62:Holds only the functions' source archives, written by Terraform; Cloud Audit Logs record access.
+  project                     = var.project_id
+  name                        = "${var.prefix}-source-${var.project_id}"
+  location                    = var.region
+  labels                      = var.labels
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  force_destroy               = true
+
+  versioning {
+    enabled = true
+  }
+
+  lifecycle_rule {
+    condition {
+      num_newer_versions = 3
+      with_state         = "ARCHIVED"
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
+  depends_on = [google_project_service.required]
+}
+
+data "archive_file" "source" {
+  type        = "zip"
+  source_dir  = local.source_dir
+  output_path = "${path.module}/.build/pullfix-functions.zip"
+  excludes    = ["**/__pycache__/**", "**/*.pyc", "**/.pytest_cache/**"]
+}
+
+resource "google_storage_bucket_object" "source" {
+  name   = "pullfix-functions-${data.archive_file.source.output_md5}.zip"
+  bucket = google_storage_bucket.source.name
+  source = data.archive_file.source.output_path
+}
+
+locals {
+  functions = {
+    remediate = {
+      description     = "Diagnoses GKE image-pull failures; grants or files tickets"
+      service_account = google_service_account.remediate.email
+      env = {
+        PULLFIX_OUTCOMES_TOPIC = google_pubsub_topic.outcomes.id
+      }
+      secrets = {}
+    }
+    notify = {
+      description     = "Tells the owning team about each pullfix outcome"
+      service_account = google_service_account.notify.email
+      env             = {}
+      secrets         = var.notify_secrets
+    }
+  }
+}
+
+resource "google_cloudfunctions2_function" "remediate" {
+  project     = var.project_id
+  location    = var.region
+  name        = "${var.prefix}-remediate"
+  description = local.functions.remediate.description
+  labels      = var.labels
+
+  build_config {
+    runtime     = "python312"
+    entry_point = "remediate"
+    source {
+      storage_source {
+        bucket = google_storage_bucket.source.name
+        object = google_storage_bucket_object.source.name
+      }
+    }
+  }
+
+  service_config {
+    max_instance_count             = var.max_instances
+    min_instance_count             = var.min_instances
+    available_memory               = "512Mi"
+    timeout_seconds                = 120
+    ingress_settings               = "ALLOW_INTERNAL_ONLY"
+    all_traffic_on_latest_revision = true
+    service_account_email          = local.functions.remediate.service_account
+    environment_variables = merge(local.functions.remediate.env, {
+      PULLFIX_CONFIG       = "${local.config_mount}/config.yaml"
+      GOOGLE_CLOUD_PROJECT = var.project_id
+      LOG_EXECUTION_ID     = "true"
+    })
+
+    secret_volumes {
+      mount_path = local.config_mount
+      project_id = var.project_id
+      secret     = google_secret_manager_secret.config.secret_id
+      versions {
+        version = "latest"
+        path    = "config.yaml"
+      }
+    }
+  }
+
+  depends_on = [google_secret_manager_secret_iam_member.config_reader]
+}
+
+resource "google_cloudfunctions2_function" "notify" {
+  project     = var.project_id
+  location    = var.region
+  name        = "${var.prefix}-notify"
+  description = local.functions.notify.description
+  labels      = var.labels
+
+  build_config {
+    runtime     = "python312"
+    entry_point = "notify"
+    source {
+      storage_source {
+        bucket = google_storage_bucket.source.name
+        object = google_storage_bucket_object.source.name
+      }
+    }
+  }
+
+  service_config {
+    max_instance_count             = var.max_instances
+    min_instance_count             = var.min_instances
+    available_memory               = "256Mi"
+    timeout_seconds                = 60
+    ingress_settings               = "ALLOW_INTERNAL_ONLY"
+    all_traffic_on_latest_revision = true
+    service_account_email          = local.functions.notify.service_account
+    environment_variables = {
+      PULLFIX_CONFIG       = "${local.config_mount}/config.yaml"
+      GOOGLE_CLOUD_PROJECT = var.project_id
+      LOG_EXECUTION_ID     = "true"
+    }
+
+    secret_volumes {
+      mount_path = local.config_mount
+      project_id = var.project_id
+      secret     = google_secret_manager_secret.config.secret_id
+      versions {
+        version = "latest"
+        path    = "config.yaml"
+      }
+    }
+
+    dynamic "secret_environment_variables" {
+      for_each = local.functions.notify.secrets
+      content {
+        key        = secret_environment_variables.key
+        project_id = var.project_id
+        secret     = secret_environment_variables.value
+        version    = "latest"
+      }
+    }
+  }
+
+  depends_on = [
+    google_secret_manager_secret_iam_member.config_reader,
+    google_secret_manager_secret_iam_member.notify_secrets,
+  ]
+}
+
+# Only the push identity may invoke the functions (their Cloud Run services).
+resource "google_cloud_run_v2_service_iam_member" "push_invoker" {
+  for_each = local.pushes
+
+  project  = var.project_id
+  location = var.region
+  name     = each.value.function.name
+  role     = "roles/run.invoker"
+  member   = "serviceAccount:${google_service_account.push.email}"
+}

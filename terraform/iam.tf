@@ -1,0 +1,162 @@
+# Identity and least privilege: one service account per function (and one to push),
+# custom roles with exactly the permissions pullfix calls (the code lists them next to
+# the calls: pullfix.gcp.PERMISSIONS), bound where each is needed and nowhere else.
+
+resource "google_service_account" "remediate" {
+  project      = var.project_id
+  account_id   = "${var.prefix}-remediate"
+  display_name = "pullfix remediate"
+  description  = "Reads clusters and repository policies; grants reader on allow-listed repositories"
+}
+
+resource "google_service_account" "notify" {
+  project      = var.project_id
+  account_id   = "${var.prefix}-notify"
+  display_name = "pullfix notify"
+  description  = "Posts outcomes to chat and the ticket system"
+}
+
+resource "google_service_account" "push" {
+  project      = var.project_id
+  account_id   = "${var.prefix}-push"
+  display_name = "pullfix push"
+  description  = "The identity Pub/Sub pushes to the functions with"
+}
+
+locals {
+  # Keep in step with pullfix.gcp.PERMISSIONS (tests/terraform checks that they agree).
+  permissions = {
+    reader = [
+      "artifactregistry.repositories.get",
+      "artifactregistry.repositories.getIamPolicy",
+      "artifactregistry.tags.get",
+      "container.clusters.get",
+      "iam.serviceAccounts.get",
+      "resourcemanager.projects.get",
+      "resourcemanager.projects.getIamPolicy",
+    ]
+    repository_granter = [
+      "artifactregistry.repositories.getIamPolicy",
+      "artifactregistry.repositories.setIamPolicy",
+    ]
+    project_granter = [
+      "resourcemanager.projects.getIamPolicy",
+      "resourcemanager.projects.setIamPolicy",
+    ]
+    ledger = [
+      "datastore.entities.create",
+      "datastore.entities.delete",
+      "datastore.entities.get",
+      "datastore.entities.update",
+    ]
+    publisher = [
+      "pubsub.topics.publish",
+    ]
+  }
+  role_prefix = replace(var.prefix, "-", "_")
+  role_titles = {
+    reader             = "pullfix reader"
+    repository_granter = "pullfix repository granter"
+    project_granter    = "pullfix project granter"
+    ledger             = "pullfix ledger"
+    publisher          = "pullfix outcome publisher"
+  }
+}
+
+resource "google_project_iam_custom_role" "pullfix" {
+  for_each = var.organization_id == null ? local.permissions : {}
+
+  project     = var.project_id
+  role_id     = "${local.role_prefix}_${each.key}"
+  title       = local.role_titles[each.key]
+  description = "Exactly the permissions pullfix's ${each.key} calls need"
+  permissions = each.value
+}
+
+resource "google_organization_iam_custom_role" "pullfix" {
+  for_each = var.organization_id == null ? {} : local.permissions
+
+  org_id      = var.organization_id
+  role_id     = "${local.role_prefix}_${each.key}"
+  title       = local.role_titles[each.key]
+  description = "Exactly the permissions pullfix's ${each.key} calls need"
+  permissions = each.value
+}
+
+locals {
+  roles = var.organization_id == null ? { for k, r in google_project_iam_custom_role.pullfix : k => r.name } : { for k, r in google_organization_iam_custom_role.pullfix : k => r.name }
+  remediate_member = "serviceAccount:${google_service_account.remediate.email}"
+  read_projects      = [for s in var.read_scopes : trimprefix(s, "projects/") if startswith(s, "projects/")]
+  read_folders       = [for s in var.read_scopes : trimprefix(s, "folders/") if startswith(s, "folders/")]
+  read_organizations = [for s in var.read_scopes : trimprefix(s, "organizations/") if startswith(s, "organizations/")]
+}
+
+# Read-only where pullfix reads clusters, accounts, projects and repository policies.
+resource "google_project_iam_member" "reader" {
+  for_each = toset(local.read_projects)
+
+  project = each.value
+  role    = local.roles.reader
+  member  = local.remediate_member
+}
+
+resource "google_folder_iam_member" "reader" {
+  for_each = toset(local.read_folders)
+
+  folder = "folders/${each.value}"
+  role   = local.roles.reader
+  member = local.remediate_member
+}
+
+resource "google_organization_iam_member" "reader" {
+  for_each = toset(local.read_organizations)
+
+  org_id = each.value
+  role   = local.roles.reader
+  member = local.remediate_member
+}
+
+# The IAM write: only on the allow-listed repositories ...
+resource "google_artifact_registry_repository_iam_member" "granter" {
+  for_each = var.grant_level == "repository" ? { for r in var.grant_repositories : "${r.project}/${r.location}/${r.repository}" => r } : {}
+
+  project    = each.value.project
+  location   = each.value.location
+  repository = each.value.repository
+  role       = local.roles.repository_granter
+  member     = local.remediate_member
+}
+
+# ... or, only when the config grants at project level, on their projects.
+resource "google_project_iam_member" "project_granter" {
+  for_each = var.grant_level == "project" ? toset(local.grant_projects) : toset([])
+
+  project = each.value
+  role    = local.roles.project_granter
+  member  = local.remediate_member
+}
+
+# The ledger, limited to pullfix's own Firestore database.
+resource "google_project_iam_member" "ledger" {
+  for_each = {
+    remediate = google_service_account.remediate.email
+    notify    = google_service_account.notify.email
+  }
+
+  project = var.project_id
+  role    = local.roles.ledger
+  member  = "serviceAccount:${each.value}"
+
+  condition {
+    title       = "pullfix ledger only"
+    description = "Firestore documents of the pullfix ledger database"
+    expression  = "resource.name.startsWith(\"projects/${var.project_id}/databases/${var.ledger.database}\")"
+  }
+}
+
+resource "google_pubsub_topic_iam_member" "outcome_publisher" {
+  project = var.project_id
+  topic   = google_pubsub_topic.outcomes.name
+  role    = local.roles.publisher
+  member  = local.remediate_member
+}

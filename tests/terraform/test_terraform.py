@@ -1,0 +1,337 @@
+"""The Terraform module, read with python-hcl2 and scanned with checkov (no Terraform binary
+runs here; Cloud Build runs init/validate/plan)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+import yaml
+
+from pullfix.events import log_entry
+from pullfix.gcp import PERMISSIONS
+from pullfix.intake import PullFailure, parse_event
+from pullfix.logfilter import matches, sink_filter
+from tests.conftest import REPO
+
+TERRAFORM = REPO / "terraform"
+EXAMPLES = ["single-project", "organization"]
+
+
+def unwrap(value: Any) -> Any:
+    """python-hcl2 wraps each attribute value (and block) in a list of one; undo that."""
+    if isinstance(value, dict):
+        return {k: unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return unwrap(value[0]) if len(value) == 1 else [unwrap(v) for v in value]
+    return value
+
+
+@cache
+def module() -> dict[str, list[Any]]:
+    """Every top-level block of the module, merged across its files."""
+    merged: dict[str, list[Any]] = {}
+    for path in sorted(TERRAFORM.glob("*.tf")):
+        with path.open() as handle:
+            for key, blocks in hcl2.load(handle).items():
+                merged.setdefault(key, []).extend(blocks)
+    return merged
+
+
+def resources(kind: str) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for block in module().get("resource", []):
+        for resource_kind, named in block.items():
+            if resource_kind == kind:
+                found.update(unwrap(named))
+    return found
+
+
+def locals_() -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for block in module().get("locals", []):
+        merged.update(unwrap(block))
+    return merged
+
+
+def as_list(value: Any) -> list[Any]:
+    """A list attribute, whose one-element form unwrap() turned into its element."""
+    return value if isinstance(value, list) else [value]
+
+
+def test_every_file_parses_and_is_named_for_what_it_holds() -> None:
+    names = {p.name for p in TERRAFORM.glob("*.tf")}
+    assert {
+        "versions.tf",
+        "variables.tf",
+        "outputs.tf",
+        "logging.tf",
+        "pubsub.tf",
+        "functions.tf",
+        "iam.tf",
+        "firestore.tf",
+        "services.tf",
+        "secrets.tf",
+    } <= names
+    for example in EXAMPLES:
+        folder = TERRAFORM / "examples" / example
+        for name in ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "README.md"):
+            assert (folder / name).exists(), f"{example}/{name}"
+        with (folder / "main.tf").open() as handle:
+            main = hcl2.load(handle)
+        (pullfix,) = [unwrap(m["pullfix"]) for m in main["module"]]
+        assert pullfix["source"] == "../.."
+
+
+def test_versions_are_bounded() -> None:
+    terraform = unwrap(module()["terraform"])
+    assert terraform["required_version"].startswith(">= 1.")
+    providers = terraform["required_providers"]
+    for name in ("google", "archive"):
+        assert re.fullmatch(r">= [\d.]+, < [\d.]+", providers[name]["version"]), providers[name]
+
+
+def test_every_variable_is_typed_and_described() -> None:
+    variables = {
+        name: unwrap(spec) for block in module()["variable"] for name, spec in block.items()
+    }
+    assert len(variables) >= 20
+    for name, spec in variables.items():
+        assert spec.get("description"), name
+        assert "type" in spec, name
+    for enum in ("sink_scope", "grant_level", "prefix", "project_id", "max_delivery_attempts"):
+        assert variables[enum].get("validation"), enum
+
+
+def test_sink_at_every_scope_publishes_only_to_its_topic() -> None:
+    for kind in (
+        "google_logging_project_sink",
+        "google_logging_folder_sink",
+        "google_logging_organization_sink",
+    ):
+        sink = resources(kind)["pull_failures"]
+        assert "local.sink_filter" in sink["filter"]
+        assert "google_pubsub_topic.failures.id" in sink["destination"]
+        assert "count" in sink
+    assert "include_children" in resources("google_logging_folder_sink")["pull_failures"]
+    assert "include_children" in resources("google_logging_organization_sink")["pull_failures"]
+    publisher = resources("google_pubsub_topic_iam_member")["sink_publisher"]
+    assert publisher["role"] == "roles/pubsub.publisher"
+    assert "google_pubsub_topic.failures.name" in publisher["topic"]
+    assert "sink_filter.txt" in locals_()["sink_filter"]
+
+
+def test_push_subscriptions_authenticate_retry_and_dead_letter() -> None:
+    push = resources("google_pubsub_subscription")["push"]
+    assert push["push_config"]["oidc_token"]["service_account_email"]
+    assert push["dead_letter_policy"]["max_delivery_attempts"] == "${var.max_delivery_attempts}"
+    assert push["retry_policy"]["minimum_backoff"] == "10s"
+    assert set(locals_()["pushes"]) == {"remediate", "notify"}
+    assert (
+        resources("google_pubsub_topic_iam_member")["agent_dead_letter_publisher"]["role"]
+        == "roles/pubsub.publisher"
+    )
+    assert (
+        resources("google_pubsub_subscription_iam_member")["agent_subscriber"]["role"]
+        == "roles/pubsub.subscriber"
+    )
+    assert set(resources("google_pubsub_topic")) == {"failures", "outcomes", "dead_letter"}
+    assert "dead_letter" in resources("google_pubsub_subscription")
+
+
+def test_functions_are_gen2_python312_from_the_hashed_archive() -> None:
+    functions = resources("google_cloudfunctions2_function")
+    assert set(functions) == {"remediate", "notify"}
+    for name, function in functions.items():
+        build = function["build_config"]
+        assert (build["runtime"], build["entry_point"]) == ("python312", name)
+        service = function["service_config"]
+        assert service["max_instance_count"] == "${var.max_instances}"
+        assert service["min_instance_count"] == "${var.min_instances}"
+        assert service["ingress_settings"] == "ALLOW_INTERNAL_ONLY"
+        assert "PULLFIX_CONFIG" in json.dumps(service["environment_variables"])
+        assert service["secret_volumes"]["versions"]["path"] == "config.yaml"
+    assert "PULLFIX_OUTCOMES_TOPIC" in json.dumps(locals_()["functions"]["remediate"]["env"])
+    assert "output_md5" in resources("google_storage_bucket_object")["source"]["name"]
+    assert "secret_environment_variables" in json.dumps(functions["notify"])
+    invoker = resources("google_cloud_run_v2_service_iam_member")["push_invoker"]
+    assert invoker["role"] == "roles/run.invoker"
+
+
+def test_ledger_database_and_ttl() -> None:
+    assert resources("google_firestore_database")["ledger"]["type"] == "FIRESTORE_NATIVE"
+    field = resources("google_firestore_field")["ledger_ttl"]
+    assert field["field"] == "expires_at" and "ttl_config" in field
+
+
+def test_no_basic_roles_anywhere() -> None:
+    text = "\n".join(p.read_text() for p in TERRAFORM.rglob("*.tf"))
+    assert not re.search(r'"roles/(owner|editor|viewer)"', text)
+
+
+def test_one_service_account_per_function() -> None:
+    assert set(resources("google_service_account")) == {"remediate", "notify", "push"}
+
+
+def test_custom_roles_hold_exactly_the_permissions_the_code_uses() -> None:
+    in_terraform = {p for perms in locals_()["permissions"].values() for p in as_list(perms)}
+    in_code = {p for perms in PERMISSIONS.values() for p in perms}
+    assert in_terraform == in_code
+    granter = set(locals_()["permissions"]["repository_granter"])
+    assert granter == {
+        "artifactregistry.repositories.getIamPolicy",
+        "artifactregistry.repositories.setIamPolicy",
+    }
+    assert not any("setIamPolicy" in p for p in locals_()["permissions"]["reader"])
+
+
+def test_iam_write_is_bound_only_on_allow_listed_resources() -> None:
+    repo = resources("google_artifact_registry_repository_iam_member")["granter"]
+    assert "var.grant_repositories" in repo["for_each"]
+    assert 'var.grant_level == "repository"' in repo["for_each"]
+    project = resources("google_project_iam_member")["project_granter"]
+    assert 'var.grant_level == "project"' in project["for_each"]
+    ledger = resources("google_project_iam_member")["ledger"]
+    assert "databases/${var.ledger.database}" in ledger["condition"]["expression"]
+
+
+def test_config_keys_are_the_ones_pullfix_reads() -> None:
+    from pullfix.config import config_from_dict
+
+    keys = set(locals_()["config"])
+    assert keys <= {
+        "dry_run",
+        "auto_grant",
+        "dedupe_window",
+        "ledger",
+        "notify",
+        "escalation_grace",
+        "max_event_age",
+        "api_timeout",
+    }
+    # A config of the shape Terraform writes loads (with the values filled in).
+    example = {
+        "dry_run": True,
+        "auto_grant": {
+            "repositories": ["projects/p/locations/us/repositories/r"],
+            "cluster_projects": ["*"],
+            "level": "repository",
+            "max_per_hour": 20,
+        },
+        "dedupe_window": "1h",
+        "escalation_grace": "10m",
+        "ledger": {
+            "firestore": {
+                "project": "p",
+                "database": "pullfix-ledger",
+                "collection": "pullfix-incidents",
+            }
+        },
+        "notify": {"routes": [{"chat": "slack", "webhook_url_env": "SLACK"}]},
+    }
+    assert set(example) == keys
+    config_from_dict(example)
+
+
+SHAPES = [
+    ("Failed", 'Failed to pull image "gcr.io/p/a:1": rpc error: 403 Forbidden', "WARNING"),
+    ("BackOff", 'Back-off pulling image "gcr.io/p/a:1"', "INFO"),
+    (
+        "InspectFailed",
+        'Failed to apply default image tag "Bad/Name": couldn\'t parse image reference',
+        "WARNING",
+    ),
+    (
+        "ErrImageNeverPull",
+        'Container image "gcr.io/p/a:1" is not present with pull policy of Never',
+        "WARNING",
+    ),
+    ("Failed", "Error: ErrImagePull", "WARNING"),
+    ("Failed", "Error: ImagePullBackOff", "WARNING"),
+    ("Failed", "Error: InvalidImageName", "WARNING"),
+    ("BackOff", "Back-off restarting failed container app in pod a_b(c)", "WARNING"),
+    ("Pulling", 'Pulling image "gcr.io/p/a:1"', "INFO"),
+    ("Pulled", 'Container image "gcr.io/p/a:1" already present on machine', "INFO"),
+    ("Failed", "Error: failed to create containerd task: OCI runtime create failed", "WARNING"),
+    ("Killing", "Stopping container app", "INFO"),
+]
+
+
+@pytest.mark.parametrize(("reason", "message", "severity"), SHAPES)
+def test_sink_filter_and_intake_agree(reason: str, message: str, severity: str) -> None:
+    entry = log_entry(
+        project="p",
+        location="l",
+        cluster="c",
+        namespace="n",
+        pod="p1",
+        node="x",
+        reason=reason,
+        message=message,
+    )
+    entry["severity"] = severity
+    assert matches(sink_filter(), entry) == isinstance(parse_event(entry), PullFailure)
+
+
+def test_sink_filter_and_intake_agree_on_the_bundled_and_shared_events(
+    example_log_entry: dict[str, Any],
+) -> None:
+    from pullfix.demo import sample_events
+
+    entries = [example_log_entry]
+    entries += [json.loads(line) for line in sample_events() if b'"jsonPayload"' in line[:400]]
+    assert len(entries) >= 10
+    for entry in entries:
+        assert matches(sink_filter(), entry) == isinstance(parse_event(entry), PullFailure)
+    other_log = dict(example_log_entry, logName="projects/p1/logs/kubelet")
+    assert not matches(sink_filter(), other_log)
+
+
+def test_checkov_finds_nothing_and_every_skip_says_why() -> None:
+    checkov = Path(sys.executable).parent / "checkov"
+    done = subprocess.run(
+        [
+            str(checkov),
+            "--directory",
+            str(TERRAFORM),
+            "--framework",
+            "terraform",
+            "--compact",
+            "--skip-download",
+            "--output",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    report = json.loads(done.stdout)
+    reports = report if isinstance(report, list) else [report]
+    summary = reports[0]["summary"]
+    assert summary["failed"] == 0, [
+        c["check_id"] for r in reports for c in r["results"]["failed_checks"]
+    ]
+    assert summary["passed"] >= 30
+    for skipped in reports[0]["results"]["skipped_checks"]:
+        assert len(skipped["check_result"].get("suppress_comment", "")) > 20, skipped["check_id"]
+
+
+def test_cloudbuild_stages_and_pinned_builders() -> None:
+    build = yaml.safe_load((REPO / "cloudbuild.yaml").read_text())
+    ids = [step["id"] for step in build["steps"]]
+    assert ids == ["test", "checkov", "fmt", "init", "validate", "plan", "apply"]
+    for step in build["steps"]:
+        image = step["name"]
+        assert re.search(r":\d+\.\d+\.\d+", image) and "latest" not in image, image
+    assert "make test" in json.dumps(build["steps"][0])
+    apply = json.dumps(build["steps"][-1])
+    assert "_APPLY" in apply and "BRANCH_NAME" in apply and "main" in apply
+    assert build["substitutions"]["_APPLY"] == "false"
