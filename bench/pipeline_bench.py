@@ -163,3 +163,40 @@ def _cold_start() -> None:
     p, h = statistics.median(pullfix), statistics.median(hello)
     print("cold start, process start -> first 2xx for a real event (median of 5)")
     print(f"  remediate {p * 1000:6.0f} ms   hello-world {h * 1000:6.0f} ms   ratio {p / h:.2f}")
+
+
+def bench_scan(entries: int = 10_000, incidents: int = 100) -> None:
+    """`pullfix scan` over many sandbox log entries (the official logging client, paging)."""
+    import os
+    import subprocess
+    import sys
+
+    world = yaml.safe_load((SAMPLES / "world.yaml").read_text())
+    rows = []
+    for i in range(entries):
+        image, detail = DETAILS[i % len(DETAILS)]
+        entry = _entry(f"scan-{i % incidents}", image, detail, 200000 + i)
+        rows.append(entry)
+    world["log_entries"] = rows
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "world.yaml"
+        path.write_text(yaml.safe_dump(world))
+        with Sandbox(load_world(path)) as sandbox:
+            env = {**os.environ, "PULLFIX_GCP_ENDPOINT": sandbox.endpoint}
+            pullfix = str(Path(sys.executable).parent / "pullfix")
+            start = time.perf_counter()
+            done = subprocess.run(
+                [pullfix, "scan", "--project", "shop-prod", "--freshness", "1h"],
+                capture_output=True,
+                text=True,
+                env=env,
+                check=True,
+            )
+            wall = time.perf_counter() - start
+            pages = sandbox.stats()["requests"].get("logging.entries.list", 0)
+    summary = done.stdout.strip().splitlines()[-1]
+    print(
+        f"scan: {entries} sandbox entries of {incidents} incidents in {wall:.1f}s wall "
+        f"({entries / wall:,.0f} entries/s, {pages} pages)"
+    )
+    print(f"  {summary}")

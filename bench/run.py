@@ -111,11 +111,13 @@ def _time_one(line: bytes) -> float:
 
 
 def main() -> None:
-    from pipeline_bench import bench_pipeline
+    from pipeline_bench import bench_pipeline, bench_scan
 
     bench_classify()
     print()
     bench_pipeline()
+    print()
+    bench_scan()
 
 
 if __name__ == "__main__":

@@ -103,9 +103,9 @@ def _cmd_sandbox_serve(args: argparse.Namespace, stdout: TextIO) -> int:
 
 def _cmd_replay(args: argparse.Namespace, stdout: TextIO) -> int:
     from pullfix.config import ConfigError, load_config
-    from pullfix.demo import render_table
     from pullfix.replay import dumps, render_row, replay_events, write_world
     from pullfix.sandbox import Sandbox, WorldError, load_world
+    from pullfix.tables import render_table
 
     try:
         world = load_world(args.world)
@@ -130,6 +130,18 @@ def _cmd_replay(args: argparse.Namespace, stdout: TextIO) -> int:
     if not args.json:
         stdout.write(render_table(["#", "workload", "cause", "action", "detail"], rows) + "\n")
     return EXIT_OK
+
+
+def _cmd_diagnose(args: argparse.Namespace, stdout: TextIO) -> int:
+    from pullfix.operator import run, run_diagnose
+
+    return run(run_diagnose, args, stdout)
+
+
+def _cmd_scan(args: argparse.Namespace, stdout: TextIO) -> int:
+    from pullfix.operator import run, run_scan
+
+    return run(run_scan, args, stdout)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -160,6 +172,50 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--json", action="store_true", help="one JSON object per event")
     replay.add_argument("events", help="JSON Lines of events (LogEntry, push body, CloudEvent)")
     replay.set_defaults(handler=_cmd_replay)
+
+    diagnose = commands.add_parser(
+        "diagnose",
+        help="preflight: can this cluster's nodes pull these images?",
+        description="Check every node pool of the cluster (or the one named) against every "
+        "image, and every image of the Kubernetes manifests given with -f. Exit 0 when all "
+        "can be pulled; 1 when some cannot (each with its cause and fix); 3 bad input; "
+        "4 missing credentials, permission or API; 5 a transient Google error.",
+    )
+    diagnose.add_argument("--cluster", required=True, help="projects/P/locations/L/clusters/C")
+    diagnose.add_argument("images", nargs="*", metavar="IMAGE", help="image references")
+    diagnose.add_argument("--node-pool", help="check only this node pool")
+    diagnose.add_argument(
+        "-f",
+        "--filename",
+        dest="manifests",
+        action="append",
+        metavar="MANIFEST",
+        help="Kubernetes manifest(s) (YAML, - for stdin)",
+    )
+    diagnose.add_argument("--json", action="store_true", help="one JSON object")
+    diagnose.set_defaults(handler=_cmd_diagnose)
+
+    scan = commands.add_parser(
+        "scan",
+        help="diagnose recent pull failures from Cloud Logging",
+        description="Read recent pull failures from Cloud Logging (the log sink's filter), "
+        "diagnose each incident once, and print a table. Dry run unless --apply. Exit 0 "
+        "after a complete scan; 3 bad input; 4 missing credentials, permission or API; "
+        "5 a transient Google error.",
+    )
+    parent = scan.add_mutually_exclusive_group(required=True)
+    parent.add_argument("--project", help="a project id")
+    parent.add_argument("--folder", help="a folder number")
+    parent.add_argument("--organization", help="an organization number")
+    scan.add_argument("--freshness", default="1d", help="how far back (90s, 10m, 1h, 1d); 1d")
+    scan.add_argument("--config", help="the config file (default: PULLFIX_CONFIG, else defaults)")
+    scan.add_argument(
+        "--apply",
+        action="store_true",
+        help="act exactly as the function would (grant where allowed)",
+    )
+    scan.add_argument("--json", action="store_true", help="one JSON outcome per incident")
+    scan.set_defaults(handler=_cmd_scan)
 
     sandbox = commands.add_parser("sandbox", help="the local double of the Google APIs")
     sandbox_commands = sandbox.add_subparsers(

@@ -92,6 +92,23 @@ class GoogleClients:
             return pubsub_v1.PublisherClient(**self._rest_options())
 
     @cached_property
+    def logging(self) -> Any:
+        """google-cloud-logging's Client on its HTTP/JSON transport."""
+        from google.cloud import logging as cloud_logging
+
+        with self._lock:
+            if self.endpoint is None:
+                return cloud_logging.Client(_use_grpc=False)  # type: ignore[no-untyped-call]
+            from google.auth.credentials import AnonymousCredentials
+
+            return cloud_logging.Client(
+                project="pullfix-sandbox",
+                credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+                _use_grpc=False,
+                client_options={"api_endpoint": self.endpoint.rest},
+            )
+
+    @cached_property
     def iam_admin(self) -> IAMClient:
         from google.cloud.iam_admin_v1 import IAMClient
         from google.cloud.iam_admin_v1.services.iam.transports import IAMGrpcTransport

@@ -25,8 +25,9 @@ import yaml
 from pullfix.events import push_body
 from pullfix.localrun import FunctionServer
 from pullfix.receivers import ChatReceiver, GitHubReceiver, Posted
+from pullfix.tables import render_table
 
-__all__ = ["render_table", "run_demo", "sample_events"]
+__all__ = ["run_demo", "sample_events"]
 
 # The local tracker checks that notify sends the token it was given; it guards nothing.
 DEMO_GITHUB_TOKEN = "pullfix-demo-token"  # noqa: S105
@@ -56,17 +57,6 @@ def sample_events() -> list[bytes]:
     """The bundled sample events, one JSON document per line."""
     text = resources.files("pullfix").joinpath("samples/events.jsonl").read_bytes()
     return [line for line in text.splitlines() if line.strip()]
-
-
-def render_table(headers: list[str], rows: list[list[str]]) -> str:
-    """A plain-text table with columns as wide as their widest cell."""
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines.extend(
-        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows
-    )
-    return "\n".join(line.rstrip() for line in lines)
 
 
 def _deliver(url: str, raw: bytes, number: int) -> int:

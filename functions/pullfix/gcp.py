@@ -102,8 +102,11 @@ class _TtlCache:
         return value
 
 
-def guard(what: str, call: Callable[[], T]) -> T:
-    """Run a client call, turning its failures into pullfix's two kinds."""
+def guard(what: str, call: Callable[[], T], needs: tuple[str, ...] = ()) -> T:
+    """Run a client call, turning its failures into pullfix's two kinds.
+
+    `needs` names the permissions the call takes, so that a denial says which is missing.
+    """
     try:
         return call()
     except exceptions.NotFound:
@@ -114,7 +117,8 @@ def guard(what: str, call: Callable[[], T]) -> T:
         exceptions.PermissionDenied,
         exceptions.Unauthenticated,
     ) as exc:
-        raise AccessDenied(f"{what}: {exc.message}") from exc
+        wanted = f" (needs {', '.join(needs)})" if needs else ""
+        raise AccessDenied(f"{what}: {exc.message}{wanted}") from exc
     except _TRANSIENT as exc:
         raise TransientError(f"{what}: {exc}") from exc
     except exceptions.GoogleAPICallError as exc:
@@ -168,6 +172,7 @@ class GoogleAdapter:
                 lambda: self.clients.container.get_cluster(
                     name=resource, timeout=self.timeout, retry=self.retry
                 ),
+                PERMISSIONS["cluster"],
             )
         except exceptions.NotFound:
             return None
@@ -199,6 +204,7 @@ class GoogleAdapter:
                 lambda: self.clients.projects.get_project(
                     name=f"projects/{project}", timeout=self.timeout, retry=self.retry
                 ),
+                PERMISSIONS["project_number"],
             )
         except exceptions.NotFound:
             return None
@@ -215,6 +221,7 @@ class GoogleAdapter:
                 lambda: self.clients.iam_admin.get_service_account(
                     name=name, timeout=self.timeout, retry=self.retry
                 ),
+                PERMISSIONS["service_account"],
             )
         except exceptions.NotFound:
             return AccountInfo(email=email, exists=False)
@@ -227,6 +234,7 @@ class GoogleAdapter:
                 lambda: self.clients.artifact_registry.get_repository(
                     name=repository, timeout=self.timeout, retry=self.retry
                 ),
+                PERMISSIONS["repository_exists"],
             )
         except exceptions.NotFound:
             return False
@@ -241,6 +249,7 @@ class GoogleAdapter:
                 lambda: self.clients.artifact_registry.get_tag(
                     name=name, timeout=self.timeout, retry=self.retry
                 ),
+                PERMISSIONS["tag_exists"],
             )
         except exceptions.NotFound:
             return False
@@ -269,6 +278,7 @@ class GoogleAdapter:
                 timeout=self.timeout,
                 retry=self.retry,
             ),
+            PERMISSIONS["repository_policy" if "/repositories/" in resource else "project_policy"],
         )
 
     def add_member(
@@ -276,6 +286,8 @@ class GoogleAdapter:
     ) -> GrantResult:
         """Read-modify-write at version 3 with the etag; re-read and retry on 409."""
         client = self._client_for(resource)
+        repository = "/repositories/" in resource
+        needs = PERMISSIONS["add_member_repository" if repository else "add_member_project"]
         policy = first.raw if first is not None and first.raw is not None else None
         for attempt in range(1, CONFLICT_ATTEMPTS + 1):
             if policy is None:
@@ -295,6 +307,7 @@ class GoogleAdapter:
                 guard(
                     f"writing the IAM policy of {resource}",
                     lambda: client.set_iam_policy(request=request, timeout=self.timeout),  # noqa: B023
+                    needs,
                 )
                 return GrantResult(changed=True, attempts=attempt)
             except (exceptions.Conflict, exceptions.Aborted):

@@ -39,6 +39,7 @@ DOWNLOAD_ROLES = frozenset(
         "roles/viewer",
     }
 )
+PUBLIC_MEMBERS = frozenset({"allUsers", "allAuthenticatedUsers"})
 _SCOPE = "https://www.googleapis.com/auth/"
 STORAGE_READ_SCOPES = frozenset(
     _SCOPE + s
@@ -115,14 +116,16 @@ class PolicyView:
     raw: Any = field(default=None, compare=False, repr=False)
 
     def download_role_of(self, member: str) -> str | None:
-        """An unconditional role granting `member` downloadArtifacts, if any."""
+        """An unconditional role granting `member` downloadArtifacts (directly, or to
+        everyone: a public repository), if any."""
         for binding in self.bindings:
-            if (
-                not binding.conditional
-                and member in binding.members
-                and binding.role in DOWNLOAD_ROLES
-            ):
+            if binding.conditional or binding.role not in DOWNLOAD_ROLES:
+                continue
+            if member in binding.members:
                 return binding.role
+            public = binding.members & PUBLIC_MEMBERS
+            if public:
+                return f"{binding.role} ({sorted(public)[0]})"
         return None
 
     def conditional_roles_of(self, member: str) -> list[str]:

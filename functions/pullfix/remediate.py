@@ -20,11 +20,12 @@ from pullfix.causes import GRANT_FIXABLE, Action, Cause
 from pullfix.classify import Diagnosis, classify
 from pullfix.config import Config
 from pullfix.diagnose import IAM_CAUSES, Evidence, judge
+from pullfix.evidence import EvidenceCollector, grant_may_fix
 from pullfix.imageref import ImageRef, InvalidReference, parse_image
 from pullfix.intake import PullFailure
 from pullfix.ledger import Ledger
 from pullfix.logs import log
-from pullfix.model import AccessDenied, GoogleApis
+from pullfix.model import GoogleApis
 from pullfix.policy import Decision, GrantPlan, decide
 from pullfix.remediation import Context, ticket_draft
 
@@ -114,6 +115,7 @@ class Remediator:
         self.apis = apis
         self.ledger = ledger
         self.publisher = publisher
+        self.collector = EvidenceCollector(apis)
 
     # -- the incident lifecycle -------------------------------------------------------------
 
@@ -251,7 +253,9 @@ class Remediator:
         now: datetime,
     ) -> Outcome:
         evidence = Evidence(image=image)
-        self._verify(failure, evidence)
+        self.collector.verify(
+            failure.project, failure.location, failure.cluster, failure.node, evidence
+        )
         iam_path = (
             evidence.unverified is None
             and offline.cause in IAM_CAUSES
@@ -262,10 +266,10 @@ class Remediator:
         if iam_path:
             assert image is not None
             evidence.repository = image.ar_repository
-            self._identity(evidence)
-            if self._grant_may_fix(evidence):
+            self.collector.identity(evidence)
+            if grant_may_fix(evidence):
                 grant_key = fingerprint("grant", evidence.account_email, evidence.repository)
-                self._existence(evidence, image)
+                self.collector.existence(evidence, image)
                 missing = evidence.tag_exists is False or evidence.repository_exists is False
                 # After a grant, failures of images that exist are the same incident
                 # (IAM takes minutes to propagate); a missing image is a new one.
@@ -276,7 +280,7 @@ class Remediator:
                         return escalation
                     return self._already_granted(failure, grant_key, granted)
                 if not missing:
-                    self._access(evidence)
+                    self.collector.access(evidence)
         diagnosis = judge(offline, evidence)
         decision = decide(diagnosis, evidence, self.config)
         key = (
@@ -315,102 +319,6 @@ class Remediator:
                 {"audit": self._audit(failure, diagnosis, decision.plan, "would_grant")},
             )
         return self._outcome(failure, diagnosis, evidence, decision, key)
-
-    def _verify(self, failure: PullFailure, evidence: Evidence) -> None:
-        """The event's cluster and node pool, as the GKE API knows them."""
-        if not (failure.project and failure.location and failure.cluster):
-            evidence.unverified = "the event names no complete cluster (project, location, name)"
-            return
-        try:
-            cluster = self.apis.cluster(failure.project, failure.location, failure.cluster)
-        except AccessDenied as exc:
-            evidence.unverified = f"pullfix cannot read the cluster: {exc}"
-            return
-        if cluster is None:
-            evidence.unverified = (
-                f"cluster {failure.cluster_resource} does not exist (GKE API: 404)"
-            )
-            return
-        evidence.cluster = cluster
-        if not failure.node:
-            evidence.unverified = "the event names no node"
-            return
-        pools = cluster.pools_of_node(failure.node)
-        if len(pools) != 1:
-            names = ", ".join(p.name for p in pools)
-            evidence.unverified = (
-                f"node {failure.node} is in no node pool of {cluster.name}"
-                if not pools
-                else f"node {failure.node} matches several node pools ({names})"
-            )
-            return
-        evidence.pool = pools[0]
-
-    def _identity(self, evidence: Evidence) -> None:
-        """The node pool's service account, resolved and looked up."""
-        assert evidence.pool is not None and evidence.cluster is not None
-        email = evidence.pool.service_account
-        if email == "default":
-            number = self.apis.project_number(evidence.cluster.project)
-            if number is None:
-                evidence.unverified = (
-                    f"project {evidence.cluster.project} has no number (not found)"
-                )
-                return
-            email = f"{number}-compute@developer.gserviceaccount.com"
-        evidence.account_email = email
-        try:
-            evidence.account = self.apis.service_account(email)
-        except AccessDenied as exc:
-            evidence.unverified = f"pullfix cannot confirm the node service account: {exc}"
-
-    def _grant_may_fix(self, evidence: Evidence) -> bool:
-        """Whether the identity checks leave a reader grant as a possible fix."""
-        if evidence.unverified is not None or evidence.account is None:
-            return False
-        probe = judge(Diagnosis(Cause.PERMISSION, ()), evidence)
-        return probe.cause in GRANT_FIXABLE
-
-    def _existence(self, evidence: Evidence, image: ImageRef) -> None:
-        """Do the image's tag and repository exist?"""
-        repository = evidence.repository
-        assert repository is not None
-        try:
-            tag = image.tag_or_latest
-            if tag is not None and image.ar_image_path:
-                evidence.tag_exists = self.apis.tag_exists(repository, image.ar_image_path, tag)
-                if evidence.tag_exists is False:
-                    evidence.repository_exists = self.apis.repository_exists(repository)
-            else:
-                evidence.repository_exists = self.apis.repository_exists(repository)
-        except AccessDenied as exc:
-            evidence.notes.append(f"could not check that the image exists: {exc}")
-
-    def _access(self, evidence: Evidence) -> None:
-        """Who can read the repository: does the node account already hold a role?"""
-        repository = evidence.repository
-        assert repository is not None and evidence.account_email is not None
-        member = f"serviceAccount:{evidence.account_email}"
-        try:
-            policy = self.apis.repository_policy(repository)
-        except AccessDenied as exc:
-            evidence.policy_error = str(exc)
-            return
-        evidence.repository_policy = policy
-        role = policy.download_role_of(member)
-        if role is not None:
-            evidence.access = f"{role} on {repository}"
-            return
-        evidence.conditional_access = policy.conditional_roles_of(member)
-        project = evidence.repository_project
-        assert project is not None
-        try:
-            project_role = self.apis.project_policy(project).download_role_of(member)
-        except AccessDenied as exc:
-            evidence.notes.append(f"could not read project {project}'s IAM policy: {exc}")
-            return
-        if project_role is not None:
-            evidence.access = f"{project_role} on project {project}"
 
     def _grant(
         self,

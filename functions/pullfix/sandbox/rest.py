@@ -457,3 +457,59 @@ def _publish(app: RestApp, request: Request, params: dict[str, str]) -> Any:
         for message in accepted:
             app.pusher.submit(Delivery(params["project"], params["topic"], endpoint, message))
     return {"messageIds": ids}
+
+
+# -- logging v2 -----------------------------------------------------------------------------
+
+_MAX_PAGE = 1000
+
+
+@_route("POST", "/v2/entries:list", "logging.entries.list", "v2")
+def _list_entries(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    from pullfix.logfilter import FilterError, matches
+
+    body = _body(request)
+    if not isinstance(body, dict):
+        raise ApiError(400, "Invalid JSON payload: expected an object")
+    names = body.get("resourceNames") or []
+    if not names or not all(isinstance(n, str) for n in names):
+        raise ApiError(400, "resourceNames: at least one resource name is required")
+    size = body.get("pageSize") or 50
+    if not isinstance(size, int) or size < 1:
+        raise ApiError(400, "pageSize must be a positive integer")
+    size = min(size, _MAX_PAGE)
+    token = body.get("pageToken") or ""
+    try:
+        start = int(base64.b64decode(token).decode()) if token else 0
+    except (binascii.Error, ValueError) as exc:
+        raise ApiError(400, "Invalid page token") from exc
+    text = body.get("filter") or ""
+    descending = str(body.get("orderBy") or "").strip().lower().endswith("desc")
+    with app.state.lock:
+        entries = list(app.state.world.log_entries)
+    projects = {n.split("/", 1)[1] for n in names if n.startswith("projects/")}
+    for name in names:
+        if (
+            name.startswith("projects/")
+            and app.state.world.find_project(name.split("/")[1]) is None
+        ):
+            raise ApiError(
+                403, f"The caller does not have permission on {name} (or it may not exist)"
+            )
+    # Folders and organizations see every project of the world (it knows no hierarchy).
+    whole_world = any(not n.startswith("projects/") for n in names)
+    try:
+        selected = [
+            entry
+            for entry in entries
+            if (whole_world or str(entry.get("logName", "")).split("/")[1] in projects)
+            and matches(text, entry)
+        ]
+    except FilterError as exc:
+        raise ApiError(400, f"Invalid filter: {exc}") from exc
+    selected.sort(key=lambda e: str(e.get("timestamp", "")), reverse=descending)
+    page = selected[start : start + size]
+    out: dict[str, Any] = {"entries": page}
+    if start + size < len(selected):
+        out["nextPageToken"] = base64.b64encode(str(start + size).encode()).decode()
+    return out

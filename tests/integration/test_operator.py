@@ -1,0 +1,330 @@
+"""`pullfix diagnose` and `pullfix scan` as an operator runs them, against the sandbox."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from pullfix.sandbox import Sandbox
+from pullfix.sandbox.world import world_from_dict
+from tests.integration.pipeline import (
+    CLUSTER,
+    DEFAULT_SA,
+    IMAGES,
+    LOCATION,
+    PROD,
+    event,
+    sa,
+    world_dict,
+)
+
+pytestmark = pytest.mark.integration
+PULLFIX = str(Path(sys.executable).parent / "pullfix")
+CLUSTER_NAME = f"projects/{PROD}/locations/{LOCATION}/clusters/{CLUSTER}"
+APPS = f"{LOCATION}-docker.pkg.dev/{PROD}/apps"
+SHARED = f"us-docker.pkg.dev/{IMAGES}/shared"
+SHARED_REPO = f"projects/{IMAGES}/locations/us/repositories/shared"
+
+
+def run(sandbox: Sandbox, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PULLFIX_GCP_ENDPOINT": sandbox.endpoint}
+    env.pop("PULLFIX_CONFIG", None)
+    return subprocess.run(
+        [PULLFIX, *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox(world_from_dict(world_dict(None)), strict=True) as running:
+        yield running
+
+
+def diagnose(sandbox: Sandbox, *args: str) -> tuple[int, dict[str, Any]]:
+    done = run(sandbox, "diagnose", "--cluster", CLUSTER_NAME, "--json", *args)
+    assert done.stdout, done.stderr
+    return done.returncode, json.loads(done.stdout)
+
+
+PREFLIGHT = [
+    # node pool, image, status, cause
+    ("custom-pool", f"{APPS}/api:2.0", "fail", "role"),
+    ("default-pool", f"{SHARED}/web:1.4", "fail", "cross_project"),
+    ("noscope-pool", f"{APPS}/api:2.0", "fail", "scope"),
+    ("old-pool", f"{APPS}/api:2.0", "fail", "version"),
+    ("disabled-pool", f"{APPS}/api:2.0", "fail", "service_account"),
+    ("deleted-pool", f"{APPS}/api:2.0", "fail", "service_account"),
+    ("custom-pool", f"{APPS}/api:9.9", "fail", "not_found"),
+    ("custom-pool", f"{LOCATION}-docker.pkg.dev/{PROD}/nope/api:1", "fail", "not_found"),
+    ("editor-pool", f"{APPS}/api:2.0", "ok", None),  # roles/editor on the project reads it
+    ("custom-pool", "quay.io/team/app:1", "skipped", None),
+]
+
+
+@pytest.mark.parametrize(
+    ("pool", "image", "status", "cause"),
+    PREFLIGHT,
+    ids=[f"{p[0]}-{p[3] or p[2]}" for p in PREFLIGHT],
+)
+def test_preflight_per_pool_and_image(
+    sandbox: Sandbox, pool: str, image: str, status: str, cause: str | None
+) -> None:
+    code, result = diagnose(sandbox, "--node-pool", pool, image)
+    (check,) = result["checks"]
+    assert (check["status"], check["cause"]) == (status, cause), check["reasons"]
+    assert code == (1 if status == "fail" else 0)
+    if status == "fail":
+        assert check["fix"]
+
+
+def test_a_grant_makes_the_preflight_pass(sandbox: Sandbox) -> None:
+    repo = sandbox.world.projects[IMAGES].repositories["shared"].policy
+    from pullfix.sandbox.world import Binding
+
+    repo.bindings.append(Binding("roles/artifactregistry.reader", [f"serviceAccount:{DEFAULT_SA}"]))
+    code, result = diagnose(sandbox, "--node-pool", "default-pool", f"{SHARED}/web:1.4")
+    assert (code, result["can_pull"]) == (0, True)
+    public = sandbox.world.projects[PROD].repositories["apps"].policy
+    public.bindings.append(Binding("roles/artifactregistry.reader", ["allUsers"]))
+    code, result = diagnose(sandbox, "--node-pool", "custom-pool", f"{APPS}/api:2.0")
+    assert code == 0, result  # a public repository
+
+
+def test_every_pool_and_every_manifest_image(sandbox: Sandbox, tmp_path: Path) -> None:
+    manifest = tmp_path / "app.yaml"
+    manifest.write_text(
+        yaml.safe_dump_all(
+            [
+                {
+                    "kind": "Deployment",
+                    "metadata": {"name": "web"},
+                    "spec": {
+                        "template": {
+                            "spec": {
+                                "initContainers": [{"name": "init", "image": f"{APPS}/web:1.0"}],
+                                "containers": [{"name": "web", "image": f"{APPS}/api:2.0"}],
+                            }
+                        }
+                    },
+                },
+                {
+                    "kind": "CronJob",
+                    "metadata": {"name": "job"},
+                    "spec": {
+                        "jobTemplate": {
+                            "spec": {
+                                "template": {
+                                    "spec": {
+                                        "containers": [{"name": "j", "image": f"{SHARED}/base:2"}]
+                                    }
+                                }
+                            }
+                        }
+                    },
+                },
+            ]
+        )
+    )
+    code, result = diagnose(sandbox, "-f", str(manifest))
+    assert code == 1
+    images = {c["image"] for c in result["checks"]}
+    assert images == {f"{APPS}/web:1.0", f"{APPS}/api:2.0", f"{SHARED}/base:2"}
+    pools = {c["node_pool"] for c in result["checks"]}
+    assert len(pools) == len(sandbox.world.projects[PROD].clusters[CLUSTER].node_pools)
+    used = {c["image"]: c["used_by"] for c in result["checks"]}
+    assert used[f"{APPS}/web:1.0"] == ["Deployment/web init"]
+    # A manifest from stdin, as in `kubectl kustomize | pullfix diagnose -f -`; the editor
+    # pool's account holds roles/editor on the cluster's project, which holds apps.
+    deployment = manifest.read_text().split("---")[0]
+    piped = run(
+        sandbox,
+        "diagnose",
+        "--cluster",
+        CLUSTER_NAME,
+        "--node-pool",
+        "editor-pool",
+        "-f",
+        "-",
+        stdin=deployment,
+    )
+    assert piped.returncode == 0, piped.stdout + piped.stderr
+    assert "all 2 checks pass" in piped.stdout
+
+
+def test_human_output_names_cause_and_fix(sandbox: Sandbox) -> None:
+    done = run(
+        sandbox,
+        "diagnose",
+        "--cluster",
+        CLUSTER_NAME,
+        "--node-pool",
+        "noscope-pool",
+        f"{APPS}/api:2.0",
+    )
+    assert done.returncode == 1
+    assert "FAIL" in done.stdout and "scope" in done.stdout
+    assert "--scopes=gke-default" in done.stdout
+    assert "\033[" not in done.stdout  # no colour when not on a terminal
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--cluster", "checkout", "busybox"],
+            "--cluster must be projects/P/locations/L/clusters/C",
+        ),
+        (["--cluster", CLUSTER_NAME.replace("c1", "c9"), f"{APPS}/api:2.0"], "does not exist"),
+        (
+            ["--cluster", CLUSTER_NAME, "--node-pool", "ghost", f"{APPS}/api:2.0"],
+            "has no node pool ghost",
+        ),
+        (["--cluster", CLUSTER_NAME], "name at least one IMAGE"),
+        (["--cluster", CLUSTER_NAME, "-f", "/nonexistent.yaml"], "cannot read /nonexistent.yaml"),
+    ],
+)
+def test_bad_input_exits_3(sandbox: Sandbox, args: list[str], message: str) -> None:
+    done = run(sandbox, "diagnose", *args)
+    assert done.returncode == 3, done.stderr
+    assert message in done.stderr
+
+
+def test_a_missing_permission_is_named(sandbox: Sandbox) -> None:
+    sandbox.add_fault(method="container.projects.locations.clusters.get", status=403, count=None)
+    done = run(sandbox, "diagnose", "--cluster", CLUSTER_NAME, f"{APPS}/api:2.0")
+    assert done.returncode == 4
+    assert "container.clusters.get" in done.stderr
+    sandbox.state.clear_faults()
+    sandbox.add_fault(method="logging.entries.list", status=403, count=None)
+    done = run(sandbox, "scan", "--project", PROD)
+    assert done.returncode == 4
+    assert "logging.logEntries.list" in done.stderr
+
+
+def test_missing_credentials_are_explained(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GOOGLE_", "PULLFIX_"))}
+    env |= {
+        "HOME": str(tmp_path),
+        "CLOUDSDK_CONFIG": str(tmp_path / "gcloud"),
+        "GCE_METADATA_HOST": "127.0.0.1:9",
+        "GCE_METADATA_IP": "127.0.0.1:9",
+        "NO_GCE_CHECK": "True",
+    }
+    done = subprocess.run(
+        [PULLFIX, "diagnose", "--cluster", CLUSTER_NAME, "busybox"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 4, done.stderr
+    assert "gcloud auth application-default login" in done.stderr
+
+
+# -- scan -----------------------------------------------------------------------------------
+
+
+SCAN_INCIDENTS = [
+    ("custom-pool", f"{APPS}/api:2.0", "403 Forbidden", "role"),
+    ("default-pool", f"{SHARED}/web:1.4", "403 Forbidden", "cross_project"),
+    ("noscope-pool", f"{APPS}/web:1.0", "403 Forbidden", "scope"),
+    ("old-pool", f"{APPS}/api:2.0", "403 Forbidden", "version"),
+    ("custom-pool", f"{APPS}/api:9.9", "manifest unknown", "not_found"),
+    ("default-pool", "quay.io/a/b:1", "dial tcp 1.2.3.4:443: i/o timeout", "network"),
+    ("default-pool", "busybox", "429 Too Many Requests", "rate_limit"),
+]
+
+
+@pytest.fixture
+def scan_world() -> Iterator[Sandbox]:
+    world = world_dict(None)
+    entries = []
+    for round_ in range(300):  # 2,100 pull failures of 7 incidents, plus noise
+        for index, (pool, image, detail, _) in enumerate(SCAN_INCIDENTS):
+            entry = event(
+                pool, image, detail, workload=f"scan-{index}", minutes_ago=30 - round_ / 20
+            )
+            entry["insertId"] = f"scan-{round_}-{index}"
+            entries.append(entry)
+    crash = event(
+        "default-pool", "busybox", reason="BackOff", message="Back-off restarting failed container"
+    )
+    old = event("custom-pool", f"{APPS}/api:2.0", workload="ancient", minutes_ago=3 * 24 * 60)
+    elsewhere = event("custom-pool", f"{APPS}/api:2.0", workload="other", project="other-prj")
+    world["log_entries"] = [*entries, crash, old, elsewhere]
+    with Sandbox(world_from_dict(world), strict=True) as running:
+        yield running
+
+
+def test_scan_diagnoses_each_incident_once_through_every_page(scan_world: Sandbox) -> None:
+    done = run(scan_world, "scan", "--project", PROD, "--freshness", "1h", "--json")
+    assert done.returncode == 0, done.stderr
+    incidents = [json.loads(line) for line in done.stdout.splitlines()]
+    assert sorted(i["cause"] for i in incidents) == sorted(c[3] for c in SCAN_INCIDENTS)
+    assert {i["action"] for i in incidents} <= {"ticket", "would_grant"}
+    pages = scan_world.stats()["requests"]["logging.entries.list"]
+    assert pages == 3  # 2,100 entries in pages of 1,000
+    assert "scanned 2100 entries" in done.stderr
+    # Dry run: nothing changed.
+    assert (
+        scan_world.world.projects[IMAGES]
+        .repositories["shared"]
+        .policy.members_of("roles/artifactregistry.reader")
+        == set()
+    )
+
+
+def test_scan_apply_acts_as_the_function(scan_world: Sandbox, tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {"auto_grant": {"repositories": [f"projects/{IMAGES}/locations/*/repositories/*"]}}
+        )
+    )
+    done = run(
+        scan_world,
+        "scan",
+        "--project",
+        PROD,
+        "--freshness",
+        "1h",
+        "--config",
+        str(config),
+        "--apply",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "cross_project" in done.stdout and "grant" in done.stdout
+    assert "(applied)" in done.stdout
+    members = (
+        scan_world.world.projects[IMAGES]
+        .repositories["shared"]
+        .policy.members_of("roles/artifactregistry.reader")
+    )
+    assert members == {f"serviceAccount:{DEFAULT_SA}"}
+    assert f"serviceAccount:{sa('nodes')}" not in members  # apps is not allow-listed
+
+
+def test_scan_of_a_folder_and_bad_input(scan_world: Sandbox) -> None:
+    done = run(scan_world, "scan", "--folder", "123", "--freshness", "1h", "--json")
+    assert done.returncode == 0
+    # The sandbox knows no hierarchy: a folder sees every project, the other one included.
+    assert len(done.stdout.splitlines()) == len(SCAN_INCIDENTS) + 1
+    bad = run(scan_world, "scan", "--project", PROD, "--freshness", "a while")
+    assert bad.returncode == 3 and "--freshness" in bad.stderr
+    usage = run(scan_world, "scan")
+    assert usage.returncode == 2
