@@ -46,30 +46,35 @@ locals {
     remediate = {
       description     = "Diagnoses GKE image-pull failures; grants or files tickets"
       service_account = google_service_account.remediate.email
+      memory          = "512Mi"
+      timeout         = 120
       env = {
         PULLFIX_OUTCOMES_TOPIC = google_pubsub_topic.outcomes.id
       }
-      secrets = {}
     }
     notify = {
       description     = "Tells the owning team about each pullfix outcome"
       service_account = google_service_account.notify.email
+      memory          = "256Mi"
+      timeout         = 60
       env             = {}
-      secrets         = var.notify_secrets
     }
   }
 }
 
-resource "google_cloudfunctions2_function" "remediate" {
+resource "google_cloudfunctions2_function" "pullfix" {
+  # Over the names: the settings differ in shape between the two (env), so no map of them.
+  for_each = toset(keys(local.functions))
+
   project     = var.project_id
   location    = var.region
-  name        = "${var.prefix}-remediate"
-  description = local.functions.remediate.description
+  name        = "${var.prefix}-${each.key}"
+  description = local.functions[each.key].description
   labels      = var.labels
 
   build_config {
     runtime     = "python312"
-    entry_point = "remediate"
+    entry_point = each.key
     source {
       storage_source {
         bucket = google_storage_bucket.source.name
@@ -81,63 +86,18 @@ resource "google_cloudfunctions2_function" "remediate" {
   service_config {
     max_instance_count             = var.max_instances
     min_instance_count             = var.min_instances
-    available_memory               = "512Mi"
-    timeout_seconds                = 120
+    available_memory               = local.functions[each.key].memory
+    timeout_seconds                = local.functions[each.key].timeout
     ingress_settings               = "ALLOW_INTERNAL_ONLY"
     all_traffic_on_latest_revision = true
-    service_account_email          = local.functions.remediate.service_account
-    environment_variables = merge(local.functions.remediate.env, {
+    service_account_email          = local.functions[each.key].service_account
+    environment_variables = merge(local.functions[each.key].env, {
       PULLFIX_CONFIG       = "${local.config_mount}/config.yaml"
       GOOGLE_CLOUD_PROJECT = var.project_id
       LOG_EXECUTION_ID     = "true"
     })
 
-    secret_volumes {
-      mount_path = local.config_mount
-      project_id = var.project_id
-      secret     = google_secret_manager_secret.config.secret_id
-      versions {
-        version = "latest"
-        path    = "config.yaml"
-      }
-    }
-  }
-
-  depends_on = [google_secret_manager_secret_iam_member.config_reader]
-}
-
-resource "google_cloudfunctions2_function" "notify" {
-  project     = var.project_id
-  location    = var.region
-  name        = "${var.prefix}-notify"
-  description = local.functions.notify.description
-  labels      = var.labels
-
-  build_config {
-    runtime     = "python312"
-    entry_point = "notify"
-    source {
-      storage_source {
-        bucket = google_storage_bucket.source.name
-        object = google_storage_bucket_object.source.name
-      }
-    }
-  }
-
-  service_config {
-    max_instance_count             = var.max_instances
-    min_instance_count             = var.min_instances
-    available_memory               = "256Mi"
-    timeout_seconds                = 60
-    ingress_settings               = "ALLOW_INTERNAL_ONLY"
-    all_traffic_on_latest_revision = true
-    service_account_email          = local.functions.notify.service_account
-    environment_variables = {
-      PULLFIX_CONFIG       = "${local.config_mount}/config.yaml"
-      GOOGLE_CLOUD_PROJECT = var.project_id
-      LOG_EXECUTION_ID     = "true"
-    }
-
+    # The config file, where PULLFIX_CONFIG points.
     secret_volumes {
       mount_path = local.config_mount
       project_id = var.project_id
@@ -148,8 +108,9 @@ resource "google_cloudfunctions2_function" "notify" {
       }
     }
 
+    # Webhook URLs and tokens, by the environment variable names the routes use.
     dynamic "secret_environment_variables" {
-      for_each = local.functions.notify.secrets
+      for_each = each.key == "notify" ? var.notify_secrets : {}
       content {
         key        = secret_environment_variables.key
         project_id = var.project_id

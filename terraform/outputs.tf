@@ -26,8 +26,8 @@ output "sink_filter" {
 output "function_uris" {
   description = "The functions' URLs (internal ingress only)."
   value = {
-    remediate = google_cloudfunctions2_function.remediate.service_config[0].uri
-    notify    = google_cloudfunctions2_function.notify.service_config[0].uri
+    remediate = google_cloudfunctions2_function.pullfix["remediate"].service_config[0].uri
+    notify    = google_cloudfunctions2_function.pullfix["notify"].service_config[0].uri
   }
 }
 

@@ -49,11 +49,11 @@ locals {
   pushes = {
     remediate = {
       topic    = google_pubsub_topic.failures
-      function = google_cloudfunctions2_function.remediate
+      function = google_cloudfunctions2_function.pullfix["remediate"]
     }
     notify = {
       topic    = google_pubsub_topic.outcomes
-      function = google_cloudfunctions2_function.notify
+      function = google_cloudfunctions2_function.pullfix["notify"]
     }
   }
   pubsub_agent = "serviceAccount:service-${data.google_project.host.number}@gcp-sa-pubsub.iam.gserviceaccount.com"

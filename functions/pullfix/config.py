@@ -17,6 +17,7 @@ import yaml
 
 from pullfix.causes import Cause
 from pullfix.errors import PullfixError
+from pullfix.schema import mapping
 
 __all__ = [
     "AutoGrant",
@@ -227,12 +228,5 @@ def _globs(value: object, where: str) -> list[str]:
     return list(value)
 
 
-def _mapping(value: object, where: str, allowed: tuple[str, ...]) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__}")
-    unknown = sorted(str(k) for k in value if k not in allowed)
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown field {unknown[0]!r}; expected one of {', '.join(allowed)}"
-        )
-    return value
+def _mapping(value: object, where: str, allowed: tuple[str, ...] | None) -> dict[str, Any]:
+    return mapping(value, where, allowed, ConfigError)

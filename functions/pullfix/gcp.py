@@ -227,33 +227,31 @@ class GoogleAdapter:
             return AccountInfo(email=email, exists=False)
         return AccountInfo(email=email, exists=True, disabled=bool(account.disabled))
 
-    def repository_exists(self, repository: str) -> bool:
+    def _exists(self, name: str, read: Callable[..., Any], needs: tuple[str, ...]) -> bool:
         try:
             guard(
-                f"reading {repository}",
-                lambda: self.clients.artifact_registry.get_repository(
-                    name=repository, timeout=self.timeout, retry=self.retry
-                ),
-                PERMISSIONS["repository_exists"],
+                f"reading {name}",
+                lambda: read(name=name, timeout=self.timeout, retry=self.retry),
+                needs,
             )
         except exceptions.NotFound:
             return False
         return True
 
+    def repository_exists(self, repository: str) -> bool:
+        return self._exists(
+            repository,
+            self.clients.artifact_registry.get_repository,
+            PERMISSIONS["repository_exists"],
+        )
+
     def tag_exists(self, repository: str, image_path: str, tag: str) -> bool:
         package = urllib.parse.quote(image_path, safe="")
-        name = f"{repository}/packages/{package}/tags/{tag}"
-        try:
-            guard(
-                f"reading {name}",
-                lambda: self.clients.artifact_registry.get_tag(
-                    name=name, timeout=self.timeout, retry=self.retry
-                ),
-                PERMISSIONS["tag_exists"],
-            )
-        except exceptions.NotFound:
-            return False
-        return True
+        return self._exists(
+            f"{repository}/packages/{package}/tags/{tag}",
+            self.clients.artifact_registry.get_tag,
+            PERMISSIONS["tag_exists"],
+        )
 
     def repository_policy(self, repository: str) -> PolicyView:
         return _policy_view(self._read_policy(repository))

@@ -22,10 +22,9 @@ from pullfix.classify import offline_record
 from pullfix.clients import GoogleClients
 from pullfix.config import Config
 from pullfix.endpoints import sandbox_endpoint
-from pullfix.gcp import GoogleAdapter, PubSubPublisher
 from pullfix.intake import PullFailure, parse_json
 from pullfix.remediate import Remediator
-from pullfix.runtime import OUTCOMES_VARIABLE, build_ledger
+from pullfix.runtime import OUTCOMES_VARIABLE, build_remediator
 from pullfix.sandbox import Sandbox, World
 
 __all__ = ["ReplayResult", "replay_events", "write_world"]
@@ -47,13 +46,7 @@ def replay_events(
     clients = GoogleClients(sandbox_endpoint(box.endpoint))
     try:
         topic = os.environ.get(OUTCOMES_VARIABLE) or None
-        publisher = PubSubPublisher(clients, topic) if topic else None
-        remediator = Remediator(
-            config,
-            GoogleAdapter(clients, timeout=config.api_timeout),
-            build_ledger(config, clients, topic),
-            publisher,
-        )
+        remediator = build_remediator(config, clients, topic)
         for number, raw in enumerate(lines, start=1):
             yield _one(remediator, number, raw)
     finally:

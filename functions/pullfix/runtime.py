@@ -14,7 +14,14 @@ from pullfix.ledger import FirestoreLedger, Ledger, MemoryLedger
 from pullfix.notify import Notifier
 from pullfix.remediate import Remediator
 
-__all__ = ["OUTCOMES_VARIABLE", "Runtime", "build_runtime", "notifier", "runtime"]
+__all__ = [
+    "OUTCOMES_VARIABLE",
+    "Runtime",
+    "build_remediator",
+    "build_runtime",
+    "notifier",
+    "runtime",
+]
 
 OUTCOMES_VARIABLE = "PULLFIX_OUTCOMES_TOPIC"
 _TOPIC_RE = re.compile(r"projects/([^/]+)/topics/[^/]+")
@@ -47,14 +54,20 @@ def build_runtime(config: Config | None = None, clients: GoogleClients | None = 
     topic = os.environ.get(OUTCOMES_VARIABLE) or None
     if topic is not None and not _TOPIC_RE.fullmatch(topic):
         raise ConfigError(f"{OUTCOMES_VARIABLE} must look like projects/P/topics/T, got {topic!r}")
+    return Runtime(
+        config=config, clients=clients, remediator=build_remediator(config, clients, topic)
+    )
+
+
+def build_remediator(config: Config, clients: GoogleClients, topic: str | None) -> Remediator:
+    """The remediation engine on the Google adapter, the configured ledger and publisher."""
     publisher = PubSubPublisher(clients, topic) if topic else None
-    remediator = Remediator(
+    return Remediator(
         config,
         GoogleAdapter(clients, timeout=config.api_timeout),
         build_ledger(config, clients, topic),
         publisher,
     )
-    return Runtime(config=config, clients=clients, remediator=remediator)
 
 
 _lock = threading.Lock()

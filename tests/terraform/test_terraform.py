@@ -147,20 +147,21 @@ def test_push_subscriptions_authenticate_retry_and_dead_letter() -> None:
 
 
 def test_functions_are_gen2_python312_from_the_hashed_archive() -> None:
-    functions = resources("google_cloudfunctions2_function")
-    assert set(functions) == {"remediate", "notify"}
-    for name, function in functions.items():
-        build = function["build_config"]
-        assert (build["runtime"], build["entry_point"]) == ("python312", name)
-        service = function["service_config"]
-        assert service["max_instance_count"] == "${var.max_instances}"
-        assert service["min_instance_count"] == "${var.min_instances}"
-        assert service["ingress_settings"] == "ALLOW_INTERNAL_ONLY"
-        assert "PULLFIX_CONFIG" in json.dumps(service["environment_variables"])
-        assert service["secret_volumes"]["versions"]["path"] == "config.yaml"
+    function = resources("google_cloudfunctions2_function")["pullfix"]
+    assert function["for_each"] == "${toset(keys(local.functions))}"
+    assert set(locals_()["functions"]) == {"remediate", "notify"}
+    build = function["build_config"]
+    assert (build["runtime"], build["entry_point"]) == ("python312", "${each.key}")
+    service = function["service_config"]
+    assert service["max_instance_count"] == "${var.max_instances}"
+    assert service["min_instance_count"] == "${var.min_instances}"
+    assert service["ingress_settings"] == "ALLOW_INTERNAL_ONLY"
+    assert "PULLFIX_CONFIG" in json.dumps(service["environment_variables"])
+    assert service["secret_volumes"]["versions"]["path"] == "config.yaml"
+    assert "secret_environment_variables" in json.dumps(service)
     assert "PULLFIX_OUTCOMES_TOPIC" in json.dumps(locals_()["functions"]["remediate"]["env"])
+    assert "var.notify_secrets" in json.dumps(service["dynamic"])
     assert "output_md5" in resources("google_storage_bucket_object")["source"]["name"]
-    assert "secret_environment_variables" in json.dumps(functions["notify"])
     invoker = resources("google_cloud_run_v2_service_iam_member")["push_invoker"]
     assert invoker["role"] == "roles/run.invoker"
 

@@ -18,6 +18,7 @@ import yaml
 
 from pullfix.errors import PullfixError
 from pullfix.gkeversion import GKEVersion, InvalidVersion
+from pullfix.schema import mapping
 
 __all__ = [
     "Binding",
@@ -417,15 +418,7 @@ def _binding(value: object, where: str) -> Binding:
 
 
 def _mapping(value: object, where: str, allowed: tuple[str, ...] | None) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise WorldError(f"{where}: expected a mapping, got {type(value).__name__}")
-    if allowed is not None:
-        unknown = sorted(str(k) for k in value if k not in allowed)
-        if unknown:
-            raise WorldError(
-                f"{where}: unknown field {unknown[0]!r}; expected one of {', '.join(allowed)}"
-            )
-    return value
+    return mapping(value, where, allowed, WorldError)
 
 
 def _string_list(value: object, where: str) -> list[str]:
