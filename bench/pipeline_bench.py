@@ -6,16 +6,14 @@ import json
 import statistics
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from pullfix.events import log_entry, pull_message, push_body
-from pullfix.localrun import FunctionServer, free_port
+from pullfix.events import eventarc_headers, log_entry, pull_message, push_body
+from pullfix.localrun import FunctionServer, free_port, post
 from pullfix.sandbox import Sandbox, load_world
 
 SAMPLES = Path(__file__).resolve().parent.parent / "functions" / "pullfix" / "samples"
@@ -48,23 +46,7 @@ def _entry(workload: str, image: str, detail: str, index: int) -> dict[str, Any]
 
 def _post(url: str, entry: dict[str, Any], message_id: str) -> int:
     body = json.dumps(push_body(entry, message_id=message_id, project="shop-prod")).encode()
-    headers = {
-        "Content-Type": "application/json",
-        "ce-specversion": "1.0",
-        "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
-        "ce-source": "//pubsub.googleapis.com/projects/shop-prod/topics/pull-failures",
-        "ce-id": message_id,
-        "ce-time": datetime.now(UTC).isoformat(),
-    }
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        exc.close()
-        return exc.code
-    except OSError:
-        return 0
+    return post(url, body, eventarc_headers(message_id, "projects/shop-prod/topics/pull-failures"))
 
 
 def _percentile(values: list[float], q: int) -> float:

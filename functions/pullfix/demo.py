@@ -11,19 +11,16 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from contextlib import ExitStack
-from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any, TextIO
 
 import yaml
 
-from pullfix.events import push_body
-from pullfix.localrun import FunctionServer
+from pullfix.events import eventarc_headers, push_body
+from pullfix.localrun import FunctionServer, post
 from pullfix.receivers import ChatReceiver, GitHubReceiver, Posted
 from pullfix.tables import render_table
 
@@ -66,27 +63,13 @@ def _deliver(url: str, raw: bytes, number: int) -> int:
     except ValueError:
         value = None
     if isinstance(value, dict) and "specversion" in value:
-        body, headers = raw, {"Content-Type": "application/cloudevents+json"}
-    else:
-        if isinstance(value, dict) and "jsonPayload" in value:
-            value = push_body(value, message_id=f"demo-{number}", project="shop-prod")
-        body = json.dumps(value).encode() if value is not None else raw
-        headers = {
-            "Content-Type": "application/json",
-            "ce-specversion": "1.0",
-            "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
-            "ce-source": "//pubsub.googleapis.com/projects/shop-prod/topics/pull-failures",
-            "ce-id": f"demo-{number}",
-            "ce-time": datetime.now(UTC).isoformat(),
-        }
-    # `url` is the local remediate server's http://127.0.0.1 address.
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        exc.close()
-        return exc.code
+        return post(url, raw, {"Content-Type": "application/cloudevents+json"})
+    if isinstance(value, dict) and "jsonPayload" in value:
+        value = push_body(value, message_id=f"demo-{number}", project="shop-prod")
+    body = json.dumps(value).encode() if value is not None else raw
+    return post(
+        url, body, eventarc_headers(f"demo-{number}", "projects/shop-prod/topics/pull-failures")
+    )
 
 
 def _last_result(log: Path, offset: int) -> dict[str, Any] | None:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["log_entry", "pull_message", "push_body", "structured_cloudevent"]
+__all__ = ["eventarc_headers", "log_entry", "pull_message", "push_body", "structured_cloudevent"]
 
 PULL_FAILURE_TOPIC = "pull-failures"
 
@@ -117,4 +118,16 @@ def structured_cloudevent(body: dict[str, Any], *, project: str = "p1") -> dict[
         "time": message["publishTime"],
         "datacontenttype": "application/json",
         "data": body,
+    }
+
+
+def eventarc_headers(message_id: str, topic: str) -> dict[str, str]:
+    """The headers Eventarc sends with a Pub/Sub message (binary content mode)."""
+    return {
+        "Content-Type": "application/json",
+        "ce-specversion": "1.0",
+        "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
+        "ce-source": f"//pubsub.googleapis.com/{topic}",
+        "ce-id": message_id,
+        "ce-time": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
     }

@@ -7,14 +7,31 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-__all__ = ["FUNCTIONS_DIR", "FunctionServer", "free_port", "wait_for_port"]
+__all__ = ["FUNCTIONS_DIR", "FunctionServer", "free_port", "post", "wait_for_port"]
 
 FUNCTIONS_DIR = Path(__file__).resolve().parent.parent
+
+
+def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float = 60.0) -> int:
+    """POST to a local server; the HTTP status it answers (0 if it cannot be reached)."""
+    if not url.startswith(("http://127.0.0.1:", "http://localhost:")):
+        raise ValueError(f"not a loopback URL: {url}")
+    request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        return exc.code
+    except OSError:
+        return 0
 
 
 def free_port() -> int:

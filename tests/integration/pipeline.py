@@ -6,8 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import time
-import urllib.error
-import urllib.request
 import zlib
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -18,8 +16,8 @@ from typing import Any
 
 import yaml
 
-from pullfix.events import log_entry, pull_message, push_body
-from pullfix.localrun import FunctionServer
+from pullfix.events import eventarc_headers, log_entry, pull_message, push_body
+from pullfix.localrun import FunctionServer, post
 from pullfix.sandbox import Sandbox
 from pullfix.sandbox.world import world_from_dict
 from tests.receivers import Receiver, receiver
@@ -210,23 +208,11 @@ class Pipeline:
         self._ids += 1
         message_id = message_id or f"m{time.time_ns()}{self._ids}"
         body = json.dumps(push_body(entry, message_id=message_id, project=PROD)).encode()
-        headers = {
-            "Content-Type": "application/json",
-            "ce-specversion": "1.0",
-            "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
-            "ce-source": f"//pubsub.googleapis.com/projects/{PROD}/topics/pull-failures",
-            "ce-id": message_id,
-            "ce-time": datetime.now(UTC).isoformat(),
-        }
-        request = urllib.request.Request(
-            self.function.url, data=body, headers=headers, method="POST"
+        return post(
+            self.function.url,
+            body,
+            eventarc_headers(message_id, f"projects/{PROD}/topics/pull-failures"),
         )
-        try:
-            with urllib.request.urlopen(request, timeout=60) as response:
-                return int(response.status)
-        except urllib.error.HTTPError as exc:
-            exc.close()
-            return exc.code
 
     def outcomes(self) -> list[dict[str, Any]]:
         """Every outcome pushed so far (acknowledged deliveries only)."""

@@ -6,15 +6,13 @@ import base64
 import json
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from pullfix.events import log_entry, push_body
-from pullfix.localrun import FUNCTIONS_DIR, FunctionServer
+from pullfix.events import eventarc_headers, log_entry, push_body
+from pullfix.localrun import FUNCTIONS_DIR, FunctionServer, post
 from pullfix.sandbox import Sandbox
 from tests.integration.conftest import TEST_WORLD
 
@@ -38,24 +36,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FunctionServer]
         yield running
 
 
-def post(url: str, body: bytes, headers: dict[str, str]) -> int:
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return exc.code
-
-
 def ce_headers(event_id: str) -> dict[str, str]:
-    return {
-        "Content-Type": "application/json",
-        "ce-specversion": "1.0",
-        "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
-        "ce-source": "//pubsub.googleapis.com/projects/p1/topics/pull-failures",
-        "ce-id": event_id,
-        "ce-time": "2026-11-20T10:00:09.749Z",
-    }
+    return eventarc_headers(event_id, "projects/p1/topics/pull-failures")
 
 
 def logged(server: FunctionServer, event_id: str) -> dict[str, Any]:

@@ -5,19 +5,17 @@ from __future__ import annotations
 
 import base64
 import json
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from pullfix.localrun import FunctionServer
+from pullfix.events import eventarc_headers
+from pullfix.localrun import FunctionServer, post
 from pullfix.receivers import ChatReceiver, GitHubReceiver
 from pullfix.sandbox import Sandbox
 from pullfix.sandbox.world import world_from_dict
@@ -54,23 +52,11 @@ class Team:
             },
             "subscription": f"projects/{PROD}/subscriptions/pull-outcomes-push",
         }
-        headers = {
-            "Content-Type": "application/json",
-            "ce-specversion": "1.0",
-            "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
-            "ce-source": f"//pubsub.googleapis.com/projects/{PROD}/topics/pull-outcomes",
-            "ce-id": message_id,
-            "ce-time": datetime.now(UTC).isoformat(),
-        }
-        request = urllib.request.Request(
-            self.notify.url, data=json.dumps(body).encode(), headers=headers, method="POST"
+        return post(
+            self.notify.url,
+            json.dumps(body).encode(),
+            eventarc_headers(message_id, f"projects/{PROD}/topics/pull-outcomes"),
         )
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return int(response.status)
-        except urllib.error.HTTPError as exc:
-            exc.close()
-            return exc.code
 
 
 @pytest.fixture
