@@ -13,11 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from pullfix.causes import Cause
 from pullfix.errors import PullfixError
-from pullfix.schema import mapping
+from pullfix.schema import load_yaml, mapping
 
 __all__ = [
     "AutoGrant",
@@ -105,14 +103,7 @@ def load_config(path: str | Path | None) -> Config:
     """Read and validate a config file; None gives the defaults."""
     if path is None:
         return Config()
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+    data = load_yaml(path, "config file", ConfigError)
     return config_from_dict(data if data is not None else {})
 
 

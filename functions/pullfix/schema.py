@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-__all__ = ["mapping"]
+import yaml
+
+__all__ = ["load_yaml", "mapping"]
 
 
 def mapping(
@@ -20,3 +23,15 @@ def mapping(
                 f"{where}: unknown field {unknown[0]!r}; expected one of {', '.join(allowed)}"
             )
     return value
+
+
+def load_yaml(path: str | Path, what: str, error: type[ValueError]) -> Any:
+    """The YAML document in a file; `error` names the file and what is wrong with it."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise error(f"cannot read {what} {path}: {exc.strerror}") from exc
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise error(f"{what} {path} is not valid YAML: {exc}") from exc

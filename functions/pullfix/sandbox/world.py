@@ -14,11 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from pullfix.errors import PullfixError
 from pullfix.gkeversion import GKEVersion, InvalidVersion
-from pullfix.schema import mapping
+from pullfix.schema import load_yaml, mapping
 
 __all__ = [
     "Binding",
@@ -226,14 +224,7 @@ class World:
 
 def load_world(path: str | Path) -> World:
     """Read and validate a world file."""
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise WorldError(f"cannot read world file {path}: {exc.strerror}") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise WorldError(f"world file {path} is not valid YAML: {exc}") from exc
+    data = load_yaml(path, "world file", WorldError)
     return world_from_dict(data, source=str(path))
 
 
