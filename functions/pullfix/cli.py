@@ -10,8 +10,8 @@ from typing import BinaryIO, TextIO
 
 __all__ = ["classify_lines", "main"]
 
+# 2 is argparse's usage error.
 EXIT_OK = 0
-EXIT_USAGE = 2
 EXIT_INPUT = 3
 
 

@@ -444,6 +444,7 @@ class Remediator:
                 "service_account": evidence.account_email,
                 "repository": evidence.repository,
                 "node_version": pool.version if pool else None,
+                "master_version": evidence.cluster.master_version if evidence.cluster else None,
                 "oauth_scopes": list(pool.oauth_scopes) if pool else None,
             },
         )

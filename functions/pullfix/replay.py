@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,14 +26,7 @@ from pullfix.remediate import Remediator
 from pullfix.runtime import OUTCOMES_VARIABLE, build_remediator
 from pullfix.sandbox import Sandbox, World
 
-__all__ = ["ReplayResult", "replay_events", "write_world"]
-
-
-@dataclass
-class ReplayResult:
-    """One event's result, in the `pullfix replay --json` shape."""
-
-    record: dict[str, Any]
+__all__ = ["replay_events", "write_world"]
 
 
 def replay_events(
