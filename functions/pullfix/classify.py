@@ -14,9 +14,19 @@ from pullfix.causes import Cause
 from pullfix.imageref import ImageRef, InvalidReference, parse_image
 from pullfix.intake import IntakeResult, PullFailure, RejectionKind
 
-__all__ = ["Diagnosis", "Rule", "classify", "classify_message", "offline_record"]
+__all__ = [
+    "PENDING_LIVE_CHECK",
+    "Diagnosis",
+    "Rule",
+    "classify",
+    "classify_message",
+    "offline_record",
+]
 
 _EXCERPT_MAX = 90
+# Offline, a Google registry's denial leaves the real cause to the live checks; once they
+# have run, this caveat is dropped from the reasons.
+PENDING_LIVE_CHECK = "Google registry: node identity, scopes and version are checked live"
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,7 +272,7 @@ def _google_denial(evidence: str, registry_project: str, cluster_project: str | 
         )
     return Diagnosis(
         Cause.PERMISSION,
-        (evidence, "Google registry: node identity, scopes and version are checked live"),
+        (evidence, PENDING_LIVE_CHECK),
     )
 
 

