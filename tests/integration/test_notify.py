@@ -20,7 +20,7 @@ from pullfix.receivers import ChatReceiver, GitHubReceiver
 from pullfix.sandbox import Sandbox
 from pullfix.sandbox.world import world_from_dict
 from tests.integration.pipeline import CONFIG, IMAGES, LOCATION, PROD, Pipeline, event, world_dict
-from tests.integration.test_remediate import CAUSES
+from tests.integration.test_remediate import CAUSES, cause_event
 
 pytestmark = pytest.mark.integration
 
@@ -114,9 +114,7 @@ def team(tmp_path: Path) -> Iterator[Team]:
 def test_every_cause_reaches_the_team(team: Team) -> None:
     entries = []
     for pool, image, detail, _, _ in CAUSES:
-        entry = event(pool, image, detail)
-        if detail.startswith("denied:"):
-            entry["jsonPayload"]["message"] = f'Failed to pull image "{image}": {detail}'
+        entry = cause_event(pool, image, detail)
         assert team.pipe.post(entry) == 200
         entries.append(entry)
     team.deliveries()
@@ -233,3 +231,35 @@ def test_a_missing_webhook_variable_is_retried_not_lost(tmp_path: Path) -> None:
         }
         assert team.post_outcome(outcome, "m1") == 500
     assert "NOT_SET_ANYWHERE is not set" in (tmp_path / "notify.log").read_text()
+
+
+def test_a_generic_webhook_gets_the_outcome_json(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {"notify": {"routes": [{"chat": "webhook", "webhook_url_env": "INCIDENTS_HOOK"}]}}
+        )
+    )
+    with (
+        ChatReceiver() as hook,
+        FunctionServer(
+            "notify",
+            env={"PULLFIX_CONFIG": str(config), "INCIDENTS_HOOK": f"{hook.url}/hooks/pullfix"},
+            log_path=tmp_path / "notify.log",
+        ) as notify,
+    ):
+        team = Team(None, notify, None, None, None)  # type: ignore[arg-type]
+        outcome = {
+            "schema": "pullfix.outcome/v1",
+            "event": {"message_id": "x", "namespace": "n"},
+            "cause": "network",
+            "action": "ticket",
+            "fingerprint": "ticket-x",
+            "reasons": ["i/o timeout"],
+            "ticket": {"title": "t"},
+        }
+        assert team.post_outcome(outcome, "m1") == 200
+        assert team.post_outcome(outcome, "m1") == 200  # redelivered: not posted again
+    (posted,) = hook.posts
+    assert posted.path == "/hooks/pullfix"
+    assert posted.body == outcome

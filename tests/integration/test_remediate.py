@@ -44,8 +44,34 @@ def pipe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
         yield running
 
 
+def cause_event(pool: str, image: str, detail: str) -> dict[str, Any]:
+    """A pull failure as the kubelet reports it; some causes have events of their own."""
+    if detail == "InspectFailed":
+        return event(
+            pool,
+            image,
+            reason="InspectFailed",
+            message=(
+                f'Failed to apply default image tag "{image}": couldn\'t parse image reference '
+                f'"{image}": invalid reference format: repository name must be lowercase'
+            ),
+        )
+    if detail == "ErrImageNeverPull":
+        return event(
+            pool,
+            image,
+            reason="ErrImageNeverPull",
+            message=(f'Container image "{image}" is not present with pull policy of Never'),
+        )
+    if detail.startswith("denied:"):
+        return event(pool, image, message=f'Failed to pull image "{image}": {detail}')
+    return event(pool, image, detail)
+
+
 CAUSES = [
-    # pool, image, detail (or full message), cause, action
+    # pool, image, detail (or the kind of kubelet event), cause, action
+    ("default-pool", f"{APPS}/Bad:1", "InspectFailed", "invalid_name", "ticket"),
+    ("default-pool", f"{APPS}/local:1", "ErrImageNeverPull", "pull_policy", "ticket"),
     ("default-pool", f"{SHARED}/web:1.4", "403 Forbidden", "cross_project", "grant"),
     (
         "custom-pool",
@@ -101,9 +127,7 @@ CAUSES = [
 def test_every_cause(
     pipe: Pipeline, pool: str, image: str, detail: str, cause: str, action: str
 ) -> None:
-    entry = event(pool, image, detail)
-    if detail.startswith("denied:"):
-        entry["jsonPayload"]["message"] = f'Failed to pull image "{image}": {detail}'
+    entry = cause_event(pool, image, detail)
     assert pipe.post(entry) == 200
     outcome = pipe.one_outcome(entry)
     assert (outcome["cause"], outcome["action"]) == (cause, action), outcome["reasons"]
