@@ -18,6 +18,7 @@ from pullfix.errors import PullfixError
 from pullfix.schema import load_yaml, mapping
 
 __all__ = [
+    "CONFIG_KEYS",
     "AutoGrant",
     "Config",
     "ConfigError",
@@ -29,6 +30,17 @@ __all__ = [
 ]
 
 CONFIG_VARIABLE = "PULLFIX_CONFIG"
+# The top-level keys of the config file.
+CONFIG_KEYS = (
+    "dry_run",
+    "auto_grant",
+    "dedupe_window",
+    "ledger",
+    "notify",
+    "escalation_grace",
+    "max_event_age",
+    "api_timeout",
+)
 _DURATION_RE = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 _CHATS = ("google", "slack", "webhook")
 
@@ -113,20 +125,7 @@ def config_from_env() -> Config:
 
 
 def config_from_dict(data: object) -> Config:
-    root = _mapping(
-        data,
-        "config",
-        (
-            "dry_run",
-            "auto_grant",
-            "dedupe_window",
-            "ledger",
-            "notify",
-            "escalation_grace",
-            "max_event_age",
-            "api_timeout",
-        ),
-    )
+    root = _mapping(data, "config", CONFIG_KEYS)
     dry_run = root.get("dry_run", False)
     if not isinstance(dry_run, bool):
         raise ConfigError(f"dry_run: expected true or false, got {dry_run!r}")
