@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pullfix.logfilter import FilterError, compile_filter, matches, sink_filter
 from pullfix.manifests import ManifestError, images_in_manifests
@@ -123,3 +127,24 @@ def test_sink_filter_parses_and_has_the_four_conditions() -> None:
     assert compile_filter(sink_filter())[0] == "and"
     assert sink_filter().count("\n") == 3
     assert matches(sink_filter(), ENTRY)
+
+
+@settings(max_examples=300)
+@given(st.text(alphabet=st.sampled_from(list('ab.=:!<>()"- \nANDORNOT_log_id')), max_size=60))
+def test_any_filter_text_parses_or_raises_filter_error(text: str) -> None:
+    try:
+        compile_filter(text)
+    except FilterError:
+        return
+    assert matches(text, ENTRY) in (True, False)
+
+
+@given(st.text(max_size=40), st.text(max_size=40))
+def test_manifests_never_raise_anything_but_manifest_error(kind: str, image: str) -> None:
+    container = f"{{name: a, image: {json.dumps(image)}}}"
+    text = f"kind: {json.dumps(kind)}\nspec: {{containers: [{container}]}}\n"
+    try:
+        found = images_in_manifests(text)
+    except ManifestError:
+        return
+    assert all(isinstance(i, str) for i, _ in found)
