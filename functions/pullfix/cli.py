@@ -149,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pullfix", description="Diagnose and remediate GKE image-pull failures."
     )
+    from pullfix import __version__
+
+    parser.add_argument("--version", action="version", version=f"pullfix {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     classify = commands.add_parser(

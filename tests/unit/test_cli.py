@@ -117,3 +117,13 @@ def test_demo_prints_a_table_and_exits_zero() -> None:
     for cause in ("cross_project", "not_found", "network", "rate_limit", "not_a_pull_failure"):
         assert cause in text
     assert "cause" in text and "events" in text
+
+
+def test_version_and_usage() -> None:
+    done = run("--version")
+    assert done.returncode == 0 and done.stdout.decode().startswith("pullfix ")
+    assert run().returncode == 2
+    listed = run("--help")
+    assert listed.returncode == 0
+    for command in (b"classify", b"replay", b"diagnose", b"scan", b"sandbox", b"demo"):
+        assert command in listed.stdout
