@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from pullfix.causes import Cause
 from pullfix.imageref import ImageRef, InvalidReference, parse_image
-from pullfix.intake import IntakeResult, PullFailure, RejectionKind
+from pullfix.intake import IntakeResult, PullFailure, RejectionKind, format_timestamp
 
 __all__ = [
     "PENDING_LIVE_CHECK",
@@ -314,9 +314,7 @@ def offline_record(result: IntakeResult) -> dict[str, object]:
         "workload": event.workload,
         "ar_repository": parsed.ar_repository if parsed else None,
         "kubelet_reason": event.reason or None,
-        "timestamp": event.timestamp.isoformat().replace("+00:00", "Z")
-        if event.timestamp
-        else None,
+        "timestamp": format_timestamp(event.timestamp) if event.timestamp else None,
         "insert_id": event.insert_id,
         "reasons": list(reasons),
     }

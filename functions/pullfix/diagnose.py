@@ -40,6 +40,11 @@ class Evidence:
     notes: list[str] = field(default_factory=list)
 
     @property
+    def image_missing(self) -> bool:
+        """Whether the registry said the tag or the repository does not exist."""
+        return self.tag_exists is False or self.repository_exists is False
+
+    @property
     def repository_project(self) -> str | None:
         return self.repository.split("/")[1] if self.repository else None
 

@@ -11,6 +11,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from pullfix.intake import format_timestamp
+
 __all__ = ["eventarc_headers", "log_entry", "pull_message", "push_body", "structured_cloudevent"]
 
 PULL_FAILURE_TOPIC = "pull-failures"
@@ -129,5 +131,5 @@ def eventarc_headers(message_id: str, topic: str) -> dict[str, str]:
         "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
         "ce-source": f"//pubsub.googleapis.com/{topic}",
         "ce-id": message_id,
-        "ce-time": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "ce-time": format_timestamp(datetime.now(UTC)),
     }

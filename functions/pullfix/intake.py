@@ -24,6 +24,7 @@ __all__ = [
     "Rejection",
     "RejectionKind",
     "decode_push",
+    "format_timestamp",
     "parse_cloudevent",
     "parse_event",
     "parse_json",
@@ -345,6 +346,11 @@ def _event_time(
             raise _Malformed(f"{name} is not an RFC 3339 timestamp: {_short(value)!r}")
         return parsed
     return None
+
+
+def format_timestamp(moment: datetime) -> str:
+    """RFC 3339 in UTC with a `Z`, as Google APIs write it."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def parse_timestamp(text: str) -> datetime | None:

@@ -97,7 +97,7 @@ def check_images(
             collector.identity(evidence)
             if grant_may_fix(evidence):
                 collector.existence(evidence, parsed)
-                if evidence.tag_exists is not False and evidence.repository_exists is not False:
+                if not evidence.image_missing:
                     collector.access(evidence)
             # "unknown" with every check passed means nothing stands in the pull's way.
             verdict = judge(Diagnosis(Cause.UNKNOWN, ()), evidence)

@@ -22,7 +22,7 @@ from pullfix.config import Config
 from pullfix.diagnose import IAM_CAUSES, Evidence, judge
 from pullfix.evidence import EvidenceCollector, grant_may_fix
 from pullfix.imageref import ImageRef, InvalidReference, parse_image
-from pullfix.intake import PullFailure
+from pullfix.intake import PullFailure, format_timestamp
 from pullfix.ledger import Ledger
 from pullfix.logs import log
 from pullfix.model import GoogleApis
@@ -61,7 +61,6 @@ class Outcome:
     escalation: bool = False
     evidence: dict[str, Any] = field(default_factory=dict)
     remediation: dict[str, Any] | None = None
-    published: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -85,7 +84,7 @@ def event_summary(failure: PullFailure) -> dict[str, Any]:
     return {
         "message_id": failure.message_id,
         "insert_id": failure.insert_id,
-        "timestamp": _iso(failure.timestamp),
+        "timestamp": format_timestamp(failure.timestamp) if failure.timestamp else None,
         "cluster": failure.cluster_resource,
         "namespace": failure.namespace,
         "workload": failure.workload,
@@ -95,10 +94,6 @@ def event_summary(failure: PullFailure) -> dict[str, Any]:
         "image": failure.image,
         "kubelet_reason": failure.reason or None,
     }
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
 class Remediator:
@@ -154,12 +149,13 @@ class Remediator:
         }
         if outcome.grant is not None:
             record["grant_key"] = outcome.fingerprint
-        if outcome.action is not Action.SUPPRESSED:
-            record["outcome"] = json.dumps(outcome.to_dict())
+        if outcome.action is Action.SUPPRESSED:
+            self.ledger.update(event_key, {**record, "state": "done"})
+            return outcome
+        published = outcome.to_dict()
+        record["outcome"] = json.dumps(published)
         self.ledger.update(event_key, record)
-        if outcome.action is not Action.SUPPRESSED:
-            self._publish(outcome.to_dict())
-            outcome.published = self.publisher is not None
+        self._publish(published)
         self.ledger.update(event_key, {"state": "done"})
         return outcome
 
@@ -174,7 +170,7 @@ class Remediator:
             stored = json.loads(record["outcome"])
             self._publish(stored)
             self.ledger.update(key, {"state": "done"})
-            return _outcome_from_dict(stored, published=self.publisher is not None)
+            return _outcome_from_dict(stored)
         if state == "pending" and stale:
             self.ledger.release(key)
             return self.handle(failure, when)
@@ -194,16 +190,12 @@ class Remediator:
             if escalation is not None:
                 return escalation
         cause = Cause(record["cause"]) if record.get("cause") else offline.cause
-        return Outcome(
-            event=event_summary(failure),
-            cause=cause,
-            action=Action.SUPPRESSED,
-            reasons=(
-                f"duplicate of incident {record.get('fingerprint') or event_key} "
-                f"within the {self.config.dedupe_window}s dedupe window",
-            ),
-            fingerprint=record.get("fingerprint") or event_key,
-            dry_run=self.config.dry_run,
+        key = record.get("fingerprint") or event_key
+        return self._suppressed(
+            failure,
+            cause,
+            key,
+            f"duplicate of incident {key} within the {self.config.dedupe_window}s dedupe window",
         )
 
     def _escalation(self, failure: PullFailure, grant_key: str, when: datetime) -> Outcome | None:
@@ -239,7 +231,6 @@ class Remediator:
             {"outcome": outcome.to_dict()},
         )
         self._publish(outcome.to_dict())
-        outcome.published = self.publisher is not None
         return outcome
 
     # -- evidence, decision, action ---------------------------------------------------------
@@ -270,7 +261,7 @@ class Remediator:
             if grant_may_fix(evidence):
                 grant_key = fingerprint("grant", evidence.account_email, evidence.repository)
                 self.collector.existence(evidence, image)
-                missing = evidence.tag_exists is False or evidence.repository_exists is False
+                missing = evidence.image_missing
                 # After a grant, failures of images that exist are the same incident
                 # (IAM takes minutes to propagate); a missing image is a new one.
                 granted = None if missing else self.ledger.get(grant_key, when)
@@ -302,13 +293,8 @@ class Remediator:
                 key, when, self.config.dedupe_window, {"cause": diagnosis.cause.value}
             )
             if not claim.new:
-                return Outcome(
-                    event=event_summary(failure),
-                    cause=diagnosis.cause,
-                    action=Action.SUPPRESSED,
-                    fingerprint=key,
-                    reasons=(f"a ticket for incident {key} is already open",),
-                    dry_run=self.config.dry_run,
+                return self._suppressed(
+                    failure, diagnosis.cause, key, f"a ticket for incident {key} is already open"
                 )
         if decision.action is Action.WOULD_GRANT:
             assert decision.plan is not None
@@ -381,17 +367,23 @@ class Remediator:
         )
 
     def _already_granted(self, failure: PullFailure, key: str, record: dict[str, str]) -> Outcome:
+        return self._suppressed(
+            failure,
+            Cause(record.get("cause") or Cause.ROLE.value),
+            key,
+            f"already fixed: pullfix granted {record.get('role')} on {record.get('resource')} "
+            f"to {record.get('member')} at {record.get('granted_at') or 'just now'}",
+        )
+
+    def _suppressed(self, failure: PullFailure, cause: Cause, key: str, reason: str) -> Outcome:
+        """An incident already handled: logged by the caller, never published."""
         return Outcome(
             event=event_summary(failure),
-            cause=Cause(record.get("cause") or Cause.ROLE.value),
+            cause=cause,
             action=Action.SUPPRESSED,
+            reasons=(reason,),
             fingerprint=key,
             dry_run=self.config.dry_run,
-            reasons=(
-                f"already fixed: pullfix granted {record.get('role')} on "
-                f"{record.get('resource')} to {record.get('member')} "
-                f"at {record.get('granted_at') or 'just now'}",
-            ),
         )
 
     # -- outcomes and audit -----------------------------------------------------------------
@@ -507,7 +499,7 @@ def _image(text: str | None) -> ImageRef | None:
         return None
 
 
-def _outcome_from_dict(data: dict[str, Any], *, published: bool) -> Outcome:
+def _outcome_from_dict(data: dict[str, Any]) -> Outcome:
     grant = data.get("grant")
     return Outcome(
         event=data["event"],
@@ -521,5 +513,4 @@ def _outcome_from_dict(data: dict[str, Any], *, published: bool) -> Outcome:
         escalation=data.get("escalation", False),
         evidence=data.get("evidence", {}),
         remediation=data.get("remediation"),
-        published=published,
     )

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pullfix.causes import Action
-from pullfix.intake import PullFailure, parse_event
+from pullfix.intake import PullFailure, format_timestamp, parse_event
 from pullfix.logfilter import sink_filter
 from pullfix.remediate import Remediator
 
@@ -26,7 +26,7 @@ OPERATOR_PERMISSIONS = {"scan": ("logging.logEntries.list",)}
 
 def scan_filter(now: datetime, freshness: int) -> str:
     """The sink filter, limited to entries newer than `freshness` seconds."""
-    since = (now - timedelta(seconds=freshness)).isoformat().replace("+00:00", "Z")
+    since = format_timestamp(now - timedelta(seconds=freshness))
     return f'{sink_filter()}\ntimestamp>="{since}"'
 
 
