@@ -85,6 +85,7 @@ def handle_outcome(cloud_event: CloudEventLike) -> dict[str, Any]:
     from pullfix.config import ConfigError
     from pullfix.model import TransientError
     from pullfix.notify import DeliveryFailed
+    from pullfix.remediate import OUTCOME_SCHEMA
     from pullfix.runtime import notifier
 
     attributes = dict(cloud_event.get_attributes())
@@ -93,8 +94,8 @@ def handle_outcome(cloud_event: CloudEventLike) -> dict[str, Any]:
     problem = None
     if isinstance(outcome, Rejection):
         problem = outcome.detail
-    elif not isinstance(outcome, dict) or outcome.get("schema") != "pullfix.outcome/v1":
-        problem = "not a pullfix outcome (schema pullfix.outcome/v1)"
+    elif not isinstance(outcome, dict) or outcome.get("schema") != OUTCOME_SCHEMA:
+        problem = f"not a pullfix outcome (schema {OUTCOME_SCHEMA})"
     elif not isinstance(outcome.get("event"), dict) or not outcome.get("fingerprint"):
         problem = "outcome lacks its event or fingerprint"
     if problem is not None or not isinstance(outcome, dict):

@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -181,7 +182,7 @@ def run_scan(args: argparse.Namespace, out: TextIO) -> int:
     from pullfix.gcp import GoogleAdapter
     from pullfix.ledger import MemoryLedger
     from pullfix.remediate import Remediator
-    from pullfix.scan import ScanSummary, list_entries, scan_entries, scan_filter
+    from pullfix.scan import ScanSummary, scan_filter
     from pullfix.tables import render_table
 
     try:
@@ -218,9 +219,7 @@ def run_scan(args: argparse.Namespace, out: TextIO) -> int:
             config, GoogleAdapter(clients, timeout=config.api_timeout), MemoryLedger()
         )
         text = scan_filter(datetime.now(UTC), freshness)
-        summary = _guarded(
-            lambda: _scan(clients, parent, text, remediator, progress, scan_entries, list_entries)
-        )
+        summary = _guarded(lambda: _scan(clients, parent, text, remediator, progress))
     finally:
         clients.close()
     if err.isatty():
@@ -258,18 +257,12 @@ def run_scan(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _scan(
-    clients: Any,
-    parent: str,
-    text: str,
-    remediator: Any,
-    progress: Any,
-    scan_entries: Any,
-    list_entries: Any,
+    clients: Any, parent: str, text: str, remediator: Any, progress: Callable[[Any], None]
 ) -> Any:
     from google.api_core import exceptions
 
     from pullfix.gcp import guard
-    from pullfix.scan import OPERATOR_PERMISSIONS
+    from pullfix.scan import OPERATOR_PERMISSIONS, list_entries, scan_entries
 
     entries = list_entries(clients.logging, [parent], text)
     try:
