@@ -12,11 +12,11 @@ from typing import Any
 
 import yaml
 
-from pullfix.events import eventarc_headers, log_entry, pull_message, push_body
-from pullfix.localrun import FunctionServer, free_port, post
-from pullfix.sandbox import Sandbox, load_world
+from pullfix.dev.events import eventarc_headers, log_entry, pull_message, push_body
+from pullfix.dev.localrun import FunctionServer, free_port, post
+from pullfix.dev.sandbox import Sandbox, load_world
 
-SAMPLES = Path(__file__).resolve().parent.parent / "functions" / "pullfix" / "samples"
+SAMPLES = Path(__file__).resolve().parent.parent / "functions" / "pullfix" / "dev" / "samples"
 HELLO = Path(__file__).resolve().parent / "hello_main.py"
 NODE = "gke-checkout-default-pool-1a2b3c4d-x7k9"
 DETAILS = [

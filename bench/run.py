@@ -9,9 +9,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from pullfix.cli import classify_lines
-from pullfix.demo import sample_events
-from pullfix.events import log_entry, push_body, structured_cloudevent
+from pullfix.cli.main import classify_lines
+from pullfix.dev.demo import sample_events
+from pullfix.dev.events import log_entry, push_body, structured_cloudevent
 
 CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
 ENTRIES = 50_000

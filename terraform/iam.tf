@@ -1,6 +1,6 @@
 # Identity and least privilege: one service account per function (and one to push),
 # custom roles with exactly the permissions pullfix calls (the code lists them next to
-# the calls: pullfix.gcp.PERMISSIONS), bound where each is needed and nowhere else.
+# the calls: pullfix.gcp.adapter.PERMISSIONS), bound where each is needed and nowhere else.
 
 resource "google_service_account" "remediate" {
   project      = var.project_id
@@ -24,7 +24,7 @@ resource "google_service_account" "push" {
 }
 
 locals {
-  # Keep in step with pullfix.gcp.PERMISSIONS (tests/terraform checks that they agree).
+  # Keep in step with pullfix.gcp.adapter.PERMISSIONS (tests/terraform checks that they agree).
   permissions = {
     reader = [
       "artifactregistry.repositories.get",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from pullfix.intake import PullFailure, Rejection, RejectionKind, decode_push, parse_cloudevent
+from pullfix.core.intake import PullFailure, Rejection, RejectionKind, decode_push, parse_cloudevent
 from pullfix.logs import log
 
 __all__ = ["CloudEventLike", "handle_outcome", "handle_pull_failure"]
@@ -25,9 +25,9 @@ def handle_pull_failure(cloud_event: CloudEventLike) -> dict[str, Any]:
     Bad or irrelevant input is logged and acknowledged (returns normally): retrying it
     cannot help. Transient Google errors raise, so that Pub/Sub redelivers the event.
     """
-    from pullfix.config import ConfigError
-    from pullfix.model import TransientError
-    from pullfix.runtime import runtime
+    from pullfix.core.config import ConfigError
+    from pullfix.core.model import TransientError
+    from pullfix.engine.runtime import runtime
 
     attributes = dict(cloud_event.get_attributes())
     result = parse_cloudevent(attributes, cloud_event.data)
@@ -82,11 +82,11 @@ def handle_outcome(cloud_event: CloudEventLike) -> dict[str, Any]:
     A malformed outcome is logged and acknowledged; a destination that fails transiently
     raises, so that Pub/Sub redelivers (destinations already reached are not posted again).
     """
-    from pullfix.config import ConfigError
-    from pullfix.model import TransientError
-    from pullfix.notify import DeliveryFailed
-    from pullfix.remediate import OUTCOME_SCHEMA
-    from pullfix.runtime import notifier
+    from pullfix.core.config import ConfigError
+    from pullfix.core.model import TransientError
+    from pullfix.engine.remediate import OUTCOME_SCHEMA
+    from pullfix.engine.runtime import notifier
+    from pullfix.notify.delivery import DeliveryFailed
 
     attributes = dict(cloud_event.get_attributes())
     event_id = attributes.get("id")

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from pullfix.clients import GoogleClients
-from pullfix.endpoints import sandbox_endpoint
-from pullfix.sandbox import Sandbox
+from pullfix.dev.sandbox import Sandbox
+from pullfix.gcp.clients import GoogleClients
+from pullfix.gcp.endpoints import sandbox_endpoint
 from tests.conftest import REPO
 
 TEST_WORLD = REPO / "tests" / "data" / "world.yaml"

@@ -16,10 +16,10 @@ from typing import Any
 
 import yaml
 
-from pullfix.events import eventarc_headers, log_entry, pull_message, push_body
-from pullfix.localrun import FunctionServer, post
-from pullfix.sandbox import Sandbox
-from pullfix.sandbox.world import world_from_dict
+from pullfix.dev.events import eventarc_headers, log_entry, pull_message, push_body
+from pullfix.dev.localrun import FunctionServer, post
+from pullfix.dev.sandbox import Sandbox
+from pullfix.dev.sandbox.world import world_from_dict
 from tests.receivers import Receiver, receiver
 
 PROD, IMAGES = "prod-shop", "shared-images"

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from pullfix.events import eventarc_headers, log_entry, push_body
-from pullfix.localrun import FUNCTIONS_DIR, FunctionServer, post
-from pullfix.sandbox import Sandbox
+from pullfix.dev.events import eventarc_headers, log_entry, push_body
+from pullfix.dev.localrun import FUNCTIONS_DIR, FunctionServer, post
+from pullfix.dev.sandbox import Sandbox
 from tests.integration.conftest import TEST_WORLD
 
 pytestmark = pytest.mark.integration

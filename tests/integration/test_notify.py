@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 import yaml
 
-from pullfix.events import eventarc_headers
-from pullfix.localrun import FunctionServer, post
-from pullfix.receivers import ChatReceiver, GitHubReceiver
-from pullfix.sandbox import Sandbox
-from pullfix.sandbox.world import world_from_dict
+from pullfix.dev.events import eventarc_headers
+from pullfix.dev.localrun import FunctionServer, post
+from pullfix.dev.receivers import ChatReceiver, GitHubReceiver
+from pullfix.dev.sandbox import Sandbox
+from pullfix.dev.sandbox.world import world_from_dict
 from tests.integration.pipeline import CONFIG, IMAGES, LOCATION, PROD, Pipeline, event, world_dict
 from tests.integration.test_remediate import CAUSES, cause_event
 

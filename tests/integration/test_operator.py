@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from pullfix.sandbox import Sandbox
-from pullfix.sandbox.world import world_from_dict
+from pullfix.dev.sandbox import Sandbox
+from pullfix.dev.sandbox.world import world_from_dict
 from tests.integration.pipeline import (
     CLUSTER,
     DEFAULT_SA,
@@ -93,7 +93,7 @@ def test_preflight_per_pool_and_image(
 
 def test_a_grant_makes_the_preflight_pass(sandbox: Sandbox) -> None:
     repo = sandbox.world.projects[IMAGES].repositories["shared"].policy
-    from pullfix.sandbox.world import Binding
+    from pullfix.dev.sandbox.world import Binding
 
     repo.bindings.append(Binding("roles/artifactregistry.reader", [f"serviceAccount:{DEFAULT_SA}"]))
     code, result = diagnose(sandbox, "--node-pool", "default-pool", f"{SHARED}/web:1.4")

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 import yaml
 
-from pullfix.events import log_entry, pull_message
+from pullfix.dev.events import log_entry, pull_message
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
 PULLFIX = str(Path(sys.executable).parent / "pullfix")
-SAMPLES = REPO / "functions" / "pullfix" / "samples"
+SAMPLES = REPO / "functions" / "pullfix" / "dev" / "samples"
 DEFAULT_SA = "serviceAccount:111111111111-compute@developer.gserviceaccount.com"
 
 

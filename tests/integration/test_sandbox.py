@@ -14,9 +14,9 @@ import pytest
 from google.api_core import exceptions
 from google.cloud.firestore_v1.types import common, document, firestore, write
 
-from pullfix.clients import GoogleClients
-from pullfix.sandbox import Sandbox
-from pullfix.sandbox.world import world_from_dict
+from pullfix.dev.sandbox import Sandbox
+from pullfix.dev.sandbox.world import world_from_dict
+from pullfix.gcp.clients import GoogleClients
 from tests.receivers import receiver
 
 pytestmark = pytest.mark.integration
@@ -318,7 +318,7 @@ def test_a_push_that_never_succeeds_is_dead_lettered(tmp_path: Any) -> None:
         Sandbox(TEST_WORLD, strict=True, push_max_attempts=3, push_min_backoff=0.01) as sandbox,
     ):
         sandbox.world.projects["shop-prod"].topics["pull-outcomes"].push_endpoint = endpoint.url
-        from pullfix.endpoints import sandbox_endpoint
+        from pullfix.gcp.endpoints import sandbox_endpoint
 
         clients = GoogleClients(sandbox_endpoint(sandbox.endpoint))
         clients.publisher.publish("projects/shop-prod/topics/pull-outcomes", b"x").result(

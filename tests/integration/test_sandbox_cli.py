@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pullfix.localrun import wait_for_port
-from pullfix.sandbox import _free_port_pair
+from pullfix.dev.localrun import wait_for_port
+from pullfix.dev.sandbox import _free_port_pair
 from tests.integration.conftest import TEST_WORLD
 
 pytestmark = pytest.mark.integration

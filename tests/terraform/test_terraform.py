@@ -15,10 +15,10 @@ import hcl2
 import pytest
 import yaml
 
-from pullfix.events import log_entry
-from pullfix.gcp import PERMISSIONS
-from pullfix.intake import PullFailure, parse_event
-from pullfix.logfilter import matches, sink_filter
+from pullfix.core.intake import PullFailure, parse_event
+from pullfix.dev.events import log_entry
+from pullfix.dev.logfilter import matches, sink_filter
+from pullfix.gcp.adapter import PERMISSIONS
 from tests.conftest import REPO
 
 TERRAFORM = REPO / "terraform"
@@ -204,7 +204,7 @@ def test_iam_write_is_bound_only_on_allow_listed_resources() -> None:
 
 
 def test_config_keys_are_the_ones_pullfix_reads() -> None:
-    from pullfix.config import CONFIG_KEYS, config_from_dict
+    from pullfix.core.config import CONFIG_KEYS, config_from_dict
 
     keys = set(locals_()["config"])
     assert keys <= set(CONFIG_KEYS)
@@ -275,7 +275,7 @@ def test_sink_filter_and_intake_agree(reason: str, message: str, severity: str) 
 def test_sink_filter_and_intake_agree_on_the_bundled_and_shared_events(
     example_log_entry: dict[str, Any],
 ) -> None:
-    from pullfix.demo import sample_events
+    from pullfix.dev.demo import sample_events
 
     entries = [example_log_entry]
     entries += [json.loads(line) for line in sample_events() if b'"jsonPayload"' in line[:400]]

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pullfix.causes import Cause
-from pullfix.classify import classify, classify_message
-from pullfix.events import log_entry, pull_message
-from pullfix.intake import PullFailure, parse_event
+from pullfix.core.causes import Cause
+from pullfix.core.classify import classify, classify_message
+from pullfix.core.intake import PullFailure, parse_event
+from pullfix.dev.events import log_entry, pull_message
 
 # The corpus labels the cause as each thread resolved it; "other" covers the causes pullfix
 # adds (pull_policy, node_disk) and text that says nothing. Some messages cannot be told

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pullfix.events import log_entry, pull_message, push_body, structured_cloudevent
+from pullfix.dev.events import log_entry, pull_message, push_body, structured_cloudevent
 
 PULLFIX = shutil.which("pullfix") or str(Path(sys.executable).parent / "pullfix")
 
@@ -97,7 +97,7 @@ def test_classify_imports_no_google_client(tmp_path: Path) -> None:
     code = (
         "import sys, io, contextlib\n"
         "before = set(sys.modules)\n"
-        "from pullfix.cli import main\n"
+        "from pullfix.cli.main import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         f"    assert main(['classify', {str(path)!r}]) == 0\n"
         "new = set(sys.modules) - before\n"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pullfix.config import (
+from pullfix.core.config import (
     Config,
     ConfigError,
     FirestoreLedgerConfig,

@@ -8,16 +8,16 @@ from typing import Any
 
 import pytest
 
-from pullfix.causes import Action, Cause
-from pullfix.classify import Diagnosis
-from pullfix.config import AutoGrant, Config
-from pullfix.diagnose import Evidence, judge
-from pullfix.imageref import parse_image
-from pullfix.ledger import MemoryLedger
-from pullfix.model import AccountInfo, Binding, ClusterInfo, NodePoolInfo, PolicyView
-from pullfix.policy import decide
-from pullfix.remediate import fingerprint
-from pullfix.remediation import Context, ticket_draft
+from pullfix.core.causes import Action, Cause
+from pullfix.core.classify import Diagnosis
+from pullfix.core.config import AutoGrant, Config
+from pullfix.core.imageref import parse_image
+from pullfix.core.judge import Evidence, judge
+from pullfix.core.model import AccountInfo, Binding, ClusterInfo, NodePoolInfo, PolicyView
+from pullfix.core.policy import decide
+from pullfix.core.remediation import Context, ticket_draft
+from pullfix.engine.ledger import MemoryLedger
+from pullfix.engine.remediate import fingerprint
 
 RO = "https://www.googleapis.com/auth/devstorage.read_only"
 POOL = NodePoolInfo(

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pullfix.gkeversion import GKEVersion, InvalidVersion, has_builtin_ar_access
+from pullfix.core.gkeversion import GKEVersion, InvalidVersion, has_builtin_ar_access
 
 BOUNDARIES = [
     ("1.13.12-gke.30", False),

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pullfix.imageref import ImageRef, InvalidReference, parse_image
+from pullfix.core.imageref import ImageRef, InvalidReference, parse_image
 
 SHA = "sha256:" + "a" * 64
 

@@ -12,8 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pullfix.events import log_entry, push_body, structured_cloudevent
-from pullfix.intake import (
+from pullfix.core.intake import (
     MAX_EVENT_BYTES,
     PullFailure,
     Rejection,
@@ -23,6 +22,7 @@ from pullfix.intake import (
     parse_json,
     parse_timestamp,
 )
+from pullfix.dev.events import log_entry, push_body, structured_cloudevent
 
 IMAGE = "us-central1-docker.pkg.dev/p1/app/web:1.4"
 

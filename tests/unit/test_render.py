@@ -6,18 +6,18 @@ from typing import Any
 
 import pytest
 
-from pullfix.causes import Cause
-from pullfix.config import Route
-from pullfix.notify import route_for
-from pullfix.remediation import Context, ticket_draft
-from pullfix.render import (
+from pullfix.core.causes import Cause
+from pullfix.core.config import Route
+from pullfix.core.remediation import Context, ticket_draft
+from pullfix.dev.sandbox.contract import schema_violations
+from pullfix.notify.delivery import route_for
+from pullfix.notify.render import (
     FINGERPRINT_MARKER,
     github_comment,
     github_issue,
     google_chat_message,
     slack_message,
 )
-from pullfix.sandbox.contract import schema_violations
 
 CAUSES = [c for c in Cause if c is not Cause.NOT_A_PULL_FAILURE]
 SA = "serviceAccount:123-compute@developer.gserviceaccount.com"

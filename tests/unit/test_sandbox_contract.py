@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from pullfix.sandbox.contract import discovery_method, response_violations
-from pullfix.sandbox.rest import ROUTES
+from pullfix.dev.sandbox.contract import discovery_method, response_violations
+from pullfix.dev.sandbox.rest import ROUTES
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.method_id)

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 import yaml
 
-from pullfix.sandbox.world import WorldError, load_world, world_from_dict
+from pullfix.dev.sandbox.world import WorldError, load_world, world_from_dict
 from tests.conftest import REPO
 
-SAMPLE = REPO / "functions" / "pullfix" / "samples" / "world.yaml"
+SAMPLE = REPO / "functions" / "pullfix" / "dev" / "samples" / "world.yaml"
 TEST_WORLD = REPO / "tests" / "data" / "world.yaml"
 
 

@@ -1,0 +1,1 @@
+"""The `pullfix` command line and the operator commands."""

@@ -1,0 +1,134 @@
+"""`pullfix diagnose`: can this cluster's nodes pull these images? Before `kubectl apply`.
+
+Each node pool (or the one named) and each image run through the same evidence and the same
+judgment as `remediate`: the node account exists and is enabled, the pool's version and
+scopes allow Artifact Registry pulls, the image exists, and the account can read it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from pullfix.core.causes import Cause
+from pullfix.core.classify import Diagnosis
+from pullfix.core.imageref import InvalidReference, parse_image
+from pullfix.core.judge import Evidence, judge
+from pullfix.core.model import ClusterInfo, GoogleApis
+from pullfix.core.remediation import Context, ticket_draft
+from pullfix.engine.evidence import EvidenceCollector, grant_may_fix
+
+__all__ = ["CLUSTER_RE", "Check", "check_images"]
+
+CLUSTER_RE = re.compile(r"projects/([^/]+)/locations/([^/]+)/clusters/([^/]+)")
+
+
+@dataclass
+class Check:
+    """One image on one node pool."""
+
+    image: str
+    node_pool: str
+    status: str  # ok | fail | skipped
+    cause: str | None
+    reasons: list[str]
+    fix: list[str] = field(default_factory=list)
+    used_by: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "image": self.image,
+            "node_pool": self.node_pool,
+            "status": self.status,
+            "cause": self.cause,
+            "reasons": self.reasons,
+            "fix": self.fix,
+            "used_by": self.used_by,
+        }
+
+
+def check_images(
+    apis: GoogleApis,
+    cluster: ClusterInfo,
+    pool_names: list[str],
+    images: list[tuple[str, list[str]]],
+) -> list[Check]:
+    """Check every image on every named pool of the cluster."""
+    collector = EvidenceCollector(apis)
+    pools = [p for p in cluster.node_pools if p.name in pool_names]
+    checks = []
+    for image, used_by in images:
+        try:
+            parsed = parse_image(image)
+        except InvalidReference as exc:
+            checks.append(
+                Check(
+                    image,
+                    "*",
+                    "fail",
+                    Cause.INVALID_NAME.value,
+                    [str(exc)],
+                    ["fix the image reference in the workload spec"],
+                    used_by,
+                )
+            )
+            continue
+        if parsed.ar_repository is None:
+            checks.append(
+                Check(
+                    image,
+                    "*",
+                    "skipped",
+                    None,
+                    [
+                        f"{parsed.registry} is outside Google Cloud: pullfix checks "
+                        "Artifact Registry and gcr.io images"
+                    ],
+                    [],
+                    used_by,
+                )
+            )
+            continue
+        for pool in pools:
+            evidence = Evidence(
+                cluster=cluster, pool=pool, image=parsed, repository=parsed.ar_repository
+            )
+            collector.identity(evidence)
+            if grant_may_fix(evidence):
+                collector.existence(evidence, parsed)
+                if not evidence.image_missing:
+                    collector.access(evidence)
+            # "unknown" with every check passed means nothing stands in the pull's way.
+            verdict = judge(Diagnosis(Cause.UNKNOWN, ()), evidence)
+            if verdict.cause is Cause.UNKNOWN:
+                checks.append(
+                    Check(image, pool.name, "ok", None, list(verdict.reasons), [], used_by)
+                )
+                continue
+            draft = ticket_draft(
+                Context(
+                    cause=verdict.cause,
+                    project=cluster.project,
+                    location=cluster.location,
+                    cluster=cluster.name,
+                    image=image,
+                    repository=parsed.ar_repository,
+                    node_pool=pool.name,
+                    account=evidence.account_email,
+                    node_version=pool.version,
+                    google_image=True,
+                )
+            )
+            checks.append(
+                Check(
+                    image,
+                    pool.name,
+                    "fail",
+                    verdict.cause.value,
+                    list(verdict.reasons),
+                    [*draft["steps"], *draft["commands"]],
+                    used_by,
+                )
+            )
+    return checks

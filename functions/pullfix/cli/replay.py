@@ -1,0 +1,122 @@
+"""`pullfix replay`: events through the full remediate path, against a sandbox world.
+
+The real adapters talk to a sandbox loaded from the world file, over its wire protocols.
+Each event is judged as of its own timestamp: nothing is too old, and dedupe windows and
+grace periods run on event time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pullfix.core.causes import Action
+from pullfix.core.classify import offline_record
+from pullfix.core.config import Config
+from pullfix.core.intake import PullFailure, parse_json
+from pullfix.dev.sandbox import Sandbox, World
+from pullfix.engine.remediate import Remediator
+from pullfix.engine.runtime import OUTCOMES_VARIABLE, build_remediator
+from pullfix.gcp.clients import GoogleClients
+from pullfix.gcp.endpoints import sandbox_endpoint
+
+__all__ = ["replay_events", "write_world"]
+
+
+def replay_events(
+    world: World, config: Config, lines: Iterable[bytes], sandbox: Sandbox | None = None
+) -> Iterator[dict[str, Any]]:
+    """Run each line through remediate against `world`; yield one result per line."""
+    own = sandbox is None
+    box = sandbox or Sandbox(world).start()
+    clients = GoogleClients(sandbox_endpoint(box.endpoint))
+    try:
+        topic = os.environ.get(OUTCOMES_VARIABLE) or None
+        remediator = build_remediator(config, clients, topic)
+        for number, raw in enumerate(lines, start=1):
+            yield _one(remediator, number, raw)
+    finally:
+        clients.close()
+        if own:
+            box.stop()
+
+
+def _one(remediator: Remediator, number: int, raw: bytes) -> dict[str, Any]:
+    line = raw.strip()
+    if not line:
+        return {"error": f"line {number}: empty line", "action": Action.IGNORED.value}
+    result = parse_json(line)
+    if not isinstance(result, PullFailure):
+        record = offline_record(result)
+        if "error" in record:
+            return {
+                "error": f"line {number}: {record['error']}",
+                "action": Action.IGNORED.value,
+                "cause": None,
+                "grant": None,
+                "ticket": None,
+                "reasons": [],
+            }
+        return {
+            "cause": record["cause"],
+            "action": Action.IGNORED.value,
+            "grant": None,
+            "ticket": None,
+            "reasons": record["reasons"],
+            "event": {
+                "insert_id": record["insert_id"],
+                "cluster": record["cluster"],
+                "namespace": record["namespace"],
+                "pod": record["pod"],
+            },
+        }
+    when = result.timestamp or datetime.now(UTC)
+    outcome = remediator.handle(result, when).to_dict()
+    return {
+        key: outcome[key]
+        for key in (
+            "cause",
+            "action",
+            "grant",
+            "ticket",
+            "reasons",
+            "fingerprint",
+            "event",
+            "dry_run",
+            "escalation",
+        )
+    }
+
+
+def write_world(world: World, path: str | Path) -> None:
+    """Write the world, IAM changes included, in the world-file schema."""
+    Path(path).write_text(yaml.safe_dump(world.to_dict(), sort_keys=False))
+
+
+def render_row(number: int, result: dict[str, Any]) -> list[str]:
+    event = result.get("event") or {}
+    grant = result.get("grant")
+    if result.get("error"):
+        detail = str(result["error"])
+    elif grant:
+        detail = f"{grant['role']} on {grant['resource']} to {grant['member']}"
+    else:
+        detail = str((result.get("reasons") or [""])[0])
+    workload = f"{event.get('namespace') or '-'}/{event.get('workload') or event.get('pod') or '-'}"
+    return [
+        str(number),
+        workload,
+        str(result.get("cause") or "-"),
+        str(result["action"]),
+        detail[:110],
+    ]
+
+
+def dumps(result: dict[str, Any]) -> str:
+    return json.dumps(result, ensure_ascii=False, separators=(",", ":"))

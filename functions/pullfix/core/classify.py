@@ -1,0 +1,320 @@
+"""Offline classification: what the failure message (and the image's project) tells alone.
+
+Pure: no I/O. The rules below cover the wordings of containerd 1.4 to 2.x, CRI-O, dockerd and
+the registries GKE pulls from. Where the text cannot tell (a bare "Back-off pulling image"),
+the answer is `unknown`: live evidence decides later, never a guess here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from pullfix.core.causes import Cause
+from pullfix.core.imageref import ImageRef, InvalidReference, parse_image
+from pullfix.core.intake import IntakeResult, PullFailure, RejectionKind, format_timestamp
+
+__all__ = [
+    "PENDING_LIVE_CHECK",
+    "Diagnosis",
+    "Rule",
+    "classify",
+    "classify_message",
+    "offline_record",
+]
+
+_EXCERPT_MAX = 90
+# Offline, a Google registry's denial leaves the real cause to the live checks; once they
+# have run, this caveat is dropped from the reasons.
+PENDING_LIVE_CHECK = "Google registry: node identity, scopes and version are checked live"
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnosis:
+    """A cause and the short evidence strings that led to it."""
+
+    cause: Cause
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One family of wordings: lowercase phrases, and patterns for what a phrase can't say."""
+
+    cause: Cause | None
+    explanation: str
+    phrases: tuple[str, ...]
+    patterns: tuple[re.Pattern[str], ...] = ()
+
+    def last_match(self, lowered: str, original: str) -> str | None:
+        """The last wording of this rule in the message (runtimes wrap errors outer to
+        inner, so the last one is the root cause), as the message spells it; else None."""
+        # The match that ends last wins; of those, the longest ("403 forbidden", not "forbidden").
+        best_start, best_end = -1, -1
+        for phrase in self.phrases:
+            start = lowered.rfind(phrase)
+            if start >= 0 and (start + len(phrase), -start) > (best_end, -best_start):
+                best_start, best_end = start, start + len(phrase)
+        for pattern in self.patterns:
+            for match in pattern.finditer(lowered):
+                if (match.end(), -match.start()) > (best_end, -best_start):
+                    best_start, best_end = match.start(), match.end()
+        if best_start < 0:
+            return None
+        # lower() keeps ASCII offsets; for other text, cite the lowercase form.
+        source = original if len(original) == len(lowered) else lowered
+        return _excerpt(source[best_start:best_end].strip(": "))
+
+
+def _rule(
+    cause: Cause | None, explanation: str, *phrases: str, patterns: tuple[str, ...] = ()
+) -> Rule:
+    assert all(phrase == phrase.lower() for phrase in phrases), phrases
+    return Rule(cause, explanation, phrases, tuple(re.compile(p) for p in patterns))
+
+
+# Messages are matched in lowercase. Order matters: the first rule that matches decides,
+# so specific wordings come before the generic words they contain ("no match for platform
+# in manifest: not found").
+_RULES: tuple[Rule, ...] = (
+    _rule(
+        Cause.PULL_POLICY,
+        "image absent on the node under imagePullPolicy Never",
+        "not present with pull policy of never",
+        "errimageneverpull",
+    ),
+    _rule(
+        Cause.INVALID_NAME,
+        "the image reference is malformed",
+        "couldn't parse image reference",
+        "couldnt parse image reference",
+        "invalid reference format",
+        "repository name must be lowercase",
+        "invalidimagename",
+        "failed to apply default image tag",
+    ),
+    _rule(
+        Cause.NODE_DISK,
+        "the node could not store or unpack the layers",
+        "no space left on device",
+        "disk quota exceeded",
+        "failed to register layer",
+        "failed to extract layer",
+        "untar re-exec error",
+        "applylayer",
+        "apply layer error",
+        "failed to unpack image on snapshotter",
+    ),
+    _rule(
+        Cause.PLATFORM,
+        "the image has no variant for the node's OS/architecture",
+        "no match for platform in manifest",
+        "no matching manifest for",
+        "does not match the specified platform",
+        patterns=(r"image operating system .{1,40} cannot be used on this platform",),
+    ),
+    _rule(
+        Cause.RATE_LIMIT,
+        "the registry is throttling pulls",
+        "429 too many requests",
+        "too many requests",
+        "toomanyrequests",
+        "status 429",
+        "code = resourceexhausted",
+        "resource_exhausted",
+        "rate limit",
+        "quota exceeded",
+        patterns=(r"status code \[[^\]]{0,160}\]: 429\b",),
+    ),
+    _rule(
+        Cause.NETWORK,
+        "the node could not reach the registry",
+        "i/o timeout",
+        "client.timeout exceeded",
+        "tls handshake timeout",
+        "context deadline exceeded",
+        "code = deadlineexceeded",
+        "dial tcp",
+        "no such host",
+        "server misbehaving",
+        "connection refused",
+        "connection reset by peer",
+        "no route to host",
+        "network is unreachable",
+        "x509:",
+        "tls: ",
+        "certificate signed by unknown authority",
+        "certificate has expired",
+        "certificate is not valid",
+        "server gave http response to https client",
+        "proxyconnect",
+        "failed to do request",
+        "unexpected eof",
+    ),
+    _rule(
+        Cause.NOT_FOUND,
+        "the image, tag or repository does not exist",
+        "manifest unknown",
+        "name_unknown",
+        "manifest_unknown",
+        "name unknown",
+        "requested entity was not found",
+        "code = notfound",
+        "404 not found",
+        patterns=(
+            r"\btag \S{1,128} not found\b",
+            r"\bmanifest for \S{1,400} not found\b",
+            r'failed to fetch "[^"]{1,128}" from request',
+            # containerd: failed to resolve reference "IMG": IMG: not found
+            r":\s+not found\s*$",
+        ),
+    ),
+)
+
+# Denials: the registry refused this node. For a Google registry the node's identity,
+# scopes or version are to blame (decided with live evidence); elsewhere, credentials.
+_DENIED = _rule(
+    None,
+    "registry refused the pull",
+    "403 forbidden",
+    "forbidden",
+    "status 403",
+    "http 403",
+    "status code 403",
+    "status code: 403",
+    "403 response",
+    "denied",
+    "do not have permission",
+    "does not have permission",
+    "unauthenticated requests",
+    "don't have the needed permissions",
+    "please verify that it exists and you have permission",
+    "token exchange failed",
+    "has been suspended",
+    "request rejected",
+    "http 412",
+    "status code 412",
+    "permission_denied",
+    "code = permissiondenied",
+)
+_UNAUTHENTICATED = _rule(
+    None,
+    "registry refused the pull",
+    "401 unauthorized",
+    "unauthorized",
+    "authentication required",
+    "no basic auth credentials",
+    "failed to fetch oauth token",
+    "failed to fetch anonymous token",
+    "status 401",
+    "http 401",
+    "status code 401",
+    "may require 'docker login'",
+    "no credentials on this request",
+    "code = unauthenticated",
+)
+_AR_RESOURCE_RE = re.compile(
+    r"projects/(?P<project>[^/\"\s\\]+)/locations/(?P<location>[^/\"\s\\]+)/repositories/"
+)
+
+
+def classify(failure: PullFailure) -> Diagnosis:
+    """Diagnose a pull failure from its event alone."""
+    return classify_message(failure.message, image=failure.image, cluster_project=failure.project)
+
+
+def classify_message(
+    message: str, *, image: str | None = None, cluster_project: str | None = None
+) -> Diagnosis:
+    """Diagnose from the kubelet message, the image it names and the cluster's project."""
+    lowered = message.lower()
+    for rule in _RULES:
+        excerpt = rule.last_match(lowered, message)
+        if excerpt is not None:
+            assert rule.cause is not None
+            return Diagnosis(rule.cause, (f"{rule.explanation}: {excerpt}",))
+
+    parsed, parse_error = _parse(image)
+    denied = _DENIED.last_match(lowered, message)
+    refusal = denied or _UNAUTHENTICATED.last_match(lowered, message)
+    if refusal is not None:
+        evidence = f"{_DENIED.explanation}: {refusal}"
+        registry_project = parsed.ar_project if parsed else None
+        if registry_project is None:
+            resource = _AR_RESOURCE_RE.search(message)
+            registry_project = resource.group("project") if resource else None
+        if registry_project is not None:
+            return _google_denial(evidence, registry_project, cluster_project)
+        if denied is None:
+            return Diagnosis(
+                Cause.AUTH_CONFIG,
+                (evidence, "a registry outside Google Cloud wants credentials: imagePullSecrets"),
+            )
+        return Diagnosis(
+            Cause.PERMISSION,
+            (evidence, "a registry outside Google Cloud denied the node"),
+        )
+
+    if parse_error is not None:
+        return Diagnosis(Cause.INVALID_NAME, (parse_error,))
+    return Diagnosis(Cause.UNKNOWN, ("the message does not say why the pull failed",))
+
+
+def _google_denial(evidence: str, registry_project: str, cluster_project: str | None) -> Diagnosis:
+    if cluster_project and registry_project != cluster_project:
+        return Diagnosis(
+            Cause.CROSS_PROJECT,
+            (
+                evidence,
+                f"repository project {registry_project} differs from cluster project "
+                f"{cluster_project}",
+            ),
+        )
+    return Diagnosis(
+        Cause.PERMISSION,
+        (evidence, PENDING_LIVE_CHECK),
+    )
+
+
+def _parse(image: str | None) -> tuple[ImageRef | None, str | None]:
+    if image is None:
+        return None, None
+    try:
+        return parse_image(image), None
+    except InvalidReference as exc:
+        return None, f"the image reference is malformed: {exc}"
+
+
+def _excerpt(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _EXCERPT_MAX else text[: _EXCERPT_MAX - 1] + "…"
+
+
+def offline_record(result: IntakeResult) -> dict[str, object]:
+    """The `pullfix classify` output object for one intake result."""
+    if not isinstance(result, PullFailure):
+        if result.kind is RejectionKind.MALFORMED or result.event is None:
+            return {"error": result.detail}
+        event = result.event
+        cause, image = Cause.NOT_A_PULL_FAILURE, None
+        reasons: tuple[str, ...] = (result.detail,)
+    else:
+        event = result
+        diagnosis = classify(result)
+        cause, reasons, image = diagnosis.cause, diagnosis.reasons, result.image
+    parsed, _ = _parse(image)
+    return {
+        "cause": cause.value,
+        "image": image,
+        "cluster": event.cluster_resource,
+        "namespace": event.namespace,
+        "pod": event.pod,
+        "container": event.container,
+        "node": event.node,
+        "workload": event.workload,
+        "ar_repository": parsed.ar_repository if parsed else None,
+        "kubelet_reason": event.reason or None,
+        "timestamp": format_timestamp(event.timestamp) if event.timestamp else None,
+        "insert_id": event.insert_id,
+        "reasons": list(reasons),
+    }

@@ -1,0 +1,222 @@
+"""The service's settings (DESIGN.md, "Config file"), loaded from PULLFIX_CONFIG.
+
+Every field is validated and a bad one is named. Defaults are the safe ones: with no file,
+pullfix never grants (the repository allow-list is empty) and only files tickets.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pullfix.core.causes import Cause
+from pullfix.core.schema import load_yaml, mapping
+from pullfix.errors import PullfixError
+
+__all__ = [
+    "CONFIG_KEYS",
+    "AutoGrant",
+    "Config",
+    "ConfigError",
+    "FirestoreLedgerConfig",
+    "Route",
+    "config_from_env",
+    "load_config",
+    "parse_duration",
+]
+
+CONFIG_VARIABLE = "PULLFIX_CONFIG"
+# The top-level keys of the config file.
+CONFIG_KEYS = (
+    "dry_run",
+    "auto_grant",
+    "dedupe_window",
+    "ledger",
+    "notify",
+    "escalation_grace",
+    "max_event_age",
+    "api_timeout",
+)
+_DURATION_RE = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+_CHATS = ("google", "slack", "webhook")
+
+
+class ConfigError(PullfixError, ValueError):
+    """A config file that does not follow the schema; the message names the field."""
+
+
+@dataclass(frozen=True)
+class AutoGrant:
+    """Where pullfix may grant `roles/artifactregistry.reader`, and how often."""
+
+    repositories: tuple[str, ...] = ()
+    cluster_projects: tuple[str, ...] = ("*",)
+    level: str = "repository"
+    max_per_hour: int = 20
+
+    def allows_repository(self, resource: str) -> bool:
+        return any(fnmatch.fnmatchcase(resource, glob) for glob in self.repositories)
+
+    def allows_cluster_project(self, project: str) -> bool:
+        return any(fnmatch.fnmatchcase(project, glob) for glob in self.cluster_projects)
+
+
+@dataclass(frozen=True)
+class FirestoreLedgerConfig:
+    database: str = "(default)"
+    collection: str = "pullfix-incidents"
+    project: str | None = None
+
+
+@dataclass(frozen=True)
+class Route:
+    """A notification route: the first whose filters all match an outcome wins."""
+
+    chat: str
+    webhook_url_env: str | None = None
+    namespace: str | None = None
+    cluster: str | None = None
+    cause: str | None = None
+    repository_project: str | None = None
+    tickets: str | None = None  # "github" to file tickets as GitHub issues
+    github_repo: str | None = None
+    github_token_env: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    dry_run: bool = False
+    auto_grant: AutoGrant = field(default_factory=AutoGrant)
+    dedupe_window: int = 3600
+    escalation_grace: int = 600
+    max_event_age: int = 86400
+    api_timeout: int = 10
+    ledger: str | FirestoreLedgerConfig = "memory"
+    routes: tuple[Route, ...] = ()
+
+
+def parse_duration(value: object, where: str) -> int:
+    """Seconds from `90s`, `10m`, `1h`, `1d2h` or a number of seconds."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str):
+        match = _DURATION_RE.fullmatch(value.strip())
+        if match and any(match.groups()):
+            d, h, m, s = (int(g or 0) for g in match.groups())
+            return ((d * 24 + h) * 60 + m) * 60 + s
+    raise ConfigError(f"{where}: expected a duration like 90s, 10m, 1h or 1d, got {value!r}")
+
+
+def load_config(path: str | Path | None) -> Config:
+    """Read and validate a config file; None gives the defaults."""
+    if path is None:
+        return Config()
+    data = load_yaml(path, "config file", ConfigError)
+    return config_from_dict(data if data is not None else {})
+
+
+def config_from_env() -> Config:
+    """The config named by PULLFIX_CONFIG, or the defaults."""
+    return load_config(os.environ.get(CONFIG_VARIABLE) or None)
+
+
+def config_from_dict(data: object) -> Config:
+    root = _mapping(data, "config", CONFIG_KEYS)
+    dry_run = root.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        raise ConfigError(f"dry_run: expected true or false, got {dry_run!r}")
+    return Config(
+        dry_run=dry_run,
+        auto_grant=_auto_grant(root.get("auto_grant") or {}),
+        dedupe_window=parse_duration(root.get("dedupe_window", "1h"), "dedupe_window"),
+        escalation_grace=parse_duration(root.get("escalation_grace", "10m"), "escalation_grace"),
+        max_event_age=parse_duration(root.get("max_event_age", "1d"), "max_event_age"),
+        api_timeout=max(1, parse_duration(root.get("api_timeout", "10s"), "api_timeout")),
+        ledger=_ledger(root.get("ledger", "memory")),
+        routes=_routes(root.get("notify") or {}),
+    )
+
+
+def _auto_grant(value: object) -> AutoGrant:
+    data = _mapping(
+        value, "auto_grant", ("repositories", "cluster_projects", "level", "max_per_hour")
+    )
+    repositories = _globs(data.get("repositories", []), "auto_grant.repositories")
+    for glob in repositories:
+        if not glob.startswith("projects/"):
+            raise ConfigError(
+                f"auto_grant.repositories: {glob!r} must look like "
+                "projects/P/locations/L/repositories/R (globs allowed)"
+            )
+    level = data.get("level", "repository")
+    if level not in ("repository", "project"):
+        raise ConfigError(f"auto_grant.level: expected repository or project, got {level!r}")
+    cap = data.get("max_per_hour", 20)
+    if not isinstance(cap, int) or isinstance(cap, bool) or not 0 <= cap <= 10_000:
+        raise ConfigError(f"auto_grant.max_per_hour: expected 0-10000, got {cap!r}")
+    return AutoGrant(
+        repositories=tuple(repositories),
+        cluster_projects=tuple(
+            _globs(data.get("cluster_projects", ["*"]), "auto_grant.cluster_projects")
+        ),
+        level=level,
+        max_per_hour=cap,
+    )
+
+
+def _ledger(value: object) -> str | FirestoreLedgerConfig:
+    if value == "memory":
+        return "memory"
+    if isinstance(value, dict) and set(value) == {"firestore"}:
+        spec = _mapping(
+            value["firestore"] or {}, "ledger.firestore", ("database", "collection", "project")
+        )
+        for key in spec:
+            if not isinstance(spec[key], str) or not spec[key]:
+                raise ConfigError(f"ledger.firestore.{key}: expected a non-empty string")
+        return FirestoreLedgerConfig(**spec)
+    raise ConfigError(f"ledger: expected memory or {{firestore: {{...}}}}, got {value!r}")
+
+
+def _routes(value: object) -> tuple[Route, ...]:
+    data = _mapping(value, "notify", ("routes",))
+    routes = data.get("routes", [])
+    if not isinstance(routes, list):
+        raise ConfigError("notify.routes: expected a list of routes")
+    out = []
+    for index, item in enumerate(routes):
+        where = f"notify.routes[{index}]"
+        spec = _mapping(item, where, tuple(Route.__dataclass_fields__))
+        for key, val in spec.items():
+            if not isinstance(val, str) or not val:
+                raise ConfigError(f"{where}.{key}: expected a non-empty string, got {val!r}")
+        if spec.get("chat") not in _CHATS:
+            raise ConfigError(
+                f"{where}.chat: expected one of {', '.join(_CHATS)}, got {spec.get('chat')!r}"
+            )
+        if "webhook_url_env" not in spec:
+            raise ConfigError(f"{where}.webhook_url_env: required (the variable holding the URL)")
+        if "cause" in spec and spec["cause"] not in {c.value for c in Cause}:
+            raise ConfigError(f"{where}.cause: {spec['cause']!r} is not a cause")
+        if spec.get("tickets") not in (None, "github"):
+            raise ConfigError(f"{where}.tickets: expected github, got {spec['tickets']!r}")
+        if spec.get("tickets") == "github" and not (
+            spec.get("github_repo") and spec.get("github_token_env")
+        ):
+            raise ConfigError(f"{where}: tickets: github needs github_repo and github_token_env")
+        out.append(Route(**spec))
+    return tuple(out)
+
+
+def _globs(value: object, where: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"{where}: expected a list of glob strings, got {value!r}")
+    return list(value)
+
+
+def _mapping(value: object, where: str, allowed: tuple[str, ...] | None) -> dict[str, Any]:
+    return mapping(value, where, allowed, ConfigError)

@@ -1,0 +1,83 @@
+"""The guardrails (DESIGN.md): may pullfix grant, and exactly what? Pure and fail-closed.
+
+A grant is only ever `roles/artifactregistry.reader`, on the repository (or its project when
+configured), to the `serviceAccount:` the GKE API confirmed for the failing node pool, for a
+cause that a reader grant fixes, on an allow-listed repository. Anything else: a ticket.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pullfix.core.causes import GRANT_FIXABLE, Action
+from pullfix.core.classify import Diagnosis
+from pullfix.core.config import Config
+from pullfix.core.judge import Evidence
+from pullfix.core.model import READER_ROLE
+
+__all__ = ["Decision", "GrantPlan", "decide"]
+
+_SERVICE_ACCOUNT_DOMAINS = (".gserviceaccount.com",)
+
+
+@dataclass(frozen=True, slots=True)
+class GrantPlan:
+    resource: str
+    role: str
+    member: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"resource": self.resource, "role": self.role, "member": self.member}
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    action: Action
+    plan: GrantPlan | None
+    reasons: tuple[str, ...]
+
+
+def decide(diagnosis: Diagnosis, evidence: Evidence, config: Config) -> Decision:
+    """Grant (or would grant, in dry run) only when every guardrail holds; else a ticket."""
+    refusal = _refusal(diagnosis, evidence, config)
+    if refusal is not None:
+        return Decision(Action.TICKET, None, (refusal,) if refusal else ())
+    assert evidence.repository is not None and evidence.account_email is not None
+    resource = evidence.repository
+    if config.auto_grant.level == "project":
+        resource = f"projects/{evidence.repository_project}"
+    plan = GrantPlan(
+        resource=resource, role=READER_ROLE, member=f"serviceAccount:{evidence.account_email}"
+    )
+    if config.dry_run:
+        return Decision(Action.WOULD_GRANT, plan, ("dry run: nothing was changed",))
+    return Decision(Action.GRANT, plan, ())
+
+
+def _refusal(diagnosis: Diagnosis, evidence: Evidence, config: Config) -> str | None:
+    """Why no grant; "" when the cause simply is not one a grant fixes; None: grant."""
+    if diagnosis.cause not in GRANT_FIXABLE:
+        return ""
+    email = evidence.account_email
+    account = evidence.account
+    if (
+        evidence.cluster is None
+        or evidence.pool is None
+        or email is None
+        or account is None
+        or not account.exists
+        or account.disabled
+    ):
+        return "no grant: the node service account is not confirmed by the APIs"
+    if not email.endswith(_SERVICE_ACCOUNT_DOMAINS):
+        return f"no grant: {email} is not a service account"
+    if evidence.repository is None:
+        return "no grant: the image is not in Artifact Registry"
+    if evidence.policy_error is not None:
+        return "no grant: the repository's IAM policy could not be read"
+    if not config.auto_grant.allows_repository(evidence.repository):
+        return f"no grant: {evidence.repository} is not in auto_grant.repositories"
+    if not config.auto_grant.allows_cluster_project(evidence.cluster.project):
+        project = evidence.cluster.project
+        return f"no grant: cluster project {project} is not in auto_grant.cluster_projects"
+    return None

@@ -1,0 +1,311 @@
+"""What a person should do, per cause: the ticket draft, with commands that work when pasted.
+
+Pure. The `remediate` function puts a draft in every outcome; `notify` renders it for chat
+and for the ticket system.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+from typing import Any
+
+from pullfix.core.causes import Cause
+
+__all__ = ["Context", "terraform_member", "ticket_draft"]
+
+_FETCH_NODE_CREDENTIAL = (  # the node's own access token, from the metadata server
+    "TOKEN=$(curl -s -H 'Metadata-Flavor: Google' "
+    "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token"
+    " | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')"
+)
+
+
+@dataclass(frozen=True)
+class Context:
+    """The facts a remediation names (None where unknown)."""
+
+    cause: Cause
+    project: str | None = None
+    location: str | None = None
+    cluster: str | None = None
+    namespace: str | None = None
+    workload: str | None = None
+    node: str | None = None
+    image: str | None = None
+    repository: str | None = None  # projects/P/locations/L/repositories/R
+    node_pool: str | None = None
+    account: str | None = None
+    node_version: str | None = None
+    google_image: bool = False
+    grant: dict[str, str] | None = None
+    dry_run: bool = False
+    escalation: bool = False
+
+
+def _q(value: str | None, placeholder: str) -> str:
+    return shlex.quote(value) if value else placeholder
+
+
+def _repo_parts(repository: str | None) -> tuple[str, str, str]:
+    if repository:
+        parts = repository.split("/")
+        if len(parts) == 6:
+            return parts[1], parts[3], parts[5]
+    return "REPOSITORY_PROJECT", "LOCATION", "REPOSITORY"
+
+
+def _cluster_flags(c: Context) -> str:
+    return (
+        f"--cluster={_q(c.cluster, 'CLUSTER')} --location={_q(c.location, 'LOCATION')} "
+        f"--project={_q(c.project, 'PROJECT')}"
+    )
+
+
+def terraform_member(c: Context) -> str:
+    """A Terraform resource that codifies the reader grant, so it does not drift."""
+    project, location, repo = _repo_parts(c.repository)
+    member = f"serviceAccount:{c.account}" if c.account else "serviceAccount:NODE_SA_EMAIL"
+    label = re.sub(r"[^a-z0-9_]", "_", f"{repo}_{(c.account or 'node').split('@')[0]}".lower())
+    if c.grant and c.grant["resource"].count("/") == 1:
+        return (
+            f'resource "google_project_iam_member" "{label}_ar_reader" {{\n'
+            f'  project = "{project}"\n'
+            '  role    = "roles/artifactregistry.reader"\n'
+            f'  member  = "{member}"\n'
+            "}\n"
+        )
+    return (
+        f'resource "google_artifact_registry_repository_iam_member" "{label}_reader" {{\n'
+        f'  project    = "{project}"\n'
+        f'  location   = "{location}"\n'
+        f'  repository = "{repo}"\n'
+        '  role       = "roles/artifactregistry.reader"\n'
+        f'  member     = "{member}"\n'
+        "}\n"
+    )
+
+
+def _grant_command(c: Context) -> str:
+    project, location, repo = _repo_parts(c.repository)
+    member = f"serviceAccount:{c.account}" if c.account else "serviceAccount:NODE_SA_EMAIL"
+    return (
+        f"gcloud artifacts repositories add-iam-policy-binding {shlex.quote(repo)} "
+        f"--project={shlex.quote(project)} --location={shlex.quote(location)} "
+        f"--member={shlex.quote(member)} --role=roles/artifactregistry.reader"
+    )
+
+
+def _reproduce(c: Context) -> str:
+    node = _q(c.node, "NODE")
+    image = _q(c.image, "IMAGE")
+    zone = (
+        f"$(gcloud compute instances list --project={_q(c.project, 'PROJECT')} "
+        f"--filter=name={node} --format='value(zone)')"
+    )
+    ssh = f"gcloud compute ssh {node} --project={_q(c.project, 'PROJECT')} --zone={zone}"
+    if c.google_image:
+        return (
+            f"{ssh}\n# then, on the node (private repository: the node's own token):\n"
+            f'{_FETCH_NODE_CREDENTIAL}\nsudo crictl pull --creds "oauth2accesstoken:$TOKEN" {image}'
+        )
+    return f"{ssh}\n# then, on the node:\nsudo crictl pull {image}"
+
+
+Advice = tuple[list[str], list[str], str | None]  # steps, commands, terraform
+
+
+def _grant_advice(c: Context) -> Advice:
+    who = c.account or "the node service account"
+    steps = [f"Grant {who} roles/artifactregistry.reader on {c.repository or 'the repository'}."]
+    if c.cause is Cause.CROSS_PROJECT:
+        steps.append(
+            "The repository is in another project than the cluster: the grant must be "
+            "made there, by someone who administers that repository."
+        )
+    if c.grant:
+        steps = [
+            f"pullfix {'would grant' if c.dry_run else 'granted'} {c.grant['role']} on "
+            f"{c.grant['resource']} to {c.grant['member']}. Codify it in Terraform so it "
+            "does not drift (below)."
+        ]
+    return steps, [_grant_command(c)], terraform_member(c)
+
+
+def _scope_advice(c: Context) -> Advice:
+    pool = c.node_pool or "POOL"
+    account = f" --service-account={shlex.quote(c.account)}" if c.account else ""
+    label = f"cloud.google.com/gke-nodepool={shlex.quote(pool)}"
+    return (
+        [
+            f"Node pool {pool} lacks a storage-read OAuth scope; scopes cannot change on existing "
+            "nodes.",
+            "Create a node pool with the scopes, move the workloads, delete the old pool.",
+        ],
+        [
+            f"gcloud container node-pools create {shlex.quote(pool + '-storage')} "
+            f"{_cluster_flags(c)}{account} --scopes=gke-default",
+            f"kubectl cordon -l {label}",
+            f"kubectl drain -l {label} --ignore-daemonsets --delete-emptydir-data",
+            f"gcloud container node-pools delete {shlex.quote(pool)} {_cluster_flags(c)}",
+        ],
+        None,
+    )
+
+
+def _version_advice(c: Context) -> Advice:
+    flags = f"--location={_q(c.location, 'LOCATION')} --project={_q(c.project, 'PROJECT')}"
+    cluster = _q(c.cluster, "CLUSTER")
+    server = (c.image or "LOCATION-docker.pkg.dev").split("/")[0]
+    return (
+        [
+            f"Node version {c.node_version or '?'} predates built-in Artifact Registry access "
+            "(1.14.10-gke.22, 1.15.9-gke.8 and later have it). Upgrade, or use imagePullSecrets."
+        ],
+        [
+            f"gcloud container clusters upgrade {cluster} --master {flags}",
+            f"gcloud container clusters upgrade {cluster} --node-pool={_q(c.node_pool, 'POOL')} "
+            f"{flags}",
+            "# or, until then, an imagePullSecret for the namespace:\n"
+            f"kubectl create secret docker-registry ar-pull -n {_q(c.namespace, 'NAMESPACE')} "
+            f"--docker-server={server} --docker-username=_json_key "
+            '--docker-password="$(cat key.json)"',
+        ],
+        None,
+    )
+
+
+def _not_found_advice(c: Context) -> Advice:
+    commands = []
+    if c.google_image and c.image:
+        name = c.image.split("@")[0].rsplit(":", 1)[0] if ":" in c.image.split("/")[-1] else c.image
+        commands.append(f"gcloud artifacts docker tags list {shlex.quote(name)}")
+    return (
+        [
+            f"{c.image or 'The image'} does not exist: check the tag and the repository, or "
+            "push the image."
+        ],
+        commands,
+        None,
+    )
+
+
+def _permission_advice(c: Context) -> Advice:
+    project, _, _ = _repo_parts(c.repository)
+    return (
+        [
+            "Access is denied although no missing role explains it: look for an IAM deny policy, "
+            "a VPC Service Controls perimeter or an organization policy."
+        ],
+        [
+            "gcloud iam policies list --kind=denypolicies --attachment-point="
+            f"cloudresourcemanager.googleapis.com/projects/{project}"
+        ],
+        None,
+    )
+
+
+def _rate_limit_advice(c: Context) -> Advice:
+    return (
+        [
+            "The registry throttles pulls: authenticate to it, or mirror the image through an "
+            "Artifact Registry remote repository."
+        ],
+        [
+            "gcloud artifacts repositories create dockerhub-mirror --repository-format=docker "
+            "--mode=remote-repository --remote-docker-repo=DOCKER-HUB "
+            f"--location={_q(c.location, 'LOCATION')} --project={_q(c.project, 'PROJECT')}"
+        ],
+        None,
+    )
+
+
+def _auth_config_advice(c: Context) -> Advice:
+    return (
+        [
+            "The registry needs credentials the node does not have: add an imagePullSecret to the "
+            "workload (or its service account)."
+        ],
+        [
+            f"kubectl create secret docker-registry regcred -n {_q(c.namespace, 'NAMESPACE')} "
+            f"--docker-server={(c.image or 'REGISTRY').split('/')[0]} "
+            "--docker-username=USER --docker-password=PASSWORD"
+        ],
+        None,
+    )
+
+
+def _text(*steps: str) -> Any:
+    return lambda c: ([s.format(c=c) for s in steps], [], None)
+
+
+_ADVICE: dict[Cause, Any] = {
+    Cause.ROLE: _grant_advice,
+    Cause.CROSS_PROJECT: _grant_advice,
+    Cause.SCOPE: _scope_advice,
+    Cause.VERSION: _version_advice,
+    Cause.SERVICE_ACCOUNT: lambda c: (
+        [
+            f"The node service account {c.account or '?'} is disabled or deleted: enable it, "
+            "undelete it (within 30 days), or move the workloads to a pool with a working account."
+        ],
+        [f"gcloud iam service-accounts enable {_q(c.account, 'NODE_SA_EMAIL')}"],
+        None,
+    ),
+    Cause.NOT_FOUND: _not_found_advice,
+    Cause.PERMISSION: _permission_advice,
+    Cause.RATE_LIMIT: _rate_limit_advice,
+    Cause.AUTH_CONFIG: _auth_config_advice,
+    Cause.UNVERIFIED: _text(
+        "The event names a cluster, node pool or account that the Google APIs do not confirm. "
+        "Anyone with logging.logEntries.create can write such an entry: check its origin "
+        "before acting."
+    ),
+    Cause.NETWORK: _text(
+        "The node could not reach the registry: check DNS, firewall egress, Cloud NAT and "
+        "Private Google Access for private clusters."
+    ),
+    Cause.INVALID_NAME: _text(
+        "The image reference {c.image} is malformed: fix it in the workload spec (lowercase "
+        "repository, no scheme, a valid tag or digest)."
+    ),
+    Cause.PLATFORM: _text(
+        "The image has no variant for the node's OS/architecture: build a multi-arch image, or "
+        "schedule onto matching nodes (kubernetes.io/arch)."
+    ),
+    Cause.PULL_POLICY: _text(
+        "imagePullPolicy is Never and the image is not on the node: use IfNotPresent, or "
+        "pre-load the image."
+    ),
+    Cause.NODE_DISK: _text(
+        "The node ran out of disk while storing or unpacking layers: free space or use larger "
+        "boot disks (a new node pool with --disk-size)."
+    ),
+}
+_NO_REPRODUCTION = frozenset({Cause.UNVERIFIED, Cause.INVALID_NAME, Cause.PULL_POLICY})
+
+
+def ticket_draft(c: Context) -> dict[str, Any]:
+    """Title, steps, commands (and a Terraform snippet for grants) for one outcome."""
+    advice = _ADVICE.get(c.cause) or _text(
+        "The message does not say why the pull failed: reproduce it on the node."
+    )
+    steps, commands, terraform = advice(c)
+    where = f"{c.namespace or '?'}/{c.workload or '?'} in {c.cluster or 'an unconfirmed cluster'}"
+    image = c.image or "an image"
+    title = f"[pullfix] {c.cause.value}: {image} for {where}"
+    if c.escalation:
+        steps.insert(
+            0,
+            "pullfix granted access earlier, but the pulls still fail past the grace "
+            "period: the grant did not fix it.",
+        )
+        title = f"[pullfix] grant did not fix it: {image} for {where}"
+    return {
+        "title": title,
+        "steps": steps,
+        "commands": commands,
+        "terraform": terraform,
+        "reproduce": None if c.cause in _NO_REPRODUCTION else _reproduce(c),
+    }

@@ -1,0 +1,1 @@
+"""Development tools: the sandbox, the demo, the local runner and receivers. Never deployed."""

@@ -1,0 +1,216 @@
+"""`pullfix demo`: the whole pipeline on this machine, on bundled events.
+
+The sandbox serves the bundled world; `remediate` and `notify` run under functions-framework
+on loopback; the sandbox's outcomes topic pushes to `notify`, which posts to a local Google
+Chat receiver, a local Slack receiver and a local GitHub-API-shaped issue tracker. Each
+event's journey is printed, then a summary table. Nothing is left running afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections import Counter
+from contextlib import ExitStack
+from importlib import resources
+from pathlib import Path
+from typing import Any, TextIO
+
+import yaml
+
+from pullfix.cli.tables import render_table
+from pullfix.dev.events import eventarc_headers, push_body
+from pullfix.dev.localrun import FunctionServer, post
+from pullfix.dev.receivers import ChatReceiver, GitHubReceiver, Posted
+
+__all__ = ["run_demo", "sample_events"]
+
+# The local tracker checks that notify sends the token it was given; it guards nothing.
+DEMO_GITHUB_TOKEN = "pullfix-demo-token"  # noqa: S105
+CONFIG = {
+    "auto_grant": {
+        "repositories": ["projects/shop-*/locations/*/repositories/*"],
+        "cluster_projects": ["shop-prod"],
+        "max_per_hour": 20,
+    },
+    "max_event_age": "36500d",  # the bundled events keep their timestamps
+    "notify": {
+        "routes": [
+            {"namespace": "payments-*", "chat": "google", "webhook_url_env": "PULLFIX_DEMO_CHAT"},
+            {
+                "chat": "slack",
+                "webhook_url_env": "PULLFIX_DEMO_SLACK",
+                "tickets": "github",
+                "github_repo": "shop/platform",
+                "github_token_env": "PULLFIX_DEMO_GITHUB_TOKEN",
+            },
+        ]
+    },
+}
+
+
+def sample_events() -> list[bytes]:
+    """The bundled sample events, one JSON document per line."""
+    text = resources.files("pullfix").joinpath("dev/samples/events.jsonl").read_bytes()
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def _deliver(url: str, raw: bytes, number: int) -> int:
+    """POST one bundled line to `remediate` the way Eventarc would."""
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    if isinstance(value, dict) and "specversion" in value:
+        return post(url, raw, {"Content-Type": "application/cloudevents+json"})
+    if isinstance(value, dict) and "jsonPayload" in value:
+        value = push_body(value, message_id=f"demo-{number}", project="shop-prod")
+    body = json.dumps(value).encode() if value is not None else raw
+    return post(
+        url, body, eventarc_headers(f"demo-{number}", "projects/shop-prod/topics/pull-failures")
+    )
+
+
+def _last_result(log: Path, offset: int) -> dict[str, Any] | None:
+    """What remediate logged about the event it just handled (its last structured line)."""
+    with log.open("rb") as lines:
+        lines.seek(offset)
+        found = None
+        for line in lines:
+            if line.startswith(b"{"):
+                entry = json.loads(line)
+                if "schema" in entry or entry.get("action") == "ignored":
+                    found = entry
+    return found
+
+
+def run_demo(out: TextIO) -> int:
+    """Run the pipeline on the bundled world and events; print the journey and a summary."""
+    from pullfix.dev.sandbox import Sandbox, load_world
+
+    started = time.perf_counter()
+    events = sample_events()
+    seen: list[str] = []
+
+    def on_chat(kind: str) -> Any:
+        def record(posted: Posted) -> None:
+            text = posted.body.get("text", "") if isinstance(posted.body, dict) else ""
+            seen.append(f"{kind}: {text.splitlines()[0] if text else '(empty)'}")
+
+        return record
+
+    with ExitStack() as stack:
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pullfix-demo-")))
+        chat = stack.enter_context(ChatReceiver(on_post=on_chat("Google Chat")))
+        slack = stack.enter_context(ChatReceiver(on_post=on_chat("Slack")))
+        github = stack.enter_context(GitHubReceiver(DEMO_GITHUB_TOKEN))
+        tickets: list[str] = []
+        github.on_change = lambda what, issue: tickets.append(
+            f"GitHub: {what} shop/platform#{issue['number']} {issue['title'][:70]}"
+        )
+        config = folder / "config.yaml"
+        config.write_text(yaml.safe_dump(CONFIG))
+        world = load_world(Path(str(resources.files("pullfix").joinpath("dev/samples/world.yaml"))))
+        base_env = {"PULLFIX_CONFIG": str(config)}
+        notify = stack.enter_context(
+            FunctionServer(
+                "notify",
+                log_path=folder / "notify.log",
+                env={
+                    **base_env,
+                    "PULLFIX_DEMO_CHAT": f"{chat.url}/v1/spaces/DEMO/messages?key=k&token=t",
+                    "PULLFIX_DEMO_SLACK": f"{slack.url}/services/T000/B000/XXXX",
+                    "PULLFIX_DEMO_GITHUB_TOKEN": DEMO_GITHUB_TOKEN,
+                    "PULLFIX_GITHUB_API": github.url,
+                },
+            )
+        )
+        world.projects["shop-prod"].topics["pull-outcomes"].push_endpoint = notify.url
+        sandbox = stack.enter_context(Sandbox(world, push_min_backoff=0.05))
+        remediate_log = folder / "remediate.log"
+        remediate = stack.enter_context(
+            FunctionServer(
+                "remediate",
+                log_path=remediate_log,
+                env={
+                    **base_env,
+                    "PULLFIX_GCP_ENDPOINT": sandbox.endpoint,
+                    "PULLFIX_OUTCOMES_TOPIC": "projects/shop-prod/topics/pull-outcomes",
+                },
+            )
+        )
+        out.write(
+            f"pullfix demo: sandbox on {sandbox.endpoint}, remediate on {remediate.url}, "
+            f"notify on {notify.url}\n\n"
+        )
+        rows, causes, actions = [], Counter[str](), Counter[str]()
+        for number, raw in enumerate(events, start=1):
+            seen_before, tickets_before = len(seen), len(tickets)
+            log_offset = remediate_log.stat().st_size if remediate_log.exists() else 0
+            status = _deliver(remediate.url, raw, number)
+            sandbox.drain(30)
+            outcome = _last_result(remediate_log, log_offset)
+            rows.append(
+                _journey(
+                    out, number, raw, status, outcome, seen[seen_before:], tickets[tickets_before:]
+                )
+            )
+            ignored = outcome is None or outcome.get("action") == "ignored"
+            causes["(ignored)" if ignored or outcome is None else outcome["cause"]] += 1
+            actions["ignored" if ignored or outcome is None else outcome["action"]] += 1
+        out.write(
+            render_table(["#", "workload", "cause", "action", "chat", "ticket"], rows) + "\n\n"
+        )
+        summary = [
+            ["events", str(len(events))],
+            ["causes", ", ".join(f"{c} {n}" for c, n in sorted(causes.items()))],
+            ["grants", str(actions["grant"])],
+            [
+                "tickets",
+                f"{sum(1 for i in github.issues)} opened, "
+                f"{sum(len(i['comments']) for i in github.issues)} comments",
+            ],
+            ["messages", f"{len(chat.posts)} Google Chat, {len(slack.posts)} Slack"],
+        ]
+        out.write(render_table(["pipeline", "total"], summary) + "\n")
+        if chat.posts:
+            out.write("\nWhat the payments team saw in Google Chat (text fallback):\n\n")
+            out.write(_indent(chat.posts[0].body["text"]) + "\n")
+    out.write(f"\ndemo finished in {time.perf_counter() - started:.1f}s; every process stopped\n")
+    return 0
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"    {line}" for line in text.splitlines())
+
+
+def _journey(
+    out: TextIO,
+    number: int,
+    raw: bytes,
+    status: int,
+    outcome: dict[str, Any] | None,
+    messages: list[str],
+    tickets: list[str],
+) -> list[str]:
+    if outcome is None or outcome.get("action") == "ignored":
+        detail = (outcome or {}).get("detail") or "no result logged"
+        out.write(f"[{number}] remediate answered {status}, acknowledged and ignored: {detail}\n\n")
+        return [str(number), "-", str((outcome or {}).get("rejection") or "-"), "ignored", "-", "-"]
+    event = outcome["event"]
+    workload = f"{event.get('namespace')}/{event.get('workload') or event.get('pod')}"
+    out.write(f"[{number}] {workload}  {event.get('image')}\n")
+    grant = outcome.get("grant")
+    did = (
+        f"{grant['role']} on {grant['resource']} to {grant['member']}"
+        if grant
+        else (outcome.get("reasons") or [""])[0]
+    )
+    out.write(f"    remediate -> {outcome['cause']} -> {outcome['action']}: {did}\n")
+    for line in messages + tickets:
+        out.write(f"    notify    -> {line}\n")
+    out.write("\n")
+    chat = messages[0].split(":")[0] if messages else "-"
+    ticket = tickets[0].split(" ")[1] + " " + tickets[0].split(" ")[2] if tickets else "-"
+    return [str(number), workload, outcome["cause"], outcome["action"], chat, ticket]

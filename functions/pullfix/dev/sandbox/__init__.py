@@ -1,0 +1,137 @@
+"""The sandbox: pullfix's local double of the Google APIs it calls, on their wire protocols.
+
+REST (JSON over HTTP/1.1) on `http://127.0.0.1:PORT`, gRPC on `127.0.0.1:PORT+1`; the
+single setting `PULLFIX_GCP_ENDPOINT=http://127.0.0.1:PORT` lets every adapter find both
+(see `pullfix.gcp.endpoints`).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TextIO
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from pullfix.dev.sandbox.grpcsvc import FirestoreStore, GrpcServer
+from pullfix.dev.sandbox.push import PushDelivery
+from pullfix.dev.sandbox.rest import RestApp
+from pullfix.dev.sandbox.state import Fault, SandboxState
+from pullfix.dev.sandbox.world import World, WorldError, load_world
+
+__all__ = ["Fault", "Sandbox", "World", "WorldError", "load_world"]
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """The sandbox logs requests itself, one line each, with the API method."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+    def log(self, type: str, message: str, *args: Any) -> None:
+        pass
+
+
+def _free_port_pair() -> int:
+    """A port P such that P and P+1 are both free on 127.0.0.1."""
+    for _ in range(100):
+        with socket.socket() as first:
+            first.bind(("127.0.0.1", 0))
+            port = int(first.getsockname()[1])
+            if port >= 65535:
+                continue
+            with socket.socket() as second:
+                try:
+                    second.bind(("127.0.0.1", port + 1))
+                except OSError:
+                    continue
+                return port
+    raise OSError("no free pair of adjacent ports on 127.0.0.1")
+
+
+class Sandbox:
+    """Both sandbox servers over one world; a context manager."""
+
+    def __init__(
+        self,
+        world: World | str | Path,
+        *,
+        port: int = 0,
+        strict: bool = False,
+        log: TextIO | None = None,
+        push_max_attempts: int = 8,
+        push_min_backoff: float = 0.05,
+    ) -> None:
+        self.state = SandboxState(world if isinstance(world, World) else load_world(world))
+        self.store = FirestoreStore()
+        self.pusher = PushDelivery(max_attempts=push_max_attempts, min_backoff=push_min_backoff)
+        self.app = RestApp(self.state, self.pusher, strict=strict, log=log)
+        self.port = port or _free_port_pair()
+        self._http: BaseWSGIServer | None = None
+        self._grpc: GrpcServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def endpoint(self) -> str:
+        """The value of PULLFIX_GCP_ENDPOINT that reaches this sandbox."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def grpc_target(self) -> str:
+        return f"127.0.0.1:{self.port + 1}"
+
+    @property
+    def world(self) -> World:
+        return self.state.world
+
+    def start(self) -> Sandbox:
+        self._grpc = GrpcServer(self.state, self.store, self.port + 1)
+        self._http = make_server(
+            "127.0.0.1", self.port, self.app, threaded=True, request_handler=_QuietHandler
+        )
+        self._grpc.start()
+        self._thread = threading.Thread(
+            target=self._http.serve_forever,
+            name="sandbox-rest",
+            kwargs={"poll_interval": 0.1},
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+            self._http = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        if self._grpc is not None:
+            self._grpc.stop()
+            self._grpc = None
+        self.pusher.stop()
+
+    def add_fault(self, **fault: Any) -> None:
+        """Inject a fault (see `pullfix.dev.sandbox.state.Fault`)."""
+        self.state.add_fault(Fault.from_dict(fault))
+
+    def stats(self) -> dict[str, Any]:
+        return self.state.stats()
+
+    def drain(self, timeout: float = 30.0) -> bool:
+        """Wait until every pushed message is delivered or dead-lettered."""
+        return self.pusher.drain(timeout)
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,515 @@
+"""The sandbox's REST endpoints: container v1, artifactregistry v1, cloudresourcemanager v3,
+pubsub v1 (JSON over HTTP, Google's error envelope), and the `/_sandbox/` control routes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+import time
+import urllib.parse
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from werkzeug.wrappers import Request, Response
+
+from pullfix.dev.sandbox.contract import response_violations
+from pullfix.dev.sandbox.errors import ApiError
+from pullfix.dev.sandbox.iam import policy_json, set_policy
+from pullfix.dev.sandbox.push import Delivery, PushDelivery
+from pullfix.dev.sandbox.state import Fault, SandboxState
+from pullfix.dev.sandbox.world import Cluster, Project, Repository, world_from_dict
+
+__all__ = ["RestApp"]
+
+Handler = Callable[["RestApp", Request, dict[str, str]], Any]
+_SEG = r"(?P<{}>[^/:]+)"
+
+
+@dataclass(frozen=True)
+class Route:
+    http_method: str
+    pattern: re.Pattern[str]
+    method_id: str  # the discovery document's method id
+    version: str
+    handler: Handler
+
+
+def _route(
+    http_method: str, template: str, method_id: str, version: str
+) -> Callable[[Handler], Handler]:
+    regex = re.sub(r"\{(\w+)\}", lambda m: _SEG.format(m.group(1)), template)
+    pattern = re.compile(regex + "$")
+
+    def register(handler: Handler) -> Handler:
+        ROUTES.append(Route(http_method, pattern, method_id, version, handler))
+        return handler
+
+    return register
+
+
+ROUTES: list[Route] = []
+_CLUSTER = "/v1/projects/{project}/locations/{location}/clusters/{cluster}"
+_ZONAL_CLUSTER = "/v1/projects/{project}/zones/{location}/clusters/{cluster}"
+_REPO = "/v1/projects/{project}/locations/{location}/repositories/{repository}"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+class RestApp:
+    """A WSGI application serving the world in `state`."""
+
+    def __init__(
+        self,
+        state: SandboxState,
+        pusher: PushDelivery,
+        *,
+        strict: bool = False,
+        log: TextIO | None = None,
+    ) -> None:
+        self.state = state
+        self.pusher = pusher
+        self.strict = strict
+        self.log = log
+        self._message_counter = 0
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        request = Request(environ)
+        started = time.perf_counter()
+        raw_path = environ.get("RAW_URI") or environ.get("REQUEST_URI") or request.path
+        path = raw_path.split("?", 1)[0]
+        route, params = _find_route(request.method, path)
+        try:
+            if path.startswith("/_sandbox/"):
+                response = self._control(request, path)
+            elif route is None:
+                raise ApiError(404, f"The sandbox serves no {request.method} {path}")
+            else:
+                response = _json(self._serve(route, params, request), 200)
+        except ApiError as exc:
+            response = _json(exc.envelope(), exc.code)
+        except Exception as exc:  # a sandbox bug must answer, not hang the client
+            response = _json(ApiError(500, f"sandbox error: {exc!r}").envelope(), 500)
+        if self.log is not None:
+            elapsed = (time.perf_counter() - started) * 1000
+            method_id = route.method_id if route else "-"
+            self.log.write(
+                f"sandbox {response.status_code} {request.method} {path} {method_id} "
+                f"{elapsed:.1f}ms\n"
+            )
+            self.log.flush()
+        return response(environ, start_response)
+
+    def _serve(self, route: Route, params: dict[str, str], request: Request) -> Any:
+        race = self.state.begin(route.method_id)
+        body = route.handler(self, request, params)
+        if race is not None and "etag" in body:
+            self._apply_race(params, race)
+        if self.strict:
+            problems = response_violations(route.method_id, route.version, body)
+            if problems:
+                raise ApiError(
+                    500,
+                    f"sandbox response breaks the discovery schema of {route.method_id}: "
+                    + "; ".join(problems),
+                )
+        return body
+
+    # -- control routes -------------------------------------------------------------------
+
+    def _control(self, request: Request, path: str) -> Response:
+        state = self.state
+        if path == "/_sandbox/world" and request.method == "GET":
+            with state.lock:
+                return _json(state.world.to_dict(), 200)
+        if path == "/_sandbox/world" and request.method == "PUT":
+            new_world = world_from_dict(_body(request), source="PUT /_sandbox/world")
+            with state.lock:
+                state.world = new_world
+            return _json({}, 200)
+        if path == "/_sandbox/stats" and request.method == "GET":
+            return _json(state.stats(), 200)
+        if path == "/_sandbox/stats" and request.method == "DELETE":
+            state.reset_stats()
+            return _json({}, 200)
+        if path == "/_sandbox/faults" and request.method == "POST":
+            state.add_fault(Fault.from_dict(_body(request)))
+            return _json({}, 200)
+        if path == "/_sandbox/faults" and request.method == "GET":
+            with state.lock:
+                return _json({"faults": [f.to_dict() for f in state.faults]}, 200)
+        if path == "/_sandbox/faults" and request.method == "DELETE":
+            state.clear_faults()
+            return _json({}, 200)
+        if path == "/_sandbox/deliveries" and request.method == "GET":
+            if request.args.get("drain"):
+                self.pusher.drain(float(request.args["drain"]))
+            return _json({"deliveries": self.pusher.summary()}, 200)
+        raise ApiError(404, f"no sandbox control route {request.method} {path}")
+
+    def _apply_race(self, params: dict[str, str], fault: Fault) -> None:
+        with self.state.lock:
+            project = self._project(params["project"])
+            if "repository" in params:
+                policy = self._repository(project, params).policy
+            else:
+                policy = project.policy
+            self.state.race(policy, fault)
+
+    # -- lookups --------------------------------------------------------------------------
+
+    def _project(self, key: str) -> Project:
+        project = self.state.world.find_project(key)
+        if project is None:
+            raise ApiError(
+                403, f"Permission denied on resource project {key} (or it may not exist)."
+            )
+        return project
+
+    def _cluster(self, params: dict[str, str]) -> tuple[Project, Cluster]:
+        project = self._project(params["project"])
+        cluster = project.clusters.get(params["cluster"])
+        if cluster is None or cluster.location != params["location"]:
+            raise ApiError(
+                404,
+                f"Not found: projects/{params['project']}/locations/"
+                f"{params['location']}/clusters/{params['cluster']}.",
+            )
+        return project, cluster
+
+    def _repository(self, project: Project, params: dict[str, str]) -> Repository:
+        repository = project.repositories.get(params["repository"])
+        if repository is None or repository.location != params["location"]:
+            raise ApiError(
+                404,
+                f"Requested entity was not found: repository "
+                f"{params['repository']} in {params['location']}",
+            )
+        return repository
+
+    def next_message_id(self) -> str:
+        with self.state.lock:
+            self._message_counter += 1
+            return str(4_000_000_000_000 + self._message_counter)
+
+
+def _find_route(http_method: str, path: str) -> tuple[Route | None, dict[str, str]]:
+    for route in ROUTES:
+        match = route.pattern.match(path)
+        if match and http_method == route.http_method:
+            return route, {k: urllib.parse.unquote(v) for k, v in match.groupdict().items()}
+    return None, {}
+
+
+def _json(body: Any, status: int) -> Response:
+    return Response(json.dumps(body), status=status, mimetype="application/json")
+
+
+def _body(request: Request) -> Any:
+    if not request.data:
+        return {}
+    try:
+        return json.loads(request.data)
+    except ValueError as exc:
+        raise ApiError(400, f"Invalid JSON payload received. {exc}") from exc
+
+
+def _repository_name(project: Project, repo: Repository) -> str:
+    return f"projects/{project.project_id}/locations/{repo.location}/repositories/{repo.name}"
+
+
+def _requested_version(value: Any) -> int:
+    if value in (None, ""):
+        return 0
+    try:
+        return int(value)
+    except (TypeError, ValueError) as exc:
+        raise ApiError(
+            400, f"Invalid value at 'options.requested_policy_version': {value!r}"
+        ) from exc
+
+
+# -- container v1 ---------------------------------------------------------------------------
+
+
+def _zone_suffixes(location: str) -> list[str]:
+    return [location] if re.fullmatch(r".+-[a-z]", location) else [f"{location}-{z}" for z in "abc"]
+
+
+def cluster_json(project: Project, cluster: Cluster) -> dict[str, Any]:
+    """A Cluster resource as container v1 returns it."""
+    base = f"https://container.googleapis.com/v1/projects/{project.project_id}/locations/{cluster.location}/clusters/{cluster.name}"
+    zones = _zone_suffixes(cluster.location)
+    pools = []
+    for pool in cluster.node_pools.values():
+        # GKE names a pool's instance group gke-CLUSTER-POOL-HASH-grp and its nodes
+        # gke-CLUSTER-POOL-HASH-XXXX; one group per zone.
+        prefixes = sorted({node.rsplit("-", 1)[0] for node in pool.nodes})
+        if not prefixes:
+            digest = hashlib.sha256(f"{cluster.name}/{pool.name}".encode()).hexdigest()[:8]
+            prefixes = [f"gke-{cluster.name}-{pool.name}-{digest}"]
+        urls = [
+            f"https://www.googleapis.com/compute/v1/projects/{project.project_id}/zones/"
+            f"{zones[i % len(zones)]}/instanceGroupManagers/{prefix}-grp"
+            for i, prefix in enumerate(prefixes)
+        ]
+        pools.append(
+            {
+                "name": pool.name,
+                "config": {
+                    "machineType": "e2-medium",
+                    "diskSizeGb": 100,
+                    "oauthScopes": list(pool.oauth_scopes),
+                    "serviceAccount": pool.service_account,
+                    "imageType": "COS_CONTAINERD",
+                },
+                "initialNodeCount": len(pool.nodes),
+                "version": pool.version,
+                "instanceGroupUrls": urls,
+                "status": "RUNNING",
+                "selfLink": f"{base}/nodePools/{pool.name}",
+                "locations": zones,
+            }
+        )
+    node_versions = sorted((p.version for p in cluster.node_pools.values()), key=_version_key)
+    return {
+        "name": cluster.name,
+        "location": cluster.location,
+        "zone": cluster.location,
+        "locations": zones,
+        "currentMasterVersion": cluster.version,
+        "initialClusterVersion": cluster.version,
+        "currentNodeVersion": node_versions[0],
+        "currentNodeCount": sum(len(p.nodes) for p in cluster.node_pools.values()),
+        "status": "RUNNING",
+        "selfLink": base,
+        "network": "default",
+        "nodePools": pools,
+    }
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", version))
+
+
+@_route("GET", _CLUSTER, "container.projects.locations.clusters.get", "v1")
+def _get_cluster(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    with app.state.lock:
+        return cluster_json(*app._cluster(params))
+
+
+@_route("GET", _ZONAL_CLUSTER, "container.projects.zones.clusters.get", "v1")
+def _get_zonal_cluster(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    with app.state.lock:
+        return cluster_json(*app._cluster(params))
+
+
+# -- artifactregistry v1 --------------------------------------------------------------------
+
+
+@_route("GET", _REPO, "artifactregistry.projects.locations.repositories.get", "v1")
+def _get_repository(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    with app.state.lock:
+        project = app._project(params["project"])
+        repo = app._repository(project, params)
+        return {
+            "name": _repository_name(project, repo),
+            "format": "DOCKER",
+            "mode": "STANDARD_REPOSITORY",
+            "createTime": "2024-01-01T00:00:00Z",
+            "updateTime": "2024-01-01T00:00:00Z",
+        }
+
+
+@_route(
+    "GET",
+    _REPO + ":getIamPolicy",
+    "artifactregistry.projects.locations.repositories.getIamPolicy",
+    "v1",
+)
+def _get_repository_policy(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    version = _requested_version(request.args.get("options.requestedPolicyVersion"))
+    with app.state.lock:
+        repo = app._repository(app._project(params["project"]), params)
+        return policy_json(repo.policy, version)
+
+
+@_route(
+    "POST",
+    _REPO + ":setIamPolicy",
+    "artifactregistry.projects.locations.repositories.setIamPolicy",
+    "v1",
+)
+def _set_repository_policy(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    body = _body(request)
+    with app.state.lock:
+        repo = app._repository(app._project(params["project"]), params)
+        return set_policy(repo.policy, body, app.state.world)
+
+
+@_route(
+    "GET",
+    _REPO + "/packages/{package}/tags/{tag}",
+    "artifactregistry.projects.locations.repositories.packages.tags.get",
+    "v1",
+)
+def _get_tag(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    with app.state.lock:
+        project = app._project(params["project"])
+        repo = app._repository(project, params)
+        # A package id is the image path with "/" escaped as %2F.
+        image = urllib.parse.unquote(params["package"])
+        if f"{image}:{params['tag']}" not in repo.tags:
+            raise ApiError(404, f"Requested entity was not found: tag {params['tag']} of {image}")
+        name = f"{_repository_name(project, repo)}/packages/{urllib.parse.quote(image, safe='')}"
+        digest = hashlib.sha256(f"{name}:{params['tag']}".encode()).hexdigest()
+        return {
+            "name": f"{name}/tags/{params['tag']}",
+            "version": f"{name}/versions/sha256:{digest}",
+        }
+
+
+# -- cloudresourcemanager v3 ----------------------------------------------------------------
+
+
+@_route("GET", "/v3/projects/{project}", "cloudresourcemanager.projects.get", "v3")
+def _get_project(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    with app.state.lock:
+        project = app._project(params["project"])
+        return {
+            "name": f"projects/{project.number}",
+            "projectId": project.project_id,
+            "state": "ACTIVE",
+            "displayName": project.project_id,
+            "createTime": "2024-01-01T00:00:00Z",
+            "etag": base64.b64encode(f"p{project.number}".encode()).decode(),
+        }
+
+
+@_route(
+    "POST",
+    "/v3/projects/{project}:getIamPolicy",
+    "cloudresourcemanager.projects.getIamPolicy",
+    "v3",
+)
+def _get_project_policy(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    body = _body(request)
+    options = body.get("options") or {} if isinstance(body, dict) else {}
+    version = _requested_version(options.get("requestedPolicyVersion"))
+    with app.state.lock:
+        return policy_json(app._project(params["project"]).policy, version)
+
+
+@_route(
+    "POST",
+    "/v3/projects/{project}:setIamPolicy",
+    "cloudresourcemanager.projects.setIamPolicy",
+    "v3",
+)
+def _set_project_policy(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    body = _body(request)
+    with app.state.lock:
+        return set_policy(app._project(params["project"]).policy, body, app.state.world)
+
+
+# -- pubsub v1 ------------------------------------------------------------------------------
+
+
+@_route(
+    "POST", "/v1/projects/{project}/topics/{topic}:publish", "pubsub.projects.topics.publish", "v1"
+)
+def _publish(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    body = _body(request)
+    messages = body.get("messages") if isinstance(body, dict) else None
+    if not isinstance(messages, list) or not messages:
+        raise ApiError(400, "The request contains no messages.")
+    with app.state.lock:
+        project = app.state.world.projects.get(params["project"])
+        topic = project.topics.get(params["topic"]) if project else None
+        if project is None or topic is None:
+            raise ApiError(404, f"Resource not found (resource={params['topic']}).")
+        endpoint = topic.push_endpoint
+    ids, accepted = [], []
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise ApiError(400, f"messages[{index}] must be an object")
+        data = message.get("data", "")
+        attributes = message.get("attributes") or {}
+        if not data and not attributes:
+            raise ApiError(400, "Some messages contain neither data nor attributes.")
+        try:
+            base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ApiError(400, f"Invalid value at 'messages[{index}].data' (TYPE_BYTES)") from exc
+        message_id = app.next_message_id()
+        ids.append(message_id)
+        accepted.append(
+            {"data": data, "attributes": attributes, "messageId": message_id, "publishTime": _now()}
+        )
+    if endpoint:
+        for message in accepted:
+            app.pusher.submit(Delivery(params["project"], params["topic"], endpoint, message))
+    return {"messageIds": ids}
+
+
+# -- logging v2 -----------------------------------------------------------------------------
+
+_MAX_PAGE = 1000
+
+
+@_route("POST", "/v2/entries:list", "logging.entries.list", "v2")
+def _list_entries(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    from pullfix.dev.logfilter import FilterError, matches
+
+    body = _body(request)
+    if not isinstance(body, dict):
+        raise ApiError(400, "Invalid JSON payload: expected an object")
+    names = body.get("resourceNames") or []
+    if not names or not all(isinstance(n, str) for n in names):
+        raise ApiError(400, "resourceNames: at least one resource name is required")
+    size = body.get("pageSize") or 50
+    if not isinstance(size, int) or size < 1:
+        raise ApiError(400, "pageSize must be a positive integer")
+    size = min(size, _MAX_PAGE)
+    token = body.get("pageToken") or ""
+    try:
+        start = int(base64.b64decode(token).decode()) if token else 0
+    except (binascii.Error, ValueError) as exc:
+        raise ApiError(400, "Invalid page token") from exc
+    text = body.get("filter") or ""
+    descending = str(body.get("orderBy") or "").strip().lower().endswith("desc")
+    with app.state.lock:
+        entries = list(app.state.world.log_entries)
+    projects = {n.split("/", 1)[1] for n in names if n.startswith("projects/")}
+    for name in names:
+        if (
+            name.startswith("projects/")
+            and app.state.world.find_project(name.split("/")[1]) is None
+        ):
+            raise ApiError(
+                403, f"The caller does not have permission on {name} (or it may not exist)"
+            )
+    # Folders and organizations see every project of the world (it knows no hierarchy).
+    whole_world = any(not n.startswith("projects/") for n in names)
+    try:
+        selected = [
+            entry
+            for entry in entries
+            if (whole_world or str(entry.get("logName", "")).split("/")[1] in projects)
+            and matches(text, entry)
+        ]
+    except FilterError as exc:
+        raise ApiError(400, f"Invalid filter: {exc}") from exc
+    selected.sort(key=lambda e: str(e.get("timestamp", "")), reverse=descending)
+    page = selected[start : start + size]
+    out: dict[str, Any] = {"entries": page}
+    if start + size < len(selected):
+        out["nextPageToken"] = base64.b64encode(str(start + size).encode()).decode()
+    return out

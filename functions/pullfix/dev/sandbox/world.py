@@ -1,0 +1,487 @@
+"""The sandbox's world: the state of the Google resources it serves, loaded from YAML.
+
+The world file schema is a public contract (DESIGN.md, "World file"). Loading validates
+every field and names the one that is wrong; `World.to_dict()` writes the same schema back.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pullfix.core.gkeversion import GKEVersion, InvalidVersion
+from pullfix.core.schema import load_yaml, mapping
+from pullfix.errors import PullfixError
+
+__all__ = [
+    "Binding",
+    "Cluster",
+    "NodePool",
+    "Policy",
+    "Project",
+    "Repository",
+    "ServiceAccount",
+    "Topic",
+    "World",
+    "WorldError",
+    "default_compute_account",
+    "load_world",
+    "world_from_dict",
+]
+
+_PROJECT_ID_RE = re.compile(r"(?:[a-z0-9][a-z0-9.-]{0,62}:)?[a-z][a-z0-9-]{4,28}[a-z0-9]")
+_NAME_RE = re.compile(r"[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?")
+_LOCATION_RE = re.compile(r"[a-z]+(?:-[a-z]+[0-9]+)?(?:-[a-z])?")
+_EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+_ROLE_RE = re.compile(r"(?:roles/|projects/[^/]+/roles/|organizations/[0-9]+/roles/)[A-Za-z0-9_.]+")
+_MEMBER_RE = re.compile(
+    r"(?:allUsers|allAuthenticatedUsers"
+    r"|(?:user|serviceAccount|group|domain|deleted:user|deleted:serviceAccount|deleted:group)"
+    r":[^\s]+"
+    r"|(?:projectOwner|projectEditor|projectViewer):[a-z][a-z0-9-]+"
+    r"|principal(?:Set)?://[^\s]+)"
+)
+_TAG_RE = re.compile(
+    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+    r":[\w][\w.-]{0,127}",
+    re.ASCII,
+)
+_SCOPE_PREFIX = "https://www.googleapis.com/auth/"
+_ALIASES = {
+    "cloud-platform": "cloud-platform",
+    "storage-ro": "devstorage.read_only",
+    "storage-rw": "devstorage.read_write",
+    "storage-full": "devstorage.full_control",
+}
+
+
+class WorldError(PullfixError, ValueError):
+    """A world file that does not follow the schema; the message names the field."""
+
+
+def default_compute_account(project_number: int) -> str:
+    """The Compute Engine default service account of a project."""
+    return f"{project_number}-compute@developer.gserviceaccount.com"
+
+
+@dataclass
+class Binding:
+    """One IAM binding: a role, its members and an optional condition."""
+
+    role: str
+    members: list[str]
+    condition: dict[str, str] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"role": self.role, "members": list(self.members)}
+        if self.condition is not None:
+            out["condition"] = dict(self.condition)
+        return out
+
+
+@dataclass
+class Policy:
+    """An IAM policy with a revision that every change bumps (its etag)."""
+
+    bindings: list[Binding] = field(default_factory=list)
+    revision: int = 1
+
+    @property
+    def etag(self) -> str:
+        return base64.b64encode(f"pullfix-sandbox-{self.revision}".encode()).decode()
+
+    @property
+    def has_conditions(self) -> bool:
+        return any(b.condition is not None for b in self.bindings)
+
+    def members_of(self, role: str) -> set[str]:
+        return {
+            m for b in self.bindings if b.role == role and b.condition is None for m in b.members
+        }
+
+
+@dataclass
+class ServiceAccount:
+    """A service account; `disabled` ones exist but cannot authenticate."""
+
+    email: str
+    disabled: bool = False
+    unique_id: str = ""
+
+
+@dataclass
+class NodePool:
+    """A GKE node pool with its identity, scopes and nodes."""
+
+    name: str
+    version: str
+    service_account: str
+    oauth_scopes: list[str]
+    nodes: list[str]
+
+
+@dataclass
+class Cluster:
+    """A GKE cluster."""
+
+    name: str
+    location: str
+    version: str
+    node_pools: dict[str, NodePool]
+
+
+@dataclass
+class Repository:
+    """An Artifact Registry Docker repository: its IAM policy and the image tags in it."""
+
+    name: str
+    location: str
+    policy: Policy
+    tags: list[str]
+
+
+@dataclass
+class Topic:
+    """A Pub/Sub topic, optionally pushing each message to an HTTP endpoint."""
+
+    name: str
+    push_endpoint: str | None = None
+
+
+@dataclass
+class Project:
+    """A Google Cloud project and what lives in it."""
+
+    project_id: str
+    number: int
+    policy: Policy
+    service_accounts: dict[str, ServiceAccount]
+    clusters: dict[str, Cluster]
+    topics: dict[str, Topic]
+    repositories: dict[str, Repository]
+    project_iam_is_list: bool = False
+
+    def service_account(self, email: str) -> ServiceAccount | None:
+        """A service account of this project, the default compute one included."""
+        if email in self.service_accounts:
+            return self.service_accounts[email]
+        if email == default_compute_account(self.number):
+            return ServiceAccount(email=email, unique_id=f"1{self.number:020d}")
+        return None
+
+
+@dataclass
+class World:
+    """Everything the sandbox serves."""
+
+    projects: dict[str, Project]
+    log_entries: list[dict[str, Any]] = field(default_factory=list)
+
+    def project_by_number(self, number: int) -> Project | None:
+        for project in self.projects.values():
+            if project.number == number:
+                return project
+        return None
+
+    def find_project(self, key: str) -> Project | None:
+        """A project by id or by number."""
+        if key in self.projects:
+            return self.projects[key]
+        return self.project_by_number(int(key)) if key.isdigit() else None
+
+    def service_account(self, email: str) -> ServiceAccount | None:
+        """A service account anywhere in the world."""
+        for project in self.projects.values():
+            account = project.service_account(email)
+            if account is not None:
+                return account
+        return None
+
+    def owns_service_account(self, email: str) -> bool:
+        """Whether the account's home project is in this world (so its absence means deleted)."""
+        domain = email.partition("@")[2]
+        if domain == "developer.gserviceaccount.com":
+            number = email.partition("-")[0]
+            return number.isdigit() and self.project_by_number(int(number)) is not None
+        if domain.endswith(".iam.gserviceaccount.com"):
+            return domain.removesuffix(".iam.gserviceaccount.com") in self.projects
+        return False
+
+    def to_dict(self) -> dict[str, Any]:
+        """The world in the world-file schema."""
+        out: dict[str, Any] = {
+            "projects": {pid: _project_dict(p) for pid, p in self.projects.items()}
+        }
+        if self.log_entries:
+            out["log_entries"] = list(self.log_entries)
+        return out
+
+
+def load_world(path: str | Path) -> World:
+    """Read and validate a world file."""
+    data = load_yaml(path, "world file", WorldError)
+    return world_from_dict(data, source=str(path))
+
+
+def world_from_dict(data: object, source: str = "world") -> World:
+    """Validate a decoded world document (the same schema as the file)."""
+    root = _mapping(data, source, ("projects", "log_entries"))
+    projects_data = _mapping(root.get("projects") or {}, "projects", None)
+    projects = {
+        str(pid): _project(str(pid), value, f"projects.{pid}")
+        for pid, value in projects_data.items()
+    }
+    numbers: dict[int, str] = {}
+    for pid, project in projects.items():
+        if project.number in numbers:
+            other = numbers[project.number]
+            raise WorldError(f"projects.{pid}.number: {project.number} is also {other}'s number")
+        numbers[project.number] = pid
+    entries = root.get("log_entries") or []
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise WorldError("log_entries: expected a list of LogEntry objects")
+    return World(projects=projects, log_entries=list(entries))
+
+
+def _project(pid: str, value: object, where: str) -> Project:
+    if not _PROJECT_ID_RE.fullmatch(pid):
+        raise WorldError(
+            f"{where}: {pid!r} is not a project id (6-30 lowercase letters, digits, -)"
+        )
+    data = _mapping(
+        value, where, ("number", "iam", "service_accounts", "clusters", "topics", "repositories")
+    )
+    number = data.get("number")
+    if isinstance(number, str) and number.isdigit():
+        number = int(number)
+    if not isinstance(number, int) or isinstance(number, bool) or number <= 0:
+        raise WorldError(f"{where}.number: expected a positive project number, got {number!r}")
+    iam_value = data.get("iam") or {}
+    accounts: dict[str, ServiceAccount] = {}
+    for email, spec in _mapping(
+        data.get("service_accounts") or {}, f"{where}.service_accounts", None
+    ).items():
+        sa_where = f"{where}.service_accounts.{email}"
+        if not _EMAIL_RE.fullmatch(str(email)):
+            raise WorldError(f"{sa_where}: not a service account email")
+        sa = _mapping(spec or {}, sa_where, ("disabled",))
+        disabled = sa.get("disabled", False)
+        if not isinstance(disabled, bool):
+            raise WorldError(f"{sa_where}.disabled: expected true or false, got {disabled!r}")
+        digest = int(hashlib.sha256(str(email).encode()).hexdigest()[:16], 16)
+        accounts[str(email)] = ServiceAccount(
+            email=str(email), disabled=disabled, unique_id=f"1{digest % 10**20:020d}"
+        )
+    return Project(
+        project_id=pid,
+        number=number,
+        policy=_policy(iam_value, f"{where}.iam"),
+        service_accounts=accounts,
+        clusters={
+            str(name): _cluster(str(name), spec, f"{where}.clusters.{name}")
+            for name, spec in _mapping(
+                data.get("clusters") or {}, f"{where}.clusters", None
+            ).items()
+        },
+        topics={
+            str(name): _topic(str(name), spec, f"{where}.topics.{name}")
+            for name, spec in _mapping(data.get("topics") or {}, f"{where}.topics", None).items()
+        },
+        repositories={
+            str(name): _repository(str(name), spec, f"{where}.repositories.{name}")
+            for name, spec in _mapping(
+                data.get("repositories") or {}, f"{where}.repositories", None
+            ).items()
+        },
+        project_iam_is_list=isinstance(iam_value, list),
+    )
+
+
+def _cluster(name: str, value: object, where: str) -> Cluster:
+    _check_name(name, where)
+    data = _mapping(value, where, ("location", "version", "node_pools"))
+    location = _location(data.get("location"), f"{where}.location")
+    version = _version(data.get("version"), f"{where}.version")
+    pools_data = _mapping(data.get("node_pools") or {}, f"{where}.node_pools", None)
+    if not pools_data:
+        raise WorldError(f"{where}.node_pools: a cluster needs at least one node pool")
+    pools = {
+        str(p): _node_pool(str(p), spec, f"{where}.node_pools.{p}", version)
+        for p, spec in pools_data.items()
+    }
+    return Cluster(name=name, location=location, version=version, node_pools=pools)
+
+
+def _node_pool(name: str, value: object, where: str, cluster_version: str) -> NodePool:
+    _check_name(name, where)
+    data = _mapping(value or {}, where, ("version", "service_account", "oauth_scopes", "nodes"))
+    version = (
+        _version(data["version"], f"{where}.version") if "version" in data else cluster_version
+    )
+    account = data.get("service_account", "default")
+    if not isinstance(account, str) or not (account == "default" or _EMAIL_RE.fullmatch(account)):
+        raise WorldError(
+            f"{where}.service_account: expected 'default' or an email, got {account!r}"
+        )
+    scopes = _string_list(
+        data.get("oauth_scopes", [_SCOPE_PREFIX + "devstorage.read_only"]), f"{where}.oauth_scopes"
+    )
+    normalised = []
+    for scope in scopes:
+        full = scope if scope.startswith("https://") else _SCOPE_PREFIX + _ALIASES.get(scope, scope)
+        normalised.append(full)
+    nodes = _string_list(data.get("nodes", []), f"{where}.nodes")
+    for node in nodes:
+        if not _NAME_RE.fullmatch(node):
+            raise WorldError(f"{where}.nodes: {node!r} is not a node (instance) name")
+    return NodePool(
+        name=name, version=version, service_account=account, oauth_scopes=normalised, nodes=nodes
+    )
+
+
+def _repository(name: str, value: object, where: str) -> Repository:
+    _check_name(name, where)
+    data = _mapping(value, where, ("location", "iam", "tags"))
+    location = _location(data.get("location"), f"{where}.location")
+    tags = _string_list(data.get("tags", []), f"{where}.tags")
+    for tag in tags:
+        if not _TAG_RE.fullmatch(tag):
+            raise WorldError(f"{where}.tags: {tag!r} is not IMAGE:TAG")
+    return Repository(
+        name=name,
+        location=location,
+        policy=_policy(data.get("iam") or [], f"{where}.iam"),
+        tags=tags,
+    )
+
+
+def _topic(name: str, value: object, where: str) -> Topic:
+    data = _mapping(value or {}, where, ("push_endpoint",))
+    endpoint = data.get("push_endpoint")
+    if endpoint is not None and (
+        not isinstance(endpoint, str) or not endpoint.startswith(("http://", "https://"))
+    ):
+        raise WorldError(f"{where}.push_endpoint: expected an http(s) URL, got {endpoint!r}")
+    return Topic(name=name, push_endpoint=endpoint)
+
+
+def _policy(value: object, where: str) -> Policy:
+    """`{role: [members]}` or a list of bindings, each with an optional condition."""
+    bindings: list[Binding] = []
+    if isinstance(value, Mapping):
+        for role, members in value.items():
+            bindings.append(_binding({"role": role, "members": members}, f"{where}.{role}"))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            bindings.append(_binding(item, f"{where}[{index}]"))
+    else:
+        raise WorldError(f"{where}: expected role -> members or a list of bindings")
+    return Policy(bindings=bindings)
+
+
+def _binding(value: object, where: str) -> Binding:
+    data = _mapping(value, where, ("role", "members", "condition"))
+    role = data.get("role")
+    if not isinstance(role, str) or not _ROLE_RE.fullmatch(role):
+        raise WorldError(f"{where}.role: {role!r} is not an IAM role name")
+    members = _string_list(data.get("members"), f"{where}.members")
+    if not members:
+        raise WorldError(f"{where}.members: a binding needs at least one member")
+    for member in members:
+        if not _MEMBER_RE.fullmatch(member):
+            raise WorldError(f"{where}.members: {member!r} is not an IAM principal")
+    condition = None
+    if data.get("condition") is not None:
+        cond = _mapping(
+            data["condition"], f"{where}.condition", ("title", "expression", "description")
+        )
+        if not isinstance(cond.get("expression"), str) or not cond["expression"].strip():
+            raise WorldError(f"{where}.condition.expression: a condition needs a CEL expression")
+        if not isinstance(cond.get("title"), str) or not cond["title"]:
+            raise WorldError(f"{where}.condition.title: a condition needs a title")
+        condition = {k: str(v) for k, v in cond.items()}
+    return Binding(role=role, members=members, condition=condition)
+
+
+def _mapping(value: object, where: str, allowed: tuple[str, ...] | None) -> dict[str, Any]:
+    return mapping(value, where, allowed, WorldError)
+
+
+def _string_list(value: object, where: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise WorldError(f"{where}: expected a list of strings, got {value!r}")
+    return list(value)
+
+
+def _check_name(name: str, where: str) -> None:
+    if not _NAME_RE.fullmatch(name):
+        raise WorldError(f"{where}: {name!r} is not a valid resource name")
+
+
+def _location(value: object, where: str) -> str:
+    if not isinstance(value, str) or not _LOCATION_RE.fullmatch(value):
+        raise WorldError(f"{where}: expected a location like us-central1, got {value!r}")
+    return value
+
+
+def _version(value: object, where: str) -> str:
+    try:
+        return str(GKEVersion.parse(str(value))) if value is not None else _missing(where)
+    except InvalidVersion as exc:
+        raise WorldError(f"{where}: {exc}") from exc
+
+
+def _missing(where: str) -> str:
+    raise WorldError(f"{where}: required")
+
+
+def _policy_out(policy: Policy, as_list: bool) -> Any:
+    if as_list or policy.has_conditions:
+        return [b.to_dict() for b in policy.bindings]
+    roles: dict[str, list[str]] = {}
+    for binding in policy.bindings:
+        roles.setdefault(binding.role, []).extend(binding.members)
+    return roles
+
+
+def _project_dict(project: Project) -> dict[str, Any]:
+    out: dict[str, Any] = {"number": project.number}
+    if project.policy.bindings or project.project_iam_is_list:
+        out["iam"] = _policy_out(project.policy, project.project_iam_is_list)
+    if project.service_accounts:
+        out["service_accounts"] = {
+            e: {"disabled": sa.disabled} for e, sa in project.service_accounts.items()
+        }
+    if project.clusters:
+        out["clusters"] = {
+            name: {
+                "location": c.location,
+                "version": c.version,
+                "node_pools": {
+                    p.name: {
+                        "version": p.version,
+                        "service_account": p.service_account,
+                        "oauth_scopes": list(p.oauth_scopes),
+                        "nodes": list(p.nodes),
+                    }
+                    for p in c.node_pools.values()
+                },
+            }
+            for name, c in project.clusters.items()
+        }
+    if project.topics:
+        out["topics"] = {
+            n: ({"push_endpoint": t.push_endpoint} if t.push_endpoint else {})
+            for n, t in project.topics.items()
+        }
+    if project.repositories:
+        out["repositories"] = {
+            n: {"location": r.location, "iam": _policy_out(r.policy, True), "tags": list(r.tags)}
+            for n, r in project.repositories.items()
+        }
+    return out

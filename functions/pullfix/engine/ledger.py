@@ -1,0 +1,281 @@
+"""The dedupe ledger: incident fingerprints claimed atomically for a window of event time.
+
+`MemoryLedger` serves one instance (and `pullfix replay`); `FirestoreLedger` serves every
+instance at once, with Firestore's preconditions making each claim atomic. Records carry
+`expires_at` (a Firestore TTL policy on that field deletes them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from google.api_core import exceptions
+
+from pullfix.core.model import TransientError
+
+__all__ = ["LEDGER_PERMISSIONS", "Claim", "FirestoreLedger", "Ledger", "MemoryLedger"]
+
+_ATTEMPTS = 6
+# What FirestoreLedger's reads, creates, updates and deletes need (Terraform's ledger role).
+LEDGER_PERMISSIONS = (
+    "datastore.entities.create",
+    "datastore.entities.delete",
+    "datastore.entities.get",
+    "datastore.entities.update",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    new: bool
+    record: dict[str, str]
+
+
+class Ledger(Protocol):
+    def claim(self, key: str, now: datetime, window: int, data: dict[str, str]) -> Claim:
+        """Claim `key` until now + window, unless a live record holds it (then return that)."""
+        ...
+
+    def get(self, key: str, now: datetime) -> dict[str, str] | None:
+        """The live record of `key`, if any."""
+        ...
+
+    def update(self, key: str, data: dict[str, str]) -> None:
+        """Merge fields into an existing record."""
+        ...
+
+    def release(self, key: str) -> None:
+        """Forget a claim (its work failed and will be redelivered)."""
+        ...
+
+    def set_flag_once(self, key: str, flag: str, now: datetime) -> bool:
+        """Set `flag` on a live record; True only for the one caller that set it."""
+        ...
+
+    def take_grant_slot(self, now: datetime, limit: int) -> bool:
+        """Count one grant in the hour of `now`; False when `limit` were already made."""
+        ...
+
+
+class MemoryLedger:
+    """A ledger in this process's memory."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._records: dict[str, tuple[datetime, dict[str, str]]] = {}
+        self._grants: list[datetime] = []
+
+    def claim(self, key: str, now: datetime, window: int, data: dict[str, str]) -> Claim:
+        with self._lock:
+            held = self._records.get(key)
+            if held is not None and held[0] > now:
+                return Claim(False, dict(held[1]))
+            self._records[key] = (now + timedelta(seconds=window), dict(data))
+            if len(self._records) > 100_000:
+                self._records = {k: v for k, v in self._records.items() if v[0] > now}
+            return Claim(True, dict(data))
+
+    def get(self, key: str, now: datetime) -> dict[str, str] | None:
+        with self._lock:
+            held = self._records.get(key)
+            return dict(held[1]) if held is not None and held[0] > now else None
+
+    def update(self, key: str, data: dict[str, str]) -> None:
+        with self._lock:
+            if key in self._records:
+                self._records[key][1].update(data)
+
+    def release(self, key: str) -> None:
+        with self._lock:
+            self._records.pop(key, None)
+
+    def set_flag_once(self, key: str, flag: str, now: datetime) -> bool:
+        with self._lock:
+            held = self._records.get(key)
+            if held is None or held[0] <= now or held[1].get(flag):
+                return False
+            held[1][flag] = "true"
+            return True
+
+    def take_grant_slot(self, now: datetime, limit: int) -> bool:
+        with self._lock:
+            hour_ago = now - timedelta(hours=1)
+            self._grants = [t for t in self._grants if hour_ago < t <= now + timedelta(hours=1)]
+            if sum(1 for t in self._grants if t <= now) >= limit:
+                return False
+            self._grants.append(now)
+            return True
+
+
+class FirestoreLedger:
+    """A ledger in Firestore, shared by every instance (GAPIC Firestore client)."""
+
+    def __init__(self, client: Any, project: str, database: str, collection: str) -> None:
+        self.client = client
+        self.database = f"projects/{project}/databases/{database}"
+        self.collection = collection
+
+    def _name(self, key: str) -> str:
+        return f"{self.database}/documents/{self.collection}/{key}"
+
+    def _call(self, what: str, call: Any) -> Any:
+        from pullfix.gcp.adapter import guard
+
+        return guard(f"ledger {what}", call)
+
+    def _commit(self, writes: list[dict[str, Any]]) -> Any:
+        return self._call(
+            "commit",
+            lambda: self.client.commit(
+                request={"database": self.database, "writes": writes}, timeout=10.0
+            ),
+        )
+
+    def _read(self, key: str) -> Any | None:
+        try:
+            return self._call(
+                "read",
+                lambda: self.client.get_document(request={"name": self._name(key)}, timeout=10.0),
+            )
+        except exceptions.NotFound:
+            return None
+
+    @staticmethod
+    def _fields(data: dict[str, str], expires: datetime | None = None) -> dict[str, Any]:
+        fields: dict[str, Any] = {k: {"string_value": v} for k, v in data.items()}
+        if expires is not None:
+            fields["expires_at"] = {"timestamp_value": expires}
+        return fields
+
+    @staticmethod
+    def _data(doc: Any) -> dict[str, str]:
+        return {k: v.string_value for k, v in doc.fields.items() if k != "expires_at"}
+
+    @staticmethod
+    def _expires(doc: Any) -> datetime:
+        value: datetime = doc.fields["expires_at"].timestamp_value
+        return value
+
+    def claim(self, key: str, now: datetime, window: int, data: dict[str, str]) -> Claim:
+        name = self._name(key)
+        fields = self._fields(data, now + timedelta(seconds=window))
+        for _ in range(_ATTEMPTS):
+            try:
+                self._commit(
+                    [
+                        {
+                            "update": {"name": name, "fields": fields},
+                            "current_document": {"exists": False},
+                        }
+                    ]
+                )
+                return Claim(True, dict(data))
+            except exceptions.Conflict:  # ALREADY_EXISTS
+                pass
+            doc = self._read(key)
+            if doc is None:
+                continue  # released meanwhile: try to create it again
+            if self._expires(doc) > now:
+                return Claim(False, self._data(doc))
+            try:  # an expired record: take it over, unless someone else just did
+                self._commit(
+                    [
+                        {
+                            "update": {"name": name, "fields": fields},
+                            "current_document": {"update_time": doc.update_time},
+                        }
+                    ]
+                )
+                return Claim(True, dict(data))
+            except exceptions.FailedPrecondition:
+                continue
+        raise TransientError(f"ledger: {key} kept changing while being claimed")
+
+    def get(self, key: str, now: datetime) -> dict[str, str] | None:
+        doc = self._read(key)
+        if doc is None or self._expires(doc) <= now:
+            return None
+        return self._data(doc)
+
+    def update(self, key: str, data: dict[str, str]) -> None:
+        write = {
+            "update": {"name": self._name(key), "fields": self._fields(data)},
+            "update_mask": {"field_paths": list(data)},
+            "current_document": {"exists": True},
+        }
+        # NotFound: the record expired and was deleted; nothing is left to annotate.
+        with contextlib.suppress(exceptions.NotFound):
+            self._commit([write])
+
+    def release(self, key: str) -> None:
+        self._commit([{"delete": self._name(key)}])
+
+    def set_flag_once(self, key: str, flag: str, now: datetime) -> bool:
+        for _ in range(_ATTEMPTS):
+            doc = self._read(key)
+            if doc is None or self._expires(doc) <= now or self._data(doc).get(flag):
+                return False
+            try:
+                self._commit(
+                    [
+                        {
+                            "update": {
+                                "name": self._name(key),
+                                "fields": self._fields({flag: "true"}),
+                            },
+                            "update_mask": {"field_paths": [flag]},
+                            "current_document": {"update_time": doc.update_time},
+                        }
+                    ]
+                )
+                return True
+            except exceptions.FailedPrecondition:
+                continue
+        return False
+
+    def take_grant_slot(self, now: datetime, limit: int) -> bool:
+        if limit <= 0:
+            return False
+        bucket = now.strftime("cap-%Y%m%d%H")
+        expires = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=2)
+        for _ in range(_ATTEMPTS):
+            doc = self._read(bucket)
+            if doc is None:
+                try:
+                    self._commit(
+                        [
+                            {
+                                "update": {
+                                    "name": self._name(bucket),
+                                    "fields": self._fields({"count": "1"}, expires),
+                                },
+                                "current_document": {"exists": False},
+                            }
+                        ]
+                    )
+                    return True
+                except exceptions.Conflict:
+                    continue
+            count = int(self._data(doc).get("count", "0"))
+            if count >= limit:
+                return False
+            try:
+                self._commit(
+                    [
+                        {
+                            "update": {
+                                "name": self._name(bucket),
+                                "fields": self._fields({"count": str(count + 1)}, expires),
+                            },
+                            "current_document": {"update_time": doc.update_time},
+                        }
+                    ]
+                )
+                return True
+            except exceptions.FailedPrecondition:
+                continue
+        raise TransientError("ledger: the grant counter kept changing")

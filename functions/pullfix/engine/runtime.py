@@ -1,0 +1,99 @@
+"""One remediation runtime per process, built on first use from the environment."""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from dataclasses import dataclass
+
+from pullfix.core.config import Config, ConfigError, FirestoreLedgerConfig, config_from_env
+from pullfix.engine.ledger import FirestoreLedger, Ledger, MemoryLedger
+from pullfix.engine.remediate import Remediator
+from pullfix.gcp.adapter import GoogleAdapter, PubSubPublisher
+from pullfix.gcp.clients import GoogleClients
+from pullfix.notify.delivery import Notifier
+
+__all__ = [
+    "OUTCOMES_VARIABLE",
+    "Runtime",
+    "build_remediator",
+    "build_runtime",
+    "notifier",
+    "runtime",
+]
+
+OUTCOMES_VARIABLE = "PULLFIX_OUTCOMES_TOPIC"
+_TOPIC_RE = re.compile(r"projects/([^/]+)/topics/[^/]+")
+
+
+@dataclass
+class Runtime:
+    config: Config
+    clients: GoogleClients
+    remediator: Remediator
+
+
+def build_ledger(config: Config, clients: GoogleClients, topic: str | None) -> Ledger:
+    """The configured ledger; Firestore's project defaults to the function's own."""
+    if not isinstance(config.ledger, FirestoreLedgerConfig):
+        return MemoryLedger()
+    spec = config.ledger
+    project = spec.project or os.environ.get("GOOGLE_CLOUD_PROJECT")
+    if project is None and topic:
+        project = topic.split("/")[1]
+    if project is None:
+        raise ConfigError("ledger.firestore.project: required (or set GOOGLE_CLOUD_PROJECT)")
+    return FirestoreLedger(clients.firestore, project, spec.database, spec.collection)
+
+
+def build_runtime(config: Config | None = None, clients: GoogleClients | None = None) -> Runtime:
+    """A runtime from PULLFIX_CONFIG, PULLFIX_GCP_ENDPOINT and PULLFIX_OUTCOMES_TOPIC."""
+    config = config or config_from_env()
+    clients = clients or GoogleClients.from_env()
+    topic = os.environ.get(OUTCOMES_VARIABLE) or None
+    if topic is not None and not _TOPIC_RE.fullmatch(topic):
+        raise ConfigError(f"{OUTCOMES_VARIABLE} must look like projects/P/topics/T, got {topic!r}")
+    return Runtime(
+        config=config, clients=clients, remediator=build_remediator(config, clients, topic)
+    )
+
+
+def build_remediator(config: Config, clients: GoogleClients, topic: str | None) -> Remediator:
+    """The remediation engine on the Google adapter, the configured ledger and publisher."""
+    publisher = PubSubPublisher(clients, topic) if topic else None
+    return Remediator(
+        config,
+        GoogleAdapter(clients, timeout=config.api_timeout),
+        build_ledger(config, clients, topic),
+        publisher,
+    )
+
+
+_lock = threading.Lock()
+_runtime: Runtime | None = None
+
+
+def runtime() -> Runtime:
+    """The process's runtime, built by the first invocation and reused by the rest."""
+    global _runtime  # noqa: PLW0603 - one runtime per function instance, by design
+    with _lock:
+        if _runtime is None:
+            _runtime = build_runtime()
+        return _runtime
+
+
+_notifier: Notifier | None = None
+
+
+def notifier() -> Notifier:
+    """The process's notifier, built by the first invocation and reused by the rest."""
+    global _notifier  # noqa: PLW0603 - one notifier per function instance, by design
+    with _lock:
+        if _notifier is None:
+            config = config_from_env()
+            ledger = build_ledger(
+                config, GoogleClients.from_env(), os.environ.get(OUTCOMES_VARIABLE) or None
+            )
+            _notifier = Notifier(config, ledger)
+        return _notifier

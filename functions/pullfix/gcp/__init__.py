@@ -1,0 +1,1 @@
+"""The Google adapters: the official client libraries behind pullfix's ports."""

@@ -1,0 +1,339 @@
+"""The Google adapter: `pullfix.core.model.GoogleApis` on the official client libraries.
+
+Every call has a short timeout and a bounded retry; what still fails transiently becomes
+`TransientError` (Pub/Sub redelivers), what pullfix may not do becomes `AccessDenied`.
+Cluster, project and service-account lookups are cached per instance for a short while.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from google.api_core import exceptions, retry
+
+from pullfix.core.model import (
+    AccessDenied,
+    AccountInfo,
+    Binding,
+    ClusterInfo,
+    GrantResult,
+    NodePoolInfo,
+    PolicyView,
+    TransientError,
+)
+from pullfix.engine.ledger import LEDGER_PERMISSIONS
+from pullfix.gcp.clients import GoogleClients
+
+__all__ = ["PERMISSIONS", "GoogleAdapter", "PubSubPublisher", "guard"]
+
+T = TypeVar("T")
+
+# Every permission pullfix's calls need, next to the code that makes them. The Terraform
+# custom role is checked against this list.
+PERMISSIONS = {
+    "cluster": ("container.clusters.get",),
+    "project_number": ("resourcemanager.projects.get",),
+    "service_account": ("iam.serviceAccounts.get",),
+    "repository_exists": ("artifactregistry.repositories.get",),
+    "tag_exists": ("artifactregistry.tags.get",),
+    "repository_policy": ("artifactregistry.repositories.getIamPolicy",),
+    "project_policy": ("resourcemanager.projects.getIamPolicy",),
+    "add_member_repository": (
+        "artifactregistry.repositories.getIamPolicy",
+        "artifactregistry.repositories.setIamPolicy",
+    ),
+    "add_member_project": (
+        "resourcemanager.projects.getIamPolicy",
+        "resourcemanager.projects.setIamPolicy",
+    ),
+    "publish": ("pubsub.topics.publish",),
+    "ledger": LEDGER_PERMISSIONS,
+}
+
+CALL_TIMEOUT = 10.0
+CONFLICT_ATTEMPTS = 8
+_TRANSIENT = (
+    exceptions.TooManyRequests,
+    exceptions.InternalServerError,
+    exceptions.BadGateway,
+    exceptions.ServiceUnavailable,
+    exceptions.GatewayTimeout,
+    exceptions.DeadlineExceeded,
+    exceptions.RetryError,
+    exceptions.Unknown,
+)
+_RETRY = retry.Retry(
+    predicate=retry.if_exception_type(
+        exceptions.TooManyRequests,
+        exceptions.ServiceUnavailable,
+        exceptions.InternalServerError,
+        exceptions.GatewayTimeout,
+        exceptions.DeadlineExceeded,
+    ),
+    initial=0.05,
+    maximum=1.0,
+    multiplier=2.0,
+    timeout=4.0,
+)
+
+
+class _TtlCache:
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._items: dict[Any, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Any, load: Callable[[], T]) -> T:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None and hit[0] > now:
+                value: T = hit[1]
+                return value
+        value = load()
+        with self._lock:
+            self._items[key] = (now + self.ttl, value)
+        return value
+
+
+def guard(what: str, call: Callable[[], T], needs: tuple[str, ...] = ()) -> T:
+    """Run a client call, turning its failures into pullfix's two kinds.
+
+    `needs` names the permissions the call takes, so that a denial says which is missing.
+    """
+    try:
+        return call()
+    except exceptions.NotFound:
+        raise
+    except (
+        exceptions.Forbidden,
+        exceptions.Unauthorized,
+        exceptions.PermissionDenied,
+        exceptions.Unauthenticated,
+    ) as exc:
+        wanted = f" (needs {', '.join(needs)})" if needs else ""
+        raise AccessDenied(f"{what}: {exc.message}{wanted}") from exc
+    except _TRANSIENT as exc:
+        raise TransientError(f"{what}: {exc}") from exc
+    except exceptions.GoogleAPICallError as exc:
+        if exc.code is not None and (exc.code >= 500 or exc.code == 429):
+            raise TransientError(f"{what}: {exc}") from exc
+        raise
+    except OSError as exc:  # connection refused, reset, or the transport's own timeout
+        raise TransientError(f"{what}: {exc}") from exc
+    except Exception as exc:
+        # requests' ConnectionError/Timeout are OSErrors; anything else from the
+        # transport layer (e.g. grpc channel errors) is retried by Pub/Sub too.
+        if type(exc).__module__.startswith(("requests", "urllib3", "grpc")):
+            raise TransientError(f"{what}: {exc}") from exc
+        raise
+
+
+def _policy_view(policy: Any) -> PolicyView:
+    bindings = tuple(
+        Binding(
+            role=b.role,
+            members=frozenset(b.members),
+            conditional=b.HasField("condition") and bool(b.condition.expression),
+        )
+        for b in policy.bindings
+    )
+    return PolicyView(bindings=bindings, etag=bytes(policy.etag), raw=policy)
+
+
+class GoogleAdapter:
+    """GoogleApis over the official clients (production, or the sandbox)."""
+
+    def __init__(
+        self, clients: GoogleClients, *, cache_ttl: float = 60.0, timeout: float = CALL_TIMEOUT
+    ) -> None:
+        self.clients = clients
+        self.timeout = timeout
+        self.retry = _RETRY.with_timeout(min(4.0, timeout))
+        self._clusters = _TtlCache(cache_ttl)
+        self._accounts = _TtlCache(cache_ttl)
+        self._numbers = _TtlCache(3600.0)
+        self._project_policies = _TtlCache(min(cache_ttl, 30.0))
+
+    def cluster(self, project: str, location: str, name: str) -> ClusterInfo | None:
+        resource = f"projects/{project}/locations/{location}/clusters/{name}"
+        return self._clusters.get(resource, lambda: self._load_cluster(resource, project))
+
+    def _load_cluster(self, resource: str, project: str) -> ClusterInfo | None:
+        try:
+            cluster = guard(
+                f"reading {resource}",
+                lambda: self.clients.container.get_cluster(
+                    name=resource, timeout=self.timeout, retry=self.retry
+                ),
+                PERMISSIONS["cluster"],
+            )
+        except exceptions.NotFound:
+            return None
+        pools = tuple(
+            NodePoolInfo(
+                name=pool.name,
+                service_account=pool.config.service_account or "default",
+                oauth_scopes=tuple(pool.config.oauth_scopes),
+                version=pool.version or cluster.current_node_version,
+                instance_groups=tuple(url.rsplit("/", 1)[-1] for url in pool.instance_group_urls),
+            )
+            for pool in cluster.node_pools
+        )
+        return ClusterInfo(
+            project=project,
+            location=cluster.location,
+            name=cluster.name,
+            master_version=cluster.current_master_version,
+            node_pools=pools,
+        )
+
+    def project_number(self, project: str) -> int | None:
+        return self._numbers.get(project, lambda: self._load_number(project))
+
+    def _load_number(self, project: str) -> int | None:
+        try:
+            got = guard(
+                f"reading project {project}",
+                lambda: self.clients.projects.get_project(
+                    name=f"projects/{project}", timeout=self.timeout, retry=self.retry
+                ),
+                PERMISSIONS["project_number"],
+            )
+        except exceptions.NotFound:
+            return None
+        return int(got.name.split("/")[1])
+
+    def service_account(self, email: str) -> AccountInfo:
+        return self._accounts.get(email, lambda: self._load_account(email))
+
+    def _load_account(self, email: str) -> AccountInfo:
+        name = f"projects/-/serviceAccounts/{email}"
+        try:
+            account = guard(
+                f"reading {name}",
+                lambda: self.clients.iam_admin.get_service_account(
+                    name=name, timeout=self.timeout, retry=self.retry
+                ),
+                PERMISSIONS["service_account"],
+            )
+        except exceptions.NotFound:
+            return AccountInfo(email=email, exists=False)
+        return AccountInfo(email=email, exists=True, disabled=bool(account.disabled))
+
+    def _exists(self, name: str, read: Callable[..., Any], needs: tuple[str, ...]) -> bool:
+        try:
+            guard(
+                f"reading {name}",
+                lambda: read(name=name, timeout=self.timeout, retry=self.retry),
+                needs,
+            )
+        except exceptions.NotFound:
+            return False
+        return True
+
+    def repository_exists(self, repository: str) -> bool:
+        return self._exists(
+            repository,
+            self.clients.artifact_registry.get_repository,
+            PERMISSIONS["repository_exists"],
+        )
+
+    def tag_exists(self, repository: str, image_path: str, tag: str) -> bool:
+        package = urllib.parse.quote(image_path, safe="")
+        return self._exists(
+            f"{repository}/packages/{package}/tags/{tag}",
+            self.clients.artifact_registry.get_tag,
+            PERMISSIONS["tag_exists"],
+        )
+
+    def repository_policy(self, repository: str) -> PolicyView:
+        return _policy_view(self._read_policy(repository))
+
+    def project_policy(self, project: str) -> PolicyView:
+        resource = f"projects/{project}"
+        return self._project_policies.get(
+            resource, lambda: _policy_view(self._read_policy(resource))
+        )
+
+    def _client_for(self, resource: str) -> Any:
+        if "/repositories/" in resource:
+            return self.clients.artifact_registry
+        return self.clients.projects
+
+    def _read_policy(self, resource: str) -> Any:
+        client = self._client_for(resource)
+        return guard(
+            f"reading the IAM policy of {resource}",
+            lambda: client.get_iam_policy(
+                request={"resource": resource, "options": {"requested_policy_version": 3}},
+                timeout=self.timeout,
+                retry=self.retry,
+            ),
+            PERMISSIONS["repository_policy" if "/repositories/" in resource else "project_policy"],
+        )
+
+    def add_member(
+        self, resource: str, role: str, member: str, first: PolicyView | None = None
+    ) -> GrantResult:
+        """Read-modify-write at version 3 with the etag; re-read and retry on 409."""
+        client = self._client_for(resource)
+        repository = "/repositories/" in resource
+        needs = PERMISSIONS["add_member_repository" if repository else "add_member_project"]
+        policy = first.raw if first is not None and first.raw is not None else None
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            if policy is None:
+                policy = self._read_policy(resource)
+            target = next(
+                (b for b in policy.bindings if b.role == role and not b.HasField("condition")), None
+            )
+            if target is not None and member in target.members:
+                return GrantResult(changed=False, attempts=attempt)
+            if target is None:
+                policy.bindings.add(role=role, members=[member])
+            else:
+                target.members.append(member)
+            policy.version = 3  # keeps conditional bindings intact
+            request = {"resource": resource, "policy": policy}
+            try:
+                guard(
+                    f"writing the IAM policy of {resource}",
+                    lambda: client.set_iam_policy(request=request, timeout=self.timeout),  # noqa: B023
+                    needs,
+                )
+                return GrantResult(changed=True, attempts=attempt)
+            except (exceptions.Conflict, exceptions.Aborted):
+                policy = None
+                time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))  # noqa: S311
+        raise TransientError(
+            f"{resource}: the IAM policy kept changing under {CONFLICT_ATTEMPTS} "
+            "read-modify-write attempts"
+        )
+
+
+class PubSubPublisher:
+    """Publishes outcomes (JSON) with their cause, action and fingerprint as attributes."""
+
+    def __init__(self, clients: GoogleClients, topic: str) -> None:
+        self.clients = clients
+        self.topic = topic
+
+    def publish(self, outcome: dict[str, Any]) -> None:
+        data = json.dumps(outcome, separators=(",", ":")).encode()
+        attributes = {
+            "schema": str(outcome.get("schema", "")),
+            "cause": str(outcome.get("cause", "")),
+            "action": str(outcome.get("action", "")),
+            "fingerprint": str(outcome.get("fingerprint", "")),
+        }
+        future = guard(
+            f"publishing to {self.topic}",
+            lambda: self.clients.publisher.publish(self.topic, data, **attributes),
+        )
+        guard(f"publishing to {self.topic}", lambda: future.result(timeout=CALL_TIMEOUT * 3))

@@ -1,0 +1,131 @@
+"""The official Google clients pullfix uses, built on first use and then reused.
+
+Production: Application Default Credentials and Google's endpoints, REST transport where the
+client has one. With PULLFIX_GCP_ENDPOINT set: anonymous credentials, REST clients at the
+sandbox URL, gRPC clients (IAM admin, Firestore) on an insecure channel to PORT+1.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from pullfix.gcp.endpoints import SandboxEndpoint, sandbox_endpoint
+
+if TYPE_CHECKING:
+    from google.cloud import artifactregistry_v1, container_v1, resourcemanager_v3
+    from google.cloud.firestore_v1.services.firestore import FirestoreClient
+    from google.cloud.iam_admin_v1 import IAMClient
+    from google.cloud.pubsub_v1 import PublisherClient
+
+__all__ = ["GoogleClients"]
+
+
+class GoogleClients:
+    """One instance per process; each client is created when first asked for."""
+
+    def __init__(self, endpoint: SandboxEndpoint | None) -> None:
+        self.endpoint = endpoint
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_env(cls) -> GoogleClients:
+        """Clients for the sandbox named by PULLFIX_GCP_ENDPOINT, else for Google."""
+        return cls(sandbox_endpoint())
+
+    def close(self) -> None:
+        """Close the transports of every client created so far."""
+        for name in ("container", "artifact_registry", "projects", "iam_admin", "firestore"):
+            client = self.__dict__.pop(name, None)
+            if client is not None:
+                client.transport.close()
+        publisher = self.__dict__.pop("publisher", None)
+        if publisher is not None:
+            publisher.stop()
+            publisher.transport.close()
+
+    def _rest_options(self) -> dict[str, Any]:
+        if self.endpoint is None:
+            return {"transport": "rest"}
+        from google.api_core.client_options import ClientOptions
+        from google.auth.credentials import AnonymousCredentials
+
+        return {
+            "transport": "rest",
+            "credentials": AnonymousCredentials(),  # type: ignore[no-untyped-call]
+            "client_options": ClientOptions(api_endpoint=self.endpoint.rest),
+        }
+
+    def _grpc_channel(self) -> Any:
+        import grpc
+
+        assert self.endpoint is not None
+        return grpc.insecure_channel(self.endpoint.grpc)
+
+    @cached_property
+    def container(self) -> container_v1.ClusterManagerClient:
+        from google.cloud import container_v1
+
+        with self._lock:
+            return container_v1.ClusterManagerClient(**self._rest_options())
+
+    @cached_property
+    def artifact_registry(self) -> artifactregistry_v1.ArtifactRegistryClient:
+        from google.cloud import artifactregistry_v1
+
+        with self._lock:
+            return artifactregistry_v1.ArtifactRegistryClient(**self._rest_options())
+
+    @cached_property
+    def projects(self) -> resourcemanager_v3.ProjectsClient:
+        from google.cloud import resourcemanager_v3
+
+        with self._lock:
+            return resourcemanager_v3.ProjectsClient(**self._rest_options())
+
+    @cached_property
+    def publisher(self) -> PublisherClient:
+        from google.cloud import pubsub_v1
+
+        with self._lock:
+            return pubsub_v1.PublisherClient(**self._rest_options())
+
+    @cached_property
+    def logging(self) -> Any:
+        """google-cloud-logging's Client on its HTTP/JSON transport."""
+        from google.cloud import logging as cloud_logging
+
+        with self._lock:
+            if self.endpoint is None:
+                return cloud_logging.Client(_use_grpc=False)  # type: ignore[no-untyped-call]
+            from google.auth.credentials import AnonymousCredentials
+
+            return cloud_logging.Client(
+                project="pullfix-sandbox",
+                credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+                _use_grpc=False,
+                client_options={"api_endpoint": self.endpoint.rest},
+            )
+
+    @cached_property
+    def iam_admin(self) -> IAMClient:
+        from google.cloud.iam_admin_v1 import IAMClient
+        from google.cloud.iam_admin_v1.services.iam.transports import IAMGrpcTransport
+
+        with self._lock:
+            if self.endpoint is None:
+                return IAMClient()
+            return IAMClient(transport=IAMGrpcTransport(channel=self._grpc_channel()))
+
+    @cached_property
+    def firestore(self) -> FirestoreClient:
+        from google.cloud.firestore_v1.services.firestore import FirestoreClient
+        from google.cloud.firestore_v1.services.firestore.transports import (
+            FirestoreGrpcTransport,
+        )
+
+        with self._lock:
+            if self.endpoint is None:
+                return FirestoreClient()
+            return FirestoreClient(transport=FirestoreGrpcTransport(channel=self._grpc_channel()))

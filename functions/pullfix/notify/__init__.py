@@ -1,0 +1,1 @@
+"""The team-facing half: routing outcomes, rendering them, delivering them."""

@@ -1,0 +1,301 @@
+"""The team-facing half: route each outcome to the owning team's chat, and file tickets.
+
+Webhook URLs and tokens come only from the environment variables a route names; they are
+never logged. A failed delivery (5xx, 429, timeout) raises so Pub/Sub redelivers; a
+permanent 4xx is logged and acknowledged. Each (outcome, destination) is claimed in the
+ledger, so a redelivered outcome never posts twice.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pullfix.core.config import Config, ConfigError, Route
+from pullfix.engine.ledger import Ledger
+from pullfix.engine.remediate import fingerprint
+from pullfix.errors import PullfixError
+from pullfix.logs import log
+from pullfix.notify.render import (
+    FINGERPRINT_MARKER,
+    github_comment,
+    github_issue,
+    google_chat_message,
+    slack_message,
+)
+
+__all__ = ["DeliveryFailed", "Notifier", "route_for"]
+
+GITHUB_API_VARIABLE = "PULLFIX_GITHUB_API"
+DEFAULT_GITHUB_API = "https://api.github.com"
+HTTP_TIMEOUT = 10.0
+
+
+class DeliveryFailed(PullfixError):
+    """A destination failed in a way a retry can fix: Pub/Sub redelivers the outcome."""
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body or b"null")
+
+
+def _transient(status: int) -> bool:
+    return status in (408, 429) or status >= 500
+
+
+def http_json(
+    method: str, url: str, payload: Any | None, headers: Mapping[str, str], what: str
+) -> Response:
+    """One HTTP request; `what` names the destination in errors (never the URL)."""
+    data = json.dumps(payload).encode() if payload is not None else None
+    # URLs are checked to be https (or http on loopback) where they are read.
+    request = urllib.request.Request(  # noqa: S310
+        url,
+        data=data,
+        method=method,
+        headers={
+            "Content-Type": "application/json; charset=UTF-8",
+            "User-Agent": "pullfix",
+            **headers,
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:  # noqa: S310
+            return Response(int(response.status), response.read())
+    except urllib.error.HTTPError as exc:
+        body = exc.read()
+        exc.close()
+        return Response(exc.code, body)
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise DeliveryFailed(f"{what}: {type(reason).__name__}") from None
+
+
+def route_for(routes: tuple[Route, ...], outcome: dict[str, Any]) -> tuple[int, Route] | None:
+    """The first route whose filters all match the outcome."""
+    event = outcome.get("event") or {}
+    cluster = event.get("cluster") or ""
+    repository = (outcome.get("evidence") or {}).get("repository") or (
+        (outcome.get("grant") or {}).get("resource") or ""
+    )
+    repository_project = repository.split("/")[1] if repository.count("/") >= 1 else ""
+    for index, route in enumerate(routes):
+        if route.namespace and not fnmatch.fnmatchcase(
+            event.get("namespace") or "", route.namespace
+        ):
+            continue
+        if route.cluster and not (
+            fnmatch.fnmatchcase(cluster, route.cluster)
+            or fnmatch.fnmatchcase(cluster.rsplit("/", 1)[-1], route.cluster)
+        ):
+            continue
+        if route.cause and route.cause != outcome.get("cause"):
+            continue
+        if route.repository_project and not fnmatch.fnmatchcase(
+            repository_project, route.repository_project
+        ):
+            continue
+        return index, route
+    return None
+
+
+class _RateLimit:
+    """A token bucket: bursts of `burst` calls, refilled at `per_minute` (GitHub's search
+    API allows 30 a minute); waits briefly for a token, else asks for a redelivery."""
+
+    def __init__(self, per_minute: int, burst: int = 10, max_wait: float = 5.0) -> None:
+        self.rate = per_minute / 60.0
+        self.burst = float(burst)
+        self.max_wait = max_wait
+        self._tokens = float(burst)
+        self._stamp = time.monotonic()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+            self._stamp = now
+            wait = (1.0 - self._tokens) / self.rate if self._tokens < 1.0 else 0.0
+            if wait > self.max_wait:
+                raise DeliveryFailed("GitHub search rate limit: retry later")
+            self._tokens -= 1.0
+        if wait > 0:
+            time.sleep(wait)
+
+
+class Notifier:
+    def __init__(
+        self,
+        config: Config,
+        ledger: Ledger,
+        environ: Mapping[str, str] | None = None,
+        search_per_minute: int = 30,
+    ) -> None:
+        self.config = config
+        self.ledger = ledger
+        self.environ = environ if environ is not None else os.environ
+        self._search_limit = _RateLimit(search_per_minute, burst=search_per_minute)
+
+    def handle(self, outcome: dict[str, Any], now: datetime) -> list[str]:
+        """Deliver one outcome; the destinations it reached (or had reached before)."""
+        if outcome.get("action") in ("suppressed", "ignored"):
+            return []
+        found = route_for(self.config.routes, outcome)
+        if found is None:
+            log(
+                "INFO",
+                f"notify: no route for {outcome['fingerprint']}",
+                {"fingerprint": outcome["fingerprint"], "cause": outcome.get("cause")},
+            )
+            return []
+        index, route = found
+        delivered = [
+            self._once(outcome, now, f"chat:{index}", lambda: self._chat(outcome, route, index))
+        ]
+        if route.tickets == "github" and outcome.get("ticket"):
+            delivered.append(
+                self._once(
+                    outcome, now, f"github:{index}", lambda: self._github(outcome, route, index)
+                )
+            )
+        return [d for d in delivered if d]
+
+    def _once(self, outcome: dict[str, Any], now: datetime, destination: str, send: Any) -> str:
+        event = outcome.get("event") or {}
+        key = fingerprint(
+            "notify",
+            event.get("message_id") or event.get("insert_id"),
+            outcome["fingerprint"],
+            outcome.get("action"),
+            str(outcome.get("escalation")),
+            destination,
+        )
+        claim = self.ledger.claim(
+            key, now, max(self.config.dedupe_window, 86400), {"state": "sending"}
+        )
+        if not claim.new:
+            return destination if claim.record.get("state") == "sent" else ""
+        try:
+            result = send()
+        except BaseException:
+            self.ledger.release(key)
+            raise
+        self.ledger.update(key, {"state": "sent", "result": result})
+        return destination
+
+    def _secret(self, name: str | None, what: str) -> str:
+        value = self.environ.get(name or "")
+        if not value:
+            raise ConfigError(f"{what}: environment variable {name} is not set")
+        return value
+
+    def _url(self, name: str | None, what: str) -> str:
+        """A URL from the environment: https, or http to this machine (local receivers)."""
+        url = self._secret(name, what)
+        parsed = urllib.parse.urlsplit(url)
+        loopback = parsed.hostname in ("127.0.0.1", "localhost", "::1")
+        if not (parsed.scheme == "https" or (parsed.scheme == "http" and loopback)):
+            raise ConfigError(f"{what}: the URL in ${name} must be https")
+        return url
+
+    def _deliver(self, what: str, response: Response) -> str:
+        if 200 <= response.status < 300:
+            return f"{response.status}"
+        if _transient(response.status):
+            raise DeliveryFailed(f"{what}: HTTP {response.status}")
+        # A permanent refusal: retrying cannot help; log it (without the URL) and move on.
+        log(
+            "ERROR",
+            f"notify: {what} refused the message: HTTP {response.status}",
+            {"destination": what, "status": response.status},
+        )
+        return f"refused {response.status}"
+
+    def _chat(self, outcome: dict[str, Any], route: Route, index: int) -> str:
+        what = f"route {index} {route.chat} webhook (${route.webhook_url_env})"
+        url = self._url(route.webhook_url_env, f"route {index}")
+        if route.chat == "google":
+            separator = "&" if "?" in url else "?"
+            url += f"{separator}messageReplyOption=REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD"
+            payload = google_chat_message(outcome)
+        elif route.chat == "slack":
+            payload = slack_message(outcome)
+        else:
+            payload = outcome
+        result = self._deliver(what, http_json("POST", url, payload, {}, what))
+        log(
+            "INFO",
+            f"notify: {outcome['cause']} {outcome['action']} posted to {what}: {result}",
+            {"fingerprint": outcome["fingerprint"], "destination": what},
+        )
+        return result
+
+    def _github(self, outcome: dict[str, Any], route: Route, index: int) -> str:
+        what = f"route {index} GitHub issues ({route.github_repo})"
+        token = self._secret(route.github_token_env, f"route {index}")
+        api = DEFAULT_GITHUB_API
+        if self.environ.get(GITHUB_API_VARIABLE):
+            api = self._url(GITHUB_API_VARIABLE, f"route {index}")
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": "2022-11-28",
+        }
+        incident = outcome["fingerprint"]
+        query = (
+            f'"{FINGERPRINT_MARKER} {incident}" repo:{route.github_repo} is:issue is:open in:body'
+        )
+        self._search_limit.acquire()
+        found = http_json(
+            "GET", f"{api}/search/issues?q={urllib.parse.quote(query)}", None, headers, what
+        )
+        if not 200 <= found.status < 300:
+            return self._deliver(what, found)
+        items = [
+            item
+            for item in (found.json() or {}).get("items", [])
+            if f"{FINGERPRINT_MARKER} {incident}" in (item.get("body") or "")
+        ]
+        if items:
+            number = items[0]["number"]
+            response = http_json(
+                "POST",
+                f"{api}/repos/{route.github_repo}/issues/{number}/comments",
+                github_comment(outcome),
+                headers,
+                what,
+            )
+            result = self._deliver(what, response)
+            log(
+                "INFO",
+                f"notify: commented on {route.github_repo}#{number} for {incident}",
+                {"fingerprint": incident, "issue": number},
+            )
+            return f"comment #{number} {result}"
+        response = http_json(
+            "POST", f"{api}/repos/{route.github_repo}/issues", github_issue(outcome), headers, what
+        )
+        result = self._deliver(what, response)
+        number = (response.json() or {}).get("number") if 200 <= response.status < 300 else None
+        log(
+            "INFO",
+            f"notify: opened {route.github_repo}#{number} for {incident}",
+            {"fingerprint": incident, "issue": number},
+        )
+        return f"issue #{number} {result}"
