@@ -13,7 +13,7 @@ from pullfix.cli.main import classify_lines
 from pullfix.dev.demo import sample_events
 from pullfix.dev.events import log_entry, push_body, structured_cloudevent
 
-CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
+CORPUS = Path(__file__).resolve().parent.parent / "tests" / "data" / "corpus"
 ENTRIES = 50_000
 ROUNDS = 3
 
