@@ -18,6 +18,7 @@ from pullfix.dev.sandbox import Sandbox, load_world
 
 SAMPLES = Path(__file__).resolve().parent.parent / "functions" / "pullfix" / "dev" / "samples"
 HELLO = Path(__file__).resolve().parent / "hello_main.py"
+FUNCTIONS = Path(__file__).resolve().parent.parent / "functions"
 NODE = "gke-checkout-default-pool-1a2b3c4d-x7k9"
 DETAILS = [
     ("us-central1-docker.pkg.dev/shop-images/images/web:1.4", "403 Forbidden"),
@@ -137,10 +138,7 @@ def _time_to_first_2xx(target: str, source: Path, env: dict[str, str]) -> float:
 def _cold_start() -> None:
     with Sandbox(load_world(SAMPLES / "world.yaml")) as sandbox:
         env = {"PULLFIX_GCP_ENDPOINT": sandbox.endpoint}
-        pullfix = [
-            _time_to_first_2xx("remediate", SAMPLES.parent.parent / "main.py", env)
-            for _ in range(5)
-        ]
+        pullfix = [_time_to_first_2xx("remediate", FUNCTIONS / "main.py", env) for _ in range(5)]
         hello = [_time_to_first_2xx("hello", HELLO, env) for _ in range(5)]
     p, h = statistics.median(pullfix), statistics.median(hello)
     print("cold start, process start -> first 2xx for a real event (median of 5)")

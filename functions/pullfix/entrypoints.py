@@ -1,14 +1,27 @@
-"""What the Cloud Functions in main.py do, kept apart so main.py stays entry points only."""
+"""The Cloud Functions `remediate` and `notify`, and what each does with its event.
+
+`functions/main.py` (the source Cloud Functions builds) only imports the two entry points from
+here, so the installed package serves them as well (the demo and the local runner do).
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import functions_framework
+from cloudevents.http import CloudEvent
+
 from pullfix.core.intake import PullFailure, Rejection, RejectionKind, decode_push, parse_cloudevent
 from pullfix.logs import log
 
-__all__ = ["CloudEventLike", "handle_outcome", "handle_pull_failure"]
+__all__ = [
+    "CloudEventLike",
+    "handle_outcome",
+    "handle_pull_failure",
+    "notify",
+    "remediate",
+]
 
 
 class CloudEventLike(Protocol):
@@ -113,3 +126,15 @@ def handle_outcome(cloud_event: CloudEventLike) -> dict[str, Any]:
     result = {"event_id": event_id, "fingerprint": outcome["fingerprint"], "delivered": delivered}
     log("INFO", f"notify: {outcome['fingerprint']} delivered to {delivered or 'no route'}", result)
     return result
+
+
+@functions_framework.cloud_event
+def remediate(cloud_event: CloudEvent) -> None:
+    """Pub/Sub "pull-failures" → diagnose one image-pull failure."""
+    handle_pull_failure(cloud_event)
+
+
+@functions_framework.cloud_event
+def notify(cloud_event: CloudEvent) -> None:
+    """Pub/Sub "pull-outcomes" → tell the owning team (chat, tickets)."""
+    handle_outcome(cloud_event)

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from pullfix.dev.events import eventarc_headers, log_entry, push_body
-from pullfix.dev.localrun import FUNCTIONS_DIR, FunctionServer, post
+from pullfix.dev.localrun import FunctionServer, post
 from pullfix.dev.sandbox import Sandbox
+from tests.conftest import REPO
 from tests.integration.conftest import TEST_WORLD
 
 pytestmark = pytest.mark.integration
@@ -22,13 +23,14 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FunctionServer]:
     folder = tmp_path_factory.mktemp("remediate")
-    # The shared example event is from 2026-11-20: old, but not too old for this test.
-    (folder / "config.yaml").write_text("max_event_age: 30d\n")
+    # The example event (tests/data/examples) is from 2026-11-20: old, but not too old here.
+    (folder / "config.yaml").write_text("max_event_age: 3650d\n")
     env = {"PULLFIX_CONFIG": str(folder / "config.yaml")}
     with (
         Sandbox(TEST_WORLD, strict=True) as sandbox,
         FunctionServer(
             "remediate",
+            source=REPO / "functions" / "main.py",  # what Cloud Functions builds
             log_path=folder / "function.log",
             env={**env, "PULLFIX_GCP_ENDPOINT": sandbox.endpoint},
         ) as running,
@@ -116,7 +118,7 @@ def test_function_module_imports_no_google_client() -> None:
     )
     done = subprocess.run(
         [sys.executable, "-c", code],
-        cwd=FUNCTIONS_DIR,
+        cwd=REPO / "functions",
         capture_output=True,
         text=True,
         check=True,

@@ -24,13 +24,11 @@ def test_requirements_txt_matches_pyproject() -> None:
     assert built == declared
 
 
-def test_main_py_holds_only_entry_points() -> None:
+def test_main_py_only_imports_the_entry_points_from_the_package() -> None:
     tree = ast.parse((REPO / "functions" / "main.py").read_text())
-    functions = [node.name for node in tree.body if isinstance(node, ast.FunctionDef)]
-    assert functions == ["remediate", "notify"]
-    others = [
-        node
-        for node in tree.body
-        if not isinstance(node, ast.FunctionDef | ast.Import | ast.ImportFrom | ast.Expr)
+    imports = [node for node in tree.body if isinstance(node, ast.ImportFrom)]
+    assert [(node.module, sorted(a.name for a in node.names)) for node in imports] == [
+        ("pullfix.entrypoints", ["notify", "remediate"])
     ]
-    assert others == []
+    others = [node for node in tree.body if not isinstance(node, ast.ImportFrom | ast.Expr)]
+    assert [ast.unparse(node) for node in others] == ["__all__ = ['notify', 'remediate']"]

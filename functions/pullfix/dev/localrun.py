@@ -14,9 +14,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-__all__ = ["FUNCTIONS_DIR", "FunctionServer", "free_port", "post", "wait_for_port"]
+__all__ = ["ENTRYPOINTS", "FunctionServer", "free_port", "post", "wait_for_port"]
 
-FUNCTIONS_DIR = Path(__file__).resolve().parents[2]
+# The package's own entry-point module: served as is, from a checkout or an installed wheel.
+ENTRYPOINTS = Path(__file__).resolve().parents[1] / "entrypoints.py"
 
 
 def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float = 60.0) -> int:
@@ -59,7 +60,7 @@ def wait_for_port(
 
 
 class FunctionServer:
-    """One CloudEvent function of functions/main.py served by functions-framework."""
+    """One CloudEvent function of pullfix (or of `source`) served by functions-framework."""
 
     def __init__(
         self,
@@ -75,7 +76,7 @@ class FunctionServer:
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log_path = log_path
         self._env = dict(env or {})
-        self._source = source or FUNCTIONS_DIR / "main.py"
+        self._source = source or ENTRYPOINTS
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -100,8 +101,10 @@ class FunctionServer:
         stdout: int | IO[bytes] = subprocess.DEVNULL
         if self.log_path is not None:
             self._log = stdout = self.log_path.open("ab")
+        # Run beside the package, not inside it: the working directory leads sys.path.
+        cwd = ENTRYPOINTS.parents[1] if self._source == ENTRYPOINTS else self._source.parent
         self._process = subprocess.Popen(  # noqa: S603 - fixed argv, our own interpreter
-            command, env=env, stdout=stdout, stderr=subprocess.STDOUT, cwd=self._source.parent
+            command, env=env, stdout=stdout, stderr=subprocess.STDOUT, cwd=cwd
         )
         try:
             wait_for_port(self.port, timeout, self._process)
