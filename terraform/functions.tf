@@ -32,7 +32,16 @@ data "archive_file" "source" {
   type        = "zip"
   source_dir  = local.source_dir
   output_path = "${path.module}/.build/pullfix-functions.zip"
-  excludes    = ["**/__pycache__/**", "**/*.pyc", "**/.pytest_cache/**"]
+  # Only what the functions run: never the development tools (sandbox, demo, local runner),
+  # the command line, or build and test artefacts.
+  excludes = [
+    "**/__pycache__/**",
+    "**/*.pyc",
+    "**/.pytest_cache/**",
+    "*.egg-info/**",
+    "pullfix/dev/**",
+    "pullfix/cli/**",
+  ]
 }
 
 resource "google_storage_bucket_object" "source" {
@@ -120,7 +129,9 @@ resource "google_cloudfunctions2_function" "pullfix" {
     }
   }
 
+  # "latest" must exist when the function starts: the config's version comes first.
   depends_on = [
+    google_secret_manager_secret_version.config,
     google_secret_manager_secret_iam_member.config_reader,
     google_secret_manager_secret_iam_member.notify_secrets,
   ]

