@@ -27,7 +27,7 @@ from pullfix.dev.receivers import ChatReceiver, GitHubReceiver, Posted
 __all__ = ["run_demo", "sample_events"]
 
 # The local tracker checks that notify sends the token it was given; it guards nothing.
-DEMO_GITHUB_TOKEN = "pullfix-demo-token"  # noqa: S105
+DEMO_GITHUB_TOKEN = "ghp_pullfixDemoTokenForTheLocalTracker"  # noqa: S105
 CONFIG = {
     "auto_grant": {
         "repositories": ["projects/shop-*/locations/*/repositories/*"],

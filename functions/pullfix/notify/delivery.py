@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pullfix.core.config import Config, ConfigError, Route
+from pullfix.core.config import Config, Route
+from pullfix.core.secrets import github_token, webhook_url
 from pullfix.engine.ledger import Ledger
 from pullfix.engine.remediate import fingerprint
 from pullfix.errors import PullfixError
@@ -199,20 +200,9 @@ class Notifier:
         self.ledger.update(key, {"state": "sent", "result": result})
         return destination
 
-    def _secret(self, name: str | None, what: str) -> str:
-        value = self.environ.get(name or "")
-        if not value:
-            raise ConfigError(f"{what}: environment variable {name} is not set")
-        return value
-
     def _url(self, name: str | None, what: str) -> str:
         """A URL from the environment: https, or http to this machine (local receivers)."""
-        url = self._secret(name, what)
-        parsed = urllib.parse.urlsplit(url)
-        loopback = parsed.hostname in ("127.0.0.1", "localhost", "::1")
-        if not (parsed.scheme == "https" or (parsed.scheme == "http" and loopback)):
-            raise ConfigError(f"{what}: the URL in ${name} must be https")
-        return url
+        return webhook_url(self.environ, name, what)
 
     def _deliver(self, what: str, response: Response) -> str:
         if 200 <= response.status < 300:
@@ -248,7 +238,7 @@ class Notifier:
 
     def _github(self, outcome: dict[str, Any], route: Route, index: int) -> str:
         what = f"route {index} GitHub issues ({route.github_repo})"
-        token = self._secret(route.github_token_env, f"route {index}")
+        token = github_token(self.environ, route.github_token_env, f"route {index}")
         api = DEFAULT_GITHUB_API
         if self.environ.get(GITHUB_API_VARIABLE):
             api = self._url(GITHUB_API_VARIABLE, f"route {index}")
