@@ -273,7 +273,7 @@ def scan_world() -> Iterator[Sandbox]:
 
 def test_scan_diagnoses_each_incident_once_through_every_page(scan_world: Sandbox) -> None:
     done = run(scan_world, "scan", "--project", PROD, "--freshness", "1h", "--json")
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1, done.stderr  # unfixed incidents
     incidents = [json.loads(line) for line in done.stdout.splitlines()]
     assert sorted(i["cause"] for i in incidents) == sorted(c[3] for c in SCAN_INCIDENTS)
     assert {i["action"] for i in incidents} <= {"ticket", "would_grant"}
@@ -289,42 +289,142 @@ def test_scan_diagnoses_each_incident_once_through_every_page(scan_world: Sandbo
     )
 
 
-def test_scan_apply_acts_as_the_function(scan_world: Sandbox, tmp_path: Path) -> None:
+def _allow_shared(tmp_path: Path) -> Path:
     config = tmp_path / "config.yaml"
     config.write_text(
         yaml.safe_dump(
             {"auto_grant": {"repositories": [f"projects/{IMAGES}/locations/*/repositories/*"]}}
         )
     )
-    done = run(
-        scan_world,
-        "scan",
-        "--project",
-        PROD,
-        "--freshness",
-        "1h",
-        "--config",
-        str(config),
-        "--apply",
-    )
-    assert done.returncode == 0, done.stderr
-    assert "cross_project" in done.stdout and "grant" in done.stdout
-    assert "(applied)" in done.stdout
-    members = (
+    return config
+
+
+def _shared_readers(scan_world: Sandbox) -> set[str]:
+    return (
         scan_world.world.projects[IMAGES]
         .repositories["shared"]
         .policy.members_of("roles/artifactregistry.reader")
     )
-    assert members == {f"serviceAccount:{DEFAULT_SA}"}
-    assert f"serviceAccount:{sa('nodes')}" not in members  # apps is not allow-listed
+
+
+def test_scan_apply_shows_the_plan_and_grants_with_yes(scan_world: Sandbox, tmp_path: Path) -> None:
+    config = _allow_shared(tmp_path)
+    args = ["scan", "--project", PROD, "--freshness", "1h", "--config", str(config), "--apply"]
+    done = run(scan_world, *args, "--yes")
+    assert done.returncode == 1, done.stderr  # scope, version, ... remain as tickets
+    plan = f"roles/artifactregistry.reader on projects/{IMAGES}/locations/us/repositories/shared"
+    assert f"{plan} to serviceAccount:{DEFAULT_SA}" in done.stderr
+    assert "cross_project" in done.stdout and "grant" in done.stdout
+    assert "(applied 1 grants)" in done.stdout
+    assert _shared_readers(scan_world) == {f"serviceAccount:{DEFAULT_SA}"}
+    assert f"serviceAccount:{sa('nodes')}" not in _shared_readers(scan_world)  # not allowed
+    # Scanned again, the account reads the repository: nothing is left to grant.
+    again = run(scan_world, *args, "--yes", "--exit-zero", "--format", "json")
+    assert again.returncode == 0, again.stderr
+    assert "nothing to apply" in again.stderr
+    incidents = [json.loads(line) for line in again.stdout.splitlines()]
+    assert not [i for i in incidents if i["action"] in ("grant", "would_grant")]
+    assert _shared_readers(scan_world) == {f"serviceAccount:{DEFAULT_SA}"}
+
+
+def test_scan_apply_asks_and_changes_nothing_unattended(
+    scan_world: Sandbox, tmp_path: Path
+) -> None:
+    config = _allow_shared(tmp_path)
+    args = ["scan", "--project", f"projects/{PROD}", "--freshness", "1h", "--config", str(config)]
+    done = run(scan_world, *args, "--apply")  # stdin is no terminal, and no --yes
+    assert done.returncode == 3
+    assert "--yes" in done.stderr
+    assert _shared_readers(scan_world) == set()
+    dry = run(scan_world, *args, "--format", "yaml", "--exit-zero")
+    assert dry.returncode == 0, dry.stderr
+    incidents = yaml.safe_load(dry.stdout)
+    assert {i["action"] for i in incidents} <= {"ticket", "would_grant"}
+    assert _shared_readers(scan_world) == set()
 
 
 def test_scan_of_a_folder_and_bad_input(scan_world: Sandbox) -> None:
-    done = run(scan_world, "scan", "--folder", "123", "--freshness", "1h", "--json")
-    assert done.returncode == 0
+    done = run(scan_world, "scan", "--folder", "folders/123", "--freshness", "1h", "--json")
+    assert done.returncode == 1
     # The sandbox knows no hierarchy: a folder sees every project, the other one included.
     assert len(done.stdout.splitlines()) == len(SCAN_INCIDENTS) + 1
     bad = run(scan_world, "scan", "--project", PROD, "--freshness", "a while")
     assert bad.returncode == 3 and "--freshness" in bad.stderr
     usage = run(scan_world, "scan")
     assert usage.returncode == 2
+    not_an_id = run(scan_world, "scan", "--project", "projects/x")
+    assert not_an_id.returncode == 3 and "not a project id" in not_an_id.stderr
+
+
+def test_diagnose_takes_the_cluster_as_gcloud_does(sandbox: Sandbox) -> None:
+    image = f"{APPS}/api:2.0"
+    code, by_resource = diagnose(sandbox, image)
+    done = run(
+        sandbox,
+        "diagnose",
+        "--project",
+        PROD,
+        "--location",
+        LOCATION,
+        "--cluster",
+        CLUSTER,
+        image,
+        "--format",
+        "yaml",
+    )
+    assert done.returncode == code == 1
+    assert yaml.safe_load(done.stdout) == by_resource
+    half = run(sandbox, "diagnose", "--project", PROD, "--cluster", CLUSTER, image)
+    assert half.returncode == 3 and "--location" in half.stderr
+
+
+def test_credentials_that_cannot_be_refreshed_exit_4_without_a_traceback(tmp_path: Path) -> None:
+    """An expired or revoked login: the token endpoint answers invalid_grant."""
+    import http.server
+    import threading
+
+    class TokenEndpoint(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = b'{"error": "invalid_grant", "error_description": "Token has been revoked."}'
+            self.send_response(400)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), TokenEndpoint)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        credentials = tmp_path / "adc.json"
+        credentials.write_text(
+            json.dumps(
+                {
+                    "type": "authorized_user",
+                    "client_id": "pullfix-test.apps.googleusercontent.com",
+                    "client_secret": "not-a-secret",
+                    "refresh_token": "revoked",
+                    "token_uri": f"http://127.0.0.1:{server.server_port}/token",
+                }
+            )
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("GOOGLE_", "PULLFIX_"))}
+        env |= {"GOOGLE_APPLICATION_CREDENTIALS": str(credentials), "HOME": str(tmp_path)}
+        done = subprocess.run(
+            [PULLFIX, "diagnose", "--cluster", CLUSTER_NAME, "busybox"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == 4, done.stderr
+    assert "gcloud auth application-default login" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert len(done.stderr.splitlines()) == 1

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+import pytest
+import yaml
 
 from pullfix.dev.events import log_entry, pull_message, push_body, structured_cloudevent
 
@@ -127,3 +131,172 @@ def test_version_and_usage() -> None:
     assert listed.returncode == 0
     for command in (b"classify", b"replay", b"diagnose", b"scan", b"sandbox", b"demo"):
         assert command in listed.stdout
+
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLES = REPO / "functions" / "pullfix" / "dev" / "samples"
+
+
+def test_classify_reads_the_json_array_gcloud_prints(tmp_path: Path) -> None:
+    denied = _entry(pull_message("us-central1-docker.pkg.dev/other/app/web:1", "403 Forbidden"))
+    single = run("classify", stdin=json.dumps(denied).encode()).stdout.splitlines()
+    lines = [json.loads(line) for line in single]
+    array = json.dumps([denied, {"not": "an event"}, denied], indent=2)  # as --format=json does
+    done = run("classify", stdin=b"\n" + array.encode())
+    assert done.returncode == 0, done.stderr
+    out = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(out) == 3
+    assert out[0] == out[2] == lines[0]
+    assert out[1]["error"].startswith("element 2:")
+
+
+def test_classify_into_a_closed_pipe_is_quiet(tmp_path: Path) -> None:
+    # `pullfix classify big.jsonl | head -1`: the reader leaves after one line.
+    entry = json.dumps(_entry(pull_message("busybox:1", "403 Forbidden")))
+    big = tmp_path / "big.jsonl"
+    big.write_text((entry + "\n") * 20000)
+    process = subprocess.Popen(
+        [PULLFIX, "classify", str(big)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert process.stdout is not None and process.stderr is not None
+    first = process.stdout.readline()
+    process.stdout.close()
+    err = process.stderr.read()
+    process.stderr.close()
+    assert process.wait(timeout=120) == 0
+    assert json.loads(first)["cause"]
+    assert err == b""
+
+
+def test_every_command_has_examples_in_its_help() -> None:
+    for command in (
+        ["classify"],
+        ["replay"],
+        ["diagnose"],
+        ["scan"],
+        ["demo"],
+        ["sandbox", "serve"],
+        ["config", "validate"],
+    ):
+        done = run(*command, "--help")
+        assert done.returncode == 0
+        assert b"examples:\n  pullfix " in done.stdout, command
+
+
+def test_tables_fit_the_terminal_and_colour_respects_no_color(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import io
+
+    from pullfix.cli.tables import paint, render_table
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    rows = [["1", "payments/web", "x" * 300]]
+    table = render_table(["#", "workload", "detail"], rows, width=60)
+    assert max(len(line) for line in table.splitlines()) <= 60
+    assert table.splitlines()[-1].endswith("…")
+    assert paint("grant", "32", Terminal()) == "\033[32mgrant\033[0m"
+    assert paint("grant", "32", io.StringIO()) == "grant"  # not a terminal
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert paint("grant", "32", Terminal()) == "grant"
+    coloured = render_table(["a"], [["\033[32mgrant\033[0m"]], width=60)
+    assert coloured.splitlines()[0] == "a"  # the header is as wide as the visible text
+    assert len(coloured.splitlines()[1]) == len("grant")
+
+
+def test_table_width_follows_columns() -> None:
+    done = subprocess.run(
+        [PULLFIX, "replay", "--world", str(SAMPLES / "world.yaml"), str(SAMPLES / "events.jsonl")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "COLUMNS": "90"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert max(len(line) for line in done.stdout.splitlines()) <= 90
+
+
+def test_replay_refuses_an_unwritable_world_out_before_it_runs(tmp_path: Path) -> None:
+    done = run(
+        "replay",
+        "--world",
+        str(SAMPLES / "world.yaml"),
+        "--world-out",
+        str(tmp_path / "missing" / "out.yaml"),
+        str(SAMPLES / "events.jsonl"),
+    )
+    assert done.returncode == 3
+    assert done.stdout == b""
+    assert b"cannot write" in done.stderr and b"Traceback" not in done.stderr
+
+
+def test_replay_formats_say_the_same(tmp_path: Path) -> None:
+    base = ["replay", "--world", str(SAMPLES / "world.yaml"), str(SAMPLES / "events.jsonl")]
+    as_json = [json.loads(line) for line in run(*base, "--format", "json").stdout.splitlines()]
+    assert as_json == [json.loads(line) for line in run(*base, "--json").stdout.splitlines()]
+    assert yaml.safe_load(run(*base, "--format", "yaml").stdout) == as_json
+
+
+def test_config_validate_names_variables_never_values(tmp_path: Path) -> None:
+    example = str(REPO / "examples" / "config.yaml")
+    secret = "https://chat.googleapis.com/v1/spaces/AAA/messages?key=KEY123&token=TOKEN456"
+    good = {
+        "CHAT_PAYMENTS": secret + "\n",  # stored with echo: the newline is dropped
+        "SLACK_NODES": "https://hooks.slack.com/services/T0/B0/XYZ",
+        "SLACK_PLATFORM": "https://hooks.slack.com/services/T0/B1/XYZ",
+        "GITHUB_TOKEN_PLATFORM": "ghp_" + "a" * 36,
+    }
+    env = {**os.environ, **good}
+    done = subprocess.run(
+        [PULLFIX, "config", "validate", example],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    bad = {
+        **env,
+        "CHAT_PAYMENTS": secret.replace("https", "http"),
+        "GITHUB_TOKEN_PLATFORM": "ghp_ x\n",
+    }
+    done = subprocess.run(
+        [PULLFIX, "config", "validate", example, "--format", "json"],
+        capture_output=True,
+        text=True,
+        env=bad,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 3
+    report = json.loads(done.stdout)
+    assert report["valid"] is False
+    assert any("$CHAT_PAYMENTS must be https" in p for p in report["problems"])
+    assert any("$GITHUB_TOKEN_PLATFORM is not a GitHub token" in p for p in report["problems"])
+    assert "KEY123" not in done.stdout + done.stderr and "ghp_ x" not in done.stdout
+    wide = tmp_path / "wide.yaml"
+    wide.write_text("auto_grant: {repositories: ['projects/shop-*/locations/*/repositories/*']}\n")
+    done = subprocess.run(
+        [PULLFIX, "config", "validate", str(wide)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0
+    assert "warning: auto_grant.repositories" in done.stdout
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("auto_grant: {level: folder}\n")
+    done = subprocess.run(
+        [PULLFIX, "config", "validate", str(broken)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 3 and "auto_grant.level" in done.stdout

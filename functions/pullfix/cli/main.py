@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
-from typing import BinaryIO, TextIO
+from typing import Any, BinaryIO, TextIO
 
 __all__ = ["classify_lines", "main"]
 
@@ -36,6 +37,44 @@ def classify_lines(lines: Iterable[bytes]) -> Iterator[str]:
         yield json.dumps(record, ensure_ascii=False, separators=(",", ":"))
 
 
+def classify_array(document: bytes) -> Iterator[str]:
+    """One JSON output line per element of a JSON array (`gcloud logging read --format=json`)."""
+    from pullfix.core.classify import offline_record
+    from pullfix.core.intake import parse_event
+
+    try:
+        values = json.loads(document)
+    except (ValueError, RecursionError) as exc:
+        problem = {"error": f"input starts with [ but is not a JSON array: {exc}"}
+        yield json.dumps(problem, ensure_ascii=False, separators=(",", ":"))
+        return
+    if not isinstance(values, list):  # pragma: no cover - starts with "[", so a list
+        values = [values]
+    for number, value in enumerate(values, start=1):
+        record = offline_record(parse_event(value))
+        if "error" in record:
+            record = {"error": f"element {number}: {record['error']}"}
+        yield json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+
+
+def _classify_input(source: BinaryIO) -> Iterator[str]:
+    """JSON Lines, or one JSON array: told apart by the first byte that is not white space."""
+    head: list[bytes] = []  # blank lines before the first document, then that line
+    while line := source.readline():
+        head.append(line)
+        if line.strip():
+            break
+    if head and head[-1].lstrip().startswith(b"["):
+        yield from classify_array(b"".join(head) + source.read())
+    else:
+        yield from classify_lines(_chain(head, source))
+
+
+def _chain(head: list[bytes], rest: Iterable[bytes]) -> Iterator[bytes]:
+    yield from head
+    yield from rest
+
+
 def _cmd_classify(args: argparse.Namespace, stdout: TextIO) -> int:
     source: BinaryIO
     if args.file in (None, "-"):
@@ -48,10 +87,12 @@ def _cmd_classify(args: argparse.Namespace, stdout: TextIO) -> int:
             return EXIT_INPUT
         interactive = False
     try:
-        for out in classify_lines(source):
+        for out in _classify_input(source):
             stdout.write(out + "\n")
             if interactive:
                 stdout.flush()
+    except BrokenPipeError:
+        raise  # the reader went away: main() ends quietly
     except OSError as exc:
         print(f"pullfix classify: reading input failed: {exc}", file=sys.stderr)
         return EXIT_INPUT
@@ -73,6 +114,17 @@ def _cmd_sandbox_serve(args: argparse.Namespace, stdout: TextIO) -> int:
 
     from pullfix.dev.sandbox import Sandbox, WorldError
 
+    if args.strict:
+        import importlib.util
+
+        if importlib.util.find_spec("googleapiclient") is None:
+            print(
+                "pullfix sandbox: --strict checks responses against Google's discovery "
+                "documents, which come with google-api-python-client: "
+                "pip install 'pullfix[sandbox]'",
+                file=sys.stderr,
+            )
+            return EXIT_INPUT
     try:
         sandbox = Sandbox(args.world, port=args.port, strict=args.strict, log=stdout)
     except WorldError as exc:
@@ -102,6 +154,7 @@ def _cmd_sandbox_serve(args: argparse.Namespace, stdout: TextIO) -> int:
 
 
 def _cmd_replay(args: argparse.Namespace, stdout: TextIO) -> int:
+    from pullfix.cli.output import output_format, write_structured
     from pullfix.cli.replay import dumps, render_row, replay_events, write_world
     from pullfix.cli.tables import render_table
     from pullfix.core.config import ConfigError, load_config
@@ -117,17 +170,36 @@ def _cmd_replay(args: argparse.Namespace, stdout: TextIO) -> int:
     except OSError as exc:
         print(f"pullfix replay: cannot read {args.events}: {exc.strerror}", file=sys.stderr)
         return EXIT_INPUT
+    if args.world_out:
+        # Refuse before the replay, not after it: the world out is the point of the run.
+        try:
+            with open(args.world_out, "a"):
+                pass
+        except OSError as exc:
+            events.close()
+            print(f"pullfix replay: cannot write {args.world_out}: {exc.strerror}", file=sys.stderr)
+            return EXIT_INPUT
+    fmt = output_format(args)
     rows: list[list[str]] = []
+    results: list[dict[str, object]] = []
     with events, Sandbox(world) as sandbox:
-        for number, result in enumerate(replay_events(world, config, events, sandbox), start=1):
-            if args.json:
-                stdout.write(dumps(result) + "\n")
-            else:
-                rows.append(render_row(number, result))
+        try:
+            for number, result in enumerate(replay_events(world, config, events, sandbox), start=1):
+                if fmt == "json":
+                    stdout.write(dumps(result) + "\n")
+                elif fmt == "yaml":
+                    results.append(result)
+                else:
+                    rows.append(render_row(number, result))
+        except ConfigError as exc:
+            print(f"pullfix replay: {exc}", file=sys.stderr)
+            return EXIT_INPUT
         sandbox.drain(30)
         if args.world_out:
             write_world(sandbox.world, args.world_out)
-    if not args.json:
+    if fmt == "yaml":
+        write_structured(results, fmt, stdout)
+    elif fmt == "table":
         stdout.write(render_table(["#", "workload", "cause", "action", "detail"], rows) + "\n")
     return EXIT_OK
 
@@ -144,47 +216,137 @@ def _cmd_scan(args: argparse.Namespace, stdout: TextIO) -> int:
     return run(run_scan, args, stdout)
 
 
+def _cmd_config_validate(args: argparse.Namespace, stdout: TextIO) -> int:
+    from pullfix.cli.output import output_format, write_structured
+    from pullfix.core.config import ConfigError, check_config, load_config
+
+    path = args.file or os.environ.get("PULLFIX_CONFIG")
+    if not path:
+        print("pullfix config validate: name a FILE (or set PULLFIX_CONFIG)", file=sys.stderr)
+        return EXIT_INPUT
+    problems: list[str] = []
+    warnings: list[str] = []
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        problems.append(str(exc))
+    else:
+        problems, warnings = check_config(config, os.environ)
+    fmt = output_format(args)
+    if fmt != "table":
+        write_structured(
+            {"file": path, "valid": not problems, "problems": problems, "warnings": warnings},
+            fmt,
+            stdout,
+        )
+    else:
+        for line in problems:
+            stdout.write(f"error: {line}\n")
+        for line in warnings:
+            stdout.write(f"warning: {line}\n")
+        stdout.write(f"{path}: {'invalid' if problems else 'valid'}\n")
+    return EXIT_INPUT if problems else EXIT_OK
+
+
+def _command(
+    commands: Any, name: str, help_text: str, description: str, examples: str
+) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name,
+        help=help_text,
+        description=description,
+        epilog="examples:\n" + examples,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
+
+
+EXIT_CODES = (
+    "exit codes: 0 success; 1 the command found a problem (diagnose: an image cannot be "
+    "pulled; scan: unfixed pull failures); 2 usage; 3 bad input; 4 missing credentials, "
+    "permission or API; 5 a Google API failed transiently (retry later)."
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every `pullfix` command."""
+    from pullfix.cli.output import add_format_argument
+
     parser = argparse.ArgumentParser(
-        prog="pullfix", description="Diagnose and remediate GKE image-pull failures."
+        prog="pullfix",
+        description="Diagnose and remediate GKE image-pull failures.",
+        epilog=EXIT_CODES,
     )
     from pullfix import __version__
 
     parser.add_argument("--version", action="version", version=f"pullfix {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    classify = commands.add_parser(
+    classify = _command(
+        commands,
         "classify",
-        help="classify pull-failure events offline (JSON Lines in, JSON Lines out)",
-        description="Read JSON Lines (Cloud Logging LogEntries, Pub/Sub push bodies or "
-        "structured CloudEvents) and print one JSON diagnosis per line. No cloud calls.",
+        "classify pull-failure events offline (JSON in, JSON Lines out)",
+        "Read Cloud Logging LogEntries, Pub/Sub push bodies or structured CloudEvents, as "
+        "JSON Lines or as one JSON array (gcloud logging read --format=json), and print one "
+        "JSON diagnosis per event, in order. No cloud calls. Exit 0; 3 when the input cannot "
+        "be read (a malformed event gives an error object, not an exit code).",
+        "  pullfix classify events.jsonl\n"
+        "  gcloud logging read 'jsonPayload.reason=\"Failed\"' --format=json | pullfix classify\n"
+        "  pullfix classify - < events.jsonl | jq -r .cause | sort | uniq -c",
     )
     classify.add_argument("file", nargs="?", metavar="FILE|-", help="input file; - or none: stdin")
     classify.set_defaults(handler=_cmd_classify)
 
-    replay = commands.add_parser(
+    replay = _command(
+        commands,
         "replay",
-        help="run events through the full remediate path against a sandbox world",
-        description="Run every event through remediate against a sandbox loaded from WORLD "
-        "(the real adapters, over the sandbox's wire protocols), each as of its own timestamp.",
+        "run events through the full remediate path against a sandbox world",
+        "Run every event through remediate against a sandbox loaded from WORLD (the real "
+        "adapters, over the sandbox's wire protocols), each as of its own timestamp. Exit 0; "
+        "3 when the world, config or events file cannot be read or is invalid.",
+        "  pullfix replay --world world.yaml events.jsonl\n"
+        "  pullfix replay --world world.yaml --config examples/config.yaml --json events.jsonl\n"
+        "  pullfix replay --world world.yaml --world-out after.yaml events.jsonl",
     )
     replay.add_argument("--world", required=True, help="the world file (YAML)")
     replay.add_argument("--config", help="the config file (YAML); defaults without it")
     replay.add_argument("--world-out", help="write the world as it stands afterwards here")
-    replay.add_argument("--json", action="store_true", help="one JSON object per event")
+    add_format_argument(replay, "one object per event, JSON Lines")
     replay.add_argument("events", help="JSON Lines of events (LogEntry, push body, CloudEvent)")
     replay.set_defaults(handler=_cmd_replay)
 
-    diagnose = commands.add_parser(
+    _operator_commands(commands)
+    _tool_commands(commands)
+    return parser
+
+
+def _operator_commands(commands: Any) -> None:
+    """`diagnose` and `scan`: the commands that read live Google Cloud."""
+    from pullfix.cli.output import add_format_argument
+
+    diagnose = _command(
+        commands,
         "diagnose",
-        help="preflight: can this cluster's nodes pull these images?",
-        description="Check every node pool of the cluster (or the one named) against every "
-        "image, and every image of the Kubernetes manifests given with -f. Exit 0 when all "
-        "can be pulled; 1 when some cannot (each with its cause and fix); 3 bad input; "
-        "4 missing credentials, permission or API; 5 a transient Google error.",
+        "preflight: can this cluster's nodes pull these images?",
+        "Check every node pool of the cluster (or the one named) against every image, and "
+        "every image of the Kubernetes manifests given with -f. Exit 0 when all can be "
+        "pulled; 1 when some cannot (each with its cause and fix); 3 bad input; 4 missing "
+        "credentials, permission or API; 5 a transient Google error.",
+        "  pullfix diagnose --cluster projects/shop-prod/locations/us-central1/clusters/checkout "
+        "us-docker.pkg.dev/shop-images/apps/web:1.4\n"
+        "  pullfix diagnose --project shop-prod --location us-central1 --cluster checkout "
+        "-f deploy.yaml\n"
+        "  kubectl get deploy -o yaml | pullfix diagnose --project shop-prod --location "
+        "us-central1 --cluster checkout -f - --format json",
     )
-    diagnose.add_argument("--cluster", required=True, help="projects/P/locations/L/clusters/C")
+    diagnose.add_argument(
+        "--cluster",
+        required=True,
+        help="projects/P/locations/L/clusters/C, or the cluster's name with --project and "
+        "--location",
+    )
+    diagnose.add_argument("--project", help="the cluster's project (with a cluster name)")
+    diagnose.add_argument("--location", help="the cluster's region or zone (with a name)")
     diagnose.add_argument("images", nargs="*", metavar="IMAGE", help="image references")
     diagnose.add_argument("--node-pool", help="check only this node pool")
     diagnose.add_argument(
@@ -195,53 +357,96 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MANIFEST",
         help="Kubernetes manifest(s) (YAML, - for stdin)",
     )
-    diagnose.add_argument("--json", action="store_true", help="one JSON object")
+    add_format_argument(diagnose, "one object")
     diagnose.set_defaults(handler=_cmd_diagnose)
 
-    scan = commands.add_parser(
+    scan = _command(
+        commands,
         "scan",
-        help="diagnose recent pull failures from Cloud Logging",
-        description="Read recent pull failures from Cloud Logging (the log sink's filter), "
-        "diagnose each incident once, and print a table. Dry run unless --apply. Exit 0 "
-        "after a complete scan; 3 bad input; 4 missing credentials, permission or API; "
-        "5 a transient Google error.",
+        "diagnose recent pull failures from Cloud Logging",
+        "Read recent pull failures from Cloud Logging (the log sink's filter), diagnose each "
+        "incident once, and print what pullfix would do. Nothing changes unless --apply: "
+        "then the planned grants are shown and applied after confirmation (--yes to skip "
+        "it). Exit 0 when nothing is left unfixed; 1 when incidents remain (tickets, or "
+        "grants not applied; --exit-zero: 0); 3 bad input; 4 missing credentials, "
+        "permission or API; 5 a transient Google error.",
+        "  pullfix scan --project shop-prod --freshness 6h\n"
+        "  pullfix scan --organization 123456789012 --format json > incidents.jsonl\n"
+        "  pullfix scan --project shop-prod --config examples/config.yaml --apply",
     )
     parent = scan.add_mutually_exclusive_group(required=True)
-    parent.add_argument("--project", help="a project id")
-    parent.add_argument("--folder", help="a folder number")
-    parent.add_argument("--organization", help="an organization number")
+    parent.add_argument("--project", help="a project id (or projects/ID)")
+    parent.add_argument("--folder", help="a folder number (or folders/N)")
+    parent.add_argument("--organization", help="an organization number (or organizations/N)")
     scan.add_argument("--freshness", default="1d", help="how far back (90s, 10m, 1h, 1d); 1d")
     scan.add_argument("--config", help="the config file (default: PULLFIX_CONFIG, else defaults)")
     scan.add_argument(
         "--apply",
         action="store_true",
-        help="act exactly as the function would (grant where allowed)",
+        help="grant where the config allows, after showing the plan and asking",
     )
-    scan.add_argument("--json", action="store_true", help="one JSON outcome per incident")
+    scan.add_argument("--yes", "-y", action="store_true", help="apply without asking")
+    scan.add_argument(
+        "--exit-zero", action="store_true", help="exit 0 even when incidents remain unfixed"
+    )
+    add_format_argument(scan, "one outcome per incident, JSON Lines")
     scan.set_defaults(handler=_cmd_scan)
+
+
+def _tool_commands(commands: Any) -> None:
+    """`config validate`, `sandbox serve` and `demo`."""
+    from pullfix.cli.output import add_format_argument
+
+    config = commands.add_parser("config", help="check a config file")
+    config_commands = config.add_subparsers(dest="config_command", required=True, metavar="COMMAND")
+    validate = _command(
+        config_commands,
+        "validate",
+        "check a config file: schema, globs, routes and their environment variables",
+        "Load FILE as remediate and notify would, and check that every route's environment "
+        "variables are set and well-formed (their values are never printed). Exit 0 when "
+        "the file is valid; 3 when it is not (each problem named).",
+        "  pullfix config validate examples/config.yaml\n"
+        "  PULLFIX_CONFIG=/etc/pullfix/config.yaml pullfix config validate",
+    )
+    validate.add_argument(
+        "file", nargs="?", metavar="FILE", help="the config file (default: PULLFIX_CONFIG)"
+    )
+    add_format_argument(validate, "one object")
+    validate.set_defaults(handler=_cmd_config_validate)
 
     sandbox = commands.add_parser("sandbox", help="the local double of the Google APIs")
     sandbox_commands = sandbox.add_subparsers(
         dest="sandbox_command", required=True, metavar="COMMAND"
     )
-    serve = sandbox_commands.add_parser(
+    serve = _command(
+        sandbox_commands,
         "serve",
-        help="serve a world over the Google APIs' wire protocols",
-        description="Serve WORLD over REST on 127.0.0.1:PORT and gRPC on 127.0.0.1:PORT+1 "
-        "until interrupted; one log line per request.",
+        "serve a world over the Google APIs' wire protocols",
+        "Serve WORLD over REST on 127.0.0.1:PORT and gRPC on 127.0.0.1:PORT+1 until "
+        "interrupted; one log line per request. Exit 3 when the world is invalid or the "
+        "ports are taken, or when --strict lacks its dependency.",
+        "  pullfix sandbox serve --world world.yaml --port 8085\n"
+        "  export PULLFIX_GCP_ENDPOINT=http://127.0.0.1:8085",
     )
     serve.add_argument("--world", required=True, help="the world file (YAML)")
     serve.add_argument("--port", type=int, default=8085, help="REST port; gRPC is PORT+1")
     serve.add_argument(
         "--strict",
         action="store_true",
-        help="check every response against Google's discovery documents",
+        help="check every response against Google's discovery documents (needs pullfix[sandbox])",
     )
     serve.set_defaults(handler=_cmd_sandbox_serve)
 
-    demo = commands.add_parser("demo", help="run pullfix on bundled sample events")
+    demo = _command(
+        commands,
+        "demo",
+        "run the whole pipeline on bundled sample events",
+        "The sandbox, both functions under functions-framework and local chat and ticket "
+        "receivers, all on 127.0.0.1; prints each event's journey and a summary.",
+        "  pullfix demo",
+    )
     demo.set_defaults(handler=_cmd_demo)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -253,8 +458,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.handler(args, sys.stdout)
     except BrokenPipeError:
-        # The reader went away (`pullfix classify | head`); that is not an error.
-        sys.stderr.close()
+        # The reader went away (`pullfix classify | head`): not an error, and nothing to say.
+        # Point stdout at /dev/null so that the interpreter's final flush is quiet too.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
         return EXIT_OK
     return code
 

@@ -9,8 +9,8 @@ be pulled; 2 usage; 3 bad input (cluster name, manifest, config, unknown cluster
 from __future__ import annotations
 
 import argparse
-import json
 import os
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import replace
@@ -40,10 +40,9 @@ class _Stop(PullfixError):
 
 
 def _paint(text: str, key: str, out: TextIO) -> str:
-    colour = _COLOURS.get(key)
-    if colour and out.isatty():
-        return f"\033[{colour}m{text}\033[0m"
-    return text
+    from pullfix.cli.tables import paint
+
+    return paint(text, _COLOURS.get(key), out)
 
 
 def _clients() -> Any:
@@ -63,8 +62,7 @@ def _clients() -> Any:
     except auth_exceptions.DefaultCredentialsError as exc:
         raise _Stop(
             EXIT_ACCESS,
-            "no Google credentials: run `gcloud auth application-default "
-            "login`, or set PULLFIX_GCP_ENDPOINT to use a sandbox",
+            f"no Google credentials: {_LOGIN_HINT} to use a sandbox",
         ) from exc
     return clients
 
@@ -80,29 +78,65 @@ def _guarded(call: Any) -> Any:
         raise _Stop(EXIT_TRANSIENT, f"a Google API failed, retry later: {exc}") from exc
 
 
+_LOGIN_HINT = "run `gcloud auth application-default login`, or set PULLFIX_GCP_ENDPOINT"
+
+
 def run(handler: Any, args: argparse.Namespace, out: TextIO) -> int:
+    from google.auth import exceptions as auth_exceptions
+
     try:
         code: int = handler(args, out)
     except _Stop as stop:
         print(f"pullfix {args.command}: {stop}", file=sys.stderr)
         return stop.code
+    except auth_exceptions.GoogleAuthError as exc:
+        # Expired, revoked or unreachable credentials surface at the first call, from any client.
+        reason = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+        print(
+            f"pullfix {args.command}: Google credentials cannot be used ({reason}): {_LOGIN_HINT}",
+            file=sys.stderr,
+        )
+        return EXIT_ACCESS
     return code
 
 
 # -- diagnose -------------------------------------------------------------------------------
 
 
+def _cluster_name(args: argparse.Namespace) -> str:
+    """projects/P/locations/L/clusters/C from --cluster, or from a name with --project and
+    --location (gcloud's habit)."""
+    from pullfix.cli.preflight import CLUSTER_RE
+
+    name = args.cluster
+    if args.project or args.location:
+        if not (args.project and args.location) or "/" in args.cluster:
+            raise _Stop(
+                EXIT_INPUT,
+                "--project and --location go together, with --cluster naming the cluster "
+                "alone (or give --cluster projects/P/locations/L/clusters/C)",
+            )
+        project_id = args.project.removeprefix("projects/")
+        name = f"projects/{project_id}/locations/{args.location}/clusters/{args.cluster}"
+    if CLUSTER_RE.fullmatch(name) is None:
+        raise _Stop(
+            EXIT_INPUT,
+            "--cluster must be projects/P/locations/L/clusters/C (or a name with --project and "
+            f"--location), got {args.cluster!r}",
+        )
+    return str(name)
+
+
 def run_diagnose(args: argparse.Namespace, out: TextIO) -> int:
+    from pullfix.cli.output import output_format, write_structured
     from pullfix.cli.preflight import CLUSTER_RE, check_images
     from pullfix.cli.tables import render_table
     from pullfix.core.manifests import ManifestError, images_in_manifests
     from pullfix.gcp.adapter import GoogleAdapter
 
-    match = CLUSTER_RE.fullmatch(args.cluster)
-    if match is None:
-        raise _Stop(
-            EXIT_INPUT, f"--cluster must be projects/P/locations/L/clusters/C, got {args.cluster!r}"
-        )
+    cluster_name = _cluster_name(args)
+    match = CLUSTER_RE.fullmatch(cluster_name)
+    assert match is not None
     images: dict[str, list[str]] = {image: [] for image in args.images}
     for path in args.manifests or []:
         try:
@@ -121,7 +155,7 @@ def run_diagnose(args: argparse.Namespace, out: TextIO) -> int:
         project, location, name = match.groups()
         cluster = _guarded(lambda: adapter.cluster(project, location, name))
         if cluster is None:
-            raise _Stop(EXIT_INPUT, f"cluster {args.cluster} does not exist")
+            raise _Stop(EXIT_INPUT, f"cluster {cluster_name} does not exist")
         pools = [p.name for p in cluster.node_pools]
         if args.node_pool and args.node_pool not in pools:
             raise _Stop(
@@ -133,18 +167,15 @@ def run_diagnose(args: argparse.Namespace, out: TextIO) -> int:
     finally:
         clients.close()
     failed = [c for c in checks if c.status == "fail"]
-    if args.json:
-        out.write(
-            json.dumps(
-                {
-                    "cluster": args.cluster,
-                    "node_pools": chosen,
-                    "checks": [c.to_dict() for c in checks],
-                    "can_pull": not failed,
-                }
-            )
-            + "\n"
-        )
+    fmt = output_format(args)
+    if fmt != "table":
+        report = {
+            "cluster": cluster_name,
+            "node_pools": chosen,
+            "checks": [c.to_dict() for c in checks],
+            "can_pull": not failed,
+        }
+        write_structured(report, fmt, out)
         return EXIT_CANNOT_PULL if failed else EXIT_OK
     rows = [
         [
@@ -152,7 +183,7 @@ def run_diagnose(args: argparse.Namespace, out: TextIO) -> int:
             c.node_pool,
             _paint(c.status.upper() if c.status == "fail" else c.status, c.status, out),
             c.cause or "-",
-            (c.fix[0] if c.fix else c.reasons[0] if c.reasons else "")[:90],
+            c.fix[0] if c.fix else c.reasons[0] if c.reasons else "",
         ]
         for c in checks
     ]
@@ -177,7 +208,24 @@ def run_diagnose(args: argparse.Namespace, out: TextIO) -> int:
 # -- scan -----------------------------------------------------------------------------------
 
 
+def _scan_parent(args: argparse.Namespace) -> str:
+    """projects/P, folders/F or organizations/O from the flags, with or without the prefix."""
+    for flag, kind, pattern in (
+        ("project", "projects", r"[a-z][a-z0-9-]{4,28}[a-z0-9]|[a-z0-9.-]+:[a-z][a-z0-9-]+"),
+        ("folder", "folders", r"[0-9]+"),
+        ("organization", "organizations", r"[0-9]+"),
+    ):
+        value = getattr(args, flag)
+        if value:
+            bare = value.removeprefix(f"{kind}/")
+            if not re.fullmatch(pattern, bare):
+                raise _Stop(EXIT_INPUT, f"--{flag} {value!r} is not a {flag} id")
+            return f"{kind}/{bare}"
+    raise _Stop(EXIT_INPUT, "name --project, --folder or --organization")  # pragma: no cover
+
+
 def run_scan(args: argparse.Namespace, out: TextIO) -> int:
+    from pullfix.cli.output import output_format, write_json_line, write_structured
     from pullfix.cli.scan import ScanSummary, scan_filter
     from pullfix.cli.tables import render_table
     from pullfix.core.config import ConfigError, load_config, parse_duration
@@ -190,19 +238,12 @@ def run_scan(args: argparse.Namespace, out: TextIO) -> int:
         config = load_config(args.config or os.environ.get("PULLFIX_CONFIG") or None)
     except ConfigError as exc:
         raise _Stop(EXIT_INPUT, str(exc)) from exc
-    if not args.apply:
-        config = replace(config, dry_run=True)
-        # A dry run's would-grant and refusal audit lines say nothing the table does not.
-        from pullfix.logs import log_to
+    parent = _scan_parent(args)
+    fmt = output_format(args)
+    # The scan itself is always a dry run: --apply grants the plan it shows, afterwards.
+    from pullfix.logs import log_to
 
-        log_to(open(os.devnull, "w"))  # noqa: SIM115 - for the rest of this process
-    parent = (
-        f"projects/{args.project}"
-        if args.project
-        else f"folders/{args.folder}"
-        if args.folder
-        else f"organizations/{args.organization}"
-    )
+    log_to(open(os.devnull, "w"))  # noqa: SIM115 - dry-run audit lines say what the table says
     clients = _clients()
     err = sys.stderr
 
@@ -215,19 +256,28 @@ def run_scan(args: argparse.Namespace, out: TextIO) -> int:
         err.flush()
 
     try:
-        remediator = Remediator(
-            config, GoogleAdapter(clients, timeout=config.api_timeout), MemoryLedger()
-        )
+        adapter = GoogleAdapter(clients, timeout=config.api_timeout)
+        remediator = Remediator(replace(config, dry_run=True), adapter, MemoryLedger())
         text = scan_filter(datetime.now(UTC), freshness)
         summary = _guarded(lambda: _scan(clients, parent, text, remediator, progress))
+        if err.isatty():
+            err.write("\n")
+        applied = _apply(args, config, adapter, summary.incidents) if args.apply else set()
     finally:
         clients.close()
-    if err.isatty():
-        err.write("\n")
-    if args.json:
+    for incident in summary.incidents:
+        if incident.get("grant") and _plan_key(incident["grant"]) in applied:
+            incident["action"] = "grant"
+            incident["dry_run"] = False
+    unfixed = [i for i in summary.incidents if i["action"] in ("ticket", "would_grant")]
+    code = EXIT_CANNOT_PULL if unfixed and not args.exit_zero else EXIT_OK
+    if fmt == "json":
         for incident in summary.incidents:
-            out.write(json.dumps(incident) + "\n")
-        return EXIT_OK
+            write_json_line(incident, out)
+        return code
+    if fmt == "yaml":
+        write_structured(summary.incidents, fmt, out)
+        return code
     rows = []
     for incident in summary.incidents:
         event = incident["event"]
@@ -243,17 +293,70 @@ def run_scan(args: argparse.Namespace, out: TextIO) -> int:
                 str(event.get("image")),
                 incident["cause"],
                 _paint(incident["action"], incident["action"], out),
-                detail[:80],
+                detail,
             ]
         )
     out.write(render_table(["workload", "image", "cause", "action", "detail"], rows) + "\n")
-    mode = "applied" if args.apply and not config.dry_run else "dry run: nothing was changed"
+    mode = f"applied {len(applied)} grants" if args.apply else "dry run: nothing was changed"
     out.write(
         f"\n{summary.entries} entries from {parent} in the last {args.freshness}: "
         f"{summary.pull_failures} pull failures, {len(summary.incidents)} incidents, "
-        f"{summary.suppressed} duplicates; {summary.seconds:.1f}s ({mode})\n"
+        f"{summary.suppressed} duplicates, {len(unfixed)} unfixed; {summary.seconds:.1f}s "
+        f"({mode})\n"
     )
-    return EXIT_OK
+    return code
+
+
+def _plan_key(grant: dict[str, str]) -> tuple[str, str, str]:
+    return grant["resource"], grant["role"], grant["member"]
+
+
+def _apply(
+    args: argparse.Namespace, config: Any, adapter: Any, incidents: list[dict[str, Any]]
+) -> set[tuple[str, str, str]]:
+    """Show the grants the scan planned, ask (unless --yes), and make them; what was granted."""
+    from pullfix.logs import log, log_to
+
+    plans = list(dict.fromkeys(_plan_key(i["grant"]) for i in incidents if i.get("grant")))
+    err = sys.stderr
+    if config.dry_run:
+        err.write("the config says dry_run: true; --apply changes nothing\n")
+        return set()
+    if not plans:
+        err.write("nothing to apply: the config allows no grant for these incidents\n")
+        return set()
+    capped = plans[: config.auto_grant.max_per_hour]
+    err.write(f"pullfix will grant ({len(capped)} of {len(plans)} within max_per_hour):\n")
+    for resource, role, member in capped:
+        err.write(f"  {role} on {resource} to {member}\n")
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise _Stop(EXIT_INPUT, "--apply asks before it grants: add --yes to run unattended")
+        err.write("Apply these grants? [y/N] ")
+        err.flush()
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            err.write("nothing was changed\n")
+            return set()
+    log_to(err)
+    done = set()
+    for resource, role, member in capped:
+        result = _guarded(lambda r=resource, o=role, m=member: adapter.add_member(r, o, m))
+        log(
+            "NOTICE",
+            f"pullfix scan granted {role} on {resource} to {member}",
+            {
+                "audit": {
+                    "action": "grant",
+                    "by": "pullfix scan --apply",
+                    "resource": resource,
+                    "role": role,
+                    "member": member,
+                    "changed": result.changed,
+                }
+            },
+        )
+        done.add((resource, role, member))
+    return done
 
 
 def _scan(

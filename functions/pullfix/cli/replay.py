@@ -114,7 +114,7 @@ def render_row(number: int, result: dict[str, Any]) -> list[str]:
         workload,
         str(result.get("cause") or "-"),
         str(result["action"]),
-        detail[:110],
+        detail,
     ]
 
 

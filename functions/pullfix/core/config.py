@@ -9,6 +9,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ __all__ = [
     "ConfigError",
     "FirestoreLedgerConfig",
     "Route",
+    "check_config",
     "config_from_env",
     "load_config",
     "parse_duration",
@@ -220,3 +222,37 @@ def _globs(value: object, where: str) -> list[str]:
 
 def _mapping(value: object, where: str, allowed: tuple[str, ...] | None) -> dict[str, Any]:
     return mapping(value, where, allowed, ConfigError)
+
+
+def check_config(config: Config, environ: Mapping[str, str]) -> tuple[list[str], list[str]]:
+    """What a loaded config still gets wrong against `environ`: (problems, warnings).
+
+    Problems: a route's variables unset or malformed (named, never their values). Warnings:
+    allow-list globs wider than they look.
+    """
+    from pullfix.core.secrets import github_token, webhook_url
+
+    problems: list[str] = []
+    for index, route in enumerate(config.routes):
+        checks = [(webhook_url, route.webhook_url_env)]
+        if route.tickets == "github":
+            checks.append((github_token, route.github_token_env))
+        for check, name in checks:
+            try:
+                check(environ, name, f"notify.routes[{index}]")
+            except ConfigError as exc:
+                problems.append(str(exc))
+    warnings = []
+    for glob in config.auto_grant.repositories:
+        project = glob.split("/")[1] if glob.count("/") >= 1 else ""
+        if any(c in project for c in "*?["):
+            warnings.append(
+                f"auto_grant.repositories: {glob!r} has a wildcard in the project: it matches "
+                "every project whose id fits it (projects/shop-* matches shop-evil too)"
+            )
+    if "*" in config.auto_grant.cluster_projects and config.auto_grant.repositories:
+        warnings.append(
+            "auto_grant.cluster_projects: '*' lets the node account of any cluster project "
+            "receive a grant on the allow-listed repositories"
+        )
+    return problems, warnings
