@@ -70,3 +70,22 @@ def test_serve_refuses_a_bad_world(tmp_path: Path) -> None:
     )
     assert done.returncode == 3
     assert "projects.Shop: 'Shop' is not a project id" in done.stderr
+
+
+@pytest.mark.parametrize("taken", [0, 1], ids=["rest-port", "grpc-port"])
+def test_a_taken_port_is_a_clear_error(taken: int) -> None:
+    import socket
+
+    port = _free_port_pair()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        holder.bind(("127.0.0.1", port + taken))
+        holder.listen()
+        done = subprocess.run(
+            [PULLFIX, "sandbox", "serve", "--world", str(TEST_WORLD), "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 3
+    assert f"cannot listen on ports {port} and {port + 1}" in done.stderr

@@ -87,6 +87,10 @@ class Sandbox:
         return self.state.world
 
     def start(self) -> Sandbox:
+        """Listen on both ports; OSError when either is taken (werkzeug would exit instead)."""
+        for port in (self.port, self.port + 1):
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                probe.bind(("127.0.0.1", port))
         self._grpc = GrpcServer(self.state, self.store, self.port + 1)
         self._http = make_server(
             "127.0.0.1", self.port, self.app, threaded=True, request_handler=_QuietHandler
