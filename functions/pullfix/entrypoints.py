@@ -97,20 +97,14 @@ def handle_outcome(cloud_event: CloudEventLike) -> dict[str, Any]:
     """
     from pullfix.core.config import ConfigError
     from pullfix.core.model import TransientError
-    from pullfix.engine.remediate import OUTCOME_SCHEMA
+    from pullfix.core.outcome import outcome_problem
     from pullfix.engine.runtime import notifier
     from pullfix.notify.delivery import DeliveryFailed
 
     attributes = dict(cloud_event.get_attributes())
     event_id = attributes.get("id")
     outcome = decode_push(cloud_event.data)
-    problem = None
-    if isinstance(outcome, Rejection):
-        problem = outcome.detail
-    elif not isinstance(outcome, dict) or outcome.get("schema") != OUTCOME_SCHEMA:
-        problem = f"not a pullfix outcome (schema {OUTCOME_SCHEMA})"
-    elif not isinstance(outcome.get("event"), dict) or not outcome.get("fingerprint"):
-        problem = "outcome lacks its event or fingerprint"
+    problem = outcome.detail if isinstance(outcome, Rejection) else outcome_problem(outcome)
     if problem is not None or not isinstance(outcome, dict):
         ignored = {"event_id": event_id, "action": "ignored", "detail": problem}
         log("WARNING", f"notify: event {event_id} ignored: {problem}", ignored)

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from pullfix.core.outcome import outcome_problem
 from pullfix.dev.events import eventarc_headers
 from pullfix.dev.localrun import FunctionServer, post
 from pullfix.dev.receivers import ChatReceiver, GitHubReceiver
@@ -128,6 +129,12 @@ def test_every_cause_reaches_the_team(team: Team) -> None:
     assert labels == sorted(f"cause:{c}" for c in tickets)
     assert all(i["body"].count("pullfix-fingerprint:") == 2 for i in team.github.issues)
     assert team.chat.posts == []  # no payments-* namespace among these
+    # What remediate published is what notify's one outcome schema accepts.
+    published = [
+        json.loads(base64.b64decode(d.message["data"])) for d in team.pipe.sandbox.pusher.deliveries
+    ]
+    assert len(published) == len(CAUSES)
+    assert [outcome_problem(o) for o in published] == [None] * len(CAUSES)
 
 
 def test_google_chat_threads_by_incident(team: Team) -> None:

@@ -23,6 +23,7 @@ from pullfix.core.imageref import ImageRef, InvalidReference, parse_image
 from pullfix.core.intake import PullFailure, format_timestamp
 from pullfix.core.judge import IAM_CAUSES, Evidence, judge
 from pullfix.core.model import GoogleApis
+from pullfix.core.outcome import OUTCOME_SCHEMA
 from pullfix.core.policy import Decision, GrantPlan, decide
 from pullfix.core.remediation import Context, ticket_draft
 from pullfix.engine.evidence import EvidenceCollector, grant_may_fix
@@ -31,7 +32,6 @@ from pullfix.logs import log
 
 __all__ = ["Outcome", "OutcomePublisher", "Remediator", "fingerprint"]
 
-OUTCOME_SCHEMA = "pullfix.outcome/v1"
 # A claim still "pending" after this long belongs to an invocation that died.
 STALE_CLAIM_SECONDS = 600
 

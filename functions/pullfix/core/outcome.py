@@ -1,0 +1,119 @@
+"""The outcome `remediate` publishes and `notify` reads: one schema, types included.
+
+`notify` checks every message against it before rendering anything, so that a message with
+the right schema tag but a wrong field (a number where a string belongs, null reasons, a list
+where an object belongs) is acknowledged with the field named, instead of crashing the
+function into a redelivery loop. The engine's tests check what it publishes against the same
+schema.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pullfix.core.causes import Action, Cause
+
+__all__ = ["OUTCOME_SCHEMA", "outcome_problem"]
+
+OUTCOME_SCHEMA = "pullfix.outcome/v1"
+
+Check = Callable[[Any, str], str | None]
+
+
+def _string(value: Any, where: str) -> str | None:
+    return None if isinstance(value, str) else f"{where}: expected a string"
+
+
+def _nonempty(value: Any, where: str) -> str | None:
+    return None if isinstance(value, str) and value else f"{where}: expected a non-empty string"
+
+
+def _optional(check: Check) -> Check:
+    return lambda value, where: None if value is None else check(value, where)
+
+
+def _boolean(value: Any, where: str) -> str | None:
+    return None if isinstance(value, bool) else f"{where}: expected true or false"
+
+
+def _one_of(values: set[str]) -> Check:
+    def check(value: Any, where: str) -> str | None:
+        if isinstance(value, str) and value in values:
+            return None
+        return f"{where}: expected one of {', '.join(sorted(values))}"
+
+    return check
+
+
+def _strings(value: Any, where: str) -> str | None:
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return None
+    return f"{where}: expected a list of strings"
+
+
+def _object(fields: dict[str, Check], *, required: tuple[str, ...] = ()) -> Check:
+    def check(value: Any, where: str) -> str | None:
+        if not isinstance(value, dict):
+            return f"{where}: expected an object"
+        for name in required:
+            if name not in value:
+                return f"{where}.{name}: missing"
+        for name, field_check in fields.items():
+            problem = field_check(value.get(name), f"{where}.{name}")
+            if problem:
+                return problem
+        return None
+
+    return check
+
+
+_EVENT_FIELDS = (
+    "message_id",
+    "insert_id",
+    "timestamp",
+    "cluster",
+    "namespace",
+    "workload",
+    "pod",
+    "container",
+    "node",
+    "image",
+    "kubelet_reason",
+)
+_DRAFT = _object(
+    {
+        "title": _optional(_string),
+        "steps": _optional(_strings),
+        "commands": _optional(_strings),
+        "terraform": _optional(_string),
+        "reproduce": _optional(_string),
+    }
+)
+_OUTCOME = _object(
+    {
+        "schema": _one_of({OUTCOME_SCHEMA}),
+        "event": _object({name: _optional(_string) for name in _EVENT_FIELDS}),
+        "cause": _one_of({c.value for c in Cause}),
+        "action": _one_of({a.value for a in Action}),
+        "grant": _optional(
+            _object(
+                {"resource": _nonempty, "role": _nonempty, "member": _nonempty},
+                required=("resource", "role", "member"),
+            )
+        ),
+        "ticket": _optional(_DRAFT),
+        "reasons": _strings,
+        "fingerprint": _nonempty,
+        "dry_run": _optional(_boolean),
+        "escalation": _optional(_boolean),
+        "evidence": _optional(_object({"repository": _optional(_string)})),
+        "remediation": _optional(_DRAFT),
+    },
+    required=("schema", "event", "cause", "action", "reasons", "fingerprint"),
+)
+
+
+def outcome_problem(value: Any) -> str | None:
+    """None for a well-formed outcome; else what is wrong, naming the field."""
+    return _OUTCOME(value, "outcome")
