@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["ChatReceiver", "GitHubReceiver", "Posted"]
+__all__ = ["Answer", "ChatReceiver", "GitHubReceiver", "Posted"]
 
 
 @dataclass
@@ -70,11 +70,22 @@ def _read(handler: BaseHTTPRequestHandler) -> tuple[str, dict[str, str], Any]:
     return parsed.path, query, body
 
 
-def _answer(handler: BaseHTTPRequestHandler, status: int, body: Any) -> None:
+# A canned answer: status, extra headers, JSON body.
+Answer = tuple[int, dict[str, str], Any]
+
+
+def _answer(
+    handler: BaseHTTPRequestHandler,
+    status: int,
+    body: Any,
+    headers: dict[str, str] | None = None,
+) -> None:
     data = json.dumps(body).encode()
     handler.send_response(status)
     handler.send_header("Content-Type", "application/json")
     handler.send_header("Content-Length", str(len(data)))
+    for name, value in (headers or {}).items():
+        handler.send_header(name, value)
     handler.end_headers()
     handler.wfile.write(data)
 
@@ -83,15 +94,22 @@ class ChatReceiver(_Server):
     """Accepts webhook POSTs (Google Chat, Slack or plain JSON) and keeps them.
 
     `statuses`: answers to give first, in order (then 200); `on_post` sees each one.
+    `location`: the Location header of a 3xx answer. Every request, answered or not, is
+    kept in `seen` (a GET too: a client that follows a redirect may send one).
     """
 
     def __init__(
-        self, statuses: list[int] | None = None, on_post: Callable[[Posted], None] | None = None
+        self,
+        statuses: list[int] | None = None,
+        on_post: Callable[[Posted], None] | None = None,
+        location: str | None = None,
     ) -> None:
         super().__init__()
         self.posts: list[Posted] = []
+        self.seen: list[Posted] = []
         self.statuses = list(statuses or [])
         self.on_post = on_post
+        self.location = location
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         receiver = self
@@ -101,18 +119,23 @@ class ChatReceiver(_Server):
                 path, query, body = _read(self)
                 posted = Posted(path, query, dict(self.headers.items()), body)
                 with receiver.lock:
+                    receiver.seen.append(posted)
                     status = receiver.statuses.pop(0) if receiver.statuses else 200
                     if status == 200:
                         receiver.posts.append(posted)
                 if status == 200 and receiver.on_post is not None:
                     receiver.on_post(posted)
+                redirect = 300 <= status < 400 and receiver.location
                 _answer(
                     self,
                     status,
                     {"name": f"spaces/demo/messages/{len(receiver.posts)}"}
                     if status == 200
                     else {"error": {"code": status}},
+                    {"Location": receiver.location} if redirect and receiver.location else None,
                 )
+
+            do_GET = do_POST
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -121,11 +144,16 @@ class ChatReceiver(_Server):
 
 
 class GitHubReceiver(_Server):
-    """The part of the GitHub REST API pullfix uses: issue search, create, comment."""
+    """The part of the GitHub REST API pullfix uses: issue search, create, comment.
 
-    def __init__(self, token: str) -> None:
+    `answers`: canned answers to give first, in order, to any request (rate limits,
+    redirects, refusals); then the API as usual.
+    """
+
+    def __init__(self, token: str, answers: list[Answer] | None = None) -> None:
         super().__init__()
         self.token = token
+        self.answers = list(answers or [])
         self.issues: list[dict[str, Any]] = []
         self.requests: list[str] = []
         self.on_change: Callable[[str, dict[str, Any]], None] | None = None
@@ -135,6 +163,12 @@ class GitHubReceiver(_Server):
 
         class Handler(BaseHTTPRequestHandler):
             def _authorized(self) -> bool:
+                with tracker.lock:
+                    canned = tracker.answers.pop(0) if tracker.answers else None
+                if canned is not None:
+                    status, headers, body = canned
+                    _answer(self, status, body, headers)
+                    return False
                 if self.headers.get("Authorization") != f"Bearer {tracker.token}":
                     _answer(self, 401, {"message": "Bad credentials"})
                     return False

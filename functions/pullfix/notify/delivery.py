@@ -1,7 +1,10 @@
 """The team-facing half: route each outcome to the owning team's chat, and file tickets.
 
-Webhook URLs and tokens come only from the environment variables a route names; they are
-never logged. A failed delivery (5xx, 429, timeout) raises so Pub/Sub redelivers; a
+Webhook URLs and tokens come only from the environment variables a route names
+(`pullfix.core.secrets` checks them); they are never logged, and no error that could carry
+one (a URL, a header) reaches a log line. Redirects are never followed: a webhook or API
+that answers 3xx is refused, so a token is never sent on to another origin. A failed
+delivery (5xx, 408, 429, a timeout, GitHub's rate limits) raises so Pub/Sub redelivers; a
 permanent 4xx is logged and acknowledged. Each (outcome, destination) is claimed in the
 ledger, so a redelivered outcome never posts twice.
 """
@@ -17,7 +20,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -50,9 +53,27 @@ class DeliveryFailed(PullfixError):
 class Response:
     status: int
     body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
 
     def json(self) -> Any:
-        return json.loads(self.body or b"null")
+        try:
+            return json.loads(self.body or b"null")
+        except ValueError:
+            return None
+
+    def header(self, name: str) -> str:
+        return next((v for k, v in self.headers.items() if k.lower() == name.lower()), "")
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A 3xx is an answer, not an instruction: following it could send a webhook's token or
+    GitHub's Authorization header to another origin (urllib follows by default)."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
 
 
 def _transient(status: int) -> bool:
@@ -76,15 +97,42 @@ def http_json(
         },
     )
     try:
-        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:  # noqa: S310
-            return Response(int(response.status), response.read())
+        with _OPENER.open(request, timeout=HTTP_TIMEOUT) as response:
+            return Response(int(response.status), response.read(), dict(response.headers))
     except urllib.error.HTTPError as exc:
         body = exc.read()
+        headers = dict(exc.headers or {})
         exc.close()
-        return Response(exc.code, body)
-    except (urllib.error.URLError, OSError) as exc:
+        return Response(exc.code, body, headers)
+    except Exception as exc:
         reason = getattr(exc, "reason", exc)
         raise DeliveryFailed(f"{what}: {type(reason).__name__}") from None
+
+
+def github_rate_limit(response: Response, now: float | None = None) -> str | None:
+    """How long GitHub asks to wait, when a 403/429 is a rate limit rather than a refusal.
+
+    GitHub: a primary limit answers 403 or 429 with `x-ratelimit-remaining: 0` (wait until
+    `x-ratelimit-reset`, epoch seconds); a secondary limit answers 403 or 429 with a message
+    saying so, and `retry-after` when it knows how long (https://docs.github.com/en/rest/
+    using-the-rest-api/rate-limits-for-the-rest-api#exceeding-the-rate-limit).
+    """
+    if response.status not in (403, 429):
+        return None
+    retry_after = response.header("retry-after")
+    if retry_after.isdigit():
+        return f"{retry_after}s (retry-after)"
+    if response.header("x-ratelimit-remaining") == "0":
+        reset = response.header("x-ratelimit-reset")
+        if reset.isdigit():
+            wait = max(0, int(reset) - int(now if now is not None else time.time()))
+            return f"{wait}s (x-ratelimit-reset)"
+        return "until the rate limit resets"
+    body = response.json()
+    message = str(body.get("message") or "") if isinstance(body, dict) else ""
+    if "rate limit" in message.lower():
+        return "a few minutes (secondary rate limit)"
+    return None
 
 
 def route_for(routes: tuple[Route, ...], outcome: dict[str, Any]) -> tuple[int, Route] | None:
@@ -197,8 +245,10 @@ class Notifier:
         except BaseException:
             self.ledger.release(key)
             raise
-        self.ledger.update(key, {"state": "sent", "result": result})
-        return destination
+        # A permanent refusal is remembered (retrying cannot help) but is no delivery.
+        accepted = not result.startswith("refused")
+        self.ledger.update(key, {"state": "sent" if accepted else "refused", "result": result})
+        return destination if accepted else ""
 
     def _url(self, name: str | None, what: str) -> str:
         """A URL from the environment: https, or http to this machine (local receivers)."""
@@ -209,6 +259,14 @@ class Notifier:
             return f"{response.status}"
         if _transient(response.status):
             raise DeliveryFailed(f"{what}: HTTP {response.status}")
+        if 300 <= response.status < 400:
+            log(
+                "ERROR",
+                f"notify: {what} answered HTTP {response.status} (a redirect): not followed, "
+                "so no credential leaves for another address; fix the URL",
+                {"destination": what, "status": response.status},
+            )
+            return f"refused {response.status}"
         # A permanent refusal: retrying cannot help; log it (without the URL) and move on.
         log(
             "ERROR",
@@ -252,7 +310,7 @@ class Notifier:
             f'"{FINGERPRINT_MARKER} {incident}" repo:{route.github_repo} is:issue is:open in:body'
         )
         self._search_limit.acquire()
-        found = http_json(
+        found = self._github_call(
             "GET", f"{api}/search/issues?q={urllib.parse.quote(query)}", None, headers, what
         )
         if not 200 <= found.status < 300:
@@ -264,7 +322,7 @@ class Notifier:
         ]
         if items:
             number = items[0]["number"]
-            response = http_json(
+            response = self._github_call(
                 "POST",
                 f"{api}/repos/{route.github_repo}/issues/{number}/comments",
                 github_comment(outcome),
@@ -272,16 +330,20 @@ class Notifier:
                 what,
             )
             result = self._deliver(what, response)
+            if result.startswith("refused"):
+                return result
             log(
                 "INFO",
                 f"notify: commented on {route.github_repo}#{number} for {incident}",
                 {"fingerprint": incident, "issue": number},
             )
             return f"comment #{number} {result}"
-        response = http_json(
+        response = self._github_call(
             "POST", f"{api}/repos/{route.github_repo}/issues", github_issue(outcome), headers, what
         )
         result = self._deliver(what, response)
+        if result.startswith("refused"):
+            return result
         number = (response.json() or {}).get("number") if 200 <= response.status < 300 else None
         log(
             "INFO",
@@ -289,3 +351,19 @@ class Notifier:
             {"fingerprint": incident, "issue": number},
         )
         return f"issue #{number} {result}"
+
+    def _github_call(
+        self, method: str, url: str, payload: Any, headers: Mapping[str, str], what: str
+    ) -> Response:
+        """One GitHub API request; its rate limits are transient (Pub/Sub redelivers)."""
+        response = http_json(method, url, payload, headers, what)
+        wait = github_rate_limit(response)
+        if wait is not None:
+            log(
+                "WARNING",
+                f"notify: {what}: GitHub rate limit (HTTP {response.status}); it asks to wait "
+                f"{wait}; the outcome will be redelivered",
+                {"destination": what, "status": response.status, "wait": wait},
+            )
+            raise DeliveryFailed(f"{what}: GitHub rate limit, wait {wait}")
+        return response

@@ -1,0 +1,316 @@
+"""`notify` under hostile conditions, over real HTTP: secrets stored carelessly, redirects to
+other origins, GitHub's rate limits, permanent refusals, and outcomes of the wrong shape."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from pullfix.core.outcome import OUTCOME_SCHEMA, outcome_problem
+from pullfix.dev.events import eventarc_headers
+from pullfix.dev.localrun import FunctionServer
+from pullfix.dev.receivers import Answer, ChatReceiver, GitHubReceiver
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "ghp_hostileTestToken0123456789abcdefghij"
+CHAT_KEY = "chat-key-SECRET-5f1e"
+OUTCOME: dict[str, Any] = {
+    "schema": OUTCOME_SCHEMA,
+    "event": {
+        "message_id": "m-1",
+        "insert_id": "i-1",
+        "timestamp": "2026-11-20T10:00:07Z",
+        "cluster": "projects/shop-prod/locations/us-central1/clusters/checkout",
+        "namespace": "storefront",
+        "workload": "Deployment/api",
+        "pod": "api-1",
+        "container": "api",
+        "node": "gke-checkout-default-pool-1a2b3c4d-x7k9",
+        "image": "quay.io/team/app:1",
+        "kubelet_reason": "Failed",
+    },
+    "cause": "network",
+    "action": "ticket",
+    "grant": None,
+    "ticket": {
+        "title": "[pullfix] network: quay.io/team/app:1",
+        "steps": ["Check the route to quay.io from the node."],
+        "commands": ["kubectl describe pod api-1 -n storefront"],
+        "terraform": None,
+        "reproduce": "sudo crictl pull quay.io/team/app:1",
+    },
+    "reasons": ["dial tcp 1.2.3.4:443: i/o timeout"],
+    "fingerprint": "ticket-0123456789abcdef0123456789abcdef",
+    "dry_run": False,
+    "escalation": False,
+    "evidence": {"repository": None},
+    "remediation": None,
+}
+
+
+@dataclass
+class Notify:
+    server: FunctionServer
+    log: Path
+
+    def post(self, outcome: dict[str, Any], message_id: str) -> tuple[int, str]:
+        """Deliver as Eventarc does; the HTTP status and body notify answered."""
+        body = {
+            "message": {
+                "data": base64.b64encode(json.dumps(outcome).encode()).decode(),
+                "messageId": message_id,
+                "publishTime": "2026-11-20T10:00:09Z",
+            },
+            "subscription": "projects/shop-prod/subscriptions/pull-outcomes-push",
+        }
+        headers = eventarc_headers(message_id, "projects/shop-prod/topics/pull-outcomes")
+        request = urllib.request.Request(
+            self.server.url, data=json.dumps(body).encode(), headers=headers, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return int(response.status), response.read().decode()
+        except urllib.error.HTTPError as exc:
+            text = exc.read().decode()
+            exc.close()
+            return exc.code, text
+
+    def lines(self) -> list[dict[str, Any]]:
+        out = []
+        for line in self.log.read_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                out.append({"message": line})
+        return out
+
+    def text(self) -> str:
+        return self.log.read_text()
+
+
+def _config(tmp_path: Path) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "notify": {
+                    "routes": [
+                        {
+                            "chat": "google",
+                            "webhook_url_env": "CHAT_HOOK",
+                            "tickets": "github",
+                            "github_repo": "shop/platform",
+                            "github_token_env": "GITHUB_TOKEN",
+                        }
+                    ]
+                }
+            }
+        )
+    )
+    return path
+
+
+@pytest.fixture
+def receivers() -> Iterator[tuple[ChatReceiver, GitHubReceiver, ChatReceiver]]:
+    """The team's chat, its tracker, and another origin that must never hear from notify."""
+    with ExitStack() as stack:
+        elsewhere = stack.enter_context(ChatReceiver())
+        chat = stack.enter_context(ChatReceiver())
+        github = stack.enter_context(GitHubReceiver(TOKEN))
+        yield chat, github, elsewhere
+
+
+def _notify(stack: ExitStack, tmp_path: Path, env: dict[str, str]) -> Notify:
+    log = tmp_path / "notify.log"
+    server = stack.enter_context(
+        FunctionServer(
+            "notify", env={"PULLFIX_CONFIG": str(_config(tmp_path)), **env}, log_path=log
+        )
+    )
+    return Notify(server, log)
+
+
+def _env(chat: ChatReceiver, github: GitHubReceiver, **overrides: str) -> dict[str, str]:
+    return {
+        "CHAT_HOOK": f"{chat.url}/v1/spaces/AAA/messages?key={CHAT_KEY}&token=t",
+        "GITHUB_TOKEN": TOKEN,
+        "PULLFIX_GITHUB_API": github.url,
+        **overrides,
+    }
+
+
+def test_secrets_stored_with_a_trailing_newline_work(
+    tmp_path: Path, receivers: tuple[ChatReceiver, GitHubReceiver, ChatReceiver]
+) -> None:
+    chat, github, _ = receivers
+    env = _env(chat, github)
+    env = {**env, "CHAT_HOOK": env["CHAT_HOOK"] + "\n", "GITHUB_TOKEN": f"  {TOKEN}\n"}
+    with ExitStack() as stack:
+        notify = _notify(stack, tmp_path, env)
+        assert notify.post(OUTCOME, "m-1")[0] == 200
+    assert len(chat.posts) == 1
+    (issue,) = github.issues
+    assert issue["title"] == OUTCOME["ticket"]["title"]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "leak"),
+    [
+        ("CHAT_HOOK", "{chat}/v1/spaces/AAA/messages?key=SECRET%s x&token=t", "SECRET%s"),
+        ("CHAT_HOOK", "{chat}/v1/spaces/AAA/messages?key=SECRET%s\x07&token=t", "SECRET%s"),
+        ("CHAT_HOOK", "ftp://SECRET%s@127.0.0.1/hook", "SECRET%s"),
+        ("GITHUB_TOKEN", "ghp_SECRET%s token", "SECRET%s"),
+        ("GITHUB_TOKEN", "ghp_SECRET%s\ntoken", "SECRET%s"),
+    ],
+    ids=["url-space", "url-control", "url-scheme", "token-space", "token-newline-inside"],
+)
+def test_a_malformed_secret_is_named_never_shown(
+    tmp_path: Path,
+    receivers: tuple[ChatReceiver, GitHubReceiver, ChatReceiver],
+    variable: str,
+    value: str,
+    leak: str,
+) -> None:
+    chat, github, _ = receivers
+    marker = f"{time.time_ns()}"
+    env = _env(chat, github, **{variable: value.replace("{chat}", chat.url) % marker})
+    with ExitStack() as stack:
+        notify = _notify(stack, tmp_path, env)
+        status, body = notify.post(OUTCOME, "m-1")
+        again, body_again = notify.post(OUTCOME, "m-1")
+    # A configuration error: kept (redelivered) until fixed, reported by the variable's name.
+    assert status == again == 500
+    assert f"${variable}" in notify.text() or f"{variable} " in notify.text()
+    secret = leak % marker
+    for text in (notify.text(), body, body_again):
+        assert secret not in text
+    assert chat.seen == [] or variable == "GITHUB_TOKEN"
+    assert github.issues == []
+
+
+def test_no_redirect_is_followed_with_credentials(
+    tmp_path: Path, receivers: tuple[ChatReceiver, GitHubReceiver, ChatReceiver]
+) -> None:
+    chat, github, elsewhere = receivers
+    # The tracker's search answers with a redirect to another origin, over plain http.
+    github.answers = [(302, {"Location": f"{elsewhere.url}/search/issues?q=x"}, {})]
+    chat.statuses = [302]
+    chat.location = f"{elsewhere.url}/hook"
+    with ExitStack() as stack:
+        notify = _notify(stack, tmp_path, _env(chat, github))
+        status, _ = notify.post(OUTCOME, "m-1")
+    assert status == 200  # refused for good: retrying cannot make a redirect safe
+    assert elsewhere.seen == []  # no request at all, so no Authorization header, no token
+    assert github.issues == [] and chat.posts == []
+    done = [line for line in notify.lines() if "delivered" in line]
+    assert done and done[-1]["delivered"] == []
+    assert "a redirect): not followed" in notify.text()
+
+
+RATE_LIMITS: list[Answer] = [
+    (
+        403,
+        {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int(time.time()) + 3600)},
+        {"message": "API rate limit exceeded for user ID 1."},
+    ),
+    (
+        403,
+        {},
+        {
+            "message": "You have exceeded a secondary rate limit. Please wait a few minutes "
+            "before you try again."
+        },
+    ),
+    (429, {"retry-after": "7"}, {"message": "Too many requests"}),
+]
+
+
+@pytest.mark.parametrize("limit", RATE_LIMITS, ids=["primary", "secondary", "retry-after"])
+def test_github_rate_limits_are_retried_until_the_ticket_is_filed(
+    tmp_path: Path,
+    receivers: tuple[ChatReceiver, GitHubReceiver, ChatReceiver],
+    limit: Answer,
+) -> None:
+    chat, github, _ = receivers
+    github.answers = [limit]
+    with ExitStack() as stack:
+        notify = _notify(stack, tmp_path, _env(chat, github))
+        first, _ = notify.post(OUTCOME, "m-1")
+        second, _ = notify.post(OUTCOME, "m-1")  # Pub/Sub's redelivery
+        third, _ = notify.post(OUTCOME, "m-1")  # and a duplicate one
+    assert (first, second, third) == (500, 200, 200)
+    assert "GitHub rate limit" in notify.text() and "asks to wait" in notify.text()
+    assert len(github.issues) == 1
+    assert len(chat.posts) == 1  # the chat message went out once, on the first delivery
+
+
+def test_a_permanent_refusal_is_acknowledged_and_not_called_delivered(
+    tmp_path: Path, receivers: tuple[ChatReceiver, GitHubReceiver, ChatReceiver]
+) -> None:
+    chat, github, _ = receivers
+    github.answers = [(422, {}, {"message": "Validation Failed"})]
+    with ExitStack() as stack:
+        notify = _notify(stack, tmp_path, _env(chat, github))
+        assert notify.post(OUTCOME, "m-1")[0] == 200
+        assert notify.post(OUTCOME, "m-1")[0] == 200  # redelivered: not retried, not re-sent
+    assert len(chat.posts) == 1 and github.issues == []
+    delivered = [line["delivered"] for line in notify.lines() if "delivered" in line]
+    assert delivered == [["chat:0"], ["chat:0"]]
+    assert "refused the message: HTTP 422" in notify.text()
+
+
+WRONG_TYPES = [
+    (("fingerprint",), 12345, "outcome.fingerprint"),
+    (("reasons",), None, "outcome.reasons"),
+    (("event",), "storefront", "outcome.event"),
+    (("evidence",), ["a", "b"], "outcome.evidence"),
+    (("ticket",), "fix it", "outcome.ticket"),
+    (("ticket", "steps"), "one step", "outcome.ticket.steps"),
+    (("grant",), {"resource": "r"}, "outcome.grant.role"),
+    (("event", "namespace"), 7, "outcome.event.namespace"),
+    (("cause",), "gremlins", "outcome.cause"),
+    (("escalation",), "yes", "outcome.escalation"),
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "field"),
+    WRONG_TYPES,
+    ids=[w[2].removeprefix("outcome.") for w in WRONG_TYPES],
+)
+def test_an_outcome_of_the_wrong_shape_is_acknowledged_naming_the_field(
+    tmp_path: Path,
+    receivers: tuple[ChatReceiver, GitHubReceiver, ChatReceiver],
+    path: tuple[str, ...],
+    value: Any,
+    field: str,
+) -> None:
+    chat, github, _ = receivers
+    outcome = copy.deepcopy(OUTCOME)
+    target = outcome
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    with ExitStack() as stack:
+        notify = _notify(stack, tmp_path, _env(chat, github))
+        assert notify.post(outcome, "m-bad")[0] == 200
+    ignored = [line for line in notify.lines() if line.get("action") == "ignored"]
+    assert ignored and ignored[0]["detail"].startswith(field)
+    assert chat.seen == [] and github.issues == []
+
+
+def test_the_sample_outcome_is_one_remediate_would_publish() -> None:
+    assert outcome_problem(OUTCOME) is None
