@@ -12,7 +12,14 @@ from typing import Any, Protocol
 import functions_framework
 from cloudevents.http import CloudEvent
 
-from pullfix.core.intake import PullFailure, Rejection, RejectionKind, decode_push, parse_cloudevent
+from pullfix.core.intake import (
+    PullFailure,
+    Rejection,
+    RejectionKind,
+    decode_push,
+    format_timestamp,
+    parse_cloudevent,
+)
 from pullfix.logs import log
 
 __all__ = [
@@ -22,6 +29,10 @@ __all__ = [
     "notify",
     "remediate",
 ]
+
+
+# Events dated further ahead than this are refused (clocks drift; kubelet's by seconds).
+MAX_SKEW = 300
 
 
 class CloudEventLike(Protocol):
@@ -62,6 +73,17 @@ def handle_pull_failure(cloud_event: CloudEventLike) -> dict[str, Any]:
         log("CRITICAL", f"pullfix: invalid configuration: {exc}", {"event_id": event_id})
         raise
     now = datetime.now(UTC)
+    if result.timestamp is not None and (result.timestamp - now).total_seconds() > MAX_SKEW:
+        # A clock far ahead, or a forged entry: it would hold its incident's claim until then.
+        future = {
+            "event_id": event_id,
+            "action": "ignored",
+            "rejection": "future",
+            "detail": f"event is dated {format_timestamp(result.timestamp)}, more than "
+            f"{MAX_SKEW}s ahead of this clock",
+        }
+        log("WARNING", f"pullfix: event {event_id} ignored: {future['detail']}", future)
+        return future
     if result.timestamp is not None:
         age = (now - result.timestamp).total_seconds()
         if age > rt.config.max_event_age:
@@ -110,7 +132,7 @@ def handle_outcome(cloud_event: CloudEventLike) -> dict[str, Any]:
         log("WARNING", f"notify: event {event_id} ignored: {problem}", ignored)
         return ignored
     try:
-        delivered = notifier().handle(outcome, datetime.now(UTC))
+        delivered = notifier().handle(outcome, datetime.now(UTC), event_id)
     except ConfigError as exc:
         log("CRITICAL", f"notify: invalid configuration: {exc}", {"event_id": event_id})
         raise

@@ -265,8 +265,9 @@ def test_a_brief_503_is_retried_inside_the_invocation(pipe: Pipeline) -> None:
 
 def test_timeouts_raise_for_redelivery(pipe: Pipeline) -> None:
     entry = event("slow-pool", f"{SHARED}/web:1.4", workload="slow")
+    # The repository's policy: read for every new incident (existence checks are cached).
     pipe.sandbox.add_fault(
-        method="artifactregistry.projects.locations.repositories.packages.tags.get",
+        method="artifactregistry.projects.locations.repositories.getIamPolicy",
         latency=3.0,
         count=1,
     )

@@ -8,7 +8,7 @@ the answer is `unknown`: live evidence decides later, never a guess here.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pullfix.core.causes import Cause
 from pullfix.core.imageref import ImageRef, InvalidReference, parse_image
@@ -35,6 +35,9 @@ class Diagnosis:
 
     cause: Cause
     reasons: tuple[str, ...]
+    # The text shows the registry refusing the pull (401/403/denied): only then may a grant
+    # follow. Kubelet's follow-ups (`Back-off pulling image`, `Error: ErrImagePull`) do not.
+    refused: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,7 +247,9 @@ def classify_message(
             resource = _AR_RESOURCE_RE.search(message)
             registry_project = resource.group("project") if resource else None
         if registry_project is not None:
-            return _google_denial(evidence, registry_project, cluster_project)
+            return replace(
+                _google_denial(evidence, registry_project, cluster_project), refused=True
+            )
         if denied is None:
             return Diagnosis(
                 Cause.AUTH_CONFIG,

@@ -42,6 +42,7 @@ CONFIG_KEYS = (
     "escalation_grace",
     "max_event_age",
     "api_timeout",
+    "lease",
 )
 _DURATION_RE = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 _CHATS = ("google", "slack", "webhook")
@@ -97,6 +98,7 @@ class Config:
     escalation_grace: int = 600
     max_event_age: int = 86400
     api_timeout: int = 10
+    lease: int = 150
     ledger: str | FirestoreLedgerConfig = "memory"
     routes: tuple[Route, ...] = ()
 
@@ -138,6 +140,7 @@ def config_from_dict(data: object) -> Config:
         escalation_grace=parse_duration(root.get("escalation_grace", "10m"), "escalation_grace"),
         max_event_age=parse_duration(root.get("max_event_age", "1d"), "max_event_age"),
         api_timeout=max(1, parse_duration(root.get("api_timeout", "10s"), "api_timeout")),
+        lease=max(1, parse_duration(root.get("lease", "150s"), "lease")),
         ledger=_ledger(root.get("ledger", "memory")),
         routes=_routes(root.get("notify") or {}),
     )

@@ -106,6 +106,22 @@ class PodEvent:
             return f"{self.controller_kind}/{self.controller_name}"
         return f"Pod/{self.pod}" if self.pod else None
 
+    @property
+    def incident_workload(self) -> str | None:
+        """The workload an incident is keyed on: the controller, else the pod's name without
+        the suffixes Kubernetes generates (`web-7d9f8c5b4-xk2p9` → `web`), so that the pods
+        of one Deployment are one workload even when the controller labels are missing."""
+        if (self.controller_kind and self.controller_name) or not self.pod:
+            return self.workload
+        return f"Pods/{_GENERATED_SUFFIX_RE.sub('', self.pod) or self.pod}"
+
+
+# A ReplicaSet's pod-template-hash and the random suffix of a pod name (or just the latter,
+# for DaemonSets and Jobs), in the alphabet Kubernetes generates them from (no vowels, no
+# 0/1/3: k8s.io/apimachinery/pkg/util/rand); StatefulSet ordinals are kept.
+_K8S_RAND = "[bcdfghjklmnpqrstvwxz2456789]"
+_GENERATED_SUFFIX_RE = re.compile(rf"(?:-{_K8S_RAND}{{6,10}})?-{_K8S_RAND}{{5}}$")
+
 
 @dataclass(frozen=True, slots=True)
 class PullFailure(PodEvent):

@@ -37,9 +37,21 @@ class Decision:
     reasons: tuple[str, ...]
 
 
-def decide(diagnosis: Diagnosis, evidence: Evidence, config: Config) -> Decision:
-    """Grant (or would grant, in dry run) only when every guardrail holds; else a ticket."""
+def decide(
+    diagnosis: Diagnosis, evidence: Evidence, config: Config, *, refused_in_text: bool = True
+) -> Decision:
+    """Grant (or would grant, in dry run) only when every guardrail holds; else a ticket.
+
+    `refused_in_text`: whether the event's own text shows the registry refusing the pull
+    (401/403/denied). An event that gives no reason (`Back-off pulling image`) never opens a
+    grant: it joins a known incident, or becomes a ticket with the live evidence.
+    """
     refusal = _refusal(diagnosis, evidence, config)
+    if refusal is None and not refused_in_text:
+        refusal = (
+            "no grant: the event does not show the registry refusing the pull (401/403/denied); "
+            "pullfix grants only on a refusal it can read"
+        )
     if refusal is not None:
         return Decision(Action.TICKET, None, (refusal,) if refusal else ())
     assert evidence.repository is not None and evidence.account_email is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -104,7 +105,12 @@ class FunctionServer:
         # Run beside the package, not inside it: the working directory leads sys.path.
         cwd = ENTRYPOINTS.parents[1] if self._source == ENTRYPOINTS else self._source.parent
         self._process = subprocess.Popen(  # noqa: S603 - fixed argv, our own interpreter
-            command, env=env, stdout=stdout, stderr=subprocess.STDOUT, cwd=cwd
+            command,
+            env=env,
+            stdout=stdout,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            start_new_session=True,  # its own process group: kill() takes the whole tree
         )
         try:
             wait_for_port(self.port, timeout, self._process)
@@ -112,6 +118,16 @@ class FunctionServer:
             self.stop()
             raise
         return self
+
+    def kill(self) -> None:
+        """SIGKILL the server's whole process tree, as a crashed instance dies: no cleanup."""
+        if self._process is not None and self._process.poll() is None:
+            os.killpg(self._process.pid, signal.SIGKILL)
+            self._process.wait()
+        self._process = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
     def stop(self) -> None:
         """Stop the server and wait for it to exit."""

@@ -8,12 +8,13 @@ instance at once, with Firestore's preconditions making each claim atomic. Recor
 from __future__ import annotations
 
 import contextlib
+import heapq
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from google.api_core import exceptions
+from google.api_core import exceptions, retry
 
 from pullfix.core.model import TransientError
 
@@ -27,6 +28,15 @@ LEDGER_PERMISSIONS = (
     "datastore.entities.get",
     "datastore.entities.update",
 )
+
+
+# The document that counts grants for the hourly cap.
+_GRANT_TIMES = "cap-grant-times"
+
+
+def _leased(record: dict[str, str], wall: float) -> bool:
+    """Whether a worker's lease on the record still runs at wall-clock `wall`."""
+    return float(record.get("lease_until") or 0) > wall
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +54,13 @@ class Ledger(Protocol):
         """The live record of `key`, if any."""
         ...
 
+    def take_over(
+        self, key: str, now: datetime, window: int, data: dict[str, str], wall: float
+    ) -> Claim:
+        """Replace the record of `key` with `data` if its lease ended before `wall` (or it has
+        none left); else return the record that holds it. Atomic, like `claim`."""
+        ...
+
     def update(self, key: str, data: dict[str, str]) -> None:
         """Merge fields into an existing record."""
         ...
@@ -57,7 +74,7 @@ class Ledger(Protocol):
         ...
 
     def take_grant_slot(self, now: datetime, limit: int) -> bool:
-        """Count one grant in the hour of `now`; False when `limit` were already made."""
+        """Count one grant in the 60 minutes before `now`; False when `limit` were made."""
         ...
 
 
@@ -67,22 +84,45 @@ class MemoryLedger:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._records: dict[str, tuple[datetime, dict[str, str]]] = {}
+        # (expiry, key) of every record written: expired ones are dropped a few per claim,
+        # so a claim costs O(log n) and memory follows the live records.
+        self._expiries: list[tuple[datetime, str]] = []
         self._grants: list[datetime] = []
+
+    def _store(self, key: str, now: datetime, window: int, data: dict[str, str]) -> None:
+        expires = now + timedelta(seconds=window)
+        self._records[key] = (expires, dict(data))
+        heapq.heappush(self._expiries, (expires, key))
+        for _ in range(2):  # amortised: two pops for every push keep the heap bounded
+            if not self._expiries or self._expiries[0][0] > now:
+                break
+            expired, old = heapq.heappop(self._expiries)
+            held = self._records.get(old)
+            if held is not None and held[0] == expired:
+                del self._records[old]
 
     def claim(self, key: str, now: datetime, window: int, data: dict[str, str]) -> Claim:
         with self._lock:
             held = self._records.get(key)
             if held is not None and held[0] > now:
                 return Claim(False, dict(held[1]))
-            self._records[key] = (now + timedelta(seconds=window), dict(data))
-            if len(self._records) > 100_000:
-                self._records = {k: v for k, v in self._records.items() if v[0] > now}
+            self._store(key, now, window, data)
             return Claim(True, dict(data))
 
     def get(self, key: str, now: datetime) -> dict[str, str] | None:
         with self._lock:
             held = self._records.get(key)
             return dict(held[1]) if held is not None and held[0] > now else None
+
+    def take_over(
+        self, key: str, now: datetime, window: int, data: dict[str, str], wall: float
+    ) -> Claim:
+        with self._lock:
+            held = self._records.get(key)
+            if held is not None and held[0] > now and _leased(held[1], wall):
+                return Claim(False, dict(held[1]))
+            self._store(key, now, window, data)
+            return Claim(True, dict(data))
 
     def update(self, key: str, data: dict[str, str]) -> None:
         with self._lock:
@@ -114,10 +154,26 @@ class MemoryLedger:
 class FirestoreLedger:
     """A ledger in Firestore, shared by every instance (GAPIC Firestore client)."""
 
-    def __init__(self, client: Any, project: str, database: str, collection: str) -> None:
+    def __init__(
+        self, client: Any, project: str, database: str, collection: str, timeout: float = 10.0
+    ) -> None:
         self.client = client
         self.database = f"projects/{project}/databases/{database}"
         self.collection = collection
+        # `api_timeout` bounds each call, the client's own retries included (its defaults
+        # retry for up to a minute, longer than the function may run).
+        self.timeout = timeout
+        self.retry = retry.Retry(
+            predicate=retry.if_exception_type(
+                exceptions.ServiceUnavailable,
+                exceptions.InternalServerError,
+                exceptions.DeadlineExceeded,
+            ),
+            initial=0.05,
+            maximum=1.0,
+            multiplier=2.0,
+            timeout=timeout,
+        )
 
     def _name(self, key: str) -> str:
         return f"{self.database}/documents/{self.collection}/{key}"
@@ -131,7 +187,9 @@ class FirestoreLedger:
         return self._call(
             "commit",
             lambda: self.client.commit(
-                request={"database": self.database, "writes": writes}, timeout=10.0
+                request={"database": self.database, "writes": writes},
+                timeout=self.timeout,
+                retry=self.retry,
             ),
         )
 
@@ -139,7 +197,9 @@ class FirestoreLedger:
         try:
             return self._call(
                 "read",
-                lambda: self.client.get_document(request={"name": self._name(key)}, timeout=10.0),
+                lambda: self.client.get_document(
+                    request={"name": self._name(key)}, timeout=self.timeout, retry=self.retry
+                ),
             )
         except exceptions.NotFound:
             return None
@@ -201,6 +261,30 @@ class FirestoreLedger:
             return None
         return self._data(doc)
 
+    def take_over(
+        self, key: str, now: datetime, window: int, data: dict[str, str], wall: float
+    ) -> Claim:
+        fields = self._fields(data, now + timedelta(seconds=window))
+        for _ in range(_ATTEMPTS):
+            doc = self._read(key)
+            if doc is None:
+                return self.claim(key, now, window, data)
+            if self._expires(doc) > now and _leased(self._data(doc), wall):
+                return Claim(False, self._data(doc))
+            try:  # only if nobody changed it since it was read
+                self._commit(
+                    [
+                        {
+                            "update": {"name": self._name(key), "fields": fields},
+                            "current_document": {"update_time": doc.update_time},
+                        }
+                    ]
+                )
+                return Claim(True, dict(data))
+            except exceptions.FailedPrecondition:
+                continue
+        raise TransientError(f"ledger: {key} kept changing while being taken over")
+
     def update(self, key: str, data: dict[str, str]) -> None:
         write = {
             "update": {"name": self._name(key), "fields": self._fields(data)},
@@ -238,44 +322,36 @@ class FirestoreLedger:
         return False
 
     def take_grant_slot(self, now: datetime, limit: int) -> bool:
+        """The cap over the sliding 60 minutes before `now`, as MemoryLedger counts it: one
+        document holds the times of the grants of the last hour."""
         if limit <= 0:
             return False
-        bucket = now.strftime("cap-%Y%m%d%H")
-        expires = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=2)
+        hour_ago, ahead = now - timedelta(hours=1), now + timedelta(hours=1)
         for _ in range(_ATTEMPTS):
-            doc = self._read(bucket)
-            if doc is None:
-                try:
-                    self._commit(
-                        [
-                            {
-                                "update": {
-                                    "name": self._name(bucket),
-                                    "fields": self._fields({"count": "1"}, expires),
-                                },
-                                "current_document": {"exists": False},
-                            }
-                        ]
-                    )
-                    return True
-                except exceptions.Conflict:
-                    continue
-            count = int(self._data(doc).get("count", "0"))
-            if count >= limit:
+            doc = self._read(_GRANT_TIMES)
+            times = []
+            if doc is not None:
+                for text in self._data(doc).get("times", "").split():
+                    when = datetime.fromisoformat(text)
+                    if hour_ago < when <= ahead:
+                        times.append(when)
+            if sum(1 for when in times if when <= now) >= limit:
                 return False
+            times.append(now)
+            fields = self._fields(
+                {"times": " ".join(when.isoformat() for when in times)}, ahead + timedelta(hours=1)
+            )
+            precondition = {"exists": False} if doc is None else {"update_time": doc.update_time}
             try:
                 self._commit(
                     [
                         {
-                            "update": {
-                                "name": self._name(bucket),
-                                "fields": self._fields({"count": str(count + 1)}, expires),
-                            },
-                            "current_document": {"update_time": doc.update_time},
+                            "update": {"name": self._name(_GRANT_TIMES), "fields": fields},
+                            "current_document": precondition,
                         }
                     ]
                 )
                 return True
-            except exceptions.FailedPrecondition:
+            except (exceptions.Conflict, exceptions.FailedPrecondition):
                 continue
         raise TransientError("ledger: the grant counter kept changing")

@@ -1,14 +1,18 @@
 """The remediation engine: from a verified pull failure to a grant or a ticket, once.
 
-parse → dedupe → verify & gather evidence → judge → decide (guardrails) → act → publish.
-Each incident is claimed in the ledger before any Google call; a duplicate costs nothing
-but the ledger. A transient failure releases the claim and raises, so that Pub/Sub's
-redelivery starts clean; once acted on, the outcome is kept in the ledger until it is
-published, so a redelivery publishes it instead of acting twice.
+parse → verify → dedupe → gather evidence → judge → decide (guardrails) → act → publish.
+What an event can forge (cluster, node pool, account) is verified before anything is claimed
+in its name, and the incident keys are built from the verified facts. Claims are leases
+(`pullfix.engine.lifecycle` holds the table of what a delivery does with the record it
+finds): a crash leaves a lease that expires, and the next delivery takes the work over; a
+redelivery of work still under way answers non-2xx. IAM is the source of truth for a grant:
+a taken-over grant re-reads the policy and finishes. The outcome is stored with the state
+change and published after it (outbox), so a redelivery publishes it instead of acting twice.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -22,18 +26,20 @@ from pullfix.core.config import Config
 from pullfix.core.imageref import ImageRef, InvalidReference, parse_image
 from pullfix.core.intake import PullFailure, format_timestamp
 from pullfix.core.judge import IAM_CAUSES, Evidence, judge
-from pullfix.core.model import GoogleApis
+from pullfix.core.model import GoogleApis, TransientError
 from pullfix.core.outcome import OUTCOME_SCHEMA
 from pullfix.core.policy import Decision, GrantPlan, decide
 from pullfix.core.remediation import Context, ticket_draft
 from pullfix.engine.evidence import EvidenceCollector, grant_may_fix
 from pullfix.engine.ledger import Ledger
+from pullfix.engine.lifecycle import DEFAULT_LEASE, State, Step, lease_fields, next_step
 from pullfix.logs import log
 
-__all__ = ["Outcome", "OutcomePublisher", "Remediator", "fingerprint"]
+__all__ = ["InProgress", "Outcome", "OutcomePublisher", "Remediator", "fingerprint"]
 
-# A claim still "pending" after this long belongs to an invocation that died.
-STALE_CLAIM_SECONDS = 600
+
+class InProgress(TransientError):
+    """This message's own work is under way elsewhere (a live lease): retry later."""
 
 
 class OutcomePublisher(Protocol):
@@ -105,11 +111,13 @@ class Remediator:
         apis: GoogleApis,
         ledger: Ledger,
         publisher: OutcomePublisher | None = None,
+        lease: int = DEFAULT_LEASE,
     ) -> None:
         self.config = config
         self.apis = apis
         self.ledger = ledger
         self.publisher = publisher
+        self.lease = lease
         self.collector = EvidenceCollector(apis)
 
     # -- the incident lifecycle -------------------------------------------------------------
@@ -118,63 +126,83 @@ class Remediator:
         """Remediate one pull failure as of `now` (event time in replay, wall clock live)."""
         offline = classify(failure)
         when = failure.timestamp or now
+        if failure.image is None and offline.cause is Cause.UNKNOWN:
+            # `Error: ErrImagePull` / `Error: ImagePullBackOff`: kubelet's follow-ups of the
+            # `Failed to pull image "X": …` event, which names the image and the reason.
+            return self._suppressed(
+                failure,
+                offline.cause,
+                fingerprint("event", failure.cluster_resource, failure.workload, failure.pod),
+                "a follow-up event of the pod's failed pull; the event naming the image "
+                "carries the reason",
+            )
         image = _image(failure.image)
+        evidence = Evidence(image=image)
+        # Verify before dedupe: a forged event must not claim (and so block) a real incident.
+        self.collector.verify(
+            failure.project, failure.location, failure.cluster, failure.node, evidence
+        )
+        verified = (
+            f"{evidence.pool.name}/{evidence.pool.service_account}"
+            if evidence.unverified is None and evidence.pool is not None
+            else f"unverified/{failure.node or ''}"
+        )
         event_key = fingerprint(
-            "event", failure.cluster_resource, failure.workload, failure.image, offline.cause.value
+            "event",
+            failure.cluster_resource,
+            failure.incident_workload,
+            failure.image,
+            offline.cause.value,
+            verified,
         )
-        claim = self.ledger.claim(
-            event_key,
-            when,
-            self.config.dedupe_window,
-            {
-                "state": "pending",
-                "message_id": failure.message_id or "",
-                "claimed_at": str(time.time()),
-            },
-        )
+        wall = time.time()
+        mine = lease_fields(State.WORKING, failure.message_id, wall, self.lease)
+        claim = self.ledger.claim(event_key, when, self.config.dedupe_window, mine)
         if not claim.new:
-            resumed = self._resume(event_key, claim.record, failure, when)
-            if resumed is not None:
-                return resumed
-            return self._duplicate(failure, offline, claim.record, when, event_key)
+            step = next_step(claim.record, failure.message_id, wall)
+            if step is Step.RETRY:
+                raise InProgress(f"incident {event_key} is being handled by this message already")
+            if step is Step.SUPPRESS:
+                return self._duplicate(failure, offline, claim.record, when, event_key)
+            held = {**claim.record, **mine} if step is Step.PUBLISH else mine
+            if not self.ledger.take_over(
+                event_key, when, self.config.dedupe_window, held, wall
+            ).new:
+                raise InProgress(f"incident {event_key} was just taken over by another delivery")
+            if step is Step.PUBLISH:
+                stored = json.loads(claim.record["outcome"])
+                return self._finish(event_key, stored, claim.record.get("grant_key"))
         try:
-            outcome = self._remediate(failure, offline, image, when, now)
+            outcome = self._remediate(failure, offline, image, evidence, when, now)
         except BaseException:
-            self.ledger.release(event_key)
+            # Give the incident back; if even that fails, the lease runs out by itself.
+            with contextlib.suppress(Exception):
+                self.ledger.release(event_key)
             raise
         record = {
-            "state": "acted",
+            "state": State.ACTED.value,
             "cause": outcome.cause.value,
             "fingerprint": outcome.fingerprint,
         }
-        if outcome.grant is not None:
-            record["grant_key"] = outcome.fingerprint
+        grant_key = outcome.fingerprint if outcome.action is Action.GRANT else None
+        if grant_key:
+            record["grant_key"] = grant_key
         if outcome.action is Action.SUPPRESSED:
-            self.ledger.update(event_key, {**record, "state": "done"})
+            self.ledger.update(event_key, {**record, "state": State.DONE.value})
             return outcome
         published = outcome.to_dict()
         record["outcome"] = json.dumps(published)
         self.ledger.update(event_key, record)
-        self._publish(published)
-        self.ledger.update(event_key, {"state": "done"})
+        self._finish(event_key, published, grant_key)
         return outcome
 
-    def _resume(
-        self, key: str, record: dict[str, str], failure: PullFailure, when: datetime
-    ) -> Outcome | None:
-        """A redelivery of work that stopped half-way: finish it instead of skipping it."""
-        state = record.get("state")
-        stale = time.time() - float(record.get("claimed_at") or 0) > STALE_CLAIM_SECONDS
-        same_message = bool(failure.message_id) and record.get("message_id") == failure.message_id
-        if state == "acted" and record.get("outcome") and (same_message or stale):
-            stored = json.loads(record["outcome"])
-            self._publish(stored)
-            self.ledger.update(key, {"state": "done"})
-            return _outcome_from_dict(stored)
-        if state == "pending" and stale:
-            self.ledger.release(key)
-            return self.handle(failure, when)
-        return None
+    def _finish(self, event_key: str, outcome: dict[str, Any], grant_key: str | None) -> Outcome:
+        """Publish a stored outcome, then mark its records done (outbox: safe to run twice)."""
+        self._publish(outcome)
+        self.ledger.update(event_key, {"state": State.DONE.value})
+        if grant_key:
+            self.ledger.update(grant_key, {"state": State.GRANTED.value})
+        return _outcome_from_dict(outcome)
 
     def _duplicate(
         self,
@@ -240,13 +268,10 @@ class Remediator:
         failure: PullFailure,
         offline: Diagnosis,
         image: ImageRef | None,
+        evidence: Evidence,
         when: datetime,
         now: datetime,
     ) -> Outcome:
-        evidence = Evidence(image=image)
-        self.collector.verify(
-            failure.project, failure.location, failure.cluster, failure.node, evidence
-        )
         iam_path = (
             evidence.unverified is None
             and offline.cause in IAM_CAUSES
@@ -264,47 +289,88 @@ class Remediator:
                 missing = evidence.image_missing
                 # After a grant, failures of images that exist are the same incident
                 # (IAM takes minutes to propagate); a missing image is a new one.
-                granted = None if missing else self.ledger.get(grant_key, when)
-                if granted is not None:
+                record = None if missing else self.ledger.get(grant_key, when)
+                if record is not None and record.get("state") == State.GRANTED.value:
                     escalation = self._escalation(failure, grant_key, when)
                     if escalation is not None:
                         return escalation
-                    return self._already_granted(failure, grant_key, granted)
+                    return self._already_granted(failure, grant_key, record)
+                if record is not None and record.get("state") == State.GRANTING.value:
+                    # A grant under way, or left half-done by a crash: IAM decides, not this.
+                    return self._resume_grant(failure, evidence, grant_key, record, when, now)
                 if not missing:
                     self.collector.access(evidence)
         diagnosis = judge(offline, evidence)
-        decision = decide(diagnosis, evidence, self.config)
-        key = (
-            grant_key
-            if diagnosis.cause in GRANT_FIXABLE and grant_key
-            else fingerprint(
-                "ticket",
-                failure.cluster_resource,
-                failure.workload,
-                failure.image,
-                diagnosis.cause.value,
-            )
-        )
-        if decision.action is Action.GRANT:
-            return self._grant(failure, diagnosis, evidence, decision, key, when, now)
-        if decision.action is Action.TICKET:
-            self._audit_refusal(failure, diagnosis, evidence, decision)
+        decision = decide(diagnosis, evidence, self.config, refused_in_text=offline.refused)
+        if decision.action is Action.GRANT and grant_key:
+            return self._grant(failure, diagnosis, evidence, decision, grant_key, when, now)
+        if decision.action is Action.WOULD_GRANT and decision.plan is not None:
+            # A dry run reports each grant incident once, as a live run grants it once.
+            key = fingerprint("would_grant", evidence.account_email, decision.plan.resource)
             claim = self.ledger.claim(
-                key, when, self.config.dedupe_window, {"cause": diagnosis.cause.value}
+                key, when, self.config.dedupe_window, {"state": State.DONE.value}
             )
             if not claim.new:
                 return self._suppressed(
-                    failure, diagnosis.cause, key, f"a ticket for incident {key} is already open"
+                    failure, diagnosis.cause, key, f"pullfix already reported {key} (dry run)"
                 )
-        if decision.action is Action.WOULD_GRANT:
-            assert decision.plan is not None
             log(
                 "NOTICE",
                 f"pullfix would grant {decision.plan.role} on {decision.plan.resource} "
                 f"to {decision.plan.member} (dry run)",
                 {"audit": self._audit(failure, diagnosis, decision.plan, "would_grant")},
             )
+            return self._outcome(failure, diagnosis, evidence, decision, key)
+        # A ticket (a refusal included) never claims a grant key: its own key is the
+        # cluster, workload, image and final cause.
+        key = fingerprint(
+            "ticket",
+            failure.cluster_resource,
+            failure.incident_workload,
+            failure.image,
+            diagnosis.cause.value,
+        )
+        self._audit_refusal(failure, diagnosis, evidence, decision)
+        claim = self.ledger.claim(
+            key, when, self.config.dedupe_window, {"cause": diagnosis.cause.value}
+        )
+        if not claim.new:
+            return self._suppressed(
+                failure, diagnosis.cause, key, f"a ticket for incident {key} is already open"
+            )
         return self._outcome(failure, diagnosis, evidence, decision, key)
+
+    def _resume_grant(
+        self,
+        failure: PullFailure,
+        evidence: Evidence,
+        key: str,
+        record: dict[str, str],
+        when: datetime,
+        now: datetime,
+    ) -> Outcome:
+        """A `granting` record found: wait for a live one, take an expired one over."""
+        cause = Cause(record.get("cause") or Cause.ROLE.value)
+        step = next_step(record, failure.message_id, time.time())
+        if step is Step.RETRY:
+            raise InProgress(f"the grant {key} is being made by this message already")
+        if step is Step.SUPPRESS:
+            return self._suppressed(failure, cause, key, f"the grant {key} is being made")
+        plan = GrantPlan(record["resource"], record["role"], record["member"])
+        reasons = ("finishing a grant that an earlier delivery started (IAM re-read)",)
+        diagnosis = Diagnosis(
+            cause, tuple(record.get("why", "").split("\x1f")) if record.get("why") else ()
+        )
+        return self._grant(
+            failure,
+            diagnosis,
+            evidence,
+            Decision(Action.GRANT, plan, reasons),
+            key,
+            when,
+            now,
+            resumed=record,
+        )
 
     def _grant(
         self,
@@ -315,42 +381,55 @@ class Remediator:
         key: str,
         when: datetime,
         now: datetime,
+        resumed: dict[str, str] | None = None,
     ) -> Outcome:
         plan = decision.plan
         assert plan is not None
-        claim = self.ledger.claim(
-            key,
-            when,
-            self.config.dedupe_window,
-            {
-                "state": "granting",
-                "cause": diagnosis.cause.value,
-                "resource": plan.resource,
-                "role": plan.role,
-                "member": plan.member,
-            },
-        )
+        wall = time.time()
+        fields = {
+            **lease_fields(State.GRANTING, failure.message_id, wall, self.lease),
+            "cause": diagnosis.cause.value,
+            "why": "\x1f".join(diagnosis.reasons),
+            "resource": plan.resource,
+            "role": plan.role,
+            "member": plan.member,
+        }
+        if resumed is not None:
+            claim = self.ledger.take_over(key, when, self.config.dedupe_window, fields, wall)
+        else:
+            claim = self.ledger.claim(key, when, self.config.dedupe_window, fields)
         if not claim.new:
-            return self._already_granted(failure, key, claim.record)
-        if not self.ledger.take_grant_slot(now, self.config.auto_grant.max_per_hour):
-            self.ledger.release(key)
-            capped = Decision(
-                Action.TICKET,
-                None,
-                (
-                    f"no grant: the cap of {self.config.auto_grant.max_per_hour} grants per hour "
-                    "is reached",
-                ),
-            )
-            self._audit_refusal(failure, diagnosis, evidence, capped)
-            return self._outcome(failure, diagnosis, evidence, capped, key)
-        first = evidence.repository_policy if plan.resource == evidence.repository else None
+            if claim.record.get("state") == State.GRANTED.value:
+                return self._already_granted(failure, key, claim.record)
+            return self._resume_grant(failure, evidence, key, claim.record, when, now)
+        attempted = False
         try:
+            if resumed is None and not self.ledger.take_grant_slot(
+                now, self.config.auto_grant.max_per_hour
+            ):
+                self.ledger.release(key)
+                capped = Decision(
+                    Action.TICKET,
+                    None,
+                    (
+                        f"no grant: the cap of {self.config.auto_grant.max_per_hour} grants "
+                        "per hour is reached",
+                    ),
+                )
+                self._audit_refusal(failure, diagnosis, evidence, capped)
+                return self._outcome(failure, diagnosis, evidence, capped, key)
+            first = evidence.repository_policy if plan.resource == evidence.repository else None
+            attempted = True
             result = self.apis.add_member(plan.resource, plan.role, plan.member, first=first)
+            # Still `granting` (our lease) until the outcome is published: then `granted`.
+            self.ledger.update(key, {"granted_at": when.isoformat()})
         except BaseException:
-            self.ledger.release(key)
+            if not attempted:  # nothing reached IAM: give the incident back
+                with contextlib.suppress(Exception):
+                    self.ledger.release(key)
+            # Otherwise the write may have landed: the lease expires and the next delivery
+            # re-reads IAM and finishes.
             raise
-        self.ledger.update(key, {"state": "granted", "granted_at": when.isoformat()})
         audit = self._audit(failure, diagnosis, plan, "grant")
         audit["changed"], audit["attempts"] = result.changed, result.attempts
         log(

@@ -44,7 +44,9 @@ def build_ledger(config: Config, clients: GoogleClients, topic: str | None) -> L
         project = topic.split("/")[1]
     if project is None:
         raise ConfigError("ledger.firestore.project: required (or set GOOGLE_CLOUD_PROJECT)")
-    return FirestoreLedger(clients.firestore, project, spec.database, spec.collection)
+    return FirestoreLedger(
+        clients.firestore, project, spec.database, spec.collection, timeout=config.api_timeout
+    )
 
 
 def build_runtime(config: Config | None = None, clients: GoogleClients | None = None) -> Runtime:
@@ -67,6 +69,7 @@ def build_remediator(config: Config, clients: GoogleClients, topic: str | None) 
         GoogleAdapter(clients, timeout=config.api_timeout),
         build_ledger(config, clients, topic),
         publisher,
+        lease=config.lease,
     )
 
 

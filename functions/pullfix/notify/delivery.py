@@ -27,6 +27,7 @@ from typing import Any
 from pullfix.core.config import Config, Route
 from pullfix.core.secrets import github_token, webhook_url
 from pullfix.engine.ledger import Ledger
+from pullfix.engine.lifecycle import State, Step, lease_fields, next_step
 from pullfix.engine.remediate import fingerprint
 from pullfix.errors import PullfixError
 from pullfix.logs import log
@@ -201,8 +202,11 @@ class Notifier:
         self.environ = environ if environ is not None else os.environ
         self._search_limit = _RateLimit(search_per_minute, burst=search_per_minute)
 
-    def handle(self, outcome: dict[str, Any], now: datetime) -> list[str]:
-        """Deliver one outcome; the destinations it reached (or had reached before)."""
+    def handle(
+        self, outcome: dict[str, Any], now: datetime, message_id: str | None = None
+    ) -> list[str]:
+        """Deliver one outcome (Pub/Sub message `message_id`); the destinations it reached
+        (or had reached before)."""
         if outcome.get("action") in ("suppressed", "ignored"):
             return []
         found = route_for(self.config.routes, outcome)
@@ -215,17 +219,32 @@ class Notifier:
             return []
         index, route = found
         delivered = [
-            self._once(outcome, now, f"chat:{index}", lambda: self._chat(outcome, route, index))
+            self._once(
+                outcome, now, message_id, f"chat:{index}", lambda: self._chat(outcome, route, index)
+            )
         ]
         if route.tickets == "github" and outcome.get("ticket"):
             delivered.append(
                 self._once(
-                    outcome, now, f"github:{index}", lambda: self._github(outcome, route, index)
+                    outcome,
+                    now,
+                    message_id,
+                    f"github:{index}",
+                    lambda: self._github(outcome, route, index),
                 )
             )
         return [d for d in delivered if d]
 
-    def _once(self, outcome: dict[str, Any], now: datetime, destination: str, send: Any) -> str:
+    def _once(
+        self,
+        outcome: dict[str, Any],
+        now: datetime,
+        message_id: str | None,
+        destination: str,
+        send: Any,
+    ) -> str:
+        """Send once per (outcome, destination): a lease while sending (see
+        `pullfix.engine.lifecycle`), then `sent` or `refused` for the dedupe window."""
         event = outcome.get("event") or {}
         key = fingerprint(
             "notify",
@@ -235,11 +254,19 @@ class Notifier:
             str(outcome.get("escalation")),
             destination,
         )
-        claim = self.ledger.claim(
-            key, now, max(self.config.dedupe_window, 86400), {"state": "sending"}
-        )
+        window = max(self.config.dedupe_window, 86400)
+        wall = time.time()
+        mine = lease_fields(State.SENDING, message_id, wall, self.config.lease)
+        claim = self.ledger.claim(key, now, window, mine)
         if not claim.new:
-            return destination if claim.record.get("state") == "sent" else ""
+            step = next_step(claim.record, message_id, wall)
+            if step is Step.RETRY:
+                raise DeliveryFailed(f"{destination}: this message is being delivered already")
+            if step is Step.SUPPRESS:
+                return destination if claim.record.get("state") == State.SENT.value else ""
+            # A sender that died mid-post: take over and send (at least once, never zero).
+            if not self.ledger.take_over(key, now, window, mine, wall).new:
+                raise DeliveryFailed(f"{destination}: another delivery just took this over")
         try:
             result = send()
         except BaseException:
@@ -247,7 +274,8 @@ class Notifier:
             raise
         # A permanent refusal is remembered (retrying cannot help) but is no delivery.
         accepted = not result.startswith("refused")
-        self.ledger.update(key, {"state": "sent" if accepted else "refused", "result": result})
+        state = State.SENT if accepted else State.REFUSED
+        self.ledger.update(key, {"state": state.value, "result": result})
         return destination if accepted else ""
 
     def _url(self, name: str | None, what: str) -> str:
