@@ -29,7 +29,9 @@ DETAILS = [
 ]
 
 
-def _entry(workload: str, image: str, detail: str, index: int) -> dict[str, Any]:
+def _entry(
+    workload: str, image: str, detail: str, index: int, *, labelled: bool = True
+) -> dict[str, Any]:
     when = datetime.now(UTC) - timedelta(seconds=1)
     return log_entry(
         project="shop-prod",
@@ -39,7 +41,7 @@ def _entry(workload: str, image: str, detail: str, index: int) -> dict[str, Any]
         pod=f"{workload}-{index}",
         node=NODE,
         message=pull_message(image, detail),
-        controller=("Deployment", workload),
+        controller=("Deployment", workload) if labelled else None,
         timestamp=when.isoformat().replace("+00:00", "Z"),
         insert_id=f"b{index}",
     )
@@ -116,8 +118,23 @@ def _storm(url: str, sandbox: Sandbox) -> None:
             events += 1
     requests = sandbox.stats()["total"] - before
     print(
-        f"storm: {events} events of 10 incidents -> {requests} Google API requests "
+        f"storm, repeats: {events} events of 10 incidents -> {requests} Google API requests "
         f"({requests / events:.3f} per event)"
+    )
+    # Distinct pods without the GKE controller labels: each pod is its own workload, so
+    # each is a new event key; the incidents (grants, tickets) are known already.
+    before = sandbox.stats()["total"]
+    events = 0
+    for pod in range(50):
+        for i in range(10):
+            image, detail = DETAILS[i % len(DETAILS)]
+            entry = _entry(f"pod-{pod}-{i}", image, detail, 200000 + pod * 10 + i, labelled=False)
+            assert _post(url, entry, f"pods-{pod}-{i}") == 200
+            events += 1
+    requests = sandbox.stats()["total"] - before
+    print(
+        f"storm, distinct pods: {events} events from 500 unlabelled pods of known incidents -> "
+        f"{requests} Google API requests ({requests / events:.3f} per event)"
     )
 
 

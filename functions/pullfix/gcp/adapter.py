@@ -84,8 +84,12 @@ _RETRY = retry.Retry(
 
 
 class _TtlCache:
-    def __init__(self, ttl: float) -> None:
+    """Results kept for `ttl` seconds, at most `size` of them: the keys come from events, so
+    a storm of distinct ones must not grow an instance's memory without bound."""
+
+    def __init__(self, ttl: float, size: int = 10_000) -> None:
         self.ttl = ttl
+        self.size = size
         self._items: dict[Any, tuple[float, Any]] = {}
         self._lock = threading.Lock()
 
@@ -98,7 +102,10 @@ class _TtlCache:
                 return value
         value = load()
         with self._lock:
+            self._items.pop(key, None)
             self._items[key] = (now + self.ttl, value)
+            while len(self._items) > self.size:  # the oldest entry first (insertion order)
+                del self._items[next(iter(self._items))]
         return value
 
 
@@ -160,6 +167,8 @@ class GoogleAdapter:
         self._accounts = _TtlCache(cache_ttl)
         self._numbers = _TtlCache(3600.0)
         self._project_policies = _TtlCache(min(cache_ttl, 30.0))
+        # Repository and tag existence: a storm of one incident asks once, not per event.
+        self._existence = _TtlCache(min(cache_ttl, 30.0))
 
     def cluster(self, project: str, location: str, name: str) -> ClusterInfo | None:
         resource = f"projects/{project}/locations/{location}/clusters/{name}"
@@ -228,6 +237,9 @@ class GoogleAdapter:
         return AccountInfo(email=email, exists=True, disabled=bool(account.disabled))
 
     def _exists(self, name: str, read: Callable[..., Any], needs: tuple[str, ...]) -> bool:
+        return self._existence.get(name, lambda: self._read_exists(name, read, needs))
+
+    def _read_exists(self, name: str, read: Callable[..., Any], needs: tuple[str, ...]) -> bool:
         try:
             guard(
                 f"reading {name}",
