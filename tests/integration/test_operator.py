@@ -215,23 +215,29 @@ def test_a_missing_permission_is_named(sandbox: Sandbox) -> None:
     assert "logging.logEntries.list" in done.stderr
 
 
-def test_missing_credentials_are_explained(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GOOGLE_", "PULLFIX_"))}
-    env |= {
+def _diagnose_as_a_user(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """`pullfix diagnose` with no sandbox and no Google credentials but those in `env`."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("GOOGLE_", "PULLFIX_"))}
+    clean |= {
         "HOME": str(tmp_path),
         "CLOUDSDK_CONFIG": str(tmp_path / "gcloud"),
         "GCE_METADATA_HOST": "127.0.0.1:9",
         "GCE_METADATA_IP": "127.0.0.1:9",
         "NO_GCE_CHECK": "True",
+        **env,
     }
-    done = subprocess.run(
+    return subprocess.run(
         [PULLFIX, "diagnose", "--cluster", CLUSTER_NAME, "busybox"],
         capture_output=True,
         text=True,
-        env=env,
+        env=clean,
         timeout=120,
         check=False,
     )
+
+
+def test_missing_credentials_are_explained(tmp_path: Path) -> None:
+    done = _diagnose_as_a_user(tmp_path)
     assert done.returncode == 4, done.stderr
     assert "gcloud auth application-default login" in done.stderr
 
@@ -411,16 +417,7 @@ def test_credentials_that_cannot_be_refreshed_exit_4_without_a_traceback(tmp_pat
                 }
             )
         )
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("GOOGLE_", "PULLFIX_"))}
-        env |= {"GOOGLE_APPLICATION_CREDENTIALS": str(credentials), "HOME": str(tmp_path)}
-        done = subprocess.run(
-            [PULLFIX, "diagnose", "--cluster", CLUSTER_NAME, "busybox"],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-            check=False,
-        )
+        done = _diagnose_as_a_user(tmp_path, GOOGLE_APPLICATION_CREDENTIALS=str(credentials))
     finally:
         server.shutdown()
         server.server_close()

@@ -241,6 +241,17 @@ def test_replay_formats_say_the_same(tmp_path: Path) -> None:
     assert yaml.safe_load(run(*base, "--format", "yaml").stdout) == as_json
 
 
+def _validate(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PULLFIX, "config", "validate", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
 def test_config_validate_names_variables_never_values(tmp_path: Path) -> None:
     example = str(REPO / "examples" / "config.yaml")
     secret = "https://chat.googleapis.com/v1/spaces/AAA/messages?key=KEY123&token=TOKEN456"
@@ -251,28 +262,14 @@ def test_config_validate_names_variables_never_values(tmp_path: Path) -> None:
         "GITHUB_TOKEN_PLATFORM": "ghp_" + "a" * 36,
     }
     env = {**os.environ, **good}
-    done = subprocess.run(
-        [PULLFIX, "config", "validate", example],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+    done = _validate(example, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     bad = {
         **env,
         "CHAT_PAYMENTS": secret.replace("https", "http"),
         "GITHUB_TOKEN_PLATFORM": "ghp_ x\n",
     }
-    done = subprocess.run(
-        [PULLFIX, "config", "validate", example, "--format", "json"],
-        capture_output=True,
-        text=True,
-        env=bad,
-        timeout=60,
-        check=False,
-    )
+    done = _validate(example, "--format", "json", env=bad)
     assert done.returncode == 3
     report = json.loads(done.stdout)
     assert report["valid"] is False
@@ -281,22 +278,10 @@ def test_config_validate_names_variables_never_values(tmp_path: Path) -> None:
     assert "KEY123" not in done.stdout + done.stderr and "ghp_ x" not in done.stdout
     wide = tmp_path / "wide.yaml"
     wide.write_text("auto_grant: {repositories: ['projects/shop-*/locations/*/repositories/*']}\n")
-    done = subprocess.run(
-        [PULLFIX, "config", "validate", str(wide)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = _validate(str(wide))
     assert done.returncode == 0
     assert "warning: auto_grant.repositories" in done.stdout
     broken = tmp_path / "broken.yaml"
     broken.write_text("auto_grant: {level: folder}\n")
-    done = subprocess.run(
-        [PULLFIX, "config", "validate", str(broken)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = _validate(str(broken))
     assert done.returncode == 3 and "auto_grant.level" in done.stdout

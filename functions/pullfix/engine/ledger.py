@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from google.api_core import exceptions, retry
+from google.api_core import exceptions
 
 from pullfix.core.model import TransientError
+from pullfix.gcp.retries import bounded_retry
 
 __all__ = ["LEDGER_PERMISSIONS", "Claim", "FirestoreLedger", "Ledger", "MemoryLedger"]
 
@@ -163,17 +164,7 @@ class FirestoreLedger:
         # `api_timeout` bounds each call, the client's own retries included (its defaults
         # retry for up to a minute, longer than the function may run).
         self.timeout = timeout
-        self.retry = retry.Retry(
-            predicate=retry.if_exception_type(
-                exceptions.ServiceUnavailable,
-                exceptions.InternalServerError,
-                exceptions.DeadlineExceeded,
-            ),
-            initial=0.05,
-            maximum=1.0,
-            multiplier=2.0,
-            timeout=timeout,
-        )
+        self.retry = bounded_retry(timeout)
 
     def _name(self, key: str) -> str:
         return f"{self.database}/documents/{self.collection}/{key}"

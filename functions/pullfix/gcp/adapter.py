@@ -15,7 +15,7 @@ import urllib.parse
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from google.api_core import exceptions, retry
+from google.api_core import exceptions
 
 from pullfix.core.model import (
     AccessDenied,
@@ -29,6 +29,7 @@ from pullfix.core.model import (
 )
 from pullfix.engine.ledger import LEDGER_PERMISSIONS
 from pullfix.gcp.clients import GoogleClients
+from pullfix.gcp.retries import bounded_retry
 
 __all__ = ["PERMISSIONS", "GoogleAdapter", "PubSubPublisher", "guard"]
 
@@ -68,19 +69,7 @@ _TRANSIENT = (
     exceptions.RetryError,
     exceptions.Unknown,
 )
-_RETRY = retry.Retry(
-    predicate=retry.if_exception_type(
-        exceptions.TooManyRequests,
-        exceptions.ServiceUnavailable,
-        exceptions.InternalServerError,
-        exceptions.GatewayTimeout,
-        exceptions.DeadlineExceeded,
-    ),
-    initial=0.05,
-    maximum=1.0,
-    multiplier=2.0,
-    timeout=4.0,
-)
+_RETRY = bounded_retry(4.0)
 
 
 class _TtlCache:
