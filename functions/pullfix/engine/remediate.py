@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -67,6 +68,9 @@ class Outcome:
     escalation: bool = False
     evidence: dict[str, Any] = field(default_factory=dict)
     remediation: dict[str, Any] | None = None
+    # False for a duplicate of work that another delivery still holds: its event is not
+    # settled, so that the holder's own redelivery finds it open (never published).
+    settled: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -112,12 +116,14 @@ class Remediator:
         ledger: Ledger,
         publisher: OutcomePublisher | None = None,
         lease: int = DEFAULT_LEASE,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self.apis = apis
         self.ledger = ledger
         self.publisher = publisher
         self.lease = lease
+        self.clock = clock  # wall-clock seconds, for leases
         self.collector = EvidenceCollector(apis)
 
     # -- the incident lifecycle -------------------------------------------------------------
@@ -155,7 +161,7 @@ class Remediator:
             offline.cause.value,
             verified,
         )
-        wall = time.time()
+        wall = self.clock()
         mine = lease_fields(State.WORKING, failure.message_id, wall, self.lease)
         claim = self.ledger.claim(event_key, when, self.config.dedupe_window, mine)
         if not claim.new:
@@ -188,7 +194,10 @@ class Remediator:
         if grant_key:
             record["grant_key"] = grant_key
         if outcome.action is Action.SUPPRESSED:
-            self.ledger.update(event_key, {**record, "state": State.DONE.value})
+            if outcome.settled:
+                self.ledger.update(event_key, {**record, "state": State.DONE.value})
+            else:
+                self.ledger.release(event_key)
             return outcome
         published = outcome.to_dict()
         record["outcome"] = json.dumps(published)
@@ -351,11 +360,15 @@ class Remediator:
     ) -> Outcome:
         """A `granting` record found: wait for a live one, take an expired one over."""
         cause = Cause(record.get("cause") or Cause.ROLE.value)
-        step = next_step(record, failure.message_id, time.time())
+        step = next_step(record, failure.message_id, self.clock())
         if step is Step.RETRY:
             raise InProgress(f"the grant {key} is being made by this message already")
         if step is Step.SUPPRESS:
-            return self._suppressed(failure, cause, key, f"the grant {key} is being made")
+            held = self._suppressed(
+                failure, cause, key, f"the grant {key} is being made by another delivery"
+            )
+            held.settled = False
+            return held
         plan = GrantPlan(record["resource"], record["role"], record["member"])
         reasons = ("finishing a grant that an earlier delivery started (IAM re-read)",)
         diagnosis = Diagnosis(
@@ -385,7 +398,7 @@ class Remediator:
     ) -> Outcome:
         plan = decision.plan
         assert plan is not None
-        wall = time.time()
+        wall = self.clock()
         fields = {
             **lease_fields(State.GRANTING, failure.message_id, wall, self.lease),
             "cause": diagnosis.cause.value,
@@ -424,11 +437,14 @@ class Remediator:
             # Still `granting` (our lease) until the outcome is published: then `granted`.
             self.ledger.update(key, {"granted_at": when.isoformat()})
         except BaseException:
-            if not attempted:  # nothing reached IAM: give the incident back
-                with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception):
+                if not attempted:  # nothing reached IAM: give the incident back
                     self.ledger.release(key)
-            # Otherwise the write may have landed: the lease expires and the next delivery
-            # re-reads IAM and finishes.
+                else:
+                    # The write may have landed: keep `granting`, but end this delivery's
+                    # lease now, so the next one takes over, re-reads IAM and finishes.
+                    self.ledger.update(key, {"lease_until": "0"})
+            # (Killed instead, the lease runs out by itself.)
             raise
         audit = self._audit(failure, diagnosis, plan, "grant")
         audit["changed"], audit["attempts"] = result.changed, result.attempts

@@ -1,0 +1,220 @@
+"""The lifecycle against a small reference model (hypothesis stateful testing).
+
+The real engine (`Remediator`, the Google adapter over the sandbox's wire protocols, the memory
+ledger) handles one grant incident through interleavings of deliveries, redeliveries, crashes
+at any ledger call, ledger errors and the passing of time. A crash is modelled as death: from
+the crash on, the dying worker's ledger calls do nothing (no cleanup runs in a killed
+process). The reference model is the promise: a message is acknowledged only once the binding
+and its outcome exist; the binding is made once; after the leases run out, redelivery always
+finishes the work.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+from pullfix.core.config import config_from_dict
+from pullfix.core.intake import PullFailure, parse_event
+from pullfix.core.model import TransientError
+from pullfix.dev.sandbox import Sandbox
+from pullfix.dev.sandbox.world import world_from_dict
+from pullfix.engine.ledger import Claim, MemoryLedger
+from pullfix.engine.remediate import Remediator
+from pullfix.gcp.adapter import GoogleAdapter
+from pullfix.gcp.clients import GoogleClients
+from pullfix.gcp.endpoints import sandbox_endpoint
+from tests.integration.pipeline import CONFIG, DEFAULT_SA, IMAGES, event, world_dict
+
+pytestmark = pytest.mark.integration
+
+SHARED = f"us-docker.pkg.dev/{IMAGES}/shared"
+MEMBER = f"serviceAccount:{DEFAULT_SA}"
+LEASE = 100
+NOW = datetime.now(UTC)
+
+
+class Died(BaseException):
+    """The worker's process was killed (SIGKILL): nothing after this runs for it."""
+
+
+class FaultyLedger:
+    """The memory ledger, with a crash or an error armed at the n-th call from now."""
+
+    def __init__(self) -> None:
+        self.inner = MemoryLedger()
+        self.countdown: int | None = None
+        self.fault: str = "crash"
+        self.dead = False
+
+    def _step(self) -> bool:
+        """False when the calling worker is dead (its call does nothing)."""
+        if self.dead:
+            return False
+        if self.countdown is not None:
+            self.countdown -= 1
+            if self.countdown <= 0:
+                self.countdown = None
+                if self.fault == "crash":
+                    self.dead = True
+                    raise Died
+                raise TransientError("ledger: injected Firestore error")
+        return True
+
+    def claim(self, key: str, now: datetime, window: int, data: dict[str, str]) -> Claim:
+        if not self._step():
+            raise Died
+        return self.inner.claim(key, now, window, data)
+
+    def take_over(
+        self, key: str, now: datetime, window: int, data: dict[str, str], wall: float
+    ) -> Claim:
+        if not self._step():
+            raise Died
+        return self.inner.take_over(key, now, window, data, wall)
+
+    def get(self, key: str, now: datetime) -> dict[str, str] | None:
+        if not self._step():
+            raise Died
+        return self.inner.get(key, now)
+
+    def update(self, key: str, data: dict[str, str]) -> None:
+        if self._step():
+            self.inner.update(key, data)
+
+    def release(self, key: str) -> None:
+        if self._step():
+            self.inner.release(key)
+
+    def set_flag_once(self, key: str, flag: str, now: datetime) -> bool:
+        if not self._step():
+            raise Died
+        return self.inner.set_flag_once(key, flag, now)
+
+    def take_grant_slot(self, now: datetime, limit: int) -> bool:
+        if not self._step():
+            raise Died
+        return self.inner.take_grant_slot(now, limit)
+
+
+class Outbox:
+    """Where outcomes are published (the engine's OutcomePublisher port)."""
+
+    def __init__(self) -> None:
+        self.published: list[dict[str, Any]] = []
+
+    def publish(self, outcome: dict[str, Any]) -> None:
+        self.published.append(outcome)
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Any:
+    with Sandbox(world_from_dict(world_dict(None))) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def clients(sandbox: Sandbox) -> Any:
+    made = GoogleClients(sandbox_endpoint(sandbox.endpoint))
+    yield made
+    made.close()
+
+
+def _failure(message_id: str) -> PullFailure:
+    entry = event("default-pool", f"{SHARED}/web:1.4", workload="model", minutes_ago=1)
+    parsed = parse_event(entry)
+    assert isinstance(parsed, PullFailure)
+    return dataclasses.replace(parsed, message_id=message_id)
+
+
+def test_the_lifecycle_keeps_its_promise(sandbox: Sandbox, clients: GoogleClients) -> None:
+    config = config_from_dict({**CONFIG, "lease": f"{LEASE}s"})
+
+    class Lifecycle(RuleBasedStateMachine):
+        def __init__(self) -> None:
+            super().__init__()
+            sandbox.state.world = world_from_dict(world_dict(None))
+            self.wall = 1_000_000.0
+            self.ledger = FaultyLedger()
+            self.outbox = Outbox()
+            self.engine = Remediator(
+                config,
+                GoogleAdapter(clients, timeout=5, cache_ttl=0.0),
+                self.ledger,  # type: ignore[arg-type]
+                self.outbox,
+                lease=LEASE,
+                clock=lambda: self.wall,
+            )
+            self.acked: set[str] = set()
+            self.pending = {"m1", "m2", "m3"}
+            self.started: set[str] = set()  # delivered at least once, not acknowledged
+
+        def members(self) -> set[str]:
+            policy = sandbox.world.projects[IMAGES].repositories["shared"].policy
+            return policy.members_of("roles/artifactregistry.reader")
+
+        def deliver(self, message_id: str) -> None:
+            self.ledger.dead = False  # a fresh instance takes the delivery
+            self.started.add(message_id)
+            try:
+                self.engine.handle(_failure(message_id), NOW)
+            except (Died, TransientError):
+                return  # not acknowledged: Pub/Sub redelivers
+            self.started.discard(message_id)
+            self.acked.add(message_id)
+            self.pending.discard(message_id)
+            # The promise: acknowledged only once the binding and its outcome exist, or as a
+            # duplicate of work that another message, not yet acknowledged, holds (Pub/Sub
+            # redelivers that one until it finishes).
+            done = MEMBER in self.members() and any(
+                o["action"] == "grant" for o in self.outbox.published
+            )
+            assert done or self.started - {message_id}
+
+        @rule(
+            message=st.sampled_from(["m1", "m2", "m3"]),
+            fault=st.one_of(
+                st.none(),
+                st.tuples(st.sampled_from(["crash", "error"]), st.integers(1, 10)),
+            ),
+        )
+        def a_delivery(self, message: str, fault: tuple[str, int] | None) -> None:
+            """A delivery, perhaps killed or failed at its n-th ledger call."""
+            if fault is not None:
+                self.ledger.fault, self.ledger.countdown = fault
+            self.deliver(message)
+            self.ledger.countdown = None
+
+        @rule(seconds=st.sampled_from([1.0, 30.0, LEASE + 1.0]))
+        def time_passes(self, seconds: float) -> None:
+            self.wall += seconds
+
+        @invariant()
+        def granted_once_at_most(self) -> None:
+            grants = [o for o in self.outbox.published if o["action"] == "grant"]
+            assert len({o["fingerprint"] for o in grants}) <= 1
+
+        @rule()
+        def settle(self) -> None:
+            """No more faults; leases run out; every pending message is redelivered."""
+            self.ledger.countdown = None
+            for _ in range(4):
+                self.wall += LEASE + 1
+                for message in sorted(self.pending):
+                    self.deliver(message)
+            assert not self.pending, self.pending
+            assert MEMBER in self.members()
+
+    Lifecycle.TestCase.settings = settings(
+        max_examples=200,
+        stateful_step_count=15,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    )
+    Lifecycle.TestCase().runTest()
