@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -22,6 +23,8 @@ from pullfix.core.outcome import OUTCOME_SCHEMA, outcome_problem
 from pullfix.dev.events import eventarc_headers
 from pullfix.dev.localrun import FunctionServer
 from pullfix.dev.receivers import Answer, ChatReceiver, GitHubReceiver
+from pullfix.dev.sandbox import Sandbox
+from tests.integration.conftest import TEST_WORLD
 
 pytestmark = pytest.mark.integration
 
@@ -87,6 +90,8 @@ class Notify:
             text = exc.read().decode()
             exc.close()
             return exc.code, text
+        except OSError:  # the function died with the request open
+            return 0, ""
 
     def lines(self) -> list[dict[str, Any]]:
         out = []
@@ -314,3 +319,52 @@ def test_an_outcome_of_the_wrong_shape_is_acknowledged_naming_the_field(
 
 def test_the_sample_outcome_is_one_remediate_would_publish() -> None:
     assert outcome_problem(OUTCOME) is None
+
+
+def test_a_notify_killed_mid_post_delivers_on_redelivery(
+    tmp_path: Path, receivers: tuple[ChatReceiver, GitHubReceiver, ChatReceiver]
+) -> None:
+    """SIGKILL while the chat service holds the post: the redelivery is not acknowledged
+    until a fresh instance has delivered it (the Firestore ledger outlives the process)."""
+    chat, github, _ = receivers
+    config = yaml.safe_load(_config(tmp_path).read_text())
+    config |= {"ledger": {"firestore": {"project": "p1"}}, "lease": "3s"}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    chat.hold = 60.0
+    with Sandbox(TEST_WORLD) as sandbox:
+        env = {
+            **_env(chat, github),
+            "PULLFIX_CONFIG": str(tmp_path / "config.yaml"),
+            "PULLFIX_GCP_ENDPOINT": sandbox.endpoint,
+        }
+        with ExitStack() as stack:
+            first = Notify(
+                stack.enter_context(
+                    FunctionServer("notify", env=env, log_path=tmp_path / "first.log")
+                ),
+                tmp_path / "first.log",
+            )
+            answers: list[int] = []
+            poster = threading.Thread(target=lambda: answers.append(first.post(OUTCOME, "k")[0]))
+            poster.start()
+            deadline = time.monotonic() + 30
+            while not chat.seen:
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            first.server.kill()
+            poster.join(timeout=30)
+        assert answers == [0]  # died mid-post: never acknowledged
+        with FunctionServer("notify", env=env, log_path=tmp_path / "fresh.log") as server:
+            fresh = Notify(server, tmp_path / "fresh.log")
+            statuses = []
+            deadline = time.monotonic() + 60
+            while not statuses or statuses[-1] != 200:
+                assert time.monotonic() < deadline, statuses
+                statuses.append(fresh.post(OUTCOME, "k")[0])
+                time.sleep(0.3)
+            assert fresh.post(OUTCOME, "k")[0] == 200  # and again: nothing more is sent
+    assert set(statuses[:-1]) <= {500}
+    assert 1 <= len([s for s in chat.seen if s.path.startswith("/v1/spaces")]) <= 2
+    assert len(github.issues) == 1
+    done = [line["delivered"] for line in fresh.lines() if "delivered" in line]
+    assert done[0] == ["chat:0", "github:0"]

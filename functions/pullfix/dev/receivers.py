@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -94,8 +95,9 @@ class ChatReceiver(_Server):
     """Accepts webhook POSTs (Google Chat, Slack or plain JSON) and keeps them.
 
     `statuses`: answers to give first, in order (then 200); `on_post` sees each one.
-    `location`: the Location header of a 3xx answer. Every request, answered or not, is
-    kept in `seen` (a GET too: a client that follows a redirect may send one).
+    `location`: the Location header of a 3xx answer. `hold`: seconds to wait before the
+    next answer (once), as a slow chat service does. Every request, answered or not, is kept
+    in `seen` (a GET too: a client that follows a redirect may send one).
     """
 
     def __init__(
@@ -110,6 +112,7 @@ class ChatReceiver(_Server):
         self.statuses = list(statuses or [])
         self.on_post = on_post
         self.location = location
+        self.hold = 0.0
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         receiver = self
@@ -120,6 +123,10 @@ class ChatReceiver(_Server):
                 posted = Posted(path, query, dict(self.headers.items()), body)
                 with receiver.lock:
                     receiver.seen.append(posted)
+                    hold, receiver.hold = receiver.hold, 0.0
+                if hold:
+                    time.sleep(hold)
+                with receiver.lock:
                     status = receiver.statuses.pop(0) if receiver.statuses else 200
                     if status == 200:
                         receiver.posts.append(posted)
