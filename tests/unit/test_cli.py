@@ -285,3 +285,12 @@ def test_config_validate_names_variables_never_values(tmp_path: Path) -> None:
     broken.write_text("auto_grant: {level: folder}\n")
     done = _validate(str(broken))
     assert done.returncode == 3 and "auto_grant.level" in done.stdout
+
+
+def test_classify_formats_say_the_same() -> None:
+    events = str(SAMPLES / "events.jsonl")
+    lines = [json.loads(line) for line in run("classify", events).stdout.splitlines()]
+    assert yaml.safe_load(run("classify", events, "--format", "yaml").stdout) == lines
+    table = run("classify", events, "--format", "table").stdout.decode().splitlines()
+    assert table[0].split() == ["cause", "image", "workload", "why"]
+    assert [row.split()[0] for row in table[2:]] == [r.get("cause", "error") for r in lines]

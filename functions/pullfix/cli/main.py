@@ -86,11 +86,32 @@ def _cmd_classify(args: argparse.Namespace, stdout: TextIO) -> int:
             print(f"pullfix classify: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
             return EXIT_INPUT
         interactive = False
+    records: list[dict[str, object]] = []
     try:
         for out in _classify_input(source):
-            stdout.write(out + "\n")
-            if interactive:
-                stdout.flush()
+            if args.format == "json":
+                stdout.write(out + "\n")
+                if interactive:
+                    stdout.flush()
+            else:
+                records.append(json.loads(out))
+        if args.format == "yaml":
+            from pullfix.cli.output import write_structured
+
+            write_structured(records, "yaml", stdout)
+        elif args.format == "table":
+            from pullfix.cli.tables import render_table
+
+            rows = [
+                [
+                    str(r.get("cause") or "error"),
+                    str(r.get("image") or "-"),
+                    str(r.get("workload") or r.get("pod") or "-"),
+                    str(r.get("error") or next(iter(r.get("reasons") or []), "")),  # type: ignore[call-overload]
+                ]
+                for r in records
+            ]
+            stdout.write(render_table(["cause", "image", "workload", "why"], rows) + "\n")
     except BrokenPipeError:
         raise  # the reader went away: main() ends quietly
     except OSError as exc:
@@ -295,6 +316,13 @@ def build_parser() -> argparse.ArgumentParser:
         "  pullfix classify - < events.jsonl | jq -r .cause | sort | uniq -c",
     )
     classify.add_argument("file", nargs="?", metavar="FILE|-", help="input file; - or none: stdin")
+    classify.add_argument(
+        "--format",
+        choices=("json", "yaml", "table"),
+        default="json",
+        help="json: one object per event, JSON Lines, streamed (the default); yaml: one "
+        "document, the list; table: cause, image, workload and the first reason",
+    )
     classify.set_defaults(handler=_cmd_classify)
 
     replay = _command(
