@@ -7,7 +7,7 @@ import base64
 import json
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -98,6 +98,7 @@ def world_dict(push_endpoint: str | None) -> dict[str, Any]:
     accounts[sa("disabled")] = {"disabled": True}
     topic = {"push_endpoint": push_endpoint} if push_endpoint else {}
     return {
+        "groups": {"ci@example.com": {"members": ["user:release-bot@example.com"]}},
         "projects": {
             PROD: {
                 "number": PROD_NUMBER,
@@ -143,7 +144,7 @@ def world_dict(push_endpoint: str | None) -> dict[str, Any]:
                     },
                 },
             },
-        }
+        },
     }
 
 
@@ -246,6 +247,7 @@ def pipeline(
     *,
     ledger_firestore: bool = False,
     functions: int = 1,
+    world: Callable[[dict[str, Any]], None] | None = None,
 ) -> Iterator[list[Pipeline]]:
     """Sandbox, receiver and `functions` remediate servers sharing them."""
     settings = dict(config or CONFIG)
@@ -255,8 +257,11 @@ def pipeline(
     config_path.write_text(yaml.safe_dump(settings))
     with ExitStack() as stack:
         outcomes = stack.enter_context(receiver())
+        shape = world_dict(outcomes.url)
+        if world is not None:
+            world(shape)
         sandbox = stack.enter_context(
-            Sandbox(world_from_dict(world_dict(outcomes.url)), strict=True, push_min_backoff=0.01)
+            Sandbox(world_from_dict(shape), strict=True, push_min_backoff=0.01)
         )
         env = {
             "PULLFIX_GCP_ENDPOINT": sandbox.endpoint,

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from pullfix.dev.sandbox.contract import discovery_method, response_violations
+from pullfix.dev.sandbox.contract import _document, discovery_method, response_violations
 from pullfix.dev.sandbox.rest import ROUTES
 
 
@@ -15,7 +15,10 @@ def test_every_route_is_the_discovery_method_it_claims(route: object) -> None:
     method = discovery_method(route.method_id, route.version)  # type: ignore[attr-defined]
     assert method["httpMethod"] == route.http_method  # type: ignore[attr-defined]
     # Fill the discovery path template with sample ids; the route must accept exactly it.
-    sample = "/" + re.sub(r"\{\+?(\w+)\}", lambda m: f"x-{m.group(1).lower()}", method["flatPath"])
+    api = route.method_id.split(".", 1)[0]  # type: ignore[attr-defined]
+    service_path = _document(f"{api}.{route.version}")["servicePath"]  # type: ignore[attr-defined]
+    template = service_path + method["flatPath"]
+    sample = "/" + re.sub(r"\{\+?(\w+)\}", lambda m: f"x-{m.group(1).lower()}", template)
     assert route.pattern.match(sample), (sample, route.pattern.pattern)  # type: ignore[attr-defined]
 
 

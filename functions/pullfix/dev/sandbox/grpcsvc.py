@@ -160,7 +160,41 @@ class GrpcServer:
             request_deserializer=iam_types.GetServiceAccountRequest.deserialize,
             response_serializer=iam_types.ServiceAccount.serialize,
         )
-        return grpc.method_handlers_generic_handler(IAM_SERVICE, {"GetServiceAccount": handler})
+        get_role = grpc.unary_unary_rpc_method_handler(
+            self._guard("iam.roles.get", self._get_role),
+            request_deserializer=iam_types.GetRoleRequest.deserialize,
+            response_serializer=iam_types.Role.serialize,
+        )
+        return grpc.method_handlers_generic_handler(
+            IAM_SERVICE, {"GetServiceAccount": handler, "GetRole": get_role}
+        )
+
+    def _get_role(self, request: iam_types.GetRoleRequest) -> Any:
+        """roles/X (predefined), projects/P/roles/X and organizations/O/roles/X (custom)."""
+        from pullfix.dev.sandbox.evaluate import role_permissions
+
+        name = request.name
+        parts = name.split("/")
+        if not (
+            (len(parts) == 2 and parts[0] == "roles")
+            or (
+                len(parts) == 4
+                and parts[0] in ("projects", "organizations")
+                and parts[2] == "roles"
+            )
+        ):
+            raise ApiError(400, f"Invalid role name {name!r}")
+        with self.state.lock:
+            permissions = role_permissions(self.state.world, name)
+        if permissions is None:
+            raise ApiError(404, f"Role {name} not found.", status="NOT_FOUND")
+        return iam_types.Role(
+            name=name,
+            title=parts[-1],
+            included_permissions=list(permissions),
+            stage=iam_types.Role.RoleLaunchStage.GA,
+            etag=b"sandbox",
+        )
 
     def _get_service_account(self, request: iam_types.GetServiceAccountRequest) -> Any:
         parts = request.name.split("/")

@@ -1,5 +1,7 @@
-"""The sandbox's REST endpoints: container v1, artifactregistry v1, cloudresourcemanager v3,
-pubsub v1 (JSON over HTTP, Google's error envelope), and the `/_sandbox/` control routes.
+"""The sandbox's REST endpoints: container v1, artifactregistry v1, cloudresourcemanager v3
+(projects, folders, organizations), compute v1 (instances.get), policytroubleshooter v3,
+pubsub v1 and logging v2 (JSON over HTTP, Google's error envelope), and the `/_sandbox/`
+control routes.
 """
 
 from __future__ import annotations
@@ -23,7 +25,15 @@ from pullfix.dev.sandbox.errors import ApiError
 from pullfix.dev.sandbox.iam import policy_json, set_policy
 from pullfix.dev.sandbox.push import Delivery, PushDelivery
 from pullfix.dev.sandbox.state import Fault, SandboxState
-from pullfix.dev.sandbox.world import Cluster, Project, Repository, world_from_dict
+from pullfix.dev.sandbox.world import (
+    Cluster,
+    Folder,
+    NodePool,
+    Organization,
+    Project,
+    Repository,
+    world_from_dict,
+)
 
 __all__ = ["RestApp"]
 
@@ -322,7 +332,7 @@ def _get_repository(app: RestApp, request: Request, params: dict[str, str]) -> A
         return {
             "name": _repository_name(project, repo),
             "format": "DOCKER",
-            "mode": "STANDARD_REPOSITORY",
+            "mode": f"{repo.mode.upper()}_REPOSITORY",
             "createTime": "2024-01-01T00:00:00Z",
             "updateTime": "2024-01-01T00:00:00Z",
         }
@@ -383,7 +393,7 @@ def _get_tag(app: RestApp, request: Request, params: dict[str, str]) -> Any:
 def _get_project(app: RestApp, request: Request, params: dict[str, str]) -> Any:
     with app.state.lock:
         project = app._project(params["project"])
-        return {
+        out = {
             "name": f"projects/{project.number}",
             "projectId": project.project_id,
             "state": "ACTIVE",
@@ -391,6 +401,165 @@ def _get_project(app: RestApp, request: Request, params: dict[str, str]) -> Any:
             "createTime": "2024-01-01T00:00:00Z",
             "etag": base64.b64encode(f"p{project.number}".encode()).decode(),
         }
+        if project.parent is not None:
+            out["parent"] = project.parent
+        return out
+
+
+def _folder(app: RestApp, key: str) -> Folder:
+    folder = app.state.world.folders.get(key)
+    if folder is None:
+        raise ApiError(403, f"Permission denied on resource folders/{key} (or it may not exist).")
+    return folder
+
+
+def _organization(app: RestApp, key: str) -> Organization:
+    org = app.state.world.organization
+    if org is None or org.org_id != key:
+        raise ApiError(
+            403, f"Permission denied on resource organizations/{key} (or it may not exist)."
+        )
+    return org
+
+
+def _policy_request_version(request: Request) -> int:
+    body = _body(request)
+    options = body.get("options") or {} if isinstance(body, dict) else {}
+    return _requested_version(options.get("requestedPolicyVersion"))
+
+
+@_route("GET", "/v3/folders/{folder}", "cloudresourcemanager.folders.get", "v3")
+def _get_folder(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    with app.state.lock:
+        folder = _folder(app, params["folder"])
+        return {
+            "name": f"folders/{folder.folder_id}",
+            "parent": folder.parent,
+            "displayName": f"folder-{folder.folder_id}",
+            "state": "ACTIVE",
+            "createTime": "2024-01-01T00:00:00Z",
+            "etag": base64.b64encode(f"f{folder.folder_id}".encode()).decode(),
+        }
+
+
+@_route(
+    "POST", "/v3/folders/{folder}:getIamPolicy", "cloudresourcemanager.folders.getIamPolicy", "v3"
+)
+def _get_folder_policy(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    version = _policy_request_version(request)
+    with app.state.lock:
+        return policy_json(_folder(app, params["folder"]).policy, version)
+
+
+@_route("GET", "/v3/organizations/{organization}", "cloudresourcemanager.organizations.get", "v3")
+def _get_organization(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    with app.state.lock:
+        org = _organization(app, params["organization"])
+        return {
+            "name": f"organizations/{org.org_id}",
+            "displayName": "example.com",
+            "directoryCustomerId": "C0sandbox",
+            "state": "ACTIVE",
+            "createTime": "2024-01-01T00:00:00Z",
+            "etag": base64.b64encode(f"o{org.org_id}".encode()).decode(),
+        }
+
+
+@_route(
+    "POST",
+    "/v3/organizations/{organization}:getIamPolicy",
+    "cloudresourcemanager.organizations.getIamPolicy",
+    "v3",
+)
+def _get_organization_policy(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    version = _policy_request_version(request)
+    with app.state.lock:
+        return policy_json(_organization(app, params["organization"]).policy, version)
+
+
+# -- policytroubleshooter v3 ----------------------------------------------------------------
+
+
+@_route("POST", "/v3/iam:troubleshoot", "policytroubleshooter.iam.troubleshoot", "v3")
+def _troubleshoot(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    from pullfix.dev.sandbox.evaluate import troubleshoot
+
+    body = _body(request)
+    with app.state.lock:
+        return troubleshoot(app.state.world, body)
+
+
+# -- compute v1 -----------------------------------------------------------------------------
+
+
+def node_zone(cluster: Cluster, pool: NodePool, node: str) -> str:
+    """The zone GKE put a node in: its instance group's (see `cluster_json`)."""
+    zones = _zone_suffixes(cluster.location)
+    prefixes = sorted({n.rsplit("-", 1)[0] for n in pool.nodes})
+    return zones[prefixes.index(node.rsplit("-", 1)[0]) % len(zones)]
+
+
+@_route(
+    "GET",
+    "/compute/v1/projects/{project}/zones/{zone}/instances/{instance}",
+    "compute.instances.get",
+    "v1",
+)
+def _get_instance(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    with app.state.lock:
+        project = app._project(params["project"])
+        for cluster in project.clusters.values():
+            for pool in cluster.node_pools.values():
+                if params["instance"] not in pool.nodes:
+                    continue
+                zone = node_zone(cluster, pool, params["instance"])
+                if zone != params["zone"]:
+                    continue
+                return _instance_json(project, cluster, pool, params["instance"], zone)
+        raise ApiError(
+            404,
+            f"The resource 'projects/{params['project']}/zones/{params['zone']}/instances/"
+            f"{params['instance']}' was not found",
+        )
+
+
+def _instance_json(
+    project: Project, cluster: Cluster, pool: NodePool, node: str, zone: str
+) -> dict[str, Any]:
+    base = f"https://www.googleapis.com/compute/v1/projects/{project.project_id}/zones/{zone}"
+    group = f"{node.rsplit('-', 1)[0]}-grp"
+    account = (
+        pool.service_account
+        if pool.service_account != "default"
+        else f"{project.number}-compute@developer.gserviceaccount.com"
+    )
+    digest = int(hashlib.sha256(f"{project.project_id}/{node}".encode()).hexdigest()[:15], 16)
+    return {
+        "kind": "compute#instance",
+        "id": str(digest),
+        "name": node,
+        "zone": base,
+        "status": "RUNNING",
+        "machineType": f"{base}/machineTypes/e2-medium",
+        "selfLink": f"{base}/instances/{node}",
+        "metadata": {
+            "kind": "compute#metadata",
+            "fingerprint": base64.b64encode(node.encode()).decode(),
+            "items": [
+                # GKE's managed instance groups write these (created-by with the number).
+                {
+                    "key": "created-by",
+                    "value": (
+                        f"projects/{project.number}/zones/{zone}/instanceGroupManagers/{group}"
+                    ),
+                },
+                {"key": "cluster-name", "value": cluster.name},
+                {"key": "cluster-location", "value": cluster.location},
+            ],
+        },
+        "serviceAccounts": [{"email": account, "scopes": list(pool.oauth_scopes)}],
+        "labels": {"goog-gke-node": ""},
+    }
 
 
 @_route(
@@ -400,9 +569,7 @@ def _get_project(app: RestApp, request: Request, params: dict[str, str]) -> Any:
     "v3",
 )
 def _get_project_policy(app: RestApp, request: Request, params: dict[str, str]) -> Any:
-    body = _body(request)
-    options = body.get("options") or {} if isinstance(body, dict) else {}
-    version = _requested_version(options.get("requestedPolicyVersion"))
+    version = _policy_request_version(request)
     with app.state.lock:
         return policy_json(app._project(params["project"]).policy, version)
 

@@ -21,7 +21,10 @@ from pullfix.errors import PullfixError
 __all__ = [
     "Binding",
     "Cluster",
+    "DenyRule",
+    "Folder",
     "NodePool",
+    "Organization",
     "Policy",
     "Project",
     "Repository",
@@ -143,6 +146,50 @@ class Repository:
     location: str
     policy: Policy
     tags: list[str]
+    mode: str = "standard"  # standard, remote (pull-through) or virtual
+
+
+@dataclass
+class DenyRule:
+    """One rule of an IAM deny policy (iam v2 DenyRule), named by its policy."""
+
+    name: str
+    denied_principals: list[str]
+    denied_permissions: list[str]
+    exception_principals: list[str] = field(default_factory=list)
+    denial_condition: dict[str, str] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name,
+            "denied_principals": list(self.denied_principals),
+            "denied_permissions": list(self.denied_permissions),
+        }
+        if self.exception_principals:
+            out["exception_principals"] = list(self.exception_principals)
+        if self.denial_condition is not None:
+            out["denial_condition"] = dict(self.denial_condition)
+        return out
+
+
+@dataclass
+class Folder:
+    """A Resource Manager folder: its parent, allow policy and deny policies."""
+
+    folder_id: str
+    parent: str
+    policy: Policy
+    deny_policies: list[DenyRule] = field(default_factory=list)
+
+
+@dataclass
+class Organization:
+    """The world's organization, with its custom roles."""
+
+    org_id: str
+    policy: Policy
+    custom_roles: dict[str, list[str]] = field(default_factory=dict)
+    deny_policies: list[DenyRule] = field(default_factory=list)
 
 
 @dataclass
@@ -165,6 +212,9 @@ class Project:
     topics: dict[str, Topic]
     repositories: dict[str, Repository]
     project_iam_is_list: bool = False
+    parent: str | None = None  # folders/N or organizations/N
+    custom_roles: dict[str, list[str]] = field(default_factory=dict)
+    deny_policies: list[DenyRule] = field(default_factory=list)
 
     def service_account(self, email: str) -> ServiceAccount | None:
         """A service account of this project, the default compute one included."""
@@ -181,6 +231,9 @@ class World:
 
     projects: dict[str, Project]
     log_entries: list[dict[str, Any]] = field(default_factory=list)
+    organization: Organization | None = None
+    folders: dict[str, Folder] = field(default_factory=dict)
+    groups: dict[str, list[str]] = field(default_factory=dict)
 
     def project_by_number(self, number: int) -> Project | None:
         for project in self.projects.values():
@@ -214,9 +267,32 @@ class World:
 
     def to_dict(self) -> dict[str, Any]:
         """The world in the world-file schema."""
-        out: dict[str, Any] = {
-            "projects": {pid: _project_dict(p) for pid, p in self.projects.items()}
-        }
+        out: dict[str, Any] = {}
+        if self.organization is not None:
+            org = self.organization
+            out["organization"] = {"id": org.org_id}
+            if org.policy.bindings:
+                out["organization"]["iam"] = _policy_out(org.policy, True)
+            if org.custom_roles:
+                out["organization"]["custom_roles"] = _roles_out(org.custom_roles)
+            if org.deny_policies:
+                out["organization"]["deny_policies"] = [d.to_dict() for d in org.deny_policies]
+        if self.folders:
+            out["folders"] = {
+                fid: {
+                    "parent": f.parent,
+                    **({"iam": _policy_out(f.policy, True)} if f.policy.bindings else {}),
+                    **(
+                        {"deny_policies": [d.to_dict() for d in f.deny_policies]}
+                        if f.deny_policies
+                        else {}
+                    ),
+                }
+                for fid, f in self.folders.items()
+            }
+        if self.groups:
+            out["groups"] = {g: {"members": list(m)} for g, m in self.groups.items()}
+        out["projects"] = {pid: _project_dict(p) for pid, p in self.projects.items()}
         if self.log_entries:
             out["log_entries"] = list(self.log_entries)
         return out
@@ -230,7 +306,7 @@ def load_world(path: str | Path) -> World:
 
 def world_from_dict(data: object, source: str = "world") -> World:
     """Validate a decoded world document (the same schema as the file)."""
-    root = _mapping(data, source, ("projects", "log_entries"))
+    root = _mapping(data, source, ("projects", "log_entries", "organization", "folders", "groups"))
     projects_data = _mapping(root.get("projects") or {}, "projects", None)
     projects = {
         str(pid): _project(str(pid), value, f"projects.{pid}")
@@ -245,7 +321,164 @@ def world_from_dict(data: object, source: str = "world") -> World:
     entries = root.get("log_entries") or []
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         raise WorldError("log_entries: expected a list of LogEntry objects")
-    return World(projects=projects, log_entries=list(entries))
+    world = World(
+        projects=projects,
+        log_entries=list(entries),
+        organization=_organization(root["organization"]) if root.get("organization") else None,
+        folders={
+            str(fid): _folder(str(fid), spec, f"folders.{fid}")
+            for fid, spec in _mapping(root.get("folders") or {}, "folders", None).items()
+        },
+        groups={
+            str(email): _group(str(email), spec, f"groups.{email}")
+            for email, spec in _mapping(root.get("groups") or {}, "groups", None).items()
+        },
+    )
+    _check_hierarchy(world)
+    return world
+
+
+def _organization(value: object) -> Organization:
+    data = _mapping(value, "organization", ("id", "iam", "custom_roles", "deny_policies"))
+    org_id = str(data.get("id", ""))
+    if not org_id.isdigit():
+        raise WorldError(f"organization.id: expected a numeric organization id, got {org_id!r}")
+    return Organization(
+        org_id=org_id,
+        policy=_policy(data.get("iam") or [], "organization.iam"),
+        custom_roles=_custom_roles(data.get("custom_roles"), "organization.custom_roles"),
+        deny_policies=_deny_policies(data.get("deny_policies"), "organization.deny_policies"),
+    )
+
+
+def _folder(folder_id: str, value: object, where: str) -> Folder:
+    if not folder_id.isdigit():
+        raise WorldError(f"{where}: folder ids are numeric, got {folder_id!r}")
+    data = _mapping(value, where, ("parent", "iam", "deny_policies"))
+    parent = data.get("parent")
+    if not isinstance(parent, str) or not _PARENT_RE.fullmatch(parent):
+        raise WorldError(f"{where}.parent: expected folders/N or organizations/N, got {parent!r}")
+    return Folder(
+        folder_id=folder_id,
+        parent=parent,
+        policy=_policy(data.get("iam") or [], f"{where}.iam"),
+        deny_policies=_deny_policies(data.get("deny_policies"), f"{where}.deny_policies"),
+    )
+
+
+def _group(email: str, value: object, where: str) -> list[str]:
+    if not _EMAIL_RE.fullmatch(email):
+        raise WorldError(f"{where}: a group is named by its email address")
+    data = _mapping(value, where, ("members",))
+    members = _string_list(data.get("members", []), f"{where}.members")
+    for member in members:
+        if not member.startswith(("user:", "serviceAccount:", "group:")):
+            raise WorldError(f"{where}.members: {member!r} is not user:, serviceAccount: or group:")
+    return members
+
+
+_PARENT_RE = re.compile(r"(?:folders|organizations)/[0-9]+")
+_PERMISSION_RE = re.compile(r"[a-z][a-zA-Z0-9]*(?:\.[a-zA-Z0-9]+){2}")
+# Deny policies name permissions as SERVICE_FQDN/RESOURCE.VERB (iam v2 DenyRule).
+_DENY_PERMISSION_RE = re.compile(
+    r"[a-z][a-z0-9.-]*\.googleapis\.com/(?:\*|[a-zA-Z]+\.(?:\*|[a-zA-Z]+))"
+)
+_DENY_PRINCIPAL_RE = re.compile(r"principal(?:Set)?://[^\s]+")
+
+
+def _custom_roles(value: object, where: str) -> dict[str, list[str]]:
+    roles: dict[str, list[str]] = {}
+    for role_id, spec in _mapping(value or {}, where, None).items():
+        if not re.fullmatch(r"[A-Za-z0-9_.]{3,64}", str(role_id)):
+            raise WorldError(f"{where}.{role_id}: not a custom role id")
+        data = _mapping(spec, f"{where}.{role_id}", ("permissions", "title"))
+        permissions = _string_list(data.get("permissions", []), f"{where}.{role_id}.permissions")
+        for permission in permissions:
+            if not _PERMISSION_RE.fullmatch(permission):
+                raise WorldError(
+                    f"{where}.{role_id}.permissions: {permission!r} is not service.resource.verb"
+                )
+        roles[str(role_id)] = permissions
+    return roles
+
+
+def _deny_policies(value: object, where: str) -> list[DenyRule]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise WorldError(f"{where}: expected a list of deny rules")
+    rules = []
+    for index, item in enumerate(value):
+        at = f"{where}[{index}]"
+        data = _mapping(
+            item,
+            at,
+            (
+                "name",
+                "denied_principals",
+                "denied_permissions",
+                "exception_principals",
+                "denial_condition",
+            ),
+        )
+        name = data.get("name")
+        if not isinstance(name, str) or not name:
+            raise WorldError(f"{at}.name: a deny policy needs a name")
+        principals = _string_list(data.get("denied_principals", []), f"{at}.denied_principals")
+        exceptions = _string_list(
+            data.get("exception_principals", []), f"{at}.exception_principals"
+        )
+        for principal in (*principals, *exceptions):
+            if not _DENY_PRINCIPAL_RE.fullmatch(principal):
+                raise WorldError(
+                    f"{at}: {principal!r} is not a deny-policy principal "
+                    "(principal://… or principalSet://…)"
+                )
+        permissions = _string_list(data.get("denied_permissions", []), f"{at}.denied_permissions")
+        for permission in permissions:
+            if not _DENY_PERMISSION_RE.fullmatch(permission):
+                raise WorldError(
+                    f"{at}.denied_permissions: {permission!r} is not SERVICE_FQDN/RESOURCE.VERB "
+                    "(e.g. artifactregistry.googleapis.com/repositories.downloadArtifacts)"
+                )
+        if not principals or not permissions:
+            raise WorldError(f"{at}: a deny rule needs denied_principals and denied_permissions")
+        condition = None
+        if data.get("denial_condition") is not None:
+            cond = _mapping(
+                data["denial_condition"], f"{at}.denial_condition", ("title", "expression")
+            )
+            if not isinstance(cond.get("expression"), str) or not cond["expression"].strip():
+                raise WorldError(f"{at}.denial_condition.expression: required")
+            condition = {k: str(v) for k, v in cond.items()}
+        rules.append(DenyRule(name, principals, permissions, exceptions, condition))
+    return rules
+
+
+def _check_hierarchy(world: World) -> None:
+    """Every parent exists and the folders form a tree under the organization."""
+
+    def check(parent: str, where: str) -> None:
+        kind, _, key = parent.partition("/")
+        if kind == "folders" and key not in world.folders:
+            raise WorldError(f"{where}: folder {key} is not in folders")
+        if kind == "organizations" and (
+            world.organization is None or world.organization.org_id != key
+        ):
+            raise WorldError(f"{where}: organization {key} is not the world's organization")
+
+    for fid, folder in world.folders.items():
+        check(folder.parent, f"folders.{fid}.parent")
+        seen, at = {fid}, folder.parent
+        while at.startswith("folders/"):
+            at_id = at.split("/")[1]
+            if at_id in seen:
+                raise WorldError(f"folders.{fid}.parent: folders form a cycle")
+            seen.add(at_id)
+            at = world.folders[at_id].parent
+    for pid, project in world.projects.items():
+        if project.parent is not None:
+            check(project.parent, f"projects.{pid}.parent")
 
 
 def _project(pid: str, value: object, where: str) -> Project:
@@ -254,8 +487,23 @@ def _project(pid: str, value: object, where: str) -> Project:
             f"{where}: {pid!r} is not a project id (6-30 lowercase letters, digits, -)"
         )
     data = _mapping(
-        value, where, ("number", "iam", "service_accounts", "clusters", "topics", "repositories")
+        value,
+        where,
+        (
+            "number",
+            "parent",
+            "iam",
+            "custom_roles",
+            "deny_policies",
+            "service_accounts",
+            "clusters",
+            "topics",
+            "repositories",
+        ),
     )
+    parent = data.get("parent")
+    if parent is not None and (not isinstance(parent, str) or not _PARENT_RE.fullmatch(parent)):
+        raise WorldError(f"{where}.parent: expected folders/N or organizations/N, got {parent!r}")
     number = data.get("number")
     if isinstance(number, str) and number.isdigit():
         number = int(number)
@@ -299,6 +547,9 @@ def _project(pid: str, value: object, where: str) -> Project:
             ).items()
         },
         project_iam_is_list=isinstance(iam_value, list),
+        parent=parent,
+        custom_roles=_custom_roles(data.get("custom_roles"), f"{where}.custom_roles"),
+        deny_policies=_deny_policies(data.get("deny_policies"), f"{where}.deny_policies"),
     )
 
 
@@ -346,8 +597,11 @@ def _node_pool(name: str, value: object, where: str, cluster_version: str) -> No
 
 def _repository(name: str, value: object, where: str) -> Repository:
     _check_name(name, where)
-    data = _mapping(value, where, ("location", "iam", "tags"))
+    data = _mapping(value, where, ("location", "iam", "tags", "mode"))
     location = _location(data.get("location"), f"{where}.location")
+    mode = data.get("mode", "standard")
+    if mode not in ("standard", "remote", "virtual"):
+        raise WorldError(f"{where}.mode: expected standard, remote or virtual, got {mode!r}")
     tags = _string_list(data.get("tags", []), f"{where}.tags")
     for tag in tags:
         if not _TAG_RE.fullmatch(tag):
@@ -357,6 +611,7 @@ def _repository(name: str, value: object, where: str) -> Repository:
         location=location,
         policy=_policy(data.get("iam") or [], f"{where}.iam"),
         tags=tags,
+        mode=mode,
     )
 
 
@@ -449,8 +704,18 @@ def _policy_out(policy: Policy, as_list: bool) -> Any:
     return roles
 
 
+def _roles_out(roles: dict[str, list[str]]) -> dict[str, Any]:
+    return {rid: {"permissions": list(perms)} for rid, perms in roles.items()}
+
+
 def _project_dict(project: Project) -> dict[str, Any]:
     out: dict[str, Any] = {"number": project.number}
+    if project.parent is not None:
+        out["parent"] = project.parent
+    if project.custom_roles:
+        out["custom_roles"] = _roles_out(project.custom_roles)
+    if project.deny_policies:
+        out["deny_policies"] = [d.to_dict() for d in project.deny_policies]
     if project.policy.bindings or project.project_iam_is_list:
         out["iam"] = _policy_out(project.policy, project.project_iam_is_list)
     if project.service_accounts:
@@ -481,7 +746,12 @@ def _project_dict(project: Project) -> dict[str, Any]:
         }
     if project.repositories:
         out["repositories"] = {
-            n: {"location": r.location, "iam": _policy_out(r.policy, True), "tags": list(r.tags)}
+            n: {
+                "location": r.location,
+                "iam": _policy_out(r.policy, True),
+                "tags": list(r.tags),
+                **({"mode": r.mode} if r.mode != "standard" else {}),
+            }
             for n, r in project.repositories.items()
         }
     return out
