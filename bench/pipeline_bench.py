@@ -15,6 +15,7 @@ import yaml
 from pullfix.dev.events import eventarc_headers, log_entry, pull_message, push_body
 from pullfix.dev.localrun import FunctionServer, free_port, post
 from pullfix.dev.sandbox import Sandbox, load_world
+from pullfix.dev.sandbox.world import world_from_dict
 
 SAMPLES = Path(__file__).resolve().parent.parent / "functions" / "pullfix" / "dev" / "samples"
 HELLO = Path(__file__).resolve().parent / "hello_main.py"
@@ -69,7 +70,13 @@ def bench_pipeline() -> None:
                 }
             )
         )
-        with Sandbox(load_world(SAMPLES / "world.yaml")) as sandbox:
+        world = yaml.safe_load((SAMPLES / "world.yaml").read_text())
+        # One repository per new access incident, so that each asks the troubleshooter.
+        world["projects"]["shop-images"]["repositories"] |= {
+            f"bench-{i}": {"location": "us-central1", "tags": ["web:1.4"], "iam": []}
+            for i in range(ACCESS_INCIDENTS)
+        }
+        with Sandbox(world_from_dict(world)) as sandbox:
             env = {
                 "PULLFIX_GCP_ENDPOINT": sandbox.endpoint,
                 "PULLFIX_CONFIG": str(config),
@@ -77,7 +84,8 @@ def bench_pipeline() -> None:
             }
             with FunctionServer("remediate", env=env) as server:
                 _warm(server.url)
-                _latency(server.url)
+                _latency(server.url, sandbox)
+                _access_latency(server.url, sandbox)
                 _storm(server.url, sandbox)
     _cold_start()
 
@@ -88,14 +96,20 @@ def _warm(url: str) -> None:
         _post(url, _entry(f"warm-{i}", image, detail, i), f"warm-{i}")
 
 
-def _latency(url: str) -> None:
+ACCESS_INCIDENTS = 200
+
+
+def _latency(url: str, sandbox: Sandbox) -> None:
     new, duplicate = [], []
+    requests = 0
     for i in range(300):
         image, detail = DETAILS[i % len(DETAILS)]
         entry = _entry(f"lat-{i}", image, detail, 1000 + i)
+        before = sandbox.stats()["total"]
         start = time.perf_counter()
         assert _post(url, entry, f"lat-{i}") == 200
         new.append((time.perf_counter() - start) * 1000)
+        requests += sandbox.stats()["total"] - before
         start = time.perf_counter()
         assert _post(url, entry, f"lat-dup-{i}") == 200
         duplicate.append((time.perf_counter() - start) * 1000)
@@ -105,6 +119,32 @@ def _latency(url: str) -> None:
             f"  {label:<14} p50 {statistics.median(values):6.1f} ms   "
             f"p99 {_percentile(values, 99):6.1f} ms"
         )
+    print(f"  Google API requests per new incident (mix): {requests / len(new):.2f}")
+
+
+def _access_latency(url: str, sandbox: Sandbox) -> None:
+    """New IAM incidents, each on a repository of its own: the troubleshooter is asked each
+    time (no cached verdict), then the grant is made."""
+    times, requests = [], []
+    before_calls = sandbox.stats()["requests"].get("policytroubleshooter.iam.troubleshoot", 0)
+    for i in range(ACCESS_INCIDENTS):
+        image = f"us-central1-docker.pkg.dev/shop-images/bench-{i}/web:1.4"
+        entry = _entry(f"acc-{i}", image, "403 Forbidden", 5000 + i)
+        before = sandbox.stats()["total"]
+        start = time.perf_counter()
+        assert _post(url, entry, f"acc-{i}") == 200
+        times.append((time.perf_counter() - start) * 1000)
+        requests.append(sandbox.stats()["total"] - before)
+    calls = sandbox.stats()["requests"].get("policytroubleshooter.iam.troubleshoot", 0)
+    print(
+        f"new access incidents, troubleshooter on ({ACCESS_INCIDENTS}, each granted on its own "
+        "repository)"
+    )
+    print(
+        f"  p50 {statistics.median(times):6.1f} ms   p99 {_percentile(times, 99):6.1f} ms   "
+        f"Google API requests per incident {statistics.mean(requests):.2f} "
+        f"(troubleshooter calls {calls - before_calls})"
+    )
 
 
 def _storm(url: str, sandbox: Sandbox) -> None:

@@ -30,10 +30,21 @@ locals {
       "artifactregistry.repositories.get",
       "artifactregistry.repositories.getIamPolicy",
       "artifactregistry.tags.get",
+      "compute.instances.get",
       "container.clusters.get",
+      "iam.roles.get",
       "iam.serviceAccounts.get",
       "resourcemanager.projects.get",
       "resourcemanager.projects.getIamPolicy",
+    ]
+    # Up the hierarchy, for the Policy Troubleshooter and the fallback: folder and
+    # organization permissions, so only in an organization-level custom role.
+    hierarchy = [
+      "iam.denypolicies.get",
+      "iam.denypolicies.list",
+      "resourcemanager.folders.get",
+      "resourcemanager.folders.getIamPolicy",
+      "resourcemanager.organizations.getIamPolicy",
     ]
     repository_granter = [
       "artifactregistry.repositories.getIamPolicy",
@@ -56,6 +67,7 @@ locals {
   role_prefix = replace(var.prefix, "-", "_")
   role_titles = {
     reader             = "pullfix reader"
+    hierarchy          = "pullfix hierarchy reader"
     repository_granter = "pullfix repository granter"
     project_granter    = "pullfix project granter"
     ledger             = "pullfix ledger"
@@ -64,7 +76,7 @@ locals {
 }
 
 resource "google_project_iam_custom_role" "pullfix" {
-  for_each = var.organization_id == null ? local.permissions : {}
+  for_each = var.organization_id == null ? { for k, v in local.permissions : k => v if k != "hierarchy" } : {}
 
   project     = var.project_id
   role_id     = "${local.role_prefix}_${each.key}"
@@ -113,6 +125,16 @@ resource "google_organization_iam_member" "reader" {
 
   org_id = each.value
   role   = local.roles.reader
+  member = local.remediate_member
+}
+
+# Folder and organization policies, for access verification up the hierarchy: with an
+# organization, on the organization (without one there are no folders to read).
+resource "google_organization_iam_member" "hierarchy" {
+  for_each = var.organization_id == null ? toset([]) : toset([var.organization_id])
+
+  org_id = each.value
+  role   = local.roles.hierarchy
   member = local.remediate_member
 }
 

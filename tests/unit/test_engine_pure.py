@@ -13,7 +13,14 @@ from pullfix.core.classify import Diagnosis
 from pullfix.core.config import AutoGrant, Config
 from pullfix.core.imageref import parse_image
 from pullfix.core.judge import Evidence, judge
-from pullfix.core.model import AccountInfo, Binding, ClusterInfo, NodePoolInfo, PolicyView
+from pullfix.core.model import (
+    AccessState,
+    AccessVerdict,
+    AccountInfo,
+    ClusterInfo,
+    InstanceGroup,
+    NodePoolInfo,
+)
 from pullfix.core.policy import decide
 from pullfix.core.remediation import Context, ticket_draft
 from pullfix.engine.ledger import MemoryLedger
@@ -21,8 +28,13 @@ from pullfix.engine.remediate import fingerprint
 
 RO = "https://www.googleapis.com/auth/devstorage.read_only"
 POOL = NodePoolInfo(
-    "default-pool", "default", (RO,), "1.29.4-gke.1043002", ("gke-c1-default-pool-1a2b3c4d-grp",)
+    "default-pool",
+    "default",
+    (RO,),
+    "1.29.4-gke.1043002",
+    (InstanceGroup("p1", "us-central1-a", "gke-c1-default-pool-1a2b3c4d-grp"),),
 )
+NOT_GRANTED = AccessVerdict(AccessState.NOT_GRANTED, "Policy Troubleshooter", ("no binding",))
 CLUSTER = ClusterInfo("p1", "us-central1", "c1", "1.29.4-gke.1043002", (POOL,))
 EMAIL = "123-compute@developer.gserviceaccount.com"
 REPO = "projects/p1/locations/us/repositories/apps"
@@ -39,6 +51,7 @@ def evidence(**changes: Any) -> Evidence:
         account=AccountInfo(EMAIL, True),
         repository_exists=True,
         tag_exists=True,
+        verdict=NOT_GRANTED,
     )
     for key, value in changes.items():
         setattr(base, key, value)
@@ -88,10 +101,21 @@ JUDGE = [
         Cause.NOT_FOUND,
     ),
     ("missing tag", {"tag_exists": False}, DENIED, Cause.NOT_FOUND),
-    ("already has access", {"access": "roles/editor on project p1"}, DENIED, Cause.PERMISSION),
+    (
+        "already has access",
+        {"verdict": AccessVerdict(AccessState.GRANTED, "t", ("roles/editor on projects/p1",))},
+        DENIED,
+        Cause.PERMISSION,
+    ),
+    (
+        "a deny policy",
+        {"verdict": AccessVerdict(AccessState.DENIED, "t", ("deny policy no-pulls",))},
+        DENIED,
+        Cause.PERMISSION,
+    ),
     (
         "unknown stays unknown with access",
-        {"access": "roles/artifactregistry.reader on r"},
+        {"verdict": AccessVerdict(AccessState.GRANTED, "t", ("reader on r",))},
         Diagnosis(Cause.UNKNOWN, ("?",)),
         Cause.UNKNOWN,
     ),
@@ -228,22 +252,6 @@ def test_project_level_grant() -> None:
     assert decision.plan is not None and decision.plan.resource == "projects/p1"
 
 
-def test_policy_view_roles() -> None:
-    member = f"serviceAccount:{EMAIL}"
-    view = PolicyView(
-        (
-            Binding("roles/viewer", frozenset({"user:a@b.c"}), False),
-            Binding("roles/artifactregistry.reader", frozenset({member}), True),
-            Binding("roles/editor", frozenset({member}), False),
-        ),
-        b"e",
-    )
-    assert view.download_role_of(member) == "roles/editor"
-    assert view.conditional_roles_of(member) == ["roles/artifactregistry.reader"]
-    only_conditional = PolicyView(view.bindings[:2], b"e")
-    assert only_conditional.download_role_of(member) is None
-
-
 @pytest.mark.parametrize(
     ("node", "pools"),
     [
@@ -253,8 +261,21 @@ def test_policy_view_roles() -> None:
         ("nodash", []),
     ],
 )
-def test_nodes_belong_to_pools_by_instance_group(node: str, pools: list[str]) -> None:
-    assert [p.name for p in CLUSTER.pools_of_node(node)] == pools
+def test_node_names_only_narrow_the_instance_groups(node: str, pools: list[str]) -> None:
+    assert [p.name for p, _ in CLUSTER.candidate_groups(node)] == pools
+
+
+def test_created_by_proves_membership_by_project_id_or_number() -> None:
+    group = POOL.instance_groups[0]
+    path = "zones/us-central1-a/instanceGroupManagers/gke-c1-default-pool-1a2b3c4d-grp"
+    assert group.created(f"projects/123/{path}", 123)
+    assert group.created(f"projects/p1/{path}", None)
+    assert not group.created(f"projects/999/{path}", 123)
+    assert not group.created(f"projects/123/{path.replace('-grp', '-other')}", 123)
+    assert not group.created("", 123)
+    url = f"https://www.googleapis.com/compute/v1/projects/p1/{path}"
+    assert InstanceGroup.from_url(url) == group
+    assert InstanceGroup.from_url("https://example.com/nothing") is None
 
 
 def test_memory_ledger_claims_windows_and_flags() -> None:

@@ -60,12 +60,32 @@ class AutoGrant:
     cluster_projects: tuple[str, ...] = ("*",)
     level: str = "repository"
     max_per_hour: int = 20
+    # Whether a grant may go beside a conditional binding the account already has.
+    beside_conditions: bool = False
 
     def allows_repository(self, resource: str) -> bool:
-        return any(fnmatch.fnmatchcase(resource, glob) for glob in self.repositories)
+        """Whether `resource` fits a glob of `repositories`; each `*`, `?` or `[…]` matches
+        within one path segment (`projects/*/…` never spans a `/`)."""
+        return any(_segments_match(resource, glob) for glob in self.repositories)
+
+    def allows_project_grant(self, project: str) -> bool:
+        """A project-level grant reaches every repository of the project: only a glob that
+        names the project with every location and repository allows it."""
+        return any(
+            _segments_match(f"projects/{project}", "/".join(glob.split("/")[:2]))
+            and glob.split("/")[2:] == ["locations", "*", "repositories", "*"]
+            for glob in self.repositories
+        )
 
     def allows_cluster_project(self, project: str) -> bool:
         return any(fnmatch.fnmatchcase(project, glob) for glob in self.cluster_projects)
+
+
+def _segments_match(name: str, glob: str) -> bool:
+    names, globs = name.split("/"), glob.split("/")
+    return len(names) == len(globs) and all(
+        fnmatch.fnmatchcase(n, g) for n, g in zip(names, globs, strict=True)
+    )
 
 
 @dataclass(frozen=True)
@@ -148,7 +168,9 @@ def config_from_dict(data: object) -> Config:
 
 def _auto_grant(value: object) -> AutoGrant:
     data = _mapping(
-        value, "auto_grant", ("repositories", "cluster_projects", "level", "max_per_hour")
+        value,
+        "auto_grant",
+        ("repositories", "cluster_projects", "level", "max_per_hour", "beside_conditions"),
     )
     repositories = _globs(data.get("repositories", []), "auto_grant.repositories")
     for glob in repositories:
@@ -163,7 +185,11 @@ def _auto_grant(value: object) -> AutoGrant:
     cap = data.get("max_per_hour", 20)
     if not isinstance(cap, int) or isinstance(cap, bool) or not 0 <= cap <= 10_000:
         raise ConfigError(f"auto_grant.max_per_hour: expected 0-10000, got {cap!r}")
+    beside = data.get("beside_conditions", False)
+    if not isinstance(beside, bool):
+        raise ConfigError(f"auto_grant.beside_conditions: expected true or false, got {beside!r}")
     return AutoGrant(
+        beside_conditions=beside,
         repositories=tuple(repositories),
         cluster_projects=tuple(
             _globs(data.get("cluster_projects", ["*"]), "auto_grant.cluster_projects")

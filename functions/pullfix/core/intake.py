@@ -91,6 +91,7 @@ class PodEvent:
     insert_id: str | None = None
     severity: str | None = None
     message_id: str | None = None
+    log_project: str | None = None  # the project of `logName`, where the entry was written
 
     @property
     def cluster_resource(self) -> str | None:
@@ -142,6 +143,17 @@ IntakeResult = PullFailure | Rejection
 
 class _Malformed(Exception):
     """Raised inside intake only; always turned into a Rejection."""
+
+
+# Fields that become parts of Google resource names: a value that cannot be an id (a path
+# separator, `..`, whitespace or control characters) never reaches a client library.
+_ID_FIELDS = ("project", "log_project", "location", "cluster", "namespace", "pod", "node")
+_BAD_ID_RE = re.compile(r"[/\\\s\x00-\x1f\x7f]|\.\.")
+
+
+def _check_id(value: str | None, key: str) -> None:
+    if value is not None and (not value or len(value) > 253 or _BAD_ID_RE.search(value)):
+        raise _Malformed(f"{key} {_short(value)!r} cannot be a resource id")
 
 
 def parse_json(text: str | bytes) -> IntakeResult:
@@ -296,8 +308,11 @@ def _parse_log_entry(
 
     project = _opt_str(resource_labels, "project_id", "resource.labels.project_id")
     log_name = _opt_str(entry, "logName", "logName")
-    if project is None and log_name and log_name.startswith("projects/"):
-        project = log_name.split("/")[1] or None
+    log_project = None
+    if log_name and log_name.startswith("projects/"):
+        log_project = log_name.split("/")[1] or None
+    if project is None:
+        project = log_project
     pod = _opt_str(resource_labels, "pod_name", "resource.labels.pod_name")
     if pod is None and _opt_str(involved, "kind") == "Pod":
         pod = _opt_str(involved, "name", "jsonPayload.involvedObject.name")
@@ -322,7 +337,10 @@ def _parse_log_entry(
         "insert_id": _opt_str(entry, "insertId", "insertId"),
         "severity": _opt_str(entry, "severity", "severity"),
         "message_id": message_id,
+        "log_project": log_project,
     }
+    for key in _ID_FIELDS:
+        _check_id(event_kwargs[key], key)
     text = message or ""
     image_match = _IMAGE_MESSAGE_RE.search(text)
     is_pull = image_match is not None or _PULL_WAITING_RE.search(text) is not None

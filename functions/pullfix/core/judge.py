@@ -12,7 +12,14 @@ from pullfix.core.causes import Cause
 from pullfix.core.classify import PENDING_LIVE_CHECK, Diagnosis
 from pullfix.core.gkeversion import GKEVersion, InvalidVersion, minimum_ar_version
 from pullfix.core.imageref import ImageRef
-from pullfix.core.model import AccountInfo, ClusterInfo, NodePoolInfo, PolicyView
+from pullfix.core.model import (
+    AccessState,
+    AccessVerdict,
+    AccountInfo,
+    ClusterInfo,
+    NodePoolInfo,
+    PolicyView,
+)
 
 __all__ = ["IAM_CAUSES", "Evidence", "judge"]
 
@@ -33,8 +40,7 @@ class Evidence:
     account: AccountInfo | None = None
     repository_exists: bool | None = None
     tag_exists: bool | None = None
-    access: str | None = None  # "roles/X on <resource>" when the account can already read
-    conditional_access: list[str] = field(default_factory=list)
+    verdict: AccessVerdict | None = None  # may the account download? (None: not asked)
     policy_error: str | None = None
     repository_policy: PolicyView | None = None
     notes: list[str] = field(default_factory=list)
@@ -58,7 +64,7 @@ def judge(offline: Diagnosis, evidence: Evidence) -> Diagnosis:
         return Diagnosis(offline.cause, (*offline.reasons, *where, *evidence.notes))
     pool, account = evidence.pool, evidence.account
     assert pool is not None and account is not None and evidence.cluster is not None
-    reasons = [*(r for r in offline.reasons if r != PENDING_LIVE_CHECK), *where]
+    reasons = [*(r for r in offline.reasons if r != PENDING_LIVE_CHECK), *where, *evidence.notes]
 
     if not account.exists:
         return _final(
@@ -91,24 +97,30 @@ def judge(offline: Diagnosis, evidence: Evidence) -> Diagnosis:
         )
     if offline.cause is Cause.NOT_FOUND:
         return _final(Cause.NOT_FOUND, reasons, *evidence.notes)
-    if evidence.access is not None:
+    verdict = evidence.verdict
+    if verdict is not None and verdict.state is AccessState.DENIED:
+        return _final(
+            Cause.PERMISSION,
+            reasons,
+            f"an IAM deny policy blocks {account.email} from downloading from "
+            f"{evidence.repository}: {verdict.describe()} ({verdict.evaluator})",
+        )
+    if verdict is not None and verdict.state is AccessState.GRANTED:
         if offline.cause is Cause.UNKNOWN:
             return _final(
                 Cause.UNKNOWN,
                 reasons,
-                f"{account.email} can already read the repository ({evidence.access})",
+                f"{account.email} can already read the repository: {verdict.describe()} "
+                f"({verdict.evaluator})",
             )
         return _final(
             Cause.PERMISSION,
             reasons,
-            f"{account.email} already holds {evidence.access}: the denial comes from "
-            "elsewhere (an IAM deny policy, VPC Service Controls, an org policy)",
+            f"{account.email} already may download ({verdict.describe()}, per the "
+            f"{verdict.evaluator}): the denial comes from elsewhere (VPC Service Controls, "
+            "an organization policy, the registry itself)",
         )
-    lacks = f"{account.email} holds no role with downloadArtifacts on {evidence.repository}"
-    if evidence.conditional_access:
-        lacks += f" (only conditional: {', '.join(evidence.conditional_access)})"
-    if evidence.policy_error is not None:
-        lacks = f"could not read the repository's IAM policy: {evidence.policy_error}"
+    lacks = _lacks(account.email, evidence.repository, verdict)
     cluster_project = evidence.cluster.project
     if evidence.repository_project != cluster_project:
         return _final(
@@ -120,6 +132,21 @@ def judge(offline: Diagnosis, evidence: Evidence) -> Diagnosis:
             f"{cluster_project}",
         )
     return _final(Cause.ROLE, reasons, lacks)
+
+
+def _lacks(email: str, repository: str, verdict: AccessVerdict | None) -> str:
+    if verdict is None or verdict.state is AccessState.NOT_GRANTED:
+        by = f" ({verdict.evaluator})" if verdict is not None else ""
+        return f"{email} holds no role with downloadArtifacts on {repository}{by}"
+    if verdict.state is AccessState.CONDITIONAL:
+        return (
+            f"{email} may download from {repository} only under a condition: "
+            f"{verdict.describe()} ({verdict.evaluator})"
+        )
+    return (
+        f"pullfix cannot tell whether {email} may download from {repository}: "
+        f"{verdict.describe()} ({verdict.evaluator})"
+    )
 
 
 def _final(cause: Cause, reasons: list[str], *decisive: str) -> Diagnosis:

@@ -7,33 +7,46 @@ with the official clients, in production and against the sandbox alike.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Protocol
 
 from pullfix.errors import PullfixError
 
 __all__ = [
+    "DOWNLOAD_PERMISSION",
     "DOWNLOAD_ROLES",
     "READER_ROLE",
     "STORAGE_READ_SCOPES",
     "AccessDenied",
+    "AccessState",
+    "AccessVerdict",
     "AccountInfo",
     "ClusterInfo",
     "GoogleApis",
     "GrantResult",
+    "InstanceGroup",
     "NodePoolInfo",
     "PolicyView",
     "TransientError",
 ]
 
 READER_ROLE = "roles/artifactregistry.reader"
-# Roles that carry artifactregistry.repositories.downloadArtifacts (predefined and basic).
+# The permission a pull needs on the repository.
+DOWNLOAD_PERMISSION = "artifactregistry.repositories.downloadArtifacts"
+# Predefined and basic roles known to carry it, as Google's role reference lists them
+# (https://cloud.google.com/iam/docs/roles-permissions/artifactregistry, "Included in
+# roles"). A shortcut only: any other role is expanded with IAM roles.get.
 DOWNLOAD_ROLES = frozenset(
     {
         READER_ROLE,
         "roles/artifactregistry.writer",
         "roles/artifactregistry.repoAdmin",
         "roles/artifactregistry.admin",
+        "roles/artifactregistry.createOnPushWriter",
+        "roles/artifactregistry.createOnPushRepoAdmin",
         "roles/artifactregistry.serviceAgent",
+        "roles/cloudbuild.builds.builder",
+        "roles/composer.worker",
         "roles/owner",
         "roles/editor",
         "roles/viewer",
@@ -61,12 +74,54 @@ class AccessDenied(PullfixError):
 
 
 @dataclass(frozen=True, slots=True)
+class InstanceGroup:
+    """A node pool's managed instance group, from the pool's `instanceGroupUrls`."""
+
+    project: str
+    zone: str
+    name: str
+
+    @classmethod
+    def from_url(cls, url: str) -> InstanceGroup | None:
+        """`https://www.googleapis.com/compute/v1/projects/P/zones/Z/instanceGroupManagers/N`."""
+        parts = url.split("/")
+        try:
+            at = parts.index("projects")
+        except ValueError:
+            return None
+        tail = parts[at:]
+        if len(tail) != 6 or tail[2] != "zones" or tail[4] != "instanceGroupManagers":
+            return None
+        return cls(project=tail[1], zone=tail[3], name=tail[5])
+
+    def created(self, created_by: str, project_number: int | None) -> bool:
+        """Whether an instance's `created-by` metadata names this group. Compute writes
+        `projects/NUMBER/zones/ZONE/instanceGroupManagers/NAME`; the project is taken by
+        id or number."""
+        parts = created_by.strip("/").split("/")
+        if (
+            len(parts) != 6
+            or parts[0] != "projects"
+            or parts[2:5:2] != ["zones", "instanceGroupManagers"]
+        ):
+            return False
+        projects = {self.project, str(project_number)} if project_number else {self.project}
+        return parts[1] in projects and parts[3] == self.zone and parts[5] == self.name
+
+    def may_hold(self, node: str) -> bool:
+        """GKE names a group `<base>-grp` and its instances `<base>-<suffix>`: a name test
+        that narrows the lookups, never a proof of membership."""
+        base = self.name.removesuffix("-grp")
+        return base != self.name and node.startswith(base + "-") and len(node) > len(base) + 1
+
+
+@dataclass(frozen=True, slots=True)
 class NodePoolInfo:
     name: str
     service_account: str  # "default" or an email, as the GKE API reports it
     oauth_scopes: tuple[str, ...]
     version: str
-    instance_groups: tuple[str, ...]  # instance group manager names
+    instance_groups: tuple[InstanceGroup, ...]
 
     def has_storage_read_scope(self) -> bool:
         return any(scope in STORAGE_READ_SCOPES for scope in self.oauth_scopes)
@@ -80,17 +135,15 @@ class ClusterInfo:
     master_version: str
     node_pools: tuple[NodePoolInfo, ...]
 
-    def pools_of_node(self, node: str) -> list[NodePoolInfo]:
-        """The pools whose instance groups the node belongs to, by GKE's naming.
-
-        GKE names a node `<group base>-<4 chars>` where the pool's instance group manager
-        is `<group base>-grp`.
-        """
-        base, _, suffix = node.rpartition("-")
-        if not base or not suffix:
-            return []
-        group = f"{base}-grp"
-        return [pool for pool in self.node_pools if group in pool.instance_groups]
+    def candidate_groups(self, node: str) -> list[tuple[NodePoolInfo, InstanceGroup]]:
+        """The pools' instance groups whose names could hold the node (GKE's naming). Only
+        candidates: membership is proven by the instance's own `created-by` metadata."""
+        return [
+            (pool, group)
+            for pool in self.node_pools
+            for group in pool.instance_groups
+            if group.may_hold(node)
+        ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +157,11 @@ class AccountInfo:
 class Binding:
     role: str
     members: frozenset[str]
-    conditional: bool
+    condition: str | None = None  # "title: expression" of a conditional binding
+
+    @property
+    def conditional(self) -> bool:
+        return self.condition is not None
 
 
 @dataclass(frozen=True)
@@ -115,21 +172,27 @@ class PolicyView:
     etag: bytes
     raw: Any = field(default=None, compare=False, repr=False)
 
-    def download_role_of(self, member: str) -> str | None:
-        """An unconditional role granting `member` downloadArtifacts (directly, or to
-        everyone: a public repository), if any."""
-        for binding in self.bindings:
-            if binding.conditional or binding.role not in DOWNLOAD_ROLES:
-                continue
-            if member in binding.members:
-                return binding.role
-            public = binding.members & PUBLIC_MEMBERS
-            if public:
-                return f"{binding.role} ({sorted(public)[0]})"
-        return None
 
-    def conditional_roles_of(self, member: str) -> list[str]:
-        return [b.role for b in self.bindings if b.conditional and member in b.members]
+class AccessState(StrEnum):
+    """Whether the node account may download from the repository, as IAM evaluates it."""
+
+    GRANTED = "granted"  # an allow binding applies and no deny rule blocks it
+    DENIED = "denied"  # an IAM deny policy blocks it, whatever the allow policies say
+    NOT_GRANTED = "not_granted"  # no allow binding applies: a reader grant is the fix
+    CONDITIONAL = "conditional"  # only a conditional binding could: an admin scoped it
+    UNKNOWN = "unknown"  # the evaluator cannot tell (a group, a role or a policy unread)
+
+
+@dataclass(frozen=True, slots=True)
+class AccessVerdict:
+    """An access answer with what decided it, each item quotable in a ticket."""
+
+    state: AccessState
+    evaluator: str  # "Policy Troubleshooter" or "allow policies"
+    via: tuple[str, ...] = ()  # the bindings, conditions, deny policies or gaps that decided
+
+    def describe(self) -> str:
+        return "; ".join(self.via) if self.via else self.state.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +217,31 @@ class GoogleApis(Protocol):
     def repository_policy(self, repository: str) -> PolicyView: ...
 
     def project_policy(self, project: str) -> PolicyView: ...
+
+    def node_created_by(self, project: str, zone: str, node: str) -> str | None:
+        """The `created-by` metadata of instance `node` in `zone` ("" without it; None when
+        there is no such instance)."""
+        ...
+
+    def repository_mode(self, repository: str) -> str | None:
+        """The repository's mode (STANDARD_REPOSITORY, REMOTE_REPOSITORY, …); None: absent."""
+        ...
+
+    def troubleshoot(self, email: str, repository: str) -> AccessVerdict:
+        """Policy Troubleshooter's answer for downloadArtifacts on the repository."""
+        ...
+
+    def ancestry(self, project: str) -> tuple[str, ...]:
+        """The project's folders and organization, nearest first (`folders/N`, …)."""
+        ...
+
+    def resource_policy(self, resource: str) -> PolicyView:
+        """The allow policy of a project, folder or organization (`folders/N`, …)."""
+        ...
+
+    def role_permissions(self, role: str) -> frozenset[str]:
+        """The permissions a predefined or custom role includes (IAM roles.get)."""
+        ...
 
     def add_member(
         self, resource: str, role: str, member: str, first: PolicyView | None = None

@@ -13,7 +13,7 @@ from pullfix.core.causes import GRANT_FIXABLE, Action
 from pullfix.core.classify import Diagnosis
 from pullfix.core.config import Config
 from pullfix.core.judge import Evidence
-from pullfix.core.model import READER_ROLE
+from pullfix.core.model import READER_ROLE, AccessState
 
 __all__ = ["Decision", "GrantPlan", "decide"]
 
@@ -87,9 +87,31 @@ def _refusal(diagnosis: Diagnosis, evidence: Evidence, config: Config) -> str | 
         return "no grant: the image is not in Artifact Registry"
     if evidence.policy_error is not None:
         return "no grant: the repository's IAM policy could not be read"
+    verdict = evidence.verdict
+    if verdict is None:
+        return "no grant: the node account's access to the repository was not verified"
+    if verdict.state is AccessState.CONDITIONAL and not config.auto_grant.beside_conditions:
+        return (
+            f"no grant: {email}'s access is conditional ({verdict.describe()}); an admin scoped "
+            "it, so pullfix adds no unconditional binding beside it "
+            "(auto_grant.beside_conditions: true allows it)"
+        )
+    if verdict.state not in (AccessState.NOT_GRANTED, AccessState.CONDITIONAL):
+        return (
+            f"no grant: pullfix cannot verify that {email} lacks access "
+            f"({verdict.describe()}); it fails closed"
+        )
     if not config.auto_grant.allows_repository(evidence.repository):
         return f"no grant: {evidence.repository} is not in auto_grant.repositories"
+    project = evidence.repository_project
+    if config.auto_grant.level == "project" and not config.auto_grant.allows_project_grant(
+        str(project)
+    ):
+        return (
+            f"no grant: a project-level grant reaches every repository of {project}; "
+            f"auto_grant.repositories must name projects/{project}/locations/*/repositories/*"
+        )
     if not config.auto_grant.allows_cluster_project(evidence.cluster.project):
-        project = evidence.cluster.project
-        return f"no grant: cluster project {project} is not in auto_grant.cluster_projects"
+        cluster_project = evidence.cluster.project
+        return f"no grant: cluster project {cluster_project} is not in auto_grant.cluster_projects"
     return None

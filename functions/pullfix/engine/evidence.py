@@ -6,11 +6,21 @@ the same calls, in the same order, with the same answers to what pullfix may not
 
 from __future__ import annotations
 
+import time
+
+from pullfix.core.access import PolicyRead, explain_policies
 from pullfix.core.causes import GRANT_FIXABLE, Cause
 from pullfix.core.classify import Diagnosis
 from pullfix.core.imageref import ImageRef
 from pullfix.core.judge import Evidence, judge
-from pullfix.core.model import AccessDenied, GoogleApis
+from pullfix.core.model import AccessDenied, AccessVerdict, GoogleApis
+
+# After the troubleshooter refuses pullfix (no permission, API disabled), how long the
+# fallback is used before asking it again.
+TROUBLESHOOTER_BACKOFF = 600.0
+# Repository modes in which a missing tag is fetched from elsewhere on pull, so its absence
+# is no evidence that the image does not exist (Artifact Registry: Repository.Mode).
+_PROXY_MODES = frozenset({"REMOTE_REPOSITORY", "VIRTUAL_REPOSITORY"})
 
 __all__ = ["EvidenceCollector", "grant_may_fix"]
 
@@ -28,6 +38,7 @@ class EvidenceCollector:
 
     def __init__(self, apis: GoogleApis) -> None:
         self.apis = apis
+        self._troubleshooter_refused_until = 0.0
 
     def verify(
         self,
@@ -36,8 +47,18 @@ class EvidenceCollector:
         cluster_name: str | None,
         node: str | None,
         evidence: Evidence,
+        *,
+        log_project: str | None = None,
     ) -> None:
-        """The event's cluster and node pool, as the GKE API knows them."""
+        """The event's cluster and node pool, as the GKE and Compute APIs know them."""
+        if log_project is not None and project is not None and log_project != project:
+            # Cloud Logging writes a GKE entry into its cluster's project: an entry that
+            # names another project in its labels did not come from that cluster.
+            evidence.unverified = (
+                f"the entry was written in project {log_project} (logName) but names "
+                f"project {project} (resource.labels.project_id)"
+            )
+            return
         if not (project and location and cluster_name):
             evidence.unverified = "the event names no complete cluster (project, location, name)"
             return
@@ -54,16 +75,37 @@ class EvidenceCollector:
         if not node:
             evidence.unverified = "the event names no node"
             return
-        pools = cluster.pools_of_node(node)
-        if len(pools) != 1:
-            names = ", ".join(p.name for p in pools)
+        candidates = cluster.candidate_groups(node)
+        if not candidates:
+            evidence.unverified = f"node {node} is in no node pool of {cluster.name}"
+            return
+        # The name only narrows the search: the instance itself must exist and say which
+        # instance group created it (Compute's `created-by` metadata).
+        number = None
+        looked = []
+        for pool, group in candidates:
+            try:
+                created_by = self.apis.node_created_by(group.project, group.zone, node)
+            except AccessDenied as exc:
+                evidence.unverified = f"pullfix cannot read node {node}'s instance: {exc}"
+                return
+            looked.append(f"{group.project}/{group.zone}")
+            if created_by is None:
+                continue
+            if number is None and created_by.split("/")[1:2] != [group.project]:
+                number = self.apis.project_number(group.project)
+            if group.created(created_by, number):
+                evidence.pool = pool
+                return
             evidence.unverified = (
-                f"node {node} is in no node pool of {cluster.name}"
-                if not pools
-                else f"node {node} matches several node pools ({names})"
+                f"instance {node} was not created by node pool {pool.name}'s instance group "
+                f"{group.name} (created-by: {created_by or 'none'})"
             )
             return
-        evidence.pool = pools[0]
+        evidence.unverified = (
+            f"node {node} is no instance of {cluster.name}'s node pools "
+            f"(Compute: not found in {', '.join(dict.fromkeys(looked))})"
+        )
 
     def identity(self, evidence: Evidence) -> None:
         """The node pool's service account, resolved and looked up."""
@@ -92,34 +134,68 @@ class EvidenceCollector:
             if tag is not None and image.ar_image_path:
                 evidence.tag_exists = self.apis.tag_exists(repository, image.ar_image_path, tag)
                 if evidence.tag_exists is False:
-                    evidence.repository_exists = self.apis.repository_exists(repository)
+                    mode = self.apis.repository_mode(repository)
+                    evidence.repository_exists = mode is not None
+                    if mode in _PROXY_MODES:
+                        # A remote or virtual repository fetches what it lacks on pull.
+                        evidence.tag_exists = None
+                        evidence.notes.append(
+                            f"{repository} is a {mode.split('_')[0].lower()} repository: a tag "
+                            "it does not hold yet is fetched upstream on pull, so its absence "
+                            "proves nothing"
+                        )
             else:
                 evidence.repository_exists = self.apis.repository_exists(repository)
         except AccessDenied as exc:
             evidence.notes.append(f"could not check that the image exists: {exc}")
 
     def access(self, evidence: Evidence) -> None:
-        """Who can read the repository: does the node account already hold a role?"""
+        """May the node account already download from the repository, as IAM evaluates it?
+
+        The Policy Troubleshooter first (allow policies up the hierarchy, groups, custom
+        roles, conditions, deny policies); without permission to use it, the allow policies
+        pullfix can read, saying "cannot tell" where they do not settle it.
+        """
         repository = evidence.repository
         assert repository is not None and evidence.account_email is not None
-        member = f"serviceAccount:{evidence.account_email}"
+        email = evidence.account_email
+        if time.monotonic() >= self._troubleshooter_refused_until:
+            try:
+                evidence.verdict = self.apis.troubleshoot(email, repository)
+                return
+            except AccessDenied as exc:
+                self._troubleshooter_refused_until = time.monotonic() + TROUBLESHOOTER_BACKOFF
+                evidence.notes.append(
+                    f"the Policy Troubleshooter is out of reach ({exc}); judged from the allow "
+                    "policies pullfix can read"
+                )
+        evidence.verdict = self._from_policies(evidence, email, repository)
+
+    def _from_policies(self, evidence: Evidence, email: str, repository: str) -> AccessVerdict:
+        chain: list[PolicyRead] = []
         try:
             policy = self.apis.repository_policy(repository)
+            evidence.repository_policy = policy
+            chain.append(PolicyRead(repository, policy))
         except AccessDenied as exc:
             evidence.policy_error = str(exc)
-            return
-        evidence.repository_policy = policy
-        role = policy.download_role_of(member)
-        if role is not None:
-            evidence.access = f"{role} on {repository}"
-            return
-        evidence.conditional_access = policy.conditional_roles_of(member)
+            chain.append(PolicyRead(repository, None, str(exc)))
         project = evidence.repository_project
         assert project is not None
+        resources = [f"projects/{project}"]
         try:
-            project_role = self.apis.project_policy(project).download_role_of(member)
+            resources.extend(self.apis.ancestry(project))
         except AccessDenied as exc:
-            evidence.notes.append(f"could not read project {project}'s IAM policy: {exc}")
-            return
-        if project_role is not None:
-            evidence.access = f"{project_role} on project {project}"
+            chain.append(PolicyRead(f"the ancestors of projects/{project}", None, str(exc)))
+        for resource in resources:
+            try:
+                chain.append(PolicyRead(resource, self.apis.resource_policy(resource)))
+            except AccessDenied as exc:
+                chain.append(PolicyRead(resource, None, str(exc)))
+        return explain_policies(email, chain, self._permissions_or_none)
+
+    def _permissions_or_none(self, role: str) -> frozenset[str] | None:
+        try:
+            return self.apis.role_permissions(role)
+        except AccessDenied:
+            return None

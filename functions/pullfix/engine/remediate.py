@@ -146,7 +146,12 @@ class Remediator:
         evidence = Evidence(image=image)
         # Verify before dedupe: a forged event must not claim (and so block) a real incident.
         self.collector.verify(
-            failure.project, failure.location, failure.cluster, failure.node, evidence
+            failure.project,
+            failure.location,
+            failure.cluster,
+            failure.node,
+            evidence,
+            log_project=failure.log_project,
         )
         verified = (
             f"{evidence.pool.name}/{evidence.pool.service_account}"

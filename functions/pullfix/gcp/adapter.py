@@ -17,12 +17,16 @@ from typing import Any, TypeVar
 
 from google.api_core import exceptions
 
+from pullfix.core.access import verdict_from_troubleshooter
 from pullfix.core.model import (
+    DOWNLOAD_PERMISSION,
     AccessDenied,
+    AccessVerdict,
     AccountInfo,
     Binding,
     ClusterInfo,
     GrantResult,
+    InstanceGroup,
     NodePoolInfo,
     PolicyView,
     TransientError,
@@ -45,6 +49,21 @@ PERMISSIONS = {
     "tag_exists": ("artifactregistry.tags.get",),
     "repository_policy": ("artifactregistry.repositories.getIamPolicy",),
     "project_policy": ("resourcemanager.projects.getIamPolicy",),
+    "node_instance": ("compute.instances.get",),
+    # Policy Troubleshooter reads, as the caller, every policy and role it evaluates.
+    "troubleshoot": (
+        "artifactregistry.repositories.getIamPolicy",
+        "resourcemanager.projects.getIamPolicy",
+        "resourcemanager.folders.getIamPolicy",
+        "resourcemanager.organizations.getIamPolicy",
+        "iam.roles.get",
+        "iam.denypolicies.get",
+        "iam.denypolicies.list",
+    ),
+    "ancestry": ("resourcemanager.projects.get", "resourcemanager.folders.get"),
+    "folder_policy": ("resourcemanager.folders.getIamPolicy",),
+    "organization_policy": ("resourcemanager.organizations.getIamPolicy",),
+    "role_permissions": ("iam.roles.get",),
     "add_member_repository": (
         "artifactregistry.repositories.getIamPolicy",
         "artifactregistry.repositories.setIamPolicy",
@@ -136,7 +155,11 @@ def _policy_view(policy: Any) -> PolicyView:
         Binding(
             role=b.role,
             members=frozenset(b.members),
-            conditional=b.HasField("condition") and bool(b.condition.expression),
+            condition=(
+                f"{b.condition.title or 'untitled'}: {b.condition.expression}"
+                if b.HasField("condition") and b.condition.expression
+                else None
+            ),
         )
         for b in policy.bindings
     )
@@ -156,6 +179,10 @@ class GoogleAdapter:
         self._accounts = _TtlCache(cache_ttl)
         self._numbers = _TtlCache(3600.0)
         self._project_policies = _TtlCache(min(cache_ttl, 30.0))
+        self._instances = _TtlCache(600.0)  # a node's instance group never changes
+        self._verdicts = _TtlCache(min(cache_ttl, 30.0))
+        self._parents = _TtlCache(3600.0)
+        self._roles = _TtlCache(3600.0)
         # Repository and tag existence: a storm of one incident asks once, not per event.
         self._existence = _TtlCache(min(cache_ttl, 30.0))
 
@@ -180,7 +207,11 @@ class GoogleAdapter:
                 service_account=pool.config.service_account or "default",
                 oauth_scopes=tuple(pool.config.oauth_scopes),
                 version=pool.version or cluster.current_node_version,
-                instance_groups=tuple(url.rsplit("/", 1)[-1] for url in pool.instance_group_urls),
+                instance_groups=tuple(
+                    group
+                    for group in map(InstanceGroup.from_url, pool.instance_group_urls)
+                    if group is not None
+                ),
             )
             for pool in cluster.node_pools
         )
@@ -193,9 +224,11 @@ class GoogleAdapter:
         )
 
     def project_number(self, project: str) -> int | None:
-        return self._numbers.get(project, lambda: self._load_number(project))
+        found = self._numbers.get(project, lambda: self._load_project(project))
+        return found[0] if found is not None else None
 
-    def _load_number(self, project: str) -> int | None:
+    def _load_project(self, project: str) -> tuple[int, str] | None:
+        """The project's number and parent (`folders/N`, `organizations/N` or "")."""
         try:
             got = guard(
                 f"reading project {project}",
@@ -206,7 +239,127 @@ class GoogleAdapter:
             )
         except exceptions.NotFound:
             return None
-        return int(got.name.split("/")[1])
+        return int(got.name.split("/")[1]), got.parent
+
+    def node_created_by(self, project: str, zone: str, node: str) -> str | None:
+        return self._instances.get(
+            (project, zone, node), lambda: self._load_created_by(project, zone, node)
+        )
+
+    def _load_created_by(self, project: str, zone: str, node: str) -> str | None:
+        try:
+            instance = guard(
+                f"reading instance {node} in {zone}",
+                lambda: self.clients.instances.get(
+                    project=project,
+                    zone=zone,
+                    instance=node,
+                    timeout=self.timeout,
+                    retry=self.retry,
+                ),
+                PERMISSIONS["node_instance"],
+            )
+        except exceptions.NotFound:
+            return None
+        return next(
+            (item.value for item in instance.metadata.items if item.key == "created-by"), ""
+        )
+
+    def repository_mode(self, repository: str) -> str | None:
+        return self._existence.get(("mode", repository), lambda: self._load_mode(repository))
+
+    def _load_mode(self, repository: str) -> str | None:
+        try:
+            got = guard(
+                f"reading {repository}",
+                lambda: self.clients.artifact_registry.get_repository(
+                    name=repository, timeout=self.timeout, retry=self.retry
+                ),
+                PERMISSIONS["repository_exists"],
+            )
+        except exceptions.NotFound:
+            return None
+        return type(got).Mode(got.mode).name if got.mode else "STANDARD_REPOSITORY"
+
+    def troubleshoot(self, email: str, repository: str) -> AccessVerdict:
+        return self._verdicts.get(
+            (email, repository), lambda: self._troubleshoot(email, repository)
+        )
+
+    def _troubleshoot(self, email: str, repository: str) -> AccessVerdict:
+        from datetime import UTC, datetime
+
+        from google.protobuf import timestamp_pb2
+
+        received = timestamp_pb2.Timestamp()
+        received.FromDatetime(datetime.now(UTC))
+        request = {
+            "access_tuple": {
+                "principal": email,
+                "full_resource_name": f"//artifactregistry.googleapis.com/{repository}",
+                "permission": DOWNLOAD_PERMISSION,
+                # What conditions on time and on the resource are evaluated against.
+                "condition_context": {
+                    "resource": {
+                        "name": repository,
+                        "service": "artifactregistry.googleapis.com",
+                        "type": "artifactregistry.googleapis.com/Repository",
+                    },
+                    "request": {"receive_time": received},
+                },
+            }
+        }
+        client = self.clients.troubleshooter
+        response = guard(
+            f"troubleshooting {email}'s access to {repository}",
+            lambda: client.troubleshoot_iam_policy(
+                request=request, timeout=self.timeout, retry=self.retry
+            ),
+            PERMISSIONS["troubleshoot"],
+        )
+        as_dict = type(response).to_dict(
+            response, use_integers_for_enums=False, preserving_proto_field_name=True
+        )
+        return verdict_from_troubleshooter(as_dict)
+
+    def ancestry(self, project: str) -> tuple[str, ...]:
+        found = self._numbers.get(project, lambda: self._load_project(project))
+        chain: list[str] = []
+        parent = found[1] if found is not None else ""
+        while parent.startswith("folders/") and len(chain) < 12:  # folders nest 10 deep
+            chain.append(parent)
+            parent = self._parents.get(parent, lambda p=parent: self._load_folder_parent(p))  # type: ignore[misc]
+        if parent.startswith("organizations/"):
+            chain.append(parent)
+        return tuple(chain)
+
+    def _load_folder_parent(self, folder: str) -> str:
+        got = guard(
+            f"reading {folder}",
+            lambda: self.clients.folders.get_folder(
+                name=folder, timeout=self.timeout, retry=self.retry
+            ),
+            PERMISSIONS["ancestry"],
+        )
+        return str(got.parent)
+
+    def resource_policy(self, resource: str) -> PolicyView:
+        return self._project_policies.get(
+            resource, lambda: _policy_view(self._read_policy(resource))
+        )
+
+    def role_permissions(self, role: str) -> frozenset[str]:
+        return self._roles.get(role, lambda: self._load_role(role))
+
+    def _load_role(self, role: str) -> frozenset[str]:
+        got = guard(
+            f"reading role {role}",
+            lambda: self.clients.iam_admin.get_role(
+                request={"name": role}, timeout=self.timeout, retry=self.retry
+            ),
+            PERMISSIONS["role_permissions"],
+        )
+        return frozenset(got.included_permissions)
 
     def service_account(self, email: str) -> AccountInfo:
         return self._accounts.get(email, lambda: self._load_account(email))
@@ -240,11 +393,7 @@ class GoogleAdapter:
         return True
 
     def repository_exists(self, repository: str) -> bool:
-        return self._exists(
-            repository,
-            self.clients.artifact_registry.get_repository,
-            PERMISSIONS["repository_exists"],
-        )
+        return self.repository_mode(repository) is not None
 
     def tag_exists(self, repository: str, image_path: str, tag: str) -> bool:
         package = urllib.parse.quote(image_path, safe="")
@@ -263,13 +412,17 @@ class GoogleAdapter:
             resource, lambda: _policy_view(self._read_policy(resource))
         )
 
-    def _client_for(self, resource: str) -> Any:
+    def _client_for(self, resource: str) -> tuple[Any, tuple[str, ...]]:
         if "/repositories/" in resource:
-            return self.clients.artifact_registry
-        return self.clients.projects
+            return self.clients.artifact_registry, PERMISSIONS["repository_policy"]
+        if resource.startswith("folders/"):
+            return self.clients.folders, PERMISSIONS["folder_policy"]
+        if resource.startswith("organizations/"):
+            return self.clients.organizations, PERMISSIONS["organization_policy"]
+        return self.clients.projects, PERMISSIONS["project_policy"]
 
     def _read_policy(self, resource: str) -> Any:
-        client = self._client_for(resource)
+        client, needs = self._client_for(resource)
         return guard(
             f"reading the IAM policy of {resource}",
             lambda: client.get_iam_policy(
@@ -277,14 +430,14 @@ class GoogleAdapter:
                 timeout=self.timeout,
                 retry=self.retry,
             ),
-            PERMISSIONS["repository_policy" if "/repositories/" in resource else "project_policy"],
+            needs,
         )
 
     def add_member(
         self, resource: str, role: str, member: str, first: PolicyView | None = None
     ) -> GrantResult:
         """Read-modify-write at version 3 with the etag; re-read and retry on 409."""
-        client = self._client_for(resource)
+        client, _ = self._client_for(resource)
         repository = "/repositories/" in resource
         needs = PERMISSIONS["add_member_repository" if repository else "add_member_project"]
         policy = first.raw if first is not None and first.raw is not None else None

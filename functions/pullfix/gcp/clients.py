@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any
 from pullfix.gcp.endpoints import SandboxEndpoint, sandbox_endpoint
 
 if TYPE_CHECKING:
-    from google.cloud import artifactregistry_v1, container_v1, resourcemanager_v3
+    from google.cloud import artifactregistry_v1, compute_v1, container_v1, resourcemanager_v3
     from google.cloud.firestore_v1.services.firestore import FirestoreClient
     from google.cloud.iam_admin_v1 import IAMClient
+    from google.cloud.policytroubleshooter_iam_v3 import PolicyTroubleshooterClient
     from google.cloud.pubsub_v1 import PublisherClient
 
 __all__ = ["GoogleClients"]
@@ -36,7 +37,17 @@ class GoogleClients:
 
     def close(self) -> None:
         """Close the transports of every client created so far."""
-        for name in ("container", "artifact_registry", "projects", "iam_admin", "firestore"):
+        for name in (
+            "container",
+            "artifact_registry",
+            "projects",
+            "folders",
+            "organizations",
+            "instances",
+            "troubleshooter",
+            "iam_admin",
+            "firestore",
+        ):
             client = self.__dict__.pop(name, None)
             if client is not None:
                 client.transport.close()
@@ -83,6 +94,35 @@ class GoogleClients:
 
         with self._lock:
             return resourcemanager_v3.ProjectsClient(**self._rest_options())
+
+    @cached_property
+    def folders(self) -> resourcemanager_v3.FoldersClient:
+        from google.cloud import resourcemanager_v3
+
+        with self._lock:
+            return resourcemanager_v3.FoldersClient(**self._rest_options())
+
+    @cached_property
+    def organizations(self) -> resourcemanager_v3.OrganizationsClient:
+        from google.cloud import resourcemanager_v3
+
+        with self._lock:
+            return resourcemanager_v3.OrganizationsClient(**self._rest_options())
+
+    @cached_property
+    def instances(self) -> compute_v1.InstancesClient:
+        """Compute's REST client (google-cloud-compute speaks REST only)."""
+        from google.cloud import compute_v1
+
+        with self._lock:
+            return compute_v1.InstancesClient(**self._rest_options())
+
+    @cached_property
+    def troubleshooter(self) -> PolicyTroubleshooterClient:
+        from google.cloud.policytroubleshooter_iam_v3 import PolicyTroubleshooterClient
+
+        with self._lock:
+            return PolicyTroubleshooterClient(**self._rest_options())
 
     @cached_property
     def publisher(self) -> PublisherClient:

@@ -1,0 +1,322 @@
+"""Access verdicts: the fallback over allow policies, the troubleshooter's answer mapped, the
+sandbox's condition evaluation, and the guardrails' glob semantics."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pullfix.core.access import PolicyRead, explain_policies, verdict_from_troubleshooter
+from pullfix.core.config import AutoGrant, ConfigError, config_from_dict
+from pullfix.core.model import DOWNLOAD_PERMISSION, AccessState, Binding, PolicyView
+from pullfix.dev.sandbox.evaluate import ConditionError, evaluate_condition
+
+EMAIL = "nodes@p1.iam.gserviceaccount.com"
+ME = f"serviceAccount:{EMAIL}"
+REPO = "projects/p2/locations/us/repositories/r"
+
+
+def view(*bindings: Binding) -> PolicyView:
+    return PolicyView(bindings=bindings, etag=b"e")
+
+
+def roles(table: dict[str, frozenset[str] | None]) -> Any:
+    return lambda role: table.get(role, frozenset())
+
+
+CUSTOM = "organizations/1/roles/puller"
+
+
+@pytest.mark.parametrize(
+    ("chain", "table", "state", "words"),
+    [
+        ([PolicyRead(REPO, view())], {}, AccessState.NOT_GRANTED, "no allow binding"),
+        (
+            [
+                PolicyRead(REPO, view()),
+                PolicyRead("folders/4", view(Binding("roles/viewer", frozenset({ME})))),
+            ],
+            {},
+            AccessState.GRANTED,
+            "roles/viewer on folders/4",
+        ),
+        (
+            [PolicyRead(REPO, view(Binding(CUSTOM, frozenset({ME}))))],
+            {CUSTOM: frozenset({DOWNLOAD_PERMISSION})},
+            AccessState.GRANTED,
+            CUSTOM,
+        ),
+        (
+            [PolicyRead(REPO, view(Binding("roles/storage.admin", frozenset({ME}))))],
+            {"roles/storage.admin": frozenset({"storage.objects.get"})},
+            AccessState.NOT_GRANTED,
+            "no allow binding",
+        ),
+        (
+            [PolicyRead(REPO, view(Binding(CUSTOM, frozenset({ME}))))],
+            {CUSTOM: None},
+            AccessState.UNKNOWN,
+            "cannot expand the role",
+        ),
+        (
+            [
+                PolicyRead(
+                    REPO,
+                    view(Binding("roles/artifactregistry.reader", frozenset({"group:g@x.com"}))),
+                )
+            ],
+            {},
+            AccessState.UNKNOWN,
+            "group:g@x.com",
+        ),
+        (
+            [
+                PolicyRead(
+                    REPO, view(Binding("roles/artifactregistry.reader", frozenset({ME}), "t: x"))
+                )
+            ],
+            {},
+            AccessState.CONDITIONAL,
+            "only under condition t: x",
+        ),
+        (
+            [
+                PolicyRead(
+                    REPO, view(Binding("roles/artifactregistry.reader", frozenset({"allUsers"})))
+                )
+            ],
+            {},
+            AccessState.GRANTED,
+            "allUsers",
+        ),
+        (
+            [PolicyRead(REPO, view()), PolicyRead("organizations/1", None, "403")],
+            {},
+            AccessState.UNKNOWN,
+            "could not be read",
+        ),
+        (
+            # A group binding of a role without the permission says nothing.
+            [PolicyRead(REPO, view(Binding("roles/storage.admin", frozenset({"group:g@x.com"}))))],
+            {},
+            AccessState.NOT_GRANTED,
+            "no allow binding",
+        ),
+    ],
+)
+def test_fallback_verdicts(
+    chain: list[PolicyRead], table: dict[str, Any], state: AccessState, words: str
+) -> None:
+    verdict = explain_policies(EMAIL, chain, roles(table))
+    assert verdict.state is state
+    assert words in verdict.describe()
+    assert verdict.evaluator == "allow policies"
+
+
+def test_an_unconditional_grant_anywhere_wins_over_a_gap_elsewhere() -> None:
+    chain = [
+        PolicyRead(REPO, view(Binding("roles/artifactregistry.reader", frozenset({"group:g@x"})))),
+        PolicyRead("projects/p2", view(Binding("roles/artifactregistry.reader", frozenset({ME})))),
+    ]
+    assert explain_policies(EMAIL, chain, roles({})).state is AccessState.GRANTED
+
+
+def _binding(state: str, **more: Any) -> dict[str, Any]:
+    return {"allow_access_state": state, "role": "roles/artifactregistry.reader", **more}
+
+
+def _response(
+    overall: str, bindings: list[dict[str, Any]], deny: str = "DENY_ACCESS_STATE_NOT_DENIED"
+) -> dict[str, Any]:
+    return {
+        "overall_access_state": overall,
+        "allow_policy_explanation": {
+            "explained_policies": [
+                {
+                    "full_resource_name": "//cloudresourcemanager.googleapis.com/folders/4",
+                    "binding_explanations": bindings,
+                }
+            ]
+        },
+        "deny_policy_explanation": {
+            "deny_access_state": deny,
+            "explained_resources": [
+                {
+                    "full_resource_name": "//cloudresourcemanager.googleapis.com/projects/p2",
+                    "explained_policies": [
+                        {
+                            "deny_access_state": deny,
+                            "policy": {"name": "policies/x/denypolicies/no-pulls"},
+                        }
+                    ],
+                }
+            ],
+        },
+    }
+
+
+MATCHED = {"memberships": {ME: {"membership": "MEMBERSHIP_MATCHED"}}}
+
+
+@pytest.mark.parametrize(
+    ("response", "state", "words"),
+    [
+        (
+            _response("CAN_ACCESS", [_binding("ALLOW_ACCESS_STATE_GRANTED", **MATCHED)]),
+            AccessState.GRANTED,
+            "on folders/4",
+        ),
+        (
+            _response(
+                "CANNOT_ACCESS",
+                [_binding("ALLOW_ACCESS_STATE_GRANTED", **MATCHED)],
+                "DENY_ACCESS_STATE_DENIED",
+            ),
+            AccessState.DENIED,
+            "no-pulls",
+        ),
+        (_response("CANNOT_ACCESS", []), AccessState.NOT_GRANTED, "no allow binding"),
+        (
+            _response(
+                "UNKNOWN_CONDITIONAL",
+                [
+                    _binding(
+                        "ALLOW_ACCESS_STATE_UNKNOWN_CONDITIONAL",
+                        condition={"title": "t", "expression": "e"},
+                    )
+                ],
+            ),
+            AccessState.CONDITIONAL,
+            "t: e",
+        ),
+        (
+            _response(
+                "CANNOT_ACCESS",
+                [
+                    _binding(
+                        "ALLOW_ACCESS_STATE_NOT_GRANTED",
+                        role_permission="ROLE_PERMISSION_INCLUDED",
+                        combined_membership={"membership": "MEMBERSHIP_MATCHED"},
+                        condition={"title": "expired", "expression": "request.time < x"},
+                    )
+                ],
+            ),
+            AccessState.CONDITIONAL,
+            "expired",
+        ),
+        (
+            _response(
+                "UNKNOWN_INFO",
+                [
+                    _binding(
+                        "ALLOW_ACCESS_STATE_UNKNOWN_INFO",
+                        memberships={"group:h@x": {"membership": "MEMBERSHIP_UNKNOWN_INFO"}},
+                    )
+                ],
+            ),
+            AccessState.UNKNOWN,
+            "group:h@x",
+        ),
+        ({}, AccessState.UNKNOWN, "empty"),
+    ],
+)
+def test_troubleshooter_answers_map_onto_access_states(
+    response: dict[str, Any], state: AccessState, words: str
+) -> None:
+    verdict = verdict_from_troubleshooter(response)
+    assert verdict.state is state
+    assert words in verdict.describe()
+
+
+NOON = datetime(2026, 11, 22, 12, tzinfo=UTC)
+CONTEXT = {
+    "request.time": NOON,
+    "resource.name": REPO,
+    "resource.type": None,
+    "resource.service": None,
+}
+
+
+@pytest.mark.parametrize(
+    ("expression", "value"),
+    [
+        ('request.time < timestamp("2027-01-01T00:00:00Z")', True),
+        ('request.time < timestamp("2020-01-01T00:00:00Z")', False),
+        ('resource.name.startsWith("projects/p2/")', True),
+        ('resource.name == "projects/other"', False),
+        (
+            '!(resource.name.endsWith("/r")) || request.time > timestamp("2026-01-01T00:00:00Z")',
+            True,
+        ),
+        ('resource.name.startsWith("projects/p2") && resource.type == "x"', None),
+        ('resource.name.startsWith("projects/zz") && resource.type == "x"', False),
+    ],
+)
+def test_the_sandbox_evaluates_conditions_on_time_and_resource(
+    expression: str, value: bool | None
+) -> None:
+    assert evaluate_condition(expression, CONTEXT) is value
+
+
+@pytest.mark.parametrize(
+    "expression", ["request.time.getDayOfWeek() < 5", "resource.matchTag('k', 'v')", "a +", '"x" <']
+)
+def test_conditions_outside_the_subset_are_named(expression: str) -> None:
+    with pytest.raises(ConditionError):
+        evaluate_condition(expression, CONTEXT)
+
+
+@given(st.text(max_size=80))
+def test_any_condition_text_evaluates_or_is_refused(text: str) -> None:
+    with contextlib.suppress(ConditionError):
+        assert evaluate_condition(text, CONTEXT) in (True, False, None)
+
+
+@pytest.mark.parametrize(
+    ("glob", "resource", "allowed"),
+    [
+        (
+            "projects/shop-*/locations/*/repositories/*",
+            "projects/shop-a/locations/us/repositories/r",
+            True,
+        ),
+        (
+            "projects/*/locations/us/repositories/apps",
+            "projects/a/b/locations/us/repositories/apps",
+            False,
+        ),
+        (
+            "projects/p/locations/*/repositories/*",
+            "projects/p/locations/us/repositories/r/extra",
+            False,
+        ),
+        (
+            "projects/p/locations/*/repositories/app?",
+            "projects/p/locations/eu/repositories/apps",
+            True,
+        ),
+    ],
+)
+def test_globs_match_within_one_segment(glob: str, resource: str, allowed: bool) -> None:
+    assert AutoGrant(repositories=(glob,)).allows_repository(resource) is allowed
+
+
+def test_a_project_level_grant_needs_the_whole_project_allow_listed() -> None:
+    narrow = AutoGrant(repositories=("projects/p/locations/*/repositories/apps",), level="project")
+    whole = AutoGrant(repositories=("projects/p/locations/*/repositories/*",), level="project")
+    assert not narrow.allows_project_grant("p")
+    assert whole.allows_project_grant("p")
+    assert not whole.allows_project_grant("q")
+
+
+def test_beside_conditions_is_a_boolean() -> None:
+    assert config_from_dict(
+        {"auto_grant": {"beside_conditions": True}}
+    ).auto_grant.beside_conditions
+    with pytest.raises(ConfigError, match="beside_conditions"):
+        config_from_dict({"auto_grant": {"beside_conditions": "yes"}})
