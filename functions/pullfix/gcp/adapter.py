@@ -250,19 +250,16 @@ class GoogleAdapter:
         try:
             instance = guard(
                 f"reading instance {node} in {zone}",
-                lambda: self.clients.instances.get(
-                    project=project,
-                    zone=zone,
-                    instance=node,
-                    timeout=self.timeout,
-                    retry=self.retry,
+                lambda: self.retry(self.clients.instances.get)(
+                    project=project, zone=zone, instance=node, timeout=self.timeout
                 ),
                 PERMISSIONS["node_instance"],
             )
         except exceptions.NotFound:
             return None
+        items = (instance.get("metadata") or {}).get("items") or []
         return next(
-            (item.value for item in instance.metadata.items if item.key == "created-by"), ""
+            (str(item.get("value", "")) for item in items if item.get("key") == "created-by"), ""
         )
 
     def repository_mode(self, repository: str) -> str | None:

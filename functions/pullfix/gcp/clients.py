@@ -14,13 +14,41 @@ from typing import TYPE_CHECKING, Any
 from pullfix.gcp.endpoints import SandboxEndpoint, sandbox_endpoint
 
 if TYPE_CHECKING:
-    from google.cloud import artifactregistry_v1, compute_v1, container_v1, resourcemanager_v3
+    from google.cloud import artifactregistry_v1, container_v1, resourcemanager_v3
     from google.cloud.firestore_v1.services.firestore import FirestoreClient
     from google.cloud.iam_admin_v1 import IAMClient
     from google.cloud.policytroubleshooter_iam_v3 import PolicyTroubleshooterClient
     from google.cloud.pubsub_v1 import PublisherClient
 
-__all__ = ["GoogleClients"]
+__all__ = ["ComputeInstances", "GoogleClients"]
+
+
+class ComputeInstances:
+    """`compute.instances.get` (Compute Engine API v1, REST), errors as google.api_core's."""
+
+    def __init__(self, session: Any, base: str) -> None:
+        self.session = session
+        self.base = base
+
+    def get(self, *, project: str, zone: str, instance: str, timeout: float) -> dict[str, Any]:
+        """The instance's name and metadata (a `fields` mask keeps the answer small)."""
+        from urllib.parse import quote
+
+        from google.api_core import exceptions
+
+        path = "/".join(quote(part, safe="") for part in (project, zone, instance))
+        path = "/compute/v1/projects/{}/zones/{}/instances/{}".format(*path.split("/"))
+        response = self.session.get(
+            self.base + path, params={"fields": "name,metadata/items"}, timeout=timeout
+        )
+        if response.status_code >= 400:
+            raise exceptions.from_http_response(response)  # type: ignore[no-untyped-call]
+        body: dict[str, Any] = response.json()
+        return body
+
+    @property
+    def transport(self) -> Any:
+        return self.session
 
 
 class GoogleClients:
@@ -110,12 +138,30 @@ class GoogleClients:
             return resourcemanager_v3.OrganizationsClient(**self._rest_options())
 
     @cached_property
-    def instances(self) -> compute_v1.InstancesClient:
-        """Compute's REST client (google-cloud-compute speaks REST only)."""
-        from google.cloud import compute_v1
+    def instances(self) -> ComputeInstances:
+        """Compute `instances.get` over HTTP/JSON with google-auth's authorized session.
+
+        google-cloud-compute would do the same over the same REST API, but importing it
+        costs about 1.5 s (every Compute type in one module), which every cold start of
+        `remediate` would pay on its first event.
+        """
+        from google.auth.transport.requests import AuthorizedSession
 
         with self._lock:
-            return compute_v1.InstancesClient(**self._rest_options())
+            if self.endpoint is None:
+                import google.auth
+
+                credentials, _ = google.auth.default(
+                    scopes=["https://www.googleapis.com/auth/compute.readonly"]
+                )
+                base = "https://compute.googleapis.com"
+            else:
+                from google.auth.credentials import AnonymousCredentials
+
+                credentials = AnonymousCredentials()  # type: ignore[no-untyped-call]
+                base = self.endpoint.rest
+            session = AuthorizedSession(credentials)  # type: ignore[no-untyped-call]
+            return ComputeInstances(session, base)
 
     @cached_property
     def troubleshooter(self) -> PolicyTroubleshooterClient:
