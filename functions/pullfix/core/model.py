@@ -216,8 +216,6 @@ class GoogleApis(Protocol):
 
     def repository_policy(self, repository: str) -> PolicyView: ...
 
-    def project_policy(self, project: str) -> PolicyView: ...
-
     def node_created_by(self, project: str, zone: str, node: str) -> str | None:
         """The `created-by` metadata of instance `node` in `zone` ("" without it; None when
         there is no such instance)."""

@@ -178,7 +178,7 @@ class GoogleAdapter:
         self._clusters = _TtlCache(cache_ttl)
         self._accounts = _TtlCache(cache_ttl)
         self._numbers = _TtlCache(3600.0)
-        self._project_policies = _TtlCache(min(cache_ttl, 30.0))
+        self._resource_policies = _TtlCache(min(cache_ttl, 30.0))
         self._instances = _TtlCache(600.0)  # a node's instance group never changes
         self._verdicts = _TtlCache(min(cache_ttl, 30.0))
         self._parents = _TtlCache(3600.0)
@@ -341,7 +341,7 @@ class GoogleAdapter:
         return str(got.parent)
 
     def resource_policy(self, resource: str) -> PolicyView:
-        return self._project_policies.get(
+        return self._resource_policies.get(
             resource, lambda: _policy_view(self._read_policy(resource))
         )
 
@@ -402,12 +402,6 @@ class GoogleAdapter:
 
     def repository_policy(self, repository: str) -> PolicyView:
         return _policy_view(self._read_policy(repository))
-
-    def project_policy(self, project: str) -> PolicyView:
-        resource = f"projects/{project}"
-        return self._project_policies.get(
-            resource, lambda: _policy_view(self._read_policy(resource))
-        )
 
     def _client_for(self, resource: str) -> tuple[Any, tuple[str, ...]]:
         if "/repositories/" in resource:
