@@ -281,10 +281,12 @@ def test_publish_pushes_a_binary_cloudevent_and_retries(
 ) -> None:
     with receiver(statuses=[503, 500]) as endpoint:
         sandbox.world.projects["shop-prod"].topics["pull-outcomes"].push_endpoint = endpoint.url
-        future = clients.publisher.publish(
-            "projects/shop-prod/topics/pull-outcomes", b'{"cause": "role"}', incident="abc"
+        response = clients.publisher.publish(
+            topic="projects/shop-prod/topics/pull-outcomes",
+            messages=[{"data": b'{"cause": "role"}', "attributes": {"incident": "abc"}}],
+            timeout=30,
         )
-        message_id = future.result(timeout=30)
+        (message_id,) = response.message_ids
         assert sandbox.drain(10)
         assert len(endpoint.requests) == 3  # 503, 500, then acknowledged
         first, last = endpoint.requests[0], endpoint.requests[-1]
@@ -321,8 +323,8 @@ def test_a_push_that_never_succeeds_is_dead_lettered(tmp_path: Any) -> None:
         from pullfix.gcp.endpoints import sandbox_endpoint
 
         clients = GoogleClients(sandbox_endpoint(sandbox.endpoint))
-        clients.publisher.publish("projects/shop-prod/topics/pull-outcomes", b"x").result(
-            timeout=30
+        clients.publisher.publish(
+            topic="projects/shop-prod/topics/pull-outcomes", messages=[{"data": b"x"}], timeout=30
         )
         clients.close()
         assert sandbox.drain(10)
@@ -332,7 +334,9 @@ def test_a_push_that_never_succeeds_is_dead_lettered(tmp_path: Any) -> None:
 
 def test_publish_to_a_missing_topic(clients: GoogleClients) -> None:
     with pytest.raises(exceptions.NotFound):
-        clients.publisher.publish("projects/shop-prod/topics/absent", b"x").result(timeout=30)
+        clients.publisher.publish(
+            topic="projects/shop-prod/topics/absent", messages=[{"data": b"x"}], timeout=30
+        )
 
 
 # -- Firestore (gRPC) -----------------------------------------------------------------------

@@ -7,6 +7,7 @@ instance at once, with Firestore's preconditions making each claim atomic. Recor
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import heapq
 import threading
@@ -88,7 +89,7 @@ class MemoryLedger:
         # (expiry, key) of every record written: expired ones are dropped a few per claim,
         # so a claim costs O(log n) and memory follows the live records.
         self._expiries: list[tuple[datetime, str]] = []
-        self._grants: list[datetime] = []
+        self._grants: list[datetime] = []  # sorted
 
     def _store(self, key: str, now: datetime, window: int, data: dict[str, str]) -> None:
         expires = now + timedelta(seconds=window)
@@ -144,11 +145,12 @@ class MemoryLedger:
 
     def take_grant_slot(self, now: datetime, limit: int) -> bool:
         with self._lock:
-            hour_ago = now - timedelta(hours=1)
-            self._grants = [t for t in self._grants if hour_ago < t <= now + timedelta(hours=1)]
-            if sum(1 for t in self._grants if t <= now) >= limit:
+            # Kept sorted: pruning and counting are bisections, not scans of the hour.
+            del self._grants[: bisect.bisect_right(self._grants, now - timedelta(hours=1))]
+            del self._grants[bisect.bisect_right(self._grants, now + timedelta(hours=1)) :]
+            if bisect.bisect_right(self._grants, now) >= limit:
                 return False
-            self._grants.append(now)
+            bisect.insort(self._grants, now)
             return True
 
 

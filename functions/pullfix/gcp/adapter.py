@@ -477,8 +477,12 @@ class PubSubPublisher:
             "action": str(outcome.get("action", "")),
             "fingerprint": str(outcome.get("fingerprint", "")),
         }
-        future = guard(
+        from google.pubsub_v1 import PubsubMessage
+
+        message = PubsubMessage(data=data, attributes=attributes)
+        guard(
             f"publishing to {self.topic}",
-            lambda: self.clients.publisher.publish(self.topic, data, **attributes),
+            lambda: self.clients.publisher.publish(
+                topic=self.topic, messages=[message], timeout=CALL_TIMEOUT
+            ),
         )
-        guard(f"publishing to {self.topic}", lambda: future.result(timeout=CALL_TIMEOUT * 3))

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from google.cloud.firestore_v1.services.firestore import FirestoreClient
     from google.cloud.iam_admin_v1 import IAMClient
     from google.cloud.policytroubleshooter_iam_v3 import PolicyTroubleshooterClient
-    from google.cloud.pubsub_v1 import PublisherClient
+    from google.pubsub_v1 import PublisherClient
 
 __all__ = ["ComputeInstances", "GoogleClients"]
 
@@ -75,14 +75,11 @@ class GoogleClients:
             "troubleshooter",
             "iam_admin",
             "firestore",
+            "publisher",
         ):
             client = self.__dict__.pop(name, None)
             if client is not None:
                 client.transport.close()
-        publisher = self.__dict__.pop("publisher", None)
-        if publisher is not None:
-            publisher.stop()
-            publisher.transport.close()
 
     def _rest_options(self) -> dict[str, Any]:
         if self.endpoint is None:
@@ -172,10 +169,17 @@ class GoogleClients:
 
     @cached_property
     def publisher(self) -> PublisherClient:
-        from google.cloud import pubsub_v1
+        """Pub/Sub's generated Publisher client: one synchronous `publish` per outcome.
+
+        google.cloud.pubsub_v1's batching client hands each message to a commit thread and
+        waits up to `max_latency` (10 ms by default) for more; pullfix publishes one outcome
+        per event and needs its message id before it acknowledges, so the unary call is all
+        it needs (https://cloud.google.com/python/docs/reference/pubsub/latest/google.cloud.pubsub_v1.types.BatchSettings).
+        """
+        from google.pubsub_v1 import PublisherClient
 
         with self._lock:
-            return pubsub_v1.PublisherClient(**self._rest_options())
+            return PublisherClient(**self._rest_options())
 
     @cached_property
     def logging(self) -> Any:

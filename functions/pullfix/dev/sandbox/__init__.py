@@ -13,25 +13,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
-
 from pullfix.dev.sandbox.grpcsvc import FirestoreStore, GrpcServer
+from pullfix.dev.sandbox.httpserver import KeepAliveServer
 from pullfix.dev.sandbox.push import PushDelivery
 from pullfix.dev.sandbox.rest import RestApp
 from pullfix.dev.sandbox.state import Fault, SandboxState
 from pullfix.dev.sandbox.world import World, WorldError, load_world
 
 __all__ = ["Fault", "Sandbox", "World", "WorldError", "load_world"]
-
-
-class _QuietHandler(WSGIRequestHandler):
-    """The sandbox logs requests itself, one line each, with the API method."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass
-
-    def log(self, type: str, message: str, *args: Any) -> None:
-        pass
 
 
 def _free_port_pair() -> int:
@@ -69,7 +58,7 @@ class Sandbox:
         self.pusher = PushDelivery(max_attempts=push_max_attempts, min_backoff=push_min_backoff)
         self.app = RestApp(self.state, self.pusher, strict=strict, log=log)
         self.port = port or _free_port_pair()
-        self._http: BaseWSGIServer | None = None
+        self._http: KeepAliveServer | None = None
         self._grpc: GrpcServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -87,14 +76,12 @@ class Sandbox:
         return self.state.world
 
     def start(self) -> Sandbox:
-        """Listen on both ports; OSError when either is taken (werkzeug would exit instead)."""
+        """Listen on both ports; OSError when either is taken."""
         for port in (self.port, self.port + 1):
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
                 probe.bind(("127.0.0.1", port))
         self._grpc = GrpcServer(self.state, self.store, self.port + 1)
-        self._http = make_server(
-            "127.0.0.1", self.port, self.app, threaded=True, request_handler=_QuietHandler
-        )
+        self._http = KeepAliveServer(self.port, self.app)
         self._grpc.start()
         self._thread = threading.Thread(
             target=self._http.serve_forever,
@@ -109,6 +96,7 @@ class Sandbox:
         if self._http is not None:
             self._http.shutdown()
             self._http.server_close()
+            self._http.close_connections()
             self._http = None
         if self._thread is not None:
             self._thread.join(timeout=5)
