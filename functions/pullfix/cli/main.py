@@ -18,6 +18,7 @@ EXIT_INPUT = 3
 
 def classify_lines(lines: Iterable[bytes]) -> Iterator[str]:
     """One JSON output line per input line, in order; a bad line yields an error object."""
+    from pullfix.core import fastjson
     from pullfix.core.classify import offline_record
     from pullfix.core.intake import parse_json
 
@@ -34,7 +35,7 @@ def classify_lines(lines: Iterable[bytes]) -> Iterator[str]:
                 record = offline_record(parse_json(text))
                 if "error" in record:
                     record = {"error": f"line {number}: {record['error']}"}
-        yield json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+        yield fastjson.dumps(record)
 
 
 def classify_array(document: bytes) -> Iterator[str]:
@@ -70,6 +71,16 @@ def _classify_input(source: BinaryIO) -> Iterator[str]:
         yield from classify_lines(_chain(head, source))
 
 
+def _explain_input(source: BinaryIO, cluster_project: str | None) -> Iterator[str]:
+    """`--text`: one verdict per line of raw text that shows a pull failure."""
+    from pullfix.core import fastjson
+    from pullfix.core.explain import explain_lines
+
+    lines = (raw.decode("utf-8", errors="replace") for raw in source)
+    for verdict in explain_lines(lines, cluster_project=cluster_project):
+        yield fastjson.dumps(verdict.to_dict())
+
+
 def _chain(head: list[bytes], rest: Iterable[bytes]) -> Iterator[bytes]:
     yield from head
     yield from rest
@@ -88,7 +99,8 @@ def _cmd_classify(args: argparse.Namespace, stdout: TextIO) -> int:
         interactive = False
     records: list[dict[str, object]] = []
     try:
-        for out in _classify_input(source):
+        outputs = _explain_input(source, args.cluster_project) if args.text else None
+        for out in outputs or _classify_input(source):
             if args.format == "json":
                 stdout.write(out + "\n")
                 if interactive:
@@ -102,16 +114,29 @@ def _cmd_classify(args: argparse.Namespace, stdout: TextIO) -> int:
         elif args.format == "table":
             from pullfix.cli.tables import render_table
 
-            rows = [
-                [
-                    str(r.get("cause") or "error"),
-                    str(r.get("image") or "-"),
-                    str(r.get("workload") or r.get("pod") or "-"),
-                    str(r.get("error") or next(iter(r.get("reasons") or []), "")),  # type: ignore[call-overload]
+            if args.text:
+                rows = [
+                    [
+                        str(r["line"]),
+                        str(r["cause"]),
+                        str(r.get("registry_family") or "-"),
+                        str(r.get("words") or "-"),
+                    ]
+                    for r in records
                 ]
-                for r in records
-            ]
-            stdout.write(render_table(["cause", "image", "workload", "why"], rows) + "\n")
+                header = ["line", "cause", "registry", "decided by"]
+            else:
+                rows = [
+                    [
+                        str(r.get("cause") or "error"),
+                        str(r.get("image") or "-"),
+                        str(r.get("workload") or r.get("pod") or "-"),
+                        str(r.get("error") or next(iter(r.get("reasons") or []), "")),  # type: ignore[call-overload]
+                    ]
+                    for r in records
+                ]
+                header = ["cause", "image", "workload", "why"]
+            stdout.write(render_table(header, rows) + "\n")
     except BrokenPipeError:
         raise  # the reader went away: main() ends quietly
     except OSError as exc:
@@ -313,7 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
         "be read (a malformed event gives an error object, not an exit code).",
         "  pullfix classify events.jsonl\n"
         "  gcloud logging read 'jsonPayload.reason=\"Failed\"' --format=json | pullfix classify\n"
-        "  pullfix classify - < events.jsonl | jq -r .cause | sort | uniq -c",
+        "  pullfix classify - < events.jsonl | jq -r .cause | sort | uniq -c\n"
+        "  journalctl -u containerd | grep -i pull | pullfix classify --text --format table",
     )
     classify.add_argument("file", nargs="?", metavar="FILE|-", help="input file; - or none: stdin")
     classify.add_argument(
@@ -322,6 +348,19 @@ def build_parser() -> argparse.ArgumentParser:
         default="json",
         help="json: one object per event, JSON Lines, streamed (the default); yaml: one "
         "document, the list; table: cause, image, workload and the first reason",
+    )
+    classify.add_argument(
+        "--text",
+        action="store_true",
+        help="read raw error text instead of events (a containerd journal, docker pull "
+        "output, a kubectl describe excerpt): one verdict per line that shows a pull "
+        "failure, with its cause, registry family and the words that decided it",
+    )
+    classify.add_argument(
+        "--cluster-project",
+        metavar="PROJECT",
+        help="with --text: the project of the cluster that pulled, so that a Google "
+        "registry in another project reads as cross_project",
     )
     classify.set_defaults(handler=_cmd_classify)
 

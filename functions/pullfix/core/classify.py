@@ -7,12 +7,22 @@ the answer is `unknown`: live evidence decides later, never a guess here.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, replace
 
 from pullfix.core.causes import Cause
 from pullfix.core.imageref import ImageRef, InvalidReference, parse_image
 from pullfix.core.intake import IntakeResult, PullFailure, RejectionKind, format_timestamp
+from pullfix.core.registry import (
+    PUBLIC_ONLY_HOSTS,
+    RegistryFamily,
+    family_of_host,
+    host_in_text,
+    image_in_text,
+    is_blob_store,
+    last_url_host,
+)
 
 __all__ = [
     "PENDING_LIVE_CHECK",
@@ -38,6 +48,9 @@ class Diagnosis:
     # The text shows the registry refusing the pull (401/403/denied): only then may a grant
     # follow. Kubelet's follow-ups (`Back-off pulling image`, `Error: ErrImagePull`) do not.
     refused: bool = False
+    # The registry family the image (or the text) points at, and the words that decided.
+    family: RegistryFamily | None = None
+    words: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,18 +60,26 @@ class Rule:
     cause: Cause | None
     explanation: str
     phrases: tuple[str, ...]
-    patterns: tuple[re.Pattern[str], ...] = ()
+    # Each pattern with a literal its matches all contain: the cheap test goes first.
+    patterns: tuple[tuple[str, re.Pattern[str]], ...] = ()
 
     def last_match(self, lowered: str, original: str) -> str | None:
         """The last wording of this rule in the message (runtimes wrap errors outer to
         inner, so the last one is the root cause), as the message spells it; else None."""
+        # Most rules do not apply: ask that first, without a Python step per phrase.
+        if not any(map(lowered.__contains__, self.phrases)) and not any(
+            guard in lowered and pattern.search(lowered) for guard, pattern in self.patterns
+        ):
+            return None
         # The match that ends last wins; of those, the longest ("403 forbidden", not "forbidden").
         best_start, best_end = -1, -1
         for phrase in self.phrases:
             start = lowered.rfind(phrase)
             if start >= 0 and (start + len(phrase), -start) > (best_end, -best_start):
                 best_start, best_end = start, start + len(phrase)
-        for pattern in self.patterns:
+        for guard, pattern in self.patterns:
+            if guard not in lowered:
+                continue
             for match in pattern.finditer(lowered):
                 if (match.end(), -match.start()) > (best_end, -best_start):
                     best_start, best_end = match.start(), match.end()
@@ -70,10 +91,15 @@ class Rule:
 
 
 def _rule(
-    cause: Cause | None, explanation: str, *phrases: str, patterns: tuple[str, ...] = ()
+    cause: Cause | None,
+    explanation: str,
+    *phrases: str,
+    patterns: tuple[tuple[str, str], ...] = (),
 ) -> Rule:
     assert all(phrase == phrase.lower() for phrase in phrases), phrases
-    return Rule(cause, explanation, phrases, tuple(re.compile(p) for p in patterns))
+    compiled = tuple((guard, re.compile(p)) for guard, p in patterns)
+    assert all(guard and guard == guard.lower() for guard, _ in compiled), patterns
+    return Rule(cause, explanation, phrases, compiled)
 
 
 # Messages are matched in lowercase. Order matters: the first rule that matches decides,
@@ -95,6 +121,26 @@ _RULES: tuple[Rule, ...] = (
         "repository name must be lowercase",
         "invalidimagename",
         "failed to apply default image tag",
+        "invalid image name",
+        "expected colon-separated transport:reference",
+        # CRI-O and podman: a short name with no alias and no search registry to try.
+        "did not resolve to an alias",
+        "short name mode is enforcing",
+        "no registries configured while trying to pull an unqualified image",
+    ),
+    _rule(
+        Cause.AUTH_CONFIG,
+        "the node's registry credentials are missing, broken or expired",
+        "unable to retrieve pull secret",
+        "unable to retrieve some image pull secrets",
+        "illegal base64 data",
+        "error getting credentials",
+        "docker-credential-",
+        "authorization token has expired",
+        "security token included in the request is invalid",
+        "no scope specified for token auth challenge",
+        "requested repository does not match bearer token resource",
+        patterns=((" not found", r'\bsecrets? \\*"[^"\\]{1,253}\\*" not found'),),
     ),
     _rule(
         Cause.NODE_DISK,
@@ -107,6 +153,7 @@ _RULES: tuple[Rule, ...] = (
         "applylayer",
         "apply layer error",
         "failed to unpack image on snapshotter",
+        "input/output error",
     ),
     _rule(
         Cause.PLATFORM,
@@ -114,7 +161,14 @@ _RULES: tuple[Rule, ...] = (
         "no match for platform in manifest",
         "no matching manifest for",
         "does not match the specified platform",
-        patterns=(r"image operating system .{1,40} cannot be used on this platform",),
+        # The pull succeeded but the binary is for another architecture.
+        "exec format error",
+        patterns=(
+            (
+                "cannot be used on this platform",
+                r"image operating system .{1,40} cannot be used on this platform",
+            ),
+        ),
     ),
     _rule(
         Cause.RATE_LIMIT,
@@ -127,7 +181,7 @@ _RULES: tuple[Rule, ...] = (
         "resource_exhausted",
         "rate limit",
         "quota exceeded",
-        patterns=(r"status code \[[^\]]{0,160}\]: 429\b",),
+        patterns=(("429", r"status code \[[^\]]{0,160}\]: 429\b"),),
     ),
     _rule(
         Cause.NETWORK,
@@ -151,8 +205,14 @@ _RULES: tuple[Rule, ...] = (
         "certificate is not valid",
         "server gave http response to https client",
         "proxyconnect",
-        "failed to do request",
         "unexpected eof",
+        patterns=(("eof", r'"?: eof\s*$'),),
+    ),
+    _rule(
+        Cause.NOT_FOUND,
+        "Container Registry is shut down: gcr.io no longer serves this image",
+        "container registry is deprecated and shutting down",
+        "v1 registry api is disabled",
     ),
     _rule(
         Cause.NOT_FOUND,
@@ -165,11 +225,16 @@ _RULES: tuple[Rule, ...] = (
         "code = notfound",
         "404 not found",
         patterns=(
-            r"\btag \S{1,128} not found\b",
-            r"\bmanifest for \S{1,400} not found\b",
-            r'failed to fetch "[^"]{1,128}" from request',
+            ("not found", r"\btag \S{1,128} not found\b"),
+            ("not found", r"\bmanifest for \S{1,400} not found\b"),
+            ('failed to fetch "', r'failed to fetch "[^"]{1,128}" from request'),
             # containerd: failed to resolve reference "IMG": IMG: not found
-            r":\s+not found\s*$",
+            ("not found", r":\s+not found\s*$"),
+            (
+                "not found",
+                r"\b(?:image|repository|artifact) \\*['\"]?[^\s'\"]{1,400}['\"]? not found\b",
+            ),
+            ("not found or deleted", r"\bnot found or deleted\b"),
         ),
     ),
 )
@@ -216,6 +281,8 @@ _UNAUTHENTICATED = _rule(
     "no credentials on this request",
     "code = unauthenticated",
 )
+# Kubelet's follow-ups name an image it already parsed to try the pull: no parse verdict.
+_FOLLOW_UP_RE = re.compile(r"\s*back-off pulling image", re.IGNORECASE)
 _AR_RESOURCE_RE = re.compile(
     r"projects/(?P<project>[^/\"\s\\]+)/locations/(?P<location>[^/\"\s\\]+)/repositories/"
 )
@@ -229,40 +296,115 @@ def classify(failure: PullFailure) -> Diagnosis:
 def classify_message(
     message: str, *, image: str | None = None, cluster_project: str | None = None
 ) -> Diagnosis:
-    """Diagnose from the kubelet message, the image it names and the cluster's project."""
+    """Diagnose from the kubelet message, the image it names and the cluster's project.
+
+    Pure, so remembered: the kubelet repeats the same text for every back-off of every pod
+    of a failing workload, and a storm asks the same question thousands of times.
+    """
+    if len(message) > _CACHED_MESSAGE_MAX:  # bounded memory: long texts are not kept
+        return _classify_cached.__wrapped__(message, image, cluster_project)
+    return _classify_cached(message, image, cluster_project)
+
+
+_CACHED_MESSAGE_MAX = 4096
+
+
+@functools.lru_cache(maxsize=4096)
+def _classify_cached(message: str, image: str | None, cluster_project: str | None) -> Diagnosis:
+    """`classify_message`, computed.
+
+    Precedence, in order: what the text proves (a missing manifest, a platform mismatch,
+    a timeout, ...) beats what the names suggest; then the registry family bounds what a
+    refusal can mean (Google IAM only for a Google registry); with no reason in the text,
+    `unknown` rather than a guess.
+    """
     lowered = message.lower()
+    parsed, parse_error = _parse(image)
+    if parsed is not None:
+        host: str | None = parsed.registry
+    else:
+        named = image_in_text(message) if image is None else None
+        named_ref, _ = _parse(named)
+        host = (
+            _host_of(image)
+            or (named_ref.registry if named_ref is not None else _host_of(named))
+            or host_in_text(message)
+        )
+    family = family_of_host(host) if host is not None else None
     for rule in _RULES:
         excerpt = rule.last_match(lowered, message)
         if excerpt is not None:
             assert rule.cause is not None
-            return Diagnosis(rule.cause, (f"{rule.explanation}: {excerpt}",))
+            return Diagnosis(
+                rule.cause, (f"{rule.explanation}: {excerpt}",), family=family, words=excerpt
+            )
 
-    parsed, parse_error = _parse(image)
     denied = _DENIED.last_match(lowered, message)
     refusal = denied or _UNAUTHENTICATED.last_match(lowered, message)
     if refusal is not None:
         evidence = f"{_DENIED.explanation}: {refusal}"
+        refusing = last_url_host(message)
+        if refusing is not None and refusing != (host or "").lower():
+            # The registry sent the client elsewhere (a redirect), and that host refused.
+            if is_blob_store(refusing):
+                return Diagnosis(
+                    Cause.NETWORK,
+                    (
+                        evidence,
+                        f"the download was redirected to {refusing}, which refused it: an "
+                        "expired signed URL, a proxy or the node's clock, not its credentials",
+                    ),
+                    family=family,
+                    words=refusal,
+                )
+            if family_of_host(refusing) is RegistryFamily.GOOGLE:
+                family = RegistryFamily.GOOGLE
+        resource = _AR_RESOURCE_RE.search(message)
         registry_project = parsed.ar_project if parsed else None
-        if registry_project is None:
-            resource = _AR_RESOURCE_RE.search(message)
-            registry_project = resource.group("project") if resource else None
-        if registry_project is not None:
-            return replace(
-                _google_denial(evidence, registry_project, cluster_project), refused=True
-            )
-        if denied is None:
+        if registry_project is None and resource is not None:
+            registry_project = resource.group("project")
+            family = RegistryFamily.GOOGLE
+        if family is RegistryFamily.GOOGLE:
+            if registry_project is None:
+                diagnosis = Diagnosis(Cause.PERMISSION, (evidence, PENDING_LIVE_CHECK))
+            else:
+                diagnosis = _google_denial(evidence, registry_project, cluster_project)
+            return replace(diagnosis, refused=True, family=family, words=refusal)
+        if host is not None and host.lower() in PUBLIC_ONLY_HOSTS:
             return Diagnosis(
-                Cause.AUTH_CONFIG,
-                (evidence, "a registry outside Google Cloud wants credentials: imagePullSecrets"),
+                Cause.NETWORK,
+                (
+                    evidence,
+                    f"{host} serves every image anonymously: it refuses clients it blocks "
+                    "by address or region",
+                ),
+                family=family,
+                words=refusal,
+            )
+        if family is None:
+            # No registry named at all: a Google registry's denial and another's want of
+            # credentials read alike, and only the image can tell them apart.
+            return Diagnosis(
+                Cause.UNKNOWN,
+                (evidence, "the text names no registry: its family decides what this means"),
+                words=refusal,
             )
         return Diagnosis(
-            Cause.PERMISSION,
-            (evidence, "a registry outside Google Cloud denied the node"),
+            Cause.AUTH_CONFIG,
+            (
+                evidence,
+                "a registry outside Google Cloud wants credentials the node lacks: "
+                "imagePullSecrets or a credential helper (no Google grant can help)",
+            ),
+            family=family,
+            words=refusal,
         )
 
-    if parse_error is not None:
-        return Diagnosis(Cause.INVALID_NAME, (parse_error,))
-    return Diagnosis(Cause.UNKNOWN, ("the message does not say why the pull failed",))
+    if parse_error is not None and not _FOLLOW_UP_RE.match(message):
+        return Diagnosis(Cause.INVALID_NAME, (parse_error,), family=family)
+    return Diagnosis(
+        Cause.UNKNOWN, ("the message does not say why the pull failed",), family=family
+    )
 
 
 def _google_denial(evidence: str, registry_project: str, cluster_project: str | None) -> Diagnosis:
@@ -279,6 +421,16 @@ def _google_denial(evidence: str, registry_project: str, cluster_project: str | 
         Cause.PERMISSION,
         (evidence, PENDING_LIVE_CHECK),
     )
+
+
+def _host_of(image: str | None) -> str | None:
+    """The registry host of a reference that does not parse, where it shows one."""
+    if not image:
+        return None
+    first = image.split("/", 1)[0]
+    if "/" not in image and "." not in first:
+        return None
+    return first if "." in first or ":" in first or first == "localhost" else None
 
 
 def _parse(image: str | None) -> tuple[ImageRef | None, str | None]:

@@ -11,6 +11,7 @@ dockerd all use), including Docker Hub normalisation:
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -142,6 +143,7 @@ def _split_domain(name: str) -> tuple[str, str]:
     return domain, remainder
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_image(ref: str) -> ImageRef:
     """Parse and normalise an image reference; raise InvalidReference if it is malformed."""
     if not isinstance(ref, str):

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
+
+from pullfix.core import fastjson
 
 __all__ = [
     "MAX_EVENT_BYTES",
@@ -41,14 +42,31 @@ PUBSUB_TIMESTAMP_ATTRIBUTE = "logging.googleapis.com/timestamp"
 # Kubelet's image-pull event messages (pkg/kubelet/images and older manager.go), each
 # naming the image in double quotes. A JSON-decoded message has plain quotes; a message
 # quoted once more (a journal line inside a log) has backslashes before them.
-_Q = r'\\*"'
+# The image is taken as written, even empty, spaced or between typographic quotes (text
+# pasted through a document): kubelet reports the pod spec's string, and a string that is
+# no reference is itself the finding (`invalid_name`).
+_Q = r'(?:\\*"|[“”])'
+_IMAGE_CHARS = r'[^"“”\\]{0,2048}'
 _IMAGE_MESSAGE_RE = re.compile(
     r"(?:Failed to pull image|Back-off pulling image|Failed to apply default image tag"
     r"|Failed to inspect image|failed to pull image|failed to get sandbox image)"
-    rf"\s+{_Q}(?P<image>[^\"\\\s]{{1,2048}}){_Q}"
+    rf"\s+{_Q}(?P<image>{_IMAGE_CHARS}){_Q}"
     # "Container image X already present" is a success; only the Never-policy miss counts.
-    rf"|Container image\s+{_Q}(?P<never>[^\"\\\s]{{1,2048}}){_Q} is not present"
+    rf"|Container image\s+{_Q}(?P<never>{_IMAGE_CHARS}){_Q} is not present"
 )
+# Every wording above names "image" within this many characters of where it starts.
+_IMAGE_WORD_OFFSET = 32
+
+
+def _image_message(text: str) -> re.Match[str] | None:
+    """`_IMAGE_MESSAGE_RE.search`, started where a match can begin: a text without the
+    word costs one substring scan instead of the expression tried at every position."""
+    first = text.find("image")
+    if first < 0:
+        return None
+    return _IMAGE_MESSAGE_RE.search(text, max(0, first - _IMAGE_WORD_OFFSET))
+
+
 # Kubelet's container waiting reasons that only an image problem produces ("Error: X").
 _PULL_WAITING_REASONS = (
     "ErrImagePull",
@@ -156,12 +174,21 @@ def _check_id(value: str | None, key: str) -> None:
         raise _Malformed(f"{key} {_short(value)!r} cannot be a resource id")
 
 
+def _check_ids(fields: Mapping[str, Any]) -> None:
+    """`_check_id` on every id field: one scan when all are fine (the usual case)."""
+    values = [v for v in map(fields.__getitem__, _ID_FIELDS) if v is not None]
+    # "|" is no id character and cannot complete a "..": a hit is in one of the values.
+    if any(not v or len(v) > 253 for v in values) or _BAD_ID_RE.search("|".join(values)):
+        for key in _ID_FIELDS:
+            _check_id(fields[key], key)
+
+
 def parse_json(text: str | bytes) -> IntakeResult:
     """Intake one JSON document (a LogEntry, a push body or a structured CloudEvent)."""
     if len(text) > MAX_EVENT_BYTES:
         return _malformed(f"input is {len(text)} bytes; the limit is {MAX_EVENT_BYTES}")
     try:
-        value = json.loads(text)
+        value = fastjson.loads(text)
     except (ValueError, RecursionError) as exc:
         return _malformed(f"not JSON: {_short(str(exc))}")
     return parse_event(value)
@@ -275,7 +302,7 @@ def _decode_json_bytes(raw: bytes, what: str) -> object:
     if len(raw) > MAX_EVENT_BYTES:
         raise _Malformed(f"{what} is {len(raw)} bytes; the limit is {MAX_EVENT_BYTES}")
     try:
-        return json.loads(raw.decode("utf-8"))
+        return fastjson.loads_utf8(raw)
     except UnicodeDecodeError as exc:
         raise _Malformed(f"{what} is not UTF-8: {exc.reason} at byte {exc.start}") from exc
     except ValueError as exc:
@@ -339,10 +366,9 @@ def _parse_log_entry(
         "message_id": message_id,
         "log_project": log_project,
     }
-    for key in _ID_FIELDS:
-        _check_id(event_kwargs[key], key)
+    _check_ids(event_kwargs)
     text = message or ""
-    image_match = _IMAGE_MESSAGE_RE.search(text)
+    image_match = _image_message(text)
     is_pull = image_match is not None or _PULL_WAITING_RE.search(text) is not None
     if reason in _PULL_EVENT_REASONS:
         is_pull = True
@@ -353,7 +379,8 @@ def _parse_log_entry(
             PodEvent(**event_kwargs),
         )
     if image_match is not None:
-        event_kwargs["image"] = image_match.group("image") or image_match.group("never")
+        image = image_match.group("image")
+        event_kwargs["image"] = image if image is not None else image_match.group("never")
     if event_kwargs["pod"] is None and event_kwargs["namespace"] is None:
         # The kubelet reports pull failures on pods; without one there is no workload.
         raise _Malformed("pull failure names no pod or namespace")
@@ -391,6 +418,13 @@ def parse_timestamp(text: str) -> datetime | None:
     """RFC 3339 with up to nanosecond precision, as Google APIs write it; None if invalid."""
     if len(text) > 64:
         return None
+    try:  # the usual shape ("2026-11-20T10:00:07.123456789Z") needs no rewriting
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        pass
+    else:
+        if parsed.tzinfo is not None:
+            return parsed.astimezone(UTC)
     trimmed = _FRACTION_RE.sub(r"\1", text.strip(), count=1)
     if trimmed.endswith(("Z", "z")):
         trimmed = trimmed[:-1] + "+00:00"
@@ -414,7 +448,9 @@ def _opt_dict(container: Mapping[str, Any], key: str) -> Mapping[str, Any]:
 
 def _opt_str(container: Mapping[str, Any], key: str, name: str | None = None) -> str | None:
     value = container.get(key)
-    if value is None or value == "":
+    if type(value) is str:
+        return value or None
+    if value is None:
         return None
     if not isinstance(value, str):
         raise _Malformed(f"'{name or key}' must be a string, got {_json_type(value)}")
