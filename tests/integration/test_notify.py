@@ -143,6 +143,7 @@ def test_google_chat_threads_by_incident(team: Team) -> None:
     team.deliveries()
     (post,) = team.chat.posts
     assert post.query["messageReplyOption"] == "REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD"
+    assert post.query["requestId"].startswith("pullfix-notify-")  # idempotent on retry
     assert post.query["token"] == CHAT_SECRET
     assert post.body["thread"]["threadKey"].startswith("grant-")
     assert (

@@ -97,7 +97,9 @@ class ChatReceiver(_Server):
     `statuses`: answers to give first, in order (then 200); `on_post` sees each one.
     `location`: the Location header of a 3xx answer. `hold`: seconds to wait before the
     next answer (once), as a slow chat service does. Every request, answered or not, is kept
-    in `seen` (a GET too: a client that follows a redirect may send one).
+    in `seen` (a GET too: a client that follows a redirect may send one); `posts` holds the
+    messages created. Like Google Chat's spaces.messages.create, a POST whose `requestId`
+    created a message before creates none: it is answered with that message.
     """
 
     def __init__(
@@ -113,6 +115,7 @@ class ChatReceiver(_Server):
         self.on_post = on_post
         self.location = location
         self.hold = 0.0
+        self.request_ids: dict[str, str] = {}  # requestId -> the message it created
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         receiver = self
@@ -126,19 +129,24 @@ class ChatReceiver(_Server):
                     hold, receiver.hold = receiver.hold, 0.0
                 if hold:
                     time.sleep(hold)
+                request_id = query.get("requestId")
+                created = False
                 with receiver.lock:
                     status = receiver.statuses.pop(0) if receiver.statuses else 200
-                    if status == 200:
+                    name = receiver.request_ids.get(request_id or "")
+                    if status == 200 and name is None:
                         receiver.posts.append(posted)
-                if status == 200 and receiver.on_post is not None:
+                        created = True
+                        name = f"spaces/demo/messages/{len(receiver.posts)}"
+                        if request_id:
+                            receiver.request_ids[request_id] = name
+                if created and receiver.on_post is not None:
                     receiver.on_post(posted)
                 redirect = 300 <= status < 400 and receiver.location
                 _answer(
                     self,
                     status,
-                    {"name": f"spaces/demo/messages/{len(receiver.posts)}"}
-                    if status == 200
-                    else {"error": {"code": status}},
+                    {"name": name} if status == 200 else {"error": {"code": status}},
                     {"Location": receiver.location} if redirect and receiver.location else None,
                 )
 

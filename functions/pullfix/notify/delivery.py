@@ -19,7 +19,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -220,7 +220,11 @@ class Notifier:
         index, route = found
         delivered = [
             self._once(
-                outcome, now, message_id, f"chat:{index}", lambda: self._chat(outcome, route, index)
+                outcome,
+                now,
+                message_id,
+                f"chat:{index}",
+                lambda key: self._chat(outcome, route, index, key),
             )
         ]
         if route.tickets == "github" and outcome.get("ticket"):
@@ -230,7 +234,7 @@ class Notifier:
                     now,
                     message_id,
                     f"github:{index}",
-                    lambda: self._github(outcome, route, index),
+                    lambda key: self._github(outcome, route, index),
                 )
             )
         return [d for d in delivered if d]
@@ -241,7 +245,7 @@ class Notifier:
         now: datetime,
         message_id: str | None,
         destination: str,
-        send: Any,
+        send: Callable[[str], str],
     ) -> str:
         """Send once per (outcome, destination): a lease while sending (see
         `pullfix.engine.lifecycle`), then `sent` or `refused` for the dedupe window."""
@@ -268,7 +272,7 @@ class Notifier:
             if not self.ledger.take_over(key, now, window, mine, wall).new:
                 raise DeliveryFailed(f"{destination}: another delivery just took this over")
         try:
-            result = send()
+            result = send(key)
         except BaseException:
             self.ledger.release(key)
             raise
@@ -303,12 +307,20 @@ class Notifier:
         )
         return f"refused {response.status}"
 
-    def _chat(self, outcome: dict[str, Any], route: Route, index: int) -> str:
+    def _chat(self, outcome: dict[str, Any], route: Route, index: int, key: str) -> str:
         what = f"route {index} {route.chat} webhook (${route.webhook_url_env})"
         url = self._url(route.webhook_url_env, f"route {index}")
         if route.chat == "google":
             separator = "&" if "?" in url else "?"
-            url += f"{separator}messageReplyOption=REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD"
+            # requestId makes the post idempotent: "Specifying an existing request ID returns
+            # the message created with that ID instead of creating a new message"
+            # (https://developers.google.com/chat/api/reference/rest/v1/spaces.messages/create).
+            # A sender that died after Chat received its post is retried with the same id, so
+            # the team sees one message, not two.
+            url += (
+                f"{separator}messageReplyOption=REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD"
+                f"&requestId=pullfix-{key}"
+            )
             payload = google_chat_message(outcome)
         elif route.chat == "slack":
             payload = slack_message(outcome)
