@@ -240,3 +240,55 @@ def test_a_storm_of_distinct_unlabelled_pods_costs_no_google_request(tmp_path: P
         requests = pipe.sandbox.stats()["total"] - before
         assert requests / 500 <= 0.05, pipe.stats()
         assert len(pipe.outcomes()) == 10  # nothing new was published
+
+
+# A grant's ledger calls, in order (counted in a clean run: 2 reads, 7 writes). Each one
+# fails in turn, as a Firestore error and as a Firestore that answers too late.
+FIRESTORE_GET = "firestore.projects.databases.documents.get"
+FIRESTORE_COMMIT = "firestore.projects.databases.documents.commit"
+LEDGER_FAULTS = [
+    *[(FIRESTORE_GET, n, "unavailable") for n in range(2)],
+    *[(FIRESTORE_COMMIT, n, "unavailable") for n in range(7)],
+    (FIRESTORE_GET, 0, "too-late"),
+    (FIRESTORE_COMMIT, 0, "too-late"),
+    (FIRESTORE_COMMIT, 3, "too-late"),
+    (FIRESTORE_COMMIT, 6, "too-late"),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "after", "kind"),
+    LEDGER_FAULTS,
+    ids=[f"{m.rsplit('.', 1)[1]}-{n + 1}-{k}" for m, n, k in LEDGER_FAULTS],
+)
+def test_a_ledger_fault_at_any_call_ends_in_one_grant_and_its_outcome(
+    tmp_path: Path, method: str, after: int, kind: str
+) -> None:
+    """Firestore fails at the Nth ledger call of a grant, over gRPC, in a real function
+    process; Pub/Sub redelivers until acknowledged. Never acknowledged before the grant and
+    its outcome exist, never a second binding, never a suppression of work not done."""
+    config = {**CONFIG, "lease": f"{LEASE}s", "api_timeout": "2s"}
+    with pipeline(tmp_path, config, ledger_firestore=True) as (pipe,):
+        entry = event("default-pool", f"{SHARED}/web:1.4", workload=f"fault-{kind}")
+        if kind == "unavailable":
+            pipe.sandbox.add_fault(method=method, status=503, after=after, count=1)
+        else:
+            pipe.sandbox.add_fault(method=method, latency=3, after=after, count=1)
+        statuses = []
+        deadline = time.monotonic() + 60
+        while True:  # Pub/Sub redelivers until acknowledged
+            status = pipe.post(entry, f"fault-{kind}")
+            statuses.append(status)
+            if status == 200:
+                break
+            assert time.monotonic() < deadline, statuses
+            time.sleep(0.5)
+        applied = [f for f in pipe.sandbox.state.faults if f.applied]
+        assert applied, "the fault was never reached"
+        assert set(statuses[:-1]) <= {500}  # retried (within a delivery, or by redelivery)
+        assert _bindings(pipe) == [{"role": READER, "members": [f"serviceAccount:{DEFAULT_SA}"]}]
+        assert {o["action"] for o in pipe.outcomes_for(entry)} == {"grant"}
+        again = event("default-pool", f"{SHARED}/web:1.4", workload=f"fault-{kind}-2")
+        assert pipe.post(again) == 200
+        assert len(_bindings(pipe)) == 1
+        assert [o["action"] for o in pipe.outcomes_for(again)] == []  # suppressed: fixed

@@ -23,6 +23,7 @@ class Fault:
     `latency`: seconds to wait before answering. `race`: after answering a getIamPolicy,
     let a concurrent writer change the policy (new etag, one more binding), so that the
     caller's write meets a 409. `count`: how many requests it applies to (None: all).
+    `after`: how many matching requests pass untouched first (to reach the Nth call).
     """
 
     method: str
@@ -32,14 +33,25 @@ class Fault:
     count: int | None = 1
     message: str | None = None
     race_role: str = "roles/artifactregistry.writer"
+    after: int = 0
     applied: int = 0
+    passed: int = 0
 
     @classmethod
     def from_dict(cls, data: Any) -> Fault:
         """A fault from its JSON form; raises ApiError(400) on a bad one."""
         if not isinstance(data, dict) or not isinstance(data.get("method"), str):
             raise ApiError(400, "a fault needs a 'method' (an API method id or glob)")
-        allowed = {"method", "status", "latency", "race", "count", "message", "race_role"}
+        allowed = {
+            "method",
+            "status",
+            "latency",
+            "race",
+            "count",
+            "message",
+            "race_role",
+            "after",
+        }
         unknown = set(data) - allowed
         if unknown:
             raise ApiError(400, f"unknown fault field {sorted(unknown)[0]!r}")
@@ -52,6 +64,9 @@ class Fault:
         count = data.get("count", 1)
         if count is not None and (not isinstance(count, int) or count < 1):
             raise ApiError(400, "fault 'count' must be a positive integer or null (always)")
+        after = data.get("after", 0)
+        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+            raise ApiError(400, "fault 'after' must be a count of requests (0 or more)")
         if status is None and not latency and not data.get("race"):
             raise ApiError(400, "a fault needs a status, a latency or race: true")
         return cls(
@@ -62,6 +77,7 @@ class Fault:
             count=count,
             message=data.get("message"),
             race_role=str(data.get("race_role", "roles/artifactregistry.writer")),
+            after=after,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -71,6 +87,7 @@ class Fault:
             "latency": self.latency,
             "race": self.race,
             "count": self.count,
+            "after": self.after,
             "applied": self.applied,
         }
 
@@ -105,14 +122,15 @@ class SandboxState:
         """Count a request; apply latency and error faults. Returns a race fault to apply."""
         with self.lock:
             self.requests[method] += 1
-            matched = [
-                f
-                for f in self.faults
-                if fnmatch.fnmatchcase(method, f.method)
-                and (f.count is None or f.applied < f.count)
-            ]
-            for fault in matched:
-                fault.applied += 1
+            matched = []
+            for fault in self.faults:
+                if not fnmatch.fnmatchcase(method, fault.method):
+                    continue
+                if fault.passed < fault.after:
+                    fault.passed += 1
+                elif fault.count is None or fault.applied < fault.count:
+                    fault.applied += 1
+                    matched.append(fault)
         latency = sum(f.latency for f in matched)
         if latency:
             time.sleep(latency)
