@@ -199,13 +199,28 @@ def test_kubelets_four_events_are_one_incident(tmp_path: Path) -> None:
         assert len(_bindings(pipe)) == 1
 
 
+def _back_off(image: str, workload: str, minutes_ago: float) -> dict[str, Any]:
+    return event(
+        "default-pool",
+        image,
+        workload=workload,
+        reason="BackOff",
+        message=f'Back-off pulling image "{image}"',
+        minutes_ago=minutes_ago,
+    )
+
+
 def test_back_off_alone_never_opens_a_grant(tmp_path: Path) -> None:
+    image = f"{SHARED}/web:1.4"
     with pipeline(tmp_path, CONFIG) as (pipe,):
-        failed, err_pull, backoff, err_backoff = _kubelet_sequence(
-            f"{SHARED}/web:1.4", "backoff-only"
-        )
-        for entry in (backoff, err_pull, err_backoff, backoff):
+        failed, err_pull, _, err_backoff = _kubelet_sequence(image, "backoff-only")
+        # Follow-ups only, within followup_grace (60 s) of the first: no ticket yet.
+        for entry in (_back_off(image, "backoff-only", 3), err_pull, err_backoff):
             assert pipe.post(entry) == 200
+        assert pipe.outcomes() == []
+        # Still only follow-ups, two minutes on: one ticket, on the live evidence.
+        for _ in range(2):
+            assert pipe.post(_back_off(image, "backoff-only", 1)) == 200
         outcomes = pipe.outcomes()
         assert [(o["action"], o["cause"]) for o in outcomes] == [("ticket", "cross_project")]
         assert any("does not show the registry refusing" in r for r in outcomes[0]["reasons"])
@@ -213,6 +228,20 @@ def test_back_off_alone_never_opens_a_grant(tmp_path: Path) -> None:
         # The event that shows the refusal opens the grant.
         assert pipe.post(failed) == 200
         assert [o["action"] for o in pipe.outcomes_for(failed)] == ["grant"]
+
+
+def test_a_back_off_ahead_of_its_failed_event_files_no_ticket(tmp_path: Path) -> None:
+    """Pub/Sub does not keep order: the follow-up may come first. Within followup_grace the
+    event that shows the refusal arrives and grants; no ticket is filed on the follow-up."""
+    image = f"{SHARED}/web:1.4"
+    with pipeline(tmp_path, CONFIG) as (pipe,):
+        failed, err_pull, _, err_backoff = _kubelet_sequence(image, "reordered")
+        for entry in (_back_off(image, "reordered", 0.5), err_backoff, failed, err_pull):
+            assert pipe.post(entry) == 200
+        for _ in range(2):  # the pod keeps backing off after the grant
+            assert pipe.post(_back_off(image, "reordered", 0)) == 200
+        assert [o["action"] for o in pipe.outcomes()] == ["grant"]
+        assert len(_bindings(pipe)) == 1
 
 
 def test_a_storm_of_distinct_unlabelled_pods_costs_no_google_request(tmp_path: Path) -> None:

@@ -40,6 +40,7 @@ CONFIG_KEYS = (
     "ledger",
     "notify",
     "escalation_grace",
+    "followup_grace",
     "max_event_age",
     "api_timeout",
     "lease",
@@ -116,6 +117,9 @@ class Config:
     auto_grant: AutoGrant = field(default_factory=AutoGrant)
     dedupe_window: int = 3600
     escalation_grace: int = 600
+    # How long a follow-up that gives no reason (`Back-off pulling image`) waits for the
+    # event that does before a grant-fixable incident is ticketed on it.
+    followup_grace: int = 60
     max_event_age: int = 86400
     api_timeout: int = 10
     lease: int = 150
@@ -158,6 +162,7 @@ def config_from_dict(data: object) -> Config:
         auto_grant=_auto_grant(root.get("auto_grant") or {}),
         dedupe_window=parse_duration(root.get("dedupe_window", "1h"), "dedupe_window"),
         escalation_grace=parse_duration(root.get("escalation_grace", "10m"), "escalation_grace"),
+        followup_grace=parse_duration(root.get("followup_grace", "60s"), "followup_grace"),
         max_event_age=parse_duration(root.get("max_event_age", "1d"), "max_event_age"),
         api_timeout=max(1, parse_duration(root.get("api_timeout", "10s"), "api_timeout")),
         lease=max(1, parse_duration(root.get("lease", "150s"), "lease")),

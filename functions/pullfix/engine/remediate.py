@@ -335,6 +335,22 @@ class Remediator:
                 {"audit": self._audit(failure, diagnosis, decision.plan, "would_grant")},
             )
             return self._outcome(failure, diagnosis, evidence, decision, key)
+        if (
+            not offline.refused
+            and diagnosis.cause in GRANT_FIXABLE
+            and not self._followup_grace_over(failure, when)
+        ):
+            # Only kubelet's follow-ups so far, and a grant would fix it: the event that
+            # shows the refusal (and may grant) is usually a moment behind; wait for it.
+            held = self._suppressed(
+                failure,
+                diagnosis.cause,
+                fingerprint("followup", failure.cluster_resource, failure.incident_workload),
+                f"a follow-up that gives no reason: waiting up to {self.config.followup_grace}s "
+                "for the event that shows the registry refusing before filing a ticket",
+            )
+            held.settled = False  # the next follow-up looks again
+            return held
         # A ticket (a refusal included) never claims a grant key: its own key is the
         # cluster, workload, image and final cause.
         key = fingerprint(
@@ -353,6 +369,19 @@ class Remediator:
                 failure, diagnosis.cause, key, f"a ticket for incident {key} is already open"
             )
         return self._outcome(failure, diagnosis, evidence, decision, key)
+
+    def _followup_grace_over(self, failure: PullFailure, when: datetime) -> bool:
+        """Whether the reasonless follow-ups of this workload and image began longer than
+        `followup_grace` ago (event time); the first one starts the clock."""
+        key = fingerprint(
+            "followup", failure.cluster_resource, failure.incident_workload, failure.image
+        )
+        window = max(self.config.dedupe_window, self.config.followup_grace * 2)
+        claim = self.ledger.claim(key, when, window, {"first_seen": when.isoformat()})
+        if claim.new:
+            return self.config.followup_grace <= 0
+        first_seen = datetime.fromisoformat(claim.record.get("first_seen") or when.isoformat())
+        return (when - first_seen).total_seconds() >= self.config.followup_grace
 
     def _resume_grant(
         self,
