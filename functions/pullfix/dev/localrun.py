@@ -71,6 +71,7 @@ class FunctionServer:
         port: int | None = None,
         log_path: Path | None = None,
         source: Path | None = None,
+        python: str | None = None,
     ) -> None:
         self.target = target
         self.port = port or free_port()
@@ -78,6 +79,8 @@ class FunctionServer:
         self.log_path = log_path
         self._env = dict(env or {})
         self._source = source or ENTRYPOINTS
+        # Another interpreter (a virtual environment with the functions' runtime only).
+        self._python = python or sys.executable
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -85,7 +88,7 @@ class FunctionServer:
         """Start the server and wait until it accepts connections."""
         env = {**os.environ, **self._env, "PYTHONUNBUFFERED": "1"}
         command = [
-            sys.executable,
+            self._python,
             "-m",
             "functions_framework",
             "--target",

@@ -89,6 +89,11 @@ _TRANSIENT = (
     exceptions.Unknown,
 )
 _RETRY = bounded_retry(4.0)
+# What pullfix reads of a cluster (GKE API v1 `Cluster`, REST field names).
+_CLUSTER_FIELDS = (
+    "name,location,currentMasterVersion,currentNodeVersion,"
+    "nodePools(name,version,instanceGroupUrls,config/serviceAccount,config/oauthScopes)"
+)
 
 
 class _TtlCache:
@@ -194,8 +199,12 @@ class GoogleAdapter:
         try:
             cluster = guard(
                 f"reading {resource}",
-                lambda: self.clients.container.get_cluster(
-                    name=resource, timeout=self.timeout, retry=self.retry
+                lambda: self.retry(self.clients.rest.get)(
+                    "container",
+                    "/v1/projects/{}/locations/{}/clusters/{}",
+                    *resource.split("/")[1::2],
+                    fields=_CLUSTER_FIELDS,
+                    timeout=self.timeout,
                 ),
                 PERMISSIONS["cluster"],
             )
@@ -203,23 +212,23 @@ class GoogleAdapter:
             return None
         pools = tuple(
             NodePoolInfo(
-                name=pool.name,
-                service_account=pool.config.service_account or "default",
-                oauth_scopes=tuple(pool.config.oauth_scopes),
-                version=pool.version or cluster.current_node_version,
+                name=str(pool.get("name", "")),
+                service_account=(pool.get("config") or {}).get("serviceAccount") or "default",
+                oauth_scopes=tuple((pool.get("config") or {}).get("oauthScopes") or ()),
+                version=pool.get("version") or cluster.get("currentNodeVersion") or "",
                 instance_groups=tuple(
                     group
-                    for group in map(InstanceGroup.from_url, pool.instance_group_urls)
+                    for group in map(InstanceGroup.from_url, pool.get("instanceGroupUrls") or ())
                     if group is not None
                 ),
             )
-            for pool in cluster.node_pools
+            for pool in cluster.get("nodePools") or ()
         )
         return ClusterInfo(
             project=project,
-            location=cluster.location,
-            name=cluster.name,
-            master_version=cluster.current_master_version,
+            location=str(cluster.get("location", "")),
+            name=str(cluster.get("name", "")),
+            master_version=str(cluster.get("currentMasterVersion", "")),
             node_pools=pools,
         )
 
@@ -232,14 +241,18 @@ class GoogleAdapter:
         try:
             got = guard(
                 f"reading project {project}",
-                lambda: self.clients.projects.get_project(
-                    name=f"projects/{project}", timeout=self.timeout, retry=self.retry
+                lambda: self.retry(self.clients.rest.get)(
+                    "cloudresourcemanager",
+                    "/v3/projects/{}",
+                    project,
+                    fields="name,parent",
+                    timeout=self.timeout,
                 ),
                 PERMISSIONS["project_number"],
             )
         except exceptions.NotFound:
             return None
-        return int(got.name.split("/")[1]), got.parent
+        return int(str(got["name"]).split("/")[1]), str(got.get("parent") or "")
 
     def node_created_by(self, project: str, zone: str, node: str) -> str | None:
         return self._instances.get(
@@ -250,8 +263,14 @@ class GoogleAdapter:
         try:
             instance = guard(
                 f"reading instance {node} in {zone}",
-                lambda: self.retry(self.clients.instances.get)(
-                    project=project, zone=zone, instance=node, timeout=self.timeout
+                lambda: self.retry(self.clients.rest.get)(
+                    "compute",
+                    "/compute/v1/projects/{}/zones/{}/instances/{}",
+                    project,
+                    zone,
+                    node,
+                    fields="name,metadata/items",
+                    timeout=self.timeout,
                 ),
                 PERMISSIONS["node_instance"],
             )

@@ -8,6 +8,7 @@ sandbox URL, gRPC clients (IAM admin, Firestore) on an insecure channel to PORT+
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -20,26 +21,35 @@ if TYPE_CHECKING:
     from google.cloud.policytroubleshooter_iam_v3 import PolicyTroubleshooterClient
     from google.pubsub_v1 import PublisherClient
 
-__all__ = ["ComputeInstances", "GoogleClients"]
+__all__ = ["GoogleClients", "RestReader"]
 
 
-class ComputeInstances:
-    """`compute.instances.get` (Compute Engine API v1, REST), errors as google.api_core's."""
+class RestReader:
+    """GETs of Google REST APIs (JSON) over google-auth's authorized session; errors raised
+    as google.api_core's, as the generated clients raise them.
 
-    def __init__(self, session: Any, base: str) -> None:
+    For the reads every first event makes (GKE `clusters.get`, Resource Manager
+    `projects.get`, Compute `instances.get`): the generated clients of those APIs would send
+    the same requests, but importing them costs more than the rest of a cold start
+    (container_v1's types alone take about 130 ms, google-cloud-compute about 1.5 s), and a
+    `fields` mask keeps each answer to what pullfix reads.
+    """
+
+    def __init__(self, session: Any, bases: Mapping[str, str]) -> None:
         self.session = session
-        self.base = base
+        self.bases = bases  # API -> scheme://host
 
-    def get(self, *, project: str, zone: str, instance: str, timeout: float) -> dict[str, Any]:
-        """The instance's name and metadata (a `fields` mask keeps the answer small)."""
+    def get(
+        self, api: str, template: str, *parts: str, fields: str, timeout: float
+    ) -> dict[str, Any]:
+        """GET `template` (its `{}` filled with `parts`, each path-escaped) on `api`."""
         from urllib.parse import quote
 
         from google.api_core import exceptions
 
-        path = "/".join(quote(part, safe="") for part in (project, zone, instance))
-        path = "/compute/v1/projects/{}/zones/{}/instances/{}".format(*path.split("/"))
+        path = template.format(*(quote(part, safe="") for part in parts))
         response = self.session.get(
-            self.base + path, params={"fields": "name,metadata/items"}, timeout=timeout
+            self.bases[api] + path, params={"fields": fields}, timeout=timeout
         )
         if response.status_code >= 400:
             raise exceptions.from_http_response(response)  # type: ignore[no-untyped-call]
@@ -71,7 +81,7 @@ class GoogleClients:
             "projects",
             "folders",
             "organizations",
-            "instances",
+            "rest",
             "troubleshooter",
             "iam_admin",
             "firestore",
@@ -135,30 +145,26 @@ class GoogleClients:
             return resourcemanager_v3.OrganizationsClient(**self._rest_options())
 
     @cached_property
-    def instances(self) -> ComputeInstances:
-        """Compute `instances.get` over HTTP/JSON with google-auth's authorized session.
-
-        google-cloud-compute would do the same over the same REST API, but importing it
-        costs about 1.5 s (every Compute type in one module), which every cold start of
-        `remediate` would pay on its first event.
-        """
+    def rest(self) -> RestReader:
+        """GKE, Resource Manager and Compute reads over HTTP/JSON (see `RestReader`)."""
         from google.auth.transport.requests import AuthorizedSession
 
+        apis = ("container", "cloudresourcemanager", "compute")
         with self._lock:
             if self.endpoint is None:
                 import google.auth
 
                 credentials, _ = google.auth.default(
-                    scopes=["https://www.googleapis.com/auth/compute.readonly"]
+                    scopes=["https://www.googleapis.com/auth/cloud-platform"]
                 )
-                base = "https://compute.googleapis.com"
+                bases = {api: f"https://{api}.googleapis.com" for api in apis}
             else:
                 from google.auth.credentials import AnonymousCredentials
 
                 credentials = AnonymousCredentials()  # type: ignore[no-untyped-call]
-                base = self.endpoint.rest
+                bases = dict.fromkeys(apis, self.endpoint.rest)
             session = AuthorizedSession(credentials)  # type: ignore[no-untyped-call]
-            return ComputeInstances(session, base)
+            return RestReader(session, bases)
 
     @cached_property
     def troubleshooter(self) -> PolicyTroubleshooterClient:
