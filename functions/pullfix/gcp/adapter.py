@@ -413,11 +413,21 @@ class GoogleAdapter:
 
     def tag_exists(self, repository: str, image_path: str, tag: str) -> bool:
         package = urllib.parse.quote(image_path, safe="")
-        return self._exists(
-            f"{repository}/packages/{package}/tags/{tag}",
-            self.clients.artifact_registry.get_tag,
-            PERMISSIONS["tag_exists"],
-        )
+        name = f"{repository}/packages/{package}/tags/{tag}"
+
+        def read(**_: Any) -> None:
+            # A JSON GET: every new incident asks it, and the tag's name is all it needs.
+            self.retry(self.clients.rest.get)(
+                "artifactregistry",
+                "/v1/projects/{}/locations/{}/repositories/{}/packages/{}/tags/{}",
+                *repository.split("/")[1::2],
+                image_path,
+                tag,
+                fields="name",
+                timeout=self.timeout,
+            )
+
+        return self._exists(name, read, PERMISSIONS["tag_exists"])
 
     def repository_policy(self, repository: str) -> PolicyView:
         return _policy_view(self._read_policy(repository))

@@ -29,7 +29,8 @@ class RestReader:
     as google.api_core's, as the generated clients raise them.
 
     For the reads every first event makes (GKE `clusters.get`, Resource Manager
-    `projects.get`, Compute `instances.get`): the generated clients of those APIs would send
+    `projects.get`, Compute `instances.get`) and every new incident makes (Artifact Registry
+    `tags.get`): the generated clients of those APIs would send
     the same requests, but importing them costs more than the rest of a cold start
     (container_v1's types alone take about 130 ms, google-cloud-compute about 1.5 s), and a
     `fields` mask keeps each answer to what pullfix reads.
@@ -146,10 +147,11 @@ class GoogleClients:
 
     @cached_property
     def rest(self) -> RestReader:
-        """GKE, Resource Manager and Compute reads over HTTP/JSON (see `RestReader`)."""
+        """GKE, Resource Manager, Compute and Artifact Registry tag reads over HTTP/JSON
+        (see `RestReader`)."""
         from google.auth.transport.requests import AuthorizedSession
 
-        apis = ("container", "cloudresourcemanager", "compute")
+        apis = ("container", "cloudresourcemanager", "compute", "artifactregistry")
         with self._lock:
             if self.endpoint is None:
                 import google.auth
