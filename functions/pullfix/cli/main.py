@@ -230,7 +230,8 @@ def _cmd_replay(args: argparse.Namespace, stdout: TextIO) -> int:
     results: list[dict[str, object]] = []
     with events, Sandbox(world) as sandbox:
         try:
-            for number, result in enumerate(replay_events(world, config, events, sandbox), start=1):
+            results_of = replay_events(world, config, events, sandbox, verify=args.verify)
+            for number, result in enumerate(results_of, start=1):
                 if fmt == "json":
                     stdout.write(dumps(result) + "\n")
                 elif fmt == "yaml":
@@ -378,6 +379,13 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--world", required=True, help="the world file (YAML)")
     replay.add_argument("--config", help="the config file (YAML); defaults without it")
     replay.add_argument("--world-out", help="write the world as it stands afterwards here")
+    replay.add_argument(
+        "--verify",
+        action="store_true",
+        help="after the last event, one verification pass as of its time plus "
+        "escalation_grace, over the world's log_entries: a further result per incident it "
+        "closes (action resolved, still_failing or abandoned; time_to_fix_seconds)",
+    )
     add_format_argument(replay, "one object per event, JSON Lines")
     replay.add_argument("events", help="JSON Lines of events (LogEntry, push body, CloudEvent)")
     replay.set_defaults(handler=_cmd_replay)

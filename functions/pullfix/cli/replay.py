@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +20,11 @@ from pullfix.core.causes import Action
 from pullfix.core.classify import offline_record
 from pullfix.core.config import Config
 from pullfix.core.intake import PullFailure, parse_json
+from pullfix.core.intake import parse_timestamp as _parse_time
 from pullfix.dev.sandbox import Sandbox, World
 from pullfix.engine.remediate import Remediator
 from pullfix.engine.runtime import OUTCOMES_VARIABLE, build_remediator
+from pullfix.engine.verify import OpenIncident, incident_from_outcome, verify_incidents
 from pullfix.gcp.clients import GoogleClients
 from pullfix.gcp.endpoints import sandbox_endpoint
 
@@ -30,21 +32,75 @@ __all__ = ["replay_events", "write_world"]
 
 
 def replay_events(
-    world: World, config: Config, lines: Iterable[bytes], sandbox: Sandbox | None = None
+    world: World,
+    config: Config,
+    lines: Iterable[bytes],
+    sandbox: Sandbox | None = None,
+    *,
+    verify: bool = False,
 ) -> Iterator[dict[str, Any]]:
-    """Run each line through remediate against `world`; yield one result per line."""
+    """Run each line through remediate against `world`; yield one result per line. With
+    `verify`, then one verification pass (see `pullfix.engine.verify`) as of the last
+    event's time plus `escalation_grace`, over the world's log entries: one more result per
+    incident it closes (resolved, still_failing, abandoned)."""
     own = sandbox is None
     box = sandbox or Sandbox(world).start()
     clients = GoogleClients(sandbox_endpoint(box.endpoint))
+    incidents: dict[str, OpenIncident] = {}
+    escalated: set[str] = set()
+    last: datetime | None = None
     try:
         topic = os.environ.get(OUTCOMES_VARIABLE) or None
         remediator = build_remediator(config, clients, topic)
         for number, raw in enumerate(lines, start=1):
-            yield _one(remediator, number, raw)
+            result = _one(remediator, number, raw)
+            yield result
+            when = _parse_time(str((result.get("event") or {}).get("timestamp") or ""))
+            if when is not None and (last is None or when > last):
+                last = when
+            if result.get("escalation"):
+                escalated.add(str(result.get("fingerprint")))
+            incident = incident_from_outcome(result)
+            if incident is not None:
+                incidents.setdefault(incident.fingerprint, incident)
+        if verify and last is not None:
+            yield from _verification(
+                clients,
+                config,
+                incidents,
+                escalated,
+                last + timedelta(seconds=config.escalation_grace),
+            )
     finally:
         clients.close()
         if own:
             box.stop()
+
+
+def _verification(
+    clients: GoogleClients,
+    config: Config,
+    incidents: dict[str, OpenIncident],
+    escalated: set[str],
+    as_of: datetime,
+) -> Iterator[dict[str, Any]]:
+    from pullfix.cli.scan import list_entries
+
+    def query(incident: OpenIncident, text: str) -> list[dict[str, Any]]:
+        project = incident.cluster.split("/")[1]
+        return list(list_entries(clients.logging, [f"projects/{project}"], text))
+
+    for verdict in verify_incidents(
+        incidents.values(),
+        query,
+        as_of,
+        escalation_grace=config.escalation_grace,
+        abandon_after=config.abandon_after,
+        limit=config.verify_per_run,
+    ):
+        if verdict.action == "still_failing" and verdict.incident.fingerprint in escalated:
+            continue  # a failure event past the grace period escalated it already
+        yield verdict.to_dict()
 
 
 def _one(remediator: Remediator, number: int, raw: bytes) -> dict[str, Any]:
@@ -108,6 +164,8 @@ def render_row(number: int, result: dict[str, Any]) -> list[str]:
         detail = f"{grant['role']} on {grant['resource']} to {grant['member']}"
     else:
         detail = str((result.get("reasons") or [""])[0])
+    if result.get("action") == "resolved":
+        detail = f"time to fix {result.get('time_to_fix_seconds')}s, by {result.get('fixed_by')}"
     workload = f"{event.get('namespace') or '-'}/{event.get('workload') or event.get('pod') or '-'}"
     return [
         str(number),

@@ -41,6 +41,8 @@ CONFIG_KEYS = (
     "notify",
     "escalation_grace",
     "followup_grace",
+    "abandon_after",
+    "verify_per_run",
     "max_event_age",
     "api_timeout",
     "lease",
@@ -120,6 +122,10 @@ class Config:
     # How long a follow-up that gives no reason (`Back-off pulling image`) waits for the
     # event that does before a grant-fixable incident is ticketed on it.
     followup_grace: int = 60
+    # Verification: an incident with neither a failure nor a successful pull for this long
+    # is closed as abandoned; at most this many incidents are checked per run.
+    abandon_after: int = 86400
+    verify_per_run: int = 200
     max_event_age: int = 86400
     api_timeout: int = 10
     lease: int = 150
@@ -163,6 +169,8 @@ def config_from_dict(data: object) -> Config:
         dedupe_window=parse_duration(root.get("dedupe_window", "1h"), "dedupe_window"),
         escalation_grace=parse_duration(root.get("escalation_grace", "10m"), "escalation_grace"),
         followup_grace=parse_duration(root.get("followup_grace", "60s"), "followup_grace"),
+        abandon_after=max(60, parse_duration(root.get("abandon_after", "1d"), "abandon_after")),
+        verify_per_run=_verify_per_run(root.get("verify_per_run", 200)),
         max_event_age=parse_duration(root.get("max_event_age", "1d"), "max_event_age"),
         api_timeout=max(1, parse_duration(root.get("api_timeout", "10s"), "api_timeout")),
         lease=max(1, parse_duration(root.get("lease", "150s"), "lease")),
@@ -216,6 +224,12 @@ def _ledger(value: object) -> str | FirestoreLedgerConfig:
                 raise ConfigError(f"ledger.firestore.{key}: expected a non-empty string")
         return FirestoreLedgerConfig(**spec)
     raise ConfigError(f"ledger: expected memory or {{firestore: {{...}}}}, got {value!r}")
+
+
+def _verify_per_run(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10_000:
+        raise ConfigError(f"verify_per_run: expected 1-10000 incidents, got {value!r}")
+    return value
 
 
 def _routes(value: object) -> tuple[Route, ...]:

@@ -40,6 +40,8 @@ def log_entry(
 ) -> dict[str, Any]:
     """A pod event as GKE's event exporter writes it to Cloud Logging (camelCase JSON)."""
     event_type = "Normal" if reason == "BackOff" and "pulling image" in message else "Warning"
+    if reason in ("Pulled", "Pulling"):  # kubelet's progress and success events
+        event_type = "Normal"
     if reason == "BackOff" and "restarting failed container" in message:
         event_type = "Warning"
     involved: dict[str, Any] = {

@@ -1,0 +1,209 @@
+"""Closing the loop: `pullfix replay --verify` and the verification pass behind it, against
+a world whose log entries hold what the kubelet logged after pullfix acted."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from pullfix.core.intake import parse_timestamp
+from pullfix.dev.events import log_entry, pull_message
+from pullfix.engine.verify import OpenIncident, success_filter, verify_incidents
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.integration
+PULLFIX = str(Path(sys.executable).parent / "pullfix")
+SAMPLES = REPO / "functions" / "pullfix" / "dev" / "samples"
+IMAGE = "us-central1-docker.pkg.dev/shop-images/images/web:1.4"
+MISSING = "us-central1-docker.pkg.dev/shop-prod/apps/api:9.9"
+
+
+def _entry(
+    minute: float,
+    message: str,
+    *,
+    reason: str = "Failed",
+    workload: str = "web",
+    pod: str = "web-7d9f8c5b4-xk2p9",
+) -> dict[str, Any]:
+    when = datetime(2024, 3, 1, 10, tzinfo=UTC) + timedelta(minutes=minute)
+    return log_entry(
+        project="shop-prod",
+        location="us-central1",
+        cluster="checkout",
+        namespace="web",
+        pod=pod,
+        node="gke-checkout-default-pool-1a2b3c4d-x7k9",
+        message=message,
+        reason=reason,
+        controller=("Deployment", workload),
+        timestamp=when.isoformat().replace("+00:00", "Z"),
+        insert_id=f"{workload}-{reason}-{minute}",
+    )
+
+
+def _pulled(minute: float, image: str = IMAGE, **kwargs: Any) -> dict[str, Any]:
+    message = f'Successfully pulled image "{image}" in 1.2s (1.2s including waiting)'
+    return _entry(minute, message, reason="Pulled", **kwargs)
+
+
+def _run(
+    tmp_path: Path,
+    events: list[dict[str, Any]],
+    logged: list[dict[str, Any]],
+    **config: Any,
+) -> list[dict[str, Any]]:
+    world = yaml.safe_load((SAMPLES / "world.yaml").read_text())
+    world["log_entries"] = logged
+    (tmp_path / "world.yaml").write_text(yaml.safe_dump(world))
+    settings = {"auto_grant": {"repositories": ["projects/shop-*/locations/*/repositories/*"]}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({**settings, **config}))
+    (tmp_path / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    done = subprocess.run(
+        [
+            PULLFIX,
+            "replay",
+            "--verify",
+            "--world",
+            str(tmp_path / "world.yaml"),
+            "--config",
+            str(tmp_path / "config.yaml"),
+            "--json",
+            str(tmp_path / "events.jsonl"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def test_resolved_after_a_grant_with_its_time_to_fix(tmp_path: Path) -> None:
+    failed = _entry(0, pull_message(IMAGE, "403 Forbidden"))
+    # The kubelet retries; 2m31s after the first failure, a new pod pulls.
+    results = _run(
+        tmp_path,
+        [failed],
+        [failed, _pulled(2 + 31 / 60, pod="web-7d9f8c5b4-b2c4d")],
+    )
+    grant, closed = results
+    assert grant["action"] == "grant"
+    assert closed["action"] == "resolved"
+    assert closed["fingerprint"] == grant["fingerprint"]
+    assert closed["time_to_fix_seconds"] == 151
+    assert closed["fixed_by"] == "pullfix's grant"
+
+
+def test_resolved_after_a_human_fixed_a_ticketed_cause(tmp_path: Path) -> None:
+    failed = _entry(0, pull_message(MISSING, "manifest unknown"), workload="api", pod="api-1")
+    # Somebody pushed the tag; "already present" is the other wording of a good pull.
+    present = _entry(
+        7,
+        f'Container image "{MISSING}" already present on machine',
+        reason="Pulled",
+        workload="api",
+        pod="api-1",
+    )
+    ticket, closed = _run(tmp_path, [failed], [failed, present])
+    assert (ticket["action"], ticket["cause"]) == ("ticket", "not_found")
+    assert (closed["action"], closed["fingerprint"]) == ("resolved", ticket["fingerprint"])
+    assert (closed["time_to_fix_seconds"], closed["fixed_by"]) == (420, "a human")
+
+
+def test_still_failing_after_the_grace_period_is_one_escalation(tmp_path: Path) -> None:
+    failed = _entry(0, pull_message(IMAGE, "403 Forbidden"))
+    later = [_entry(m, pull_message(IMAGE, "403 Forbidden")) for m in (4, 9, 11)]
+    results = _run(tmp_path, [failed], [failed, *later])
+    assert [r["action"] for r in results] == ["grant", "still_failing"]
+    assert results[1]["fingerprint"] == results[0]["fingerprint"]
+    assert "660s after the grant" in results[1]["reasons"][0]
+
+
+def test_an_escalation_made_from_a_failure_event_is_not_made_again(tmp_path: Path) -> None:
+    failed = _entry(0, pull_message(IMAGE, "403 Forbidden"))
+    again = _entry(11, pull_message(IMAGE, "403 Forbidden"), pod="web-7d9f8c5b4-z9x8w")
+    results = _run(tmp_path, [failed, again], [failed, again])
+    assert [(r["action"], r.get("escalation")) for r in results] == [
+        ("grant", False),
+        ("ticket", True),
+    ]
+
+
+def test_a_workload_that_went_away_is_abandoned(tmp_path: Path) -> None:
+    failed = _entry(0, pull_message(MISSING, "manifest unknown"), workload="api", pod="api-1")
+    results = _run(tmp_path, [failed], [failed], abandon_after="5m")
+    assert [r["action"] for r in results] == ["ticket", "abandoned"]
+
+
+def test_another_workload_or_image_pulling_resolves_nothing(tmp_path: Path) -> None:
+    failed = _entry(0, pull_message(IMAGE, "403 Forbidden"))
+    other_image = _pulled(3, image=IMAGE.replace("1.4", "1.5"))
+    other_workload = _pulled(3, workload="batch", pod="batch-7d9f8c5b4-xk2p9")
+    results = _run(tmp_path, [failed], [failed, other_image, other_workload])
+    assert [r["action"] for r in results] == ["grant"]
+
+
+def test_one_query_per_open_incident_and_the_cap_per_run() -> None:
+    start = datetime(2024, 3, 1, 10, tzinfo=UTC)
+    incidents = [
+        OpenIncident(
+            fingerprint=f"ticket-{n}",
+            action="ticket",
+            cause="not_found",
+            cluster="projects/shop-prod/locations/us-central1/clusters/checkout",
+            namespace="web",
+            workload=f"Deployment/w{n}",
+            image=MISSING,
+            first_failure=start,
+            acted_at=start,
+        )
+        for n in range(5)
+    ]
+    asked: list[str] = []
+
+    def query(incident: OpenIncident, text: str) -> list[dict[str, Any]]:
+        asked.append(incident.fingerprint)
+        assert text == success_filter(incident)
+        return [_pulled(3, image=MISSING, workload=incident.workload.split("/")[1], pod="p-1")]
+
+    verdicts = list(
+        verify_incidents(
+            incidents,
+            query,
+            start + timedelta(hours=1),
+            escalation_grace=600,
+            abandon_after=86400,
+            limit=3,
+        )
+    )
+    assert asked == ["ticket-0", "ticket-1", "ticket-2"]
+    assert [v.action for v in verdicts] == ["resolved"] * 3
+    assert parse_timestamp(verdicts[0].to_dict()["first_success"]) == start + timedelta(minutes=3)
+
+
+def test_the_query_is_narrow() -> None:
+    start = datetime(2024, 3, 1, 10, tzinfo=UTC)
+    incident = OpenIncident(
+        fingerprint="f",
+        action="grant",
+        cause="role",
+        cluster="projects/p/locations/l/clusters/c",
+        namespace="n",
+        workload="Deployment/w",
+        image='us-docker.pkg.dev/p/r/we"ird:1',
+        first_failure=start,
+        acted_at=start,
+    )
+    text = success_filter(incident)
+    assert 'resource.labels.cluster_name="c"' in text
+    assert 'jsonPayload.message:"us-docker.pkg.dev/p/r/we\\"ird:1"' in text
+    assert 'timestamp>="2024-03-01T10:00:00Z"' in text
