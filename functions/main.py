@@ -1,5 +1,5 @@
-"""Cloud Functions entry points `remediate` and `notify`, defined in pullfix.entrypoints."""
+"""Cloud Functions entry points `remediate`, `notify` and `verify` (pullfix.entrypoints)."""
 
-from pullfix.entrypoints import notify, remediate
+from pullfix.entrypoints import notify, remediate, verify
 
-__all__ = ["notify", "remediate"]
+__all__ = ["notify", "remediate", "verify"]

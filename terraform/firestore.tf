@@ -23,3 +23,15 @@ resource "google_firestore_field" "ledger_ttl" {
   # No index on the expiry field: the ledger only reads records by id.
   index_config {}
 }
+
+# Incidents pullfix acted on, kept until verification closes them (or their TTL passes).
+resource "google_firestore_field" "open_incidents_ttl" {
+  project    = var.project_id
+  database   = google_firestore_database.ledger.name
+  collection = "${var.ledger.collection}-open"
+  field      = "expires_at"
+
+  ttl_config {}
+  # Verification lists the collection in key order; no index on the expiry is read.
+  index_config {}
+}

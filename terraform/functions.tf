@@ -1,4 +1,4 @@
-# Both functions, built from the zipped functions/ directory. The object name carries the
+# The three functions, built from the zipped functions/ directory. The object name carries the
 # archive's hash, so a code change is a new object and a new build.
 
 resource "google_storage_bucket" "source" {
@@ -67,6 +67,15 @@ locals {
       memory          = "256Mi"
       timeout         = 60
       env             = {}
+    }
+    verify = {
+      description     = "Checks that each fix worked: resolved, still failing or abandoned"
+      service_account = google_service_account.verify.email
+      memory          = "512Mi"
+      timeout         = 300
+      env = {
+        PULLFIX_OUTCOMES_TOPIC = google_pubsub_topic.outcomes.id
+      }
     }
   }
 }

@@ -16,6 +16,13 @@ resource "google_service_account" "notify" {
   description  = "Posts outcomes to chat and the ticket system"
 }
 
+resource "google_service_account" "verify" {
+  project      = var.project_id
+  account_id   = "${var.prefix}-verify"
+  display_name = "pullfix verify"
+  description  = "Reads the kubelet's events of incidents pullfix acted on; closes them"
+}
+
 resource "google_service_account" "push" {
   project      = var.project_id
   account_id   = "${var.prefix}-push"
@@ -58,10 +65,15 @@ locals {
       "datastore.entities.create",
       "datastore.entities.delete",
       "datastore.entities.get",
+      "datastore.entities.list",
       "datastore.entities.update",
     ]
     publisher = [
       "pubsub.topics.publish",
+    ]
+    # Verification: the kubelet's events of an incident's cluster since the action.
+    verifier = [
+      "logging.logEntries.list",
     ]
   }
   role_prefix = replace(var.prefix, "-", "_")
@@ -72,6 +84,7 @@ locals {
     project_granter    = "pullfix project granter"
     ledger             = "pullfix ledger"
     publisher          = "pullfix outcome publisher"
+    verifier           = "pullfix verifier"
   }
 }
 
@@ -128,6 +141,31 @@ resource "google_organization_iam_member" "reader" {
   member = local.remediate_member
 }
 
+# Verification reads Cloud Logging where the clusters log: the same scopes as the reader.
+resource "google_project_iam_member" "verifier" {
+  for_each = toset(local.read_projects)
+
+  project = each.value
+  role    = local.roles.verifier
+  member  = "serviceAccount:${google_service_account.verify.email}"
+}
+
+resource "google_folder_iam_member" "verifier" {
+  for_each = toset(local.read_folders)
+
+  folder = "folders/${each.value}"
+  role   = local.roles.verifier
+  member = "serviceAccount:${google_service_account.verify.email}"
+}
+
+resource "google_organization_iam_member" "verifier" {
+  for_each = toset(local.read_organizations)
+
+  org_id = each.value
+  role   = local.roles.verifier
+  member = "serviceAccount:${google_service_account.verify.email}"
+}
+
 # Folder and organization policies, for access verification up the hierarchy: with an
 # organization, on the organization (without one there are no folders to read).
 resource "google_organization_iam_member" "hierarchy" {
@@ -163,6 +201,7 @@ resource "google_project_iam_member" "ledger" {
   for_each = {
     remediate = google_service_account.remediate.email
     notify    = google_service_account.notify.email
+    verify    = google_service_account.verify.email
   }
 
   project = var.project_id
@@ -177,8 +216,13 @@ resource "google_project_iam_member" "ledger" {
 }
 
 resource "google_pubsub_topic_iam_member" "outcome_publisher" {
+  for_each = {
+    remediate = local.remediate_member
+    verify    = "serviceAccount:${google_service_account.verify.email}"
+  }
+
   project = var.project_id
   topic   = google_pubsub_topic.outcomes.name
   role    = local.roles.publisher
-  member  = local.remediate_member
+  member  = each.value
 }

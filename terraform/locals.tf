@@ -8,7 +8,7 @@ locals {
   ]
   grant_projects = distinct([for r in var.grant_repositories : r.project])
 
-  # The config file both functions read (PULLFIX_CONFIG); see the README for its schema.
+  # The config file the functions read (PULLFIX_CONFIG); see the README for its schema.
   config = {
     dry_run = var.dry_run
     auto_grant = {
@@ -19,6 +19,7 @@ locals {
     }
     dedupe_window    = var.dedupe_window
     escalation_grace = var.escalation_grace
+    abandon_after    = var.abandon_after
     ledger = {
       firestore = {
         project    = var.project_id

@@ -22,6 +22,17 @@ resource "google_pubsub_topic" "outcomes" {
   depends_on                 = [google_project_service.required, google_kms_crypto_key_iam_member.pubsub_agent]
 }
 
+# Cloud Scheduler's ticks for the verification pass.
+resource "google_pubsub_topic" "verify" {
+  #checkov:skip=CKV_GCP_83:Customer-managed encryption is available through var.kms_key_name; the ticks carry no data.
+  kms_key_name               = var.kms_key_name
+  project                    = var.project_id
+  name                       = "${var.prefix}-verify"
+  labels                     = var.labels
+  message_retention_duration = "3600s"
+  depends_on                 = [google_project_service.required, google_kms_crypto_key_iam_member.pubsub_agent]
+}
+
 resource "google_pubsub_topic" "dead_letter" {
   #checkov:skip=CKV_GCP_83:Customer-managed encryption is available through var.kms_key_name; Google-managed keys are the default because the messages carry log entries and outcomes, no secrets.
   kms_key_name = var.kms_key_name
@@ -54,6 +65,10 @@ locals {
     notify = {
       topic    = google_pubsub_topic.outcomes
       function = google_cloudfunctions2_function.pullfix["notify"]
+    }
+    verify = {
+      topic    = google_pubsub_topic.verify
+      function = google_cloudfunctions2_function.pullfix["verify"]
     }
   }
   pubsub_agent = "serviceAccount:service-${data.google_project.host.number}@gcp-sa-pubsub.iam.gserviceaccount.com"

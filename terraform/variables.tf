@@ -233,3 +233,15 @@ variable "kms_key_name" {
     error_message = "kms_key_name must be a Cloud KMS crypto key resource name."
   }
 }
+
+variable "verify_schedule" {
+  description = "When the verification pass runs (cron, UTC): it checks that each fix worked and closes the loop."
+  type        = string
+  default     = "*/10 * * * *"
+}
+
+variable "abandon_after" {
+  description = "Verification closes an incident with neither a failure nor a successful pull for this long as abandoned (pullfix duration, e.g. 1d)."
+  type        = string
+  default     = "1d"
+}

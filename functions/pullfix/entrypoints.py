@@ -1,4 +1,4 @@
-"""The Cloud Functions `remediate` and `notify`, and what each does with its event.
+"""The Cloud Functions `remediate`, `notify` and `verify`, and what each does with its event.
 
 `functions/main.py` (the source Cloud Functions builds) only imports the two entry points from
 here, so the installed package serves them as well (the demo and the local runner do).
@@ -26,8 +26,10 @@ __all__ = [
     "CloudEventLike",
     "handle_outcome",
     "handle_pull_failure",
+    "handle_verification",
     "notify",
     "remediate",
+    "verify",
 ]
 
 
@@ -144,6 +146,49 @@ def handle_outcome(cloud_event: CloudEventLike) -> dict[str, Any]:
     return result
 
 
+def handle_verification(cloud_event: CloudEventLike) -> dict[str, Any]:
+    """One verification pass over the open incidents (the scheduler's tick is the event).
+
+    Each verdict is published like any outcome (notify updates the team's thread and
+    ticket); a transient error raises, so the tick is redelivered.
+    """
+    from pullfix.core.config import ConfigError
+    from pullfix.core.model import TransientError
+    from pullfix.engine.runtime import runtime
+    from pullfix.engine.verify import logging_query, run_verification
+
+    event_id = dict(cloud_event.get_attributes()).get("id")
+    try:
+        rt = runtime()
+    except ConfigError as exc:
+        log("CRITICAL", f"pullfix verify: invalid configuration: {exc}", {"event_id": event_id})
+        raise
+    remediator, config = rt.remediator, rt.config
+    try:
+        verdicts = run_verification(
+            remediator.ledger,
+            logging_query(rt.clients),
+            datetime.now(UTC),
+            escalation_grace=config.escalation_grace,
+            abandon_after=config.abandon_after,
+            limit=config.verify_per_run,
+            publish=remediator.publisher.publish if remediator.publisher else None,
+        )
+    except TransientError as exc:
+        log("WARNING", f"pullfix verify: will be retried: {exc}", {"event_id": event_id})
+        raise
+    for verdict in verdicts:
+        record = verdict.to_dict()
+        log(
+            "NOTICE",
+            f"pullfix verify: {verdict.incident.fingerprint} {verdict.action}",
+            {"verification": record},
+        )
+    summary = {"event_id": event_id, "verdicts": len(verdicts)}
+    log("INFO", f"pullfix verify: {len(verdicts)} incidents closed or escalated", summary)
+    return summary
+
+
 @functions_framework.cloud_event
 def remediate(cloud_event: CloudEvent) -> None:
     """Pub/Sub "pull-failures" → diagnose one image-pull failure."""
@@ -154,3 +199,9 @@ def remediate(cloud_event: CloudEvent) -> None:
 def notify(cloud_event: CloudEvent) -> None:
     """Pub/Sub "pull-outcomes" → tell the owning team (chat, tickets)."""
     handle_outcome(cloud_event)
+
+
+@functions_framework.cloud_event
+def verify(cloud_event: CloudEvent) -> None:
+    """Pub/Sub "verify" (Cloud Scheduler) → check that fixes worked; close the loop."""
+    handle_verification(cloud_event)

@@ -372,3 +372,36 @@ def test_a_notify_killed_mid_post_delivers_on_redelivery(
     assert len(github.issues) == 1
     done = [line["delivered"] for line in fresh.lines() if "delivered" in line]
     assert done[0] == ["chat:0", "github:0"]
+
+
+def test_verification_outcomes_close_the_issue_and_land_in_the_thread(
+    tmp_path: Path, receivers: tuple[ChatReceiver, GitHubReceiver, ChatReceiver]
+) -> None:
+    """A ticket, then verification's `resolved`: Chat replies in the incident's thread and
+    the GitHub issue is closed with a comment; the incident coming back reopens it."""
+    chat, github, _ = receivers
+    resolved = {
+        **OUTCOME,
+        "action": "resolved",
+        "ticket": None,
+        "reasons": ["Deployment/api pulled quay.io/team/app:1 again; fixed by a human"],
+        "time_to_fix_seconds": 151,
+        "fixed_by": "a human",
+        "event": {**OUTCOME["event"], "message_id": None, "timestamp": "2026-11-20T10:02:38Z"},
+    }
+    back = {**OUTCOME, "event": {**OUTCOME["event"], "message_id": "m-9", "insert_id": "i-9"}}
+    with ExitStack() as stack:
+        notify = _notify(stack, tmp_path, _env(chat, github))
+        assert notify.post(OUTCOME, "m-1")[0] == 200
+        assert notify.post(resolved, "m-2")[0] == 200
+        assert notify.post(resolved, "m-2")[0] == 200  # redelivered: nothing more is done
+        (issue,) = github.issues
+        assert (issue["state"], issue["state_reason"]) == ("closed", "completed")
+        assert len(issue["comments"]) == 1
+        assert "resolved in 2m 31s by a human" in issue["comments"][0]
+        assert notify.post(back, "m-3")[0] == 200
+    assert github.issues[0]["state"] == "open"  # reopened, not a second issue
+    assert len(github.issues) == 1 and len(github.issues[0]["comments"]) == 2
+    threads = {post.body["thread"]["threadKey"] for post in chat.posts}
+    assert len(chat.posts) == 3 and threads == {OUTCOME["fingerprint"]}
+    assert "resolved in 2m 31s" in chat.posts[1].body["text"]

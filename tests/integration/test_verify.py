@@ -207,3 +207,50 @@ def test_the_query_is_narrow() -> None:
     assert 'resource.labels.cluster_name="c"' in text
     assert 'jsonPayload.message:"us-docker.pkg.dev/p/r/we\\"ird:1"' in text
     assert 'timestamp>="2024-03-01T10:00:00Z"' in text
+
+
+def test_the_scheduled_verify_function_closes_a_granted_incident(tmp_path: Path) -> None:
+    """Live: remediate grants (Firestore ledger), the kubelet then logs a successful pull,
+    and the scheduler's tick to the real `verify` function publishes `resolved` once."""
+    from pullfix.dev.events import eventarc_headers, push_body
+    from pullfix.dev.localrun import FunctionServer, post
+    from tests.integration.pipeline import CONFIG, IMAGES, event, pipeline
+
+    image = f"us-docker.pkg.dev/{IMAGES}/shared/web:1.4"
+    with pipeline(tmp_path, CONFIG, ledger_firestore=True) as (pipe,):
+        failed = event("default-pool", image, workload="closing", minutes_ago=5)
+        assert pipe.post(failed) == 200
+        (grant,) = pipe.outcomes_for(failed)
+        assert grant["action"] == "grant"
+        # Two minutes later a new pod of the Deployment pulls.
+        first = parse_timestamp(failed["timestamp"])
+        assert first is not None
+        pulled = dict(failed)
+        pulled["insertId"] = "pulled-1"
+        pulled["timestamp"] = (first + timedelta(minutes=2)).isoformat().replace("+00:00", "Z")
+        pulled["jsonPayload"] = {
+            **failed["jsonPayload"],
+            "reason": "Pulled",
+            "type": "Normal",
+            "message": f'Successfully pulled image "{image}" in 3.1s (3.1s including waiting)',
+        }
+        pipe.sandbox.world.log_entries.extend([failed, pulled])
+
+        def tick(number: int) -> int:
+            body = push_body(
+                {"pullfix": "verify"}, message_id=f"tick-{number}", project="shop-prod"
+            )
+            headers = eventarc_headers(f"tick-{number}", "projects/shop-prod/topics/pullfix-verify")
+            return post(verifier.url, json.dumps(body).encode(), headers)
+
+        with FunctionServer(
+            "verify", env=pipe.function._env, log_path=tmp_path / "verify.log"
+        ) as verifier:
+            assert tick(1) == 200
+            assert tick(2) == 200  # the incident is closed: nothing more to say
+        closed = [o for o in pipe.outcomes() if o["fingerprint"] == grant["fingerprint"]]
+        assert [o["action"] for o in closed] == ["grant", "resolved"]
+        assert closed[1]["time_to_fix_seconds"] == 120
+        assert closed[1]["fixed_by"] == "pullfix's grant"
+        logged = (tmp_path / "verify.log").read_text()
+        assert '"verification"' in logged and "resolved" in logged

@@ -135,7 +135,7 @@ def test_push_subscriptions_authenticate_retry_and_dead_letter() -> None:
     assert push["push_config"]["oidc_token"]["service_account_email"]
     assert push["dead_letter_policy"]["max_delivery_attempts"] == "${var.max_delivery_attempts}"
     assert push["retry_policy"]["minimum_backoff"] == "10s"
-    assert set(locals_()["pushes"]) == {"remediate", "notify"}
+    assert set(locals_()["pushes"]) == {"remediate", "notify", "verify"}
     assert (
         resources("google_pubsub_topic_iam_member")["agent_dead_letter_publisher"]["role"]
         == "roles/pubsub.publisher"
@@ -144,14 +144,19 @@ def test_push_subscriptions_authenticate_retry_and_dead_letter() -> None:
         resources("google_pubsub_subscription_iam_member")["agent_subscriber"]["role"]
         == "roles/pubsub.subscriber"
     )
-    assert set(resources("google_pubsub_topic")) == {"failures", "outcomes", "dead_letter"}
+    assert set(resources("google_pubsub_topic")) == {
+        "failures",
+        "outcomes",
+        "verify",
+        "dead_letter",
+    }
     assert "dead_letter" in resources("google_pubsub_subscription")
 
 
 def test_functions_are_gen2_python312_from_the_hashed_archive() -> None:
     function = resources("google_cloudfunctions2_function")["pullfix"]
     assert function["for_each"] == "${toset(keys(local.functions))}"
-    assert set(locals_()["functions"]) == {"remediate", "notify"}
+    assert set(locals_()["functions"]) == {"remediate", "notify", "verify"}
     build = function["build_config"]
     assert (build["runtime"], build["entry_point"]) == ("python312", "${each.key}")
     service = function["service_config"]
@@ -180,7 +185,7 @@ def test_no_basic_roles_anywhere() -> None:
 
 
 def test_one_service_account_per_function() -> None:
-    assert set(resources("google_service_account")) == {"remediate", "notify", "push"}
+    assert set(resources("google_service_account")) == {"remediate", "notify", "verify", "push"}
 
 
 def test_custom_roles_hold_exactly_the_permissions_the_code_uses() -> None:
@@ -221,6 +226,7 @@ def test_config_keys_are_the_ones_pullfix_reads() -> None:
         },
         "dedupe_window": "1h",
         "escalation_grace": "10m",
+        "abandon_after": "1d",
         "ledger": {
             "firestore": {
                 "project": "p",
@@ -482,3 +488,32 @@ def test_cloudbuild_plans_with_only_the_variables_given(tmp_path: Path, example:
         for block_name in block
     }
     assert passed <= declared
+
+
+def test_verification_runs_on_a_schedule_with_its_own_identity() -> None:
+    job = resources("google_cloud_scheduler_job")["verify"]
+    assert job["schedule"] == "${var.verify_schedule}"
+    assert "google_pubsub_topic.verify.id" in job["pubsub_target"]["topic_name"]
+    assert "verify" in locals_()["functions"]
+    verifier = resources("google_project_iam_member")["verifier"]
+    assert verifier["role"] == "${local.roles.verifier}"
+    assert "google_service_account.verify.email" in verifier["member"]
+    # The verify function reads logs and the ledger, and publishes; it holds no IAM writer role.
+    writers = [
+        r
+        for kind in ("google_project_iam_member", "google_artifact_registry_repository_iam_member")
+        for r in resources(kind).values()
+        if "granter" in str(r.get("role")) and "verify" in str(r.get("member"))
+    ]
+    assert writers == []
+
+
+def test_metrics_and_dashboard_show_incidents_and_time_to_fix() -> None:
+    metrics = resources("google_logging_metric")
+    assert set(metrics) == {"incidents", "verifications", "time_to_fix"}
+    assert metrics["time_to_fix"]["value_extractor"] == (
+        "EXTRACT(jsonPayload.verification.time_to_fix_seconds)"
+    )
+    assert metrics["incidents"]["label_extractors"]["cause"] == "EXTRACT(jsonPayload.cause)"
+    dashboard = resources("google_monitoring_dashboard")["pullfix"]
+    assert "mosaicLayout" in dashboard["dashboard_json"]

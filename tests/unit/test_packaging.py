@@ -28,7 +28,7 @@ def test_main_py_only_imports_the_entry_points_from_the_package() -> None:
     tree = ast.parse((REPO / "functions" / "main.py").read_text())
     imports = [node for node in tree.body if isinstance(node, ast.ImportFrom)]
     assert [(node.module, sorted(a.name for a in node.names)) for node in imports] == [
-        ("pullfix.entrypoints", ["notify", "remediate"])
+        ("pullfix.entrypoints", ["notify", "remediate", "verify"])
     ]
     others = [node for node in tree.body if not isinstance(node, ast.ImportFrom | ast.Expr)]
-    assert [ast.unparse(node) for node in others] == ["__all__ = ['notify', 'remediate']"]
+    assert [ast.unparse(node) for node in others] == ["__all__ = ['notify', 'remediate', 'verify']"]

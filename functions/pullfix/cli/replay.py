@@ -24,7 +24,7 @@ from pullfix.core.intake import parse_timestamp as _parse_time
 from pullfix.dev.sandbox import Sandbox, World
 from pullfix.engine.remediate import Remediator
 from pullfix.engine.runtime import OUTCOMES_VARIABLE, build_remediator
-from pullfix.engine.verify import OpenIncident, incident_from_outcome, verify_incidents
+from pullfix.engine.verify import logging_query, run_verification
 from pullfix.gcp.clients import GoogleClients
 from pullfix.gcp.endpoints import sandbox_endpoint
 
@@ -46,8 +46,6 @@ def replay_events(
     own = sandbox is None
     box = sandbox or Sandbox(world).start()
     clients = GoogleClients(sandbox_endpoint(box.endpoint))
-    incidents: dict[str, OpenIncident] = {}
-    escalated: set[str] = set()
     last: datetime | None = None
     try:
         topic = os.environ.get(OUTCOMES_VARIABLE) or None
@@ -58,49 +56,22 @@ def replay_events(
             when = _parse_time(str((result.get("event") or {}).get("timestamp") or ""))
             if when is not None and (last is None or when > last):
                 last = when
-            if result.get("escalation"):
-                escalated.add(str(result.get("fingerprint")))
-            incident = incident_from_outcome(result)
-            if incident is not None:
-                incidents.setdefault(incident.fingerprint, incident)
         if verify and last is not None:
-            yield from _verification(
-                clients,
-                config,
-                incidents,
-                escalated,
-                last + timedelta(seconds=config.escalation_grace),
-            )
+            as_of = last + timedelta(seconds=config.escalation_grace)
+            for verdict in run_verification(
+                remediator.ledger,
+                logging_query(clients),
+                as_of,
+                escalation_grace=config.escalation_grace,
+                abandon_after=config.abandon_after,
+                limit=config.verify_per_run,
+                publish=remediator.publisher.publish if remediator.publisher else None,
+            ):
+                yield verdict.to_dict()
     finally:
         clients.close()
         if own:
             box.stop()
-
-
-def _verification(
-    clients: GoogleClients,
-    config: Config,
-    incidents: dict[str, OpenIncident],
-    escalated: set[str],
-    as_of: datetime,
-) -> Iterator[dict[str, Any]]:
-    from pullfix.cli.scan import list_entries
-
-    def query(incident: OpenIncident, text: str) -> list[dict[str, Any]]:
-        project = incident.cluster.split("/")[1]
-        return list(list_entries(clients.logging, [f"projects/{project}"], text))
-
-    for verdict in verify_incidents(
-        incidents.values(),
-        query,
-        as_of,
-        escalation_grace=config.escalation_grace,
-        abandon_after=config.abandon_after,
-        limit=config.verify_per_run,
-    ):
-        if verdict.action == "still_failing" and verdict.incident.fingerprint in escalated:
-            continue  # a failure event past the grace period escalated it already
-        yield verdict.to_dict()
 
 
 def _one(remediator: Remediator, number: int, raw: bytes) -> dict[str, Any]:

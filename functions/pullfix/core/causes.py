@@ -37,6 +37,10 @@ class Action(StrEnum):
     TICKET = "ticket"
     SUPPRESSED = "suppressed"
     IGNORED = "ignored"
+    # Verification of an incident pullfix acted on (pullfix.engine.verify).
+    RESOLVED = "resolved"
+    STILL_FAILING = "still_failing"
+    ABANDONED = "abandoned"
 
 
 # The only causes a reader grant on the repository fixes.

@@ -159,7 +159,8 @@ class ChatReceiver(_Server):
 
 
 class GitHubReceiver(_Server):
-    """The part of the GitHub REST API pullfix uses: issue search, create, comment.
+    """The part of the GitHub REST API pullfix uses: issue search (is:open, is:closed),
+    create, comment, and update (close, reopen).
 
     `answers`: canned answers to give first, in order, to any request (rate limits,
     redirects, refusals); then the API as usual.
@@ -200,9 +201,14 @@ class GitHubReceiver(_Server):
                     return
                 terms = query.get("q", "")
                 phrase = terms.split('"')[1] if terms.count('"') >= 2 else terms
+                states = {"open", "closed"}
+                if "is:open" in terms.split():
+                    states = {"open"}
+                elif "is:closed" in terms.split():
+                    states = {"closed"}
                 with tracker.lock:
                     items = [
-                        i for i in tracker.issues if i["state"] == "open" and phrase in i["body"]
+                        i for i in tracker.issues if i["state"] in states and phrase in i["body"]
                     ]
                 _answer(
                     self,
@@ -243,6 +249,25 @@ class GitHubReceiver(_Server):
                     _answer(self, 201, {"id": len(issue["comments"]), "body": body["body"]})
                 else:
                     _answer(self, 404, {"message": "Not Found"})
+
+            def do_PATCH(self) -> None:
+                path, _, body = _read(self)
+                with tracker.lock:
+                    tracker.requests.append(f"PATCH {path}")
+                if not self._authorized():
+                    return
+                parts = path.strip("/").split("/")
+                if not (len(parts) == 5 and parts[0] == "repos" and parts[3] == "issues"):
+                    _answer(self, 404, {"message": "Not Found"})
+                    return
+                with tracker.lock:
+                    issue = tracker.issues[int(parts[4]) - 1]
+                    if body.get("state") in ("open", "closed"):
+                        issue["state"] = body["state"]
+                        issue["state_reason"] = body.get("state_reason")
+                if tracker.on_change:
+                    tracker.on_change(str(body.get("state")), issue)
+                _answer(self, 200, issue)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

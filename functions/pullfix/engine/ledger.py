@@ -28,6 +28,7 @@ LEDGER_PERMISSIONS = (
     "datastore.entities.create",
     "datastore.entities.delete",
     "datastore.entities.get",
+    "datastore.entities.list",
     "datastore.entities.update",
 )
 
@@ -79,6 +80,18 @@ class Ledger(Protocol):
         """Count one grant in the 60 minutes before `now`; False when `limit` were made."""
         ...
 
+    def open_incident(self, key: str, data: dict[str, str], until: datetime) -> None:
+        """Keep (or refresh) an incident pullfix acted on, for verification, until `until`."""
+        ...
+
+    def open_incidents(self, now: datetime, limit: int) -> list[tuple[str, dict[str, str]]]:
+        """Up to `limit` open incidents still kept at `now`, oldest key order."""
+        ...
+
+    def close_incident(self, key: str) -> None:
+        """Forget an open incident (verification closed it)."""
+        ...
+
 
 class MemoryLedger:
     """A ledger in this process's memory."""
@@ -90,6 +103,7 @@ class MemoryLedger:
         # so a claim costs O(log n) and memory follows the live records.
         self._expiries: list[tuple[datetime, str]] = []
         self._grants: list[datetime] = []  # sorted
+        self._open: dict[str, tuple[datetime, dict[str, str]]] = {}
 
     def _store(self, key: str, now: datetime, window: int, data: dict[str, str]) -> None:
         expires = now + timedelta(seconds=window)
@@ -153,6 +167,22 @@ class MemoryLedger:
             bisect.insort(self._grants, now)
             return True
 
+    def open_incident(self, key: str, data: dict[str, str], until: datetime) -> None:
+        with self._lock:
+            held = self._open.get(key)
+            self._open[key] = (until, {**(held[1] if held else {}), **data})
+
+    def open_incidents(self, now: datetime, limit: int) -> list[tuple[str, dict[str, str]]]:
+        with self._lock:
+            for key in [k for k, (until, _) in self._open.items() if until <= now]:
+                del self._open[key]
+            keys = sorted(self._open)[:limit]
+            return [(key, dict(self._open[key][1])) for key in keys]
+
+    def close_incident(self, key: str) -> None:
+        with self._lock:
+            self._open.pop(key, None)
+
 
 class FirestoreLedger:
     """A ledger in Firestore, shared by every instance (GAPIC Firestore client)."""
@@ -170,6 +200,11 @@ class FirestoreLedger:
 
     def _name(self, key: str) -> str:
         return f"{self.database}/documents/{self.collection}/{key}"
+
+    @property
+    def _open_collection(self) -> str:
+        """Open incidents live in a collection of their own, listed by verification."""
+        return f"{self.collection}-open"
 
     def _call(self, what: str, call: Any) -> Any:
         from pullfix.gcp.adapter import guard
@@ -348,3 +383,36 @@ class FirestoreLedger:
             except (exceptions.Conflict, exceptions.FailedPrecondition):
                 continue
         raise TransientError("ledger: the grant counter kept changing")
+
+    def open_incident(self, key: str, data: dict[str, str], until: datetime) -> None:
+        name = f"{self.database}/documents/{self._open_collection}/{key}"
+        write = {
+            "update": {"name": name, "fields": self._fields(data, until)},
+            "update_mask": {"field_paths": [*data, "expires_at"]},
+        }
+        self._commit([write])  # an upsert: a redelivery writes the same fields again
+
+    def open_incidents(self, now: datetime, limit: int) -> list[tuple[str, dict[str, str]]]:
+        found: list[tuple[str, dict[str, str]]] = []
+        pager = self._call(
+            "list",
+            lambda: self.client.list_documents(
+                request={
+                    "parent": f"{self.database}/documents",
+                    "collection_id": self._open_collection,
+                    "page_size": min(limit, 300),
+                },
+                timeout=self.timeout,
+                retry=self.retry,
+            ),
+        )
+        for doc in pager:
+            if len(found) >= limit:
+                break
+            if "expires_at" in doc.fields and self._expires(doc) <= now:
+                continue  # Firestore's TTL deletes it within a day; it is closed already
+            found.append((doc.name.rsplit("/", 1)[1], self._data(doc)))
+        return found
+
+    def close_incident(self, key: str) -> None:
+        self._commit([{"delete": f"{self.database}/documents/{self._open_collection}/{key}"}])

@@ -18,7 +18,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from pullfix.core.causes import GRANT_FIXABLE, Action, Cause
@@ -34,6 +34,7 @@ from pullfix.core.remediation import Context, ticket_draft
 from pullfix.engine.evidence import EvidenceCollector, grant_may_fix
 from pullfix.engine.ledger import Ledger
 from pullfix.engine.lifecycle import DEFAULT_LEASE, State, Step, lease_fields, next_step
+from pullfix.engine.verify import incident_from_outcome
 from pullfix.logs import log
 
 __all__ = ["InProgress", "Outcome", "OutcomePublisher", "Remediator", "fingerprint"]
@@ -211,7 +212,16 @@ class Remediator:
         return outcome
 
     def _finish(self, event_key: str, outcome: dict[str, Any], grant_key: str | None) -> Outcome:
-        """Publish a stored outcome, then mark its records done (outbox: safe to run twice)."""
+        """Keep the incident open for verification, publish a stored outcome, then mark its
+        records done (outbox: safe to run twice)."""
+        incident = incident_from_outcome(outcome)
+        if incident is not None:
+            keep = 2 * self.config.abandon_after + self.config.escalation_grace
+            self.ledger.open_incident(
+                incident.fingerprint,
+                {"outcome": json.dumps(outcome, separators=(",", ":"))},
+                incident.acted_at + timedelta(seconds=keep),
+            )
         self._publish(outcome)
         self.ledger.update(event_key, {"state": State.DONE.value})
         if grant_key:

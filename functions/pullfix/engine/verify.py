@@ -15,19 +15,25 @@ so verification adds no volume to the log sink and reads little.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from pullfix.core.intake import PodEvent, PullFailure, format_timestamp, parse_event
 from pullfix.core.intake import parse_timestamp as _parse_time
+
+if TYPE_CHECKING:
+    from pullfix.engine.ledger import Ledger
 
 __all__ = [
     "OpenIncident",
     "Verdict",
     "incident_from_outcome",
+    "logging_query",
+    "run_verification",
     "success_filter",
     "verify_incidents",
 ]
@@ -71,6 +77,23 @@ class Verdict:
             return None
         return max(0, int((self.first_success - self.incident.first_failure).total_seconds()))
 
+    def _escalation_ticket(self) -> dict[str, Any]:
+        incident = self.incident
+        cluster = incident.cluster.rsplit("/", 1)[-1]
+        return {
+            "title": f"[pullfix] grant did not fix {incident.image} in {cluster}",
+            "steps": [
+                *self.reasons,
+                f"Read the pod's events: kubectl describe pods -n {incident.namespace}",
+                "Check the node pool's OAuth scopes and network path to the registry.",
+            ],
+            "commands": [
+                f"kubectl get events -n {incident.namespace} --field-selector reason=Failed"
+            ],
+            "terraform": None,
+            "reproduce": f"sudo crictl pull {incident.image}",
+        }
+
     def to_dict(self) -> dict[str, Any]:
         incident = self.incident
         fixed_by = None
@@ -87,6 +110,8 @@ class Verdict:
             "first_success": format_timestamp(self.first_success) if self.first_success else None,
             "acted": incident.action,
             "grant": incident.grant,
+            "escalation": self.action == "still_failing",
+            "ticket": self._escalation_ticket() if self.action == "still_failing" else None,
             "reasons": list(self.reasons),
             "event": {
                 "cluster": incident.cluster,
@@ -251,3 +276,85 @@ def _verify_one(
             as_of,
         )
     return None
+
+
+def run_verification(
+    ledger: Ledger,
+    query: Callable[[OpenIncident, str], Iterable[dict[str, Any]]],
+    now: datetime,
+    *,
+    escalation_grace: int,
+    abandon_after: int,
+    limit: int,
+    publish: Callable[[dict[str, Any]], None] | None = None,
+) -> list[Verdict]:
+    """One pass over the ledger's open incidents: publish each verdict, then close the
+    incidents that are resolved or abandoned; a still-failing grant escalates once (here, or
+    from a failure event past the grace period, whichever comes first)."""
+    incidents = []
+    for key, data in ledger.open_incidents(now, limit):
+        try:
+            incident = incident_from_outcome(json.loads(data.get("outcome") or "{}"))
+        except ValueError:
+            incident = None
+        if incident is None:
+            ledger.close_incident(key)  # a record no verification can read
+            continue
+        incidents.append((incident, data))
+    verdicts = []
+    for verdict in verify_incidents(
+        (incident for incident, _ in incidents),
+        query,
+        now,
+        escalation_grace=escalation_grace,
+        abandon_after=abandon_after,
+        limit=limit,
+    ):
+        incident = verdict.incident
+        if verdict.action == "still_failing":
+            grant_record = ledger.get(incident.fingerprint, now) or {}
+            opened = _data_of(incidents, incident)
+            if grant_record.get("escalated") or opened.get("escalated"):
+                continue
+            ledger.set_flag_once(incident.fingerprint, "escalated", now)
+            ledger.open_incident(
+                incident.fingerprint,
+                {"escalated": "true"},
+                now + timedelta(seconds=abandon_after * 2),
+            )
+        if publish is not None:
+            publish(verdict.to_dict())
+        if verdict.action in ("resolved", "abandoned"):
+            ledger.close_incident(incident.fingerprint)
+        verdicts.append(verdict)
+    return verdicts
+
+
+def _data_of(
+    incidents: list[tuple[OpenIncident, dict[str, str]]], incident: OpenIncident
+) -> dict[str, str]:
+    return next((data for known, data in incidents if known is incident), {})
+
+
+def logging_query(clients: Any) -> Callable[[OpenIncident, str], list[dict[str, Any]]]:
+    """The query each verification makes: Cloud Logging `entries.list` in the incident's
+    cluster project, oldest first (google-cloud-logging's HTTP/JSON client)."""
+    from pullfix.gcp.adapter import PERMISSIONS, guard
+
+    def query(incident: OpenIncident, text: str) -> list[dict[str, Any]]:
+        project = incident.cluster.split("/")[1]
+        return guard(
+            f"reading the events of {incident.cluster}",
+            lambda: [
+                entry.to_api_repr()
+                for entry in clients.logging.list_entries(
+                    resource_names=[f"projects/{project}"],
+                    filter_=text,
+                    order_by="timestamp asc",
+                    page_size=1000,
+                )
+            ],
+            PERMISSIONS["verify_logs"],
+        )
+
+    return query

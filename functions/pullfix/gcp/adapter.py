@@ -73,6 +73,8 @@ PERMISSIONS = {
         "resourcemanager.projects.setIamPolicy",
     ),
     "publish": ("pubsub.topics.publish",),
+    # Verification: the kubelet's events of an incident's cluster since the action.
+    "verify_logs": ("logging.logEntries.list",),
     "ledger": LEDGER_PERMISSIONS,
 }
 

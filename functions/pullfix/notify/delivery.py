@@ -227,7 +227,8 @@ class Notifier:
                 lambda key: self._chat(outcome, route, index, key),
             )
         ]
-        if route.tickets == "github" and outcome.get("ticket"):
+        closing = outcome.get("action") in ("resolved", "abandoned")
+        if route.tickets == "github" and (outcome.get("ticket") or closing):
             delivered.append(
                 self._once(
                     outcome,
@@ -346,20 +347,36 @@ class Notifier:
             "X-GitHub-Api-Version": "2022-11-28",
         }
         incident = outcome["fingerprint"]
-        query = (
-            f'"{FINGERPRINT_MARKER} {incident}" repo:{route.github_repo} is:issue is:open in:body'
-        )
-        self._search_limit.acquire()
-        found = self._github_call(
-            "GET", f"{api}/search/issues?q={urllib.parse.quote(query)}", None, headers, what
-        )
-        if not 200 <= found.status < 300:
-            return self._deliver(what, found)
-        items = [
-            item
-            for item in (found.json() or {}).get("items", [])
-            if f"{FINGERPRINT_MARKER} {incident}" in (item.get("body") or "")
-        ]
+        closing = outcome["action"] in ("resolved", "abandoned")
+        # One search, open and closed issues alike (searches are rate-limited the most).
+        found, every = self._github_search(api, route, incident, headers, what)
+        if found is not None:
+            return found
+        items = [item for item in every if item.get("state", "open") == "open"]
+        closed = [item for item in every if item.get("state") == "closed"]
+        if closing:
+            if not items:
+                return "no open issue"
+            return self._github_close(api, route, items[0]["number"], outcome, headers, what)
+        if not items and closed:
+            # The incident came back after verification closed its issue: reopen that one.
+            number = closed[0]["number"]
+            reopened = self._github_call(
+                "PATCH",
+                f"{api}/repos/{route.github_repo}/issues/{number}",
+                {"state": "open"},
+                headers,
+                what,
+            )
+            result = self._deliver(what, reopened)
+            if result.startswith("refused"):
+                return result
+            log(
+                "INFO",
+                f"notify: reopened {route.github_repo}#{number} for {incident}",
+                {"fingerprint": incident, "issue": number},
+            )
+            items = closed
         if items:
             number = items[0]["number"]
             response = self._github_call(
@@ -391,6 +408,69 @@ class Notifier:
             {"fingerprint": incident, "issue": number},
         )
         return f"issue #{number} {result}"
+
+    def _github_search(
+        self,
+        api: str,
+        route: Route,
+        incident: str,
+        headers: Mapping[str, str],
+        what: str,
+    ) -> tuple[str | None, list[dict[str, Any]]]:
+        """(a delivery result when the search itself failed, else None; the issues, open or
+        closed, whose body carries the incident's fingerprint)."""
+        query = f'"{FINGERPRINT_MARKER} {incident}" repo:{route.github_repo} is:issue in:body'
+        self._search_limit.acquire()
+        found = self._github_call(
+            "GET", f"{api}/search/issues?q={urllib.parse.quote(query)}", None, headers, what
+        )
+        if not 200 <= found.status < 300:
+            return self._deliver(what, found), []
+        items = [
+            item
+            for item in (found.json() or {}).get("items", [])
+            if f"{FINGERPRINT_MARKER} {incident}" in (item.get("body") or "")
+        ]
+        return None, items
+
+    def _github_close(
+        self,
+        api: str,
+        route: Route,
+        number: int,
+        outcome: dict[str, Any],
+        headers: Mapping[str, str],
+        what: str,
+    ) -> str:
+        """Comment how the incident ended, then close its issue (GitHub's state_reason:
+        completed when resolved, not_planned when abandoned)."""
+        commented = self._github_call(
+            "POST",
+            f"{api}/repos/{route.github_repo}/issues/{number}/comments",
+            github_comment(outcome),
+            headers,
+            what,
+        )
+        result = self._deliver(what, commented)
+        if result.startswith("refused"):
+            return result
+        reason = "completed" if outcome["action"] == "resolved" else "not_planned"
+        closed = self._github_call(
+            "PATCH",
+            f"{api}/repos/{route.github_repo}/issues/{number}",
+            {"state": "closed", "state_reason": reason},
+            headers,
+            what,
+        )
+        result = self._deliver(what, closed)
+        if not result.startswith("refused"):
+            log(
+                "INFO",
+                f"notify: closed {route.github_repo}#{number} ({reason}) for "
+                f"{outcome['fingerprint']}",
+                {"fingerprint": outcome["fingerprint"], "issue": number},
+            )
+        return f"closed #{number} {result}"
 
     def _github_call(
         self, method: str, url: str, payload: Any, headers: Mapping[str, str], what: str

@@ -33,8 +33,14 @@ def _cluster_name(outcome: dict[str, Any]) -> str:
 def headline(outcome: dict[str, Any]) -> str:
     """One line: what pullfix did and why."""
     action, cause = outcome["action"], outcome["cause"]
-    if outcome.get("escalation"):
+    if outcome.get("escalation") or action == "still_failing":
         return f"pullfix: grant did not fix it ({cause})"
+    if action == "resolved":
+        seconds = outcome.get("time_to_fix_seconds")
+        took = f" in {_duration(seconds)}" if isinstance(seconds, int) else ""
+        return f"pullfix: resolved{took} by {outcome.get('fixed_by') or 'a fix'} ({cause})"
+    if action == "abandoned":
+        return f"pullfix: closed, the workload stopped pulling ({cause})"
     verb = {
         "grant": "granted read access",
         "would_grant": "would grant read access (dry run)",
@@ -43,6 +49,15 @@ def headline(outcome: dict[str, Any]) -> str:
         "ignored": "ignored",
     }.get(action, action)
     return f"pullfix {verb}: {cause}"
+
+
+def _duration(seconds: int) -> str:
+    """`2m 31s`, `1h 5m`, `42s`."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m {secs}s" if minutes else f"{secs}s"
 
 
 def _what_failed(outcome: dict[str, Any]) -> str:
@@ -56,6 +71,8 @@ def _what_failed(outcome: dict[str, Any]) -> str:
 
 def _what_pullfix_did(outcome: dict[str, Any]) -> str:
     grant = outcome.get("grant")
+    if outcome["action"] in ("resolved", "abandoned"):
+        return "Verified from the kubelet's events: the incident is closed."
     if outcome.get("escalation") and grant:
         return (
             f"pullfix had granted {grant['role']} on {grant['resource']} to "
@@ -270,8 +287,15 @@ def github_issue(outcome: dict[str, Any]) -> dict[str, Any]:
 
 
 def github_comment(outcome: dict[str, Any]) -> dict[str, Any]:
-    """A comment on the incident's open issue: it happened again."""
+    """A comment on the incident's issue: it happened again, or it was verified closed."""
     event = outcome["event"]
+    if outcome["action"] in ("resolved", "abandoned"):
+        return {
+            "body": f"{headline(outcome)}\n\n"
+            + "\n".join(f"- {r}" for r in outcome.get("reasons", [])[:6])
+            + "\n\nClosed by pullfix's verification; it reopens the issue if the incident "
+            "comes back."
+        }
     return {
         "body": (
             f"Seen again at {event.get('timestamp') or 'an unknown time'}: "

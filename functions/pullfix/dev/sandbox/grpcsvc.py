@@ -259,6 +259,12 @@ class GrpcServer:
                 firestore.BeginTransactionResponse,
             ),
             "Rollback": (prefix + "rollback", self._rollback, firestore.RollbackRequest, None),
+            "ListDocuments": (
+                prefix + "list",
+                self._list_documents,
+                firestore.ListDocumentsRequest,
+                firestore.ListDocumentsResponse,
+            ),
         }
         handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
         for rpc, (method_id, call, request_type, response_type) in unary.items():
@@ -275,6 +281,25 @@ class GrpcServer:
             response_serializer=firestore.BatchGetDocumentsResponse.serialize,
         )
         return grpc.method_handlers_generic_handler(FIRESTORE_SERVICE, handlers)
+
+    def _list_documents(
+        self, request: firestore.ListDocumentsRequest
+    ) -> firestore.ListDocumentsResponse:
+        """The documents of one collection under `parent`, in name order, a page at a time
+        (the page token is the last name of the page before)."""
+        prefix = f"{request.parent}/{request.collection_id}/"
+        with self.store.lock:
+            names = sorted(
+                name
+                for name in self.store.documents
+                if name.startswith(prefix)
+                and "/" not in name[len(prefix) :]
+                and name > request.page_token
+            )
+            size = request.page_size or 300
+            page = [document.Document(self.store.documents[name]) for name in names[:size]]
+        token = names[size - 1] if len(names) > size else ""
+        return firestore.ListDocumentsResponse(documents=page, next_page_token=token)
 
     def _get_document(self, request: firestore.GetDocumentRequest) -> document.Document:
         with self.store.lock:
