@@ -278,3 +278,54 @@ def test_the_readme_shows_what_classify_text_prints() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.decode() == shown
+
+
+# -- text an attacker (or a registry's operator) writes ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("image", "text"),
+    [
+        (
+            "ghcr.io/a/b:1",
+            'denied on resource "projects/victim/locations/us/repositories/r"',
+        ),
+        ("nginx:1", "unexpected status code https://storage.googleapis.com/x: 403 Forbidden"),
+        ("registry.corp.example/a:1", 'Head "https://us-docker.pkg.dev/v2/p/r/a": 403 Forbidden'),
+    ],
+)
+def test_error_text_never_makes_another_registrys_image_a_google_one(image: str, text: str) -> None:
+    diagnosis = classify_message(text, image=image, cluster_project="mine")
+    assert diagnosis.family is not RegistryFamily.GOOGLE
+    assert diagnosis.cause is Cause.AUTH_CONFIG and not diagnosis.refused
+
+
+def test_refusal_words_in_the_image_name_are_no_refusal() -> None:
+    image = "us-central1-docker.pkg.dev/shop-images/images/access-denied:1.4"
+    diagnosis = classify_message(
+        f'Back-off pulling image "{image}"', image=image, cluster_project="shop-prod"
+    )
+    assert (diagnosis.cause, diagnosis.refused) == (Cause.UNKNOWN, False)
+    forbidden = "us-docker.pkg.dev/p/forbidden-things/app:1"
+    assert not classify_message(
+        f'Failed to pull image "{forbidden}": rpc error: code = Unknown desc = i/o timeout',
+        image=forbidden,
+    ).refused
+
+
+def test_a_lone_surrogate_is_a_malformed_event_not_a_crash() -> None:
+    from pullfix.core.intake import Rejection, parse_json
+
+    text = (
+        '{"resource":{"labels":{"pod_name":"p","namespace_name":"n"}},"jsonPayload":'
+        '{"reason":"Failed","message":"Failed to pull image \\"a\\ud800\\": x"}}'
+    )
+    result = parse_json(text)
+    assert isinstance(result, Rejection) and "lone surrogate" in result.detail
+
+
+def test_parse_image_refuses_a_non_string_plainly() -> None:
+    from pullfix.core.imageref import InvalidReference, parse_image
+
+    with pytest.raises(InvalidReference, match="must be a string"):
+        parse_image(["a"])  # type: ignore[arg-type]

@@ -318,8 +318,10 @@ def _classify_cached(message: str, image: str | None, cluster_project: str | Non
     refusal can mean (Google IAM only for a Google registry); with no reason in the text,
     `unknown` rather than a guess.
     """
-    lowered = message.lower()
     parsed, parse_error = _parse(image)
+    # The image's own name is no evidence ("…/access-denied:1" refuses nothing): the rules
+    # read the text with it masked, character for character, so excerpts keep their places.
+    lowered = _masked(message.lower(), image)
     if parsed is not None:
         host: str | None = parsed.registry
     else:
@@ -357,11 +359,15 @@ def _classify_cached(message: str, image: str | None, cluster_project: str | Non
                     family=family,
                     words=refusal,
                 )
-            if family_of_host(refusing) is RegistryFamily.GOOGLE:
+            # The text may move the family to Google only where the image does not settle
+            # it: no image at all, or a registry that serves everyone by redirecting to
+            # Google's (registry.k8s.io). A registry's own error text is its operator's
+            # to write, so it never turns another registry's image into a Google one.
+            if family_of_host(refusing) is RegistryFamily.GOOGLE and _text_may_decide(host):
                 family = RegistryFamily.GOOGLE
         resource = _AR_RESOURCE_RE.search(message)
         registry_project = parsed.ar_project if parsed else None
-        if registry_project is None and resource is not None:
+        if registry_project is None and resource is not None and _text_may_decide(host):
             registry_project = resource.group("project")
             family = RegistryFamily.GOOGLE
         if family is RegistryFamily.GOOGLE:
@@ -421,6 +427,18 @@ def _google_denial(evidence: str, registry_project: str, cluster_project: str | 
         Cause.PERMISSION,
         (evidence, PENDING_LIVE_CHECK),
     )
+
+
+def _masked(lowered: str, image: str | None) -> str:
+    if not image or len(image) < 3:
+        return lowered
+    return lowered.replace(image.lower(), "\x00" * len(image.lower()))
+
+
+def _text_may_decide(host: str | None) -> bool:
+    """Whether the error text may name the registry family: only when the image names no
+    registry, or names one that serves everyone (and redirects to where it stores)."""
+    return host is None or host.lower() in PUBLIC_ONLY_HOSTS
 
 
 def _host_of(image: str | None) -> str | None:

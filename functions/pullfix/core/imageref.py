@@ -143,11 +143,15 @@ def _split_domain(name: str) -> tuple[str, str]:
     return domain, remainder
 
 
-@functools.lru_cache(maxsize=4096)
 def parse_image(ref: str) -> ImageRef:
     """Parse and normalise an image reference; raise InvalidReference if it is malformed."""
     if not isinstance(ref, str):
         raise InvalidReference(f"image reference must be a string, not {type(ref).__name__}")
+    return _parse_image(ref)
+
+
+@functools.lru_cache(maxsize=4096)  # references repeat: every event of an incident names one
+def _parse_image(ref: str) -> ImageRef:
     if not ref:
         raise InvalidReference("image reference is empty")
     if len(ref) > _REFERENCE_LENGTH_MAX:

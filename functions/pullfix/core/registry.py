@@ -81,9 +81,14 @@ def family_of_image(image: ImageRef) -> RegistryFamily:
     return family_of_host(image.registry)
 
 
+# Hosts are looked for this far into a text: errors name their registry early, and the
+# scan costs time in proportion to what it reads.
+_SCAN_MAX = 8192
+
+
 def host_in_text(text: str) -> str | None:
     """The first registry host a raw error text names (in a URL, a lookup, a reference)."""
-    for match in _URL_HOST_RE.finditer(text):
+    for match in _URL_HOST_RE.finditer(text[:_SCAN_MAX]):
         host = match.group("host").lower()
         if "." in host and not host.replace(".", "").isdigit():
             return host
@@ -95,13 +100,16 @@ _URL_RE = re.compile(r"https?://(?P<host>[a-z0-9_.-]+)", re.IGNORECASE)
 # about the signed URL or the way to it (a proxy, the clock), not the node's credentials.
 _BLOB_STORE_RE = re.compile(
     r"(?:^|\.)(?:cloudfront\.net|s3[.-][a-z0-9.-]*amazonaws\.com|s3\.amazonaws\.com"
-    r"|blob\.core\.windows\.net|r2\.cloudflarestorage\.com)$"
+    r"|blob\.core\.windows\.net|r2\.cloudflarestorage\.com"
+    # Docker Hub's, GHCR's and Quay's layer CDNs.
+    r"|production\.cloudflare\.docker\.com|pkg-containers\.githubusercontent\.com"
+    r"|cdn\d*\.quay\.io)$"
 )
 
 
 def last_url_host(text: str) -> str | None:
     """The host of the last URL in a text: runtimes quote the request that failed last."""
-    hosts = [m.group("host").lower() for m in _URL_RE.finditer(text)]
+    hosts = [m.group("host").lower() for m in _URL_RE.finditer(text[-_SCAN_MAX:])]
     return hosts[-1] if hosts else None
 
 
@@ -131,7 +139,7 @@ _IMAGE_PATTERNS = tuple(
 def image_in_text(text: str) -> str | None:
     """The image reference a raw error text names, as written; None when it names none."""
     for pattern in _IMAGE_PATTERNS:
-        match = pattern.search(text)
+        match = pattern.search(text[:_SCAN_MAX])
         if match is not None:
             return match.group("image")
     return None

@@ -123,6 +123,9 @@ class Remediator:
         self.apis = apis
         self.ledger = ledger
         self.publisher = publisher
+        # Events read long after they happened (`pullfix scan`): grace periods they began
+        # are judged as of now, not of the events' own time.
+        self.after_the_fact = False
         self.lease = lease
         self.clock = clock  # wall-clock seconds, for leases
         self.collector = EvidenceCollector(apis)
@@ -345,10 +348,20 @@ class Remediator:
                 {"audit": self._audit(failure, diagnosis, decision.plan, "would_grant")},
             )
             return self._outcome(failure, diagnosis, evidence, decision, key)
+        if not offline.refused and diagnosis.cause in GRANT_FIXABLE and evidence.repository:
+            # A follow-up of a grant incident a dry run has reported: that report stands.
+            reported = fingerprint("would_grant", evidence.account_email, evidence.repository)
+            if self.ledger.get(reported, when) is not None:
+                return self._suppressed(
+                    failure,
+                    diagnosis.cause,
+                    reported,
+                    f"a follow-up of incident {reported}, already reported (dry run)",
+                )
         if (
             not offline.refused
             and diagnosis.cause in GRANT_FIXABLE
-            and not self._followup_grace_over(failure, when)
+            and not self._followup_grace_over(failure, when, now)
         ):
             # Only kubelet's follow-ups so far, and a grant would fix it: the event that
             # shows the refusal (and may grant) is usually a moment behind; wait for it.
@@ -380,18 +393,22 @@ class Remediator:
             )
         return self._outcome(failure, diagnosis, evidence, decision, key)
 
-    def _followup_grace_over(self, failure: PullFailure, when: datetime) -> bool:
+    def _followup_grace_over(self, failure: PullFailure, when: datetime, now: datetime) -> bool:
         """Whether the reasonless follow-ups of this workload and image began longer than
-        `followup_grace` ago (event time); the first one starts the clock."""
+        `followup_grace` ago; the first one starts the clock. Ago is event time live and in
+        replay; `pullfix scan` (`after_the_fact`) reads old events as of now, when the grace
+        they began is long over."""
         key = fingerprint(
             "followup", failure.cluster_resource, failure.incident_workload, failure.image
         )
         window = max(self.config.dedupe_window, self.config.followup_grace * 2)
         claim = self.ledger.claim(key, when, window, {"first_seen": when.isoformat()})
         if claim.new:
-            return self.config.followup_grace <= 0
+            clock = max(when, now) if self.after_the_fact else when
+            return (clock - when).total_seconds() >= self.config.followup_grace
         first_seen = datetime.fromisoformat(claim.record.get("first_seen") or when.isoformat())
-        return (when - first_seen).total_seconds() >= self.config.followup_grace
+        clock = max(when, now) if self.after_the_fact else when
+        return (clock - first_seen).total_seconds() >= self.config.followup_grace
 
     def _resume_grant(
         self,
