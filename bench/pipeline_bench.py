@@ -256,3 +256,85 @@ def bench_scan(entries: int = 10_000, incidents: int = 100) -> None:
         f"({entries / wall:,.0f} entries/s, {pages} pages)"
     )
     print(f"  {summary}")
+
+
+def bench_verification(incidents: int = 1000) -> None:
+    """One verification pass over `incidents` open incidents against the sandbox: one
+    Cloud Logging query each; a third of them resolved by a later successful pull."""
+    from pullfix.engine.ledger import MemoryLedger
+    from pullfix.engine.verify import logging_query, run_verification
+    from pullfix.gcp.clients import GoogleClients
+    from pullfix.gcp.endpoints import sandbox_endpoint
+
+    start = datetime(2024, 3, 1, 10, tzinfo=UTC)
+    image = "us-central1-docker.pkg.dev/shop-images/images/web:1.4"
+    ledger = MemoryLedger()
+    entries = []
+    for i in range(incidents):
+        failed = log_entry(
+            project="shop-prod",
+            location="us-central1",
+            cluster="checkout",
+            namespace="verify",
+            pod=f"v{i}-7d9f8c5b4-xk2p9",
+            node=NODE,
+            message=pull_message(image, "manifest unknown"),
+            controller=("Deployment", f"v{i}"),
+            timestamp=start.isoformat().replace("+00:00", "Z"),
+            insert_id=f"vf{i}",
+        )
+        outcome = {
+            "action": "ticket",
+            "cause": "not_found",
+            "fingerprint": f"ticket-{i:032x}",
+            "escalation": False,
+            "event": {
+                "cluster": "projects/shop-prod/locations/us-central1/clusters/checkout",
+                "namespace": "verify",
+                "workload": f"Deployment/v{i}",
+                "pod": f"v{i}-7d9f8c5b4-xk2p9",
+                "image": image,
+                "timestamp": start.isoformat().replace("+00:00", "Z"),
+            },
+        }
+        ledger.open_incident(
+            outcome["fingerprint"],
+            {"outcome": json.dumps(outcome)},
+            start + timedelta(days=3),
+        )
+        entries.append(failed)
+        if i % 3 == 0:
+            pulled = dict(failed, insertId=f"vp{i}")
+            pulled["timestamp"] = (start + timedelta(minutes=4)).isoformat().replace("+00:00", "Z")
+            pulled["jsonPayload"] = {
+                **failed["jsonPayload"],
+                "reason": "Pulled",
+                "type": "Normal",
+                "message": f'Successfully pulled image "{image}" in 2s (2s including waiting)',
+            }
+            entries.append(pulled)
+    world = yaml.safe_load((SAMPLES / "world.yaml").read_text())
+    world["log_entries"] = entries
+    with Sandbox(world_from_dict(world)) as sandbox:
+        clients = GoogleClients(sandbox_endpoint(sandbox.endpoint))
+        try:
+            before = sandbox.stats()["requests"].get("logging.entries.list", 0)
+            began = time.perf_counter()
+            verdicts = run_verification(
+                ledger,
+                logging_query(clients),
+                start + timedelta(hours=1),
+                escalation_grace=600,
+                abandon_after=86400,
+                limit=incidents,
+            )
+            wall = time.perf_counter() - began
+            queries = sandbox.stats()["requests"].get("logging.entries.list", 0) - before
+        finally:
+            clients.close()
+    resolved = sum(1 for v in verdicts if v.action == "resolved")
+    print(
+        f"verification: {incidents} open incidents ({len(entries)} log entries in the world) -> "
+        f"{queries} Cloud Logging queries ({queries / incidents:.2f} per incident), "
+        f"{resolved} resolved, {wall:.1f}s wall ({wall / incidents * 1000:.1f} ms per incident)"
+    )

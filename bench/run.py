@@ -140,7 +140,7 @@ def bench_corpus() -> None:
 
 
 def main() -> None:
-    from pipeline_bench import bench_pipeline, bench_scan
+    from pipeline_bench import bench_pipeline, bench_scan, bench_verification
 
     bench_corpus()
     print()
@@ -149,6 +149,8 @@ def main() -> None:
     bench_pipeline()
     print()
     bench_scan()
+    print()
+    bench_verification()
 
 
 if __name__ == "__main__":

@@ -205,6 +205,7 @@ def test_the_query_is_narrow() -> None:
     )
     text = success_filter(incident)
     assert 'resource.labels.cluster_name="c"' in text
+    assert 'resource.labels.pod_name:"w-"' in text  # the workload's pods only
     assert 'jsonPayload.message:"us-docker.pkg.dev/p/r/we\\"ird:1"' in text
     assert 'timestamp>="2024-03-01T10:00:00Z"' in text
 
