@@ -223,19 +223,7 @@ def test_the_scheduled_verify_function_closes_a_granted_incident(tmp_path: Path)
         assert pipe.post(failed) == 200
         (grant,) = pipe.outcomes_for(failed)
         assert grant["action"] == "grant"
-        # Two minutes later a new pod of the Deployment pulls.
-        first = parse_timestamp(failed["timestamp"])
-        assert first is not None
-        pulled = dict(failed)
-        pulled["insertId"] = "pulled-1"
-        pulled["timestamp"] = (first + timedelta(minutes=2)).isoformat().replace("+00:00", "Z")
-        pulled["jsonPayload"] = {
-            **failed["jsonPayload"],
-            "reason": "Pulled",
-            "type": "Normal",
-            "message": f'Successfully pulled image "{image}" in 3.1s (3.1s including waiting)',
-        }
-        pipe.sandbox.world.log_entries.extend([failed, pulled])
+        pipe.sandbox.world.log_entries.extend([failed, _pulled_after(failed, image, 2)])
 
         def tick(number: int) -> int:
             body = push_body(
@@ -255,3 +243,52 @@ def test_the_scheduled_verify_function_closes_a_granted_incident(tmp_path: Path)
         assert closed[1]["fixed_by"] == "pullfix's grant"
         logged = (tmp_path / "verify.log").read_text()
         assert '"verification"' in logged and "resolved" in logged
+
+
+def _pulled_after(failed: dict[str, Any], image: str, minutes: int) -> dict[str, Any]:
+    """The kubelet's Pulled event of the failed event's pod, `minutes` later."""
+    first = parse_timestamp(failed["timestamp"])
+    assert first is not None
+    pulled = dict(failed)
+    pulled["insertId"] = f"pulled-{failed['insertId']}"
+    pulled["timestamp"] = (first + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
+    pulled["jsonPayload"] = {
+        **failed["jsonPayload"],
+        "reason": "Pulled",
+        "type": "Normal",
+        "message": f'Successfully pulled image "{image}" in 3.1s (3.1s including waiting)',
+    }
+    return pulled
+
+
+def test_pullfix_verify_on_demand(tmp_path: Path) -> None:
+    """`pullfix verify` runs the same pass from a terminal, against the same ledger."""
+    import os
+
+    from tests.integration.pipeline import CONFIG, IMAGES, event, pipeline
+
+    image = f"us-docker.pkg.dev/{IMAGES}/shared/web:1.4"
+    with pipeline(tmp_path, CONFIG, ledger_firestore=True) as (pipe,):
+        failed = event("default-pool", image, workload="ondemand", minutes_ago=9)
+        assert pipe.post(failed) == 200
+        (grant,) = pipe.outcomes_for(failed)
+        pipe.sandbox.world.log_entries.extend([failed, _pulled_after(failed, image, 7)])
+        env = {
+            **os.environ,
+            "PULLFIX_GCP_ENDPOINT": pipe.sandbox.endpoint,
+            "PULLFIX_CONFIG": pipe.function._env["PULLFIX_CONFIG"],
+        }
+        env.pop("PULLFIX_OUTCOMES_TOPIC", None)
+        command = [PULLFIX, "verify", "--json"]
+        done = subprocess.run(
+            command, capture_output=True, text=True, env=env, timeout=120, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        (closed,) = [json.loads(line) for line in done.stdout.splitlines()]
+        assert (closed["action"], closed["fingerprint"]) == ("resolved", grant["fingerprint"])
+        assert closed["time_to_fix_seconds"] == 420
+        assert "not published" in done.stderr
+        again = subprocess.run(
+            command, capture_output=True, text=True, env=env, timeout=120, check=False
+        )
+        assert (again.returncode, again.stdout) == (0, "")  # closed: nothing left to say

@@ -257,6 +257,12 @@ def _cmd_diagnose(args: argparse.Namespace, stdout: TextIO) -> int:
     return run(run_diagnose, args, stdout)
 
 
+def _cmd_verify(args: argparse.Namespace, stdout: TextIO) -> int:
+    from pullfix.cli.operator import run, run_verify
+
+    return run(run_verify, args, stdout)
+
+
 def _cmd_scan(args: argparse.Namespace, stdout: TextIO) -> int:
     from pullfix.cli.operator import run, run_scan
 
@@ -396,7 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _operator_commands(commands: Any) -> None:
-    """`diagnose` and `scan`: the commands that read live Google Cloud."""
+    """`diagnose`, `scan` and `verify`: the commands that read live Google Cloud."""
     from pullfix.cli.output import add_format_argument
 
     diagnose = _command(
@@ -466,6 +472,27 @@ def _operator_commands(commands: Any) -> None:
     )
     add_format_argument(scan, "one outcome per incident, JSON Lines")
     scan.set_defaults(handler=_cmd_scan)
+
+    verify = _command(
+        commands,
+        "verify",
+        "check now that pullfix's fixes worked (what the scheduled verify function does)",
+        "One verification pass over the open incidents of the configured ledger: one Cloud "
+        "Logging query each for the kubelet's events of the incident's workload and image "
+        "since pullfix acted. Prints each incident it closes or escalates (resolved, with "
+        "the time to fix; still_failing; abandoned), publishes them to "
+        "PULLFIX_OUTCOMES_TOPIC when set, and closes the resolved and abandoned ones. Exit "
+        "0; 3 bad input; 4 missing credentials, permission or API; 5 a transient Google "
+        "error.",
+        "  pullfix verify --config config.yaml\n"
+        "  PULLFIX_OUTCOMES_TOPIC=projects/P/topics/pullfix-pull-outcomes pullfix verify --json",
+    )
+    verify.add_argument("--config", help="the config file (default: PULLFIX_CONFIG, else defaults)")
+    verify.add_argument(
+        "--limit", type=int, help="at most this many incidents (default: verify_per_run)"
+    )
+    add_format_argument(verify, "one outcome per closed or escalated incident, JSON Lines")
+    verify.set_defaults(handler=_cmd_verify)
 
 
 def _tool_commands(commands: Any) -> None:

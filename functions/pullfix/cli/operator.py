@@ -376,3 +376,69 @@ def _scan(
         )
     except exceptions.NotFound as exc:
         raise _Stop(EXIT_INPUT, f"{parent} does not exist: {exc.message}") from exc
+
+
+# -- verify ---------------------------------------------------------------------------------
+
+
+def run_verify(args: argparse.Namespace, out: TextIO) -> int:
+    """One verification pass now, as the scheduled `verify` function runs it."""
+    from pullfix.cli.output import output_format, write_json_line, write_structured
+    from pullfix.cli.tables import render_table
+    from pullfix.core.config import ConfigError, load_config
+    from pullfix.engine.runtime import OUTCOMES_VARIABLE, build_ledger
+    from pullfix.engine.verify import logging_query, run_verification
+    from pullfix.gcp.adapter import PubSubPublisher
+
+    try:
+        config = load_config(args.config or os.environ.get("PULLFIX_CONFIG") or None)
+    except ConfigError as exc:
+        raise _Stop(EXIT_INPUT, str(exc)) from exc
+    if args.limit is not None and not 1 <= args.limit <= 10_000:
+        raise _Stop(EXIT_INPUT, "--limit: expected 1-10000 incidents")
+    topic = os.environ.get(OUTCOMES_VARIABLE) or None
+    clients = _clients()
+    try:
+        try:
+            ledger = build_ledger(config, clients, topic)
+        except ConfigError as exc:
+            raise _Stop(EXIT_INPUT, str(exc)) from exc
+        publisher = PubSubPublisher(clients, topic) if topic else None
+        verdicts = _guarded(
+            lambda: run_verification(
+                ledger,
+                logging_query(clients),
+                datetime.now(UTC),
+                escalation_grace=config.escalation_grace,
+                abandon_after=config.abandon_after,
+                limit=args.limit or config.verify_per_run,
+                publish=publisher.publish if publisher else None,
+            )
+        )
+    finally:
+        clients.close()
+    records = [verdict.to_dict() for verdict in verdicts]
+    fmt = output_format(args)
+    if fmt == "json":
+        for record in records:
+            write_json_line(record, out)
+    elif fmt == "yaml":
+        write_structured(records, fmt, out)
+    else:
+        rows = [
+            [
+                str(r["action"]),
+                str(r["cause"]),
+                f"{r['event']['namespace']}/{r['event']['workload']}",
+                "-" if r["time_to_fix_seconds"] is None else f"{r['time_to_fix_seconds']}s",
+                str(r["fixed_by"] or "-"),
+            ]
+            for r in records
+        ]
+        out.write(render_table(["verdict", "cause", "workload", "time to fix", "by"], rows) + "\n")
+    print(
+        f"pullfix verify: {len(records)} incidents closed or escalated"
+        + ("" if publisher else f" (not published: {OUTCOMES_VARIABLE} is not set)"),
+        file=sys.stderr,
+    )
+    return EXIT_OK
