@@ -121,6 +121,10 @@ def test_demo_prints_a_table_and_exits_zero() -> None:
     for cause in ("cross_project", "not_found", "network", "rate_limit", "not_a_pull_failure"):
         assert cause in text
     assert "cause" in text and "events" in text
+    # Closing the loop: the grant is verified, and so is a human's fix of a ticket.
+    assert "payments-api/Deployment/web: resolved in 151s" in text
+    assert "by pullfix's grant" in text and "by a human" in text
+    assert "GitHub: closed shop/platform#2" in text
 
 
 def test_version_and_usage() -> None:
@@ -129,7 +133,7 @@ def test_version_and_usage() -> None:
     assert run().returncode == 2
     listed = run("--help")
     assert listed.returncode == 0
-    for command in (b"classify", b"replay", b"diagnose", b"scan", b"sandbox", b"demo"):
+    for command in (b"classify", b"replay", b"diagnose", b"scan", b"verify", b"sandbox", b"demo"):
         assert command in listed.stdout
 
 

@@ -13,6 +13,7 @@ import tempfile
 import time
 from collections import Counter
 from contextlib import ExitStack
+from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any, TextIO
@@ -20,7 +21,9 @@ from typing import Any, TextIO
 import yaml
 
 from pullfix.cli.tables import render_table
-from pullfix.dev.events import eventarc_headers, push_body
+from pullfix.core.imageref import parse_image
+from pullfix.core.intake import format_timestamp, parse_timestamp
+from pullfix.dev.events import eventarc_headers, log_entry, push_body
 from pullfix.dev.localrun import FunctionServer, post
 from pullfix.dev.receivers import ChatReceiver, GitHubReceiver, Posted
 
@@ -35,6 +38,9 @@ CONFIG = {
         "max_per_hour": 20,
     },
     "max_event_age": "36500d",  # the bundled events keep their timestamps
+    "abandon_after": "36500d",  # nor are their incidents abandoned for being old
+    # One ledger for the three functions: the sandbox's Firestore.
+    "ledger": {"firestore": {"project": "shop-prod"}},
     "notify": {
         "routes": [
             {"namespace": "payments-*", "chat": "google", "webhook_url_env": "PULLFIX_DEMO_CHAT"},
@@ -112,7 +118,8 @@ def run_demo(out: TextIO) -> int:
         config = folder / "config.yaml"
         config.write_text(yaml.safe_dump(CONFIG))
         world = load_world(Path(str(resources.files("pullfix").joinpath("dev/samples/world.yaml"))))
-        base_env = {"PULLFIX_CONFIG": str(config)}
+        sandbox = stack.enter_context(Sandbox(world, push_min_backoff=0.05))
+        base_env = {"PULLFIX_CONFIG": str(config), "PULLFIX_GCP_ENDPOINT": sandbox.endpoint}
         notify = stack.enter_context(
             FunctionServer(
                 "notify",
@@ -126,25 +133,21 @@ def run_demo(out: TextIO) -> int:
                 },
             )
         )
-        world.projects["shop-prod"].topics["pull-outcomes"].push_endpoint = notify.url
-        sandbox = stack.enter_context(Sandbox(world, push_min_backoff=0.05))
+        sandbox.world.projects["shop-prod"].topics["pull-outcomes"].push_endpoint = notify.url
         remediate_log = folder / "remediate.log"
+        function_env = {
+            **base_env,
+            "PULLFIX_OUTCOMES_TOPIC": "projects/shop-prod/topics/pull-outcomes",
+        }
         remediate = stack.enter_context(
-            FunctionServer(
-                "remediate",
-                log_path=remediate_log,
-                env={
-                    **base_env,
-                    "PULLFIX_GCP_ENDPOINT": sandbox.endpoint,
-                    "PULLFIX_OUTCOMES_TOPIC": "projects/shop-prod/topics/pull-outcomes",
-                },
-            )
+            FunctionServer("remediate", log_path=remediate_log, env=function_env)
         )
         out.write(
             f"pullfix demo: sandbox on {sandbox.endpoint}, remediate on {remediate.url}, "
             f"notify on {notify.url}\n\n"
         )
         rows, causes, actions = [], Counter[str](), Counter[str]()
+        outcomes: list[dict[str, Any]] = []
         for number, raw in enumerate(events, start=1):
             seen_before, tickets_before = len(seen), len(tickets)
             log_offset = remediate_log.stat().st_size if remediate_log.exists() else 0
@@ -157,6 +160,8 @@ def run_demo(out: TextIO) -> int:
                 )
             )
             ignored = outcome is None or outcome.get("action") == "ignored"
+            if outcome is not None and not ignored:
+                outcomes.append(outcome)
             causes["(ignored)" if ignored or outcome is None else outcome["cause"]] += 1
             actions["ignored" if ignored or outcome is None else outcome["action"]] += 1
         out.write(
@@ -177,8 +182,91 @@ def run_demo(out: TextIO) -> int:
         if chat.posts:
             out.write("\nWhat the payments team saw in Google Chat (text fallback):\n\n")
             out.write(_indent(chat.posts[0].body["text"]) + "\n")
+        _close_the_loop(out, stack, folder, sandbox, function_env, outcomes, seen, tickets, chat)
     out.write(f"\ndemo finished in {time.perf_counter() - started:.1f}s; every process stopped\n")
     return 0
+
+
+def _close_the_loop(
+    out: TextIO,
+    stack: ExitStack,
+    folder: Path,
+    sandbox: Any,
+    env: dict[str, str],
+    outcomes: list[dict[str, Any]],
+    seen: list[str],
+    tickets: list[str],
+    chat: ChatReceiver,
+) -> None:
+    """Later: the granted workload pulls again; a human pushes the missing tag and that
+    workload pulls too. One tick of `verify` closes both incidents."""
+    granted = next(o for o in outcomes if o["action"] == "grant")
+    missing = next(o for o in outcomes if o["cause"] == "not_found")
+    # The human's fix: the tag is pushed to its repository.
+    image = parse_image(missing["event"]["image"])
+    repository = image.ar_repository or ""
+    project, name = repository.split("/")[1], repository.rsplit("/", 1)[-1]
+    tags = sandbox.world.projects[project].repositories[name].tags
+    tags.append(f"{image.ar_image_path}:{image.tag_or_latest}")
+    sandbox.world.log_entries.extend(
+        [_pulled(granted, seconds=151), _pulled(missing, seconds=7 * 60 + 12)]
+    )
+    out.write(
+        "\nLater: the kubelet pulls "
+        f"{granted['event']['image']} for {granted['event']['workload']} (after the grant), "
+        f"and a human pushes {image.tag_or_latest} to {name}, so "
+        f"{missing['event']['workload']} pulls too. The scheduler ticks verify:\n\n"
+    )
+    verify = stack.enter_context(FunctionServer("verify", log_path=folder / "verify.log", env=env))
+    seen_before, tickets_before = len(seen), len(tickets)
+    body = push_body({"pullfix": "verify"}, message_id="demo-tick", project="shop-prod")
+    status = post(
+        verify.url,
+        json.dumps(body).encode(),
+        eventarc_headers("demo-tick", "projects/shop-prod/topics/pullfix-verify"),
+    )
+    sandbox.drain(30)
+    for line in (folder / "verify.log").read_text().splitlines():
+        if line.startswith("{") and '"verification"' in line:
+            verdict = json.loads(line)["verification"]
+            event = verdict["event"]
+            out.write(
+                f"    verify    -> {event['namespace']}/{event['workload']}: "
+                f"{verdict['action']} in {verdict['time_to_fix_seconds']}s "
+                f"(first failure -> first successful pull), by {verdict['fixed_by']}\n"
+            )
+    for line in seen[seen_before:] + tickets[tickets_before:]:
+        out.write(f"    notify    -> {line}\n")
+    out.write(f"    (verify answered {status})\n")
+    thread = [
+        p for p in chat.posts if p.body.get("thread", {}).get("threadKey") == granted["fingerprint"]
+    ]
+    if len(thread) > 1:
+        out.write("\nThe payments team's thread in Google Chat now reads:\n\n")
+        for posted in thread:
+            out.write(_indent(posted.body["text"].splitlines()[0]) + "\n")
+
+
+def _pulled(outcome: dict[str, Any], *, seconds: int) -> dict[str, Any]:
+    """The kubelet's Pulled event for an outcome's pod, `seconds` after its failure."""
+    event = outcome["event"]
+    project, _, location, _, cluster = event["cluster"].split("/")[1:6]
+    kind, _, name = (event.get("workload") or "Pod/").partition("/")
+    when = parse_timestamp(event["timestamp"])
+    assert when is not None
+    return log_entry(
+        project=project,
+        location=location,
+        cluster=cluster,
+        namespace=event["namespace"],
+        pod=event["pod"],
+        node=event["node"],
+        message=f'Successfully pulled image "{event["image"]}" in 2.1s (2.1s including waiting)',
+        reason="Pulled",
+        controller=(kind, name) if kind != "Pod" else None,
+        timestamp=format_timestamp(when + timedelta(seconds=seconds)),
+        insert_id=f"pulled-{outcome['fingerprint'][-8:]}",
+    )
 
 
 def _indent(text: str) -> str:
