@@ -292,3 +292,73 @@ def test_pullfix_verify_on_demand(tmp_path: Path) -> None:
             command, capture_output=True, text=True, env=env, timeout=120, check=False
         )
         assert (again.returncode, again.stdout) == (0, "")  # closed: nothing left to say
+
+
+def _function_log(service: str, minute: int, payload: dict[str, Any]) -> dict[str, Any]:
+    """A structured line of a pullfix function, as Cloud Logging stores it (gen2: Cloud Run)."""
+    when = datetime(2026, 11, 25, 10, tzinfo=UTC) + timedelta(minutes=minute)
+    return {
+        "insertId": f"{service}-{minute}",
+        "logName": "projects/shop-prod/logs/run.googleapis.com%2Fstdout",
+        "resource": {
+            "type": "cloud_run_revision",
+            "labels": {"project_id": "shop-prod", "service_name": service},
+        },
+        "timestamp": when.isoformat().replace("+00:00", "Z"),
+        "jsonPayload": payload,
+    }
+
+
+def test_report_sums_up_outcomes_and_time_to_fix(tmp_path: Path) -> None:
+    import os
+
+    from pullfix.dev.sandbox import Sandbox
+    from pullfix.dev.sandbox.world import world_from_dict
+
+    def outcome(action: str, cause: str, **more: Any) -> dict[str, Any]:
+        return {"schema": "pullfix.outcome/v1", "action": action, "cause": cause, **more}
+
+    def verdict(action: str, seconds: int | None, by: str | None) -> dict[str, Any]:
+        record = outcome(action, "role", time_to_fix_seconds=seconds, fixed_by=by)
+        return {"message": "pullfix verify", "verification": record}
+
+    logs = [
+        _function_log("pullfix-remediate", 0, outcome("grant", "cross_project")),
+        _function_log("pullfix-remediate", 1, outcome("grant", "role")),
+        _function_log("pullfix-remediate", 2, outcome("ticket", "not_found")),
+        _function_log("pullfix-remediate", 3, outcome("suppressed", "role")),
+        _function_log("pullfix-remediate", 4, outcome("ticket", "role", escalation=True)),
+        _function_log("pullfix-verify", 10, verdict("resolved", 151, "pullfix's grant")),
+        _function_log("pullfix-verify", 11, verdict("resolved", 432, "a human")),
+        _function_log("pullfix-verify", 12, verdict("abandoned", None, None)),
+        _function_log("other-remediate", 5, outcome("grant", "role")),  # another deployment
+    ]
+    world = yaml.safe_load((SAMPLES / "world.yaml").read_text())
+    world["log_entries"] = logs
+    with Sandbox(world_from_dict(world)) as sandbox:
+        env = {**os.environ, "PULLFIX_GCP_ENDPOINT": sandbox.endpoint}
+        done = subprocess.run(
+            [PULLFIX, "report", "--project", "shop-prod", "--since", "36500d", "--json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+        table = subprocess.run(
+            [PULLFIX, "report", "--project", "shop-prod", "--since", "36500d"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["incidents"] == 3
+    assert summary["by_cause"] == {"cross_project": 1, "not_found": 1, "role": 1}
+    assert (summary["grants"], summary["tickets"], summary["escalations"]) == (2, 1, 1)
+    assert (summary["resolved"], summary["abandoned"]) == (2, 1)
+    assert summary["resolved_by"] == {"a human": 1, "pullfix's grant": 1}
+    assert summary["time_to_fix_seconds"]["max"] == 432
+    assert table.returncode == 0 and "time to fix" in table.stdout

@@ -442,3 +442,41 @@ def run_verify(args: argparse.Namespace, out: TextIO) -> int:
         file=sys.stderr,
     )
     return EXIT_OK
+
+
+# -- report ---------------------------------------------------------------------------------
+
+
+def run_report(args: argparse.Namespace, out: TextIO) -> int:
+    """Sum up the period's outcomes and verdicts from the functions' logs."""
+    from pullfix.cli.output import output_format, write_structured
+    from pullfix.cli.report import report_filter, summarize, table_rows
+    from pullfix.cli.scan import OPERATOR_PERMISSIONS, list_entries
+    from pullfix.cli.tables import render_table
+    from pullfix.core.config import ConfigError, parse_duration
+    from pullfix.gcp.adapter import guard
+
+    try:
+        since = parse_duration(args.since, "--since")
+    except ConfigError as exc:
+        raise _Stop(EXIT_INPUT, str(exc)) from exc
+    project = args.project.removeprefix("projects/")
+    text = report_filter(args.prefix, datetime.now(UTC), since)
+    clients = _clients()
+    try:
+        summary = _guarded(
+            lambda: guard(
+                f"reading pullfix's logs in {project}",
+                lambda: summarize(list_entries(clients.logging, [f"projects/{project}"], text)),
+                OPERATOR_PERMISSIONS["scan"],
+            )
+        )
+    finally:
+        clients.close()
+    fmt = output_format(args)
+    if fmt in ("json", "yaml"):
+        write_structured(summary, fmt, out)
+    else:
+        out.write(render_table([f"pullfix, last {args.since}", "total"], table_rows(summary)))
+        out.write("\n")
+    return EXIT_OK
