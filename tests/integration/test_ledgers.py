@@ -55,6 +55,8 @@ def test_firestore_calls_are_bounded_by_api_timeout(
     with pytest.raises(TransientError):
         ledger.get("anything", T0)
     # The client's own default retries go on for up to a minute; api_timeout (1 s, backoff
-    # from 50 ms doubling to 1 s) leaves room for a handful of attempts.
+    # from 50 ms doubling to 1 s) leaves room for a handful of attempts. api_core draws each
+    # sleep at random below its current bound, so the count varies (about 6 on average);
+    # more than 12 would take eleven sleeps in a row near zero.
     attempts = sandbox.stats()["requests"]["firestore.projects.databases.documents.get"]
-    assert 1 <= attempts <= 8
+    assert 1 <= attempts <= 12
