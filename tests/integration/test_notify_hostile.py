@@ -405,3 +405,53 @@ def test_verification_outcomes_close_the_issue_and_land_in_the_thread(
     threads = {post.body["thread"]["threadKey"] for post in chat.posts}
     assert len(chat.posts) == 3 and threads == {OUTCOME["fingerprint"]}
     assert "resolved in 2m 31s" in chat.posts[1].body["text"]
+
+
+def test_slack_through_the_web_api_threads_an_incident(tmp_path: Path) -> None:
+    """With a bot token (chat.postMessage), the incident's later messages — its resolution
+    included — are replies in the thread of its first, by the ts Slack answered."""
+    from pullfix.dev.receivers import SlackApiReceiver
+
+    bot = "xoxb-1234567890-abcdefghij"
+    config = tmp_path / "config.yaml"
+    route = {"chat": "slack", "slack_token_env": "SLACK_BOT", "slack_channel": "C0PLATFORM"}
+    config.write_text(yaml.safe_dump({"notify": {"routes": [route]}}))
+    resolved = {
+        **OUTCOME,
+        "action": "resolved",
+        "ticket": None,
+        "reasons": ["fixed"],
+        "time_to_fix_seconds": 95,
+        "fixed_by": "a human",
+    }
+    with SlackApiReceiver(bot) as slack, ExitStack() as stack:
+        log = tmp_path / "notify.log"
+        server = stack.enter_context(
+            FunctionServer(
+                "notify",
+                env={
+                    "PULLFIX_CONFIG": str(config),
+                    "SLACK_BOT": bot,
+                    "PULLFIX_SLACK_API": slack.url,
+                },
+                log_path=log,
+            )
+        )
+        notify = Notify(server, log)
+        assert notify.post(OUTCOME, "m-1")[0] == 200
+        assert notify.post(resolved, "m-2")[0] == 200
+        assert notify.post(resolved, "m-2")[0] == 200  # redelivered: not posted again
+        first, reply = slack.messages
+    assert first["channel"] == reply["channel"] == "C0PLATFORM"
+    assert "thread_ts" not in first and reply["thread_ts"] == first["ts"]
+    assert "resolved in 1m 35s by a human" in json.dumps(reply)
+    assert bot not in log.read_text()
+
+
+def test_a_slack_route_needs_its_token_and_channel_together() -> None:
+    from pullfix.core.config import ConfigError, config_from_dict
+
+    with pytest.raises(ConfigError, match="slack_token_env and slack_channel go together"):
+        config_from_dict(
+            {"notify": {"routes": [{"chat": "slack", "slack_token_env": "SLACK_BOT"}]}}
+        )

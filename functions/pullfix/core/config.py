@@ -9,7 +9,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,6 +111,10 @@ class Route:
     tickets: str | None = None  # "github" to file tickets as GitHub issues
     github_repo: str | None = None
     github_token_env: str | None = None
+    # Slack through the Web API (chat.postMessage, with a bot token) instead of an incoming
+    # webhook: it answers with the message's ts, so an incident's later messages thread.
+    slack_token_env: str | None = None
+    slack_channel: str | None = None
 
 
 @dataclass(frozen=True)
@@ -248,7 +252,14 @@ def _routes(value: object) -> tuple[Route, ...]:
             raise ConfigError(
                 f"{where}.chat: expected one of {', '.join(_CHATS)}, got {spec.get('chat')!r}"
             )
-        if "webhook_url_env" not in spec:
+        if "slack_token_env" in spec or "slack_channel" in spec:
+            if spec["chat"] != "slack" or not (
+                spec.get("slack_token_env") and spec.get("slack_channel")
+            ):
+                raise ConfigError(
+                    f"{where}: slack_token_env and slack_channel go together, with chat: slack"
+                )
+        elif "webhook_url_env" not in spec:
             raise ConfigError(f"{where}.webhook_url_env: required (the variable holding the URL)")
         if "cause" in spec and spec["cause"] not in {c.value for c in Cause}:
             raise ConfigError(f"{where}.cause: {spec['cause']!r} is not a cause")
@@ -278,11 +289,16 @@ def check_config(config: Config, environ: Mapping[str, str]) -> tuple[list[str],
     Problems: a route's variables unset or malformed (named, never their values). Warnings:
     allow-list globs wider than they look.
     """
-    from pullfix.core.secrets import github_token, webhook_url
+    from pullfix.core.secrets import github_token, slack_token, webhook_url
 
     problems: list[str] = []
     for index, route in enumerate(config.routes):
-        checks = [(webhook_url, route.webhook_url_env)]
+        checks: list[tuple[Callable[[Mapping[str, str], str | None, str], str], str | None]]
+        checks = (
+            [(slack_token, route.slack_token_env)]
+            if route.slack_token_env
+            else [(webhook_url, route.webhook_url_env)]
+        )
         if route.tickets == "github":
             checks.append((github_token, route.github_token_env))
         for check, name in checks:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from pullfix.core.config import ConfigError
 
-__all__ = ["LOOPBACK_HOSTS", "github_token", "webhook_url"]
+__all__ = ["LOOPBACK_HOSTS", "github_token", "slack_token", "webhook_url"]
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 # GitHub's token formats: ghp_/gho_/ghu_/ghs_/ghr_ plus 36 characters, github_pat_ plus 82,
@@ -51,4 +51,17 @@ def github_token(environ: Mapping[str, str], name: str | None, what: str) -> str
     token = _value(environ, name, what)
     if not _TOKEN_RE.fullmatch(token):
         raise ConfigError(f"{what}: the value of ${name} is not a GitHub token")
+    return token
+
+
+# Slack's bot and user tokens: xoxb-/xoxp- and dash-separated alphanumerics
+# (https://api.slack.com/authentication/token-types).
+_SLACK_TOKEN_RE = re.compile(r"xox[bp]-[A-Za-z0-9-]{10,250}")
+
+
+def slack_token(environ: Mapping[str, str], name: str | None, what: str) -> str:
+    """The Slack bot token in `$name` (for chat.postMessage, which threads replies)."""
+    token = _value(environ, name, what)
+    if not _SLACK_TOKEN_RE.fullmatch(token):
+        raise ConfigError(f"{what}: the value of ${name} is not a Slack bot token (xoxb-…)")
     return token

@@ -158,6 +158,42 @@ class ChatReceiver(_Server):
         return Handler
 
 
+class SlackApiReceiver(_Server):
+    """Slack's chat.postMessage: a bot token, a channel; answers ok with the message's ts.
+
+    `messages` holds every message posted (with its `thread_ts`, if any)."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
+        self.messages: list[dict[str, Any]] = []
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                path, _, body = _read(self)
+                if self.headers.get("Authorization") != f"Bearer {receiver.token}":
+                    _answer(self, 200, {"ok": False, "error": "invalid_auth"})
+                    return
+                if path != "/chat.postMessage" or not isinstance(body, dict):
+                    _answer(self, 404, {"ok": False, "error": "unknown_method"})
+                    return
+                if not body.get("channel"):
+                    _answer(self, 200, {"ok": False, "error": "channel_not_found"})
+                    return
+                with receiver.lock:
+                    ts = f"1732870000.{len(receiver.messages) + 1:06d}"
+                    receiver.messages.append({**body, "ts": ts})
+                _answer(self, 200, {"ok": True, "channel": body["channel"], "ts": ts})
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        return Handler
+
+
 class GitHubReceiver(_Server):
     """The part of the GitHub REST API pullfix uses: issue search (is:open, is:closed),
     create, comment, and update (close, reopen).

@@ -21,11 +21,11 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pullfix.core.config import Config, Route
-from pullfix.core.secrets import github_token, webhook_url
+from pullfix.core.secrets import github_token, slack_token, webhook_url
 from pullfix.engine.ledger import Ledger
 from pullfix.engine.lifecycle import State, Step, lease_fields, next_step
 from pullfix.engine.remediate import fingerprint
@@ -43,6 +43,10 @@ __all__ = ["DeliveryFailed", "Notifier", "route_for"]
 
 GITHUB_API_VARIABLE = "PULLFIX_GITHUB_API"
 DEFAULT_GITHUB_API = "https://api.github.com"
+SLACK_API_VARIABLE = "PULLFIX_SLACK_API"
+DEFAULT_SLACK_API = "https://slack.com/api"
+# How long an incident's Slack thread is remembered (its replies land under the first post).
+SLACK_THREAD_SECONDS = 30 * 86400
 HTTP_TIMEOUT = 10.0
 
 
@@ -308,7 +312,43 @@ class Notifier:
         )
         return f"refused {response.status}"
 
+    def _slack_api(self, outcome: dict[str, Any], route: Route, index: int) -> str:
+        """chat.postMessage: the incident's first message opens a thread, whose ts the ledger
+        keeps; every later message of the incident (a repeat, an escalation, its resolution)
+        is a reply in it (https://api.slack.com/methods/chat.postMessage)."""
+        what = f"route {index} Slack API (${route.slack_token_env})"
+        token = slack_token(self.environ, route.slack_token_env, f"route {index}")
+        api = DEFAULT_SLACK_API
+        if self.environ.get(SLACK_API_VARIABLE):
+            api = self._url(SLACK_API_VARIABLE, f"route {index}")
+        now = datetime.now(UTC)
+        thread_key = fingerprint("slack-thread", outcome["fingerprint"], str(index))
+        thread = self.ledger.get(thread_key, now)
+        payload = {**slack_message(outcome), "channel": route.slack_channel}
+        if thread and thread.get("ts"):
+            payload["thread_ts"] = thread["ts"]
+        headers = {"Authorization": f"Bearer {token}"}
+        response = http_json("POST", f"{api}/chat.postMessage", payload, headers, what)
+        answer = response.json() if 200 <= response.status < 300 else None
+        if isinstance(answer, dict) and answer.get("ok") is False:
+            error = str(answer.get("error"))
+            if error in ("ratelimited", "internal_error", "service_unavailable"):
+                raise DeliveryFailed(f"{what}: Slack answered {error}")
+            log(
+                "ERROR",
+                f"notify: {what} refused the message: {error}",
+                {"destination": what, "error": error},
+            )
+            return f"refused {error}"
+        result = self._deliver(what, response)
+        ts = answer.get("ts") if isinstance(answer, dict) else None
+        if not thread and isinstance(ts, str) and ts:
+            self.ledger.claim(thread_key, now, SLACK_THREAD_SECONDS, {"ts": ts})
+        return result
+
     def _chat(self, outcome: dict[str, Any], route: Route, index: int, key: str) -> str:
+        if route.chat == "slack" and route.slack_token_env:
+            return self._slack_api(outcome, route, index)
         what = f"route {index} {route.chat} webhook (${route.webhook_url_env})"
         url = self._url(route.webhook_url_env, f"route {index}")
         if route.chat == "google":
