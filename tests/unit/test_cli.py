@@ -298,3 +298,14 @@ def test_classify_formats_say_the_same() -> None:
     table = run("classify", events, "--format", "table").stdout.decode().splitlines()
     assert table[0].split() == ["cause", "image", "workload", "why"]
     assert [row.split()[0] for row in table[2:]] == [r.get("cause", "error") for r in lines]
+
+
+def test_config_validate_warns_about_a_glob_that_matches_no_repository(tmp_path: Path) -> None:
+    short = tmp_path / "short.yaml"
+    short.write_text("auto_grant: {repositories: ['projects/shop-images']}\n")
+    done = _validate(str(short))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "'projects/shop-images' matches no repository" in done.stdout
+    full = tmp_path / "full.yaml"
+    full.write_text("auto_grant: {repositories: ['projects/p/locations/*/repositories/*']}\n")
+    assert "matches no repository" not in _validate(str(full)).stdout

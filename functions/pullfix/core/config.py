@@ -308,6 +308,11 @@ def check_config(config: Config, environ: Mapping[str, str]) -> tuple[list[str],
                 problems.append(str(exc))
     warnings = []
     for glob in config.auto_grant.repositories:
+        if glob.count("/") != 5:
+            warnings.append(
+                f"auto_grant.repositories: {glob!r} matches no repository: globs match one "
+                "segment at a time, and a repository is projects/P/locations/L/repositories/R"
+            )
         project = glob.split("/")[1] if glob.count("/") >= 1 else ""
         if any(c in project for c in "*?["):
             warnings.append(
