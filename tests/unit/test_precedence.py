@@ -329,3 +329,14 @@ def test_parse_image_refuses_a_non_string_plainly() -> None:
 
     with pytest.raises(InvalidReference, match="must be a string"):
         parse_image(["a"])  # type: ignore[arg-type]
+
+
+def test_cluster_project_goes_with_text_only() -> None:
+    done = subprocess.run(
+        [PULLFIX, "classify", "--cluster-project", "p"],
+        input=b"",
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2 and b"--cluster-project goes with --text" in done.stderr

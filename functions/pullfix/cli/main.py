@@ -87,6 +87,10 @@ def _chain(head: list[bytes], rest: Iterable[bytes]) -> Iterator[bytes]:
 
 
 def _cmd_classify(args: argparse.Namespace, stdout: TextIO) -> int:
+    if args.cluster_project and not args.text:
+        # Events name their cluster's project themselves; only raw text needs it said.
+        print("pullfix classify: --cluster-project goes with --text", file=sys.stderr)
+        return 2
     source: BinaryIO
     if args.file in (None, "-"):
         source, interactive = sys.stdin.buffer, True
