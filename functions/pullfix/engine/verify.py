@@ -299,7 +299,8 @@ def run_verification(
     """One pass over the ledger's open incidents: publish each verdict, then close the
     incidents that are resolved or abandoned; a still-failing grant escalates once (here, or
     from a failure event past the grace period, whichever comes first)."""
-    incidents = []
+    incidents: list[OpenIncident] = []
+    records: dict[str, dict[str, str]] = {}  # each open record, by incident fingerprint
     for key, data in ledger.open_incidents(now, limit):
         try:
             incident = incident_from_outcome(json.loads(data.get("outcome") or "{}"))
@@ -308,10 +309,11 @@ def run_verification(
         if incident is None:
             ledger.close_incident(key)  # a record no verification can read
             continue
-        incidents.append((incident, data))
+        incidents.append(incident)
+        records[incident.fingerprint] = data
     verdicts = []
     for verdict in verify_incidents(
-        (incident for incident, _ in incidents),
+        incidents,
         query,
         now,
         escalation_grace=escalation_grace,
@@ -321,8 +323,7 @@ def run_verification(
         incident = verdict.incident
         if verdict.action == "still_failing":
             grant_record = ledger.get(incident.fingerprint, now) or {}
-            opened = _data_of(incidents, incident)
-            if grant_record.get("escalated") or opened.get("escalated"):
+            if grant_record.get("escalated") or records[incident.fingerprint].get("escalated"):
                 continue
             ledger.set_flag_once(incident.fingerprint, "escalated", now)
             ledger.open_incident(
@@ -336,12 +337,6 @@ def run_verification(
             ledger.close_incident(incident.fingerprint)
         verdicts.append(verdict)
     return verdicts
-
-
-def _data_of(
-    incidents: list[tuple[OpenIncident, dict[str, str]]], incident: OpenIncident
-) -> dict[str, str]:
-    return next((data for known, data in incidents if known is incident), {})
 
 
 def logging_query(clients: Any) -> Callable[[OpenIncident, str], list[dict[str, Any]]]:

@@ -398,42 +398,39 @@ class Notifier:
             if not items:
                 return "no open issue"
             return self._github_close(api, route, items[0]["number"], outcome, headers, what)
+        issue = f"{api}/repos/{route.github_repo}/issues"
         if not items and closed:
             # The incident came back after verification closed its issue: reopen that one.
             number = closed[0]["number"]
-            reopened = self._github_call(
+            result = self._github_step(
                 "PATCH",
-                f"{api}/repos/{route.github_repo}/issues/{number}",
+                f"{issue}/{number}",
                 {"state": "open"},
                 headers,
                 what,
+                "reopened",
+                route,
+                number,
+                incident,
             )
-            result = self._deliver(what, reopened)
             if result.startswith("refused"):
                 return result
-            log(
-                "INFO",
-                f"notify: reopened {route.github_repo}#{number} for {incident}",
-                {"fingerprint": incident, "issue": number},
-            )
             items = closed
         if items:
             number = items[0]["number"]
-            response = self._github_call(
+            result = self._github_step(
                 "POST",
-                f"{api}/repos/{route.github_repo}/issues/{number}/comments",
+                f"{issue}/{number}/comments",
                 github_comment(outcome),
                 headers,
                 what,
+                "commented on",
+                route,
+                number,
+                incident,
             )
-            result = self._deliver(what, response)
             if result.startswith("refused"):
                 return result
-            log(
-                "INFO",
-                f"notify: commented on {route.github_repo}#{number} for {incident}",
-                {"fingerprint": incident, "issue": number},
-            )
             return f"comment #{number} {result}"
         response = self._github_call(
             "POST", f"{api}/repos/{route.github_repo}/issues", github_issue(outcome), headers, what
@@ -473,6 +470,28 @@ class Notifier:
         ]
         return None, items
 
+    def _github_step(
+        self,
+        method: str,
+        url: str,
+        payload: Any,
+        headers: Mapping[str, str],
+        what: str,
+        done: str,
+        route: Route,
+        number: int,
+        incident: str,
+    ) -> str:
+        """One change to an incident's issue; logged (`done`) unless it was refused."""
+        result = self._deliver(what, self._github_call(method, url, payload, headers, what))
+        if not result.startswith("refused"):
+            log(
+                "INFO",
+                f"notify: {done} {route.github_repo}#{number} for {incident}",
+                {"fingerprint": incident, "issue": number},
+            )
+        return result
+
     def _github_close(
         self,
         api: str,
@@ -484,32 +503,33 @@ class Notifier:
     ) -> str:
         """Comment how the incident ended, then close its issue (GitHub's state_reason:
         completed when resolved, not_planned when abandoned)."""
-        commented = self._github_call(
+        issue = f"{api}/repos/{route.github_repo}/issues/{number}"
+        incident = outcome["fingerprint"]
+        result = self._github_step(
             "POST",
-            f"{api}/repos/{route.github_repo}/issues/{number}/comments",
+            f"{issue}/comments",
             github_comment(outcome),
             headers,
             what,
+            "commented on",
+            route,
+            number,
+            incident,
         )
-        result = self._deliver(what, commented)
         if result.startswith("refused"):
             return result
         reason = "completed" if outcome["action"] == "resolved" else "not_planned"
-        closed = self._github_call(
+        result = self._github_step(
             "PATCH",
-            f"{api}/repos/{route.github_repo}/issues/{number}",
+            issue,
             {"state": "closed", "state_reason": reason},
             headers,
             what,
+            f"closed ({reason})",
+            route,
+            number,
+            incident,
         )
-        result = self._deliver(what, closed)
-        if not result.startswith("refused"):
-            log(
-                "INFO",
-                f"notify: closed {route.github_repo}#{number} ({reason}) for "
-                f"{outcome['fingerprint']}",
-                {"fingerprint": outcome["fingerprint"], "issue": number},
-            )
         return f"closed #{number} {result}"
 
     def _github_call(
