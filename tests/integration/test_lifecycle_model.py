@@ -102,6 +102,19 @@ class FaultyLedger:
             raise Died
         return self.inner.take_grant_slot(now, limit)
 
+    def open_incident(self, key: str, data: dict[str, str], until: datetime) -> None:
+        if self._step():
+            self.inner.open_incident(key, data, until)
+
+    def open_incidents(self, now: datetime, limit: int) -> list[tuple[str, dict[str, str]]]:
+        if not self._step():
+            raise Died
+        return self.inner.open_incidents(now, limit)
+
+    def close_incident(self, key: str) -> None:
+        if self._step():
+            self.inner.close_incident(key)
+
 
 class Outbox:
     """Where outcomes are published (the engine's OutcomePublisher port)."""
