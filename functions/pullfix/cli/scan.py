@@ -16,6 +16,7 @@ from pullfix.core.causes import Action
 from pullfix.core.intake import PullFailure, format_timestamp, parse_event
 from pullfix.dev.logfilter import sink_filter
 from pullfix.engine.remediate import Remediator
+from pullfix.gcp.adapter import list_log_entries
 
 __all__ = ["OPERATOR_PERMISSIONS", "ScanSummary", "list_entries", "scan_entries", "scan_filter"]
 
@@ -44,14 +45,7 @@ def list_entries(
     logging_client: Any, resource_names: list[str], filter_text: str
 ) -> Iterator[dict[str, Any]]:
     """Every matching LogEntry, as the camelCase JSON a log sink would publish."""
-    for entry in logging_client.list_entries(
-        resource_names=resource_names,
-        filter_=filter_text,
-        order_by="timestamp asc",
-        page_size=PAGE_SIZE,
-    ):
-        data: dict[str, Any] = entry.to_api_repr()
-        yield data
+    return list_log_entries(logging_client, resource_names, filter_text, PAGE_SIZE)
 
 
 def scan_entries(

@@ -342,21 +342,13 @@ def run_verification(
 def logging_query(clients: Any) -> Callable[[OpenIncident, str], list[dict[str, Any]]]:
     """The query each verification makes: Cloud Logging `entries.list` in the incident's
     cluster project, oldest first (google-cloud-logging's HTTP/JSON client)."""
-    from pullfix.gcp.adapter import PERMISSIONS, guard
+    from pullfix.gcp.adapter import PERMISSIONS, guard, list_log_entries
 
     def query(incident: OpenIncident, text: str) -> list[dict[str, Any]]:
         project = incident.cluster.split("/")[1]
         return guard(
             f"reading the events of {incident.cluster}",
-            lambda: [
-                entry.to_api_repr()
-                for entry in clients.logging.list_entries(
-                    resource_names=[f"projects/{project}"],
-                    filter_=text,
-                    order_by="timestamp asc",
-                    page_size=1000,
-                )
-            ],
+            lambda: list(list_log_entries(clients.logging, [f"projects/{project}"], text)),
             PERMISSIONS["verify_logs"],
         )
 

@@ -12,7 +12,7 @@ import random
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from google.api_core import exceptions
@@ -35,7 +35,7 @@ from pullfix.engine.ledger import LEDGER_PERMISSIONS
 from pullfix.gcp.clients import GoogleClients
 from pullfix.gcp.retries import bounded_retry
 
-__all__ = ["PERMISSIONS", "GoogleAdapter", "PubSubPublisher", "guard"]
+__all__ = ["PERMISSIONS", "GoogleAdapter", "PubSubPublisher", "guard", "list_log_entries"]
 
 T = TypeVar("T")
 
@@ -517,3 +517,18 @@ class PubSubPublisher:
                 topic=self.topic, messages=[message], timeout=CALL_TIMEOUT
             ),
         )
+
+
+def list_log_entries(
+    logging_client: Any, resource_names: list[str], filter_text: str, page_size: int = 1000
+) -> Iterator[dict[str, Any]]:
+    """Every LogEntry matching the filter, oldest first, as the camelCase JSON a log sink
+    publishes (google-cloud-logging's HTTP/JSON client)."""
+    for entry in logging_client.list_entries(
+        resource_names=resource_names,
+        filter_=filter_text,
+        order_by="timestamp asc",
+        page_size=page_size,
+    ):
+        data: dict[str, Any] = entry.to_api_repr()
+        yield data
