@@ -261,6 +261,7 @@ def bench_scan(entries: int = 10_000, incidents: int = 100) -> None:
 def bench_verification(incidents: int = 1000) -> None:
     """One verification pass over `incidents` open incidents against the sandbox: one
     Cloud Logging query each; a third of them resolved by a later successful pull."""
+    from pullfix.core.config import Config
     from pullfix.engine.ledger import MemoryLedger
     from pullfix.engine.verify import logging_query, run_verification
     from pullfix.gcp.clients import GoogleClients
@@ -324,8 +325,7 @@ def bench_verification(incidents: int = 1000) -> None:
                 ledger,
                 logging_query(clients),
                 start + timedelta(hours=1),
-                escalation_grace=600,
-                abandon_after=86400,
+                Config(),  # escalation_grace 10m, abandon_after 1d
                 limit=incidents,
             )
             wall = time.perf_counter() - began

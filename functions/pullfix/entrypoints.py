@@ -169,9 +169,7 @@ def handle_verification(cloud_event: CloudEventLike) -> dict[str, Any]:
             remediator.ledger,
             logging_query(rt.clients),
             datetime.now(UTC),
-            escalation_grace=config.escalation_grace,
-            abandon_after=config.abandon_after,
-            limit=config.verify_per_run,
+            config,
             publish=remediator.publisher.publish if remediator.publisher else None,
         )
     except TransientError as exc:

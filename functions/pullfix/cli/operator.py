@@ -409,9 +409,8 @@ def run_verify(args: argparse.Namespace, out: TextIO) -> int:
                 ledger,
                 logging_query(clients),
                 datetime.now(UTC),
-                escalation_grace=config.escalation_grace,
-                abandon_after=config.abandon_after,
-                limit=args.limit or config.verify_per_run,
+                config,
+                limit=args.limit,
                 publish=publisher.publish if publisher else None,
             )
         )

@@ -62,9 +62,7 @@ def replay_events(
                 remediator.ledger,
                 logging_query(clients),
                 as_of,
-                escalation_grace=config.escalation_grace,
-                abandon_after=config.abandon_after,
-                limit=config.verify_per_run,
+                config,
                 publish=remediator.publisher.publish if remediator.publisher else None,
             ):
                 yield verdict.to_dict()

@@ -26,6 +26,7 @@ from pullfix.core.intake import PodEvent, PullFailure, format_timestamp, parse_e
 from pullfix.core.intake import parse_timestamp as _parse_time
 
 if TYPE_CHECKING:
+    from pullfix.core.config import Config
     from pullfix.engine.ledger import Ledger
 
 __all__ = [
@@ -290,15 +291,17 @@ def run_verification(
     ledger: Ledger,
     query: Callable[[OpenIncident, str], Iterable[dict[str, Any]]],
     now: datetime,
+    config: Config,
     *,
-    escalation_grace: int,
-    abandon_after: int,
-    limit: int,
+    limit: int | None = None,
     publish: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[Verdict]:
-    """One pass over the ledger's open incidents: publish each verdict, then close the
-    incidents that are resolved or abandoned; a still-failing grant escalates once (here, or
-    from a failure event past the grace period, whichever comes first)."""
+    """One pass over the ledger's open incidents (at most `limit`, else the config's
+    `verify_per_run`): publish each verdict, then close the incidents that are resolved or
+    abandoned; a still-failing grant escalates once (here, or from a failure event past the
+    grace period, whichever comes first)."""
+    escalation_grace, abandon_after = config.escalation_grace, config.abandon_after
+    limit = limit or config.verify_per_run
     incidents: list[OpenIncident] = []
     records: dict[str, dict[str, str]] = {}  # each open record, by incident fingerprint
     for key, data in ledger.open_incidents(now, limit):
