@@ -348,32 +348,31 @@ class Remediator:
                 {"audit": self._audit(failure, diagnosis, decision.plan, "would_grant")},
             )
             return self._outcome(failure, diagnosis, evidence, decision, key)
-        if not offline.refused and diagnosis.cause in GRANT_FIXABLE and evidence.repository:
-            # A follow-up of a grant incident a dry run has reported: that report stands.
-            reported = fingerprint("would_grant", evidence.account_email, evidence.repository)
-            if self.ledger.get(reported, when) is not None:
-                return self._suppressed(
+        if not offline.refused and diagnosis.cause in GRANT_FIXABLE:
+            # Only kubelet's follow-ups so far, and a grant would fix it.
+            if evidence.repository:
+                # A follow-up of a grant incident a dry run has reported: that report stands.
+                reported = fingerprint("would_grant", evidence.account_email, evidence.repository)
+                if self.ledger.get(reported, when) is not None:
+                    return self._suppressed(
+                        failure,
+                        diagnosis.cause,
+                        reported,
+                        f"a follow-up of incident {reported}, already reported (dry run)",
+                    )
+            if not self._followup_grace_over(failure, when, now):
+                # The event that shows the refusal (and may grant) is usually a moment
+                # behind: wait for it.
+                held = self._suppressed(
                     failure,
                     diagnosis.cause,
-                    reported,
-                    f"a follow-up of incident {reported}, already reported (dry run)",
+                    fingerprint("followup", failure.cluster_resource, failure.incident_workload),
+                    f"a follow-up that gives no reason: waiting up to "
+                    f"{self.config.followup_grace}s for the event that shows the registry "
+                    "refusing before filing a ticket",
                 )
-        if (
-            not offline.refused
-            and diagnosis.cause in GRANT_FIXABLE
-            and not self._followup_grace_over(failure, when, now)
-        ):
-            # Only kubelet's follow-ups so far, and a grant would fix it: the event that
-            # shows the refusal (and may grant) is usually a moment behind; wait for it.
-            held = self._suppressed(
-                failure,
-                diagnosis.cause,
-                fingerprint("followup", failure.cluster_resource, failure.incident_workload),
-                f"a follow-up that gives no reason: waiting up to {self.config.followup_grace}s "
-                "for the event that shows the registry refusing before filing a ticket",
-            )
-            held.settled = False  # the next follow-up looks again
-            return held
+                held.settled = False  # the next follow-up looks again
+                return held
         # A ticket (a refusal included) never claims a grant key: its own key is the
         # cluster, workload, image and final cause.
         key = fingerprint(
@@ -403,10 +402,9 @@ class Remediator:
         )
         window = max(self.config.dedupe_window, self.config.followup_grace * 2)
         claim = self.ledger.claim(key, when, window, {"first_seen": when.isoformat()})
-        if claim.new:
-            clock = max(when, now) if self.after_the_fact else when
-            return (clock - when).total_seconds() >= self.config.followup_grace
-        first_seen = datetime.fromisoformat(claim.record.get("first_seen") or when.isoformat())
+        first_seen = when
+        if not claim.new and claim.record.get("first_seen"):
+            first_seen = datetime.fromisoformat(claim.record["first_seen"])
         clock = max(when, now) if self.after_the_fact else when
         return (clock - first_seen).total_seconds() >= self.config.followup_grace
 
