@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from pullfix.dev.events import eventarc_headers, log_entry, pull_message, push_body
+from pullfix.dev.events import eventarc_headers, log_entry, pull_message, pulled_message, push_body
 from pullfix.dev.localrun import FunctionServer, free_port, post
 from pullfix.dev.sandbox import Sandbox, load_world
 from pullfix.dev.sandbox.world import world_from_dict
@@ -311,7 +311,7 @@ def bench_verification(incidents: int = 1000) -> None:
                 **failed["jsonPayload"],
                 "reason": "Pulled",
                 "type": "Normal",
-                "message": f'Successfully pulled image "{image}" in 2s (2s including waiting)',
+                "message": pulled_message(image),
             }
             entries.append(pulled)
     world = yaml.safe_load((SAMPLES / "world.yaml").read_text())

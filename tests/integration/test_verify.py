@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from pullfix.core.intake import parse_timestamp
-from pullfix.dev.events import log_entry, pull_message
+from pullfix.dev.events import log_entry, pull_message, pulled_message
 from pullfix.engine.verify import OpenIncident, success_filter, verify_incidents
 from tests.conftest import REPO
 
@@ -50,8 +50,7 @@ def _entry(
 
 
 def _pulled(minute: float, image: str = IMAGE, **kwargs: Any) -> dict[str, Any]:
-    message = f'Successfully pulled image "{image}" in 1.2s (1.2s including waiting)'
-    return _entry(minute, message, reason="Pulled", **kwargs)
+    return _entry(minute, pulled_message(image), reason="Pulled", **kwargs)
 
 
 def _run(
@@ -256,7 +255,7 @@ def _pulled_after(failed: dict[str, Any], image: str, minutes: int) -> dict[str,
         **failed["jsonPayload"],
         "reason": "Pulled",
         "type": "Normal",
-        "message": f'Successfully pulled image "{image}" in 3.1s (3.1s including waiting)',
+        "message": pulled_message(image),
     }
     return pulled
 

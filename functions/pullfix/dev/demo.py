@@ -23,7 +23,7 @@ import yaml
 from pullfix.cli.tables import render_table
 from pullfix.core.imageref import parse_image
 from pullfix.core.intake import format_timestamp, parse_timestamp
-from pullfix.dev.events import eventarc_headers, log_entry, push_body
+from pullfix.dev.events import eventarc_headers, log_entry, pulled_message, push_body
 from pullfix.dev.localrun import FunctionServer, post
 from pullfix.dev.receivers import ChatReceiver, GitHubReceiver, Posted
 
@@ -261,7 +261,7 @@ def _pulled(outcome: dict[str, Any], *, seconds: int) -> dict[str, Any]:
         namespace=event["namespace"],
         pod=event["pod"],
         node=event["node"],
-        message=f'Successfully pulled image "{event["image"]}" in 2.1s (2.1s including waiting)',
+        message=pulled_message(event["image"]),
         reason="Pulled",
         controller=(kind, name) if kind != "Pod" else None,
         timestamp=format_timestamp(when + timedelta(seconds=seconds)),

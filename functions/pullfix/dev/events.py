@@ -13,7 +13,14 @@ from typing import Any
 
 from pullfix.core.intake import format_timestamp
 
-__all__ = ["eventarc_headers", "log_entry", "pull_message", "push_body", "structured_cloudevent"]
+__all__ = [
+    "eventarc_headers",
+    "log_entry",
+    "pull_message",
+    "pulled_message",
+    "push_body",
+    "structured_cloudevent",
+]
 
 PULL_FAILURE_TOPIC = "pull-failures"
 
@@ -21,6 +28,11 @@ PULL_FAILURE_TOPIC = "pull-failures"
 def pull_message(image: str, detail: str) -> str:
     """Kubelet's `Failed` event message for an image and the runtime's error text."""
     return f'Failed to pull image "{image}": rpc error: code = Unknown desc = {detail}'
+
+
+def pulled_message(image: str, seconds: float = 2.1) -> str:
+    """Kubelet's `Pulled` event message for an image it pulled (pkg/kubelet/images)."""
+    return f'Successfully pulled image "{image}" in {seconds}s ({seconds}s including waiting)'
 
 
 def log_entry(
