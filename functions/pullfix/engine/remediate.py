@@ -185,8 +185,10 @@ class Remediator:
             ).new:
                 raise InProgress(f"incident {event_key} was just taken over by another delivery")
             if step is Step.PUBLISH:
-                stored = json.loads(claim.record["outcome"])
-                return self._finish(event_key, stored, claim.record.get("grant_key"))
+                text = claim.record["outcome"]
+                return self._finish(
+                    event_key, json.loads(text), text, claim.record.get("grant_key")
+                )
         try:
             outcome = self._remediate(failure, offline, image, evidence, when, now)
         except BaseException:
@@ -209,20 +211,23 @@ class Remediator:
                 self.ledger.release(event_key)
             return outcome
         published = outcome.to_dict()
-        record["outcome"] = json.dumps(published)
+        record["outcome"] = text = json.dumps(published)
         self.ledger.update(event_key, record)
-        self._finish(event_key, published, grant_key)
+        self._finish(event_key, published, text, grant_key)
         return outcome
 
-    def _finish(self, event_key: str, outcome: dict[str, Any], grant_key: str | None) -> Outcome:
-        """Keep the incident open for verification, publish a stored outcome, then mark its
-        records done (outbox: safe to run twice)."""
+    def _finish(
+        self, event_key: str, outcome: dict[str, Any], text: str, grant_key: str | None
+    ) -> Outcome:
+        """Keep the incident open for verification, publish a stored outcome (`text`, its
+        JSON as the ledger holds it), then mark its records done (outbox: safe to run
+        twice)."""
         incident = incident_from_outcome(outcome)
         if incident is not None:
             keep = 2 * self.config.abandon_after + self.config.escalation_grace
             self.ledger.open_incident(
                 incident.fingerprint,
-                {"outcome": json.dumps(outcome, separators=(",", ":"))},
+                {"outcome": text},
                 incident.acted_at + timedelta(seconds=keep),
             )
         self._publish(outcome)
