@@ -308,3 +308,119 @@ def test_arbitrary_bytes_never_raise(data: bytes) -> None:
 @given(st.text(max_size=200), st.sampled_from(["Failed", "BackOff", "InspectFailed", "x"]))
 def test_arbitrary_messages_never_raise(message: str, reason: str) -> None:
     assert isinstance(parse_event(entry(message, reason)), PullFailure | Rejection)
+
+
+# --- resource ids: every field, every shape a label value cannot take ---------------------
+
+_ID_LABELS = {  # intake field -> where the LogEntry carries it
+    "project": ("resource", "project_id"),
+    "location": ("resource", "location"),
+    "cluster": ("resource", "cluster_name"),
+    "namespace": ("resource", "namespace_name"),
+    "pod": ("resource", "pod_name"),
+    "node": ("source", "host"),
+}
+_BAD_IDS = [
+    "a/b",
+    "a\\b",
+    "..",
+    "a..b",
+    "a b",
+    "a\tb",
+    "a\nb",
+    "a\x00b",
+    "a\x7fb",
+    "a\xa0b",  # no-break space: whitespace to Unicode
+    "a\u2028b",  # line separator
+    "x" * 254,
+]
+
+
+def _with_id(field: str, value: str) -> dict[str, Any]:
+    raw = entry(f'Failed to pull image "{IMAGE}": rpc error: code = NotFound')
+    where, key = _ID_LABELS[field]
+    if where == "resource":
+        raw["resource"]["labels"][key] = value
+    else:
+        raw["jsonPayload"]["source"][key] = value
+    return raw
+
+
+@pytest.mark.parametrize("field", sorted(_ID_LABELS))
+@pytest.mark.parametrize("value", _BAD_IDS, ids=repr)
+def test_a_label_that_cannot_be_a_resource_id_is_named(field: str, value: str) -> None:
+    got = rejection(_with_id(field, value), RejectionKind.MALFORMED)
+    assert got.detail.startswith(f"{field} ") and "cannot be a resource id" in got.detail
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "a.b",
+        "shop|prod",  # no id character, but nothing Google would misread as a path either
+        "soft\xadhyphen",  # not printable, yet no whitespace, separator or control character
+        "x" * 253,
+    ],
+    ids=repr,
+)
+def test_unusual_but_harmless_labels_pass(value: str) -> None:
+    assert failure(_with_id("namespace", value)).namespace == value
+
+
+def test_long_ids_together_are_fine_when_each_is_short() -> None:
+    raw = _with_id("namespace", "n" * 200)
+    raw["resource"]["labels"]["pod_name"] = "p" * 200
+    got = failure(raw)
+    assert (len(got.namespace or ""), len(got.pod or "")) == (200, 200)
+
+
+def _unusable(value: str) -> bool:
+    """The definition, written out: a path separator, `..`, whitespace or a control character."""
+    return (
+        len(value) > 253
+        or ".." in value
+        or any(c in "/\\" or c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in value)
+    )
+
+
+@settings(max_examples=300)
+@given(
+    st.sampled_from(sorted(_ID_LABELS)),
+    st.text(
+        st.characters(codec="utf-8", exclude_categories=("Cs",)) | st.sampled_from("./\\ -"),
+        min_size=1,
+        max_size=40,
+    ),
+)
+def test_id_labels_are_refused_exactly_when_unusable(field: str, value: str) -> None:
+    got = parse_event(_with_id(field, value))
+    if _unusable(value):
+        assert isinstance(got, Rejection) and got.kind is RejectionKind.MALFORMED, got
+        assert got.detail.startswith(f"{field} ")
+    else:
+        assert isinstance(got, PullFailure), got
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        (("jsonPayload", "reason"), "jsonPayload.reason"),
+        (("resource", "labels", "pod_name"), "resource.labels.pod_name"),
+        (("resource", "labels", "project_id"), "resource.labels.project_id"),
+        (("insertId",), "insertId"),
+        (("severity",), "severity"),
+        (("logName",), "logName"),
+        (("jsonPayload", "involvedObject", "fieldPath"), "jsonPayload.involvedObject.fieldPath"),
+        (("jsonPayload", "source", "host"), "jsonPayload.source.host"),
+        (("labels", "logging.gke.io/top_level_controller_name"), "top_level_controller_name"),
+    ],
+)
+@pytest.mark.parametrize("bad", [5, ["x"], {"a": "b"}, True])
+def test_a_field_of_the_wrong_type_is_named(path: tuple[str, ...], name: str, bad: object) -> None:
+    raw = entry(f'Failed to pull image "{IMAGE}": rpc error: code = NotFound')
+    holder = raw
+    for key in path[:-1]:
+        holder = holder.setdefault(key, {})
+    holder[path[-1]] = bad
+    got = rejection(raw, RejectionKind.MALFORMED)
+    assert name in got.detail and "must be a string" in got.detail, got.detail

@@ -24,7 +24,7 @@ def classify_lines(lines: Iterable[bytes]) -> Iterator[str]:
 
     for number, raw in enumerate(lines, start=1):
         line = raw.rstrip(b"\r\n")
-        if not line.strip():
+        if not line or line.isspace():
             record: dict[str, object] = {"error": f"line {number}: empty line"}
         else:
             try:

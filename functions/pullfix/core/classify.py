@@ -460,6 +460,12 @@ def _parse(image: str | None) -> tuple[ImageRef | None, str | None]:
         return None, f"the image reference is malformed: {exc}"
 
 
+@functools.lru_cache(maxsize=4096)  # every event of an incident names one image
+def _ar_repository_of(image: str) -> str | None:
+    parsed, _ = _parse(image)
+    return parsed.ar_repository if parsed else None
+
+
 def _excerpt(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= _EXCERPT_MAX else text[: _EXCERPT_MAX - 1] + "…"
@@ -477,7 +483,6 @@ def offline_record(result: IntakeResult) -> dict[str, object]:
         event = result
         diagnosis = classify(result)
         cause, reasons, image = diagnosis.cause, diagnosis.reasons, result.image
-    parsed, _ = _parse(image)
     return {
         "cause": cause.value,
         "image": image,
@@ -487,7 +492,7 @@ def offline_record(result: IntakeResult) -> dict[str, object]:
         "container": event.container,
         "node": event.node,
         "workload": event.workload,
-        "ar_repository": parsed.ar_repository if parsed else None,
+        "ar_repository": _ar_repository_of(image) if image else None,
         "kubelet_reason": event.reason or None,
         "timestamp": format_timestamp(event.timestamp) if event.timestamp else None,
         "insert_id": event.insert_id,

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any
 
 from pullfix.core import fastjson
@@ -174,13 +175,24 @@ def _check_id(value: str | None, key: str) -> None:
         raise _Malformed(f"{key} {_short(value)!r} cannot be a resource id")
 
 
-def _check_ids(fields: Mapping[str, Any]) -> None:
-    """`_check_id` on every id field: one scan when all are fine (the usual case)."""
-    values = [v for v in map(fields.__getitem__, _ID_FIELDS) if v is not None]
-    # "|" is no id character and cannot complete a "..": a hit is in one of the values.
-    if any(not v or len(v) > 253 for v in values) or _BAD_ID_RE.search("|".join(values)):
-        for key in _ID_FIELDS:
-            _check_id(fields[key], key)
+def _check_ids(values: tuple[str | None, ...]) -> None:
+    """`_check_id` on the id fields (`_ID_FIELDS`, in order). Fields are never empty here
+    (absent is None); the usual case is settled by substring tests on their join, and
+    only a join that fails them is looked at field by field, with the expression."""
+    joined = "|".join([v for v in values if v is not None])
+    # Printable excludes control characters and every whitespace but the space; "|" is no
+    # id character and cannot complete a "..". Short enough in all means each is short.
+    if (
+        len(joined) <= 253
+        and joined.isprintable()
+        and " " not in joined
+        and "/" not in joined
+        and "\\" not in joined
+        and ".." not in joined
+    ):
+        return
+    for key, value in zip(_ID_FIELDS, values, strict=True):
+        _check_id(value, key)
 
 
 def parse_json(text: str | bytes) -> IntakeResult:
@@ -322,96 +334,195 @@ def _parse_log_entry(
         raise _Malformed("not a LogEntry, Pub/Sub push body or CloudEvent (no jsonPayload)")
     if not isinstance(payload, dict):
         raise _Malformed("LogEntry 'jsonPayload' must be an object")
-    resource = _opt_dict(entry, "resource")
-    resource_labels = _opt_dict(resource, "labels")
-    labels = _opt_dict(entry, "labels")
+    resource_labels = _opt_dict(_opt_dict(entry, "resource"), "labels")
     involved = _opt_dict(payload, "involvedObject")
     source = _opt_dict(payload, "source")
-
-    reason = _opt_str(payload, "reason", "jsonPayload.reason")
-    message = _opt_str(payload, "message", "jsonPayload.message")
+    labels = _opt_dict(entry, "labels")
+    # Every string field read from every entry, fetched and checked at once (the hot path):
+    # the names, in this order, are _STRING_FIELDS.
+    values = [
+        payload.get("reason"),
+        payload.get("message"),
+        resource_labels.get("project_id"),
+        resource_labels.get("location"),
+        resource_labels.get("cluster_name"),
+        resource_labels.get("namespace_name"),
+        resource_labels.get("pod_name"),
+        entry.get("logName"),
+        entry.get("insertId"),
+        entry.get("severity"),
+        involved.get("kind"),
+        involved.get("fieldPath"),
+        source.get("host"),
+        labels.get(CONTROLLER_KIND_LABEL),
+        labels.get(CONTROLLER_NAME_LABEL),
+    ]
+    _strings(values)
+    (
+        reason,
+        message,
+        project,
+        location,
+        cluster,
+        namespace,
+        pod,
+        log_name,
+        insert_id,
+        severity,
+        kind,
+        field_path,
+        node,
+        controller_kind,
+        controller_name,
+    ) = values
     if reason is None and message is None:
         raise _Malformed("LogEntry jsonPayload is not a Kubernetes Event (no reason or message)")
 
-    project = _opt_str(resource_labels, "project_id", "resource.labels.project_id")
-    log_name = _opt_str(entry, "logName", "logName")
     log_project = None
     if log_name and log_name.startswith("projects/"):
         log_project = log_name.split("/")[1] or None
     if project is None:
         project = log_project
-    pod = _opt_str(resource_labels, "pod_name", "resource.labels.pod_name")
-    if pod is None and _opt_str(involved, "kind") == "Pod":
+    if pod is None and kind == "Pod":
         pod = _opt_str(involved, "name", "jsonPayload.involvedObject.name")
-    field_path = _opt_str(involved, "fieldPath", "jsonPayload.involvedObject.fieldPath") or ""
-    container_match = _CONTAINER_FIELD_RE.fullmatch(field_path)
+    if namespace is None:
+        namespace = _opt_str(involved, "namespace", "jsonPayload.involvedObject.namespace")
+    if node is None:
+        node = _opt_str(payload, "reportingInstance", "jsonPayload.reportingInstance")
+    container_match = _CONTAINER_FIELD_RE.fullmatch(field_path) if field_path else None
+    ids = (project, log_project, location, cluster, namespace, pod, node)
+    _check_ids(ids)
 
-    event_kwargs: dict[str, Any] = {
-        "reason": reason or "",
-        "message": message or "",
-        "project": project,
-        "location": _opt_str(resource_labels, "location", "resource.labels.location"),
-        "cluster": _opt_str(resource_labels, "cluster_name", "resource.labels.cluster_name"),
-        "namespace": _opt_str(resource_labels, "namespace_name", "resource.labels.namespace_name")
-        or _opt_str(involved, "namespace", "jsonPayload.involvedObject.namespace"),
-        "pod": pod,
-        "container": container_match.group(1) if container_match else None,
-        "node": _opt_str(source, "host", "jsonPayload.source.host")
-        or _opt_str(payload, "reportingInstance", "jsonPayload.reportingInstance"),
-        "controller_kind": _opt_str(labels, CONTROLLER_KIND_LABEL),
-        "controller_name": _opt_str(labels, CONTROLLER_NAME_LABEL),
-        "timestamp": _event_time(entry, payload, attributes),
-        "insert_id": _opt_str(entry, "insertId", "insertId"),
-        "severity": _opt_str(entry, "severity", "severity"),
-        "message_id": message_id,
-        "log_project": log_project,
-    }
-    _check_ids(event_kwargs)
     text = message or ""
     image_match = _image_message(text)
-    is_pull = image_match is not None or _PULL_WAITING_RE.search(text) is not None
-    if reason in _PULL_EVENT_REASONS:
-        is_pull = True
-    if not is_pull:
+    image = None
+    if image_match is not None:
+        image = image_match.group("image")
+        if image is None:
+            image = image_match.group("never")
+    elif reason not in _PULL_EVENT_REASONS and not _names_waiting_reason(text):
         return Rejection(
             RejectionKind.NOT_A_PULL_FAILURE,
             f"kubelet event {reason or '(no reason)'!s} is not an image pull failure",
-            PodEvent(**event_kwargs),
+            PodEvent(
+                reason or "",
+                text,
+                project,
+                location,
+                cluster,
+                namespace,
+                pod,
+                container_match.group(1) if container_match else None,
+                node,
+                controller_kind,
+                controller_name,
+                None,
+                _event_time(entry, payload, attributes),
+                insert_id,
+                severity,
+                message_id,
+                log_project,
+            ),
         )
-    if image_match is not None:
-        image = image_match.group("image")
-        event_kwargs["image"] = image if image is not None else image_match.group("never")
-    if event_kwargs["pod"] is None and event_kwargs["namespace"] is None:
+    if pod is None and namespace is None:
         # The kubelet reports pull failures on pods; without one there is no workload.
         raise _Malformed("pull failure names no pod or namespace")
-    return PullFailure(**event_kwargs)
+    # Positional, in PodEvent's field order: a frozen dataclass built from keywords costs
+    # twice as much, and intake is the hot path of `pullfix classify` and the function.
+    return PullFailure(
+        reason or "",
+        text,
+        project,
+        location,
+        cluster,
+        namespace,
+        pod,
+        container_match.group(1) if container_match else None,
+        node,
+        controller_kind,
+        controller_name,
+        image,
+        _event_time(entry, payload, attributes),
+        insert_id,
+        severity,
+        message_id,
+        log_project,
+    )
+
+
+_STRING_FIELDS = (
+    "jsonPayload.reason",
+    "jsonPayload.message",
+    "resource.labels.project_id",
+    "resource.labels.location",
+    "resource.labels.cluster_name",
+    "resource.labels.namespace_name",
+    "resource.labels.pod_name",
+    "logName",
+    "insertId",
+    "severity",
+    "jsonPayload.involvedObject.kind",
+    "jsonPayload.involvedObject.fieldPath",
+    "jsonPayload.source.host",
+    CONTROLLER_KIND_LABEL,
+    CONTROLLER_NAME_LABEL,
+)
+
+
+def _strings(values: list[Any]) -> None:
+    """`_opt_str` of the `_STRING_FIELDS` values in place: "" becomes None, and anything
+    but a string or null is malformed, named by its field."""
+    for index, value in enumerate(values):
+        if value.__class__ is not str:
+            if value is not None:
+                raise _Malformed(
+                    f"'{_STRING_FIELDS[index]}' must be a string, got {_json_type(value)}"
+                )
+        elif not value:
+            values[index] = None
+
+
+def _names_waiting_reason(text: str) -> bool:
+    """Whether the text names a container waiting reason only a pull failure produces;
+    every one names "Image" or is RegistryUnavailable, so most texts need no expression."""
+    if "Image" not in text and "RegistryUnavailable" not in text:
+        return False
+    return _PULL_WAITING_RE.search(text) is not None
 
 
 def _event_time(
     entry: Mapping[str, Any], payload: Mapping[str, Any], attributes: Mapping[str, str]
 ) -> datetime | None:
+    """The first of the entry's times that is present (LogEntry `timestamp` nearly always)."""
+    value = entry.get("timestamp")
+    if value is not None:
+        return _time_field("timestamp", value)
     candidates = (
-        ("timestamp", entry.get("timestamp")),
         ("jsonPayload.lastTimestamp", payload.get("lastTimestamp")),
         ("jsonPayload.eventTime", payload.get("eventTime")),
         ("receiveTimestamp", entry.get("receiveTimestamp")),
         (PUBSUB_TIMESTAMP_ATTRIBUTE, attributes.get(PUBSUB_TIMESTAMP_ATTRIBUTE)),
     )
     for name, value in candidates:
-        if value is None:
-            continue
-        if not isinstance(value, str):
-            raise _Malformed(f"{name} must be an RFC 3339 string")
-        parsed = parse_timestamp(value)
-        if parsed is None:
-            raise _Malformed(f"{name} is not an RFC 3339 timestamp: {_short(value)!r}")
-        return parsed
+        if value is not None:
+            return _time_field(name, value)
     return None
+
+
+def _time_field(name: str, value: object) -> datetime:
+    if not isinstance(value, str):
+        raise _Malformed(f"{name} must be an RFC 3339 string")
+    parsed = parse_timestamp(value)
+    if parsed is None:
+        raise _Malformed(f"{name} is not an RFC 3339 timestamp: {_short(value)!r}")
+    return parsed
 
 
 def format_timestamp(moment: datetime) -> str:
     """RFC 3339 in UTC with a `Z`, as Google APIs write it."""
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.isoformat()[:-6] + "Z"  # "+00:00" is the last six characters
 
 
 def parse_timestamp(text: str) -> datetime | None:
@@ -439,11 +550,16 @@ def parse_timestamp(text: str) -> datetime | None:
 
 def _opt_dict(container: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     value = container.get(key)
+    if value.__class__ is dict:
+        return value
     if value is None:
-        return {}
+        return _EMPTY
     if not isinstance(value, dict):
         raise _Malformed(f"'{key}' must be an object, got {_json_type(value)}")
     return value
+
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
 def _opt_str(container: Mapping[str, Any], key: str, name: str | None = None) -> str | None:
