@@ -386,24 +386,24 @@ def run_verify(args: argparse.Namespace, out: TextIO) -> int:
     from pullfix.cli.output import output_format, write_json_line, write_structured
     from pullfix.cli.tables import render_table
     from pullfix.core.config import ConfigError, load_config
-    from pullfix.engine.runtime import OUTCOMES_VARIABLE, build_ledger
+    from pullfix.engine.runtime import OUTCOMES_VARIABLE, build_ledger, outcomes_topic
     from pullfix.engine.verify import logging_query, run_verification
     from pullfix.gcp.adapter import PubSubPublisher
 
     try:
         config = load_config(args.config or os.environ.get("PULLFIX_CONFIG") or None)
+        topic = outcomes_topic()
     except ConfigError as exc:
         raise _Stop(EXIT_INPUT, str(exc)) from exc
     if args.limit is not None and not 1 <= args.limit <= 10_000:
         raise _Stop(EXIT_INPUT, "--limit: expected 1-10000 incidents")
-    topic = os.environ.get(OUTCOMES_VARIABLE) or None
     clients = _clients()
     try:
         try:
             ledger = build_ledger(config, clients, topic)
         except ConfigError as exc:
             raise _Stop(EXIT_INPUT, str(exc)) from exc
-        publisher = PubSubPublisher(clients, topic) if topic else None
+        publisher = PubSubPublisher(clients, topic, config.api_timeout) if topic else None
         verdicts = _guarded(
             lambda: run_verification(
                 ledger,

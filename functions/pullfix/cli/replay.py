@@ -8,7 +8,6 @@ grace periods run on event time.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,7 +22,7 @@ from pullfix.core.intake import PullFailure, parse_json
 from pullfix.core.intake import parse_timestamp as _parse_time
 from pullfix.dev.sandbox import Sandbox, World
 from pullfix.engine.remediate import Remediator
-from pullfix.engine.runtime import OUTCOMES_VARIABLE, build_remediator
+from pullfix.engine.runtime import build_remediator, outcomes_topic
 from pullfix.engine.verify import logging_query, run_verification
 from pullfix.gcp.clients import GoogleClients
 from pullfix.gcp.endpoints import sandbox_endpoint
@@ -48,7 +47,7 @@ def replay_events(
     clients = GoogleClients(sandbox_endpoint(box.endpoint))
     last: datetime | None = None
     try:
-        topic = os.environ.get(OUTCOMES_VARIABLE) or None
+        topic = outcomes_topic()
         remediator = build_remediator(config, clients, topic)
         for number, raw in enumerate(lines, start=1):
             result = _one(remediator, number, raw)

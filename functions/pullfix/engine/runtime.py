@@ -20,6 +20,7 @@ __all__ = [
     "build_remediator",
     "build_runtime",
     "notifier",
+    "outcomes_topic",
     "runtime",
 ]
 
@@ -53,17 +54,23 @@ def build_runtime(config: Config | None = None, clients: GoogleClients | None = 
     """A runtime from PULLFIX_CONFIG, PULLFIX_GCP_ENDPOINT and PULLFIX_OUTCOMES_TOPIC."""
     config = config or config_from_env()
     clients = clients or GoogleClients.from_env()
-    topic = os.environ.get(OUTCOMES_VARIABLE) or None
-    if topic is not None and not _TOPIC_RE.fullmatch(topic):
-        raise ConfigError(f"{OUTCOMES_VARIABLE} must look like projects/P/topics/T, got {topic!r}")
+    topic = outcomes_topic()
     return Runtime(
         config=config, clients=clients, remediator=build_remediator(config, clients, topic)
     )
 
 
+def outcomes_topic() -> str | None:
+    """PULLFIX_OUTCOMES_TOPIC, checked: `projects/P/topics/T`, or None when unset."""
+    topic = os.environ.get(OUTCOMES_VARIABLE) or None
+    if topic is not None and not _TOPIC_RE.fullmatch(topic):
+        raise ConfigError(f"{OUTCOMES_VARIABLE} must look like projects/P/topics/T, got {topic!r}")
+    return topic
+
+
 def build_remediator(config: Config, clients: GoogleClients, topic: str | None) -> Remediator:
     """The remediation engine on the Google adapter, the configured ledger and publisher."""
-    publisher = PubSubPublisher(clients, topic) if topic else None
+    publisher = PubSubPublisher(clients, topic, config.api_timeout) if topic else None
     return Remediator(
         config,
         GoogleAdapter(clients, timeout=config.api_timeout),

@@ -494,13 +494,20 @@ class GoogleAdapter:
 
 
 class PubSubPublisher:
-    """Publishes outcomes (JSON) with their cause, action and fingerprint as attributes."""
+    """Publishes outcomes (JSON) with their cause, action and fingerprint as attributes:
+    Pub/Sub's `topics.publish` (https://cloud.google.com/pubsub/docs/reference/rest/v1/
+    projects.topics/publish), one message per call, its id known before the event is
+    acknowledged."""
 
-    def __init__(self, clients: GoogleClients, topic: str) -> None:
+    def __init__(self, clients: GoogleClients, topic: str, timeout: float = CALL_TIMEOUT) -> None:
         self.clients = clients
         self.topic = topic
+        self.timeout = timeout
+        self.retry = _RETRY.with_timeout(min(4.0, timeout))
 
     def publish(self, outcome: dict[str, Any]) -> None:
+        import base64
+
         data = json.dumps(outcome, separators=(",", ":")).encode()
         attributes = {
             "schema": str(outcome.get("schema", "")),
@@ -508,13 +515,17 @@ class PubSubPublisher:
             "action": str(outcome.get("action", "")),
             "fingerprint": str(outcome.get("fingerprint", "")),
         }
-        from google.pubsub_v1 import PubsubMessage
-
-        message = PubsubMessage(data=data, attributes=attributes)
+        body = {"messages": [{"data": base64.b64encode(data).decode(), "attributes": attributes}]}
+        _, project, _, name = self.topic.split("/")  # projects/P/topics/T, checked at start
         guard(
             f"publishing to {self.topic}",
-            lambda: self.clients.publisher.publish(
-                topic=self.topic, messages=[message], timeout=CALL_TIMEOUT
+            lambda: self.retry(self.clients.rest.post)(
+                "pubsub",
+                "/v1/projects/{}/topics/{}:publish",
+                project,
+                name,
+                body=body,
+                timeout=self.timeout,
             ),
         )
 
