@@ -14,6 +14,7 @@ import pytest
 from google.api_core import exceptions
 from google.cloud.firestore_v1.types import common, document, firestore, write
 
+from pullfix.core.access import verdict_from_troubleshooter
 from pullfix.dev.sandbox import Sandbox
 from pullfix.dev.sandbox.world import world_from_dict
 from pullfix.gcp.clients import GoogleClients
@@ -271,6 +272,49 @@ def test_service_accounts(clients: GoogleClients) -> None:
         clients.iam_admin.get_service_account(
             name="projects/-/serviceAccounts/deleted@shop-prod.iam.gserviceaccount.com"
         )
+
+
+# -- policytroubleshooter v3 ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("principal", "repository", "overall"),
+    [
+        (DEFAULT_SA, "projects/shop-images/locations/us-central1/repositories/images", "CANNOT"),
+        ("gke-nodes@shop-prod.iam.gserviceaccount.com", APPS, "CAN_ACCESS"),
+    ],
+)
+def test_troubleshooter_json_is_what_the_official_client_reads(
+    clients: GoogleClients, principal: str, repository: str, overall: str
+) -> None:
+    """pullfix reads the troubleshooter's JSON itself; the official client, asked the same,
+    must parse the very same answer from it (so the sandbox's answer is the API's shape)."""
+    from google.protobuf import json_format
+
+    tuple_ = {
+        "principal": principal,
+        "fullResourceName": f"//artifactregistry.googleapis.com/{repository}",
+        "permission": "artifactregistry.repositories.downloadArtifacts",
+    }
+    raw = clients.rest.post(
+        "policytroubleshooter", "/v3/iam:troubleshoot", body={"accessTuple": tuple_}, timeout=10
+    )
+    answer = clients.troubleshooter.troubleshoot_iam_policy(
+        request={
+            "access_tuple": {
+                "principal": principal,
+                "full_resource_name": tuple_["fullResourceName"],
+                "permission": tuple_["permission"],
+            }
+        }
+    )
+    assert raw["overallAccessState"].startswith(overall)
+    official = json_format.MessageToDict(type(answer).pb(answer))
+    # Every field of the JSON is one the API defines (ParseDict refuses unknown ones), and
+    # the message it makes is the one the official client received.
+    mine = json_format.ParseDict(raw, type(type(answer).pb(answer))())
+    assert json_format.MessageToDict(mine) == official
+    assert verdict_from_troubleshooter(raw) == verdict_from_troubleshooter(official)
 
 
 # -- pubsub v1 and push delivery ------------------------------------------------------------

@@ -127,30 +127,30 @@ def test_an_unconditional_grant_anywhere_wins_over_a_gap_elsewhere() -> None:
 
 
 def _binding(state: str, **more: Any) -> dict[str, Any]:
-    return {"allow_access_state": state, "role": "roles/artifactregistry.reader", **more}
+    return {"allowAccessState": state, "role": "roles/artifactregistry.reader", **more}
 
 
 def _response(
     overall: str, bindings: list[dict[str, Any]], deny: str = "DENY_ACCESS_STATE_NOT_DENIED"
 ) -> dict[str, Any]:
     return {
-        "overall_access_state": overall,
-        "allow_policy_explanation": {
-            "explained_policies": [
+        "overallAccessState": overall,
+        "allowPolicyExplanation": {
+            "explainedPolicies": [
                 {
-                    "full_resource_name": "//cloudresourcemanager.googleapis.com/folders/4",
-                    "binding_explanations": bindings,
+                    "fullResourceName": "//cloudresourcemanager.googleapis.com/folders/4",
+                    "bindingExplanations": bindings,
                 }
             ]
         },
-        "deny_policy_explanation": {
-            "deny_access_state": deny,
-            "explained_resources": [
+        "denyPolicyExplanation": {
+            "denyAccessState": deny,
+            "explainedResources": [
                 {
-                    "full_resource_name": "//cloudresourcemanager.googleapis.com/projects/p2",
-                    "explained_policies": [
+                    "fullResourceName": "//cloudresourcemanager.googleapis.com/projects/p2",
+                    "explainedPolicies": [
                         {
-                            "deny_access_state": deny,
+                            "denyAccessState": deny,
                             "policy": {"name": "policies/x/denypolicies/no-pulls"},
                         }
                     ],
@@ -200,8 +200,8 @@ MATCHED = {"memberships": {ME: {"membership": "MEMBERSHIP_MATCHED"}}}
                 [
                     _binding(
                         "ALLOW_ACCESS_STATE_NOT_GRANTED",
-                        role_permission="ROLE_PERMISSION_INCLUDED",
-                        combined_membership={"membership": "MEMBERSHIP_MATCHED"},
+                        rolePermission="ROLE_PERMISSION_INCLUDED",
+                        combinedMembership={"membership": "MEMBERSHIP_MATCHED"},
                         condition={"title": "expired", "expression": "request.time < x"},
                     )
                 ],

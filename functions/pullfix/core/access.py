@@ -120,38 +120,38 @@ def _condition(binding: Mapping[str, Any]) -> str:
 
 
 def verdict_from_troubleshooter(response: Mapping[str, Any]) -> AccessVerdict:
-    """Map a TroubleshootIamPolicyResponse (as a dict, proto field names, enum names) onto
-    pullfix's access states (https://cloud.google.com/policy-intelligence/docs/reference/
-    troubleshooter/rest/v3/TroubleshootIamPolicyResponse)."""
-    overall = response.get("overall_access_state", "")
-    deny = response.get("deny_policy_explanation") or {}
-    allow = response.get("allow_policy_explanation") or {}
+    """Map a TroubleshootIamPolicyResponse, as the REST API answers it (JSON field names,
+    enum names), onto pullfix's access states (https://cloud.google.com/policy-intelligence/
+    docs/reference/troubleshooter/rest/v3/TroubleshootIamPolicyResponse)."""
+    overall = response.get("overallAccessState", "")
+    deny = response.get("denyPolicyExplanation") or {}
+    allow = response.get("allowPolicyExplanation") or {}
     denied = [
         f"deny policy {policy.get('policy', {}).get('name') or '(unnamed)'} on "
-        f"{_short(resource.get('full_resource_name', ''))}"
-        for resource in deny.get("explained_resources") or []
-        for policy in resource.get("explained_policies") or []
-        if policy.get("deny_access_state") == "DENY_ACCESS_STATE_DENIED"
+        f"{_short(resource.get('fullResourceName', ''))}"
+        for resource in deny.get("explainedResources") or []
+        for policy in resource.get("explainedPolicies") or []
+        if policy.get("denyAccessState") == "DENY_ACCESS_STATE_DENIED"
     ]
-    if deny.get("deny_access_state") == "DENY_ACCESS_STATE_DENIED" or denied:
+    if deny.get("denyAccessState") == "DENY_ACCESS_STATE_DENIED" or denied:
         return AccessVerdict(
             AccessState.DENIED, TROUBLESHOOTER, tuple(denied) or ("a deny policy",)
         )
     granted: list[str] = []
     conditional: list[str] = []
     unknown: list[str] = []
-    for policy in allow.get("explained_policies") or []:
-        where = _short(policy.get("full_resource_name", ""))
-        for binding in policy.get("binding_explanations") or []:
-            state = binding.get("allow_access_state", "")
+    for policy in allow.get("explainedPolicies") or []:
+        where = _short(policy.get("fullResourceName", ""))
+        for binding in policy.get("bindingExplanations") or []:
+            state = binding.get("allowAccessState", "")
             role = binding.get("role", "")
             matched = sorted(
                 member
                 for member, annotated in (binding.get("memberships") or {}).items()
                 if annotated.get("membership") == "MEMBERSHIP_MATCHED"
             )
-            included = binding.get("role_permission") == "ROLE_PERMISSION_INCLUDED"
-            membership = (binding.get("combined_membership") or {}).get("membership", "")
+            included = binding.get("rolePermission") == "ROLE_PERMISSION_INCLUDED"
+            membership = (binding.get("combinedMembership") or {}).get("membership", "")
             if state == "ALLOW_ACCESS_STATE_GRANTED":
                 granted.append(f"{role} on {where} ({', '.join(matched) or 'matched'})")
             elif state == "ALLOW_ACCESS_STATE_UNKNOWN_CONDITIONAL" or (
@@ -159,7 +159,7 @@ def verdict_from_troubleshooter(response: Mapping[str, Any]) -> AccessVerdict:
             ):
                 conditional.append(f"{role} on {where} only under condition {_condition(binding)}")
             elif state == "ALLOW_ACCESS_STATE_UNKNOWN_INFO":
-                if binding.get("role_permission") == "ROLE_PERMISSION_UNKNOWN_INFO":
+                if binding.get("rolePermission") == "ROLE_PERMISSION_UNKNOWN_INFO":
                     unknown.append(f"{role} on {where}: the troubleshooter cannot read the role")
                 else:
                     members = sorted(
@@ -181,7 +181,7 @@ def verdict_from_troubleshooter(response: Mapping[str, Any]) -> AccessVerdict:
             TROUBLESHOOTER,
             (f"no allow binding gives the account {DOWNLOAD_PERMISSION}",),
         )
-    if granted and deny.get("deny_access_state", "").startswith("DENY_ACCESS_STATE_UNKNOWN"):
+    if granted and deny.get("denyAccessState", "").startswith("DENY_ACCESS_STATE_UNKNOWN"):
         unknown.append("a deny policy may apply: the troubleshooter cannot evaluate it")
     return AccessVerdict(
         AccessState.UNKNOWN,

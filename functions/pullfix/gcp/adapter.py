@@ -305,40 +305,36 @@ class GoogleAdapter:
         )
 
     def _troubleshoot(self, email: str, repository: str) -> AccessVerdict:
+        """Policy Troubleshooter v3 `iam.troubleshoot` (https://cloud.google.com/
+        policy-intelligence/docs/reference/troubleshooter/rest/v3/iam/troubleshoot)."""
         from datetime import UTC, datetime
 
-        from google.protobuf import timestamp_pb2
+        from pullfix.core.intake import format_timestamp
 
-        received = timestamp_pb2.Timestamp()
-        received.FromDatetime(datetime.now(UTC))
-        request = {
-            "access_tuple": {
+        body = {
+            "accessTuple": {
                 "principal": email,
-                "full_resource_name": f"//artifactregistry.googleapis.com/{repository}",
+                "fullResourceName": f"//artifactregistry.googleapis.com/{repository}",
                 "permission": DOWNLOAD_PERMISSION,
                 # What conditions on time and on the resource are evaluated against.
-                "condition_context": {
+                "conditionContext": {
                     "resource": {
                         "name": repository,
                         "service": "artifactregistry.googleapis.com",
                         "type": "artifactregistry.googleapis.com/Repository",
                     },
-                    "request": {"receive_time": received},
+                    "request": {"receiveTime": format_timestamp(datetime.now(UTC))},
                 },
             }
         }
-        client = self.clients.troubleshooter
         response = guard(
             f"troubleshooting {email}'s access to {repository}",
-            lambda: client.troubleshoot_iam_policy(
-                request=request, timeout=self.timeout, retry=self.retry
+            lambda: self.retry(self.clients.rest.post)(
+                "policytroubleshooter", "/v3/iam:troubleshoot", body=body, timeout=self.timeout
             ),
             PERMISSIONS["troubleshoot"],
         )
-        as_dict = type(response).to_dict(
-            response, use_integers_for_enums=False, preserving_proto_field_name=True
-        )
-        return verdict_from_troubleshooter(as_dict)
+        return verdict_from_troubleshooter(response)
 
     def ancestry(self, project: str) -> tuple[str, ...]:
         found = self._numbers.get(project, lambda: self._load_project(project))
