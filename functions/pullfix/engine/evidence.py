@@ -6,7 +6,9 @@ the same calls, in the same order, with the same answers to what pullfix may not
 
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from pullfix.core.access import PolicyRead, explain_policies
 from pullfix.core.causes import GRANT_FIXABLE, Cause
@@ -23,6 +25,19 @@ TROUBLESHOOTER_BACKOFF = 600.0
 _PROXY_MODES = frozenset({"REMOTE_REPOSITORY", "VIRTUAL_REPOSITORY"})
 
 __all__ = ["EvidenceCollector", "grant_may_fix"]
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _background() -> ThreadPoolExecutor:
+    """The process's threads for calls made while others are under way (made on first use:
+    nothing starts at import)."""
+    global _pool  # noqa: PLW0603 - one pool per process
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="pullfix-evidence")
+        return _pool
 
 
 def grant_may_fix(evidence: Evidence) -> bool:
@@ -149,19 +164,34 @@ class EvidenceCollector:
         except AccessDenied as exc:
             evidence.notes.append(f"could not check that the image exists: {exc}")
 
-    def access(self, evidence: Evidence) -> None:
+    def ask_troubleshooter(self, evidence: Evidence) -> Future[AccessVerdict] | None:
+        """Start the troubleshooter's answer for `access` in the background, so that it is
+        asked while the rest of the evidence is gathered (one round trip instead of two).
+        None when the troubleshooter is out of reach for now."""
+        if time.monotonic() < self._troubleshooter_refused_until:
+            return None
+        assert evidence.repository is not None and evidence.account_email is not None
+        return _background().submit(
+            self.apis.troubleshoot, evidence.account_email, evidence.repository
+        )
+
+    def access(self, evidence: Evidence, asked: Future[AccessVerdict] | None = None) -> None:
         """May the node account already download from the repository, as IAM evaluates it?
 
         The Policy Troubleshooter first (allow policies up the hierarchy, groups, custom
         roles, conditions, deny policies); without permission to use it, the allow policies
-        pullfix can read, saying "cannot tell" where they do not settle it.
+        pullfix can read, saying "cannot tell" where they do not settle it. `asked` is the
+        answer `ask_troubleshooter` started, if it did.
         """
         repository = evidence.repository
         assert repository is not None and evidence.account_email is not None
         email = evidence.account_email
-        if time.monotonic() >= self._troubleshooter_refused_until:
+        if asked is not None or time.monotonic() >= self._troubleshooter_refused_until:
             try:
-                evidence.verdict = self.apis.troubleshoot(email, repository)
+                if asked is not None:
+                    evidence.verdict = asked.result()
+                else:
+                    evidence.verdict = self.apis.troubleshoot(email, repository)
                 return
             except AccessDenied as exc:
                 self._troubleshooter_refused_until = time.monotonic() + TROUBLESHOOTER_BACKOFF

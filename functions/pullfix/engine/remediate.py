@@ -39,6 +39,9 @@ from pullfix.logs import log
 
 __all__ = ["InProgress", "Outcome", "OutcomePublisher", "Remediator", "fingerprint"]
 
+# A grant key in these states is a known grant incident: granted, or a grant under way.
+_GRANT_UNDER_WAY = frozenset({State.GRANTED.value, State.GRANTING.value})
+
 
 class InProgress(TransientError):
     """This message's own work is under way elsewhere (a live lease): retry later."""
@@ -317,11 +320,17 @@ class Remediator:
             self.collector.identity(evidence)
             if grant_may_fix(evidence):
                 grant_key = fingerprint("grant", evidence.account_email, evidence.repository)
+                record = self.ledger.get(grant_key, when)
+                known = record is not None and record.get("state") in _GRANT_UNDER_WAY
+                # A new grant incident asks the troubleshooter while the tag is looked up;
+                # a known one needs no answer (IAM decides in _resume_grant, or it is done).
+                asked = None if known else self.collector.ask_troubleshooter(evidence)
                 self.collector.existence(evidence, image)
                 missing = evidence.image_missing
                 # After a grant, failures of images that exist are the same incident
                 # (IAM takes minutes to propagate); a missing image is a new one.
-                record = None if missing else self.ledger.get(grant_key, when)
+                if missing:
+                    record = None
                 if record is not None and record.get("state") == State.GRANTED.value:
                     escalation = self._escalation(failure, grant_key, when)
                     if escalation is not None:
@@ -331,7 +340,7 @@ class Remediator:
                     # A grant under way, or left half-done by a crash: IAM decides, not this.
                     return self._resume_grant(failure, evidence, grant_key, record, when, now)
                 if not missing:
-                    self.collector.access(evidence)
+                    self.collector.access(evidence, asked)
         diagnosis = judge(offline, evidence)
         decision = decide(diagnosis, evidence, self.config, refused_in_text=offline.refused)
         if decision.action is Action.GRANT and grant_key:
