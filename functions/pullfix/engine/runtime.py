@@ -6,13 +6,16 @@ import os
 import re
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pullfix.core.config import Config, ConfigError, FirestoreLedgerConfig, config_from_env
 from pullfix.engine.ledger import FirestoreLedger, Ledger, MemoryLedger
 from pullfix.engine.remediate import Remediator
 from pullfix.gcp.adapter import GoogleAdapter, PubSubPublisher
 from pullfix.gcp.clients import GoogleClients
-from pullfix.notify.delivery import Notifier
+
+if TYPE_CHECKING:  # remediate's instances never load notify's code
+    from pullfix.notify.delivery import Notifier
 
 __all__ = [
     "OUTCOMES_VARIABLE",
@@ -105,5 +108,7 @@ def notifier() -> Notifier:
             ledger = build_ledger(
                 config, GoogleClients.from_env(), os.environ.get(OUTCOMES_VARIABLE) or None
             )
+            from pullfix.notify.delivery import Notifier
+
             _notifier = Notifier(config, ledger)
         return _notifier
