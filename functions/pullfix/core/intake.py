@@ -400,36 +400,9 @@ def _parse_log_entry(
         image = image_match.group("image")
         if image is None:
             image = image_match.group("never")
-    elif reason not in _PULL_EVENT_REASONS and not _names_waiting_reason(text):
-        return Rejection(
-            RejectionKind.NOT_A_PULL_FAILURE,
-            f"kubelet event {reason or '(no reason)'!s} is not an image pull failure",
-            PodEvent(
-                reason or "",
-                text,
-                project,
-                location,
-                cluster,
-                namespace,
-                pod,
-                container_match.group(1) if container_match else None,
-                node,
-                controller_kind,
-                controller_name,
-                None,
-                _event_time(entry, payload, attributes),
-                insert_id,
-                severity,
-                message_id,
-                log_project,
-            ),
-        )
-    if pod is None and namespace is None:
-        # The kubelet reports pull failures on pods; without one there is no workload.
-        raise _Malformed("pull failure names no pod or namespace")
     # Positional, in PodEvent's field order: a frozen dataclass built from keywords costs
     # twice as much, and intake is the hot path of `pullfix classify` and the function.
-    return PullFailure(
+    event = (
         reason or "",
         text,
         project,
@@ -448,6 +421,19 @@ def _parse_log_entry(
         message_id,
         log_project,
     )
+    is_pull = (
+        image_match is not None or reason in _PULL_EVENT_REASONS or _names_waiting_reason(text)
+    )
+    if not is_pull:
+        return Rejection(
+            RejectionKind.NOT_A_PULL_FAILURE,
+            f"kubelet event {reason or '(no reason)'!s} is not an image pull failure",
+            PodEvent(*event),
+        )
+    if pod is None and namespace is None:
+        # The kubelet reports pull failures on pods; without one there is no workload.
+        raise _Malformed("pull failure names no pod or namespace")
+    return PullFailure(*event)
 
 
 _STRING_FIELDS = (
