@@ -294,6 +294,27 @@ def test_the_fallback_grants_where_nothing_gives_access(fallback_pipe: Pipeline)
     assert stats.get("iam.roles.get", 0) >= 1
 
 
+def test_missing_images_ask_a_refusing_troubleshooter_once(tmp_path: Path) -> None:
+    """The troubleshooter is asked while the tag is looked up; when the tag is missing its
+    answer is unused, but a refusal still starts the backoff: three new incidents of missing
+    images (403, as Artifact Registry answers an account without access) ask it once."""
+    with pipeline(tmp_path, world=access_world) as (pipe,):
+        pipe.sandbox.add_fault(
+            method="policytroubleshooter.iam.troubleshoot",
+            status=403,
+            count=None,
+            message="The caller does not have permission",
+        )
+        for number in range(3):
+            image = f"us-docker.pkg.dev/{IMAGES}/shared/web:9.{number}"
+            entry = event("plain", image, workload=f"missing-{number}")
+            assert pipe.post(entry) == 200
+            outcome = pipe.one_outcome(entry)
+            assert (outcome["action"], outcome["cause"]) == ("ticket", "not_found"), outcome
+        assert pipe.stats().get("policytroubleshooter.iam.troubleshoot", 0) == 1
+        assert member("plain") not in pipe.reader_members(SHARED_REPO)
+
+
 # -- events that cannot be trusted --------------------------------------------------------------
 
 

@@ -424,3 +424,12 @@ def test_a_field_of_the_wrong_type_is_named(path: tuple[str, ...], name: str, ba
     holder[path[-1]] = bad
     got = rejection(raw, RejectionKind.MALFORMED)
     assert name in got.detail and "must be a string" in got.detail, got.detail
+
+
+def test_the_involved_object_is_read_only_where_no_label_names_the_pod() -> None:
+    raw = entry(f'Failed to pull image "{IMAGE}": rpc error: code = NotFound')
+    raw["jsonPayload"]["involvedObject"]["kind"] = 7  # unread: the labels name the pod
+    assert failure(raw).pod == "web-7d9f8c-xk2p"
+    del raw["resource"]["labels"]["pod_name"]
+    got = rejection(raw, RejectionKind.MALFORMED)
+    assert "'jsonPayload.involvedObject.kind' must be a string" in got.detail

@@ -351,7 +351,6 @@ def _parse_log_entry(
         entry.get("logName"),
         entry.get("insertId"),
         entry.get("severity"),
-        involved.get("kind"),
         involved.get("fieldPath"),
         source.get("host"),
         labels.get(CONTROLLER_KIND_LABEL),
@@ -369,7 +368,6 @@ def _parse_log_entry(
         log_name,
         insert_id,
         severity,
-        kind,
         field_path,
         node,
         controller_kind,
@@ -383,7 +381,8 @@ def _parse_log_entry(
         log_project = log_name.split("/")[1] or None
     if project is None:
         project = log_project
-    if pod is None and kind == "Pod":
+    # The involved object's kind and name are read (and checked) only where no label names a pod.
+    if pod is None and _opt_str(involved, "kind", "jsonPayload.involvedObject.kind") == "Pod":
         pod = _opt_str(involved, "name", "jsonPayload.involvedObject.name")
     if namespace is None:
         namespace = _opt_str(involved, "namespace", "jsonPayload.involvedObject.namespace")
@@ -447,7 +446,6 @@ _STRING_FIELDS = (
     "logName",
     "insertId",
     "severity",
-    "jsonPayload.involvedObject.kind",
     "jsonPayload.involvedObject.fieldPath",
     "jsonPayload.source.host",
     CONTROLLER_KIND_LABEL,

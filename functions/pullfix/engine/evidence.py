@@ -171,9 +171,17 @@ class EvidenceCollector:
         if time.monotonic() < self._troubleshooter_refused_until:
             return None
         assert evidence.repository is not None and evidence.account_email is not None
-        return _background().submit(
+        asked = _background().submit(
             self.apis.troubleshoot, evidence.account_email, evidence.repository
         )
+        # A refusal starts the backoff even when the answer is never used (the image
+        # turned out to be missing).
+        asked.add_done_callback(self._note_refusal)
+        return asked
+
+    def _note_refusal(self, asked: Future[AccessVerdict]) -> None:
+        if not asked.cancelled() and isinstance(asked.exception(), AccessDenied):
+            self._troubleshooter_refused_until = time.monotonic() + TROUBLESHOOTER_BACKOFF
 
     def access(self, evidence: Evidence, asked: Future[AccessVerdict] | None = None) -> None:
         """May the node account already download from the repository, as IAM evaluates it?

@@ -331,6 +331,8 @@ class Remediator:
                 # (IAM takes minutes to propagate); a missing image is a new one.
                 if missing:
                     record = None
+                    if asked is not None:
+                        asked.cancel()  # not needed: a missing image is no access problem
                 if record is not None and record.get("state") == State.GRANTED.value:
                     escalation = self._escalation(failure, grant_key, when)
                     if escalation is not None:
