@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from google.api_core import exceptions
+from google.api_core.retry import Retry
 
 from pullfix.core.access import verdict_from_troubleshooter
 from pullfix.core.model import (
@@ -90,7 +91,15 @@ _TRANSIENT = (
     exceptions.RetryError,
     exceptions.Unknown,
 )
-_RETRY = bounded_retry(4.0)
+_RETRY_BUDGET = 4.0
+_RETRY = bounded_retry(_RETRY_BUDGET)
+
+
+def _retry_within(timeout: float) -> Retry:
+    """The calls' retry, its budget no longer than one call's timeout."""
+    return _RETRY.with_timeout(min(_RETRY_BUDGET, timeout))
+
+
 # What pullfix reads of a cluster (GKE API v1 `Cluster`, REST field names).
 _CLUSTER_FIELDS = (
     "name,location,currentMasterVersion,currentNodeVersion,"
@@ -181,7 +190,7 @@ class GoogleAdapter:
     ) -> None:
         self.clients = clients
         self.timeout = timeout
-        self.retry = _RETRY.with_timeout(min(4.0, timeout))
+        self.retry = _retry_within(timeout)
         self._clusters = _TtlCache(cache_ttl)
         self._accounts = _TtlCache(cache_ttl)
         self._numbers = _TtlCache(3600.0)
@@ -498,8 +507,10 @@ class PubSubPublisher:
     def __init__(self, clients: GoogleClients, topic: str, timeout: float = CALL_TIMEOUT) -> None:
         self.clients = clients
         self.topic = topic
+        # projects/P/topics/T, as outcomes_topic() checked it: the URL's two path parameters.
+        _, self._project, _, self._name = topic.split("/")
         self.timeout = timeout
-        self.retry = _RETRY.with_timeout(min(4.0, timeout))
+        self.retry = _retry_within(timeout)
 
     def publish(self, outcome: dict[str, Any]) -> None:
         import base64
@@ -512,14 +523,13 @@ class PubSubPublisher:
             "fingerprint": str(outcome.get("fingerprint", "")),
         }
         body = {"messages": [{"data": base64.b64encode(data).decode(), "attributes": attributes}]}
-        _, project, _, name = self.topic.split("/")  # projects/P/topics/T, checked at start
         guard(
             f"publishing to {self.topic}",
             lambda: self.retry(self.clients.rest.post)(
                 "pubsub",
                 "/v1/projects/{}/topics/{}:publish",
-                project,
-                name,
+                self._project,
+                self._name,
                 body=body,
                 timeout=self.timeout,
             ),
