@@ -196,10 +196,11 @@ class EvidenceCollector:
         email = evidence.account_email
         if asked is not None or time.monotonic() >= self._troubleshooter_refused_until:
             try:
-                if asked is not None:
-                    evidence.verdict = asked.result()
-                else:
-                    evidence.verdict = self.apis.troubleshoot(email, repository)
+                evidence.verdict = (
+                    asked.result()
+                    if asked is not None
+                    else self.apis.troubleshoot(email, repository)
+                )
                 return
             except AccessDenied as exc:
                 self._troubleshooter_refused_until = time.monotonic() + TROUBLESHOOTER_BACKOFF
