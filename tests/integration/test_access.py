@@ -259,15 +259,20 @@ FALLBACK_NO_GRANT = {
 }
 
 
+def refuse_troubleshooter(pipe: Pipeline) -> None:
+    """From now on the troubleshooter answers 403, as to a caller without its permissions."""
+    pipe.sandbox.add_fault(
+        method="policytroubleshooter.iam.troubleshoot",
+        status=403,
+        count=None,
+        message="The caller does not have permission",
+    )
+
+
 @pytest.fixture(scope="module")
 def fallback_pipe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
     with pipeline(tmp_path_factory.mktemp("fallback"), world=access_world) as (pipe,):
-        pipe.sandbox.add_fault(
-            method="policytroubleshooter.iam.troubleshoot",
-            status=403,
-            count=None,
-            message="The caller does not have permission",
-        )
+        refuse_troubleshooter(pipe)
         yield pipe
 
 
@@ -299,12 +304,7 @@ def test_missing_images_ask_a_refusing_troubleshooter_once(tmp_path: Path) -> No
     answer is unused, but a refusal still starts the backoff: three new incidents of missing
     images (403, as Artifact Registry answers an account without access) ask it once."""
     with pipeline(tmp_path, world=access_world) as (pipe,):
-        pipe.sandbox.add_fault(
-            method="policytroubleshooter.iam.troubleshoot",
-            status=403,
-            count=None,
-            message="The caller does not have permission",
-        )
+        refuse_troubleshooter(pipe)
         for number in range(3):
             image = f"us-docker.pkg.dev/{IMAGES}/shared/web:9.{number}"
             entry = event("plain", image, workload=f"missing-{number}")
