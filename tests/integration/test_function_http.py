@@ -7,11 +7,14 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pullfix.dev.events import eventarc_headers, log_entry, push_body
+from pullfix.core.intake import format_timestamp
+from pullfix.dev.events import eventarc_headers, log_entry, pull_message, push_body
 from pullfix.dev.localrun import FunctionServer, post
 from pullfix.dev.sandbox import Sandbox
 from tests.conftest import REPO
@@ -125,6 +128,60 @@ def test_function_module_imports_no_google_client() -> None:
         timeout=60,
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_a_first_event_as_deployed_loads_no_generated_client_api_core_or_grpc(
+    tmp_path: Path,
+) -> None:
+    # The cold start: the first event with the Firestore ledger and the outcomes topic (as
+    # Terraform deploys it) claims, publishes and stores over JSON alone. Python's import
+    # trace (PYTHONPROFILEIMPORTTIME) of the real function process names every module.
+    (tmp_path / "config.yaml").write_text(
+        "max_event_age: 3650d\nledger: {firestore: {project: shop-prod}}\n"
+    )
+    log = tmp_path / "function.log"
+    entry = log_entry(
+        project="shop-prod",
+        location="us-central1",
+        cluster="checkout",
+        namespace="web",
+        pod="web-1",
+        node="gke-checkout-default-pool-1a2b3c4d-x7k9",
+        message=pull_message("quay.io/team/app:1", "dial tcp 1.2.3.4:443: i/o timeout"),
+        timestamp=format_timestamp(datetime.now(UTC)),
+    )
+    with (
+        Sandbox(TEST_WORLD, strict=True) as sandbox,
+        FunctionServer(
+            "remediate",
+            source=REPO / "functions" / "main.py",
+            log_path=log,
+            env={
+                "PULLFIX_CONFIG": str(tmp_path / "config.yaml"),
+                "PULLFIX_OUTCOMES_TOPIC": "projects/shop-prod/topics/pull-outcomes",
+                "PULLFIX_GCP_ENDPOINT": sandbox.endpoint,
+                "PYTHONPROFILEIMPORTTIME": "1",
+            },
+        ) as running,
+    ):
+        body = json.dumps(push_body(entry, message_id="cold-1", project="shop-prod")).encode()
+        assert post(running.url, body, ce_headers("cold-1")) == 200
+        requests = sandbox.stats()["requests"]
+    assert requests["firestore.projects.databases.documents.commit"] >= 1
+    assert requests["pubsub.projects.topics.publish"] == 1
+    modules = {
+        line.rsplit("|", 1)[1].strip()
+        for line in log.read_text().splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    assert "pullfix.engine.ledger" in modules  # the trace covers the event's own imports
+    heavy = sorted(
+        m
+        for m in modules
+        if m.startswith(("google.api_core", "grpc", "google.protobuf", "google.cloud."))
+        and not m.startswith("google.cloud.functions")
+    )
+    assert heavy == []
 
 
 @pytest.mark.parametrize("path", ["", "projects/p1/topics/pull-failures"])

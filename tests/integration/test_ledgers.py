@@ -1,5 +1,5 @@
-"""Both ledgers, with the same meaning: the memory one, and Firestore over the official
-client against the sandbox's Firestore service."""
+"""Both ledgers, with the same meaning: the memory one, and Firestore's REST API against the
+sandbox's Firestore."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 def ledger(request: pytest.FixtureRequest, clients: GoogleClients) -> Ledger:
     if request.param == "memory":
         return MemoryLedger()
-    return FirestoreLedger(clients.firestore, "p1", "(default)", "pullfix-test", timeout=2.0)
+    return FirestoreLedger(clients.rest, "p1", "(default)", "pullfix-test", timeout=2.0)
 
 
 def test_the_hourly_cap_is_the_sliding_sixty_minutes_in_both(ledger: Ledger) -> None:
@@ -50,13 +50,53 @@ def test_a_lease_is_taken_over_only_once_it_ran_out(ledger: Ledger) -> None:
 def test_firestore_calls_are_bounded_by_api_timeout(
     sandbox: Sandbox, clients: GoogleClients
 ) -> None:
-    ledger = FirestoreLedger(clients.firestore, "p1", "(default)", "pullfix-test", timeout=1.0)
+    ledger = FirestoreLedger(clients.rest, "p1", "(default)", "pullfix-test", timeout=1.0)
     sandbox.add_fault(method="firestore.projects.databases.documents.get", status=503, count=None)
     with pytest.raises(TransientError):
         ledger.get("anything", T0)
-    # The client's own default retries go on for up to a minute; api_timeout (1 s, backoff
-    # from 50 ms doubling to 1 s) leaves room for a handful of attempts. api_core draws each
-    # sleep at random below its current bound, so the count varies (about 6 on average);
+    # api_timeout (1 s, backoff from 50 ms doubling to 1 s) leaves room for a handful of
+    # attempts. Each sleep is drawn at random below its current bound, so the count varies;
     # more than 12 would take eleven sleeps in a row near zero.
     attempts = sandbox.stats()["requests"]["firestore.projects.databases.documents.get"]
     assert 1 <= attempts <= 12
+
+
+def test_the_official_client_reads_what_the_ledger_wrote(clients: GoogleClients) -> None:
+    # The ledger speaks Firestore's REST JSON itself; the generated client (on its REST
+    # transport) must read the same document: string fields, and a timestamp for the TTL.
+    ledger = FirestoreLedger(clients.rest, "p1", "(default)", "pullfix-json", timeout=2.0)
+    data = lease_fields(State.WORKING, "m1", 1_000_000.5, 30)
+    assert ledger.claim("k1", T0, 3600, data).new
+    doc = clients.firestore.get_document(
+        request={"name": "projects/p1/databases/(default)/documents/pullfix-json/k1"}
+    )
+    assert {k: v.string_value for k, v in doc.fields.items() if k != "expires_at"} == data
+    assert doc.fields["expires_at"].timestamp_value == T0 + timedelta(hours=1)
+    ledger.open_incident("k1", {"cause": "role"}, T0 + timedelta(days=1))
+    assert ledger.open_incidents(T0, 10) == [("k1", {"cause": "role"})]
+    listed = list(
+        clients.firestore.list_documents(
+            request={
+                "parent": "projects/p1/databases/(default)/documents",
+                "collection_id": "pullfix-json-open",
+            }
+        )
+    )
+    assert [d.fields["cause"].string_value for d in listed] == ["role"]
+
+
+def test_open_incidents_are_listed_across_pages(clients: GoogleClients) -> None:
+    # Firestore answers at most 300 documents a page here: 305 take two pages.
+    ledger = FirestoreLedger(clients.rest, "p1", "(default)", "pullfix-pages", timeout=2.0)
+    for i in range(305):
+        ledger.open_incident(f"k{i:03}", {"n": str(i)}, T0 + timedelta(days=1))
+    ledger.open_incident("k999-gone", {"n": "x"}, T0 - timedelta(seconds=1))
+    assert [key for key, _ in ledger.open_incidents(T0, 5)] == [
+        "k000",
+        "k001",
+        "k002",
+        "k003",
+        "k004",
+    ]
+    found = ledger.open_incidents(T0, 1000)
+    assert [key for key, _ in found] == [f"k{i:03}" for i in range(305)]  # not the expired one

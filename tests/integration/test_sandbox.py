@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 import urllib.error
 import urllib.request
@@ -383,7 +384,7 @@ def test_publish_to_a_missing_topic(clients: GoogleClients) -> None:
         )
 
 
-# -- Firestore (gRPC) -----------------------------------------------------------------------
+# -- Firestore (REST, the official client) -------------------------------------------------
 
 DATABASE = "projects/shop-prod/databases/(default)"
 DOC = f"{DATABASE}/documents/pullfix-incidents/abc"
@@ -420,8 +421,16 @@ def test_firestore_update_time_precondition(clients: GoogleClients) -> None:
         current_document=common.Precondition(update_time=stamp),
     )
     clients.firestore.commit(request={"database": DATABASE, "writes": [update]})
-    with pytest.raises(exceptions.FailedPrecondition):
+    # Over REST the client library tells errors apart by HTTP status only (400 is its
+    # BadRequest); the envelope's status names the failed precondition.
+    with pytest.raises(exceptions.BadRequest) as info:
         clients.firestore.commit(request={"database": DATABASE, "writes": [update]})
+    error = info.value.response.json()["error"]
+    assert error["status"] == "FAILED_PRECONDITION"
+    assert re.fullmatch(
+        r"the stored version \(\d+\) does not match the required base version \(\d+\)",
+        error["message"],
+    )
     assert clients.firestore.get_document(request={"name": DOC}).fields["n"].integer_value == 2
 
 
@@ -448,10 +457,11 @@ def test_firestore_batch_get_and_transactions(clients: GoogleClients) -> None:
     )
     with pytest.raises(exceptions.NotFound):
         clients.firestore.get_document(request={"name": DOC})
-    with pytest.raises(exceptions.InvalidArgument):
+    with pytest.raises(exceptions.BadRequest) as info:
         clients.firestore.commit(
             request={"database": DATABASE, "transaction": transaction, "writes": []}
         )
+    assert info.value.response.json()["error"]["status"] == "INVALID_ARGUMENT"
 
 
 # -- control routes, stats and faults -------------------------------------------------------

@@ -362,10 +362,9 @@ def _apply(
 def _scan(
     clients: Any, parent: str, text: str, remediator: Any, progress: Callable[[Any], None]
 ) -> Any:
-    from google.api_core import exceptions
-
     from pullfix.cli.scan import OPERATOR_PERMISSIONS, list_entries, scan_entries
     from pullfix.gcp.adapter import guard
+    from pullfix.gcp.errors import NotFound
 
     entries = list_entries(clients.logging, [parent], text)
     try:
@@ -374,7 +373,7 @@ def _scan(
             lambda: scan_entries(remediator, entries, progress),
             OPERATOR_PERMISSIONS["scan"],
         )
-    except exceptions.NotFound as exc:
+    except NotFound as exc:
         raise _Stop(EXIT_INPUT, f"{parent} does not exist: {exc.message}") from exc
 
 

@@ -12,12 +12,12 @@ import contextlib
 import heapq
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from google.api_core import exceptions
-
+from pullfix.core.intake import format_timestamp, parse_timestamp
 from pullfix.core.model import TransientError
+from pullfix.gcp.errors import Conflict, FailedPrecondition, NotFound
 from pullfix.gcp.retries import bounded_retry
 
 __all__ = ["LEDGER_PERMISSIONS", "Claim", "FirestoreLedger", "Ledger", "MemoryLedger"]
@@ -185,21 +185,31 @@ class MemoryLedger:
 
 
 class FirestoreLedger:
-    """A ledger in Firestore, shared by every instance (GAPIC Firestore client)."""
+    """A ledger in Firestore, shared by every instance: Firestore's REST API (v1
+    `documents.get`, `documents.commit`, `documents.listDocuments`,
+    https://firebase.google.com/docs/firestore/reference/rest) as JSON over `RestClient`.
+
+    Each claim is one `commit` with a precondition: `currentDocument.exists: false` to
+    create, `currentDocument.updateTime` (as read) to take over or change; Firestore refuses
+    the write, atomically, when the precondition fails (409 ALREADY_EXISTS, 400
+    FAILED_PRECONDITION). The generated Firestore client would send the same requests over
+    gRPC, but importing it takes longer than the rest of a cold start.
+    """
 
     def __init__(
-        self, client: Any, project: str, database: str, collection: str, timeout: float = 10.0
+        self, rest: Any, project: str, database: str, collection: str, timeout: float = 10.0
     ) -> None:
-        self.client = client
+        self.rest = rest
+        self.project = project
+        self.database_id = database
         self.database = f"projects/{project}/databases/{database}"
         self.collection = collection
-        # `api_timeout` bounds each call, the client's own retries included (its defaults
-        # retry for up to a minute, longer than the function may run).
+        # `api_timeout` bounds each call, retries included.
         self.timeout = timeout
         self.retry = bounded_retry(timeout)
 
-    def _name(self, key: str) -> str:
-        return f"{self.database}/documents/{self.collection}/{key}"
+    def _name(self, key: str, collection: str | None = None) -> str:
+        return f"{self.database}/documents/{collection or self.collection}/{key}"
 
     @property
     def _open_collection(self) -> str:
@@ -214,39 +224,58 @@ class FirestoreLedger:
     def _commit(self, writes: list[dict[str, Any]]) -> Any:
         return self._call(
             "commit",
-            lambda: self.client.commit(
-                request={"database": self.database, "writes": writes},
+            lambda: self.retry(self.rest.post)(
+                "firestore",
+                "/v1/projects/{}/databases/{}/documents:commit",
+                self.project,
+                self.database_id,
+                body={"writes": writes},
                 timeout=self.timeout,
-                retry=self.retry,
             ),
         )
 
-    def _read(self, key: str) -> Any | None:
+    def _read(self, key: str) -> dict[str, Any] | None:
         try:
-            return self._call(
+            doc: dict[str, Any] = self._call(
                 "read",
-                lambda: self.client.get_document(
-                    request={"name": self._name(key)}, timeout=self.timeout, retry=self.retry
+                lambda: self.retry(self.rest.get)(
+                    "firestore",
+                    "/v1/projects/{}/databases/{}/documents/{}/{}",
+                    self.project,
+                    self.database_id,
+                    self.collection,
+                    key,
+                    fields="name,fields,updateTime",
+                    timeout=self.timeout,
                 ),
             )
-        except exceptions.NotFound:
+        except NotFound:
             return None
+        return doc
 
     @staticmethod
     def _fields(data: dict[str, str], expires: datetime | None = None) -> dict[str, Any]:
-        fields: dict[str, Any] = {k: {"string_value": v} for k, v in data.items()}
+        fields: dict[str, Any] = {k: {"stringValue": v} for k, v in data.items()}
         if expires is not None:
-            fields["expires_at"] = {"timestamp_value": expires}
+            fields["expires_at"] = {"timestampValue": format_timestamp(expires)}
         return fields
 
     @staticmethod
-    def _data(doc: Any) -> dict[str, str]:
-        return {k: v.string_value for k, v in doc.fields.items() if k != "expires_at"}
+    def _data(doc: dict[str, Any]) -> dict[str, str]:
+        fields = doc.get("fields") or {}
+        return {k: str(v.get("stringValue", "")) for k, v in fields.items() if k != "expires_at"}
 
     @staticmethod
-    def _expires(doc: Any) -> datetime:
-        value: datetime = doc.fields["expires_at"].timestamp_value
-        return value
+    def _expires(doc: dict[str, Any]) -> datetime:
+        """The record's expiry; a record without a readable one counts as expired."""
+        value = ((doc.get("fields") or {}).get("expires_at") or {}).get("timestampValue")
+        parsed = parse_timestamp(value) if isinstance(value, str) else None
+        return parsed if parsed is not None else datetime.min.replace(tzinfo=UTC)
+
+    @staticmethod
+    def _as_read(doc: dict[str, Any]) -> dict[str, Any]:
+        """The precondition that holds only while the document is as `doc` read it."""
+        return {"updateTime": doc["updateTime"]}
 
     def claim(self, key: str, now: datetime, window: int, data: dict[str, str]) -> Claim:
         name = self._name(key)
@@ -257,12 +286,12 @@ class FirestoreLedger:
                     [
                         {
                             "update": {"name": name, "fields": fields},
-                            "current_document": {"exists": False},
+                            "currentDocument": {"exists": False},
                         }
                     ]
                 )
                 return Claim(True, dict(data))
-            except exceptions.Conflict:  # ALREADY_EXISTS
+            except Conflict:  # ALREADY_EXISTS
                 pass
             doc = self._read(key)
             if doc is None:
@@ -274,12 +303,12 @@ class FirestoreLedger:
                     [
                         {
                             "update": {"name": name, "fields": fields},
-                            "current_document": {"update_time": doc.update_time},
+                            "currentDocument": self._as_read(doc),
                         }
                     ]
                 )
                 return Claim(True, dict(data))
-            except exceptions.FailedPrecondition:
+            except FailedPrecondition:
                 continue
         raise TransientError(f"ledger: {key} kept changing while being claimed")
 
@@ -304,23 +333,23 @@ class FirestoreLedger:
                     [
                         {
                             "update": {"name": self._name(key), "fields": fields},
-                            "current_document": {"update_time": doc.update_time},
+                            "currentDocument": self._as_read(doc),
                         }
                     ]
                 )
                 return Claim(True, dict(data))
-            except exceptions.FailedPrecondition:
+            except FailedPrecondition:
                 continue
         raise TransientError(f"ledger: {key} kept changing while being taken over")
 
     def update(self, key: str, data: dict[str, str]) -> None:
         write = {
             "update": {"name": self._name(key), "fields": self._fields(data)},
-            "update_mask": {"field_paths": list(data)},
-            "current_document": {"exists": True},
+            "updateMask": {"fieldPaths": list(data)},
+            "currentDocument": {"exists": True},
         }
         # NotFound: the record expired and was deleted; nothing is left to annotate.
-        with contextlib.suppress(exceptions.NotFound):
+        with contextlib.suppress(NotFound):
             self._commit([write])
 
     def release(self, key: str) -> None:
@@ -339,13 +368,13 @@ class FirestoreLedger:
                                 "name": self._name(key),
                                 "fields": self._fields({flag: "true"}),
                             },
-                            "update_mask": {"field_paths": [flag]},
-                            "current_document": {"update_time": doc.update_time},
+                            "updateMask": {"fieldPaths": [flag]},
+                            "currentDocument": self._as_read(doc),
                         }
                     ]
                 )
                 return True
-            except exceptions.FailedPrecondition:
+            except FailedPrecondition:
                 continue
         return False
 
@@ -369,50 +398,61 @@ class FirestoreLedger:
             fields = self._fields(
                 {"times": " ".join(when.isoformat() for when in times)}, ahead + timedelta(hours=1)
             )
-            precondition = {"exists": False} if doc is None else {"update_time": doc.update_time}
+            precondition = {"exists": False} if doc is None else self._as_read(doc)
             try:
                 self._commit(
                     [
                         {
                             "update": {"name": self._name(_GRANT_TIMES), "fields": fields},
-                            "current_document": precondition,
+                            "currentDocument": precondition,
                         }
                     ]
                 )
                 return True
-            except (exceptions.Conflict, exceptions.FailedPrecondition):
+            except (Conflict, FailedPrecondition):
                 continue
         raise TransientError("ledger: the grant counter kept changing")
 
     def open_incident(self, key: str, data: dict[str, str], until: datetime) -> None:
-        name = f"{self.database}/documents/{self._open_collection}/{key}"
         write = {
-            "update": {"name": name, "fields": self._fields(data, until)},
-            "update_mask": {"field_paths": [*data, "expires_at"]},
+            "update": {
+                "name": self._name(key, self._open_collection),
+                "fields": self._fields(data, until),
+            },
+            "updateMask": {"fieldPaths": [*data, "expires_at"]},
         }
         self._commit([write])  # an upsert: a redelivery writes the same fields again
 
     def open_incidents(self, now: datetime, limit: int) -> list[tuple[str, dict[str, str]]]:
         found: list[tuple[str, dict[str, str]]] = []
-        pager = self._call(
-            "list",
-            lambda: self.client.list_documents(
-                request={
-                    "parent": f"{self.database}/documents",
-                    "collection_id": self._open_collection,
-                    "page_size": min(limit, 300),
-                },
-                timeout=self.timeout,
-                retry=self.retry,
-            ),
-        )
-        for doc in pager:
-            if len(found) >= limit:
+        token = ""
+        while len(found) < limit:
+            params = {"pageSize": str(min(limit, 300))}
+            if token:
+                params["pageToken"] = token
+            page: dict[str, Any] = self._call(
+                "list",
+                lambda p=params: self.retry(self.rest.get)(
+                    "firestore",
+                    "/v1/projects/{}/databases/{}/documents/{}",
+                    self.project,
+                    self.database_id,
+                    self._open_collection,
+                    fields="documents(name,fields),nextPageToken",
+                    params=p,
+                    timeout=self.timeout,
+                ),
+            )
+            for doc in page.get("documents") or ():
+                if len(found) >= limit:
+                    break
+                if "expires_at" in (doc.get("fields") or {}) and self._expires(doc) <= now:
+                    continue  # Firestore's TTL deletes it within a day; it is closed already
+                found.append((str(doc["name"]).rsplit("/", 1)[1], self._data(doc)))
+            token = str(page.get("nextPageToken") or "")
+            if not token:
                 break
-            if "expires_at" in doc.fields and self._expires(doc) <= now:
-                continue  # Firestore's TTL deletes it within a day; it is closed already
-            found.append((doc.name.rsplit("/", 1)[1], self._data(doc)))
         return found
 
     def close_incident(self, key: str) -> None:
-        self._commit([{"delete": f"{self.database}/documents/{self._open_collection}/{key}"}])
+        self._commit([{"delete": self._name(key, self._open_collection)}])

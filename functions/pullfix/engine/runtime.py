@@ -49,7 +49,7 @@ def build_ledger(config: Config, clients: GoogleClients, topic: str | None) -> L
     if project is None:
         raise ConfigError("ledger.firestore.project: required (or set GOOGLE_CLOUD_PROJECT)")
     return FirestoreLedger(
-        clients.firestore, project, spec.database, spec.collection, timeout=config.api_timeout
+        clients.rest, project, spec.database, spec.collection, timeout=config.api_timeout
     )
 
 

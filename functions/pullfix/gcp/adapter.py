@@ -15,9 +15,6 @@ import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from google.api_core import exceptions
-from google.api_core.retry import Retry
-
 from pullfix.core.access import verdict_from_troubleshooter
 from pullfix.core.model import (
     DOWNLOAD_PERMISSION,
@@ -34,7 +31,8 @@ from pullfix.core.model import (
 )
 from pullfix.engine.ledger import LEDGER_PERMISSIONS
 from pullfix.gcp.clients import GoogleClients
-from pullfix.gcp.retries import bounded_retry
+from pullfix.gcp.errors import Conflict, Denied, NotFound, Retryable, api_error
+from pullfix.gcp.retries import Retry, bounded_retry
 
 __all__ = ["PERMISSIONS", "GoogleAdapter", "PubSubPublisher", "guard", "list_log_entries"]
 
@@ -81,16 +79,6 @@ PERMISSIONS = {
 
 CALL_TIMEOUT = 10.0
 CONFLICT_ATTEMPTS = 8
-_TRANSIENT = (
-    exceptions.TooManyRequests,
-    exceptions.InternalServerError,
-    exceptions.BadGateway,
-    exceptions.ServiceUnavailable,
-    exceptions.GatewayTimeout,
-    exceptions.DeadlineExceeded,
-    exceptions.RetryError,
-    exceptions.Unknown,
-)
 _RETRY_BUDGET = 4.0
 _RETRY = bounded_retry(_RETRY_BUDGET)
 
@@ -140,30 +128,25 @@ def guard(what: str, call: Callable[[], T], needs: tuple[str, ...] = ()) -> T:
     """
     try:
         return call()
-    except exceptions.NotFound:
-        raise
-    except (
-        exceptions.Forbidden,
-        exceptions.Unauthorized,
-        exceptions.PermissionDenied,
-        exceptions.Unauthenticated,
-    ) as exc:
-        wanted = f" (needs {', '.join(needs)})" if needs else ""
-        raise AccessDenied(f"{what}: {exc.message}{wanted}") from exc
-    except _TRANSIENT as exc:
-        raise TransientError(f"{what}: {exc}") from exc
-    except exceptions.GoogleAPICallError as exc:
-        if exc.code is not None and (exc.code >= 500 or exc.code == 429):
-            raise TransientError(f"{what}: {exc}") from exc
-        raise
-    except OSError as exc:  # connection refused, reset, or the transport's own timeout
-        raise TransientError(f"{what}: {exc}") from exc
     except Exception as exc:
-        # requests' ConnectionError/Timeout are OSErrors; anything else from the
-        # transport layer (e.g. grpc channel errors) is retried by Pub/Sub too.
-        if type(exc).__module__.startswith(("requests", "urllib3", "grpc")):
-            raise TransientError(f"{what}: {exc}") from exc
-        raise
+        error = api_error(exc)
+        if error is None:
+            # Connection refused or reset, the transport's own timeout (requests' errors are
+            # OSErrors), or anything else of the transport layer (a grpc channel's errors):
+            # Pub/Sub redelivers.
+            if isinstance(exc, OSError) or type(exc).__module__.startswith(
+                ("requests", "urllib3", "grpc")
+            ):
+                raise TransientError(f"{what}: {exc}") from exc
+            raise
+        if isinstance(error, Denied):
+            wanted = f" (needs {', '.join(needs)})" if needs else ""
+            raise AccessDenied(f"{what}: {error.message}{wanted}") from exc
+        if isinstance(error, Retryable):
+            raise TransientError(f"{what}: {error}") from exc
+        if error is exc:
+            raise
+        raise error from exc  # a generated client's error, as pullfix's own kind
 
 
 def _policy_view(policy: Any) -> PolicyView:
@@ -219,7 +202,7 @@ class GoogleAdapter:
                 ),
                 PERMISSIONS["cluster"],
             )
-        except exceptions.NotFound:
+        except NotFound:
             return None
         pools = tuple(
             NodePoolInfo(
@@ -261,7 +244,7 @@ class GoogleAdapter:
                 ),
                 PERMISSIONS["project_number"],
             )
-        except exceptions.NotFound:
+        except NotFound:
             return None
         return int(str(got["name"]).split("/")[1]), str(got.get("parent") or "")
 
@@ -285,7 +268,7 @@ class GoogleAdapter:
                 ),
                 PERMISSIONS["node_instance"],
             )
-        except exceptions.NotFound:
+        except NotFound:
             return None
         items = (instance.get("metadata") or {}).get("items") or []
         return next(
@@ -299,12 +282,12 @@ class GoogleAdapter:
         try:
             got = guard(
                 f"reading {repository}",
-                lambda: self.clients.artifact_registry.get_repository(
-                    name=repository, timeout=self.timeout, retry=self.retry
+                lambda: self.retry(self.clients.artifact_registry.get_repository)(
+                    name=repository, timeout=self.timeout, retry=None
                 ),
                 PERMISSIONS["repository_exists"],
             )
-        except exceptions.NotFound:
+        except NotFound:
             return None
         return type(got).Mode(got.mode).name if got.mode else "STANDARD_REPOSITORY"
 
@@ -359,8 +342,8 @@ class GoogleAdapter:
     def _load_folder_parent(self, folder: str) -> str:
         got = guard(
             f"reading {folder}",
-            lambda: self.clients.folders.get_folder(
-                name=folder, timeout=self.timeout, retry=self.retry
+            lambda: self.retry(self.clients.folders.get_folder)(
+                name=folder, timeout=self.timeout, retry=None
             ),
             PERMISSIONS["ancestry"],
         )
@@ -377,8 +360,8 @@ class GoogleAdapter:
     def _load_role(self, role: str) -> frozenset[str]:
         got = guard(
             f"reading role {role}",
-            lambda: self.clients.iam_admin.get_role(
-                request={"name": role}, timeout=self.timeout, retry=self.retry
+            lambda: self.retry(self.clients.iam_admin.get_role)(
+                request={"name": role}, timeout=self.timeout, retry=None
             ),
             PERMISSIONS["role_permissions"],
         )
@@ -392,26 +375,26 @@ class GoogleAdapter:
         try:
             account = guard(
                 f"reading {name}",
-                lambda: self.clients.iam_admin.get_service_account(
-                    name=name, timeout=self.timeout, retry=self.retry
+                lambda: self.retry(self.clients.iam_admin.get_service_account)(
+                    name=name, timeout=self.timeout, retry=None
                 ),
                 PERMISSIONS["service_account"],
             )
-        except exceptions.NotFound:
+        except NotFound:
             return AccountInfo(email=email, exists=False)
         return AccountInfo(email=email, exists=True, disabled=bool(account.disabled))
 
-    def _exists(self, name: str, read: Callable[..., Any], needs: tuple[str, ...]) -> bool:
+    def _exists(self, name: str, read: Callable[[], Any], needs: tuple[str, ...]) -> bool:
         return self._existence.get(name, lambda: self._read_exists(name, read, needs))
 
-    def _read_exists(self, name: str, read: Callable[..., Any], needs: tuple[str, ...]) -> bool:
+    def _read_exists(self, name: str, read: Callable[[], Any], needs: tuple[str, ...]) -> bool:
         try:
             guard(
                 f"reading {name}",
-                lambda: read(name=name, timeout=self.timeout, retry=self.retry),
+                read,
                 needs,
             )
-        except exceptions.NotFound:
+        except NotFound:
             return False
         return True
 
@@ -422,7 +405,7 @@ class GoogleAdapter:
         package = urllib.parse.quote(image_path, safe="")
         name = f"{repository}/packages/{package}/tags/{tag}"
 
-        def read(**_: Any) -> None:
+        def read() -> None:
             # A JSON GET: every new incident asks it, and the tag's name is all it needs.
             self.retry(self.clients.rest.get)(
                 "artifactregistry",
@@ -452,10 +435,10 @@ class GoogleAdapter:
         client, needs = self._client_for(resource)
         return guard(
             f"reading the IAM policy of {resource}",
-            lambda: client.get_iam_policy(
+            lambda: self.retry(client.get_iam_policy)(
                 request={"resource": resource, "options": {"requested_policy_version": 3}},
                 timeout=self.timeout,
-                retry=self.retry,
+                retry=None,
             ),
             needs,
         )
@@ -489,7 +472,7 @@ class GoogleAdapter:
                     needs,
                 )
                 return GrantResult(changed=True, attempts=attempt)
-            except (exceptions.Conflict, exceptions.Aborted):
+            except Conflict:
                 policy = None
                 time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))  # noqa: S311
         raise TransientError(

@@ -2,7 +2,7 @@
 
 Production: Application Default Credentials and Google's endpoints, REST transport where the
 client has one. With PULLFIX_GCP_ENDPOINT set: anonymous credentials, REST clients at the
-sandbox URL, gRPC clients (IAM admin, Firestore) on an insecure channel to PORT+1.
+sandbox URL, the gRPC client (IAM admin) on an insecure channel to PORT+1.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from pullfix.gcp.endpoints import SandboxEndpoint, sandbox_endpoint
+from pullfix.gcp.errors import error_from_response
 
 if TYPE_CHECKING:
     from google.cloud import artifactregistry_v1, container_v1, resourcemanager_v3
@@ -27,7 +28,7 @@ __all__ = ["GoogleClients", "RestClient"]
 
 class RestClient:
     """Google REST APIs (JSON) over google-auth's authorized session; errors raised as
-    google.api_core's, as the generated clients raise them.
+    `pullfix.gcp.errors` reads Google's JSON error envelope.
 
     For the calls of every first event (GKE `clusters.get`, Resource Manager `projects.get`,
     Compute `instances.get`) and of every new incident (Artifact Registry `tags.get`, the
@@ -56,10 +57,18 @@ class RestClient:
         session.trust_env = False
 
     def get(
-        self, api: str, template: str, *parts: str, fields: str, timeout: float
+        self,
+        api: str,
+        template: str,
+        *parts: str,
+        fields: str,
+        timeout: float,
+        params: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
-        """GET `template` (its `{}` filled with `parts`, each path-escaped) on `api`."""
-        return self._call("GET", api, template, parts, {"fields": fields}, None, timeout)
+        """GET `template` (its `{}` filled with `parts`, each path-escaped) on `api`, only the
+        `fields` pullfix reads, with `params` in the query."""
+        query = {"fields": fields, **(params or {})}
+        return self._call("GET", api, template, parts, query, None, timeout)
 
     def post(
         self, api: str, template: str, *parts: str, body: Mapping[str, Any], timeout: float
@@ -79,8 +88,6 @@ class RestClient:
     ) -> dict[str, Any]:
         from urllib.parse import quote
 
-        from google.api_core import exceptions
-
         path = template.format(*(quote(part, safe="") for part in parts))
         response = self.session.request(
             method,
@@ -91,7 +98,7 @@ class RestClient:
             proxies=self._proxies[api],
         )
         if response.status_code >= 400:
-            raise exceptions.from_http_response(response)  # type: ignore[no-untyped-call]
+            raise error_from_response(response.status_code, response.content)
         answer: dict[str, Any] = response.json()
         return answer
 
@@ -185,8 +192,8 @@ class GoogleClients:
 
     @cached_property
     def rest(self) -> RestClient:
-        """GKE, Resource Manager, Compute, Artifact Registry tags, the Policy Troubleshooter
-        and Pub/Sub publishing over HTTP/JSON (see `RestClient`)."""
+        """GKE, Resource Manager, Compute, Artifact Registry tags, the Policy Troubleshooter,
+        Pub/Sub publishing and the Firestore ledger over HTTP/JSON (see `RestClient`)."""
         from google.auth.transport.requests import AuthorizedSession
 
         apis = (
@@ -196,6 +203,7 @@ class GoogleClients:
             "artifactregistry",
             "policytroubleshooter",
             "pubsub",
+            "firestore",
         )
         with self._lock:
             if self.endpoint is None:
@@ -263,12 +271,9 @@ class GoogleClients:
 
     @cached_property
     def firestore(self) -> FirestoreClient:
+        """Firestore's generated client on its REST transport. pullfix's ledger sends its
+        requests as JSON over `rest`; this client reads the same documents in tests."""
         from google.cloud.firestore_v1.services.firestore import FirestoreClient
-        from google.cloud.firestore_v1.services.firestore.transports import (
-            FirestoreGrpcTransport,
-        )
 
         with self._lock:
-            if self.endpoint is None:
-                return FirestoreClient()
-            return FirestoreClient(transport=FirestoreGrpcTransport(channel=self._grpc_channel()))
+            return FirestoreClient(**self._rest_options())

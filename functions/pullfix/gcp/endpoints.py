@@ -1,8 +1,8 @@
 """Where the Google APIs are: production endpoints, or the sandbox named by one variable.
 
 `PULLFIX_GCP_ENDPOINT=http://127.0.0.1:PORT` points every adapter at a sandbox: REST clients
-at that URL, gRPC clients (IAM admin, Firestore) at 127.0.0.1:PORT+1 over an insecure
-channel, all with anonymous credentials.
+at that URL, the gRPC client (IAM admin) at 127.0.0.1:PORT+1 over an insecure channel, all
+with anonymous credentials.
 """
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
 
-from pullfix.dev.sandbox.grpcsvc import FirestoreStore, GrpcServer
+from pullfix.dev.sandbox.firestore import FirestoreStore
+from pullfix.dev.sandbox.grpcsvc import GrpcServer
 from pullfix.dev.sandbox.httpserver import KeepAliveServer
 from pullfix.dev.sandbox.push import PushDelivery
 from pullfix.dev.sandbox.rest import RestApp
@@ -56,7 +57,7 @@ class Sandbox:
         self.state = SandboxState(world if isinstance(world, World) else load_world(world))
         self.store = FirestoreStore()
         self.pusher = PushDelivery(max_attempts=push_max_attempts, min_backoff=push_min_backoff)
-        self.app = RestApp(self.state, self.pusher, strict=strict, log=log)
+        self.app = RestApp(self.state, self.pusher, self.store, strict=strict, log=log)
         self.port = port or _free_port_pair()
         self._http: KeepAliveServer | None = None
         self._grpc: GrpcServer | None = None
@@ -80,7 +81,7 @@ class Sandbox:
         for port in (self.port, self.port + 1):
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
                 probe.bind(("127.0.0.1", port))
-        self._grpc = GrpcServer(self.state, self.store, self.port + 1)
+        self._grpc = GrpcServer(self.state, self.port + 1)
         self._http = KeepAliveServer(self.port, self.app)
         self._grpc.start()
         self._thread = threading.Thread(

@@ -1,7 +1,7 @@
 """The sandbox's REST endpoints: container v1, artifactregistry v1, cloudresourcemanager v3
 (projects, folders, organizations), compute v1 (instances.get), policytroubleshooter v3,
-pubsub v1 and logging v2 (JSON over HTTP, Google's error envelope), and the `/_sandbox/`
-control routes.
+pubsub v1, logging v2 and firestore v1 (JSON over HTTP, Google's error envelope), and the
+`/_sandbox/` control routes.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from werkzeug.wrappers import Request, Response
 
 from pullfix.dev.sandbox.contract import response_violations
 from pullfix.dev.sandbox.errors import ApiError
+from pullfix.dev.sandbox.firestore import FirestoreStore
 from pullfix.dev.sandbox.iam import policy_json, set_policy
 from pullfix.dev.sandbox.push import Delivery, PushDelivery
 from pullfix.dev.sandbox.state import Fault, SandboxState
@@ -80,12 +81,14 @@ class RestApp:
         self,
         state: SandboxState,
         pusher: PushDelivery,
+        store: FirestoreStore,
         *,
         strict: bool = False,
         log: TextIO | None = None,
     ) -> None:
         self.state = state
         self.pusher = pusher
+        self.store = store
         self.strict = strict
         self.log = log
         self._message_counter = 0
@@ -123,7 +126,12 @@ class RestApp:
         if race is not None and "etag" in body:
             self._apply_race(params, race)
         if self.strict:
-            problems = response_violations(route.method_id, route.version, body)
+            # A server stream (firestore batchGet) answers one JSON array of its responses.
+            problems = [
+                problem
+                for item in (body if isinstance(body, list) else [body])
+                for problem in response_violations(route.method_id, route.version, item)
+            ]
             if problems:
                 raise ApiError(
                     500,
@@ -680,3 +688,64 @@ def _list_entries(app: RestApp, request: Request, params: dict[str, str]) -> Any
     if start + size < len(selected):
         out["nextPageToken"] = base64.b64encode(str(start + size).encode()).decode()
     return out
+
+
+# -- firestore v1 ---------------------------------------------------------------------------
+
+_DATABASE = "/v1/projects/{project}/databases/{database}/documents"
+
+
+def _database(params: dict[str, str]) -> str:
+    return f"projects/{params['project']}/databases/{params['database']}"
+
+
+@_route(
+    "GET",
+    _DATABASE + "/{collection}/{document}",
+    "firestore.projects.databases.documents.get",
+    "v1",
+)
+def _firestore_get(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    name = f"{_database(params)}/documents/{params['collection']}/{params['document']}"
+    return app.store.get(name)
+
+
+@_route(
+    "GET", _DATABASE + "/{collection}", "firestore.projects.databases.documents.listDocuments", "v1"
+)
+def _firestore_list(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    try:
+        size = int(request.args.get("pageSize") or 0)
+    except ValueError as exc:
+        raise ApiError(400, "Invalid value at 'page_size' (TYPE_INT32)") from exc
+    return app.store.list_page(
+        f"{_database(params)}/documents",
+        params["collection"],
+        size,
+        request.args.get("pageToken", ""),
+    )
+
+
+@_route("POST", _DATABASE + ":commit", "firestore.projects.databases.documents.commit", "v1")
+def _firestore_commit(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    return app.store.commit_request(_database(params), _body(request))
+
+
+@_route("POST", _DATABASE + ":batchGet", "firestore.projects.databases.documents.batchGet", "v1")
+def _firestore_batch_get(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    return app.store.batch_get(_database(params), _body(request))
+
+
+@_route(
+    "POST",
+    _DATABASE + ":beginTransaction",
+    "firestore.projects.databases.documents.beginTransaction",
+    "v1",
+)
+def _firestore_begin(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    return app.store.begin_transaction()
+
+
+@_route("POST", _DATABASE + ":rollback", "firestore.projects.databases.documents.rollback", "v1")
+def _firestore_rollback(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    return app.store.rollback(_body(request))

@@ -1,0 +1,212 @@
+"""The sandbox's Firestore: documents in memory, served over Firestore's REST API (v1).
+
+The methods pullfix's ledger calls (`documents.get`, `documents.listDocuments`, `documents.commit`)
+and those a transaction of the official client adds (`batchGet`, `beginTransaction`,
+`rollback`), https://firebase.google.com/docs/firestore/reference/rest. Requests and answers
+are read and written with the client library's own messages (`google.cloud.firestore_v1.
+types`, through protobuf's JSON mapping), so their JSON is the wire format the official
+client's REST transport sends and parses.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from google.cloud.firestore_v1.types import common, document, firestore, write
+from google.protobuf import json_format
+
+from pullfix.dev.sandbox.errors import ApiError
+
+__all__ = ["FirestoreStore"]
+
+M = TypeVar("M")
+
+
+def _which(message: Any, oneof: str) -> str | None:
+    result: str | None = type(message).pb(message).WhichOneof(oneof)
+    return result
+
+
+def _micros(moment: Any) -> int:
+    """A timestamp (proto-plus gives a datetime) in microseconds since the epoch."""
+    since: timedelta = moment - datetime(1970, 1, 1, tzinfo=UTC)
+    return since // timedelta(microseconds=1)
+
+
+def parse(kind: type[M], body: Any) -> M:
+    """A request message from its JSON body; 400 INVALID_ARGUMENT when it is none."""
+    message = kind.pb()()  # type: ignore[attr-defined]
+    try:
+        json_format.ParseDict(body if isinstance(body, dict) else {}, message)
+    except json_format.ParseError as exc:
+        raise ApiError(400, f"Invalid JSON payload received. {exc}") from exc
+    return kind.wrap(message)  # type: ignore[attr-defined,no-any-return]
+
+
+def to_json(message: Any) -> dict[str, Any]:
+    """A message as the REST API writes it: camelCase names, RFC 3339 times, base64 bytes."""
+    found: dict[str, Any] = json_format.MessageToDict(type(message).pb(message))
+    return found
+
+
+class FirestoreStore:
+    """Documents by full name, with commit times that strictly increase."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.documents: dict[str, document.Document] = {}
+        self.transactions: set[bytes] = set()
+        self._clock = datetime.now(UTC)
+
+    def tick(self) -> datetime:
+        with self.lock:
+            now = datetime.now(UTC)
+            self._clock = max(now, self._clock + timedelta(microseconds=1))
+            return self._clock
+
+    # -- the REST methods, by their discovery ids -------------------------------------------
+
+    def get(self, name: str) -> dict[str, Any]:
+        """`documents.get`."""
+        with self.lock:
+            found = self.documents.get(name)
+            if found is None:
+                raise ApiError(404, f'Document "{name}" not found.')
+            return to_json(found)
+
+    def list_page(self, parent: str, collection: str, size: int, token: str) -> dict[str, Any]:
+        """`documents.listDocuments`: one collection under `parent`, in name order, a page at a time
+        (the page token is the last name of the page before)."""
+        prefix = f"{parent}/{collection}/"
+        with self.lock:
+            names = sorted(
+                name
+                for name in self.documents
+                if name.startswith(prefix) and "/" not in name[len(prefix) :] and name > token
+            )
+            size = size or 300
+            page = [to_json(self.documents[name]) for name in names[:size]]
+        answer: dict[str, Any] = {"documents": page} if page else {}
+        if len(names) > size:
+            answer["nextPageToken"] = names[size - 1]
+        return answer
+
+    def commit_request(self, database: str, body: Any) -> dict[str, Any]:
+        """`documents.commit`: every write, atomically, or none."""
+        request = parse(firestore.CommitRequest, body)
+        with self.lock:
+            if request.transaction:
+                if request.transaction not in self.transactions:
+                    raise ApiError(400, "Transaction is invalid or has expired.")
+                self.transactions.discard(request.transaction)
+            for item in request.writes:
+                name = item.update.name if _which(item, "operation") == "update" else item.delete
+                if not name.startswith(f"{database}/documents/"):
+                    raise ApiError(400, f"Document {name!r} is not in database {database!r}")
+            commit_time, results = self.commit(list(request.writes))
+        return to_json(firestore.CommitResponse(write_results=results, commit_time=commit_time))
+
+    def batch_get(self, database: str, body: Any) -> list[dict[str, Any]]:
+        """`documents.batchGet`: a server stream, over REST one JSON array of responses."""
+        request = parse(firestore.BatchGetDocumentsRequest, body)
+        transaction = b""
+        if _which(request, "consistency_selector") == "new_transaction":
+            transaction = self.new_transaction()
+        with self.lock:
+            read_time = self.tick()
+            found = {name: self.documents.get(name) for name in request.documents}
+        answers = []
+        for index, name in enumerate(request.documents):
+            response = firestore.BatchGetDocumentsResponse(read_time=read_time)
+            if index == 0 and transaction:
+                response.transaction = transaction
+            doc = found[name]
+            if doc is None:
+                response.missing = name
+            else:
+                response.found = document.Document(doc)
+            answers.append(to_json(response))
+        return answers
+
+    def begin_transaction(self) -> dict[str, Any]:
+        """`documents.beginTransaction`."""
+        return to_json(firestore.BeginTransactionResponse(transaction=self.new_transaction()))
+
+    def rollback(self, body: Any) -> dict[str, Any]:
+        """`documents.rollback`."""
+        request = parse(firestore.RollbackRequest, body)
+        with self.lock:
+            self.transactions.discard(request.transaction)
+        return {}
+
+    # -- the store ----------------------------------------------------------------------------
+
+    def new_transaction(self) -> bytes:
+        transaction = secrets.token_bytes(16)
+        with self.lock:
+            self.transactions.add(transaction)
+        return transaction
+
+    def commit(self, writes: list[write.Write]) -> tuple[datetime, list[write.WriteResult]]:
+        """Apply all writes atomically, or none: every precondition is checked first."""
+        with self.lock:
+            for item in writes:
+                name = item.update.name if _which(item, "operation") == "update" else item.delete
+                self._check_precondition(name, item.current_document)
+                if _which(item, "operation") not in ("update", "delete"):
+                    raise ApiError(501, "the sandbox supports update and delete writes only")
+                if item.update_transforms:
+                    raise ApiError(501, "the sandbox does not apply field transforms")
+            commit_time = self.tick()
+            results = []
+            for item in writes:
+                if _which(item, "operation") == "delete":
+                    self.documents.pop(item.delete, None)
+                    results.append(write.WriteResult(update_time=commit_time))
+                    continue
+                results.append(write.WriteResult(update_time=commit_time))
+                self._apply_update(item, commit_time)
+            return commit_time, results
+
+    def _check_precondition(self, name: str, precondition: common.Precondition) -> None:
+        kind = _which(precondition, "condition_type")
+        current = self.documents.get(name)
+        if kind == "exists":
+            if precondition.exists and current is None:
+                raise ApiError(404, f"No document to update: {name}")
+            if not precondition.exists and current is not None:
+                raise ApiError(409, f"Document already exists: {name}", status="ALREADY_EXISTS")
+        elif kind == "update_time" and (
+            current is None or current.update_time != precondition.update_time
+        ):
+            # Firestore's words, versions in microseconds, 0 for a document that is gone
+            # (GoogleCloudPlatform/spring-cloud-gcp#2163, firebase/firebase-tools#1971).
+            stored = _micros(current.update_time) if current is not None else 0
+            raise ApiError(
+                400,
+                f"the stored version ({stored}) does not match the required base version "
+                f"({_micros(precondition.update_time)})",
+                status="FAILED_PRECONDITION",
+            )
+
+    def _apply_update(self, item: write.Write, commit_time: datetime) -> None:
+        name = item.update.name
+        current = self.documents.get(name)
+        fields = dict(current.fields) if current is not None else {}
+        if item.update_mask and item.update_mask.field_paths:
+            for path in item.update_mask.field_paths:
+                if path in item.update.fields:
+                    fields[path] = item.update.fields[path]
+                else:
+                    fields.pop(path, None)
+        else:
+            fields = dict(item.update.fields)
+        self.documents[name] = document.Document(
+            name=name,
+            fields=fields,
+            create_time=current.create_time if current is not None else commit_time,
+            update_time=commit_time,
+        )

@@ -1,0 +1,139 @@
+"""Google API errors, as pullfix tells them apart, without the client libraries' exceptions.
+
+Every Google API answers an error with the same model (https://cloud.google.com/apis/design/
+errors): over REST a JSON envelope `{"error": {"code": 404, "message": "...", "status":
+"NOT_FOUND"}}`, over gRPC a status code. The `status` is a google.rpc.Code name, and it
+decides where the HTTP code alone cannot: Firestore answers a failed `updateTime`
+precondition with 400 FAILED_PRECONDITION and a malformed request with 400
+INVALID_ARGUMENT; both ALREADY_EXISTS and ABORTED are 409 (the HTTP mapping is in
+googleapis' google/rpc/code.proto).
+
+pullfix's JSON calls raise these classes directly. The generated clients pullfix still uses
+off the hot path raise google.api_core's exceptions, which `api_error` reads into the same
+classes; so that the function's cold start never imports google.api_core (and grpc, which
+it loads), that module is looked up in `sys.modules` only: an exception of it exists only
+once it was imported.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+__all__ = [
+    "ApiCallError",
+    "Conflict",
+    "Denied",
+    "FailedPrecondition",
+    "NotFound",
+    "Retryable",
+    "api_error",
+    "error_from_response",
+    "make_error",
+    "retryable",
+]
+
+
+class ApiCallError(Exception):
+    """A Google API answered with an error."""
+
+    def __init__(self, code: int, status: str, message: str) -> None:
+        super().__init__(code, status, message)
+        self.code = code  # the HTTP status code
+        self.status = status  # the google.rpc.Code name, "" when the answer named none
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.message}"
+
+
+class NotFound(ApiCallError):
+    """404 NOT_FOUND."""
+
+
+class Conflict(ApiCallError):
+    """409: ALREADY_EXISTS (a create precondition) or ABORTED (a concurrent change)."""
+
+
+class FailedPrecondition(ApiCallError):
+    """FAILED_PRECONDITION (HTTP 400), or HTTP 412."""
+
+
+class Denied(ApiCallError):
+    """401 UNAUTHENTICATED or 403 PERMISSION_DENIED: pullfix's own identity may not."""
+
+
+class Retryable(ApiCallError):
+    """429 RESOURCE_EXHAUSTED, 5xx (INTERNAL, UNAVAILABLE, DEADLINE_EXCEEDED, UNKNOWN, ...):
+    the same call may succeed later."""
+
+
+_BY_STATUS: dict[str, type[ApiCallError]] = {
+    "NOT_FOUND": NotFound,
+    "ALREADY_EXISTS": Conflict,
+    "ABORTED": Conflict,
+    "FAILED_PRECONDITION": FailedPrecondition,
+    "PERMISSION_DENIED": Denied,
+    "UNAUTHENTICATED": Denied,
+    "RESOURCE_EXHAUSTED": Retryable,
+    "INTERNAL": Retryable,
+    "UNAVAILABLE": Retryable,
+    "DEADLINE_EXCEEDED": Retryable,
+    "UNKNOWN": Retryable,
+    "DATA_LOSS": Retryable,
+}
+_BY_CODE: dict[int, type[ApiCallError]] = {
+    401: Denied,
+    403: Denied,
+    404: NotFound,
+    409: Conflict,
+    412: FailedPrecondition,
+    429: Retryable,
+}
+
+
+def make_error(code: int, status: str, message: str) -> ApiCallError:
+    """The error of that HTTP code and google.rpc.Code name (the name decides first)."""
+    kind = _BY_STATUS.get(status) or _BY_CODE.get(code)
+    if kind is None:
+        kind = Retryable if code >= 500 else ApiCallError
+    return kind(code, status, message)
+
+
+def error_from_response(code: int, content: bytes) -> ApiCallError:
+    """The error a REST answer of HTTP `code` carries in its body (Google's JSON envelope,
+    or whatever a proxy or load balancer answered instead)."""
+    status, message = "", ""
+    try:
+        envelope: Any = json.loads(content)
+    except ValueError:
+        envelope = None
+    error = envelope.get("error") if isinstance(envelope, dict) else None
+    if isinstance(error, dict):
+        status = error["status"] if isinstance(error.get("status"), str) else ""
+        message = error["message"] if isinstance(error.get("message"), str) else ""
+    if not message:
+        message = content[:300].decode("utf-8", "replace").strip() or f"HTTP {code}"
+    return make_error(code, status, message)
+
+
+def api_error(exc: BaseException) -> ApiCallError | None:
+    """`exc` as an ApiCallError: itself, or a generated client's google.api_core error read
+    into one; None for anything else (a transport failure, a bug)."""
+    if isinstance(exc, ApiCallError):
+        return exc
+    core = sys.modules.get("google.api_core.exceptions")
+    if core is None:
+        return None
+    if isinstance(exc, core.RetryError):
+        return Retryable(504, "DEADLINE_EXCEEDED", str(exc))
+    if not isinstance(exc, core.GoogleAPICallError):
+        return None
+    grpc_code = exc.grpc_status_code
+    return make_error(int(exc.code or 500), grpc_code.name if grpc_code else "", exc.message)
+
+
+def retryable(exc: BaseException) -> bool:
+    """Whether the same call may succeed if made again shortly."""
+    return isinstance(api_error(exc), Retryable)
