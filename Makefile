@@ -6,9 +6,13 @@ BIN    := $(VENV)/bin
 DEMO_STAMP := $(VENV)/.pullfix-demo
 DEV_STAMP  := $(VENV)/.pullfix-dev
 # The functions' runtime alone, as Cloud Functions installs it from requirements.txt: the
-# benchmark's cold start runs there (the test tools would add imports production never has).
-RUNTIME       ?= .venv-runtime
-RUNTIME_STAMP := $(RUNTIME)/.pullfix-runtime
+# benchmark's cold start runs there (the test tools would add imports production never has),
+# on the functions' Python (python312, terraform/functions.tf) where the machine has it.
+RUNTIME        ?= .venv-runtime
+RUNTIME_STAMP  := $(RUNTIME)/.pullfix-runtime
+# (A pyenv shim that names a version not selected fails to run: each candidate is tried.)
+RUNTIME_PYTHON ?= $(shell for p in python3.12 $$(pyenv root 2>/dev/null)/versions/3.12*/bin/python3.12; \
+	do $$p -c '' 2>/dev/null && { echo $$p; exit; }; done; echo $(PYTHON))
 
 .PHONY: demo test lint bench clean
 
@@ -36,8 +40,9 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff format --check functions tests bench
 	$(BIN)/mypy
 
-$(RUNTIME_STAMP): functions/requirements.txt
-	$(PYTHON) -m venv $(RUNTIME)
+$(RUNTIME_STAMP): functions/requirements.txt Makefile
+	rm -rf $(RUNTIME)
+	$(RUNTIME_PYTHON) -m venv $(RUNTIME)
 	$(RUNTIME)/bin/python -m pip install --quiet -r functions/requirements.txt
 	@touch $@
 

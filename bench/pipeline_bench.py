@@ -206,6 +206,9 @@ def _time_to_first_2xx(target: str, source: Path, env: dict[str, str], python: s
         server.stop()
 
 
+COLD_ROUNDS = 9
+
+
 def _built(source: Path, into: Path, python: str) -> Path:
     """A copy of the function's source, byte-compiled as Cloud Functions builds it: the
     Python functions-framework buildpack runs `python3 -m compileall -f -q .` over the
@@ -225,7 +228,17 @@ def _cold_start() -> None:
     python = os.environ.get("PULLFIX_BENCH_RUNTIME")
     python = os.path.abspath(python) if python else None  # the servers run elsewhere
     where = "the runtime-only environment" if python else "this (development) environment"
-    print(f"cold start, process start -> first 2xx for a real event (median of 5, in {where})")
+    version = subprocess.run(
+        [python or sys.executable, "-c", "import platform; print(platform.python_version())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    where += f", Python {version}"
+    print(
+        "cold start, process start -> first 2xx for a real event (medians of "
+        f"{COLD_ROUNDS} rounds, in {where})"
+    )
     with Sandbox(load_world(SAMPLES / "world.yaml")) as sandbox, tempfile.TemporaryDirectory() as d:
         built = _built(FUNCTIONS, Path(d) / "functions", python or sys.executable)
         hello_main = _built(HELLO.parent, Path(d) / "hello", python or sys.executable)
@@ -245,17 +258,21 @@ def _cold_start() -> None:
             "PULLFIX_CONFIG": str(config),
             "PULLFIX_OUTCOMES_TOPIC": "projects/shop-prod/topics/pull-outcomes",
         }
-        hello = [
-            _time_to_first_2xx("hello", hello_main / HELLO.name, bare, python) for _ in range(5)
-        ]
-        for label, env in (("memory ledger, no topic", bare), ("as deployed", deployed)):
-            runs = [
-                _time_to_first_2xx("remediate", built / "main.py", env, python) for _ in range(5)
-            ]
-            p, h = statistics.median(runs), statistics.median(hello)
+        # Round-robin, each remediate start next to a hello-world start: the machine's slow
+        # and fast spells fall on both sides of each ratio alike, and the median ratio of
+        # the rounds counts.
+        runs: dict[str, list[float]] = {"hello": [], "bare": [], "deployed": []}
+        for _ in range(COLD_ROUNDS):
+            runs["hello"].append(_time_to_first_2xx("hello", hello_main / HELLO.name, bare, python))
+            for name, env in (("bare", bare), ("deployed", deployed)):
+                runs[name].append(_time_to_first_2xx("remediate", built / "main.py", env, python))
+        h = statistics.median(runs["hello"])
+        for label, name in (("memory ledger, no topic", "bare"), ("as deployed", "deployed")):
+            p = statistics.median(runs[name])
+            ratio = statistics.median(r / h for r, h in zip(runs[name], runs["hello"], strict=True))
             print(
                 f"  remediate ({label}) {p * 1000:6.0f} ms   hello-world {h * 1000:6.0f} ms   "
-                f"ratio {p / h:.2f}"
+                f"ratio {ratio:.2f}"
             )
     print(
         "  (as deployed: a config file, the Firestore ledger and the outcomes topic, as "
