@@ -562,3 +562,50 @@ def test_sandbox_serves_concurrent_clients(sandbox: Sandbox, clients: GoogleClie
         thread.join()
     assert errors == []
     assert sandbox.stats()["total"] == 160
+
+
+# -- the JSON client's proxies --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("no_proxy", ["", "127.0.0.1", "localhost,127.0.0.0/8"])
+def test_rest_calls_go_through_the_environments_proxy_unless_no_proxy_names_the_host(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, no_proxy: str
+) -> None:
+    # A forward proxy on loopback: it answers every request itself and records its target.
+    import http.server
+
+    from pullfix.gcp.endpoints import sandbox_endpoint
+
+    seen: list[str] = []
+
+    class Proxy(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.path)
+            body = json.dumps({"name": "projects/111111111111", "parent": ""}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.server_address[1]}")
+    monkeypatch.setenv("NO_PROXY", no_proxy)
+    made = GoogleClients(sandbox_endpoint(sandbox.endpoint))
+    try:
+        got = made.rest.get(
+            "cloudresourcemanager", "/v3/projects/{}", "shop-prod", fields="name", timeout=5
+        )
+    finally:
+        made.close()
+        proxy.shutdown()
+        proxy.server_close()
+    if no_proxy:
+        assert seen == []  # straight to the sandbox
+        assert got["name"] == "projects/111111111111"
+    else:
+        assert seen == [f"{sandbox.endpoint}/v3/projects/shop-prod?fields=name"]

@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 __all__ = ["load_yaml", "mapping"]
 
 
@@ -27,6 +25,8 @@ def mapping(
 
 def load_yaml(path: str | Path, what: str, error: type[ValueError]) -> Any:
     """The YAML document in a file; `error` names the file and what is wrong with it."""
+    import yaml  # only where a file is read: a function without a config never loads it
+
     try:
         text = Path(path).read_text()
     except OSError as exc:

@@ -31,25 +31,24 @@ class RestClient:
     `pullfix.gcp.errors` reads Google's JSON error envelope.
 
     For the calls of every first event (GKE `clusters.get`, Resource Manager `projects.get`,
-    Compute `instances.get`) and of every new incident (Artifact Registry `tags.get`, the
-    Policy Troubleshooter, Pub/Sub `publish`): the generated clients of those APIs would
-    send the same requests, but importing them costs more than the rest of a cold start
-    (container_v1's types alone take about 130 ms, google-cloud-pubsub about 600 ms,
-    google-cloud-compute about 1.5 s), and a `fields` mask keeps each answer to what
-    pullfix reads.
+    Compute `instances.get`, the Firestore ledger) and of every new incident (Artifact
+    Registry `tags.get`, the Policy Troubleshooter, Pub/Sub `publish`): the generated
+    clients of those APIs would send the same requests, but importing them costs more than
+    the rest of a cold start (container_v1's types alone take about 130 ms, google-cloud-
+    pubsub about 600 ms, google-cloud-compute about 1.5 s, firestore_v1 about 300 ms), and a
+    `fields` mask keeps each answer to what pullfix reads.
 
     The environment's proxy and CA settings (HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE,
-    CURL_CA_BUNDLE) are read once, per API host, when the client is made: requests reads
-    them again on every request otherwise (`trust_env`), walking the whole environment
-    twice, which cost about 0.7 ms of each 2 ms loopback call.
+    CURL_CA_BUNDLE) are read once: the CA bundle when the client is made, the proxies of an
+    API host on its first call. requests reads them again on every request otherwise
+    (`trust_env`), walking the whole environment twice, which cost about 0.7 ms of each 2 ms
+    loopback call.
     """
 
     def __init__(self, session: Any, bases: Mapping[str, str]) -> None:
-        from requests.utils import get_environ_proxies
-
         self.session = session
         self.bases = bases  # API -> scheme://host
-        self._proxies = {api: get_environ_proxies(base) for api, base in bases.items()}
+        self._proxies: dict[str, dict[str, str]] = {}  # by base, found on its first call
         # What requests' merge_environment_settings would find, found once.
         bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
         if bundle:
@@ -88,14 +87,15 @@ class RestClient:
     ) -> dict[str, Any]:
         from urllib.parse import quote
 
+        base = self.bases[api]
+        proxies = self._proxies.get(base)
+        if proxies is None:
+            from requests.utils import get_environ_proxies
+
+            proxies = self._proxies.setdefault(base, get_environ_proxies(base))
         path = template.format(*(quote(part, safe="") for part in parts))
         response = self.session.request(
-            method,
-            self.bases[api] + path,
-            params=params,
-            json=body,
-            timeout=timeout,
-            proxies=self._proxies[api],
+            method, base + path, params=params, json=body, timeout=timeout, proxies=proxies
         )
         if response.status_code >= 400:
             raise error_from_response(response.status_code, response.content)
