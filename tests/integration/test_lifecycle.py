@@ -293,7 +293,7 @@ LEDGER_FAULTS = [
 def test_a_ledger_fault_at_any_call_ends_in_one_grant_and_its_outcome(
     tmp_path: Path, method: str, after: int, kind: str
 ) -> None:
-    """Firestore fails at the Nth ledger call of a grant, over gRPC, in a real function
+    """Firestore fails at the Nth ledger call of a grant (REST), in a real function
     process; Pub/Sub redelivers until acknowledged. Never acknowledged before the grant and
     its outcome exist, never a second binding, never a suppression of work not done."""
     config = {**CONFIG, "lease": f"{LEASE}s", "api_timeout": "2s"}
