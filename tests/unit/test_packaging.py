@@ -32,3 +32,19 @@ def test_main_py_only_imports_the_entry_points_from_the_package() -> None:
     ]
     others = [node for node in tree.body if not isinstance(node, ast.ImportFrom | ast.Expr)]
     assert [ast.unparse(node) for node in others] == ["__all__ = ['notify', 'remediate', 'verify']"]
+
+
+def test_every_variable_the_functions_read_is_in_the_readmes_environment_table() -> None:
+    # The environment is a public contract: a variable the deployed package reads (dev/ is
+    # never deployed) and the README does not name is one a user cannot know to set.
+    package = REPO / "functions" / "pullfix"
+    read = {
+        name
+        for path in package.rglob("*.py")
+        if "dev" not in path.relative_to(package).parts
+        for name in re.findall(r'"(PULLFIX_[A-Z_]+)"', path.read_text())
+    }
+    readme = (REPO / "README.md").read_text()
+    table = readme.split("## Function environment", 1)[1].split("\n## ", 1)[0]
+    assert read, "no PULLFIX_ variable found: the scan is broken"
+    assert sorted(name for name in read if f"`{name}`" not in table) == []
