@@ -58,6 +58,12 @@ BAD = [
     ({"dedupe_window": "an hour"}, "dedupe_window: expected a duration"),
     ({"ledger": "redis"}, "ledger: expected memory or"),
     ({"ledger": {"firestore": {"database": 3}}}, "ledger.firestore.database"),
+    ({"ledger": {"firestore": {"database": "Prod"}}}, "ledger.firestore.database"),
+    ({"ledger": {"firestore": {"collection": "a/b"}}}, "ledger.firestore.collection"),
+    ({"ledger": {"firestore": {"collection": "__x__"}}}, "ledger.firestore.collection"),
+    ({"ledger": {"firestore": {"collection": ".."}}}, "ledger.firestore.collection"),
+    ({"ledger": {"firestore": {"project": "shop prod"}}}, "ledger.firestore.project"),
+    ({"ledger": {"firestore": {"project": "projects/shop"}}}, "ledger.firestore.project"),
     ({"notify": {"routes": [{"chat": "teams", "webhook_url_env": "X"}]}}, "notify.routes[0].chat"),
     ({"notify": {"routes": [{"chat": "slack"}]}}, "notify.routes[0].webhook_url_env: required"),
     (
@@ -84,3 +90,14 @@ def test_unreadable_files(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text("auto_grant: [\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(tmp_path / "bad.yaml")
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"database": "(default)", "collection": "pullfix-incidents", "project": "shop-prod"},
+        {"database": "pullfix", "collection": "ledger_v2", "project": "example.com:shop-prod"},
+    ],
+)
+def test_firestore_ids_firestore_accepts_pass(spec: dict[str, str]) -> None:
+    assert config_from_dict({"ledger": {"firestore": spec}}).ledger == FirestoreLedgerConfig(**spec)

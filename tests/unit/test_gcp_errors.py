@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 
 import pytest
 from google.api_core import exceptions as core
+from google.auth import exceptions as auth
 
 from pullfix.core.model import AccessDenied, TransientError
 from pullfix.gcp.adapter import guard
@@ -19,6 +21,7 @@ from pullfix.gcp.errors import (
     Retryable,
     api_error,
     error_from_response,
+    retryable,
 )
 from pullfix.gcp.retries import Retry
 
@@ -54,22 +57,45 @@ def test_the_envelope_status_decides_the_kind(
 
 
 @pytest.mark.parametrize(
-    ("code", "body", "kind", "message"),
+    ("code", "body", "kind"),
     [
-        (502, b"<html>Bad Gateway</html>", Retryable, "<html>Bad Gateway</html>"),
-        (404, b"", NotFound, "HTTP 404"),
-        (403, b'{"error": "denied"}', Denied, '{"error": "denied"}'),
-        (412, b"{}", FailedPrecondition, "{}"),
-        (418, b"[1]", ApiCallError, "[1]"),
+        (502, b"<html>Bad Gateway</html>", Retryable),
+        (503, b"", Retryable),
+        (429, b"slow down", Retryable),
+        # A proxy's or load balancer's 404 page says no such URL, not no such document;
+        # nor is its 403 pullfix's IAM, nor its 412 a Firestore precondition.
+        (404, b"<html>Not Found</html>", ApiCallError),
+        (403, b'{"error": "denied"}', ApiCallError),
+        (412, b"{}", ApiCallError),
     ],
 )
-def test_answers_without_an_envelope_are_read_by_their_http_code(
-    code: int, body: bytes, kind: type[ApiCallError], message: str
+def test_answers_without_googles_envelope_are_no_answer_about_the_resource(
+    code: int, body: bytes, kind: type[ApiCallError]
 ) -> None:
-    # A proxy's or load balancer's answer, not Google's JSON.
     error = error_from_response(code, body)
     assert type(error) is kind
-    assert error.message == message
+    assert error.status == ""
+    if kind is ApiCallError:
+        assert error.message.startswith(f"HTTP {code} without Google's error envelope")
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "again"),
+    [
+        (429, "RESOURCE_EXHAUSTED", True),
+        (500, "INTERNAL", True),
+        (503, "UNAVAILABLE", True),
+        (504, "DEADLINE_EXCEEDED", True),
+        # Transient, yet not made again in the process: a commit that did land would fail
+        # its own precondition; Pub/Sub's redelivery takes these.
+        (500, "UNKNOWN", False),
+        (500, "DATA_LOSS", False),
+        (502, "", False),
+        (404, "NOT_FOUND", False),
+    ],
+)
+def test_which_answers_are_retried_in_the_process(code: int, status: str, again: bool) -> None:
+    assert retryable(error_from_response(code, envelope(code, status))) is again
 
 
 def test_generated_client_errors_read_as_the_same_kinds() -> None:
@@ -102,6 +128,13 @@ def test_guard_turns_answers_into_pullfix_kinds() -> None:
     assert isinstance(info.value.__cause__, core.NotFound)
     with pytest.raises(ValueError, match="a bug"):
         guard("reading x", lambda: fail(ValueError("a bug")))
+    # google-auth could not reach its token endpoint, or was told to try again.
+    with pytest.raises(TransientError, match="metadata server"):
+        guard("reading x", lambda: fail(auth.TransportError("metadata server unreachable")))
+    with pytest.raises(TransientError):
+        guard("reading x", lambda: fail(auth.RefreshError("503 from token", retryable=True)))
+    with pytest.raises(auth.RefreshError):
+        guard("reading x", lambda: fail(auth.RefreshError("invalid_grant")))
 
 
 def test_retry_retries_transient_answers_until_one_succeeds() -> None:
@@ -142,3 +175,20 @@ def test_retry_gives_up_on_other_answers_at_once_and_on_transient_ones_within_th
         Retry(0.3, initial=0.01, maximum=0.05)(unavailable)()
     assert time.monotonic() - start < 0.3 + 0.1
     assert len(calls) >= 3
+
+
+def test_a_calls_timeout_bounds_it_retries_included() -> None:
+    # Each attempt is given only what is left of the call's own timeout.
+    given: list[float] = []
+
+    def slow(timeout: float) -> None:
+        given.append(timeout)
+        time.sleep(min(timeout, 0.15))
+        raise error_from_response(503, envelope(503, "UNAVAILABLE"))
+
+    start = time.monotonic()
+    with pytest.raises(Retryable):
+        Retry(0.5, initial=0.01, maximum=0.02)(slow)(timeout=0.5)
+    assert time.monotonic() - start < 0.5 + 0.1
+    assert given[0] == pytest.approx(0.5, abs=0.01)
+    assert all(later < earlier for earlier, later in itertools.pairwise(given))

@@ -216,6 +216,34 @@ def _auto_grant(value: object) -> AutoGrant:
     )
 
 
+# What Firestore accepts as ids: a database is "(default)" or 4-63 of [a-z0-9-], a letter
+# first and no hyphen last, not UUID-like (CreateDatabaseRequest.database_id); a collection
+# id has no "/", is not "." or "..", does not match __.*__ and is at most 1,500 bytes
+# (https://cloud.google.com/firestore/quotas, "Collections, documents, and fields"); the
+# ledger adds "-open" to it for open incidents. A project id is 6-30 of [a-z0-9-], a letter
+# first and no hyphen last, or a legacy domain-scoped "example.com:name".
+_DATABASE_ID = re.compile(r"\(default\)|[a-z][a-z0-9-]{2,61}[a-z0-9]")
+_UUID_LIKE = re.compile(r"[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}")
+_PROJECT_ID = re.compile(r"(?:[a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]")
+_FIRESTORE_IDS: dict[str, tuple[Callable[[str], bool], str]] = {
+    "database": (
+        lambda v: bool(_DATABASE_ID.fullmatch(v)) and not _UUID_LIKE.fullmatch(v),
+        'expected "(default)" or 4-63 lowercase letters, digits and hyphens',
+    ),
+    "collection": (
+        lambda v: (
+            "/" not in v
+            and v not in (".", "..")
+            and not re.fullmatch(r"__.*__", v)
+            and len(v.encode()) <= 1500 - len("-open")
+            and v.isprintable()
+        ),
+        "expected a Firestore collection id (no '/', not '.' or '..', not __name__)",
+    ),
+    "project": (lambda v: bool(_PROJECT_ID.fullmatch(v)), "expected a project id"),
+}
+
+
 def _ledger(value: object) -> str | FirestoreLedgerConfig:
     if value == "memory":
         return "memory"
@@ -226,6 +254,9 @@ def _ledger(value: object) -> str | FirestoreLedgerConfig:
         for key in spec:
             if not isinstance(spec[key], str) or not spec[key]:
                 raise ConfigError(f"ledger.firestore.{key}: expected a non-empty string")
+            rule, text = _FIRESTORE_IDS[key]
+            if not rule(spec[key]):
+                raise ConfigError(f"ledger.firestore.{key}: {text}, got {spec[key]!r}")
         return FirestoreLedgerConfig(**spec)
     raise ConfigError(f"ledger: expected memory or {{firestore: {{...}}}}, got {value!r}")
 

@@ -132,10 +132,13 @@ def guard(what: str, call: Callable[[], T], needs: tuple[str, ...] = ()) -> T:
         error = api_error(exc)
         if error is None:
             # Connection refused or reset, the transport's own timeout (requests' errors are
-            # OSErrors), or anything else of the transport layer (a grpc channel's errors):
-            # Pub/Sub redelivers.
-            if isinstance(exc, OSError) or type(exc).__module__.startswith(
-                ("requests", "urllib3", "grpc")
+            # OSErrors), anything else of the transport layer (a grpc channel's errors), or
+            # google-auth failing to reach its token endpoint or told to try again (the
+            # metadata server's blips): Pub/Sub redelivers.
+            if (
+                isinstance(exc, OSError)
+                or type(exc).__module__.startswith(("requests", "urllib3", "grpc"))
+                or _auth_transient(exc)
             ):
                 raise TransientError(f"{what}: {exc}") from exc
             raise
@@ -147,6 +150,16 @@ def guard(what: str, call: Callable[[], T], needs: tuple[str, ...] = ()) -> T:
         if error is exc:
             raise
         raise error from exc  # a generated client's error, as pullfix's own kind
+
+
+def _auth_transient(exc: BaseException) -> bool:
+    """A google-auth failure that a later attempt may not meet: its TransportError, or an
+    error it marks `retryable` (a token endpoint's 5xx)."""
+    if not type(exc).__module__.startswith("google.auth"):
+        return False
+    from google.auth import exceptions as auth_exceptions
+
+    return isinstance(exc, auth_exceptions.TransportError) or bool(getattr(exc, "retryable", False))
 
 
 def _policy_view(policy: Any) -> PolicyView:

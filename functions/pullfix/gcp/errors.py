@@ -102,8 +102,11 @@ def make_error(code: int, status: str, message: str) -> ApiCallError:
 
 
 def error_from_response(code: int, content: bytes) -> ApiCallError:
-    """The error a REST answer of HTTP `code` carries in its body (Google's JSON envelope,
-    or whatever a proxy or load balancer answered instead)."""
+    """The error a REST answer of HTTP `code` carries in its body: Google's JSON envelope,
+    or whatever a proxy or load balancer answered instead. Without the envelope the answer
+    is not the API's: a 404 page says no such URL, not no such document, so only 429 and
+    5xx keep their meaning (retryable); anything else is a plain ApiCallError, which no
+    caller takes for an answer about the resource."""
     status, message = "", ""
     try:
         envelope: Any = json.loads(content)
@@ -113,9 +116,11 @@ def error_from_response(code: int, content: bytes) -> ApiCallError:
     if isinstance(error, dict):
         status = error["status"] if isinstance(error.get("status"), str) else ""
         message = error["message"] if isinstance(error.get("message"), str) else ""
-    if not message:
-        message = content[:300].decode("utf-8", "replace").strip() or f"HTTP {code}"
-    return make_error(code, status, message)
+        return make_error(code, status, message or f"HTTP {code}")
+    message = content[:300].decode("utf-8", "replace").strip() or f"HTTP {code}"
+    if code == 429 or code >= 500:
+        return Retryable(code, "", message)
+    return ApiCallError(code, "", f"HTTP {code} without Google's error envelope: {message}")
 
 
 def api_error(exc: BaseException) -> ApiCallError | None:
@@ -134,6 +139,20 @@ def api_error(exc: BaseException) -> ApiCallError | None:
     return make_error(int(exc.code or 500), grpc_code.name if grpc_code else "", exc.message)
 
 
+# What a call is made again for, in the process: the answers that say the request was
+# refused before it did anything, or most likely so (the client libraries' default retry
+# codes: RESOURCE_EXHAUSTED, UNAVAILABLE, INTERNAL, DEADLINE_EXCEEDED). A commit with a
+# precondition that did land and is made again fails its own precondition; the other 5xx
+# answers (502, UNKNOWN, DATA_LOSS) go to Pub/Sub's redelivery instead, through guard.
+_RETRIED_STATUSES = frozenset(
+    {"RESOURCE_EXHAUSTED", "INTERNAL", "UNAVAILABLE", "DEADLINE_EXCEEDED"}
+)
+_RETRIED_CODES = frozenset({429, 500, 503, 504})
+
+
 def retryable(exc: BaseException) -> bool:
-    """Whether the same call may succeed if made again shortly."""
-    return isinstance(api_error(exc), Retryable)
+    """Whether the call is made again in the process (see `_RETRIED_STATUSES`)."""
+    error = api_error(exc)
+    if not isinstance(error, Retryable):
+        return False
+    return error.status in _RETRIED_STATUSES if error.status else error.code in _RETRIED_CODES

@@ -16,10 +16,12 @@ T = TypeVar("T")
 
 
 class Retry:
-    """Retries a call while it fails with a retryable Google error (429, 5xx; see
-    `pullfix.gcp.errors`), sleeping a random time up to a delay that doubles from `initial`
-    to `maximum` ("full jitter"), and gives up once the next sleep would end past `timeout`
-    seconds from the first attempt: the last error is raised then.
+    """Retries a call while it fails with a retryable Google error (429, 500, 503, 504; see
+    `pullfix.gcp.errors.retryable`), sleeping a random time up to a delay that doubles from
+    `initial` to `maximum` ("full jitter"), and gives up once the next sleep would end past
+    `timeout` seconds from the first attempt: the last error is raised then. A call's own
+    `timeout` argument bounds the whole call, retries included: each attempt gets the time
+    left of it (or of the budget, if that is longer).
 
     The generated clients' own defaults retry for up to a minute, longer than a function may
     run; their calls get `retry=None` and this policy around them.
@@ -45,9 +47,17 @@ class Retry:
 
     def __call__(self, call: Callable[P, T]) -> Callable[P, T]:
         def retried(*args: P.args, **kwargs: P.kwargs) -> T:
-            deadline = time.monotonic() + self.timeout
+            start = time.monotonic()
+            deadline = start + self.timeout  # no attempt starts after it
             delay = self.initial
+            asked = kwargs.get("timeout")
+            if isinstance(asked, int | float):
+                # The call, its retries included, ends within its own timeout (or the
+                # budget, if longer): each attempt waits only for the time left of it.
+                bound = start + max(asked, self.timeout)
             while True:
+                if isinstance(asked, int | float):
+                    kwargs["timeout"] = max(0.001, min(asked, bound - time.monotonic()))
                 try:
                     return call(*args, **kwargs)
                 except Exception as exc:
@@ -63,6 +73,6 @@ class Retry:
 
 
 def bounded_retry(timeout: float) -> Retry:
-    """Retry 429 and 5xx answers from 50 ms doubling to 1 s, for at most `timeout` seconds in
-    all."""
+    """Retry 429, 500, 503 and 504 answers from 50 ms doubling to 1 s, for at most `timeout`
+    seconds in all."""
     return Retry(timeout)
