@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -320,6 +321,33 @@ def test_failures_past_the_grace_period_escalate_once(pipe: Pipeline) -> None:
     again = event("late-pool", image, workload="late", minutes_ago=1)
     assert pipe.post(again) == 200
     assert pipe.outcomes_for(again) == []
+
+
+def test_an_escalation_is_published_once_even_when_its_publish_fails(tmp_path: Path) -> None:
+    # Another workload of the granted account (a new event, so the incident path, not the
+    # duplicate one) fails past the grace period; the first publish of its escalation fails.
+    # The redelivery of that message publishes it, once; nothing else escalates again.
+    config = {**CONFIG, "lease": "2s"}
+    with pipeline(tmp_path, config, ledger_firestore=True) as (pipe,):
+        image = f"{SHARED}/web:1.4"
+        first = event("late-pool", image, workload="late", minutes_ago=15)
+        assert pipe.post(first) == 200
+        assert pipe.one_outcome(first)["action"] == "grant"
+        pipe.sandbox.add_fault(method="pubsub.projects.topics.publish", status=503, count=20)
+        other = event("late-pool", image, workload="late-b", minutes_ago=2)
+        assert pipe.post(other, message_id="esc-1") == 500
+        statuses = []
+        deadline = time.monotonic() + 30
+        while not statuses or statuses[-1] != 200:
+            assert time.monotonic() < deadline, statuses
+            time.sleep(0.5)
+            statuses.append(pipe.post(other, message_id="esc-1"))  # Pub/Sub's redelivery
+        escalations = [o for o in pipe.outcomes() if o["escalation"]]
+        assert len(escalations) == 1, escalations
+        assert escalations[0]["event"]["insert_id"] == other["insertId"]
+        again = event("late-pool", image, workload="late-c", minutes_ago=1)
+        assert pipe.post(again) == 200
+        assert [o for o in pipe.outcomes() if o["escalation"]] == escalations
 
 
 def test_irrelevant_and_old_events_are_acknowledged_without_outcomes(pipe: Pipeline) -> None:

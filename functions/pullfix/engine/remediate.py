@@ -199,6 +199,17 @@ class Remediator:
             with contextlib.suppress(Exception):
                 self.ledger.release(event_key)
             raise
+        if outcome.escalation:
+            # Stored and published under the escalation's own key (see `_escalation`).
+            self.ledger.update(
+                event_key,
+                {
+                    "state": State.DONE.value,
+                    "cause": outcome.cause.value,
+                    "fingerprint": outcome.fingerprint,
+                },
+            )
+            return outcome
         record = {
             "state": State.ACTED.value,
             "cause": outcome.cause.value,
@@ -262,15 +273,36 @@ class Remediator:
         )
 
     def _escalation(self, failure: PullFailure, grant_key: str, when: datetime) -> Outcome | None:
-        """One ticket when pulls still fail past the grace period after a grant."""
+        """One ticket when pulls still fail past the grace period after a grant.
+
+        The escalation is work of its own, under its own key and the same lifecycle as an
+        incident: claimed with a lease, its outcome stored (`acted`) before it is published,
+        then `done`. A delivery that fails to publish it leaves the stored outcome for the
+        next (never an escalation flagged but never sent), and only one delivery makes it.
+        Returns None when no escalation is due, or another delivery made or makes it.
+        """
         granted = self.ledger.get(grant_key, when)
         if not granted or not granted.get("granted_at"):
             return None
         granted_at = datetime.fromisoformat(granted["granted_at"])
         if (when - granted_at).total_seconds() < self.config.escalation_grace:
             return None
-        if not self.ledger.set_flag_once(grant_key, "escalated", when):
-            return None
+        key = fingerprint("escalation", grant_key)
+        wall = self.clock()
+        mine = lease_fields(State.WORKING, failure.message_id, wall, self.lease)
+        claim = self.ledger.claim(key, when, self.config.dedupe_window, mine)
+        if not claim.new:
+            step = next_step(claim.record, failure.message_id, wall)
+            if step is Step.RETRY:
+                raise InProgress(f"escalation {key} is being made by this message already")
+            if step is Step.SUPPRESS:
+                return None
+            held = {**claim.record, **mine} if step is Step.PUBLISH else mine
+            if not self.ledger.take_over(key, when, self.config.dedupe_window, held, wall).new:
+                raise InProgress(f"escalation {key} was just taken over by another delivery")
+            if step is Step.PUBLISH:
+                text = claim.record["outcome"]
+                return self._finish(key, json.loads(text), text, None)
         cause = Cause(granted.get("cause") or Cause.ROLE.value)
         plan = GrantPlan(granted["resource"], granted["role"], granted["member"])
         reasons = (
@@ -288,13 +320,25 @@ class Remediator:
             escalation=True,
         )
         outcome.grant = plan
+        published = outcome.to_dict()
+        text = json.dumps(published)
+        self.ledger.update(
+            key,
+            {
+                "state": State.ACTED.value,
+                "cause": cause.value,
+                "fingerprint": grant_key,
+                "outcome": text,
+            },
+        )
+        # Verification reads the flag: the grant's incident is escalated already.
+        self.ledger.set_flag_once(grant_key, "escalated", when)
         log(
             "WARNING",
             f"pullfix: grant {grant_key} did not fix {failure.image}",
-            {"outcome": outcome.to_dict()},
+            {"outcome": published},
         )
-        self._publish(outcome.to_dict())
-        return outcome
+        return self._finish(key, published, text, None)
 
     # -- evidence, decision, action ---------------------------------------------------------
 
