@@ -32,6 +32,16 @@ def test_the_hourly_cap_is_the_sliding_sixty_minutes_in_both(ledger: Ledger) -> 
     assert not ledger.take_grant_slot(T0 + timedelta(minutes=112), 0)
 
 
+def test_the_cap_holds_whatever_order_the_grant_times_come_in(ledger: Ledger) -> None:
+    # Newest first: each grant's hour holds the ones made "after" it too.
+    taken = [ledger.take_grant_slot(T0 + timedelta(minutes=59 - i), 2) for i in range(4)]
+    assert taken == [True, True, False, False]
+    assert ledger.take_grant_slot(T0 - timedelta(minutes=2), 2)  # one within its hour
+    # The grant at 59 minutes was not forgotten for having come first.
+    assert not ledger.take_grant_slot(T0 + timedelta(minutes=100), 2)
+    assert ledger.take_grant_slot(T0 + timedelta(minutes=160), 2)
+
+
 def test_a_lease_is_taken_over_only_once_it_ran_out(ledger: Ledger) -> None:
     wall = 1_000_000.0
     first = lease_fields(State.WORKING, "m1", wall, 30)

@@ -77,7 +77,9 @@ class Ledger(Protocol):
         ...
 
     def take_grant_slot(self, now: datetime, limit: int) -> bool:
-        """Count one grant in the 60 minutes before `now`; False when `limit` were made."""
+        """Count one grant at `now`; False when `limit` were made within an hour of it,
+        before or after: so no 60 minutes ever hold more than `limit`, in whatever order
+        the grants' times come (replay reads events as of their own time)."""
         ...
 
     def open_incident(self, key: str, data: dict[str, str], until: datetime) -> None:
@@ -160,9 +162,15 @@ class MemoryLedger:
     def take_grant_slot(self, now: datetime, limit: int) -> bool:
         with self._lock:
             # Kept sorted: pruning and counting are bisections, not scans of the hour.
-            del self._grants[: bisect.bisect_right(self._grants, now - timedelta(hours=1))]
-            del self._grants[bisect.bisect_right(self._grants, now + timedelta(hours=1)) :]
-            if bisect.bisect_right(self._grants, now) >= limit:
+            # Kept sorted: counting is two bisections. Only grants more than two hours before
+            # the latest one are dropped; an hour either side of `now` is what counts.
+            latest = max(now, self._grants[-1]) if self._grants else now
+            del self._grants[: bisect.bisect_right(self._grants, latest - timedelta(hours=2))]
+            hour = timedelta(hours=1)
+            within = bisect.bisect_right(self._grants, now + hour) - bisect.bisect_right(
+                self._grants, now - hour
+            )
+            if within >= limit:
                 return False
             bisect.insort(self._grants, now)
             return True
@@ -379,24 +387,27 @@ class FirestoreLedger:
         return False
 
     def take_grant_slot(self, now: datetime, limit: int) -> bool:
-        """The cap over the sliding 60 minutes before `now`, as MemoryLedger counts it: one
-        document holds the times of the grants of the last hour."""
+        """The cap as MemoryLedger counts it (see `Ledger.take_grant_slot`): one document
+        holds the times of the grants of the two hours up to the latest."""
         if limit <= 0:
             return False
-        hour_ago, ahead = now - timedelta(hours=1), now + timedelta(hours=1)
+        hour = timedelta(hours=1)
         for _ in range(_ATTEMPTS):
             doc = self._read(_GRANT_TIMES)
             times = []
             if doc is not None:
-                for text in self._data(doc).get("times", "").split():
-                    when = datetime.fromisoformat(text)
-                    if hour_ago < when <= ahead:
-                        times.append(when)
-            if sum(1 for when in times if when <= now) >= limit:
+                times = [
+                    datetime.fromisoformat(text)
+                    for text in self._data(doc).get("times", "").split()
+                ]
+            latest = max([now, *times])
+            times = sorted(when for when in times if when > latest - 2 * hour)
+            if sum(1 for when in times if now - hour < when <= now + hour) >= limit:
                 return False
             times.append(now)
+            times.sort()
             fields = self._fields(
-                {"times": " ".join(when.isoformat() for when in times)}, ahead + timedelta(hours=1)
+                {"times": " ".join(when.isoformat() for when in times)}, latest + 2 * hour
             )
             precondition = {"exists": False} if doc is None else self._as_read(doc)
             try:
