@@ -271,17 +271,19 @@ def test_a_storm_of_distinct_unlabelled_pods_costs_no_google_request(tmp_path: P
         assert len(pipe.outcomes()) == 10  # nothing new was published
 
 
-# A grant's ledger calls, in order (counted in a clean run: 2 reads, 7 writes). Each one
-# fails in turn, as a Firestore error and as a Firestore that answers too late.
+# A grant's ledger calls, in order (counted in a clean run: 2 reads, 8 writes). Each one
+# fails in turn, as a Firestore error and as a Firestore that answers too late; the writes
+# that finish the work also fail for longer than a delivery retries them ("down").
 FIRESTORE_GET = "firestore.projects.databases.documents.get"
 FIRESTORE_COMMIT = "firestore.projects.databases.documents.commit"
 LEDGER_FAULTS = [
     *[(FIRESTORE_GET, n, "unavailable") for n in range(2)],
-    *[(FIRESTORE_COMMIT, n, "unavailable") for n in range(7)],
+    *[(FIRESTORE_COMMIT, n, "unavailable") for n in range(8)],
     (FIRESTORE_GET, 0, "too-late"),
     (FIRESTORE_COMMIT, 0, "too-late"),
     (FIRESTORE_COMMIT, 3, "too-late"),
     (FIRESTORE_COMMIT, 6, "too-late"),
+    *[(FIRESTORE_COMMIT, n, "down") for n in (5, 6, 7)],
 ]
 
 
@@ -301,6 +303,8 @@ def test_a_ledger_fault_at_any_call_ends_in_one_grant_and_its_outcome(
         entry = event("default-pool", f"{SHARED}/web:1.4", workload=f"fault-{kind}")
         if kind == "unavailable":
             pipe.sandbox.add_fault(method=method, status=503, after=after, count=1)
+        elif kind == "down":  # past the in-process retries of more than one delivery
+            pipe.sandbox.add_fault(method=method, status=503, after=after, count=40)
         else:
             pipe.sandbox.add_fault(method=method, latency=3, after=after, count=1)
         statuses = []

@@ -245,9 +245,13 @@ class Remediator:
                 incident.acted_at + timedelta(seconds=keep),
             )
         self._publish(outcome)
-        self.ledger.update(event_key, {"state": State.DONE.value})
+        # The grant's record first: were the event's `done` written first and this write
+        # lost, the next event of the incident would find the grant still `granting` and
+        # finish it again (a second outcome); this way a lost `done` only republishes the
+        # same outcome, which notify knows by its fingerprint.
         if grant_key:
             self.ledger.update(grant_key, {"state": State.GRANTED.value})
+        self.ledger.update(event_key, {"state": State.DONE.value})
         return _outcome_from_dict(outcome)
 
     def _duplicate(
