@@ -398,15 +398,44 @@ def test_diagnose_takes_the_cluster_as_gcloud_does(sandbox: Sandbox) -> None:
     assert half.returncode == 3 and "--location" in half.stderr
 
 
+def _service_account_key(path: Path, token_uri: str) -> Path:
+    """A service-account key file (a fresh RSA key) whose token endpoint is `token_uri`:
+    google-auth honours a service account's `token_uri` (an authorized_user file's, since
+    google-auth 2.4x, it replaces with Google's own)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    path.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "project_id": "prod-shop",
+                "private_key_id": "k1",
+                "private_key": pem,
+                "client_email": "pullfix-test@prod-shop.iam.gserviceaccount.com",
+                "client_id": "1",
+                "token_uri": token_uri,
+            }
+        )
+    )
+    return path
+
+
 def test_credentials_that_cannot_be_refreshed_exit_4_without_a_traceback(tmp_path: Path) -> None:
-    """An expired or revoked login: the token endpoint answers invalid_grant."""
+    """A revoked key: the token endpoint answers invalid_grant."""
     import http.server
     import threading
 
     class TokenEndpoint(http.server.BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            body = b'{"error": "invalid_grant", "error_description": "Token has been revoked."}'
+            body = b'{"error": "invalid_grant", "error_description": "Invalid JWT Signature."}'
             self.send_response(400)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -419,23 +448,25 @@ def test_credentials_that_cannot_be_refreshed_exit_4_without_a_traceback(tmp_pat
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), TokenEndpoint)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        credentials = tmp_path / "adc.json"
-        credentials.write_text(
-            json.dumps(
-                {
-                    "type": "authorized_user",
-                    "client_id": "pullfix-test.apps.googleusercontent.com",
-                    "client_secret": "not-a-secret",
-                    "refresh_token": "revoked",
-                    "token_uri": f"http://127.0.0.1:{server.server_port}/token",
-                }
-            )
+        key = _service_account_key(
+            tmp_path / "key.json", f"http://127.0.0.1:{server.server_port}/token"
         )
-        done = _diagnose_as_a_user(tmp_path, GOOGLE_APPLICATION_CREDENTIALS=str(credentials))
+        done = _diagnose_as_a_user(tmp_path, GOOGLE_APPLICATION_CREDENTIALS=str(key))
     finally:
         server.shutdown()
         server.server_close()
     assert done.returncode == 4, done.stderr
+    assert "invalid_grant" in done.stderr
     assert "gcloud auth application-default login" in done.stderr
     assert "Traceback" not in done.stderr
     assert len(done.stderr.splitlines()) == 1
+
+
+def test_an_unreachable_token_endpoint_is_a_transient_failure(tmp_path: Path) -> None:
+    # Nothing listens there: google-auth's TransportError, which a later attempt may not
+    # meet (a metadata server's blip, in a function): "retry later", not "log in again".
+    key = _service_account_key(tmp_path / "key.json", "http://127.0.0.1:9/token")
+    done = _diagnose_as_a_user(tmp_path, GOOGLE_APPLICATION_CREDENTIALS=str(key))
+    assert done.returncode == 5, done.stderr
+    assert "retry later" in done.stderr
+    assert "Traceback" not in done.stderr
