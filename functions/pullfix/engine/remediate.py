@@ -173,25 +173,12 @@ class Remediator:
             offline.cause.value,
             verified,
         )
-        wall = self.clock()
-        mine = lease_fields(State.WORKING, failure.message_id, wall, self.lease)
-        claim = self.ledger.claim(event_key, when, self.config.dedupe_window, mine)
-        if not claim.new:
-            step = next_step(claim.record, failure.message_id, wall)
-            if step is Step.RETRY:
-                raise InProgress(f"incident {event_key} is being handled by this message already")
-            if step is Step.SUPPRESS:
-                return self._duplicate(failure, offline, claim.record, when, event_key)
-            held = {**claim.record, **mine} if step is Step.PUBLISH else mine
-            if not self.ledger.take_over(
-                event_key, when, self.config.dedupe_window, held, wall
-            ).new:
-                raise InProgress(f"incident {event_key} was just taken over by another delivery")
-            if step is Step.PUBLISH:
-                text = claim.record["outcome"]
-                return self._finish(
-                    event_key, json.loads(text), text, claim.record.get("grant_key")
-                )
+        step, found = self._hold(event_key, failure, when, "incident")
+        if step is Step.SUPPRESS:
+            return self._duplicate(failure, offline, found, when, event_key)
+        if step is Step.PUBLISH:
+            text = found["outcome"]
+            return self._finish(event_key, json.loads(text), text, found.get("grant_key"))
         try:
             outcome = self._remediate(failure, offline, image, evidence, when, now)
         except BaseException:
@@ -229,6 +216,28 @@ class Remediator:
         self.ledger.update(event_key, record)
         self._finish(event_key, published, text, grant_key)
         return outcome
+
+    def _hold(
+        self, key: str, failure: PullFailure, when: datetime, what: str
+    ) -> tuple[Step, dict[str, str]]:
+        """Claim the work of `key` for this delivery, as the lifecycle table says: TAKE (it
+        is this delivery's to do), SUPPRESS (handled, or being handled by another message;
+        with the record found) or PUBLISH (done, its stored outcome not yet published; taken
+        over, with the record). InProgress when this message's own work is under way."""
+        wall = self.clock()
+        mine = lease_fields(State.WORKING, failure.message_id, wall, self.lease)
+        claim = self.ledger.claim(key, when, self.config.dedupe_window, mine)
+        if claim.new:
+            return Step.TAKE, claim.record
+        step = next_step(claim.record, failure.message_id, wall)
+        if step is Step.RETRY:
+            raise InProgress(f"{what} {key} is being handled by this message already")
+        if step is Step.SUPPRESS:
+            return step, claim.record
+        held = {**claim.record, **mine} if step is Step.PUBLISH else mine
+        if not self.ledger.take_over(key, when, self.config.dedupe_window, held, wall).new:
+            raise InProgress(f"{what} {key} was just taken over by another delivery")
+        return step, claim.record
 
     def _finish(
         self, event_key: str, outcome: dict[str, Any], text: str, grant_key: str | None
@@ -292,21 +301,12 @@ class Remediator:
         if (when - granted_at).total_seconds() < self.config.escalation_grace:
             return None
         key = fingerprint("escalation", grant_key)
-        wall = self.clock()
-        mine = lease_fields(State.WORKING, failure.message_id, wall, self.lease)
-        claim = self.ledger.claim(key, when, self.config.dedupe_window, mine)
-        if not claim.new:
-            step = next_step(claim.record, failure.message_id, wall)
-            if step is Step.RETRY:
-                raise InProgress(f"escalation {key} is being made by this message already")
-            if step is Step.SUPPRESS:
-                return None
-            held = {**claim.record, **mine} if step is Step.PUBLISH else mine
-            if not self.ledger.take_over(key, when, self.config.dedupe_window, held, wall).new:
-                raise InProgress(f"escalation {key} was just taken over by another delivery")
-            if step is Step.PUBLISH:
-                text = claim.record["outcome"]
-                return self._finish(key, json.loads(text), text, None)
+        step, found = self._hold(key, failure, when, "escalation")
+        if step is Step.SUPPRESS:
+            return None
+        if step is Step.PUBLISH:
+            text = found["outcome"]
+            return self._finish(key, json.loads(text), text, None)
         cause = Cause(granted.get("cause") or Cause.ROLE.value)
         plan = GrantPlan(granted["resource"], granted["role"], granted["member"])
         reasons = (
