@@ -36,10 +36,13 @@ def test_the_cap_holds_whatever_order_the_grant_times_come_in(ledger: Ledger) ->
     # Newest first: each grant's hour holds the ones made "after" it too.
     taken = [ledger.take_grant_slot(T0 + timedelta(minutes=59 - i), 2) for i in range(4)]
     assert taken == [True, True, False, False]
-    assert ledger.take_grant_slot(T0 - timedelta(minutes=2), 2)  # one within its hour
+    # More than an hour before the latest grant: what it would count may be forgotten.
+    assert not ledger.take_grant_slot(T0 - timedelta(minutes=2), 2)
     # The grant at 59 minutes was not forgotten for having come first.
     assert not ledger.take_grant_slot(T0 + timedelta(minutes=100), 2)
     assert ledger.take_grant_slot(T0 + timedelta(minutes=160), 2)
+    assert not ledger.take_grant_slot(T0 + timedelta(minutes=90), 2)  # again, too far back
+    assert ledger.take_grant_slot(T0 + timedelta(minutes=130), 2)  # only 160 within its hour
 
 
 def test_a_lease_is_taken_over_only_once_it_ran_out(ledger: Ledger) -> None:

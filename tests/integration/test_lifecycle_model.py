@@ -92,10 +92,10 @@ class FaultyLedger:
         if self._step():
             self.inner.release(key)
 
-    def set_flag_once(self, key: str, flag: str, now: datetime) -> bool:
+    def set_flag_once(self, key: str, flag: str, now: datetime, value: str = "true") -> bool:
         if not self._step():
             raise Died
-        return self.inner.set_flag_once(key, flag, now)
+        return self.inner.set_flag_once(key, flag, now, value)
 
     def take_grant_slot(self, now: datetime, limit: int) -> bool:
         if not self._step():

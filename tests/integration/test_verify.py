@@ -137,6 +137,103 @@ def test_an_escalation_made_from_a_failure_event_is_not_made_again(tmp_path: Pat
     ]
 
 
+class _Outcomes:
+    """The engine's publisher port, keeping what it is given."""
+
+    def __init__(self) -> None:
+        self.published: list[dict[str, Any]] = []
+
+    def publish(self, outcome: dict[str, Any]) -> None:
+        self.published.append(outcome)
+
+    def escalations(self) -> list[str]:
+        return [
+            o["action"]
+            for o in self.published
+            if o.get("escalation") or o.get("action") == "still_failing"
+        ]
+
+
+def _in_process(tmp_path: Path, logged: list[dict[str, Any]]) -> Any:
+    """A remediator and verification against a sandbox whose logs hold `logged`, with the
+    interleaving of events and passes in the test's hands."""
+    import dataclasses
+    from contextlib import contextmanager
+
+    from pullfix.core.config import config_from_dict
+    from pullfix.core.intake import PullFailure, parse_json
+    from pullfix.dev.sandbox import Sandbox, load_world
+    from pullfix.engine.runtime import build_remediator
+    from pullfix.engine.verify import logging_query, run_verification
+    from pullfix.gcp.clients import GoogleClients
+    from pullfix.gcp.endpoints import sandbox_endpoint
+
+    world = yaml.safe_load((SAMPLES / "world.yaml").read_text())
+    world["log_entries"] = logged
+    (tmp_path / "world.yaml").write_text(yaml.safe_dump(world))
+    config = config_from_dict(
+        {"auto_grant": {"repositories": ["projects/shop-*/locations/*/repositories/*"]}}
+    )
+
+    @contextmanager
+    def running() -> Any:
+        with Sandbox(load_world(tmp_path / "world.yaml")) as sandbox:
+            clients = GoogleClients(sandbox_endpoint(sandbox.endpoint))
+            remediator = build_remediator(config, clients, None)
+            outcomes = remediator.publisher = _Outcomes()
+
+            def deliver(entry: dict[str, Any], message_id: str) -> Any:
+                failure = parse_json(json.dumps(entry).encode())
+                assert isinstance(failure, PullFailure)
+                failure = dataclasses.replace(failure, message_id=message_id)
+                return remediator.handle(failure, failure.timestamp)
+
+            def verify(minute: float) -> list[str]:
+                now = datetime(2024, 3, 1, 10, tzinfo=UTC) + timedelta(minutes=minute)
+                verdicts = run_verification(
+                    remediator.ledger,
+                    logging_query(clients),
+                    now,
+                    config,
+                    publish=outcomes.publish,
+                )
+                return [v.action for v in verdicts]
+
+            try:
+                yield deliver, verify, outcomes
+            finally:
+                clients.close()
+
+    return running()
+
+
+def test_an_escalation_verification_made_is_not_made_again_by_a_failure_event(
+    tmp_path: Path,
+) -> None:
+    failed = _entry(0, pull_message(IMAGE, "403 Forbidden"))
+    late = _entry(11, pull_message(IMAGE, "403 Forbidden"), pod="web-7d9f8c5b4-z9x8w")
+    with _in_process(tmp_path, [failed, late]) as (deliver, verify, outcomes):
+        assert deliver(failed, "m1").action.value == "grant"
+        assert verify(12) == ["still_failing"]
+        assert not deliver(late, "m2").escalation  # verification escalated it first
+        assert verify(20) == []
+        assert outcomes.escalations() == ["still_failing"]
+
+
+def test_an_escalation_a_failure_event_made_is_not_made_again_once_the_grant_record_expires(
+    tmp_path: Path,
+) -> None:
+    failed = _entry(0, pull_message(IMAGE, "403 Forbidden"))
+    late = _entry(11, pull_message(IMAGE, "403 Forbidden"), pod="web-7d9f8c5b4-z9x8w")
+    with _in_process(tmp_path, [failed, late]) as (deliver, verify, outcomes):
+        assert deliver(failed, "m1").action.value == "grant"
+        assert deliver(late, "m2").escalation
+        # The grant record lives a dedupe window (1h); the open incident longer.
+        assert verify(30) == []
+        assert verify(65) == []
+        assert outcomes.escalations() == ["ticket"]
+
+
 def test_a_workload_that_went_away_is_abandoned(tmp_path: Path) -> None:
     failed = _entry(0, pull_message(MISSING, "manifest unknown"), workload="api", pod="api-1")
     results = _run(tmp_path, [failed], [failed], abandon_after="5m")

@@ -72,14 +72,16 @@ class Ledger(Protocol):
         """Forget a claim (its work failed and will be redelivered)."""
         ...
 
-    def set_flag_once(self, key: str, flag: str, now: datetime) -> bool:
-        """Set `flag` on a live record; True only for the one caller that set it."""
+    def set_flag_once(self, key: str, flag: str, now: datetime, value: str = "true") -> bool:
+        """Set `flag` to `value` on a live record that has none; True only for the one
+        caller that set it."""
         ...
 
     def take_grant_slot(self, now: datetime, limit: int) -> bool:
         """Count one grant at `now`; False when `limit` were made within an hour of it,
         before or after: so no 60 minutes ever hold more than `limit`, in whatever order
-        the grants' times come (replay reads events as of their own time)."""
+        the grants' times come (replay reads events as of their own time). A `now` more than
+        an hour before the latest grant is refused: the ledgers keep two hours of grants."""
         ...
 
     def open_incident(self, key: str, data: dict[str, str], until: datetime) -> None:
@@ -151,22 +153,25 @@ class MemoryLedger:
         with self._lock:
             self._records.pop(key, None)
 
-    def set_flag_once(self, key: str, flag: str, now: datetime) -> bool:
+    def set_flag_once(self, key: str, flag: str, now: datetime, value: str = "true") -> bool:
         with self._lock:
             held = self._records.get(key)
             if held is None or held[0] <= now or held[1].get(flag):
                 return False
-            held[1][flag] = "true"
+            held[1][flag] = value
             return True
 
     def take_grant_slot(self, now: datetime, limit: int) -> bool:
         with self._lock:
             # Kept sorted: pruning and counting are bisections, not scans of the hour.
             # Kept sorted: counting is two bisections. Only grants more than two hours before
-            # the latest one are dropped; an hour either side of `now` is what counts.
-            latest = max(now, self._grants[-1]) if self._grants else now
-            del self._grants[: bisect.bisect_right(self._grants, latest - timedelta(hours=2))]
+            # the latest one are dropped; an hour either side of `now` is what counts, so a
+            # `now` more than an hour before the latest grant cannot be counted: refused.
             hour = timedelta(hours=1)
+            latest = max(now, self._grants[-1]) if self._grants else now
+            if now < latest - hour:
+                return False
+            del self._grants[: bisect.bisect_right(self._grants, latest - 2 * hour)]
             within = bisect.bisect_right(self._grants, now + hour) - bisect.bisect_right(
                 self._grants, now - hour
             )
@@ -363,7 +368,7 @@ class FirestoreLedger:
     def release(self, key: str) -> None:
         self._commit([{"delete": self._name(key)}])
 
-    def set_flag_once(self, key: str, flag: str, now: datetime) -> bool:
+    def set_flag_once(self, key: str, flag: str, now: datetime, value: str = "true") -> bool:
         for _ in range(_ATTEMPTS):
             doc = self._read(key)
             if doc is None or self._expires(doc) <= now or self._data(doc).get(flag):
@@ -374,7 +379,7 @@ class FirestoreLedger:
                         {
                             "update": {
                                 "name": self._name(key),
-                                "fields": self._fields({flag: "true"}),
+                                "fields": self._fields({flag: value}),
                             },
                             "updateMask": {"fieldPaths": [flag]},
                             "currentDocument": self._as_read(doc),
@@ -401,6 +406,8 @@ class FirestoreLedger:
                     for text in self._data(doc).get("times", "").split()
                 ]
             latest = max([now, *times])
+            if now < latest - hour:
+                return False  # as MemoryLedger: its hour may reach before what is kept
             times = sorted(when for when in times if when > latest - 2 * hour)
             if sum(1 for when in times if now - hour < when <= now + hour) >= limit:
                 return False

@@ -288,11 +288,16 @@ class Remediator:
     def _escalation(self, failure: PullFailure, grant_key: str, when: datetime) -> Outcome | None:
         """One ticket when pulls still fail past the grace period after a grant.
 
-        The escalation is work of its own, under its own key and the same lifecycle as an
-        incident: claimed with a lease, its outcome stored (`acted`) before it is published,
-        then `done`. A delivery that fails to publish it leaves the stored outcome for the
-        next (never an escalation flagged but never sent), and only one delivery makes it.
-        Returns None when no escalation is due, or another delivery made or makes it.
+        The escalation is work of its own, under its own key (the grant's, and when it was
+        made: a later grant of the same incident can escalate again) and the same lifecycle
+        as an incident: claimed with a lease, its outcome stored (`acted`) before it is
+        published, then `done`. A delivery that fails to publish it leaves the stored outcome
+        for the next (never an escalation flagged but never sent), and only one delivery
+        makes it. The grant record's `escalated` flag, which verification also sets and reads,
+        names who escalated: another's (verification's "true", or another message's) means it
+        is done; this message's own means a crash came between the flag and the stored
+        outcome, and the work goes on. Returns None when no escalation is due, or another
+        delivery or verification made or makes it.
         """
         granted = self.ledger.get(grant_key, when)
         if not granted or not granted.get("granted_at"):
@@ -300,13 +305,27 @@ class Remediator:
         granted_at = datetime.fromisoformat(granted["granted_at"])
         if (when - granted_at).total_seconds() < self.config.escalation_grace:
             return None
-        key = fingerprint("escalation", grant_key)
+        mine = f"message:{failure.message_id or ''}"
+        flagged = granted.get("escalated")
+        if flagged and flagged != mine:
+            return None  # escalated already, by verification or an earlier event
+        key = fingerprint("escalation", grant_key, granted["granted_at"])
         step, found = self._hold(key, failure, when, "escalation")
         if step is Step.SUPPRESS:
             return None
         if step is Step.PUBLISH:
             text = found["outcome"]
             return self._finish(key, json.loads(text), text, None)
+        # The flag before the ticket is stored: verification, seeing it, escalates no more;
+        # the one who set it first escalates.
+        if not flagged and not self.ledger.set_flag_once(grant_key, "escalated", when, mine):
+            self.ledger.update(key, {"state": State.DONE.value})
+            return None
+        # The open incident too, which verification keeps longer than the grant record.
+        keep = 2 * self.config.abandon_after + self.config.escalation_grace
+        self.ledger.open_incident(
+            grant_key, {"escalated": "true"}, granted_at + timedelta(seconds=keep)
+        )
         cause = Cause(granted.get("cause") or Cause.ROLE.value)
         plan = GrantPlan(granted["resource"], granted["role"], granted["member"])
         reasons = (
@@ -335,8 +354,6 @@ class Remediator:
                 "outcome": text,
             },
         )
-        # Verification reads the flag: the grant's incident is escalated already.
-        self.ledger.set_flag_once(grant_key, "escalated", when)
         log(
             "WARNING",
             f"pullfix: grant {grant_key} did not fix {failure.image}",

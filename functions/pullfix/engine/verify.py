@@ -328,7 +328,10 @@ def run_verification(
             grant_record = ledger.get(incident.fingerprint, now) or {}
             if grant_record.get("escalated") or records[incident.fingerprint].get("escalated"):
                 continue
-            ledger.set_flag_once(incident.fingerprint, "escalated", now)
+            if not ledger.set_flag_once(incident.fingerprint, "escalated", now) and (
+                ledger.get(incident.fingerprint, now) or {}
+            ).get("escalated"):
+                continue  # a failure event escalated it meanwhile
             ledger.open_incident(
                 incident.fingerprint,
                 {"escalated": "true"},
