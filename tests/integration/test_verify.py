@@ -207,31 +207,24 @@ def _in_process(tmp_path: Path, logged: list[dict[str, Any]]) -> Any:
     return running()
 
 
-def test_an_escalation_verification_made_is_not_made_again_by_a_failure_event(
-    tmp_path: Path,
-) -> None:
+@pytest.mark.parametrize("first", ["verification", "failure event"])
+def test_a_grant_is_escalated_once_whoever_escalates_first(tmp_path: Path, first: str) -> None:
     failed = _entry(0, pull_message(IMAGE, "403 Forbidden"))
     late = _entry(11, pull_message(IMAGE, "403 Forbidden"), pod="web-7d9f8c5b4-z9x8w")
     with _in_process(tmp_path, [failed, late]) as (deliver, verify, outcomes):
         assert deliver(failed, "m1").action.value == "grant"
-        assert verify(12) == ["still_failing"]
-        assert not deliver(late, "m2").escalation  # verification escalated it first
-        assert verify(20) == []
-        assert outcomes.escalations() == ["still_failing"]
-
-
-def test_an_escalation_a_failure_event_made_is_not_made_again_once_the_grant_record_expires(
-    tmp_path: Path,
-) -> None:
-    failed = _entry(0, pull_message(IMAGE, "403 Forbidden"))
-    late = _entry(11, pull_message(IMAGE, "403 Forbidden"), pod="web-7d9f8c5b4-z9x8w")
-    with _in_process(tmp_path, [failed, late]) as (deliver, verify, outcomes):
-        assert deliver(failed, "m1").action.value == "grant"
-        assert deliver(late, "m2").escalation
-        # The grant record lives a dedupe window (1h); the open incident longer.
+        if first == "verification":
+            assert verify(12) == ["still_failing"]
+            assert not deliver(late, "m2").escalation
+            expected = ["still_failing"]
+        else:
+            assert deliver(late, "m2").escalation
+            expected = ["ticket"]
+        # The grant record lives a dedupe window (1h), the open incident longer: neither
+        # pass escalates again.
         assert verify(30) == []
         assert verify(65) == []
-        assert outcomes.escalations() == ["ticket"]
+        assert outcomes.escalations() == expected
 
 
 def test_a_workload_that_went_away_is_abandoned(tmp_path: Path) -> None:
