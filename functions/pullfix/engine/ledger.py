@@ -163,7 +163,6 @@ class MemoryLedger:
 
     def take_grant_slot(self, now: datetime, limit: int) -> bool:
         with self._lock:
-            # Kept sorted: pruning and counting are bisections, not scans of the hour.
             # Kept sorted: counting is two bisections. Only grants more than two hours before
             # the latest one are dropped; an hour either side of `now` is what counts, so a
             # `now` more than an hour before the latest grant cannot be counted: refused.
@@ -247,6 +246,22 @@ class FirestoreLedger:
             ),
         )
 
+    def _write(
+        self,
+        name: str,
+        fields: dict[str, Any],
+        precondition: dict[str, Any] | None = None,
+        mask: list[str] | None = None,
+    ) -> None:
+        """One document write: `fields` (only the `mask` paths, if given), only while the
+        `precondition` holds."""
+        write: dict[str, Any] = {"update": {"name": name, "fields": fields}}
+        if mask is not None:
+            write["updateMask"] = {"fieldPaths": mask}
+        if precondition is not None:
+            write["currentDocument"] = precondition
+        self._commit([write])
+
     def _read(self, key: str) -> dict[str, Any] | None:
         try:
             doc: dict[str, Any] = self._call(
@@ -295,14 +310,7 @@ class FirestoreLedger:
         fields = self._fields(data, now + timedelta(seconds=window))
         for _ in range(_ATTEMPTS):
             try:
-                self._commit(
-                    [
-                        {
-                            "update": {"name": name, "fields": fields},
-                            "currentDocument": {"exists": False},
-                        }
-                    ]
-                )
+                self._write(name, fields, {"exists": False})
                 return Claim(True, dict(data))
             except Conflict:  # ALREADY_EXISTS
                 pass
@@ -312,14 +320,7 @@ class FirestoreLedger:
             if self._expires(doc) > now:
                 return Claim(False, self._data(doc))
             try:  # an expired record: take it over, unless someone else just did
-                self._commit(
-                    [
-                        {
-                            "update": {"name": name, "fields": fields},
-                            "currentDocument": self._as_read(doc),
-                        }
-                    ]
-                )
+                self._write(name, fields, self._as_read(doc))
                 return Claim(True, dict(data))
             except FailedPrecondition:
                 continue
@@ -342,28 +343,16 @@ class FirestoreLedger:
             if self._expires(doc) > now and _leased(self._data(doc), wall):
                 return Claim(False, self._data(doc))
             try:  # only if nobody changed it since it was read
-                self._commit(
-                    [
-                        {
-                            "update": {"name": self._name(key), "fields": fields},
-                            "currentDocument": self._as_read(doc),
-                        }
-                    ]
-                )
+                self._write(self._name(key), fields, self._as_read(doc))
                 return Claim(True, dict(data))
             except FailedPrecondition:
                 continue
         raise TransientError(f"ledger: {key} kept changing while being taken over")
 
     def update(self, key: str, data: dict[str, str]) -> None:
-        write = {
-            "update": {"name": self._name(key), "fields": self._fields(data)},
-            "updateMask": {"fieldPaths": list(data)},
-            "currentDocument": {"exists": True},
-        }
         # NotFound: the record expired and was deleted; nothing is left to annotate.
         with contextlib.suppress(NotFound):
-            self._commit([write])
+            self._write(self._name(key), self._fields(data), {"exists": True}, list(data))
 
     def release(self, key: str) -> None:
         self._commit([{"delete": self._name(key)}])
@@ -374,18 +363,8 @@ class FirestoreLedger:
             if doc is None or self._expires(doc) <= now or self._data(doc).get(flag):
                 return False
             try:
-                self._commit(
-                    [
-                        {
-                            "update": {
-                                "name": self._name(key),
-                                "fields": self._fields({flag: value}),
-                            },
-                            "updateMask": {"fieldPaths": [flag]},
-                            "currentDocument": self._as_read(doc),
-                        }
-                    ]
-                )
+                fields = self._fields({flag: value})
+                self._write(self._name(key), fields, self._as_read(doc), [flag])
                 return True
             except FailedPrecondition:
                 continue
@@ -408,38 +387,23 @@ class FirestoreLedger:
             latest = max([now, *times])
             if now < latest - hour:
                 return False  # as MemoryLedger: its hour may reach before what is kept
-            times = sorted(when for when in times if when > latest - 2 * hour)
+            times = [when for when in times if when > latest - 2 * hour]
             if sum(1 for when in times if now - hour < when <= now + hour) >= limit:
                 return False
-            times.append(now)
-            times.sort()
-            fields = self._fields(
-                {"times": " ".join(when.isoformat() for when in times)}, latest + 2 * hour
-            )
+            kept = " ".join(when.isoformat() for when in sorted([*times, now]))
+            fields = self._fields({"times": kept}, latest + 2 * hour)
             precondition = {"exists": False} if doc is None else self._as_read(doc)
             try:
-                self._commit(
-                    [
-                        {
-                            "update": {"name": self._name(_GRANT_TIMES), "fields": fields},
-                            "currentDocument": precondition,
-                        }
-                    ]
-                )
+                self._write(self._name(_GRANT_TIMES), fields, precondition)
                 return True
             except (Conflict, FailedPrecondition):
                 continue
         raise TransientError("ledger: the grant counter kept changing")
 
     def open_incident(self, key: str, data: dict[str, str], until: datetime) -> None:
-        write = {
-            "update": {
-                "name": self._name(key, self._open_collection),
-                "fields": self._fields(data, until),
-            },
-            "updateMask": {"fieldPaths": [*data, "expires_at"]},
-        }
-        self._commit([write])  # an upsert: a redelivery writes the same fields again
+        # An upsert (no precondition): a redelivery writes the same fields again.
+        name = self._name(key, self._open_collection)
+        self._write(name, self._fields(data, until), mask=[*data, "expires_at"])
 
     def open_incidents(self, now: datetime, limit: int) -> list[tuple[str, dict[str, str]]]:
         found: list[tuple[str, dict[str, str]]] = []

@@ -247,11 +247,8 @@ class Remediator:
         twice)."""
         incident = incident_from_outcome(outcome)
         if incident is not None:
-            keep = 2 * self.config.abandon_after + self.config.escalation_grace
             self.ledger.open_incident(
-                incident.fingerprint,
-                {"outcome": text},
-                incident.acted_at + timedelta(seconds=keep),
+                incident.fingerprint, {"outcome": text}, self._kept_until(incident.acted_at)
             )
         self._publish(outcome)
         # The grant's record first: were the event's `done` written first and this write
@@ -262,6 +259,11 @@ class Remediator:
             self.ledger.update(grant_key, {"state": State.GRANTED.value})
         self.ledger.update(event_key, {"state": State.DONE.value})
         return _outcome_from_dict(outcome)
+
+    def _kept_until(self, acted_at: datetime) -> datetime:
+        """How long an incident acted on at `acted_at` stays open for verification."""
+        keep = 2 * self.config.abandon_after + self.config.escalation_grace
+        return acted_at + timedelta(seconds=keep)
 
     def _duplicate(
         self,
@@ -322,10 +324,7 @@ class Remediator:
             self.ledger.update(key, {"state": State.DONE.value})
             return None
         # The open incident too, which verification keeps longer than the grant record.
-        keep = 2 * self.config.abandon_after + self.config.escalation_grace
-        self.ledger.open_incident(
-            grant_key, {"escalated": "true"}, granted_at + timedelta(seconds=keep)
-        )
+        self.ledger.open_incident(grant_key, {"escalated": "true"}, self._kept_until(granted_at))
         cause = Cause(granted.get("cause") or Cause.ROLE.value)
         plan = GrantPlan(granted["resource"], granted["role"], granted["member"])
         reasons = (
