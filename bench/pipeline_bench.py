@@ -282,9 +282,6 @@ def _cold_start() -> None:
 
 def bench_scan(entries: int = 10_000, incidents: int = 100) -> None:
     """`pullfix scan` over many sandbox log entries (the official logging client, paging)."""
-    import os
-    import subprocess
-    import sys
 
     world = yaml.safe_load((SAMPLES / "world.yaml").read_text())
     rows = []
