@@ -478,6 +478,11 @@ def _operator_commands(commands: Any) -> None:
     )
     scan.add_argument("--yes", "-y", action="store_true", help="apply without asking")
     scan.add_argument(
+        "--outcomes-topic",
+        help="projects/P/topics/T to publish the grants of --apply to, as remediate does "
+        "(default: PULLFIX_OUTCOMES_TOPIC), so notify and verify hear of them",
+    )
+    scan.add_argument(
         "--exit-zero", action="store_true", help="exit 0 even when incidents remain unfixed"
     )
     add_format_argument(scan, "one outcome per incident, JSON Lines")

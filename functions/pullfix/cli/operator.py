@@ -262,7 +262,7 @@ def run_scan(args: argparse.Namespace, out: TextIO) -> int:
         summary = _guarded(lambda: _scan(clients, parent, text, remediator, progress))
         if err.isatty():
             err.write("\n")
-        applied = _apply(args, config, adapter, summary.incidents) if args.apply else set()
+        applied = _apply(args, config, clients, adapter, summary) if args.apply else set()
     finally:
         clients.close()
     for incident in summary.incidents:
@@ -312,11 +312,24 @@ def _plan_key(grant: dict[str, str]) -> tuple[str, str, str]:
 
 
 def _apply(
-    args: argparse.Namespace, config: Any, adapter: Any, incidents: list[dict[str, Any]]
+    args: argparse.Namespace,
+    config: Any,
+    clients: Any,
+    adapter: Any,
+    summary: Any,
 ) -> set[tuple[str, str, str]]:
-    """Show the grants the scan planned, ask (unless --yes), and make them; what was granted."""
-    from pullfix.logs import log, log_to
+    """Show the grants the scan planned, ask (unless --yes), and have remediate's own path
+    make them: the configured ledger (so the function knows them), the one decision against
+    the config at each write, the hourly cap, the audit line and the outcomes topic (so
+    notify, verify and report see them). What was granted."""
+    from pullfix.core.config import ConfigError
+    from pullfix.core.policy import GrantPlan
+    from pullfix.engine.remediate import Remediator
+    from pullfix.engine.runtime import build_ledger, outcomes_topic
+    from pullfix.gcp.adapter import PubSubPublisher
+    from pullfix.logs import log_to
 
+    incidents = summary.incidents
     plans = list(dict.fromkeys(_plan_key(i["grant"]) for i in incidents if i.get("grant")))
     err = sys.stderr
     if config.dry_run:
@@ -329,6 +342,16 @@ def _apply(
     err.write(f"pullfix will grant ({len(capped)} of {len(plans)} within max_per_hour):\n")
     for resource, role, member in capped:
         err.write(f"  {role} on {resource} to {member}\n")
+    try:
+        topic = args.outcomes_topic or outcomes_topic()
+        ledger = build_ledger(config, clients, topic)
+    except ConfigError as exc:
+        raise _Stop(EXIT_INPUT, str(exc)) from exc
+    if topic is None:
+        err.write(
+            "no outcomes topic (--outcomes-topic or PULLFIX_OUTCOMES_TOPIC): notify and "
+            "verify will not hear of these grants\n"
+        )
     if not args.yes:
         if not sys.stdin.isatty():
             raise _Stop(EXIT_INPUT, "--apply asks before it grants: add --yes to run unattended")
@@ -338,24 +361,18 @@ def _apply(
             err.write("nothing was changed\n")
             return set()
     log_to(err)
+    publisher = PubSubPublisher(clients, topic, config.api_timeout) if topic else None
+    live = Remediator(config, adapter, ledger, publisher, lease=config.lease)
+    live.after_the_fact = True
+    live.granter.confirmed = frozenset(GrantPlan(*plan) for plan in capped)
     done = set()
-    for resource, role, member in capped:
-        result = _guarded(lambda r=resource, o=role, m=member: adapter.add_member(r, o, m))
-        log(
-            "NOTICE",
-            f"pullfix scan granted {role} on {resource} to {member}",
-            {
-                "audit": {
-                    "action": "grant",
-                    "by": "pullfix scan --apply",
-                    "resource": resource,
-                    "role": role,
-                    "member": member,
-                    "changed": result.changed,
-                }
-            },
-        )
-        done.add((resource, role, member))
+    now = datetime.now(UTC)
+    for failure in summary.planned:
+        outcome = _guarded(lambda f=failure: live.handle(f, now, applying=True))
+        if outcome.grant is not None and outcome.action.value == "grant":
+            done.add(_plan_key(outcome.grant.to_dict()))
+        elif outcome.action.value not in ("suppressed",):
+            err.write(f"not granted: {'; '.join(outcome.reasons[-1:])}\n")
     return done
 
 

@@ -37,6 +37,8 @@ class ScanSummary:
     pull_failures: int = 0
     ignored: int = 0
     incidents: list[dict[str, Any]] = field(default_factory=list)
+    # The event behind each incident the scan would grant for (`--apply` acts on it).
+    planned: list[PullFailure] = field(default_factory=list)
     suppressed: int = 0
     seconds: float = 0.0
 
@@ -71,6 +73,8 @@ def scan_entries(
                 summary.suppressed += 1
             else:
                 summary.incidents.append(outcome.to_dict())
+                if outcome.action is Action.WOULD_GRANT:
+                    summary.planned.append(result)
         if progress is not None and summary.entries % 500 == 0:
             progress(summary)
     summary.seconds = time.perf_counter() - started

@@ -22,6 +22,7 @@ __all__ = [
     "AccessVerdict",
     "AccountInfo",
     "ClusterInfo",
+    "GoogleApiError",
     "GoogleApis",
     "GrantResult",
     "InstanceGroup",
@@ -70,7 +71,34 @@ class TransientError(PullfixError):
 
 
 class AccessDenied(PullfixError):
-    """pullfix itself may not read or write something (its own IAM), or it does not exist."""
+    """pullfix itself may not read or write something (its own IAM), or it does not exist.
+
+    `call` says what pullfix asked (set where a Google call is made), `needs` the
+    permissions that call takes: so the ticket that ends an incident can name both."""
+
+    def __init__(
+        self, message: str, *, call: str = "", needs: tuple[str, ...] = (), answer: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.call = call
+        self.needs = needs
+        self.answer = answer or message  # what the API itself said
+
+
+class GoogleApiError(PullfixError):
+    """A Google API answered with an error (`pullfix.gcp.errors` has its kinds).
+
+    `call` is what pullfix asked ("writing the IAM policy of projects/…"), set where the call
+    is made; an error that has one is an answer about the world, and one that is not
+    retryable ends its incident with an outcome instead of a redelivery loop."""
+
+    def __init__(self, code: int, status: str, message: str) -> None:
+        super().__init__(code, status, message)
+        self.code = code  # the HTTP status code
+        self.status = status  # the google.rpc.Code name, "" when the answer named none
+        self.message = message
+        self.call = ""
+        self.needs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

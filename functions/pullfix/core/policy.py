@@ -15,7 +15,7 @@ from pullfix.core.config import Config
 from pullfix.core.judge import Evidence
 from pullfix.core.model import READER_ROLE, AccessState
 
-__all__ = ["Decision", "GrantPlan", "decide"]
+__all__ = ["Decision", "GrantFacts", "GrantPlan", "decide", "grant_facts", "permit"]
 
 _SERVICE_ACCOUNT_DOMAINS = (".gserviceaccount.com",)
 
@@ -37,6 +37,61 @@ class Decision:
     reasons: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class GrantFacts:
+    """What the APIs verified for a grant, as of the delivery that makes it."""
+
+    repository: str  # projects/P/locations/L/repositories/R
+    account_email: str  # the failing node pool's account, as GKE names it
+    cluster_project: str  # the failing cluster's project
+
+    @property
+    def repository_project(self) -> str:
+        return self.repository.split("/")[1]
+
+
+def permit(plan: GrantPlan, facts: GrantFacts, config: Config) -> Decision:
+    """The one decision every IAM write passes, against the config as it stands at the write:
+    the role, the member (the verified account), the level, the allow-list, the cluster
+    projects, dry run. GRANT, WOULD_GRANT (dry run: the same plan, not made) or TICKET with
+    the reason. The hourly cap is the granter's, counted in the ledger as the grant is made.
+    """
+    refusal = _config_refusal(plan, facts, config)
+    if refusal is not None:
+        return Decision(Action.TICKET, None, (refusal,))
+    if config.dry_run:
+        return Decision(Action.WOULD_GRANT, plan, ("dry run: nothing was changed",))
+    return Decision(Action.GRANT, plan, ())
+
+
+def _config_refusal(plan: GrantPlan, facts: GrantFacts, config: Config) -> str | None:
+    email = facts.account_email
+    if plan.role != READER_ROLE:
+        return f"no grant: pullfix grants only {READER_ROLE}, not {plan.role}"
+    if plan.member != f"serviceAccount:{email}":
+        return f"no grant: {plan.member} is not the node pool's verified account {email}"
+    if not email.endswith(_SERVICE_ACCOUNT_DOMAINS):
+        return f"no grant: {email} is not a service account"
+    if not config.auto_grant.allows_repository(facts.repository):
+        return f"no grant: {facts.repository} is not in auto_grant.repositories"
+    project = facts.repository_project
+    level = config.auto_grant.level
+    if level == "project" and not config.auto_grant.allows_project_grant(project):
+        return (
+            f"no grant: a project-level grant reaches every repository of {project}; "
+            f"auto_grant.repositories must name projects/{project}/locations/*/repositories/*"
+        )
+    expected = facts.repository if level == "repository" else f"projects/{project}"
+    if plan.resource != expected:
+        return f"no grant: auto_grant.level is {level}, so a grant goes on {expected}"
+    if not config.auto_grant.allows_cluster_project(facts.cluster_project):
+        return (
+            f"no grant: cluster project {facts.cluster_project} is not in "
+            "auto_grant.cluster_projects"
+        )
+    return None
+
+
 def decide(
     diagnosis: Diagnosis, evidence: Evidence, config: Config, *, refused_in_text: bool = True
 ) -> Decision:
@@ -44,7 +99,8 @@ def decide(
 
     `refused_in_text`: whether the event's own text shows the registry refusing the pull
     (401/403/denied). An event that gives no reason (`Back-off pulling image`) never opens a
-    grant: it joins a known incident, or becomes a ticket with the live evidence.
+    grant: it joins a known incident, or becomes a ticket with the live evidence. The
+    config's guardrails are `permit`'s, which the granter asks again at the write.
     """
     refusal = _refusal(diagnosis, evidence, config)
     if refusal is None and not refused_in_text:
@@ -54,20 +110,27 @@ def decide(
         )
     if refusal is not None:
         return Decision(Action.TICKET, None, (refusal,) if refusal else ())
-    assert evidence.repository is not None and evidence.account_email is not None
-    resource = evidence.repository
+    facts = grant_facts(evidence)
+    assert facts is not None
+    resource = facts.repository
     if config.auto_grant.level == "project":
-        resource = f"projects/{evidence.repository_project}"
+        resource = f"projects/{facts.repository_project}"
     plan = GrantPlan(
-        resource=resource, role=READER_ROLE, member=f"serviceAccount:{evidence.account_email}"
+        resource=resource, role=READER_ROLE, member=f"serviceAccount:{facts.account_email}"
     )
-    if config.dry_run:
-        return Decision(Action.WOULD_GRANT, plan, ("dry run: nothing was changed",))
-    return Decision(Action.GRANT, plan, ())
+    return permit(plan, facts, config)
+
+
+def grant_facts(evidence: Evidence) -> GrantFacts | None:
+    """The verified facts a grant rests on, when the evidence has them all."""
+    if evidence.repository is None or evidence.account_email is None or evidence.cluster is None:
+        return None
+    return GrantFacts(evidence.repository, evidence.account_email, evidence.cluster.project)
 
 
 def _refusal(diagnosis: Diagnosis, evidence: Evidence, config: Config) -> str | None:
-    """Why no grant; "" when the cause simply is not one a grant fixes; None: grant."""
+    """Why no grant, as the evidence shows it; "" when the cause simply is not one a grant
+    fixes; None: the evidence allows a grant (`permit` decides the rest)."""
     if diagnosis.cause not in GRANT_FIXABLE:
         return ""
     email = evidence.account_email
@@ -101,17 +164,4 @@ def _refusal(diagnosis: Diagnosis, evidence: Evidence, config: Config) -> str | 
             f"no grant: pullfix cannot verify that {email} lacks access "
             f"({verdict.describe()}); it fails closed"
         )
-    if not config.auto_grant.allows_repository(evidence.repository):
-        return f"no grant: {evidence.repository} is not in auto_grant.repositories"
-    project = evidence.repository_project
-    if config.auto_grant.level == "project" and not config.auto_grant.allows_project_grant(
-        str(project)
-    ):
-        return (
-            f"no grant: a project-level grant reaches every repository of {project}; "
-            f"auto_grant.repositories must name projects/{project}/locations/*/repositories/*"
-        )
-    if not config.auto_grant.allows_cluster_project(evidence.cluster.project):
-        cluster_project = evidence.cluster.project
-        return f"no grant: cluster project {cluster_project} is not in auto_grant.cluster_projects"
     return None

@@ -29,15 +29,24 @@ from pullfix.core.intake import PullFailure, format_timestamp
 from pullfix.core.judge import IAM_CAUSES, Evidence, judge
 from pullfix.core.model import GoogleApis, TransientError
 from pullfix.core.outcome import OUTCOME_SCHEMA
-from pullfix.core.policy import Decision, GrantPlan, decide
+from pullfix.core.policy import Decision, GrantPlan, decide, grant_facts
+from pullfix.core.refusals import ApiRefusal
 from pullfix.core.remediation import Context, ticket_draft
 from pullfix.engine.evidence import EvidenceCollector, grant_may_fix
+from pullfix.engine.granter import GrantAttempt, Granter, api_refusal
 from pullfix.engine.ledger import Ledger
 from pullfix.engine.lifecycle import DEFAULT_LEASE, State, Step, lease_fields, next_step
 from pullfix.engine.verify import incident_from_outcome
 from pullfix.logs import log
 
-__all__ = ["InProgress", "Outcome", "OutcomePublisher", "Remediator", "fingerprint"]
+__all__ = [
+    "InProgress",
+    "Outcome",
+    "OutcomePublisher",
+    "Remediator",
+    "fingerprint",
+    "ticket_key",
+]
 
 # A grant key in these states is a known grant incident: granted, or a grant under way.
 _GRANT_UNDER_WAY = frozenset({State.GRANTED.value, State.GRANTING.value})
@@ -93,6 +102,19 @@ class Outcome:
         }
 
 
+def ticket_key(failure: PullFailure, cause: Cause) -> str:
+    """A ticket incident: the cluster, the namespace and workload (the same Deployment name
+    in two namespaces is two teams' incident), the image and the final cause."""
+    return fingerprint(
+        "ticket",
+        failure.cluster_resource,
+        failure.namespace,
+        failure.incident_workload,
+        failure.image,
+        cause.value,
+    )
+
+
 def event_summary(failure: PullFailure) -> dict[str, Any]:
     """The event reference every outcome carries."""
     return {
@@ -132,20 +154,33 @@ class Remediator:
         self.lease = lease
         self.clock = clock  # wall-clock seconds, for leases
         self.collector = EvidenceCollector(apis)
+        # The only holder of the IAM write; it reads `self.config` at each grant.
+        self.granter = Granter(apis, ledger, lambda: self.config)
 
     # -- the incident lifecycle -------------------------------------------------------------
 
-    def handle(self, failure: PullFailure, now: datetime) -> Outcome:
-        """Remediate one pull failure as of `now` (event time in replay, wall clock live)."""
+    def handle(self, failure: PullFailure, now: datetime, *, applying: bool = False) -> Outcome:
+        """Remediate one pull failure as of `now` (event time in replay, wall clock live).
+
+        `applying`: `pullfix scan --apply` acting on an old event now, after an operator
+        confirmed the plan: the event is judged as of now, under a key of its own (the
+        function may have ticketed the same event already), through the same grant path.
+        """
         offline = classify(failure)
-        when = failure.timestamp or now
+        when = now if applying else failure.timestamp or now
         if failure.image is None and offline.cause is Cause.UNKNOWN:
             # `Error: ErrImagePull` / `Error: ImagePullBackOff`: kubelet's follow-ups of the
             # `Failed to pull image "X": …` event, which names the image and the reason.
             return self._suppressed(
                 failure,
                 offline.cause,
-                fingerprint("event", failure.cluster_resource, failure.workload, failure.pod),
+                fingerprint(
+                    "event",
+                    failure.cluster_resource,
+                    failure.namespace,
+                    failure.workload,
+                    failure.pod,
+                ),
                 "a follow-up event of the pod's failed pull; the event naming the image "
                 "carries the reason",
             )
@@ -166,8 +201,9 @@ class Remediator:
             else f"unverified/{failure.node or ''}"
         )
         event_key = fingerprint(
-            "event",
+            "applied" if applying else "event",
             failure.cluster_resource,
+            failure.namespace,
             failure.incident_workload,
             failure.image,
             offline.cause.value,
@@ -181,11 +217,15 @@ class Remediator:
             return self._finish(event_key, json.loads(text), text, found.get("grant_key"))
         try:
             outcome = self._remediate(failure, offline, image, evidence, when, now)
-        except BaseException:
-            # Give the incident back; if even that fails, the lease runs out by itself.
-            with contextlib.suppress(Exception):
-                self.ledger.release(event_key)
-            raise
+        except BaseException as exc:
+            refusal = api_refusal(exc)
+            if refusal is None:
+                # Give the incident back; if even that fails, the lease runs out by itself.
+                with contextlib.suppress(Exception):
+                    self.ledger.release(event_key)
+                raise
+            # A Google API's permanent answer: another delivery would meet it again.
+            outcome = self._refused_by_api(failure, offline, evidence, refusal, when)
         if outcome.escalation:
             # Stored and published under the escalation's own key (see `_escalation`).
             self.ledger.update(
@@ -412,22 +452,18 @@ class Remediator:
         if decision.action is Action.GRANT and grant_key:
             return self._grant(failure, diagnosis, evidence, decision, grant_key, when, now)
         if decision.action is Action.WOULD_GRANT and decision.plan is not None:
-            # A dry run reports each grant incident once, as a live run grants it once.
-            key = fingerprint("would_grant", evidence.account_email, decision.plan.resource)
-            claim = self.ledger.claim(
-                key, when, self.config.dedupe_window, {"state": State.DONE.value}
-            )
-            if not claim.new:
-                return self._suppressed(
-                    failure, diagnosis.cause, key, f"pullfix already reported {key} (dry run)"
-                )
             log(
                 "NOTICE",
                 f"pullfix would grant {decision.plan.role} on {decision.plan.resource} "
                 f"to {decision.plan.member} (dry run)",
-                {"audit": self._audit(failure, diagnosis, decision.plan, "would_grant")},
+                {
+                    "audit": {
+                        **self._audit(failure, diagnosis, decision.plan),
+                        "action": "would_grant",
+                    }
+                },
             )
-            return self._outcome(failure, diagnosis, evidence, decision, key)
+            return self._would_grant(failure, diagnosis, evidence, decision, when)
         if not offline.refused and diagnosis.cause in GRANT_FIXABLE:
             # Only kubelet's follow-ups so far, and a grant would fix it.
             if evidence.repository:
@@ -446,23 +482,53 @@ class Remediator:
                 held = self._suppressed(
                     failure,
                     diagnosis.cause,
-                    fingerprint("followup", failure.cluster_resource, failure.incident_workload),
+                    fingerprint(
+                        "followup",
+                        failure.cluster_resource,
+                        failure.namespace,
+                        failure.incident_workload,
+                    ),
                     f"a follow-up that gives no reason: waiting up to "
                     f"{self.config.followup_grace}s for the event that shows the registry "
                     "refusing before filing a ticket",
                 )
                 held.settled = False  # the next follow-up looks again
                 return held
-        # A ticket (a refusal included) never claims a grant key: its own key is the
-        # cluster, workload, image and final cause.
-        key = fingerprint(
-            "ticket",
-            failure.cluster_resource,
-            failure.incident_workload,
-            failure.image,
-            diagnosis.cause.value,
-        )
-        self._audit_refusal(failure, diagnosis, evidence, decision)
+        return self._ticket(failure, diagnosis, evidence, decision, when)
+
+    def _would_grant(
+        self,
+        failure: PullFailure,
+        diagnosis: Diagnosis,
+        evidence: Evidence,
+        decision: Decision,
+        when: datetime,
+    ) -> Outcome:
+        """A dry run reports each grant incident once, as a live run grants it once."""
+        assert decision.plan is not None
+        key = fingerprint("would_grant", evidence.account_email, decision.plan.resource)
+        claim = self.ledger.claim(key, when, self.config.dedupe_window, {"state": State.DONE.value})
+        if not claim.new:
+            return self._suppressed(
+                failure, diagnosis.cause, key, f"pullfix already reported {key} (dry run)"
+            )
+        return self._outcome(failure, diagnosis, evidence, decision, key)
+
+    def _ticket(
+        self,
+        failure: PullFailure,
+        diagnosis: Diagnosis,
+        evidence: Evidence,
+        decision: Decision,
+        when: datetime,
+        *,
+        audited: bool = False,
+    ) -> Outcome:
+        """A ticket (a refusal included) never claims a grant key: its own key is the
+        cluster, the namespace and workload, the image and the final cause."""
+        key = ticket_key(failure, diagnosis.cause)
+        if not audited:
+            self._audit_refusal(failure, diagnosis, evidence, decision)
         claim = self.ledger.claim(
             key, when, self.config.dedupe_window, {"cause": diagnosis.cause.value}
         )
@@ -472,13 +538,46 @@ class Remediator:
             )
         return self._outcome(failure, diagnosis, evidence, decision, key)
 
+    def _refused_by_api(
+        self,
+        failure: PullFailure,
+        offline: Diagnosis,
+        evidence: Evidence,
+        refusal: ApiRefusal,
+        when: datetime,
+    ) -> Outcome:
+        """End the incident with a ticket that names the call, the answer and the fix."""
+        cause = Cause.NOT_FOUND if refusal.not_found else offline.cause
+        log(
+            "WARNING",
+            f"pullfix: {failure.image}: {refusal.describe()}",
+            {
+                "api_refusal": {
+                    "call": refusal.call,
+                    "code": refusal.code,
+                    "status": refusal.status,
+                    "needs": list(refusal.needs),
+                    "constraint": refusal.constraint,
+                }
+            },
+        )
+        diagnosis = Diagnosis(cause, (*offline.reasons, refusal.describe()))
+        decision = Decision(
+            Action.TICKET, None, ("no grant: pullfix could not finish the diagnosis",)
+        )
+        return self._ticket(failure, diagnosis, evidence, decision, when)
+
     def _followup_grace_over(self, failure: PullFailure, when: datetime, now: datetime) -> bool:
         """Whether the reasonless follow-ups of this workload and image began longer than
         `followup_grace` ago; the first one starts the clock. Ago is event time live and in
         replay; `pullfix scan` (`after_the_fact`) reads old events as of now, when the grace
         they began is long over."""
         key = fingerprint(
-            "followup", failure.cluster_resource, failure.incident_workload, failure.image
+            "followup",
+            failure.cluster_resource,
+            failure.namespace,
+            failure.incident_workload,
+            failure.image,
         )
         window = max(self.config.dedupe_window, self.config.followup_grace * 2)
         claim = self.ledger.claim(key, when, window, {"first_seen": when.isoformat()})
@@ -535,6 +634,10 @@ class Remediator:
         now: datetime,
         resumed: dict[str, str] | None = None,
     ) -> Outcome:
+        """Claim the grant incident (or take a resumed one over) and have the granter make
+        the grant: it decides again against the config as it stands, counts the cap and
+        writes. A grant it refuses is not made, new or resumed: its record is given back
+        and the incident ends with the refusal."""
         plan = decision.plan
         assert plan is not None
         wall = self.clock()
@@ -554,30 +657,24 @@ class Remediator:
             if claim.record.get("state") == State.GRANTED.value:
                 return self._already_granted(failure, key, claim.record)
             return self._resume_grant(failure, evidence, key, claim.record, when, now)
-        attempted = False
+        facts = grant_facts(evidence)
+        attempt = GrantAttempt()
         try:
-            if resumed is None and not self.ledger.take_grant_slot(
-                now, self.config.auto_grant.max_per_hour
-            ):
-                self.ledger.release(key)
-                capped = Decision(
-                    Action.TICKET,
-                    None,
-                    (
-                        f"no grant: the cap of {self.config.auto_grant.max_per_hour} grants "
-                        "per hour is reached",
-                    ),
+            if facts is None:  # not verified in this delivery: nothing may be written
+                attempt.decision = Decision(
+                    Action.TICKET, None, ("no grant: the node service account is not confirmed",)
                 )
-                self._audit_refusal(failure, diagnosis, evidence, capped)
-                return self._outcome(failure, diagnosis, evidence, capped, key)
-            first = evidence.repository_policy if plan.resource == evidence.repository else None
-            attempted = True
-            result = self.apis.add_member(plan.resource, plan.role, plan.member, first=first)
-            # Still `granting` (our lease) until the outcome is published: then `granted`.
-            self.ledger.update(key, {"granted_at": when.isoformat()})
+            else:
+                first = evidence.repository_policy if plan.resource == evidence.repository else None
+                self.granter.grant(
+                    plan, facts, now, self._audit(failure, diagnosis, plan), attempt, first=first
+                )
+            if attempt.result is not None:
+                # Still `granting` (our lease) until the outcome is published: then `granted`.
+                self.ledger.update(key, {"granted_at": when.isoformat()})
         except BaseException:
             with contextlib.suppress(Exception):
-                if not attempted:  # nothing reached IAM: give the incident back
+                if not attempt.reached_iam:  # nothing reached IAM: give the incident back
                     self.ledger.release(key)
                 else:
                     # The write may have landed: keep `granting`, but end this delivery's
@@ -585,16 +682,27 @@ class Remediator:
                     self.ledger.update(key, {"lease_until": "0"})
             # (Killed instead, the lease runs out by itself.)
             raise
-        audit = self._audit(failure, diagnosis, plan, "grant")
-        audit["changed"], audit["attempts"] = result.changed, result.attempts
-        log(
-            "NOTICE",
-            f"pullfix granted {plan.role} on {plan.resource} to {plan.member}"
-            + ("" if result.changed else " (already bound)"),
-            {"audit": audit},
-        )
+        settled = attempt.decision
+        assert settled is not None
+        if attempt.result is None:
+            # Refused at the write: the grant key is free again for a later event that the
+            # config (then) allows; this incident ends with the refusal.
+            self.ledger.release(key)
+            if resumed is not None:
+                settled = Decision(
+                    settled.action,
+                    settled.plan,
+                    (
+                        "a grant an earlier delivery began was not finished: the config "
+                        "as it stands now does not allow it",
+                        *settled.reasons,
+                    ),
+                )
+            if settled.action is Action.WOULD_GRANT:
+                return self._would_grant(failure, diagnosis, evidence, settled, when)
+            return self._ticket(failure, diagnosis, evidence, settled, when, audited=True)
         reasons = decision.reasons
-        if not result.changed:
+        if not attempt.result.changed:
             reasons = (*reasons, "the binding was already there: nothing was written")
         return self._outcome(
             failure, diagnosis, evidence, Decision(Action.GRANT, plan, reasons), key
@@ -675,11 +783,9 @@ class Remediator:
             },
         )
 
-    def _audit(
-        self, failure: PullFailure, diagnosis: Diagnosis, plan: GrantPlan, action: str
-    ) -> dict[str, Any]:
+    def _audit(self, failure: PullFailure, diagnosis: Diagnosis, plan: GrantPlan) -> dict[str, Any]:
+        """The audit record of a grant (the granter adds what became of it)."""
         return {
-            "action": action,
             "role": plan.role,
             "resource": plan.resource,
             "member": plan.member,

@@ -144,9 +144,12 @@ def guard(what: str, call: Callable[[], T], needs: tuple[str, ...] = ()) -> T:
             raise
         if isinstance(error, Denied):
             wanted = f" (needs {', '.join(needs)})" if needs else ""
-            raise AccessDenied(f"{what}: {error.message}{wanted}") from exc
+            raise AccessDenied(f"{what}: {error.message}{wanted}", call=what, needs=needs) from exc
         if isinstance(error, Retryable):
             raise TransientError(f"{what}: {error}") from exc
+        # A permanent answer about the world: what was asked goes with it, so that the
+        # incident it ends can say so (callers still catch NotFound and Conflict by kind).
+        error.call, error.needs = error.call or what, error.needs or needs
         if error is exc:
             raise
         raise error from exc  # a generated client's error, as pullfix's own kind

@@ -21,6 +21,8 @@ import json
 import sys
 from typing import Any
 
+from pullfix.core.model import GoogleApiError
+
 __all__ = [
     "ApiCallError",
     "Conflict",
@@ -35,14 +37,8 @@ __all__ = [
 ]
 
 
-class ApiCallError(Exception):
+class ApiCallError(GoogleApiError):
     """A Google API answered with an error."""
-
-    def __init__(self, code: int, status: str, message: str) -> None:
-        super().__init__(code, status, message)
-        self.code = code  # the HTTP status code
-        self.status = status  # the google.rpc.Code name, "" when the answer named none
-        self.message = message
 
     def __str__(self) -> str:
         return f"{self.code} {self.message}"

@@ -1,0 +1,100 @@
+"""A Google API's permanent answer, read as what a person must do about it. Pure.
+
+Only 429, 5xx and timeouts are worth another delivery; every other answer to a call about
+the world (a 400, 403, 404 or 412 from GKE, IAM or Artifact Registry) ends its incident
+with an outcome that names the call, the answer and the fix: the permission pullfix lacks
+and a role that carries it, the resource that does not exist, or the organization policy
+constraint that refused a grant.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["CUSTOM_ROLES", "PREDEFINED_ROLES", "ApiRefusal"]
+
+# The Terraform module's custom role (terraform/iam.tf, `local.permissions`) that carries
+# each permission pullfix's calls take; tests/terraform holds this table to that file.
+CUSTOM_ROLES = {
+    "artifactregistry.repositories.setIamPolicy": "repository_granter",
+    "resourcemanager.projects.setIamPolicy": "project_granter",
+    "pubsub.topics.publish": "publisher",
+    "logging.logEntries.list": "verifier",
+}
+# A predefined role that carries the permission, for deployments without the module
+# (https://cloud.google.com/iam/docs/roles-permissions: artifactregistry, resourcemanager,
+# container, compute, iam, pubsub, logging).
+PREDEFINED_ROLES = {
+    "artifactregistry.repositories.setIamPolicy": "roles/artifactregistry.admin",
+    "artifactregistry.repositories.getIamPolicy": "roles/artifactregistry.admin",
+    "artifactregistry.repositories.get": "roles/artifactregistry.reader",
+    "artifactregistry.tags.get": "roles/artifactregistry.reader",
+    "resourcemanager.projects.setIamPolicy": "roles/resourcemanager.projectIamAdmin",
+    "resourcemanager.projects.getIamPolicy": "roles/iam.securityReviewer",
+    "resourcemanager.projects.get": "roles/browser",
+    "container.clusters.get": "roles/container.clusterViewer",
+    "compute.instances.get": "roles/compute.viewer",
+    "iam.serviceAccounts.get": "roles/iam.serviceAccountViewer",
+    "pubsub.topics.publish": "roles/pubsub.publisher",
+    "logging.logEntries.list": "roles/logging.viewer",
+}
+# An organization policy constraint named in an answer (`constraints/iam.allowedPolicy…`).
+_CONSTRAINT = re.compile(r"constraints/[A-Za-z0-9_.]+[A-Za-z0-9_]")
+
+
+@dataclass(frozen=True, slots=True)
+class ApiRefusal:
+    """A permanent answer of a Google API to one of pullfix's calls."""
+
+    call: str  # what pullfix asked: "writing the IAM policy of projects/…"
+    code: int  # the HTTP status (403 for a denial)
+    status: str  # the google.rpc.Code name, "" when none
+    message: str  # what the API said
+    needs: tuple[str, ...] = ()  # the permissions the call takes
+
+    @property
+    def denied(self) -> bool:
+        return self.code in (401, 403) or self.status in ("PERMISSION_DENIED", "UNAUTHENTICATED")
+
+    @property
+    def not_found(self) -> bool:
+        return self.code == 404 or self.status == "NOT_FOUND"
+
+    @property
+    def constraint(self) -> str | None:
+        """The organization policy constraint the answer names, if it names one."""
+        found = _CONSTRAINT.search(self.message)
+        return found.group(0) if found else None
+
+    def fix(self) -> str:
+        """What a person does about it."""
+        constraint = self.constraint
+        if constraint is not None:
+            return (
+                f"an organization policy refuses it ({constraint}): an administrator of the "
+                f"organization or folder decides whether {constraint} may allow it "
+                f"(`gcloud org-policies describe {constraint} --project=PROJECT` shows the "
+                "policy in force); pullfix never works around a constraint"
+            )
+        if self.denied:
+            if not self.needs:
+                return "pullfix's service account may not make this call"
+            wanted = ", ".join(self.needs)
+            roles = sorted({PREDEFINED_ROLES[p] for p in self.needs if p in PREDEFINED_ROLES})
+            custom = sorted({CUSTOM_ROLES.get(p, "reader") for p in self.needs})
+            return (
+                f"pullfix's service account needs {wanted}: the pullfix Terraform module's "
+                f"{' and '.join(custom)} role carries it"
+                + (f" (or the predefined {' or '.join(roles)})" if roles else "")
+                + "; `pullfix diagnose` checks every permission pullfix needs"
+            )
+        if self.not_found:
+            return "it does not exist (or was deleted): check the name the event carries"
+        return "pullfix does not retry an answer like this; the message says what is wrong"
+
+    def describe(self) -> str:
+        """One line: the call, the answer, the fix."""
+        answer = f"{self.code} {self.status}".strip()
+        message = " ".join(self.message.split())[:300]
+        return f"{self.call}: Google answered {answer} ({message}); {self.fix()}"
