@@ -39,8 +39,18 @@ PREDEFINED_ROLES = {
     "pubsub.topics.publish": "roles/pubsub.publisher",
     "logging.logEntries.list": "roles/logging.viewer",
 }
-# An organization policy constraint named in an answer (`constraints/iam.allowedPolicy…`).
+# An organization policy constraint named in an answer (`constraints/iam.allowedPolicy…`):
+# IAM puts it in the error's PreconditionFailure detail (`violations[].type`), which the
+# error's message carries where pullfix's error reading found it.
 _CONSTRAINT = re.compile(r"constraints/[A-Za-z0-9_.]+[A-Za-z0-9_]")
+# Messages that name no constraint but are only ever one's: domain restricted sharing
+# answers setIamPolicy with 400 FAILED_PRECONDITION "One or more users named in the policy
+# do not belong to a permitted customer" (https://cloud.google.com/resource-manager/docs/
+# organization-policy/restricting-domains; terraform-google-modules/
+# terraform-example-foundation#1454 shows the detail naming the constraint).
+_CONSTRAINT_MESSAGES = {
+    "do not belong to a permitted customer": "constraints/iam.allowedPolicyMemberDomains",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +75,9 @@ class ApiRefusal:
     def constraint(self) -> str | None:
         """The organization policy constraint the answer names, if it names one."""
         found = _CONSTRAINT.search(self.message)
-        return found.group(0) if found else None
+        if found:
+            return found.group(0)
+        return next((c for text, c in _CONSTRAINT_MESSAGES.items() if text in self.message), None)
 
     def fix(self) -> str:
         """What a person does about it."""

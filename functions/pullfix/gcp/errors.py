@@ -112,6 +112,7 @@ def error_from_response(code: int, content: bytes) -> ApiCallError:
     if isinstance(error, dict):
         status = error["status"] if isinstance(error.get("status"), str) else ""
         message = error["message"] if isinstance(error.get("message"), str) else ""
+        message += _constraints(error.get("details"))
         return make_error(code, status, message or f"HTTP {code}")
     message = content[:300].decode("utf-8", "replace").strip() or f"HTTP {code}"
     if code == 429 or code >= 500:
@@ -132,7 +133,31 @@ def api_error(exc: BaseException) -> ApiCallError | None:
     if not isinstance(exc, core.GoogleAPICallError):
         return None
     grpc_code = exc.grpc_status_code
-    return make_error(int(exc.code or 500), grpc_code.name if grpc_code else "", exc.message)
+    message = exc.message + _constraints(getattr(exc, "details", None))
+    return make_error(int(exc.code or 500), grpc_code.name if grpc_code else "", message)
+
+
+def _constraints(details: Any) -> str:
+    """The organization policy constraints a google.rpc.PreconditionFailure detail names
+    (`violations[].type`, e.g. constraints/iam.allowedPolicyMemberDomains), as a suffix for
+    the error's message; "" when there are none. Details come as JSON (REST) or as the
+    decoded messages api_core gives."""
+    found: list[str] = []
+    for detail in details if isinstance(details, list) else ():
+        violations = (
+            detail.get("violations")
+            if isinstance(detail, dict)
+            else getattr(detail, "violations", None)
+        )
+        for violation in violations or ():
+            kind = (
+                violation.get("type")
+                if isinstance(violation, dict)
+                else getattr(violation, "type", None)
+            )
+            if isinstance(kind, str) and kind.startswith("constraints/") and kind not in found:
+                found.append(kind)
+    return f" [{', '.join(found)}]" if found else ""
 
 
 # What a call is made again for, in the process: the answers that say the request was
