@@ -11,6 +11,7 @@ finishes the work.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from datetime import UTC, datetime
 from typing import Any
@@ -231,3 +232,117 @@ def test_the_lifecycle_keeps_its_promise(sandbox: Sandbox, clients: GoogleClient
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
     )
     Lifecycle.TestCase().runTest()
+
+
+# The configs an operator may switch between while grants are in flight; only "live" allows
+# the grant (the others: dry run, the allow-list emptied, the cluster project removed, the cap
+# at zero, a project-level grant where the allow-list names one repository).
+_LIVE = {**CONFIG, "lease": f"{LEASE}s"}
+CONFIGS = {
+    "live": _LIVE,
+    "dry_run": {**_LIVE, "dry_run": True},
+    "no_repositories": {**_LIVE, "auto_grant": {**_LIVE["auto_grant"], "repositories": []}},
+    "other_clusters": {**_LIVE, "auto_grant": {**_LIVE["auto_grant"], "cluster_projects": ["x"]}},
+    "cap_zero": {**_LIVE, "auto_grant": {**_LIVE["auto_grant"], "max_per_hour": 0}},
+    "project_level": {
+        **_LIVE,
+        "auto_grant": {
+            **_LIVE["auto_grant"],
+            "level": "project",
+            "repositories": [f"projects/{IMAGES}/locations/us/repositories/shared"],
+        },
+    },
+}
+
+
+class LossyWriter:
+    """The Google adapter, whose IAM write can fail transiently before it reaches IAM, or
+    after it landed (the answer lost); every write records the config in force then."""
+
+    def __init__(self, inner: GoogleAdapter, config: Any) -> None:
+        self.inner = inner
+        self.config = config  # a callable: the engine's config at the moment of the write
+        self.fault: str | None = None
+        self.writes: list[str] = []  # the name of the config in force at each write
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def add_member(self, resource: str, role: str, member: str, first: Any = None) -> Any:
+        fault, self.fault = self.fault, None
+        if fault == "before":
+            raise TransientError("IAM: injected 503 before the write")
+        result = self.inner.add_member(resource, role, member, first=first)
+        self.writes.append(self.config())
+        if fault == "after":
+            raise TransientError("IAM: the answer to a write that landed was lost")
+        return result
+
+
+def test_no_config_change_and_redelivery_yields_a_binding_the_config_refuses(
+    sandbox: Sandbox, clients: GoogleClients
+) -> None:
+    configs = {name: config_from_dict(raw) for name, raw in CONFIGS.items()}
+
+    class Operator(RuleBasedStateMachine):
+        def __init__(self) -> None:
+            super().__init__()
+            sandbox.state.world = world_from_dict(world_dict(None))
+            self.wall = 1_000_000.0
+            self.name = "live"
+            self.outbox = Outbox()
+            self.writer = LossyWriter(
+                GoogleAdapter(clients, timeout=5, cache_ttl=0.0), lambda: self.name
+            )
+            self.engine = Remediator(
+                configs["live"],
+                self.writer,  # type: ignore[arg-type]
+                MemoryLedger(),
+                self.outbox,
+                lease=LEASE,
+                clock=lambda: self.wall,
+            )
+
+        def members(self) -> set[str]:
+            policy = sandbox.world.projects[IMAGES].repositories["shared"].policy
+            return policy.members_of("roles/artifactregistry.reader")
+
+        @rule(name=st.sampled_from(sorted(CONFIGS)))
+        def the_operator_changes_the_config(self, name: str) -> None:
+            """A new revision: the ledger (Firestore) and IAM stay as they are."""
+            self.name = name
+            self.engine.config = configs[name]
+
+        @rule(
+            message=st.sampled_from(["m1", "m2", "m3"]),
+            fault=st.sampled_from([None, "before", "after"]),
+        )
+        def a_delivery(self, message: str, fault: str | None) -> None:
+            self.writer.fault = fault
+            before = self.members()
+            published = len(self.outbox.published)
+            with contextlib.suppress(TransientError):  # Pub/Sub redelivers
+                self.engine.handle(_failure(message), NOW)
+            self.writer.fault = None
+            if self.members() != before:
+                assert self.writer.writes and self.writer.writes[-1] == "live"
+            for outcome in self.outbox.published[published:]:
+                if outcome["action"] == "grant":
+                    assert self.name == "live", (self.name, outcome["reasons"])
+                    assert outcome["dry_run"] is False
+
+        @rule(seconds=st.sampled_from([1.0, LEASE + 1.0]))
+        def time_passes(self, seconds: float) -> None:
+            self.wall += seconds
+
+        @invariant()
+        def every_write_was_allowed_when_it_was_made(self) -> None:
+            assert set(self.writer.writes) <= {"live"}, self.writer.writes
+
+    Operator.TestCase.settings = settings(
+        max_examples=120,
+        stateful_step_count=12,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    )
+    Operator.TestCase().runTest()
