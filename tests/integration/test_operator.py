@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,9 @@ import yaml
 
 from pullfix.dev.sandbox import Sandbox
 from pullfix.dev.sandbox.world import world_from_dict
+from pullfix.engine.ledger import FirestoreLedger
+from pullfix.gcp.clients import GoogleClients
+from pullfix.gcp.endpoints import sandbox_endpoint
 from tests.integration.pipeline import (
     CLUSTER,
     DEFAULT_SA,
@@ -344,6 +348,70 @@ def test_scan_apply_shows_the_plan_and_grants_with_yes(scan_world: Sandbox, tmp_
     incidents = [json.loads(line) for line in again.stdout.splitlines()]
     assert not [i for i in incidents if i["action"] in ("grant", "would_grant")]
     assert _shared_readers(scan_world) == {f"serviceAccount:{DEFAULT_SA}"}
+
+
+def test_scan_apply_goes_through_the_configured_ledger_cap_and_outcomes(
+    scan_world: Sandbox, tmp_path: Path
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "auto_grant": {"repositories": [f"projects/{IMAGES}/locations/*/repositories/*"]},
+                "ledger": {"firestore": {"project": PROD}},
+            }
+        )
+    )
+    topic = f"projects/{PROD}/topics/pull-outcomes"
+    args = ["scan", "--project", PROD, "--freshness", "1h", "--config", str(config), "--apply"]
+    done = run(scan_world, *args, "--yes", "--outcomes-topic", topic, "--format", "json")
+    assert done.returncode == 1, done.stderr
+    assert _shared_readers(scan_world) == {f"serviceAccount:{DEFAULT_SA}"}
+    # The grant is remediate's: its record in the function's ledger, open for verification,
+    # counted by the cap, and its outcome on the outcomes topic for notify.
+    documents = {
+        name.split("/documents/", 1)[-1]: {k: v.string_value for k, v in doc.fields.items()}
+        for name, doc in scan_world.store.documents.items()
+    }
+    grants = {k: v for k, v in documents.items() if k.startswith("pullfix-incidents/grant-")}
+    assert [v.get("state") for v in grants.values()] == ["granted"], documents
+    assert "pullfix-incidents/cap-grant-times" in documents
+    opened = [n for n in scan_world.store.documents if "-open/" in n]
+    assert len(opened) == 1
+    assert scan_world.stats()["requests"]["pubsub.projects.topics.publish"] == 1
+    incidents = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [i["action"] for i in incidents if i.get("grant")] == ["grant"]
+    # Applied again: the ledger knows the grant, and nothing is published twice.
+    again = run(scan_world, *args, "--yes", "--outcomes-topic", topic, "--exit-zero")
+    assert again.returncode == 0, again.stderr
+    assert scan_world.stats()["requests"]["pubsub.projects.topics.publish"] == 1
+
+
+def test_scan_apply_follows_the_cap_in_the_ledger(scan_world: Sandbox, tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "auto_grant": {
+                    "repositories": [f"projects/{IMAGES}/locations/*/repositories/*"],
+                    "max_per_hour": 1,
+                },
+                "ledger": {"firestore": {"project": PROD}},
+            }
+        )
+    )
+    # The function granted once this hour already: the cap is counted in the shared ledger.
+    clients = GoogleClients(sandbox_endpoint(scan_world.endpoint))
+    try:
+        ledger = FirestoreLedger(clients.rest, PROD, "(default)", "pullfix-incidents")
+        assert ledger.take_grant_slot(datetime.now(UTC), 1)
+    finally:
+        clients.close()
+    args = ["scan", "--project", PROD, "--freshness", "1h", "--config", str(config)]
+    done = run(scan_world, *args, "--apply", "--yes")
+    assert done.returncode == 1, done.stderr
+    assert "cap of 1 grants per hour" in done.stderr
+    assert _shared_readers(scan_world) == set()
 
 
 def test_scan_apply_asks_and_changes_nothing_unattended(
