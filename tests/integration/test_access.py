@@ -138,6 +138,12 @@ def access_world(world: dict[str, Any]) -> None:
         "tags": ["web:1.4"],
         "iam": [{"role": READER, "members": ["domain:example.com"]}],
     }
+    # The domain the node accounts' addresses end with: still no service account is in it.
+    images["repositories"]["self-domained"] = {
+        "location": "us",
+        "tags": ["web:1.4"],
+        "iam": [{"role": READER, "members": [f"domain:{PROD}.iam.gserviceaccount.com"]}],
+    }
     images["repositories"]["mirror"] = {
         "location": "us",
         "tags": [],
@@ -227,13 +233,20 @@ def test_a_group_the_troubleshooter_cannot_expand_is_a_ticket(world_pipe: Pipeli
     assert "fails closed" in _reasons(outcome)
 
 
-def test_a_domain_never_holds_a_service_account(world_pipe: Pipeline) -> None:
+# A domain named anything, and the domain of the node accounts' own addresses.
+DOMAINS = ("domained", "self-domained")
+
+
+@pytest.mark.parametrize("repository", DOMAINS)
+def test_a_domain_never_holds_a_service_account(world_pipe: Pipeline, repository: str) -> None:
     """Google: a domain is its Workspace or Cloud Identity accounts, never a service
     account, so the troubleshooter's answer is "not granted" and the grant is the fix."""
-    image = f"us-docker.pkg.dev/{IMAGES}/domained/web:1.4"
-    entry = event("everyone", image, workload="domained")
+    image = f"us-docker.pkg.dev/{IMAGES}/{repository}/web:1.4"
+    entry = event("everyone", image, workload=repository)
     assert world_pipe.post(entry) == 200
-    assert world_pipe.one_outcome(entry)["action"] == "grant"
+    outcome = world_pipe.one_outcome(entry)
+    assert outcome["action"] == "grant", outcome["reasons"]
+    assert "Policy Troubleshooter" in _reasons(outcome)
 
 
 def test_a_missing_tag_in_a_remote_repository_is_not_not_found(world_pipe: Pipeline) -> None:
@@ -281,13 +294,18 @@ def test_the_fallback_reads_the_hierarchy_and_roles(fallback_pipe: Pipeline, poo
     _ticket_and_no_binding(fallback_pipe, pool, FALLBACK_NO_GRANT[pool], "allow policies")
 
 
-def test_the_fallback_says_cannot_tell_for_a_domain(fallback_pipe: Pipeline) -> None:
-    image = f"us-docker.pkg.dev/{IMAGES}/domained/web:1.4"
-    entry = event("everyone", image, workload="fallback-domained")
+@pytest.mark.parametrize("repository", DOMAINS)
+def test_the_fallback_never_counts_a_service_account_in_a_domain(
+    fallback_pipe: Pipeline, repository: str
+) -> None:
+    """As Google evaluates it: the binding to the domain gives the node account nothing, so
+    the fallback says "not granted" (not "cannot tell", not "granted") and grants."""
+    image = f"us-docker.pkg.dev/{IMAGES}/{repository}/web:1.4"
+    entry = event("everyone", image, workload=f"fallback-{repository}")
     assert fallback_pipe.post(entry) == 200
     outcome = fallback_pipe.one_outcome(entry)
-    assert outcome["action"] == "ticket"
-    assert "domain:example.com" in _reasons(outcome)
+    assert outcome["action"] == "grant", outcome["reasons"]
+    assert "holds no role with downloadArtifacts" in _reasons(outcome)
 
 
 def test_the_fallback_grants_where_nothing_gives_access(fallback_pipe: Pipeline) -> None:

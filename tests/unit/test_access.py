@@ -107,6 +107,26 @@ CUSTOM = "organizations/1/roles/puller"
             AccessState.NOT_GRANTED,
             "no allow binding",
         ),
+        # A domain holds no service account, whatever the account's address ends with.
+        *(
+            (
+                [
+                    PolicyRead(
+                        REPO,
+                        view(Binding("roles/artifactregistry.reader", frozenset({domain}))),
+                    )
+                ],
+                {},
+                AccessState.NOT_GRANTED,
+                "no allow binding",
+            )
+            for domain in (
+                "domain:example.com",
+                "domain:p1.iam.gserviceaccount.com",
+                "domain:iam.gserviceaccount.com",
+                "domain:gserviceaccount.com",
+            )
+        ),
     ],
 )
 def test_fallback_verdicts(

@@ -4,10 +4,10 @@ Troubleshooter is out of reach. Pure.
 It reads what IAM would read for downloadArtifacts on a repository (the repository's own
 policy, its project's, the project's folders' and organization's), expands every role with
 the permissions it includes, and matches the node's service account. What it cannot see it
-says so, instead of guessing: members that are groups, domains or principal sets (their
-membership is not readable here), roles it could not expand, policies it could not read.
-IAM deny policies are not read on this path; a denial that remains after a visible allow is
-reported as coming from elsewhere.
+says so, instead of guessing: members that are groups or principal sets (their membership
+is not readable here), roles it could not expand, policies it could not read. A `domain:`
+member never holds a service account (see `_OPAQUE`). IAM deny policies are not read on this
+path; a denial that remains after a visible allow is reported as coming from elsewhere.
 """
 
 from __future__ import annotations
@@ -35,8 +35,15 @@ __all__ = [
 ]
 
 POLICIES = "allow policies"
-# Members whose membership pullfix cannot expand (https://cloud.google.com/iam/docs/principal-identifiers).
-_OPAQUE = ("group:", "domain:", "principalSet:", "principal:")
+# Members whose membership pullfix cannot expand (https://cloud.google.com/iam/docs/principal-
+# identifiers). Not `domain:DOMAIN`: that is the principal of a Google Workspace or Cloud
+# Identity account, the Google Accounts (users) of the domain. Service accounts are a
+# principal type of their own (`serviceAccount:`, and `principalSet://cloudresourcemanager.
+# googleapis.com/.../type/ServiceAccount` for those of a project, folder or organization),
+# never members of a domain, whatever their address ends with (the same page, and
+# https://cloud.google.com/iam/docs/principals-overview). pullfix only asks about service
+# accounts, so a binding to a domain never gives the node account access.
+_OPAQUE = ("group:", "principalSet:", "principal:")
 
 
 @dataclass(frozen=True, slots=True)

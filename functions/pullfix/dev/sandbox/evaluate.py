@@ -2,7 +2,8 @@
 
 Allow policies on the repository, its project, the project's folders and the organization;
 roles expanded to permissions (predefined from `roles.py`, custom from the world); members
-matched directly, through groups (nested) and domains; conditions evaluated on
+matched directly and through groups (nested), never through domains (a service account is
+in none); conditions evaluated on
 `request.time` and `resource.name`/`type`/`service`; IAM deny policies (iam v2 deny rules)
 on the project, folders and organization, whose denials win over any allow
 (https://cloud.google.com/iam/docs/deny-overview#policy-eval). The response follows
@@ -298,12 +299,14 @@ def _membership(world: World, binding_member: str, email: str) -> str:
     if binding_member.startswith("group:"):
         return _group_state(world, binding_member.removeprefix("group:"), principal, frozenset())
     if binding_member.startswith("domain:"):
-        # A domain holds the accounts of its Google Workspace or Cloud Identity domain
-        # (https://cloud.google.com/iam/docs/principal-identifiers); a service account's
-        # address is in gserviceaccount.com, never in such a domain.
-        return (
-            MATCHED if email.endswith("@" + binding_member.removeprefix("domain:")) else NOT_MATCHED
-        )
+        # `domain:DOMAIN` is the principal of a Google Workspace or Cloud Identity account:
+        # its Google Accounts. A service account is a principal type of its own, never a
+        # member of a domain, whatever its address ends with (a binding to
+        # `domain:my-project.iam.gserviceaccount.com` holds no service account)
+        # (https://cloud.google.com/iam/docs/principal-identifiers,
+        # https://cloud.google.com/iam/docs/principals-overview). The sandbox evaluates
+        # service accounts only.
+        return NOT_MATCHED
     if binding_member.startswith(_SET_PREFIX):
         return _service_account_set(world, binding_member, email)
     if binding_member.startswith(("principalSet:", "principal:")):
