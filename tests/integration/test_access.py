@@ -181,9 +181,9 @@ def _reasons(outcome: dict[str, Any]) -> str:
 
 def _ticket_and_no_binding(
     pipe: Pipeline, pool: str, expected: tuple[str, str, str], evaluator: str
-) -> None:
+) -> dict[str, Any]:
     """A 403 from `pool` on the image: a ticket of the expected cause whose reasons carry
-    the words and the evaluator, and the repository's readers unchanged."""
+    the words and the evaluator, and the repository's readers unchanged; the outcome."""
     image, cause, words = expected
     repository = "projects/{}/locations/us/repositories/{}".format(*image.split("/")[1:3])
     before = pipe.reader_members(repository)
@@ -194,6 +194,7 @@ def _ticket_and_no_binding(
     assert words in _reasons(outcome)
     assert evaluator in _reasons(outcome)
     assert pipe.reader_members(repository) == before
+    return outcome
 
 
 @pytest.mark.parametrize("pool", sorted(NO_GRANT))
@@ -289,9 +290,18 @@ def fallback_pipe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline
         yield pipe
 
 
+def _names_the_fallback_and_its_blind_spots(outcome: dict[str, Any]) -> None:
+    """The outcome says the troubleshooter did not answer, and what the fallback cannot see."""
+    reasons = _reasons(outcome)
+    assert "Policy Troubleshooter cannot answer pullfix" in reasons, reasons
+    assert "deny policies" in reasons, reasons
+    assert "principal access boundary" in reasons, reasons
+
+
 @pytest.mark.parametrize("pool", sorted(FALLBACK_NO_GRANT))
 def test_the_fallback_reads_the_hierarchy_and_roles(fallback_pipe: Pipeline, pool: str) -> None:
-    _ticket_and_no_binding(fallback_pipe, pool, FALLBACK_NO_GRANT[pool], "allow policies")
+    outcome = _ticket_and_no_binding(fallback_pipe, pool, FALLBACK_NO_GRANT[pool], "allow policies")
+    _names_the_fallback_and_its_blind_spots(outcome)
 
 
 @pytest.mark.parametrize("repository", DOMAINS)
@@ -306,15 +316,86 @@ def test_the_fallback_never_counts_a_service_account_in_a_domain(
     outcome = fallback_pipe.one_outcome(entry)
     assert outcome["action"] == "grant", outcome["reasons"]
     assert "holds no role with downloadArtifacts" in _reasons(outcome)
+    _names_the_fallback_and_its_blind_spots(outcome)
 
 
 def test_the_fallback_grants_where_nothing_gives_access(fallback_pipe: Pipeline) -> None:
     entry = event("plain", SHARED, workload="fallback-plain")
     assert fallback_pipe.post(entry) == 200
-    assert fallback_pipe.one_outcome(entry)["action"] == "grant"
+    outcome = fallback_pipe.one_outcome(entry)
+    assert outcome["action"] == "grant"
+    _names_the_fallback_and_its_blind_spots(outcome)
     stats = fallback_pipe.stats()
     assert stats.get("policytroubleshooter.iam.troubleshoot", 0) >= 1
     assert stats.get("iam.roles.get", 0) >= 1
+
+
+def _refusal_warnings(pipe: Pipeline) -> list[dict[str, Any]]:
+    """The function's log entries that carry the troubleshooter's refusal signal."""
+    assert pipe.function.log_path is not None
+    entries = []
+    for line in Path(pipe.function.log_path).read_text().splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue  # the functions framework's own lines
+        if isinstance(entry, dict) and entry.get("signal") == "troubleshooter_refused":
+            entries.append(entry)
+    return entries
+
+
+def test_a_refusal_is_one_warning_per_backoff_period(fallback_pipe: Pipeline) -> None:
+    """Every event judged by the fallback says why; the log says it once, as a WARNING whose
+    jsonPayload carries `signal: troubleshooter_refused` (what the log-based metric counts),
+    the reason and the permission asked about."""
+    for number in range(2):
+        entry = event("folder-reader", SHARED, workload=f"refused-{number}")
+        assert fallback_pipe.post(entry) == 200
+        _names_the_fallback_and_its_blind_spots(fallback_pipe.one_outcome(entry))
+    (warning,) = _refusal_warnings(fallback_pipe)
+    assert warning["severity"] == "WARNING"
+    assert "The caller does not have permission" in warning["reason"]
+    assert warning["permission"] == DOWNLOAD
+    assert warning["error"]["code"] == 403
+    assert fallback_pipe.stats().get("policytroubleshooter.iam.troubleshoot", 0) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [
+        (400, "Request contains an invalid argument."),
+        (404, "Requested entity was not found."),
+    ],
+)
+def test_a_troubleshooter_error_no_retry_mends_ends_in_an_outcome(
+    tmp_path: Path, status: int, message: str
+) -> None:
+    """A 400 or 404 from the troubleshooter is no reason to fail the delivery (Pub/Sub would
+    redeliver it for ever): the fallback judges, the grant or the ticket follows, and the
+    warning carries the API's error."""
+    with pipeline(tmp_path, world=access_world) as (pipe,):
+        pipe.sandbox.add_fault(
+            method="policytroubleshooter.iam.troubleshoot",
+            status=status,
+            count=None,
+            message=message,
+        )
+        plain = event("plain", SHARED, workload="permanent-plain")
+        assert pipe.post(plain) == 200
+        outcome = pipe.one_outcome(plain)
+        assert outcome["action"] == "grant", outcome["reasons"]
+        assert "allow policies" in _reasons(outcome)
+        _names_the_fallback_and_its_blind_spots(outcome)
+        assert member("plain") in pipe.reader_members(SHARED_REPO)
+        folder = event("folder-reader", SHARED, workload="permanent-folder")
+        assert pipe.post(folder) == 200
+        outcome = pipe.one_outcome(folder)
+        assert (outcome["action"], outcome["cause"]) == ("ticket", "permission")
+        assert f"folders/{FOLDER}" in _reasons(outcome)
+        (warning,) = _refusal_warnings(pipe)
+        assert warning["error"]["code"] == status
+        assert message in warning["reason"]
+        assert pipe.stats().get("policytroubleshooter.iam.troubleshoot", 0) == 1
 
 
 def test_missing_images_ask_a_refusing_troubleshooter_once(tmp_path: Path) -> None:

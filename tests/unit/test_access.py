@@ -4,6 +4,9 @@ sandbox's condition evaluation, and the guardrails' glob semantics."""
 from __future__ import annotations
 
 import contextlib
+import io
+import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,8 +16,20 @@ from hypothesis import strategies as st
 
 from pullfix.core.access import PolicyRead, explain_policies, verdict_from_troubleshooter
 from pullfix.core.config import AutoGrant, ConfigError, config_from_dict
-from pullfix.core.model import DOWNLOAD_PERMISSION, AccessState, Binding, PolicyView
+from pullfix.core.judge import Evidence
+from pullfix.core.model import (
+    DOWNLOAD_PERMISSION,
+    AccessDenied,
+    AccessState,
+    AccessVerdict,
+    Binding,
+    PolicyView,
+    TransientError,
+)
 from pullfix.dev.sandbox.evaluate import ConditionError, evaluate_condition
+from pullfix.engine.evidence import EvidenceCollector
+from pullfix.gcp.errors import ApiCallError, NotFound, Retryable
+from pullfix.logs import log_to
 
 EMAIL = "nodes@p1.iam.gserviceaccount.com"
 ME = f"serviceAccount:{EMAIL}"
@@ -144,6 +159,123 @@ def test_an_unconditional_grant_anywhere_wins_over_a_gap_elsewhere() -> None:
         PolicyRead("projects/p2", view(Binding("roles/artifactregistry.reader", frozenset({ME})))),
     ]
     assert explain_policies(EMAIL, chain, roles({})).state is AccessState.GRANTED
+
+
+class _Apis:
+    """The calls `EvidenceCollector.access` makes; the troubleshooter answers `answer`
+    (raised when an exception). Every allow policy is empty."""
+
+    def __init__(self, answer: Any) -> None:
+        self.answer = answer
+        self.asked = 0
+
+    def troubleshoot(self, email: str, repository: str) -> AccessVerdict:
+        self.asked += 1
+        if isinstance(self.answer, BaseException):
+            raise self.answer
+        assert isinstance(self.answer, AccessVerdict)
+        return self.answer
+
+    def repository_policy(self, repository: str) -> PolicyView:
+        return view()
+
+    def ancestry(self, project: str) -> tuple[str, ...]:
+        return ("organizations/1",)
+
+    def resource_policy(self, resource: str) -> PolicyView:
+        return view()
+
+    def role_permissions(self, role: str) -> frozenset[str]:
+        return frozenset()
+
+
+@pytest.fixture
+def logged() -> Iterator[io.StringIO]:
+    """The structured log lines written meanwhile."""
+    stream = io.StringIO()
+    log_to(stream)
+    try:
+        yield stream
+    finally:
+        log_to(None)
+
+
+def _signals(stream: io.StringIO) -> list[dict[str, Any]]:
+    entries = [json.loads(line) for line in stream.getvalue().splitlines()]
+    return [e for e in entries if e.get("signal") == "troubleshooter_refused"]
+
+
+def _evidence() -> Evidence:
+    return Evidence(repository=REPO, account_email=EMAIL)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        AccessDenied("troubleshooting: The caller does not have permission"),
+        ApiCallError(400, "INVALID_ARGUMENT", "Request contains an invalid argument."),
+        NotFound(404, "NOT_FOUND", "Requested entity was not found."),
+    ],
+    ids=["403", "400", "404"],
+)
+def test_a_troubleshooter_that_cannot_answer_leaves_the_fallback_and_one_warning(
+    error: Exception, logged: io.StringIO
+) -> None:
+    """Refused, or an error no retry mends: the allow policies judge, every event says so
+    and names what they cannot see; one warning a backoff period, with the stable field."""
+    apis = _Apis(error)
+    collector = EvidenceCollector(apis)  # type: ignore[arg-type]
+    for _ in range(3):
+        evidence = _evidence()
+        collector.access(evidence)
+        assert evidence.verdict is not None
+        assert evidence.verdict.state is AccessState.NOT_GRANTED
+        assert evidence.verdict.evaluator == "allow policies"
+        notes = " ".join(evidence.notes)
+        assert "Policy Troubleshooter cannot answer pullfix" in notes
+        assert str(error) in notes
+        assert "deny policies" in notes and "principal access boundary" in notes
+    assert apis.asked == 1
+    (warning,) = _signals(logged)
+    assert warning["severity"] == "WARNING"
+    assert warning["reason"] == str(error)
+    assert warning["permission"] == DOWNLOAD_PERMISSION
+    if isinstance(error, ApiCallError):
+        assert warning["error"]["code"] == error.code
+    assert collector.troubleshooter_refusal == str(error)
+
+
+def test_a_refusal_met_twice_for_one_event_is_one_warning(logged: io.StringIO) -> None:
+    """The answer asked in the background is seen refused by its callback and by `access`:
+    still one warning."""
+    apis = _Apis(AccessDenied("no permission"))
+    collector = EvidenceCollector(apis)  # type: ignore[arg-type]
+    evidence = _evidence()
+    asked = collector.ask_troubleshooter(evidence)
+    assert asked is not None
+    collector.access(evidence, asked)
+    assert evidence.verdict is not None and evidence.verdict.evaluator == "allow policies"
+    assert len(_signals(logged)) == 1
+    assert collector.ask_troubleshooter(_evidence()) is None  # backing off
+
+
+@pytest.mark.parametrize(
+    "error",
+    [TransientError("troubleshooting: 503 unavailable"), Retryable(429, "", "slow down")],
+    ids=["transient", "retryable"],
+)
+def test_a_transient_troubleshooter_error_still_raises(
+    error: Exception, logged: io.StringIO
+) -> None:
+    """429, 5xx, timeouts: Pub/Sub redelivers; no fallback, no backoff, no warning."""
+    apis = _Apis(error)
+    collector = EvidenceCollector(apis)  # type: ignore[arg-type]
+    for _ in range(2):
+        with pytest.raises(TransientError):
+            collector.access(_evidence())
+    assert apis.asked == 2
+    assert collector.troubleshooter_refusal is None
+    assert _signals(logged) == []
 
 
 def _binding(state: str, **more: Any) -> dict[str, Any]:

@@ -6,8 +6,10 @@ policy, its project's, the project's folders' and organization's), expands every
 the permissions it includes, and matches the node's service account. What it cannot see it
 says so, instead of guessing: members that are groups or principal sets (their membership
 is not readable here), roles it could not expand, policies it could not read. A `domain:`
-member never holds a service account (see `_OPAQUE`). IAM deny policies are not read on this
-path; a denial that remains after a visible allow is reported as coming from elsewhere.
+member never holds a service account (see `_OPAQUE`). IAM deny policies and principal access
+boundary policies are not read on this path: the evidence of every verdict reached here says
+so (`FALLBACK_BLIND`), and a denial that remains after a visible allow is reported as coming
+from elsewhere.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pullfix.core.model import (
 )
 
 __all__ = [
+    "FALLBACK_BLIND",
     "POLICIES",
     "TROUBLESHOOTER",
     "PolicyRead",
@@ -35,6 +38,12 @@ __all__ = [
 ]
 
 POLICIES = "allow policies"
+# What the fallback does not read, named beside each of its verdicts: a grant it calls the
+# fix may still be blocked by them, and an access it finds may be.
+FALLBACK_BLIND = (
+    "the allow policies alone: IAM deny policies and principal access boundary policies, "
+    "which can block the download whatever the allow policies grant, are not read"
+)
 # Members whose membership pullfix cannot expand (https://cloud.google.com/iam/docs/principal-
 # identifiers). Not `domain:DOMAIN`: that is the principal of a Google Workspace or Cloud
 # Identity account, the Google Accounts (users) of the domain. Service accounts are a

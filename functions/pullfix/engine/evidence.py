@@ -10,21 +10,32 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from pullfix.core.access import PolicyRead, explain_policies
+from pullfix.core.access import FALLBACK_BLIND, PolicyRead, explain_policies
 from pullfix.core.causes import GRANT_FIXABLE, Cause
 from pullfix.core.classify import Diagnosis
 from pullfix.core.imageref import ImageRef
 from pullfix.core.judge import Evidence, judge
-from pullfix.core.model import AccessDenied, AccessVerdict, GoogleApis
+from pullfix.core.model import (
+    DOWNLOAD_PERMISSION,
+    AccessDenied,
+    AccessVerdict,
+    GoogleApis,
+    TransientError,
+)
+from pullfix.gcp.errors import ApiCallError, Retryable
+from pullfix.logs import log
 
-# After the troubleshooter refuses pullfix (no permission, API disabled), how long the
-# fallback is used before asking it again.
+# After the troubleshooter refuses pullfix (no permission, API disabled) or answers with an
+# error no retry mends (400, 404), how long the fallback is used before asking it again.
 TROUBLESHOOTER_BACKOFF = 600.0
+# The jsonPayload field and value of the warning logged once per backoff period; the
+# log-based metric of the Terraform module counts the entries that carry it.
+REFUSED_SIGNAL = "troubleshooter_refused"
 # Repository modes in which a missing tag is fetched from elsewhere on pull, so its absence
 # is no evidence that the image does not exist (Artifact Registry: Repository.Mode).
 _PROXY_MODES = frozenset({"REMOTE_REPOSITORY", "VIRTUAL_REPOSITORY"})
 
-__all__ = ["EvidenceCollector", "grant_may_fix"]
+__all__ = ["REFUSED_SIGNAL", "TROUBLESHOOTER_BACKOFF", "EvidenceCollector", "grant_may_fix"]
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -54,6 +65,47 @@ class EvidenceCollector:
     def __init__(self, apis: GoogleApis) -> None:
         self.apis = apis
         self._troubleshooter_refused_until = 0.0
+        self._refusal = ""  # why the troubleshooter is out of reach, while it is
+        self._refusal_lock = threading.Lock()
+
+    @property
+    def troubleshooter_refusal(self) -> str | None:
+        """Why the troubleshooter is not asked now (its refusal or error), or None."""
+        with self._refusal_lock:
+            if time.monotonic() < self._troubleshooter_refused_until:
+                return self._refusal
+            return None
+
+    def _refused(self, exc: Exception) -> None:
+        """Start the backoff after the troubleshooter's refusal or permanent error. The first
+        of a backoff period is logged as a warning (jsonPayload `signal`), the others fall
+        within it: one entry per period, however many events meet the refusal."""
+        reason = str(exc)
+        with self._refusal_lock:
+            now = time.monotonic()
+            first = now >= self._troubleshooter_refused_until
+            if first:
+                self._refusal = reason
+                self._troubleshooter_refused_until = now + TROUBLESHOOTER_BACKOFF
+        if first:
+            fields: dict[str, object] = {
+                "signal": REFUSED_SIGNAL,
+                "reason": reason,
+                "permission": DOWNLOAD_PERMISSION,
+                "backoff_seconds": TROUBLESHOOTER_BACKOFF,
+            }
+            # The API's answer: the error itself, or what AccessDenied was made from.
+            api = exc if isinstance(exc, ApiCallError) else exc.__cause__
+            if isinstance(api, ApiCallError):
+                fields["error"] = {"code": api.code, "status": api.status, "message": api.message}
+            log(
+                "WARNING",
+                "the Policy Troubleshooter cannot answer pullfix "
+                f"({reason}); access is judged from the allow policies pullfix can read, "
+                "which show no deny or principal access boundary policies, for the next "
+                f"{TROUBLESHOOTER_BACKOFF:.0f} s",
+                fields,
+            )
 
     def verify(
         self,
@@ -168,7 +220,7 @@ class EvidenceCollector:
         """Start the troubleshooter's answer for `access` in the background, so that it is
         asked while the rest of the evidence is gathered (one round trip instead of two).
         None when the troubleshooter is out of reach for now."""
-        if time.monotonic() < self._troubleshooter_refused_until:
+        if self.troubleshooter_refusal is not None:
             return None
         assert evidence.repository is not None and evidence.account_email is not None
         asked = _background().submit(
@@ -180,21 +232,26 @@ class EvidenceCollector:
         return asked
 
     def _note_refusal(self, asked: Future[AccessVerdict]) -> None:
-        if not asked.cancelled() and isinstance(asked.exception(), AccessDenied):
-            self._troubleshooter_refused_until = time.monotonic() + TROUBLESHOOTER_BACKOFF
+        if asked.cancelled():
+            return
+        error = asked.exception()
+        if isinstance(error, AccessDenied | ApiCallError) and not isinstance(error, Retryable):
+            self._refused(error)
 
     def access(self, evidence: Evidence, asked: Future[AccessVerdict] | None = None) -> None:
         """May the node account already download from the repository, as IAM evaluates it?
 
         The Policy Troubleshooter first (allow policies up the hierarchy, groups, custom
-        roles, conditions, deny policies); without permission to use it, the allow policies
-        pullfix can read, saying "cannot tell" where they do not settle it. `asked` is the
-        answer `ask_troubleshooter` started, if it did.
+        roles, conditions, deny policies); when it refuses pullfix or answers with an error
+        no retry mends, the allow policies pullfix can read, saying "cannot tell" where they
+        do not settle it (and for `TROUBLESHOOTER_BACKOFF` seconds the troubleshooter is not
+        asked). `asked` is the answer `ask_troubleshooter` started, if it did.
         """
         repository = evidence.repository
         assert repository is not None and evidence.account_email is not None
         email = evidence.account_email
-        if asked is not None or time.monotonic() >= self._troubleshooter_refused_until:
+        refusal = self.troubleshooter_refusal
+        if asked is not None or refusal is None:
             try:
                 evidence.verdict = (
                     asked.result()
@@ -202,12 +259,19 @@ class EvidenceCollector:
                     else self.apis.troubleshoot(email, repository)
                 )
                 return
-            except AccessDenied as exc:
-                self._troubleshooter_refused_until = time.monotonic() + TROUBLESHOOTER_BACKOFF
-                evidence.notes.append(
-                    f"the Policy Troubleshooter is out of reach ({exc}); judged from the allow "
-                    "policies pullfix can read"
-                )
+            except Retryable as exc:  # the adapter makes these TransientError; another may not
+                raise TransientError(f"the Policy Troubleshooter: {exc}") from exc
+            except (AccessDenied, ApiCallError) as exc:
+                # A refusal (403: no permission, API disabled) or an error no retry mends
+                # (400, 404): the troubleshooter cannot answer, so the fallback does, and
+                # the event is not failed for Pub/Sub to redeliver it again and again.
+                # TransientError (429, 5xx, timeouts) goes up: Pub/Sub redelivers.
+                self._refused(exc)
+                refusal = str(exc)
+        evidence.notes.append(
+            f"the Policy Troubleshooter cannot answer pullfix ({refusal}); judged from "
+            f"{FALLBACK_BLIND}"
+        )
         evidence.verdict = self._from_policies(evidence, email, repository)
 
     def _from_policies(self, evidence: Evidence, email: str, repository: str) -> AccessVerdict:
