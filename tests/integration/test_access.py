@@ -502,6 +502,34 @@ def test_diagnose_gives_googles_verdict(
     assert done.returncode == (0 if status == "ok" else 1)
 
 
+def test_diagnose_names_the_troubleshooters_refusal() -> None:
+    """With the troubleshooter refusing, diagnose still answers, from the allow policies,
+    and says so: in the JSON (each check's `warnings`), in the table, and on stderr the
+    structured warning the function logs."""
+    shape = world_dict(None)
+    access_world(shape)
+    with Sandbox(world_from_dict(shape), strict=True) as running:
+        running.add_fault(
+            method="policytroubleshooter.iam.troubleshoot",
+            status=403,
+            count=None,
+            message="The caller does not have permission",
+        )
+        args = ("diagnose", "--cluster", CLUSTER_NAME, "--node-pool", "plain", SHARED)
+        done = run(running, *args, "--json")
+        (check,) = json.loads(done.stdout)["checks"]
+        assert (check["status"], check["cause"]) == ("fail", "cross_project"), check
+        (warning,) = check["warnings"]
+        assert "Policy Troubleshooter refused" in warning
+        assert "The caller does not have permission" in warning
+        assert "principal access boundary" in "\n".join(check["reasons"])
+        logged = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+        assert [e["signal"] for e in logged if "signal" in e] == ["troubleshooter_refused"]
+        table = run(running, *args, "--format", "table")
+        assert table.returncode == 1
+        assert "warning: the Policy Troubleshooter refused" in table.stdout
+
+
 def test_the_access_world_is_the_one_described() -> None:
     """The world above loads, and a repository's location is what the tests name."""
     shape = world_dict(None)

@@ -188,6 +188,8 @@ def run_diagnose(args: argparse.Namespace, out: TextIO) -> int:
         for c in checks
     ]
     out.write(render_table(["image", "node pool", "result", "cause", "what to do"], rows) + "\n")
+    for warning in dict.fromkeys(w for c in checks for w in c.warnings):
+        out.write(f"\nwarning: {warning}\n")
     for check in failed:
         out.write(f"\n{check.image} on {check.node_pool}: {check.cause}\n")
         for reason in check.reasons[:3]:

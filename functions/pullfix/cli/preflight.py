@@ -2,7 +2,9 @@
 
 Each node pool (or the one named) and each image run through the same evidence and the same
 judgment as `remediate`: the node account exists and is enabled, the pool's version and
-scopes allow Artifact Registry pulls, the image exists, and the account can read it.
+scopes allow Artifact Registry pulls, the image exists, and the account can read it. When
+the Policy Troubleshooter cannot answer, each check judged from the allow policies instead
+carries a warning that says so.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from pullfix.core.access import FALLBACK_BLIND, POLICIES
 from pullfix.core.causes import Cause
 from pullfix.core.classify import Diagnosis
 from pullfix.core.imageref import InvalidReference, parse_image
@@ -35,6 +38,8 @@ class Check:
     reasons: list[str]
     fix: list[str] = field(default_factory=list)
     used_by: list[str] = field(default_factory=list)
+    # What limits the check: the troubleshooter's refusal, when its fallback judged access.
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -45,6 +50,7 @@ class Check:
             "reasons": self.reasons,
             "fix": self.fix,
             "used_by": self.used_by,
+            "warnings": self.warnings,
         }
 
 
@@ -95,15 +101,25 @@ def check_images(
                 cluster=cluster, pool=pool, image=parsed, repository=parsed.ar_repository
             )
             collector.identity(evidence)
+            warnings = []
             if grant_may_fix(evidence):
                 collector.existence(evidence, parsed)
                 if not evidence.image_missing:
                     collector.access(evidence)
+                    refusal = collector.troubleshooter_refusal
+                    if evidence.verdict is not None and evidence.verdict.evaluator == POLICIES:
+                        warnings.append(
+                            "the Policy Troubleshooter refused or could not answer "
+                            f"({refusal or 'no answer'}): access was judged from "
+                            f"{FALLBACK_BLIND}"
+                        )
             # "unknown" with every check passed means nothing stands in the pull's way.
             verdict = judge(Diagnosis(Cause.UNKNOWN, ()), evidence)
             if verdict.cause is Cause.UNKNOWN:
                 checks.append(
-                    Check(image, pool.name, "ok", None, list(verdict.reasons), [], used_by)
+                    Check(
+                        image, pool.name, "ok", None, list(verdict.reasons), [], used_by, warnings
+                    )
                 )
                 continue
             draft = ticket_draft(
@@ -129,6 +145,7 @@ def check_images(
                     list(verdict.reasons),
                     [*draft["steps"], *draft["commands"]],
                     used_by,
+                    warnings,
                 )
             )
     return checks
