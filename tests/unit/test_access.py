@@ -316,6 +316,37 @@ MATCHED = {"memberships": {ME: {"membership": "MEMBERSHIP_MATCHED"}}}
 
 
 @pytest.mark.parametrize(
+    "response",
+    [
+        [],
+        None,
+        "CAN_ACCESS",
+        {"allowPolicyExplanation": {"explainedPolicies": ["folders/4"]}},
+        {"allowPolicyExplanation": {"explainedPolicies": [{"bindingExplanations": [7]}]}},
+        {
+            "allowPolicyExplanation": {
+                "explainedPolicies": [
+                    {
+                        "bindingExplanations": [
+                            _binding("ALLOW_ACCESS_STATE_GRANTED", memberships=[ME])
+                        ]
+                    }
+                ]
+            }
+        },
+        {"denyPolicyExplanation": {"explainedResources": [{"explainedPolicies": [[]]}]}},
+        {"denyPolicyExplanation": "DENY_ACCESS_STATE_DENIED"},
+    ],
+)
+def test_an_answer_of_another_shape_is_unknown_not_an_exception(response: Any) -> None:
+    """A 200 whose body is not the documented response fails closed ("unknown": a ticket);
+    an exception would fail the event on every delivery."""
+    verdict = verdict_from_troubleshooter(response)
+    assert verdict.state is AccessState.UNKNOWN
+    assert "cannot be read" in verdict.describe()
+
+
+@pytest.mark.parametrize(
     ("response", "state", "words"),
     [
         (

@@ -135,10 +135,31 @@ def _condition(binding: Mapping[str, Any]) -> str:
     return f"{title}: {condition.get('expression', '')}"
 
 
-def verdict_from_troubleshooter(response: Mapping[str, Any]) -> AccessVerdict:
+def verdict_from_troubleshooter(response: object) -> AccessVerdict:
     """Map a TroubleshootIamPolicyResponse, as the REST API answers it (JSON field names,
     enum names), onto pullfix's access states (https://cloud.google.com/policy-intelligence/
-    docs/reference/troubleshooter/rest/v3/TroubleshootIamPolicyResponse)."""
+    docs/reference/troubleshooter/rest/v3/TroubleshootIamPolicyResponse).
+
+    An answer not of that shape (not an object; a list or a string where the response has
+    an object) is one pullfix cannot read: "unknown", which fails closed, rather than an
+    exception that would fail the event on every delivery."""
+    if not isinstance(response, Mapping):
+        return _unreadable(f"it is {type(response).__name__}, not a JSON object")
+    try:
+        return _verdict(response)
+    except (AttributeError, TypeError) as exc:
+        return _unreadable(str(exc))
+
+
+def _unreadable(why: str) -> AccessVerdict:
+    return AccessVerdict(
+        AccessState.UNKNOWN,
+        TROUBLESHOOTER,
+        (f"the troubleshooter's answer cannot be read ({why})",),
+    )
+
+
+def _verdict(response: Mapping[str, Any]) -> AccessVerdict:
     overall = response.get("overallAccessState", "")
     deny = response.get("denyPolicyExplanation") or {}
     allow = response.get("allowPolicyExplanation") or {}
