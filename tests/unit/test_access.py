@@ -259,6 +259,43 @@ def test_a_refusal_met_twice_for_one_event_is_one_warning(logged: io.StringIO) -
     assert collector.ask_troubleshooter(_evidence()) is None  # backing off
 
 
+def test_a_flapping_troubleshooter_is_one_warning_a_period(
+    logged: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused, answering again after the backoff, refused again: a warning for each
+    period that starts with a refusal, none for the events within one."""
+    import pullfix.engine.evidence as module
+
+    now = [1000.0]
+    monkeypatch.setattr(module.time, "monotonic", lambda: now[0])
+    granted = AccessVerdict(AccessState.GRANTED, "Policy Troubleshooter", ("roles/x on p",))
+    apis = _Apis(AccessDenied("no permission"))
+    collector = EvidenceCollector(apis)  # type: ignore[arg-type]
+    evaluators = []
+    for answer, later in [
+        (AccessDenied("no permission"), 0.0),
+        (AccessDenied("no permission"), 599.0),  # within the period: not asked
+        (granted, 2.0),  # the period is over: asked again, and it answers
+        (AccessDenied("no permission again"), 1.0),
+        (AccessDenied("no permission again"), 1.0),
+    ]:
+        now[0] += later
+        apis.answer = answer
+        evidence = _evidence()
+        collector.access(evidence)
+        assert evidence.verdict is not None
+        evaluators.append(evidence.verdict.evaluator)
+    assert evaluators == [
+        "allow policies",
+        "allow policies",
+        "Policy Troubleshooter",
+        "allow policies",
+        "allow policies",
+    ]
+    assert apis.asked == 3
+    assert [w["reason"] for w in _signals(logged)] == ["no permission", "no permission again"]
+
+
 @pytest.mark.parametrize(
     "error",
     [TransientError("troubleshooting: 503 unavailable"), Retryable(429, "", "slow down")],
