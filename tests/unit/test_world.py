@@ -1,4 +1,4 @@
-"""World files: the schema DESIGN.md fixes, loaded with errors that name the field."""
+"""World files: the schema docs/world.md documents, loaded with errors that name the field."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The classification vocabulary and the actions pullfix takes (DESIGN.md, "Causes")."""
+"""The classification vocabulary and the actions pullfix takes (docs/causes.md)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The sandbox's world: the state of the Google resources it serves, loaded from YAML.
 
-The world file schema is a public contract (DESIGN.md, "World file"). Loading validates
+The world file schema is a public contract (docs/world.md). Loading validates
 every field and names the one that is wrong; `World.to_dict()` writes the same schema back.
 """
 
