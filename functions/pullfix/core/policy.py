@@ -1,4 +1,4 @@
-"""The guardrails (README, "How remediate decides"): may pullfix grant, and exactly what? Pure and fail-closed.
+"""The guardrails: may pullfix grant, and exactly what? Pure and fail-closed.
 
 A grant is only ever `roles/artifactregistry.reader`, on the repository (or its project when
 configured), to the `serviceAccount:` the GKE API confirmed for the failing node pool, for a
