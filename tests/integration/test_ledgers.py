@@ -4,6 +4,7 @@ sandbox's Firestore."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -96,20 +97,153 @@ def test_the_official_client_reads_what_the_ledger_wrote(clients: GoogleClients)
         )
     )
     assert [d.fields["cause"].string_value for d in listed] == ["role"]
+    # The query a pass makes, as the official client sends it and reads the answer.
+    answers = clients.firestore.run_query(
+        request={
+            "parent": "projects/p1/databases/(default)/documents",
+            "structured_query": {
+                "from_": [{"collection_id": "pullfix-json-open"}],
+                "order_by": [{"field": {"field_path": "checked_at"}}],
+                "limit": 5,
+            },
+        }
+    )
+    assert [a.document.fields["cause"].string_value for a in answers] == ["role"]
 
 
-def test_open_incidents_are_listed_across_pages(clients: GoogleClients) -> None:
-    # Firestore answers at most 300 documents a page here: 305 take two pages.
-    ledger = FirestoreLedger(clients.rest, "p1", "(default)", "pullfix-pages", timeout=2.0)
+def test_incidents_past_their_keep_time_take_no_place_in_a_pass(ledger: Ledger) -> None:
+    # The first three in the queue are past their keep time: the pass reads on past them
+    # (in Firestore, a second query from a cursor after the first answer's last document).
+    for i in range(3):
+        ledger.open_incident(f"gone{i}", {"n": "x"}, T0 - timedelta(seconds=1))
     for i in range(305):
         ledger.open_incident(f"k{i:03}", {"n": str(i)}, T0 + timedelta(days=1))
-    ledger.open_incident("k999-gone", {"n": "x"}, T0 - timedelta(seconds=1))
-    assert [key for key, _ in ledger.open_incidents(T0, 5)] == [
-        "k000",
-        "k001",
-        "k002",
-        "k003",
-        "k004",
-    ]
+    assert [key for key, _ in ledger.open_incidents(T0, 5)] == [f"k{i:03}" for i in range(5)]
     found = ledger.open_incidents(T0, 1000)
-    assert [key for key, _ in found] == [f"k{i:03}" for i in range(305)]  # not the expired one
+    assert [key for key, _ in found] == [f"k{i:03}" for i in range(305)]
+
+
+class _AnotherWriter:
+    """A ledger's REST client, with another writer that changes `key`'s record (a field of
+    its own, as a lease renewal does) just before each of this ledger's commits."""
+
+    def __init__(self, rest: Any, other: FirestoreLedger, key: str) -> None:
+        self.rest, self.other, self.key = rest, other, key
+        self.renewals = 0
+
+    def get(self, *args: Any, **kwargs: Any) -> Any:
+        return self.rest.get(*args, **kwargs)
+
+    def post(self, api: str, template: str, *parts: str, body: Any, timeout: float) -> Any:
+        if template.endswith(":commit"):
+            self.renewals += 1
+            self.other.update(self.key, {"lease_until": str(self.renewals)})
+        return self.rest.post(api, template, *parts, body=body, timeout=timeout)
+
+
+def test_a_flag_is_said_taken_only_when_another_writer_set_it(clients: GoogleClients) -> None:
+    other = FirestoreLedger(clients.rest, "p1", "(default)", "pullfix-flag", timeout=2.0)
+    assert other.claim("grant", T0, 3600, {"state": "granted"}).new
+    busy = _AnotherWriter(clients.rest, other, "grant")
+    ledger = FirestoreLedger(busy, "p1", "(default)", "pullfix-flag", timeout=2.0)
+    # The record keeps changing, but nobody sets the flag: no answer can be given, so the
+    # delivery is retried (never "someone else escalated").
+    with pytest.raises(TransientError):
+        ledger.set_flag_once("grant", "escalated", T0, "message:m1")
+    assert busy.renewals >= 2
+    assert "escalated" not in (other.get("grant", T0) or {})
+    # Another writer's value, read: that is what "someone else set it" means.
+    assert other.set_flag_once("grant", "escalated", T0, "message:m2")
+    assert not FirestoreLedger(
+        clients.rest, "p1", "(default)", "pullfix-flag", timeout=2.0
+    ).set_flag_once("grant", "escalated", T0, "message:m1")
+    assert (other.get("grant", T0) or {})["escalated"] == "message:m2"
+
+
+def test_passes_take_the_least_recently_checked_incidents_first(ledger: Ledger) -> None:
+    until = T0 + timedelta(days=1)
+    for n in range(5):
+        ledger.open_incident(f"k{n}", {"n": str(n)}, until)
+    passes = []
+    for _ in range(3):
+        keys = [key for key, _ in ledger.open_incidents(T0, 2)]
+        ledger.mark_checked(keys)
+        passes.append(keys)
+    # Oldest first, then round and round: nobody waits more than ceil(5 / 2) passes.
+    assert passes == [["k0", "k1"], ["k2", "k3"], ["k4", "k0"]]
+    # Refreshing an incident (a redelivery, an escalation) keeps its place in the queue,
+    # and a new one queues behind the incidents already waiting.
+    ledger.open_incident("k1", {"escalated": "true"}, until)
+    ledger.open_incident("k5", {"n": "5"}, until)
+    assert [key for key, _ in ledger.open_incidents(T0, 3)] == ["k1", "k2", "k3"]
+    assert dict(ledger.open_incidents(T0, 10))["k1"] == {"n": "1", "escalated": "true"}
+    ledger.close_incident("k2")
+    ledger.mark_checked(["k2", "k1"])  # a closed incident stays closed
+    assert [key for key, _ in ledger.open_incidents(T0, 10)] == ["k3", "k4", "k0", "k5", "k1"]
+    # Past its keep time an incident is no longer listed (and takes no place in a pass).
+    ledger.open_incident("k6", {"n": "6"}, T0 + timedelta(minutes=1))
+    later = T0 + timedelta(minutes=2)
+    assert "k6" not in [key for key, _ in ledger.open_incidents(later, 10)]
+
+
+def test_the_memory_ledger_keeps_a_bounded_number_of_open_incidents() -> None:
+    ledger = MemoryLedger(max_open=3)
+    for n in range(5):
+        ledger.open_incident(f"k{n}", {"n": str(n)}, T0 + timedelta(hours=n + 1))
+    # The ones that would have been given up first are forgotten first.
+    assert sorted(key for key, _ in ledger.open_incidents(T0, 10)) == ["k2", "k3", "k4"]
+    ledger.open_incident("k4", {"escalated": "true"}, T0 + timedelta(hours=9))  # a refresh
+    assert sorted(key for key, _ in ledger.open_incidents(T0, 10)) == ["k2", "k3", "k4"]
+
+
+def test_the_sandbox_answers_run_query_as_firestore_documents_it(
+    clients: GoogleClients,
+) -> None:
+    # Ordering by a field leaves out documents without it; `__name__` follows the last
+    # direction; a cursor's `before` includes the rows equal to it.
+    parent = "projects/p1/databases/(default)/documents"
+    writes = [
+        {"update": {"name": f"{parent}/q/{name}", "fields": fields}}
+        for name, fields in [
+            ("a", {"n": {"integerValue": "2"}}),
+            ("b", {"n": {"doubleValue": 1.5}}),
+            ("c", {"n": {"integerValue": "2"}}),
+            ("d", {"other": {"stringValue": "no n"}}),
+            ("e", {"n": {"stringValue": "text sorts after numbers"}}),
+        ]
+    ]
+    clients.rest.post(
+        "firestore",
+        "/v1/projects/{}/databases/{}/documents:commit",
+        "p1",
+        "(default)",
+        body={"writes": writes},
+        timeout=2.0,
+    )
+
+    def names(**query: Any) -> list[str]:
+        answers = clients.firestore.run_query(
+            request={
+                "parent": parent,
+                "structured_query": {"from_": [{"collection_id": "q"}], **query},
+            }
+        )
+        return [a.document.name.rsplit("/", 1)[1] for a in answers if a.document.name]
+
+    by_n = [{"field": {"field_path": "n"}}]
+    assert names(order_by=by_n) == ["b", "a", "c", "e"]
+    assert names(order_by=[{"field": {"field_path": "n"}, "direction": "DESCENDING"}]) == [
+        "e",
+        "c",
+        "a",
+        "b",
+    ]
+    assert names(order_by=by_n, start_at={"values": [{"integer_value": 2}], "before": True}) == [
+        "a",
+        "c",
+        "e",
+    ]
+    assert names(order_by=by_n, start_at={"values": [{"integer_value": 2}]}) == ["e"]
+    assert names(order_by=by_n, offset=1, limit=2) == ["a", "c"]
+    assert names(order_by=by_n, end_at={"values": [{"integer_value": 2}], "before": True}) == ["b"]
+    assert names() == ["a", "b", "c", "d", "e"]  # no order: by name, all of them

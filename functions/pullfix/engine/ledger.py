@@ -3,6 +3,10 @@
 `MemoryLedger` serves one instance (and `pullfix replay`); `FirestoreLedger` serves every
 instance at once, with Firestore's preconditions making each claim atomic. Records carry
 `expires_at` (a Firestore TTL policy on that field deletes them).
+
+Open incidents (kept for verification) form a queue: each pass takes the least recently
+checked ones and puts them back at the end (`mark_checked`), so that with `verify_per_run`
+N every open incident is checked within ceil(open / N) passes.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import bisect
 import contextlib
 import heapq
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -35,6 +41,14 @@ LEDGER_PERMISSIONS = (
 
 # The document that counts grants for the hourly cap.
 _GRANT_TIMES = "cap-grant-times"
+# How many open incidents MemoryLedger keeps (about 7 KB each, the stored outcome mostly:
+# some 35 MB); past it, the incident that would be given up first is forgotten.
+MAX_OPEN_IN_MEMORY = 5000
+# Where an open incident stands in the verification queue (FirestoreLedger): when it was
+# opened or last checked.
+_CHECKED = "checked_at"
+# Firestore's limit on the writes of one commit.
+_WRITES_PER_COMMIT = 500
 
 
 def _leased(record: dict[str, str], wall: float) -> bool:
@@ -74,7 +88,9 @@ class Ledger(Protocol):
 
     def set_flag_once(self, key: str, flag: str, now: datetime, value: str = "true") -> bool:
         """Set `flag` to `value` on a live record that has none; True only for the one
-        caller that set it."""
+        caller that set it. False when the record read holds another writer's value (or
+        there is no live record to flag); TransientError when the record kept changing and
+        neither could be told."""
         ...
 
     def take_grant_slot(self, now: datetime, limit: int) -> bool:
@@ -89,7 +105,13 @@ class Ledger(Protocol):
         ...
 
     def open_incidents(self, now: datetime, limit: int) -> list[tuple[str, dict[str, str]]]:
-        """Up to `limit` open incidents still kept at `now`, oldest key order."""
+        """Up to `limit` open incidents still kept at `now`, least recently checked first (an
+        incident never checked counts as checked when it was opened)."""
+        ...
+
+    def mark_checked(self, keys: list[str]) -> None:
+        """Put the open incidents `keys` at the end of the queue, in that order (a pass
+        checked them); a key no longer open is skipped."""
         ...
 
     def close_incident(self, key: str) -> None:
@@ -100,14 +122,17 @@ class Ledger(Protocol):
 class MemoryLedger:
     """A ledger in this process's memory."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_open: int = MAX_OPEN_IN_MEMORY) -> None:
         self._lock = threading.Lock()
         self._records: dict[str, tuple[datetime, dict[str, str]]] = {}
         # (expiry, key) of every record written: expired ones are dropped a few per claim,
         # so a claim costs O(log n) and memory follows the live records.
         self._expiries: list[tuple[datetime, str]] = []
         self._grants: list[datetime] = []  # sorted
-        self._open: dict[str, tuple[datetime, dict[str, str]]] = {}
+        # Open incidents: (kept until, data, place in the verification queue).
+        self._open: dict[str, tuple[datetime, dict[str, str], int]] = {}
+        self._max_open = max_open
+        self._turn = 0  # the last place given out
 
     def _store(self, key: str, now: datetime, window: int, data: dict[str, str]) -> None:
         expires = now + timedelta(seconds=window)
@@ -182,14 +207,29 @@ class MemoryLedger:
     def open_incident(self, key: str, data: dict[str, str], until: datetime) -> None:
         with self._lock:
             held = self._open.get(key)
-            self._open[key] = (until, {**(held[1] if held else {}), **data})
+            if held is not None:  # a refresh keeps the incident's place in the queue
+                self._open[key] = (until, {**held[1], **data}, held[2])
+                return
+            if len(self._open) >= self._max_open:
+                # Bounded: forget the incident that would have been given up first.
+                del self._open[min(self._open, key=lambda k: self._open[k][0])]
+            self._turn += 1
+            self._open[key] = (until, dict(data), self._turn)
 
     def open_incidents(self, now: datetime, limit: int) -> list[tuple[str, dict[str, str]]]:
         with self._lock:
-            for key in [k for k, (until, _) in self._open.items() if until <= now]:
+            for key in [k for k, (until, _, _) in self._open.items() if until <= now]:
                 del self._open[key]
-            keys = sorted(self._open)[:limit]
+            keys = heapq.nsmallest(limit, self._open, key=lambda k: (self._open[k][2], k))
             return [(key, dict(self._open[key][1])) for key in keys]
+
+    def mark_checked(self, keys: list[str]) -> None:
+        with self._lock:
+            for key in keys:
+                held = self._open.get(key)
+                if held is not None:
+                    self._turn += 1
+                    self._open[key] = (held[0], held[1], self._turn)
 
     def close_incident(self, key: str) -> None:
         with self._lock:
@@ -206,10 +246,22 @@ class FirestoreLedger:
     the write, atomically, when the precondition fails (409 ALREADY_EXISTS, 400
     FAILED_PRECONDITION). The generated Firestore client would send the same requests over
     gRPC, but importing it takes longer than the rest of a cold start.
+
+    Open incidents carry `checked_at` (a timestamp: when the incident was opened, then when a
+    pass last checked it), and a pass asks `runQuery` for the least recently checked, ordered
+    by that field (Firestore's automatic single-field index serves it; `__name__` breaks
+    ties). `checked_at` is wall-clock time, written only by the incident's creation and by
+    `mark_checked`, so a refresh keeps the incident's place.
     """
 
     def __init__(
-        self, rest: Any, project: str, database: str, collection: str, timeout: float = 10.0
+        self,
+        rest: Any,
+        project: str,
+        database: str,
+        collection: str,
+        timeout: float = 10.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.rest = rest
         self.project = project
@@ -219,6 +271,7 @@ class FirestoreLedger:
         # `api_timeout` bounds each call, retries included.
         self.timeout = timeout
         self.retry = bounded_retry(timeout)
+        self.clock = clock
 
     def _name(self, key: str, collection: str | None = None) -> str:
         return f"{self.database}/documents/{collection or self.collection}/{key}"
@@ -291,7 +344,11 @@ class FirestoreLedger:
     @staticmethod
     def _data(doc: dict[str, Any]) -> dict[str, str]:
         fields = doc.get("fields") or {}
-        return {k: str(v.get("stringValue", "")) for k, v in fields.items() if k != "expires_at"}
+        return {
+            k: str(v.get("stringValue", ""))
+            for k, v in fields.items()
+            if k not in ("expires_at", _CHECKED)
+        }
 
     @staticmethod
     def _expires(doc: dict[str, Any]) -> datetime:
@@ -368,7 +425,9 @@ class FirestoreLedger:
                 return True
             except FailedPrecondition:
                 continue
-        return False
+        # The record kept changing and no flag was read: nobody is known to have set it, so
+        # there is no answer to give but "try again" (the delivery is retried).
+        raise TransientError(f"ledger: {key} kept changing while its {flag} was being set")
 
     def take_grant_slot(self, now: datetime, limit: int) -> bool:
         """The cap as MemoryLedger counts it (see `Ledger.take_grant_slot`): one document
@@ -400,41 +459,96 @@ class FirestoreLedger:
                 continue
         raise TransientError("ledger: the grant counter kept changing")
 
+    def _wall(self, offset: int = 0) -> dict[str, str]:
+        """A `checked_at` value: the wall clock, plus `offset` microseconds."""
+        when = datetime.fromtimestamp(self.clock(), UTC) + timedelta(microseconds=offset)
+        return {"timestampValue": format_timestamp(when)}
+
     def open_incident(self, key: str, data: dict[str, str], until: datetime) -> None:
-        # An upsert (no precondition): a redelivery writes the same fields again.
+        # Created with its place in the queue (now); a refresh (a redelivery, an escalation)
+        # changes only the fields given, so the incident keeps its place.
         name = self._name(key, self._open_collection)
-        self._write(name, self._fields(data, until), mask=[*data, "expires_at"])
+        fields = self._fields(data, until)
+        for _ in range(_ATTEMPTS):
+            try:
+                self._write(name, {**fields, _CHECKED: self._wall()}, {"exists": False})
+                return
+            except Conflict:  # ALREADY_EXISTS: open already
+                pass
+            try:
+                self._write(name, fields, {"exists": True}, [*data, "expires_at"])
+                return
+            except NotFound:  # closed meanwhile: open it again
+                continue
+        raise TransientError(f"ledger: open incident {key} kept changing while being kept")
 
     def open_incidents(self, now: datetime, limit: int) -> list[tuple[str, dict[str, str]]]:
+        """`runQuery`, least recently checked first: a page of `limit` at a time, each after
+        the last one read (a cursor on `checked_at` and `__name__`), until `limit` live
+        incidents are found. Documents without `checked_at` (none that `open_incident`
+        writes) are not in the answer: ordering by a field leaves out documents without it."""
         found: list[tuple[str, dict[str, str]]] = []
-        token = ""
+        after: list[dict[str, Any]] | None = None
         while len(found) < limit:
-            params = {"pageSize": str(min(limit, 300))}
-            if token:
-                params["pageToken"] = token
-            page: dict[str, Any] = self._call(
-                "list",
-                lambda p=params: self.retry(self.rest.get)(
+            query: dict[str, Any] = {
+                "from": [{"collectionId": self._open_collection}],
+                "orderBy": [
+                    {"field": {"fieldPath": _CHECKED}, "direction": "ASCENDING"},
+                    {"field": {"fieldPath": "__name__"}, "direction": "ASCENDING"},
+                ],
+                "limit": limit - len(found),
+            }
+            if after is not None:
+                query["startAt"] = {"values": after, "before": False}
+            answers: list[dict[str, Any]] = self._call(
+                "query",
+                lambda q=query: self.retry(self.rest.post)(
                     "firestore",
-                    "/v1/projects/{}/databases/{}/documents/{}",
+                    "/v1/projects/{}/databases/{}/documents:runQuery",
                     self.project,
                     self.database_id,
-                    self._open_collection,
-                    fields="documents(name,fields),nextPageToken",
-                    params=p,
+                    body={"structuredQuery": q},
                     timeout=self.timeout,
                 ),
             )
-            for doc in page.get("documents") or ():
-                if len(found) >= limit:
-                    break
-                if "expires_at" in (doc.get("fields") or {}) and self._expires(doc) <= now:
-                    continue  # Firestore's TTL deletes it within a day; it is closed already
-                found.append((str(doc["name"]).rsplit("/", 1)[1], self._data(doc)))
-            token = str(page.get("nextPageToken") or "")
-            if not token:
+            docs = [answer["document"] for answer in answers if answer.get("document")]
+            for doc in docs:
+                key = str(doc["name"]).rsplit("/", 1)[1]
+                if self._expires(doc) <= now:
+                    # Past its keep time: closed, though Firestore's TTL may take a day to
+                    # delete it; deleted here so that it takes no place in later passes.
+                    self.close_incident(key)
+                    continue
+                found.append((key, self._data(doc)))
+            if len(docs) < query["limit"]:
                 break
+            last = docs[-1]
+            after = [(last.get("fields") or {})[_CHECKED], {"referenceValue": last["name"]}]
         return found
+
+    def mark_checked(self, keys: list[str]) -> None:
+        """`checked_at` now, in the order of `keys`, a commit per 500; an incident closed
+        meanwhile is not opened again (`exists` precondition)."""
+        writes = [
+            {
+                "update": {
+                    "name": self._name(key, self._open_collection),
+                    "fields": {_CHECKED: self._wall(number)},
+                },
+                "updateMask": {"fieldPaths": [_CHECKED]},
+                "currentDocument": {"exists": True},
+            }
+            for number, key in enumerate(keys)
+        ]
+        for start in range(0, len(writes), _WRITES_PER_COMMIT):
+            chunk = writes[start : start + _WRITES_PER_COMMIT]
+            try:
+                self._commit(chunk)
+            except NotFound:
+                # One was closed meanwhile, and a commit is all or nothing: one at a time.
+                for write in chunk:
+                    with contextlib.suppress(NotFound):
+                        self._commit([write])
 
     def close_incident(self, key: str) -> None:
         self._commit([{"delete": self._name(key, self._open_collection)}])

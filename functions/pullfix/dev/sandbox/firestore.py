@@ -1,8 +1,9 @@
 """The sandbox's Firestore: documents in memory, served over Firestore's REST API (v1).
 
-The methods pullfix's ledger calls (`documents.get`, `documents.listDocuments`, `documents.commit`)
-and those a transaction of the official client adds (`batchGet`, `beginTransaction`,
-`rollback`), https://firebase.google.com/docs/firestore/reference/rest. Requests and answers
+The methods pullfix's ledger calls (`documents.get`, `documents.listDocuments`, `documents.commit`,
+`documents.runQuery`) and those a transaction of the official client adds (`batchGet`,
+`beginTransaction`, `rollback`), https://firebase.google.com/docs/firestore/reference/rest.
+Requests and answers
 are read and written with the client library's own messages (`google.cloud.firestore_v1.
 types`, through protobuf's JSON mapping), so their JSON is the wire format the official
 client's REST transport sends and parses.
@@ -18,6 +19,7 @@ from typing import Any, TypeVar
 from google.cloud.firestore_v1.types import common, document, firestore, write
 from google.protobuf import json_format
 
+from pullfix.core.intake import parse_timestamp
 from pullfix.dev.sandbox.errors import ApiError
 
 __all__ = ["FirestoreStore"]
@@ -93,6 +95,70 @@ class FirestoreStore:
         if len(names) > size:
             answer["nextPageToken"] = names[size - 1]
         return answer
+
+    def run_query(self, database: str, body: Any) -> list[dict[str, Any]]:
+        """`documents.runQuery` on the database's root collections: a server stream, over REST
+        one JSON array of responses. Served: one collection (`from`), `orderBy`, the cursors
+        `startAt` and `endAt`, `offset`, `limit` and `select`; a `where` is answered 501.
+
+        As Firestore documents it (https://cloud.google.com/firestore/docs/reference/rest/v1/
+        StructuredQuery): `__name__` is appended to the ordering, in the direction of the last
+        order given (ascending without any); ordering by a field leaves out the documents that
+        lack it (https://firebase.google.com/docs/firestore/query-data/order-limit-data);
+        values of different types order null, booleans, numbers, timestamps, strings, bytes,
+        references (https://firebase.google.com/docs/firestore/manage-data/data-types); a
+        cursor names values of the ordering's first fields, `before` meaning "just before
+        them". With no result, one response with only `readTime`
+        (https://cloud.google.com/firestore/docs/reference/rest/v1/projects.databases.documents/runQuery).
+        """
+        request = to_json(parse(firestore.RunQueryRequest, body))
+        query = request.get("structuredQuery")
+        if not isinstance(query, dict):
+            raise ApiError(400, "structuredQuery is required")
+        if "where" in query or "findNearest" in query:
+            raise ApiError(501, "the sandbox's runQuery serves no where or findNearest")
+        sources = query.get("from") or []
+        if len(sources) != 1 or sources[0].get("allDescendants"):
+            raise ApiError(501, "the sandbox's runQuery reads exactly one collection")
+        prefix = f"{database}/documents/{sources[0].get('collectionId', '')}/"
+        orders = [
+            (str(order["field"]["fieldPath"]), order.get("direction") == "DESCENDING")
+            for order in query.get("orderBy") or []
+        ]
+        if not any(path == "__name__" for path, _ in orders):
+            orders.append(("__name__", orders[-1][1] if orders else False))
+        with self.lock:
+            read_time = self.tick()
+            docs = [
+                to_json(doc)
+                for name, doc in self.documents.items()
+                if name.startswith(prefix) and "/" not in name[len(prefix) :]
+            ]
+        rows = []
+        for doc in docs:
+            values = [_field_value(doc, path) for path, _ in orders]
+            present = [value for value in values if value is not None]
+            if len(present) == len(orders):  # ordering by a field needs the field
+                keys = [_order_key(v, desc) for v, (_, desc) in zip(present, orders, strict=True)]
+                rows.append((keys, doc))
+        rows.sort(key=lambda row: row[0])
+        start, end = query.get("startAt"), query.get("endAt")
+        if start is not None:
+            rows = [row for row in rows if _past_cursor(row[0], start, orders, after=True)]
+        if end is not None:
+            rows = [row for row in rows if _past_cursor(row[0], end, orders, after=False)]
+        found = [doc for _, doc in rows][int(query.get("offset") or 0) :]
+        if "limit" in query:
+            found = found[: int(query["limit"])]
+        selected = (query.get("select") or {}).get("fields")
+        if selected is not None:
+            paths = {str(field.get("fieldPath")) for field in selected}
+            for doc in found:
+                doc["fields"] = {k: v for k, v in (doc.get("fields") or {}).items() if k in paths}
+        stamp = to_json(firestore.RunQueryResponse(read_time=read_time))["readTime"]
+        if not found:
+            return [{"readTime": stamp}]
+        return [{"document": doc, "readTime": stamp} for doc in found]
 
     def commit_request(self, database: str, body: Any) -> dict[str, Any]:
         """`documents.commit`: every write, atomically, or none."""
@@ -210,3 +276,87 @@ class FirestoreStore:
             create_time=current.create_time if current is not None else commit_time,
             update_time=commit_time,
         )
+
+
+# Firestore's order of value types (https://firebase.google.com/docs/firestore/manage-data/
+# data-types): each kind of value JSON names, and its rank.
+_TYPE_RANK = {
+    "nullValue": 0,
+    "booleanValue": 1,
+    "integerValue": 2,
+    "doubleValue": 2,
+    "timestampValue": 3,
+    "stringValue": 4,
+    "bytesValue": 5,
+    "referenceValue": 6,
+    "geoPointValue": 7,
+    "arrayValue": 8,
+    "mapValue": 9,
+}
+
+
+def _field_value(doc: dict[str, Any], path: str) -> dict[str, Any] | None:
+    """A document's value at a top-level field path (`__name__`: its name), or None."""
+    if path == "__name__":
+        return {"referenceValue": doc["name"]}
+    value: dict[str, Any] | None = (doc.get("fields") or {}).get(path)
+    return value
+
+
+def _order_key(value: dict[str, Any], descending: bool) -> Any:
+    """A sort key for one Firestore value (JSON), inverted for a descending order."""
+    kind, raw = next(iter(value.items()))
+    rank = _TYPE_RANK.get(kind)
+    if rank is None:
+        raise ApiError(501, f"the sandbox's runQuery does not order {kind}")
+    key: Any
+    if rank == 2:
+        key = float(raw)
+    elif kind == "timestampValue":
+        moment = parse_timestamp(str(raw))
+        if moment is None:
+            raise ApiError(400, f"invalid timestamp {raw!r}")
+        key = _micros(moment)
+    elif kind in ("stringValue", "bytesValue"):
+        key = str(raw).encode()
+    elif kind == "referenceValue":
+        key = tuple(str(raw).split("/"))
+    elif kind == "booleanValue":
+        key = bool(raw)
+    elif rank == 0:
+        key = 0
+    else:
+        raise ApiError(501, f"the sandbox's runQuery does not order {kind}")
+    return _Inverted((rank, key)) if descending else (rank, key)
+
+
+class _Inverted:
+    """A sort key that orders the other way round."""
+
+    def __init__(self, key: Any) -> None:
+        self.key = key
+
+    def __lt__(self, other: _Inverted) -> bool:
+        return bool(other.key < self.key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Inverted) and self.key == other.key
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+
+def _past_cursor(
+    key: list[Any], cursor: dict[str, Any], orders: list[tuple[str, bool]], *, after: bool
+) -> bool:
+    """Whether a row is on the kept side of a start (`after`) or end cursor: the cursor's
+    values are a prefix of the ordering; `before` places it just before rows equal to them."""
+    values = cursor.get("values") or []
+    if len(values) > len(orders):
+        raise ApiError(400, "the cursor has more values than the query has orders")
+    bound = [_order_key(v, desc) for v, (_, desc) in zip(values, orders, strict=False)]
+    row = key[: len(bound)]
+    before = bool(cursor.get("before"))
+    if row == bound:
+        return before if after else not before
+    return (bound < row) if after else (row < bound)

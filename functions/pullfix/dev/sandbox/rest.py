@@ -731,6 +731,11 @@ def _firestore_commit(app: RestApp, request: Request, params: dict[str, str]) ->
     return app.store.commit_request(_database(params), _body(request))
 
 
+@_route("POST", _DATABASE + ":runQuery", "firestore.projects.databases.documents.runQuery", "v1")
+def _firestore_query(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    return app.store.run_query(_database(params), _body(request))
+
+
 @_route("POST", _DATABASE + ":batchGet", "firestore.projects.databases.documents.batchGet", "v1")
 def _firestore_batch_get(app: RestApp, request: Request, params: dict[str, str]) -> Any:
     return app.store.batch_get(_database(params), _body(request))
