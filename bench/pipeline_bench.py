@@ -318,8 +318,10 @@ def bench_verification(incidents: int = 1000) -> None:
     """One verification pass over `incidents` open incidents against the sandbox: one
     Cloud Logging query each; a third of them resolved by a later successful pull."""
     from pullfix.core.config import Config
+    from pullfix.engine.evidence import EvidenceCollector
     from pullfix.engine.ledger import MemoryLedger
     from pullfix.engine.verify import logging_query, run_verification
+    from pullfix.gcp.adapter import GoogleAdapter
     from pullfix.gcp.clients import GoogleClients
     from pullfix.gcp.endpoints import sandbox_endpoint
 
@@ -345,6 +347,7 @@ def bench_verification(incidents: int = 1000) -> None:
             "cause": "not_found",
             "fingerprint": f"ticket-{i:032x}",
             "escalation": False,
+            "evidence": {"node_pool": "default-pool"},
             "event": {
                 "cluster": "projects/shop-prod/locations/us-central1/clusters/checkout",
                 "namespace": "verify",
@@ -382,6 +385,7 @@ def bench_verification(incidents: int = 1000) -> None:
                 logging_query(clients),
                 start + timedelta(hours=1),
                 Config(),  # escalation_grace 10m, abandon_after 1d
+                collector=EvidenceCollector(GoogleAdapter(clients)),
                 limit=incidents,
             )
             wall = time.perf_counter() - began

@@ -170,6 +170,7 @@ def handle_verification(cloud_event: CloudEventLike) -> dict[str, Any]:
             logging_query(rt.clients),
             datetime.now(UTC),
             config,
+            collector=remediator.collector,
             publish=remediator.publisher.publish if remediator.publisher else None,
         )
     except TransientError as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,8 @@ def _entry(
     reason: str = "Failed",
     workload: str = "web",
     pod: str = "web-7d9f8c5b4-xk2p9",
+    node: str = "gke-checkout-default-pool-1a2b3c4d-x7k9",
+    kind: str = "Deployment",
 ) -> dict[str, Any]:
     when = datetime(2024, 3, 1, 10, tzinfo=UTC) + timedelta(minutes=minute)
     return log_entry(
@@ -40,12 +43,12 @@ def _entry(
         cluster="checkout",
         namespace="web",
         pod=pod,
-        node="gke-checkout-default-pool-1a2b3c4d-x7k9",
+        node=node,
         message=message,
         reason=reason,
-        controller=("Deployment", workload),
+        controller=(kind, workload),
         timestamp=when.isoformat().replace("+00:00", "Z"),
-        insert_id=f"{workload}-{reason}-{minute}",
+        insert_id=f"{workload}-{reason}-{minute}-{node}",
     )
 
 
@@ -154,15 +157,26 @@ class _Outcomes:
         ]
 
 
-def _in_process(tmp_path: Path, logged: list[dict[str, Any]]) -> Any:
+def _in_process(
+    tmp_path: Path,
+    logged: list[dict[str, Any]],
+    *,
+    world_change: Callable[[dict[str, Any]], None] | None = None,
+    firestore: bool = False,
+    queried: list[str] | None = None,
+    **settings: Any,
+) -> Any:
     """A remediator and verification against a sandbox whose logs hold `logged`, with the
-    interleaving of events and passes in the test's hands."""
+    interleaving of events and passes in the test's hands: `world_change` edits the sample
+    world first, `firestore` puts the ledger in the sandbox's Firestore, `queried` collects
+    the workload of every incident a pass queries, and `settings` go into the config."""
     import dataclasses
     from contextlib import contextmanager
 
     from pullfix.core.config import config_from_dict
     from pullfix.core.intake import PullFailure, parse_json
     from pullfix.dev.sandbox import Sandbox, load_world
+    from pullfix.engine.ledger import FirestoreLedger
     from pullfix.engine.runtime import build_remediator
     from pullfix.engine.verify import logging_query, run_verification
     from pullfix.gcp.clients import GoogleClients
@@ -170,9 +184,11 @@ def _in_process(tmp_path: Path, logged: list[dict[str, Any]]) -> Any:
 
     world = yaml.safe_load((SAMPLES / "world.yaml").read_text())
     world["log_entries"] = logged
+    if world_change is not None:
+        world_change(world)
     (tmp_path / "world.yaml").write_text(yaml.safe_dump(world))
     config = config_from_dict(
-        {"auto_grant": {"repositories": ["projects/shop-*/locations/*/repositories/*"]}}
+        {"auto_grant": {"repositories": ["projects/shop-*/locations/*/repositories/*"]}, **settings}
     )
 
     @contextmanager
@@ -180,7 +196,17 @@ def _in_process(tmp_path: Path, logged: list[dict[str, Any]]) -> Any:
         with Sandbox(load_world(tmp_path / "world.yaml")) as sandbox:
             clients = GoogleClients(sandbox_endpoint(sandbox.endpoint))
             remediator = build_remediator(config, clients, None)
+            if firestore:
+                remediator.ledger = FirestoreLedger(
+                    clients.rest, "shop-prod", "(default)", "pullfix-verify", timeout=5.0
+                )
             outcomes = remediator.publisher = _Outcomes()
+            logs = logging_query(clients)
+
+            def query(incident: OpenIncident, text: str) -> Any:
+                if queried is not None:
+                    queried.append(incident.workload)
+                return logs(incident, text)
 
             def deliver(entry: dict[str, Any], message_id: str) -> Any:
                 failure = parse_json(json.dumps(entry).encode())
@@ -192,15 +218,16 @@ def _in_process(tmp_path: Path, logged: list[dict[str, Any]]) -> Any:
                 now = datetime(2024, 3, 1, 10, tzinfo=UTC) + timedelta(minutes=minute)
                 verdicts = run_verification(
                     remediator.ledger,
-                    logging_query(clients),
+                    query,
                     now,
                     config,
+                    collector=remediator.collector,
                     publish=outcomes.publish,
                 )
                 return [v.action for v in verdicts]
 
             try:
-                yield deliver, verify, outcomes
+                yield deliver, verify, outcomes, remediator.ledger, sandbox.world.log_entries
             finally:
                 clients.close()
 
@@ -211,7 +238,7 @@ def _in_process(tmp_path: Path, logged: list[dict[str, Any]]) -> Any:
 def test_a_grant_is_escalated_once_whoever_escalates_first(tmp_path: Path, first: str) -> None:
     failed = _entry(0, pull_message(IMAGE, "403 Forbidden"))
     late = _entry(11, pull_message(IMAGE, "403 Forbidden"), pod="web-7d9f8c5b4-z9x8w")
-    with _in_process(tmp_path, [failed, late]) as (deliver, verify, outcomes):
+    with _in_process(tmp_path, [failed, late]) as (deliver, verify, outcomes, _, _):
         assert deliver(failed, "m1").action.value == "grant"
         if first == "verification":
             assert verify(12) == ["still_failing"]
@@ -225,6 +252,182 @@ def test_a_grant_is_escalated_once_whoever_escalates_first(tmp_path: Path, first
         assert verify(30) == []
         assert verify(65) == []
         assert outcomes.escalations() == expected
+
+
+DEFAULT_NODE = "gke-checkout-default-pool-1a2b3c4d-x7k9"
+LEGACY_NODE = "gke-checkout-legacy-pool-5e6f7a8b-q2w3"
+
+
+def _two_pools(world: dict[str, Any]) -> None:
+    """legacy-pool pulls the shared images fine (its account reads them, its scopes allow
+    it); default-pool's account cannot, so there a pull is refused."""
+    checkout = world["projects"]["shop-prod"]["clusters"]["checkout"]
+    checkout["node_pools"]["legacy-pool"]["oauth_scopes"] = [
+        "https://www.googleapis.com/auth/devstorage.read_only"
+    ]
+    images = world["projects"]["shop-images"]["repositories"]["images"]
+    images["iam"].append(
+        {
+            "role": "roles/artifactregistry.reader",
+            "members": ["serviceAccount:gke-nodes@shop-prod.iam.gserviceaccount.com"],
+        }
+    )
+
+
+def _agent(minute: float, message: str, node: str, reason: str = "Failed") -> dict[str, Any]:
+    """An event of DaemonSet/agent's pod on `node` (a pod per node)."""
+    pod = f"agent-{'b2c4d' if node == DEFAULT_NODE else 'q7w8z'}"
+    return _entry(
+        minute, message, reason=reason, workload="agent", pod=pod, node=node, kind="DaemonSet"
+    )
+
+
+def test_a_daemonset_healthy_on_one_pool_and_failing_on_another_stays_open(
+    tmp_path: Path,
+) -> None:
+    failed = _agent(0, pull_message(IMAGE, "403 Forbidden"), DEFAULT_NODE)
+    healthy = _agent(1, pulled_message(IMAGE), LEGACY_NODE, reason="Pulled")
+    again = _agent(4, pull_message(IMAGE, "403 Forbidden"), DEFAULT_NODE)
+    logged = [failed, healthy, again]
+    with _in_process(tmp_path, logged, world_change=_two_pools) as (
+        deliver,
+        verify,
+        outcomes,
+        _,
+        logs,
+    ):
+        grant = deliver(failed, "m1")
+        assert grant.action.value == "grant"
+        assert grant.evidence["node_pool"] == "default-pool"
+        # The pool that pulls is not the pool that failed: nothing is resolved.
+        assert verify(5) == []
+        # The failing pool goes on failing past the grace period: one escalation.
+        logs.append(_agent(11, pull_message(IMAGE, "403 Forbidden"), DEFAULT_NODE))
+        assert verify(12) == ["still_failing"]
+        assert verify(13) == []
+        assert [o["action"] for o in outcomes.published] == ["grant", "still_failing"]
+
+
+def test_a_successful_pull_on_the_failing_pool_resolves_it(tmp_path: Path) -> None:
+    failed = _agent(0, pull_message(IMAGE, "403 Forbidden"), DEFAULT_NODE)
+    healthy = _agent(1, pulled_message(IMAGE), LEGACY_NODE, reason="Pulled")
+    other = "gke-checkout-default-pool-1a2b3c4d-b3n8"  # another node of the failing pool
+    fixed = _entry(
+        3,
+        pulled_message(IMAGE),
+        reason="Pulled",
+        workload="agent",
+        pod="agent-x9z8k",
+        node=other,
+        kind="DaemonSet",
+    )
+    with _in_process(tmp_path, [failed, healthy, fixed], world_change=_two_pools) as (
+        deliver,
+        verify,
+        outcomes,
+        _,
+        _,
+    ):
+        assert deliver(failed, "m1").action.value == "grant"
+        assert verify(2) == []
+        assert verify(5) == ["resolved"]
+        assert outcomes.published[-1]["time_to_fix_seconds"] == 180
+
+
+def _forged_pull(how: str) -> dict[str, Any]:
+    if how == "a node that does not exist":
+        return _pulled(2, node="gke-checkout-default-pool-1a2b3c4d-zzzz")
+    if how == "a node of another pool":
+        return _pulled(2, node=LEGACY_NODE)
+    if how == "dated before the action":
+        return _pulled(-1)
+    if how == "written in another project's log":
+        entry = _pulled(2)
+        entry["logName"] = "projects/shop-images/logs/events"
+        return entry
+    assert how == "of another cluster"
+    entry = _pulled(2)
+    entry["resource"]["labels"]["cluster_name"] = "checkout-staging"
+    return entry
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        "a node that does not exist",
+        "a node of another pool",
+        "dated before the action",
+        "written in another project's log",
+        "of another cluster",
+    ],
+)
+def test_a_forged_or_foreign_pulled_event_resolves_nothing(tmp_path: Path, how: str) -> None:
+    failed = _entry(0, pull_message(IMAGE, "403 Forbidden"))
+    with _in_process(tmp_path, [failed, _forged_pull(how)]) as (deliver, verify, outcomes, _, _):
+        assert deliver(failed, "m1").action.value == "grant"
+        assert verify(5) == []
+        assert [o["action"] for o in outcomes.published] == ["grant"]
+
+
+@pytest.mark.parametrize("firestore", [False, True], ids=["memory", "firestore"])
+def test_every_open_incident_is_checked_within_ceil_total_over_n_passes(
+    tmp_path: Path, firestore: bool
+) -> None:
+    # Seven incidents that keep failing, and never resolve: a pass checks three.
+    names = [f"w{n}" for n in range(7)]
+    failed = {
+        name: _entry(0, pull_message(MISSING, "manifest unknown"), workload=name, pod=f"{name}-1")
+        for name in names
+    }
+    queried: list[str] = []
+    with _in_process(
+        tmp_path, list(failed.values()), firestore=firestore, queried=queried, verify_per_run=3
+    ) as (deliver, verify, _, _, _):
+        for number, name in enumerate(names):
+            assert deliver(failed[name], f"m{number}").action.value == "ticket"
+        checked: list[set[str]] = []
+        for minute in (10, 20, 30):  # ceil(7 / 3) passes
+            queried.clear()
+            assert verify(minute) == []
+            assert len(queried) == 3
+            checked.append(set(queried))
+        assert set().union(*checked) == {f"Deployment/{name}" for name in names}
+
+
+def test_only_verified_incidents_are_kept_open_so_forgeries_cannot_fill_a_pass(
+    tmp_path: Path,
+) -> None:
+    # Forged failures naming nodes that do not exist: tickets ("unverified"), never kept.
+    forged = [
+        _entry(
+            0,
+            pull_message(MISSING, "manifest unknown"),
+            workload=f"f{n}",
+            pod=f"f{n}-1",
+            node=f"gke-checkout-default-pool-1a2b3c4d-fake{n}",
+        )
+        for n in range(6)
+    ]
+    real = _entry(1, pull_message(MISSING, "manifest unknown"), workload="api", pod="api-1")
+    queried: list[str] = []
+    with _in_process(tmp_path, [*forged, real], queried=queried, verify_per_run=2) as (
+        deliver,
+        verify,
+        _,
+        ledger,
+        _,
+    ):
+        for number, entry in enumerate(forged):
+            outcome = deliver(entry, f"f{number}")
+            assert (outcome.action.value, outcome.cause.value) == ("ticket", "unverified")
+        assert deliver(real, "real").action.value == "ticket"
+        start = datetime(2024, 3, 1, 10, tzinfo=UTC)
+        assert [
+            json.loads(d["outcome"])["event"]["workload"]
+            for _, d in ledger.open_incidents(start, 100)
+        ] == ["Deployment/api"]
+        assert verify(10) == []
+        assert queried == ["Deployment/api"]
 
 
 def test_a_workload_that_went_away_is_abandoned(tmp_path: Path) -> None:
@@ -241,6 +444,16 @@ def test_another_workload_or_image_pulling_resolves_nothing(tmp_path: Path) -> N
     assert [r["action"] for r in results] == ["grant"]
 
 
+class _AllOnDefaultPool:
+    """A NodeCheck that finds every node in default-pool (no Google call)."""
+
+    def may_hold(self, incident: OpenIncident, node: str) -> bool:
+        return True
+
+    def pool_of(self, event: Any) -> str | None:
+        return "default-pool"
+
+
 def test_one_query_per_open_incident_and_the_cap_per_run() -> None:
     start = datetime(2024, 3, 1, 10, tzinfo=UTC)
     incidents = [
@@ -254,6 +467,7 @@ def test_one_query_per_open_incident_and_the_cap_per_run() -> None:
             image=MISSING,
             first_failure=start,
             acted_at=start,
+            node_pool="default-pool",
         )
         for n in range(5)
     ]
@@ -269,6 +483,7 @@ def test_one_query_per_open_incident_and_the_cap_per_run() -> None:
             incidents,
             query,
             start + timedelta(hours=1),
+            nodes=_AllOnDefaultPool(),
             escalation_grace=600,
             abandon_after=86400,
             limit=3,
@@ -291,6 +506,7 @@ def test_the_query_is_narrow() -> None:
         image='us-docker.pkg.dev/p/r/we"ird:1',
         first_failure=start,
         acted_at=start,
+        node_pool="default-pool",
     )
     text = success_filter(incident)
     assert 'resource.labels.cluster_name="c"' in text

@@ -404,9 +404,10 @@ def run_verify(args: argparse.Namespace, out: TextIO) -> int:
     from pullfix.cli.output import output_format, write_json_line, write_structured
     from pullfix.cli.tables import render_table
     from pullfix.core.config import ConfigError, load_config
+    from pullfix.engine.evidence import EvidenceCollector
     from pullfix.engine.runtime import OUTCOMES_VARIABLE, build_ledger, outcomes_topic
     from pullfix.engine.verify import logging_query, run_verification
-    from pullfix.gcp.adapter import PubSubPublisher
+    from pullfix.gcp.adapter import GoogleAdapter, PubSubPublisher
 
     try:
         config = load_config(args.config or os.environ.get("PULLFIX_CONFIG") or None)
@@ -428,6 +429,7 @@ def run_verify(args: argparse.Namespace, out: TextIO) -> int:
                 logging_query(clients),
                 datetime.now(UTC),
                 config,
+                collector=EvidenceCollector(GoogleAdapter(clients, timeout=config.api_timeout)),
                 limit=args.limit,
                 publish=publisher.publish if publisher else None,
             )

@@ -62,6 +62,7 @@ def replay_events(
                 logging_query(clients),
                 as_of,
                 config,
+                collector=remediator.collector,
                 publish=remediator.publisher.publish if remediator.publisher else None,
             ):
                 yield verdict.to_dict()

@@ -238,7 +238,7 @@ class MemoryLedger:
 
 class FirestoreLedger:
     """A ledger in Firestore, shared by every instance: Firestore's REST API (v1
-    `documents.get`, `documents.commit`, `documents.listDocuments`,
+    `documents.get`, `documents.commit`, `documents.runQuery`,
     https://firebase.google.com/docs/firestore/reference/rest) as JSON over `RestClient`.
 
     Each claim is one `commit` with a precondition: `currentDocument.exists: false` to

@@ -2,12 +2,21 @@
 
 An incident pullfix acted on (a grant, or a ticket for a human) is checked against the
 kubelet's own events of its workload and image since the action: a `Pulled` event
-("Successfully pulled image", "Container image … already present on machine") means the
-workload pulls again — `resolved`, with the time from the first failure to the first
-successful pull and who fixed it. Failures that go on past `escalation_grace` after a grant,
-with no successful pull, are `still_failing` (one escalation ticket). An incident with
-neither a success nor a failure for `abandon_after` (the workload was deleted, scaled to
-zero, or stopped retrying) is `abandoned`. Anything else stays open for the next pass.
+("Successfully pulled image", "Container image … already present on machine") on a node of
+the node pool that failed means the workload pulls there again — `resolved`, with the time
+from the first failure to the first successful pull and who fixed it. Failures on that pool
+that go on past `escalation_grace` after a grant, with no successful pull there, are
+`still_failing` (one escalation ticket). An incident with neither for `abandon_after` (the
+workload was deleted, scaled to zero, or stopped retrying) is `abandoned`. Anything else
+stays open for the next pass.
+
+A log entry is evidence only once verified as remediate verifies a failure event
+(`EvidenceCollector.verify`): written in its cluster's project, naming an instance that
+Compute finds in one of the cluster's node pools' instance groups and that the group
+created. Only incidents whose failing pool was so verified are kept open at all, so forged
+events neither open incidents nor resolve them. Each entry is also matched to its incident
+in code (cluster, namespace, workload, image, and dated from the action to the pass), not
+only by the query, so that one query may serve several incidents.
 
 The query asks only for the events of one cluster, namespace and image since the action,
 so verification adds no volume to the log sink and reads little.
@@ -20,16 +29,21 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pullfix.core.intake import PodEvent, PullFailure, format_timestamp, parse_event
 from pullfix.core.intake import parse_timestamp as _parse_time
+from pullfix.core.judge import Evidence
+from pullfix.core.model import AccessDenied
 
 if TYPE_CHECKING:
     from pullfix.core.config import Config
+    from pullfix.engine.evidence import EvidenceCollector
     from pullfix.engine.ledger import Ledger
 
 __all__ = [
+    "NodeCheck",
+    "NodePools",
     "OpenIncident",
     "Verdict",
     "incident_from_outcome",
@@ -44,6 +58,11 @@ _PULLED_RE = re.compile(
     r'^(?:Successfully pulled image|Container image) "(?P<image>[^"]*)"(?: in |'
     r" already present on machine|$)"
 )
+# How many distinct nodes a pass verifies for one incident's successes (and as many for its
+# failures): the first verified one settles it, so only names that look like the failing
+# pool's but are not its instances use them up, and a flood of those cannot make a pass
+# ask Compute without bound. Past it, the incident stays open for the next pass.
+NODES_PER_INCIDENT = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +78,7 @@ class OpenIncident:
     image: str
     first_failure: datetime
     acted_at: datetime
+    node_pool: str  # the node pool that failed, as remediate verified it
     grant: dict[str, Any] | None = None
 
 
@@ -125,12 +145,17 @@ class Verdict:
 
 
 def incident_from_outcome(outcome: dict[str, Any]) -> OpenIncident | None:
-    """The open incident an outcome starts (grants and tickets), else None."""
+    """The open incident an outcome starts (grants and tickets whose node pool was
+    verified), else None: an event whose node could not be verified (a forgery, or a node
+    already gone) opens nothing to verify, so forged events cannot fill a pass."""
     if outcome.get("action") not in ("grant", "would_grant", "ticket") or outcome.get("escalation"):
         return None
     event = outcome.get("event") or {}
     when = _parse_time(str(event.get("timestamp") or ""))
     if not (event.get("cluster") and event.get("namespace") and event.get("image") and when):
+        return None
+    pool = (outcome.get("evidence") or {}).get("node_pool")
+    if not isinstance(pool, str) or not pool:
         return None
     return OpenIncident(
         fingerprint=str(outcome["fingerprint"]),
@@ -142,6 +167,7 @@ def incident_from_outcome(outcome: dict[str, Any]) -> OpenIncident | None:
         image=str(event["image"]),
         first_failure=when,
         acted_at=when,
+        node_pool=pool,
         grant=outcome.get("grant"),
     )
 
@@ -184,6 +210,55 @@ def _quoted(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
+class NodeCheck(Protocol):
+    """Which node pool a kubelet event's node is in, verified."""
+
+    def may_hold(self, incident: OpenIncident, node: str) -> bool:
+        """Whether the incident's pool could hold `node` by its name (no proof; no call)."""
+        ...
+
+    def pool_of(self, event: PodEvent) -> str | None:
+        """The node pool of the event's node, verified; None when it cannot be."""
+        ...
+
+
+class NodePools:
+    """`NodeCheck` as remediate verifies a failure event's node (`EvidenceCollector.verify`:
+    the entry was written in the project its labels name, the cluster exists, Compute finds
+    the instance in a node pool's instance group's zone and the group created it). Answers
+    are kept for the pass (the adapter caches the cluster and the instances too)."""
+
+    def __init__(self, collector: EvidenceCollector) -> None:
+        self.collector = collector
+        self._pools: dict[tuple[str | None, ...], str | None] = {}
+
+    def may_hold(self, incident: OpenIncident, node: str) -> bool:
+        project, location, cluster = incident.cluster.split("/")[1:6:2]
+        try:
+            info = self.collector.apis.cluster(project, location, cluster)
+        except AccessDenied:
+            return False
+        return info is not None and any(
+            pool.name == incident.node_pool for pool, _ in info.candidate_groups(node)
+        )
+
+    def pool_of(self, event: PodEvent) -> str | None:
+        key = (event.log_project, event.project, event.location, event.cluster, event.node)
+        if key not in self._pools:
+            evidence = Evidence()
+            self.collector.verify(
+                event.project,
+                event.location,
+                event.cluster,
+                event.node,
+                evidence,
+                log_project=event.log_project,
+            )
+            verified = evidence.unverified is None and evidence.pool is not None
+            self._pools[key] = evidence.pool.name if verified and evidence.pool else None
+        return self._pools[key]
+
+
 def _pulled(entry: dict[str, Any]) -> tuple[PodEvent, str] | None:
     """(the pod event, its image) for a kubelet `Pulled` event; else None."""
     result = parse_event(entry)
@@ -201,6 +276,7 @@ def verify_incidents(
     query: Callable[[OpenIncident, str], Iterable[dict[str, Any]]],
     as_of: datetime,
     *,
+    nodes: NodeCheck,
     escalation_grace: int,
     abandon_after: int,
     limit: int,
@@ -213,6 +289,7 @@ def verify_incidents(
             incident,
             query(incident, success_filter(incident)),
             as_of,
+            nodes,
             escalation_grace,
             abandon_after,
         )
@@ -220,42 +297,85 @@ def verify_incidents(
             yield verdict
 
 
+def _of_incident(
+    incident: OpenIncident, event: PodEvent, image: str, until: datetime | None
+) -> bool:
+    """Whether an event is about the incident: its cluster, namespace, workload and image,
+    on a named node, dated from the action (to `until`, if given), whatever the query
+    asked for."""
+    return (
+        event.cluster_resource == incident.cluster
+        and event.namespace == incident.namespace
+        and event.incident_workload == incident.workload
+        and image == incident.image
+        and bool(event.node)
+        and event.timestamp is not None
+        and incident.acted_at <= event.timestamp
+        and (until is None or event.timestamp <= until)
+    )
+
+
+def _first_on_pool(
+    incident: OpenIncident, events: list[PodEvent], nodes: NodeCheck
+) -> PodEvent | None:
+    """The first of `events` whose node is verified in the incident's node pool, verifying
+    at most NODES_PER_INCIDENT distinct nodes (names the pool cannot hold cost nothing)."""
+    asked: dict[str, bool] = {}
+    for event in events:
+        node = event.node or ""
+        if node not in asked:
+            if len(asked) >= NODES_PER_INCIDENT:
+                return None
+            asked[node] = nodes.may_hold(incident, node) and (
+                nodes.pool_of(event) == incident.node_pool
+            )
+        if asked[node]:
+            return event
+    return None
+
+
 def _verify_one(
     incident: OpenIncident,
     entries: Iterable[dict[str, Any]],
     as_of: datetime,
+    nodes: NodeCheck,
     escalation_grace: int,
     abandon_after: int,
 ) -> Verdict | None:
-    first_success: datetime | None = None
-    last_failure: datetime | None = None
+    successes: list[PodEvent] = []
+    failures: list[PodEvent] = []
     for entry in entries:
         pulled = _pulled(entry)
         if pulled is not None:
-            event, image = pulled
-            if image != incident.image or event.incident_workload != incident.workload:
-                continue
-            if event.timestamp and (first_success is None or event.timestamp < first_success):
-                first_success = event.timestamp
+            # A success counts once it happened (by the pass's clock); failures as logged
+            # (replay judges as of a moment before the last of them).
+            if _of_incident(incident, *pulled, as_of):
+                successes.append(pulled[0])
             continue
-        failure = parse_event(entry)
-        if (
-            isinstance(failure, PullFailure)
-            and failure.image == incident.image
-            and failure.incident_workload == incident.workload
-            and failure.timestamp
-            and (last_failure is None or failure.timestamp > last_failure)
+        parsed = parse_event(entry)
+        if isinstance(parsed, PullFailure) and _of_incident(
+            incident, parsed, parsed.image or "", None
         ):
-            last_failure = failure.timestamp
-    if first_success is not None and first_success <= as_of:
+            failures.append(parsed)
+    # Verification order: successes oldest first (the first one verified is the fix),
+    # failures newest first (the last one verified is how long it went on).
+    successes.sort(key=lambda event: event.timestamp or as_of)
+    failures.sort(key=lambda event: event.timestamp or as_of, reverse=True)
+    success = _first_on_pool(incident, successes, nodes)
+    if success is not None and success.timestamp is not None:
         fixed = "pullfix's grant" if incident.action == "grant" else "a human"
         return Verdict(
             incident,
             "resolved",
-            (f"{incident.workload} pulled {incident.image} again; fixed by {fixed}",),
+            (
+                f"{incident.workload} pulled {incident.image} again on node pool "
+                f"{incident.node_pool} ({success.node}); fixed by {fixed}",
+            ),
             as_of,
-            first_success,
+            success.timestamp,
         )
+    failure = _first_on_pool(incident, failures, nodes)
+    last_failure = failure.timestamp if failure is not None else None
     since_action = (as_of - incident.acted_at).total_seconds()
     if (
         incident.action == "grant"
@@ -266,9 +386,9 @@ def _verify_one(
             incident,
             "still_failing",
             (
-                f"pulls of {incident.image} still fail "
+                f"pulls of {incident.image} on node pool {incident.node_pool} still fail "
                 f"{int((last_failure - incident.acted_at).total_seconds())}s after the grant "
-                f"(grace {escalation_grace}s), and none has succeeded",
+                f"(grace {escalation_grace}s), and none has succeeded there",
                 "something besides the missing role blocks the pull",
             ),
             as_of,
@@ -279,8 +399,9 @@ def _verify_one(
             incident,
             "abandoned",
             (
-                f"no pull of {incident.image} by {incident.workload}, failed or successful, "
-                f"for {abandon_after}s: the workload is gone or stopped retrying",
+                f"no pull of {incident.image} by {incident.workload} on node pool "
+                f"{incident.node_pool}, failed or successful, for {abandon_after}s: the "
+                "workload is gone or stopped retrying",
             ),
             as_of,
         )
@@ -293,13 +414,17 @@ def run_verification(
     now: datetime,
     config: Config,
     *,
+    collector: EvidenceCollector,
     limit: int | None = None,
     publish: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[Verdict]:
-    """One pass over the ledger's open incidents (at most `limit`, else the config's
-    `verify_per_run`): publish each verdict, then close the incidents that are resolved or
-    abandoned; a still-failing grant escalates once (here, or from a failure event past the
-    grace period, whichever comes first)."""
+    """One pass over the ledger's open incidents, least recently checked first (at most
+    `limit`, else the config's `verify_per_run`): publish each verdict, then close the
+    incidents that are resolved or abandoned; a still-failing grant escalates once (here, or
+    from a failure event past the grace period, whichever comes first). Every incident
+    checked and still open goes to the end of the ledger's queue, so every open incident is
+    checked within ceil(open / limit) passes. `collector` verifies the nodes of the events
+    (see `NodePools`)."""
     escalation_grace, abandon_after = config.escalation_grace, config.abandon_after
     limit = limit or config.verify_per_run
     incidents: list[OpenIncident] = []
@@ -309,39 +434,51 @@ def run_verification(
             incident = incident_from_outcome(json.loads(data.get("outcome") or "{}"))
         except ValueError:
             incident = None
-        if incident is None:
-            ledger.close_incident(key)  # a record no verification can read
+        if incident is None or incident.fingerprint != key:
+            ledger.close_incident(key)  # a record no verification can read, or unverified
             continue
         incidents.append(incident)
         records[incident.fingerprint] = data
+    checked: list[str] = []  # in the order the pass checked them
+
+    def checking(incident: OpenIncident, text: str) -> Iterable[dict[str, Any]]:
+        checked.append(incident.fingerprint)
+        return query(incident, text)
+
     verdicts = []
-    for verdict in verify_incidents(
-        incidents,
-        query,
-        now,
-        escalation_grace=escalation_grace,
-        abandon_after=abandon_after,
-        limit=limit,
-    ):
-        incident = verdict.incident
-        if verdict.action == "still_failing":
-            grant_record = ledger.get(incident.fingerprint, now) or {}
-            if grant_record.get("escalated") or records[incident.fingerprint].get("escalated"):
-                continue
-            if not ledger.set_flag_once(incident.fingerprint, "escalated", now) and (
-                ledger.get(incident.fingerprint, now) or {}
-            ).get("escalated"):
-                continue  # a failure event escalated it meanwhile
-            ledger.open_incident(
-                incident.fingerprint,
-                {"escalated": "true"},
-                now + timedelta(seconds=abandon_after * 2),
-            )
-        if publish is not None:
-            publish(verdict.to_dict())
-        if verdict.action in ("resolved", "abandoned"):
-            ledger.close_incident(incident.fingerprint)
-        verdicts.append(verdict)
+    closed: set[str] = set()
+    try:
+        for verdict in verify_incidents(
+            incidents,
+            checking,
+            now,
+            nodes=NodePools(collector),
+            escalation_grace=escalation_grace,
+            abandon_after=abandon_after,
+            limit=limit,
+        ):
+            incident = verdict.incident
+            if verdict.action == "still_failing":
+                grant_record = ledger.get(incident.fingerprint, now) or {}
+                if grant_record.get("escalated") or records[incident.fingerprint].get("escalated"):
+                    continue
+                if not ledger.set_flag_once(incident.fingerprint, "escalated", now) and (
+                    ledger.get(incident.fingerprint, now) or {}
+                ).get("escalated"):
+                    continue  # a failure event escalated it meanwhile
+                ledger.open_incident(
+                    incident.fingerprint,
+                    {"escalated": "true"},
+                    now + timedelta(seconds=abandon_after * 2),
+                )
+            if publish is not None:
+                publish(verdict.to_dict())
+            if verdict.action in ("resolved", "abandoned"):
+                ledger.close_incident(incident.fingerprint)
+                closed.add(incident.fingerprint)
+            verdicts.append(verdict)
+    finally:
+        ledger.mark_checked([key for key in checked if key not in closed])
     return verdicts
 
 
