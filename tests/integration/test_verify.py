@@ -227,7 +227,7 @@ def _in_process(
                 return [v.action for v in verdicts]
 
             try:
-                yield deliver, verify, outcomes, remediator.ledger, sandbox.world.log_entries
+                yield deliver, verify, outcomes, remediator.ledger, sandbox
             finally:
                 clients.close()
 
@@ -294,7 +294,7 @@ def test_a_daemonset_healthy_on_one_pool_and_failing_on_another_stays_open(
         verify,
         outcomes,
         _,
-        logs,
+        sandbox,
     ):
         grant = deliver(failed, "m1")
         assert grant.action.value == "grant"
@@ -302,7 +302,9 @@ def test_a_daemonset_healthy_on_one_pool_and_failing_on_another_stays_open(
         # The pool that pulls is not the pool that failed: nothing is resolved.
         assert verify(5) == []
         # The failing pool goes on failing past the grace period: one escalation.
-        logs.append(_agent(11, pull_message(IMAGE, "403 Forbidden"), DEFAULT_NODE))
+        sandbox.world.log_entries.append(
+            _agent(11, pull_message(IMAGE, "403 Forbidden"), DEFAULT_NODE)
+        )
         assert verify(12) == ["still_failing"]
         assert verify(13) == []
         assert [o["action"] for o in outcomes.published] == ["grant", "still_failing"]
@@ -366,6 +368,26 @@ def test_a_forged_or_foreign_pulled_event_resolves_nothing(tmp_path: Path, how: 
     with _in_process(tmp_path, [failed, _forged_pull(how)]) as (deliver, verify, outcomes, _, _):
         assert deliver(failed, "m1").action.value == "grant"
         assert verify(5) == []
+        assert [o["action"] for o in outcomes.published] == ["grant"]
+
+
+def test_a_flood_of_forged_pulled_events_asks_compute_a_bounded_number_of_times(
+    tmp_path: Path,
+) -> None:
+    from pullfix.engine.verify import NODES_PER_INCIDENT
+
+    failed = _entry(0, pull_message(IMAGE, "403 Forbidden"))
+    # Names a node of default-pool could have, none of them an instance.
+    forged = [
+        _pulled(1 + n / 100, node=f"gke-checkout-default-pool-1a2b3c4d-f{n:03}", pod=f"web-{n}")
+        for n in range(60)
+    ]
+    with _in_process(tmp_path, [failed, *forged]) as (deliver, verify, outcomes, _, sandbox):
+        assert deliver(failed, "m1").action.value == "grant"
+        before = sandbox.stats()["requests"].get("compute.instances.get", 0)
+        assert verify(5) == []
+        asked = sandbox.stats()["requests"].get("compute.instances.get", 0) - before
+        assert asked <= NODES_PER_INCIDENT
         assert [o["action"] for o in outcomes.published] == ["grant"]
 
 

@@ -439,7 +439,9 @@ def run_verification(
             continue
         incidents.append(incident)
         records[incident.fingerprint] = data
-    checked: list[str] = []  # in the order the pass checked them
+    # In the order the pass checked them; an incident whose check raised counts as checked,
+    # so that one that always fails goes to the end of the queue instead of heading it.
+    checked: list[str] = []
 
     def checking(incident: OpenIncident, text: str) -> Iterable[dict[str, Any]]:
         checked.append(incident.fingerprint)
