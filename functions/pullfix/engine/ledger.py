@@ -514,7 +514,7 @@ class FirestoreLedger:
             docs = [answer["document"] for answer in answers if answer.get("document")]
             for doc in docs:
                 key = str(doc["name"]).rsplit("/", 1)[1]
-                if self._expires(doc) <= now:
+                if "expires_at" in (doc.get("fields") or {}) and self._expires(doc) <= now:
                     # Past its keep time: closed, though Firestore's TTL may take a day to
                     # delete it; deleted here so that it takes no place in later passes.
                     self.close_incident(key)

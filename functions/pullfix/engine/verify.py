@@ -15,8 +15,8 @@ A log entry is evidence only once verified as remediate verifies a failure event
 Compute finds in one of the cluster's node pools' instance groups and that the group
 created. Only incidents whose failing pool was so verified are kept open at all, so forged
 events neither open incidents nor resolve them. Each entry is also matched to its incident
-in code (cluster, namespace, workload, image, and dated from the action to the pass), not
-only by the query, so that one query may serve several incidents.
+in code (cluster, namespace, workload, image, dated from the action, and a success no later
+than the pass), not only by the query, so that one query may serve several incidents.
 
 The query asks only for the events of one cluster, namespace and image since the action,
 so verification adds no volume to the log sink and reads little.
@@ -254,8 +254,8 @@ class NodePools:
                 evidence,
                 log_project=event.log_project,
             )
-            verified = evidence.unverified is None and evidence.pool is not None
-            self._pools[key] = evidence.pool.name if verified and evidence.pool else None
+            pool = evidence.pool if evidence.unverified is None else None
+            self._pools[key] = pool.name if pool is not None else None
         return self._pools[key]
 
 
