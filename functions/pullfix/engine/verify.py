@@ -35,6 +35,7 @@ from pullfix.core.intake import PodEvent, PullFailure, format_timestamp, parse_e
 from pullfix.core.intake import parse_timestamp as _parse_time
 from pullfix.core.judge import Evidence
 from pullfix.core.model import AccessDenied
+from pullfix.logs import log
 
 if TYPE_CHECKING:
     from pullfix.core.config import Config
@@ -231,12 +232,22 @@ class NodePools:
     def __init__(self, collector: EvidenceCollector) -> None:
         self.collector = collector
         self._pools: dict[tuple[str | None, ...], str | None] = {}
+        self._refused: set[str] = set()  # clusters pullfix may not read, said once a pass
 
     def may_hold(self, incident: OpenIncident, node: str) -> bool:
         project, location, cluster = incident.cluster.split("/")[1:6:2]
         try:
             info = self.collector.apis.cluster(project, location, cluster)
-        except AccessDenied:
+        except AccessDenied as exc:
+            # Nothing on this cluster can be verified, so nothing resolves: said loudly, but
+            # the other incidents of the pass are checked.
+            if incident.cluster not in self._refused:
+                self._refused.add(incident.cluster)
+                log(
+                    "WARNING",
+                    f"pullfix verify cannot verify the nodes of {incident.cluster}: {exc}",
+                    {"cluster": incident.cluster},
+                )
             return False
         return info is not None and any(
             pool.name == incident.node_pool for pool, _ in info.candidate_groups(node)
