@@ -32,6 +32,7 @@ resource "google_firestore_field" "open_incidents_ttl" {
   field      = "expires_at"
 
   ttl_config {}
-  # Verification lists the collection in key order; no index on the expiry is read.
+  # Verification asks for the least recently checked (ordered by checked_at, which
+  # Firestore's automatic single-field index serves); no index on the expiry is read.
   index_config {}
 }

@@ -71,9 +71,13 @@ locals {
     publisher = [
       "pubsub.topics.publish",
     ]
-    # Verification: the kubelet's events of an incident's cluster since the action.
+    # Verification: the kubelet's events of an incident's cluster since the action, and
+    # the node each one names, verified in the cluster's node pools as remediate does.
     verifier = [
+      "compute.instances.get",
+      "container.clusters.get",
       "logging.logEntries.list",
+      "resourcemanager.projects.get",
     ]
   }
   role_prefix = replace(var.prefix, "-", "_")

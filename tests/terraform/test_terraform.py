@@ -497,6 +497,11 @@ def test_verification_runs_on_a_schedule_with_its_own_identity() -> None:
     assert "verify" in locals_()["functions"]
     verifier = resources("google_project_iam_member")["verifier"]
     assert verifier["role"] == "${local.roles.verifier}"
+    # It verifies the node of every event it counts, as remediate verifies a failing node.
+    node_checks = {*PERMISSIONS["cluster"], *PERMISSIONS["node_instance"]}
+    assert node_checks | set(PERMISSIONS["project_number"]) <= set(
+        locals_()["permissions"]["verifier"]
+    )
     assert "google_service_account.verify.email" in verifier["member"]
     # The verify function reads logs and the ledger, and publishes; it holds no IAM writer role.
     writers = [
