@@ -210,6 +210,7 @@ def test_the_sandbox_answers_run_query_as_firestore_documents_it(
             ("c", {"n": {"integerValue": "2"}}),
             ("d", {"other": {"stringValue": "no n"}}),
             ("e", {"n": {"stringValue": "text sorts after numbers"}}),
+            ("a/sub/s1", {"n": {"integerValue": "0"}}),  # a subcollection's: not in q
         ]
     ]
     clients.rest.post(
@@ -247,3 +248,10 @@ def test_the_sandbox_answers_run_query_as_firestore_documents_it(
     assert names(order_by=by_n, offset=1, limit=2) == ["a", "c"]
     assert names(order_by=by_n, end_at={"values": [{"integer_value": 2}], "before": True}) == ["b"]
     assert names() == ["a", "b", "c", "d", "e"]  # no order: by name, all of them
+    under_a = clients.firestore.run_query(
+        request={
+            "parent": f"{parent}/q/a",
+            "structured_query": {"from_": [{"collection_id": "sub"}], "order_by": by_n},
+        }
+    )
+    assert [a.document.name.rsplit("/", 1)[1] for a in under_a] == ["s1"]

@@ -96,9 +96,10 @@ class FirestoreStore:
             answer["nextPageToken"] = names[size - 1]
         return answer
 
-    def run_query(self, database: str, body: Any) -> list[dict[str, Any]]:
-        """`documents.runQuery` on the database's root collections: a server stream, over REST
-        one JSON array of responses. Served: one collection (`from`), `orderBy`, the cursors
+    def run_query(self, database: str, body: Any, parent: str = "") -> list[dict[str, Any]]:
+        """`documents.runQuery` on a collection of the database (`parent` "") or of a document
+        (`parent` "/collection/id"): a server stream, over REST one JSON array of
+        responses. Served: one collection (`from`), `orderBy`, the cursors
         `startAt` and `endAt`, `offset`, `limit` and `select`; a `where` is answered 501.
 
         As Firestore documents it (https://cloud.google.com/firestore/docs/reference/rest/v1/
@@ -120,7 +121,7 @@ class FirestoreStore:
         sources = query.get("from") or []
         if len(sources) != 1 or sources[0].get("allDescendants"):
             raise ApiError(501, "the sandbox's runQuery reads exactly one collection")
-        prefix = f"{database}/documents/{sources[0].get('collectionId', '')}/"
+        prefix = f"{database}/documents{parent}/{sources[0].get('collectionId', '')}/"
         orders = [
             (str(order["field"]["fieldPath"]), order.get("direction") == "DESCENDING")
             for order in query.get("orderBy") or []

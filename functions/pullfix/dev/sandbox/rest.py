@@ -731,9 +731,15 @@ def _firestore_commit(app: RestApp, request: Request, params: dict[str, str]) ->
     return app.store.commit_request(_database(params), _body(request))
 
 
-@_route("POST", _DATABASE + ":runQuery", "firestore.projects.databases.documents.runQuery", "v1")
+@_route(
+    "POST",
+    # The parent: the database's documents, or a document (`/collection/id`, nested).
+    _DATABASE + "(?P<parent>(?:/[^/:]+/[^/:]+)*):runQuery",
+    "firestore.projects.databases.documents.runQuery",
+    "v1",
+)
 def _firestore_query(app: RestApp, request: Request, params: dict[str, str]) -> Any:
-    return app.store.run_query(_database(params), _body(request))
+    return app.store.run_query(_database(params), _body(request), params.get("parent") or "")
 
 
 @_route("POST", _DATABASE + ":batchGet", "firestore.projects.databases.documents.batchGet", "v1")
