@@ -389,6 +389,10 @@ def test_a_flood_of_forged_pulled_events_asks_compute_a_bounded_number_of_times(
         asked = sandbox.stats()["requests"].get("compute.instances.get", 0) - before
         assert asked <= NODES_PER_INCIDENT
         assert [o["action"] for o in outcomes.published] == ["grant"]
+        # The flood cannot hide a real pull on the node whose failure opened the incident.
+        sandbox.world.log_entries.append(_pulled(4))
+        assert verify(6) == ["resolved"]
+        assert outcomes.published[-1]["time_to_fix_seconds"] == 240
 
 
 @pytest.mark.parametrize("firestore", [False, True], ids=["memory", "firestore"])

@@ -60,9 +60,10 @@ _PULLED_RE = re.compile(
     r" already present on machine|$)"
 )
 # How many distinct nodes a pass verifies for one incident's successes (and as many for its
-# failures): the first verified one settles it, so only names that look like the failing
-# pool's but are not its instances use them up, and a flood of those cannot make a pass
-# ask Compute without bound. Past it, the incident stays open for the next pass.
+# failures), besides the node whose failure opened the incident: the first verified one
+# settles it, so only names that look like the failing pool's but are not its instances use
+# them up, and a flood of those cannot make a pass ask Compute without bound. Past it, only
+# the events of the incident's own node are looked at.
 NODES_PER_INCIDENT = 16
 
 
@@ -81,6 +82,7 @@ class OpenIncident:
     acted_at: datetime
     node_pool: str  # the node pool that failed, as remediate verified it
     grant: dict[str, Any] | None = None
+    node: str | None = None  # the node whose failure remediate verified
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +172,7 @@ def incident_from_outcome(outcome: dict[str, Any]) -> OpenIncident | None:
         acted_at=when,
         node_pool=pool,
         grant=outcome.get("grant"),
+        node=str(event["node"]) if event.get("node") else None,
     )
 
 
@@ -330,13 +333,15 @@ def _first_on_pool(
     incident: OpenIncident, events: list[PodEvent], nodes: NodeCheck
 ) -> PodEvent | None:
     """The first of `events` whose node is verified in the incident's node pool, verifying
-    at most NODES_PER_INCIDENT distinct nodes (names the pool cannot hold cost nothing)."""
+    the incident's own node and at most NODES_PER_INCIDENT others (names the pool cannot
+    hold cost nothing), so that forged names cannot hide the own node's events."""
     asked: dict[str, bool] = {}
     for event in events:
         node = event.node or ""
         if node not in asked:
-            if len(asked) >= NODES_PER_INCIDENT:
-                return None
+            others = len(asked) - (incident.node in asked)
+            if node != incident.node and others >= NODES_PER_INCIDENT:
+                continue
             asked[node] = nodes.may_hold(incident, node) and (
                 nodes.pool_of(event) == incident.node_pool
             )
