@@ -150,3 +150,23 @@ def test_the_same_workload_in_two_namespaces_is_two_incidents(tmp_path: Path) ->
         assert a["action"] == b["action"] == "ticket"
         assert a["fingerprint"] != b["fingerprint"]
         assert {a["event"]["namespace"], b["event"]["namespace"]} == {"team-a", "team-b"}
+
+
+@pytest.mark.parametrize(
+    ("method", "status"),
+    [
+        ("container.projects.locations.clusters.get", 400),
+        ("compute.instances.get", 400),
+    ],
+)
+def test_a_permanent_answer_while_verifying_leaves_the_event_unverified(
+    tmp_path: Path, method: str, status: int
+) -> None:
+    with pipeline(tmp_path, BASE, ledger_firestore=True) as (pipe,):
+        entry = event("default-pool", f"{SHARED}/web:1.4", workload=f"verify-{status}")
+        pipe.sandbox.add_fault(method=method, status=status, message="Invalid name", count=None)
+        assert pipe.post(entry) == 200
+        (outcome,) = pipe.outcomes_for(entry)
+        assert (outcome["cause"], outcome["action"]) == ("unverified", "ticket")
+        assert "Invalid name" in " ".join(outcome["reasons"])
+        assert MEMBER not in pipe.reader_members(SHARED_REPO)

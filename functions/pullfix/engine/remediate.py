@@ -27,7 +27,7 @@ from pullfix.core.config import Config
 from pullfix.core.imageref import ImageRef, InvalidReference, parse_image
 from pullfix.core.intake import PullFailure, format_timestamp
 from pullfix.core.judge import IAM_CAUSES, Evidence, judge
-from pullfix.core.model import GoogleApis, TransientError
+from pullfix.core.model import AccessDenied, GoogleApiError, GoogleApis, TransientError
 from pullfix.core.outcome import OUTCOME_SCHEMA
 from pullfix.core.policy import Decision, GrantPlan, decide, grant_facts
 from pullfix.core.refusals import ApiRefusal
@@ -187,14 +187,22 @@ class Remediator:
         image = _image(failure.image)
         evidence = Evidence(image=image)
         # Verify before dedupe: a forged event must not claim (and so block) a real incident.
-        self.collector.verify(
-            failure.project,
-            failure.location,
-            failure.cluster,
-            failure.node,
-            evidence,
-            log_project=failure.log_project,
-        )
+        try:
+            self.collector.verify(
+                failure.project,
+                failure.location,
+                failure.cluster,
+                failure.node,
+                evidence,
+                log_project=failure.log_project,
+            )
+        except (AccessDenied, GoogleApiError) as exc:
+            refusal = api_refusal(exc)
+            if refusal is None:
+                raise
+            # GKE or Compute said no for good: what the event names stays unverified (a
+            # ticket, never a grant), not a delivery retried until it is dead-lettered.
+            evidence.unverified = refusal.describe()
         verified = (
             f"{evidence.pool.name}/{evidence.pool.service_account}"
             if evidence.unverified is None and evidence.pool is not None
