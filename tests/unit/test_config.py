@@ -11,7 +11,9 @@ from pullfix.core.config import (
     Config,
     ConfigError,
     FirestoreLedgerConfig,
+    check_config,
     config_from_dict,
+    lease_warning,
     load_config,
     parse_duration,
 )
@@ -101,3 +103,143 @@ def test_unreadable_files(tmp_path: Path) -> None:
 )
 def test_firestore_ids_firestore_accepts_pass(spec: dict[str, str]) -> None:
     assert config_from_dict({"ledger": {"firestore": spec}}).ledger == FirestoreLedgerConfig(**spec)
+
+
+# Hostile files: each is refused with a ConfigError that names the file and, where there is
+# one, the line; none ends in a traceback (RecursionError, UnicodeDecodeError, ValueError).
+HOSTILE = [
+    (
+        "dup.yaml",
+        b"dry_run: true\nauto_grant: {}\ndry_run: false\n",
+        "dry_run is set twice, on line 1 and line 3",
+    ),
+    (
+        "nested-dup.yaml",
+        b"notify:\n  routes:\n    - chat: slack\n      webhook_url_env: A\n      chat: google\n",
+        "notify.routes[0].chat is set twice, on line 3 and line 5",
+    ),
+    (
+        "spelled-dup.yaml",
+        b"ledger:\n  firestore: {project: a, 'project': b}\n",
+        "ledger.firestore.project is set twice on line 2",
+    ),
+    ("not-utf8.yaml", b"dry_run: true\nlease: '\xff'\n", "is not UTF-8: line 2 has the byte 0xff"),
+    ("utf16.yaml", "dry_run: true\n".encode("utf-16"), "is UTF-16"),
+    ("late-bom.yaml", b"dry_run: true\n\xef\xbb\xbflease: 150s\n", "line 2 has a byte order mark"),
+    ("nel.yaml", "dry_run: true\u2028dry_run: false\n".encode(), "line 1 has U+2028"),
+    ("deep-flow.yaml", b"dry_run: " + b"[" * 50_000 + b"\n", "nested deeper than 32 levels"),
+    (
+        "deep-block.yaml",
+        "".join(f"{' ' * i}k:\n" for i in range(200)).encode(),
+        "line 32, column 32: nested deeper than 32 levels",
+    ),
+    ("huge.yaml", b"# " + b"x" * 70_000 + b"\n", "larger than 65536 bytes"),
+    (
+        "laughs.yaml",
+        b"a: &a [x, x]\nb: &b [*a, *a, *a]\nnotify: {routes: *b}\n",
+        "line 2, column 8: aliases (*name) are not allowed",
+    ),
+    ("merge.yaml", b"auto_grant: {<<: {level: project}, level: repository}\n", "merge keys"),
+    ("list.yaml", b"- dry_run\n", "config: expected a mapping, got list"),
+    ("scalar.yaml", b"dry_run\n", "config: expected a mapping, got str"),
+    ("int-key.yaml", b"1: x\n", "line 1: the key 1 is not a string"),
+    ("null-key.yaml", b"auto_grant: {~: x}\n", "auto_grant: the key None is not a string"),
+    ("seq-key.yaml", b"? [a, b]\n: x\n", "the key ['a', 'b'] is not a string"),
+    (
+        "bad-date.yaml",
+        b"dedupe_window: 2026-13-45\n",
+        "line 1, column 16: cannot read '2026-13-45'",
+    ),
+    ("long-int.yaml", b"lease: " + b"9" * 5000 + b"\n", "line 1, column 8: cannot read '9999"),
+    ("nul.yaml", b"dry_run: true\n\x00\n", "line 2 has the control character U+0000"),
+    (
+        "bidi.yaml",
+        'notify: {routes: [{chat: slack, webhook_url_env: A, namespace: "a\u202e*"}]}\n'.encode(),
+        "notify.routes[0].namespace has an invisible or control character (U+202E)",
+    ),
+    (
+        "nbsp.yaml",
+        "dry_run:\u00a0true\n".encode(),
+        "line 1: the file has an invisible or control character (U+00A0)",
+    ),
+    ("tag.yaml", b"dry_run: !!python/object/apply:os.system [id]\n", "not valid YAML: line 1"),
+    ("two-docs.yaml", b"dry_run: true\n---\ndry_run: false\n", "expected a single document"),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "message"), HOSTILE, ids=[h[0] for h in HOSTILE])
+def test_hostile_config_files_are_config_errors(
+    tmp_path: Path, name: str, content: bytes, message: str
+) -> None:
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path / name)
+    assert message in str(info.value)
+    assert info.value.__cause__ is None or isinstance(info.value.__cause__, OSError)
+
+
+def test_a_leading_utf8_byte_order_mark_is_allowed(tmp_path: Path) -> None:
+    # YAML allows a BOM at the start of a stream, and Windows editors write one.
+    (tmp_path / "bom.yaml").write_bytes(b"\xef\xbb\xbfdry_run: true\n")
+    assert load_config(tmp_path / "bom.yaml").dry_run is True
+
+
+def test_anchors_without_aliases_and_repeated_keys_in_different_mappings_are_fine(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "ok.yaml").write_text(
+        "notify:\n  routes:\n    - &first {chat: slack, webhook_url_env: A}\n"
+        "    - {chat: google, webhook_url_env: B}\n"
+    )
+    assert [r.chat for r in load_config(tmp_path / "ok.yaml").routes] == ["slack", "google"]
+
+
+# Every duration setting has bounds; beyond them, datetime arithmetic overflowed on every
+# event (`dedupe_window: 100000000d`) or the setting made no sense (`api_timeout: 1h`).
+DURATIONS = [
+    ("dedupe_window", "59s", "dedupe_window: expected 1m to 30d"),
+    ("dedupe_window", "100000000d", "dedupe_window: expected 1m to 30d, got '100000000d'"),
+    ("dedupe_window", 10**30, "dedupe_window: expected 1m to 30d"),
+    ("escalation_grace", "2d", "escalation_grace: expected 1m to 1d"),
+    ("escalation_grace", "0s", "escalation_grace: expected 1m to 1d"),
+    ("followup_grace", "2h", "followup_grace: expected 0s to 1h"),
+    ("abandon_after", "30s", "abandon_after: expected 1m to 36500d"),
+    ("abandon_after", "36501d", "abandon_after: expected 1m to 36500d"),
+    ("max_event_age", "999999999d", "max_event_age: expected 1m to 36500d"),
+    ("api_timeout", "0s", "api_timeout: expected 1s to 1m"),
+    ("api_timeout", "2m", "api_timeout: expected 1s to 1m"),
+    ("lease", "0s", "lease: expected 1s to 1h"),
+    ("lease", "2h", "lease: expected 1s to 1h"),
+    ("lease", "9" * 5000 + "s", "lease: expected a duration"),
+    ("dedupe_window", "\u0661\u0660m", "dedupe_window: expected a duration"),  # Arabic digits
+]
+
+
+@pytest.mark.parametrize(("key", "value", "message"), DURATIONS)
+def test_durations_out_of_bounds_are_refused(key: str, value: object, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        config_from_dict({key: value})
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "seconds"),
+    [
+        ("dedupe_window", "30d", 30 * 86400),
+        ("followup_grace", "0s", 0),
+        ("abandon_after", "36500d", 36500 * 86400),  # the demo's "never"
+        ("max_event_age", "3650d", 3650 * 86400),
+        ("api_timeout", "60s", 60),
+        ("lease", "2s", 2),  # allowed (tests crash workers), but warned about
+    ],
+)
+def test_durations_at_their_bounds_pass(key: str, value: str, seconds: int) -> None:
+    assert getattr(config_from_dict({key: value}), key) == seconds
+
+
+def test_a_lease_not_longer_than_the_function_timeout_is_warned_about() -> None:
+    assert lease_warning(config_from_dict({})) is None
+    warning = lease_warning(config_from_dict({"lease": "2m"}))
+    assert warning is not None and "lease: 2m is not longer than" in warning
+    _, warnings = check_config(config_from_dict({"lease": "60s"}), {})
+    assert any(w.startswith("lease: 1m is not longer than") for w in warnings)

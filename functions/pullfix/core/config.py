@@ -20,6 +20,7 @@ from pullfix.errors import PullfixError
 
 __all__ = [
     "CONFIG_KEYS",
+    "DURATION_BOUNDS",
     "AutoGrant",
     "Config",
     "ConfigError",
@@ -27,11 +28,16 @@ __all__ = [
     "Route",
     "check_config",
     "config_from_env",
+    "format_duration",
+    "lease_warning",
     "load_config",
     "parse_duration",
 ]
 
 CONFIG_VARIABLE = "PULLFIX_CONFIG"
+# Secret Manager's limit for a secret's payload, where Terraform stores the config: "Must be
+# no larger than 64KiB" (https://cloud.google.com/secret-manager/docs/reference/rest/v1/SecretPayload).
+MAX_CONFIG_BYTES = 64 * 1024
 # The top-level keys of the config file.
 CONFIG_KEYS = (
     "dry_run",
@@ -47,7 +53,35 @@ CONFIG_KEYS = (
     "api_timeout",
     "lease",
 )
-_DURATION_RE = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+# ASCII digits only (`\d` would take Arabic-Indic digits), and few enough for int().
+_DURATION_RE = re.compile(
+    r"(?:([0-9]{1,9})d)?(?:([0-9]{1,9})h)?(?:([0-9]{1,9})m)?(?:([0-9]{1,12})s)?"
+)
+MINUTE, HOUR, DAY = 60, 3600, 86400
+# No duration pullfix reads (a setting or a flag) is longer than a century: beyond that,
+# datetime arithmetic on it overflows (`100000000d` would raise OverflowError on every event).
+MAX_DURATION = 36500 * DAY
+# The bounds of each duration setting, in seconds (docs/config.md explains each).
+DURATION_BOUNDS: dict[str, tuple[int, int]] = {
+    # Below a minute a retrying pod is a new incident each time; beyond 30 days a
+    # recurrence months later is suppressed as a repeat.
+    "dedupe_window": (MINUTE, 30 * DAY),
+    # IAM takes minutes to propagate: a shorter grace escalates grants that work.
+    "escalation_grace": (MINUTE, DAY),
+    # kubelet's image back-off tops out at 5 minutes; 0 tickets at once.
+    "followup_grace": (0, HOUR),
+    # 36500d (a century) is in effect "never" (the demo and replays of old events use it).
+    "abandon_after": (MINUTE, MAX_DURATION),
+    "max_event_age": (MINUTE, MAX_DURATION),
+    # One Google call may not outlast notify, whose timeout is 60 s.
+    "api_timeout": (1, 60),
+    # A lease shorter than remediate's timeout is a warning (see lease_warning); beyond an
+    # hour a crashed worker holds its incident too long.
+    "lease": (1, HOUR),
+}
+# The functions' timeouts as Terraform deploys them (terraform/functions.tf): a lease must
+# outlast the longest invocation that holds one (remediate's; notify's is 60 s).
+FUNCTION_TIMEOUT = 120
 _CHATS = ("google", "slack", "webhook")
 
 
@@ -137,23 +171,60 @@ class Config:
     routes: tuple[Route, ...] = ()
 
 
-def parse_duration(value: object, where: str) -> int:
-    """Seconds from `90s`, `10m`, `1h`, `1d2h` or a number of seconds."""
+def parse_duration(value: object, where: str, bounds: tuple[int, int] = (0, MAX_DURATION)) -> int:
+    """Seconds from `90s`, `10m`, `1h`, `1d2h` or a number of seconds, within `bounds`."""
+    seconds = None
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    if isinstance(value, str):
+        seconds = value
+    elif isinstance(value, str):
         match = _DURATION_RE.fullmatch(value.strip())
         if match and any(match.groups()):
             d, h, m, s = (int(g or 0) for g in match.groups())
-            return ((d * 24 + h) * 60 + m) * 60 + s
-    raise ConfigError(f"{where}: expected a duration like 90s, 10m, 1h or 1d, got {value!r}")
+            seconds = ((d * 24 + h) * 60 + m) * 60 + s
+    if seconds is None:
+        raise ConfigError(
+            f"{where}: expected a duration like 90s, 10m, 1h or 1d, got {value!r:.60}"
+        )
+    low, high = bounds
+    if not low <= seconds <= high:
+        raise ConfigError(
+            f"{where}: expected {format_duration(low)} to {format_duration(high)}, "
+            f"got {value!r:.60}"
+        )
+    return seconds
+
+
+def format_duration(seconds: int) -> str:
+    """`1d2h`, `90s`→`1m30s`, `0s`: the shortest spelling parse_duration reads back."""
+    parts: list[str] = []
+    for unit, size in (("d", DAY), ("h", HOUR), ("m", MINUTE), ("s", 1)):
+        if seconds >= size or (unit == "s" and not parts):
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(parts)
+
+
+def _duration(root: Mapping[str, Any], key: str, default: str) -> int:
+    return parse_duration(root.get(key, default), key, DURATION_BOUNDS[key])
+
+
+def lease_warning(config: Config) -> str | None:
+    """Why `lease` is unsafe, if it is: shorter than remediate's timeout, a live worker's
+    incident may be taken over by a redelivery, and both act on it."""
+    if config.lease > FUNCTION_TIMEOUT:
+        return None
+    return (
+        f"lease: {format_duration(config.lease)} is not longer than the remediate function's "
+        f"{FUNCTION_TIMEOUT}s timeout: a redelivery may take over an incident whose worker "
+        "is still running, and both act on it"
+    )
 
 
 def load_config(path: str | Path | None) -> Config:
     """Read and validate a config file; None gives the defaults."""
     if path is None:
         return Config()
-    data = load_yaml(path, "config file", ConfigError)
+    data = load_yaml(path, "config file", ConfigError, max_bytes=MAX_CONFIG_BYTES, strict=True)
     return config_from_dict(data if data is not None else {})
 
 
@@ -170,14 +241,14 @@ def config_from_dict(data: object) -> Config:
     return Config(
         dry_run=dry_run,
         auto_grant=_auto_grant(root.get("auto_grant") or {}),
-        dedupe_window=parse_duration(root.get("dedupe_window", "1h"), "dedupe_window"),
-        escalation_grace=parse_duration(root.get("escalation_grace", "10m"), "escalation_grace"),
-        followup_grace=parse_duration(root.get("followup_grace", "60s"), "followup_grace"),
-        abandon_after=max(60, parse_duration(root.get("abandon_after", "1d"), "abandon_after")),
+        dedupe_window=_duration(root, "dedupe_window", "1h"),
+        escalation_grace=_duration(root, "escalation_grace", "10m"),
+        followup_grace=_duration(root, "followup_grace", "60s"),
+        abandon_after=_duration(root, "abandon_after", "1d"),
         verify_per_run=_verify_per_run(root.get("verify_per_run", 200)),
-        max_event_age=parse_duration(root.get("max_event_age", "1d"), "max_event_age"),
-        api_timeout=max(1, parse_duration(root.get("api_timeout", "10s"), "api_timeout")),
-        lease=max(1, parse_duration(root.get("lease", "150s"), "lease")),
+        max_event_age=_duration(root, "max_event_age", "1d"),
+        api_timeout=_duration(root, "api_timeout", "10s"),
+        lease=_duration(root, "lease", "150s"),
         ledger=_ledger(root.get("ledger", "memory")),
         routes=_routes(root.get("notify") or {}),
     )
@@ -319,7 +390,7 @@ def check_config(config: Config, environ: Mapping[str, str]) -> tuple[list[str],
     """What a loaded config still gets wrong against `environ`: (problems, warnings).
 
     Problems: a route's variables unset or malformed (named, never their values). Warnings:
-    allow-list globs wider than they look.
+    allow-list globs wider than they look, a lease shorter than the function's timeout.
     """
     from pullfix.core.secrets import github_token, slack_token, webhook_url
 
@@ -351,6 +422,9 @@ def check_config(config: Config, environ: Mapping[str, str]) -> tuple[list[str],
                 f"auto_grant.repositories: {glob!r} has a wildcard in the project: it matches "
                 "every project whose id fits it (projects/shop-* matches shop-evil too)"
             )
+    lease = lease_warning(config)
+    if lease is not None:
+        warnings.append(lease)
     if "*" in config.auto_grant.cluster_projects and config.auto_grant.repositories:
         warnings.append(
             "auto_grant.cluster_projects: '*' lets the node account of any cluster project "
