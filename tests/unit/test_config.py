@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pullfix.core.causes import Cause
 from pullfix.core.config import (
     Config,
     ConfigError,
@@ -16,8 +19,10 @@ from pullfix.core.config import (
     lease_warning,
     load_config,
     parse_duration,
+    topic_name,
 )
 from tests.conftest import REPO
+from tests.unit.test_render import outcome as render_outcome
 
 
 def test_design_example() -> None:
@@ -243,3 +248,101 @@ def test_a_lease_not_longer_than_the_function_timeout_is_warned_about() -> None:
     assert warning is not None and "lease: 2m is not longer than" in warning
     _, warnings = check_config(config_from_dict({"lease": "60s"}), {})
     assert any(w.startswith("lease: 1m is not longer than") for w in warnings)
+
+
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "projects/shop-prod/topics/pull-outcomes",
+        "projects/example.com:shop/topics/a.b~c+d%2e_E",
+        "projects/p1/topics/" + "t" * 255,
+    ],
+)
+def test_topics_pubsub_accepts_pass(topic: str) -> None:
+    assert topic_name(topic, "T") == topic
+
+
+@pytest.mark.parametrize(
+    ("topic", "message"),
+    [
+        ("projects/p1/topics/bad name", "Pub/Sub would refuse the topic id 'bad name'"),
+        ("projects/p1/topics/goog-x", "Pub/Sub would refuse the topic id 'goog-x'"),
+        ("projects/p1/topics/GOOGx", "Pub/Sub would refuse the topic id 'GOOGx'"),
+        ("projects/p1/topics/ab", "Pub/Sub would refuse the topic id 'ab'"),
+        ("projects/p1/topics/1abc", "Pub/Sub would refuse"),
+        ("projects/p1/topics/" + "t" * 256, "Pub/Sub would refuse"),
+        ("projects/p1/topics/caf\u00e9", "Pub/Sub would refuse"),
+        ("projects/p1/topics/ok-topic\n", "Pub/Sub would refuse"),
+        ("projects/Shop Prod/topics/outcomes", "'Shop Prod' is not a project id"),
+        ("bad name", "must look like projects/P/topics/T"),
+    ],
+)
+def test_topics_pubsub_would_refuse_are_config_errors(topic: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        topic_name(topic, "PULLFIX_OUTCOMES_TOPIC")
+    assert message in str(info.value)
+
+
+class _Tick:
+    """A CloudEvent as far as the functions read one."""
+
+    def __init__(self, data: Any = None) -> None:
+        self.data = data or {"message": {"data": "", "messageId": "tick-1"}}
+
+    def get_attributes(self) -> dict[str, str]:
+        return {"id": "tick-1", "source": "//pubsub.googleapis.com/projects/p1/topics/verify"}
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"PULLFIX_OUTCOMES_TOPIC": "projects/p1/topics/goog-x"}, "topic id 'goog-x'"),
+        ({"PULLFIX_OUTCOMES_TOPIC": "bad name"}, "must look like projects/P/topics/T"),
+        ({"PULLFIX_GCP_ENDPOINT": "http://127.0.0.1:99999"}, "PULLFIX_GCP_ENDPOINT must look"),
+        ({"PULLFIX_CONFIG": "deep"}, "nested deeper than 32 levels"),
+        ({"PULLFIX_CONFIG": "latin1"}, "is not UTF-8: line 1 has the byte 0xe9"),
+        ({"PULLFIX_CONFIG": "huge"}, "dedupe_window: expected 1m to 30d"),
+    ],
+)
+def test_every_invalid_environment_reaches_the_functions_as_config_error(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    env: dict[str, str],
+    message: str,
+) -> None:
+    from pullfix.engine import runtime as runtime_module
+    from pullfix.entrypoints import handle_outcome, handle_verification
+
+    files = {
+        "deep": b"dry_run: " + b"[" * 50_000,
+        "latin1": "namespace: caf\u00e9\n".encode("latin-1"),
+        "huge": b"dedupe_window: 100000000d\n",
+    }
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    for variable in ("PULLFIX_CONFIG", "PULLFIX_OUTCOMES_TOPIC", "PULLFIX_GCP_ENDPOINT"):
+        monkeypatch.delenv(variable, raising=False)
+    for variable, value in env.items():
+        monkeypatch.setenv(variable, str(tmp_path / value) if value in files else value)
+    monkeypatch.setattr(runtime_module, "_runtime", None)
+    monkeypatch.setattr(runtime_module, "_notifier", None)
+    with pytest.raises(ConfigError) as info:
+        handle_verification(_Tick())
+    assert message in str(info.value)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(e["severity"], e["message"]) for e in lines] == [
+        ("CRITICAL", f"pullfix verify: invalid configuration: {info.value}")
+    ]
+    if "PULLFIX_GCP_ENDPOINT" in env:
+        return  # notify builds its clients lazily (no Firestore ledger here)
+    outcome = {
+        "message": {
+            "data": base64.b64encode(json.dumps(render_outcome(Cause.NETWORK)).encode()).decode()
+        }
+    }
+    with pytest.raises(ConfigError):
+        handle_outcome(_Tick(outcome))
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert lines[-1]["severity"] == "CRITICAL"
+    assert lines[-1]["message"].startswith("notify: invalid configuration: ")

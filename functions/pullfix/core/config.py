@@ -32,6 +32,7 @@ __all__ = [
     "lease_warning",
     "load_config",
     "parse_duration",
+    "topic_name",
 ]
 
 CONFIG_VARIABLE = "PULLFIX_CONFIG"
@@ -314,6 +315,31 @@ _FIRESTORE_IDS: dict[str, tuple[Callable[[str], bool], str]] = {
     ),
     "project": (lambda v: bool(_PROJECT_ID.fullmatch(v)), "expected a project id"),
 }
+
+
+# A Pub/Sub topic id "must start with a letter, and contain only letters ([A-Za-z]), numbers
+# ([0-9]), dashes (-), underscores (_), periods (.), tildes (~), plus (+) or percent signs
+# (%). It must be between 3 and 255 characters in length, and it must not start with
+# "goog"" (https://cloud.google.com/pubsub/docs/create-topic#resource_names, and the Topic
+# resource's `name` in the Pub/Sub API reference).
+_TOPIC_ID = re.compile(r"[A-Za-z][A-Za-z0-9._~+%-]{2,254}")
+_TOPIC_NAME = re.compile(r"projects/([^/]+)/topics/([^/]+)")
+
+
+def topic_name(value: str, where: str) -> str:
+    """`value` if it is a topic Pub/Sub accepts, `projects/P/topics/T`; else ConfigError."""
+    match = _TOPIC_NAME.fullmatch(value)
+    if match is None:
+        raise ConfigError(f"{where} must look like projects/P/topics/T, got {value!r:.300}")
+    project, topic = match.groups()
+    if not _PROJECT_ID.fullmatch(project):
+        raise ConfigError(f"{where}: {project!r:.100} is not a project id")
+    if not _TOPIC_ID.fullmatch(topic) or topic.lower().startswith("goog"):
+        raise ConfigError(
+            f"{where}: Pub/Sub would refuse the topic id {topic!r:.300}: 3-255 letters, digits "
+            "and - _ . ~ + %, a letter first, not starting with goog"
+        )
+    return value
 
 
 def _ledger(value: object) -> str | FirestoreLedgerConfig:

@@ -3,19 +3,35 @@
 from __future__ import annotations
 
 import os
-import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from pullfix.core.config import Config, ConfigError, FirestoreLedgerConfig, config_from_env
+from pullfix.core.config import (
+    Config,
+    ConfigError,
+    FirestoreLedgerConfig,
+    config_from_env,
+    lease_warning,
+    topic_name,
+)
 from pullfix.engine.ledger import FirestoreLedger, Ledger, MemoryLedger
 from pullfix.engine.remediate import Remediator
 from pullfix.gcp.adapter import GoogleAdapter, PubSubPublisher
 from pullfix.gcp.clients import GoogleClients
+from pullfix.gcp.endpoints import EndpointError
+from pullfix.logs import log
 
 if TYPE_CHECKING:  # remediate's instances never load notify's code
     from pullfix.notify.delivery import Notifier
+
+
+class _HasConfig(Protocol):
+    config: Config
+
+
+_Built = TypeVar("_Built", bound=_HasConfig)
 
 __all__ = [
     "OUTCOMES_VARIABLE",
@@ -28,7 +44,6 @@ __all__ = [
 ]
 
 OUTCOMES_VARIABLE = "PULLFIX_OUTCOMES_TOPIC"
-_TOPIC_RE = re.compile(r"projects/([^/]+)/topics/[^/]+")
 
 
 @dataclass
@@ -66,9 +81,7 @@ def build_runtime(config: Config | None = None, clients: GoogleClients | None = 
 def outcomes_topic() -> str | None:
     """PULLFIX_OUTCOMES_TOPIC, checked: `projects/P/topics/T`, or None when unset."""
     topic = os.environ.get(OUTCOMES_VARIABLE) or None
-    if topic is not None and not _TOPIC_RE.fullmatch(topic):
-        raise ConfigError(f"{OUTCOMES_VARIABLE} must look like projects/P/topics/T, got {topic!r}")
-    return topic
+    return topic_name(topic, OUTCOMES_VARIABLE) if topic is not None else None
 
 
 def build_remediator(config: Config, clients: GoogleClients, topic: str | None) -> Remediator:
@@ -92,7 +105,7 @@ def runtime() -> Runtime:
     global _runtime  # noqa: PLW0603 - one runtime per function instance, by design
     with _lock:
         if _runtime is None:
-            _runtime = build_runtime()
+            _runtime = _configured(build_runtime)
         return _runtime
 
 
@@ -104,11 +117,27 @@ def notifier() -> Notifier:
     global _notifier  # noqa: PLW0603 - one notifier per function instance, by design
     with _lock:
         if _notifier is None:
-            config = config_from_env()
-            ledger = build_ledger(
-                config, GoogleClients.from_env(), os.environ.get(OUTCOMES_VARIABLE) or None
-            )
-            from pullfix.notify.delivery import Notifier
-
-            _notifier = Notifier(config, ledger)
+            _notifier = _configured(_build_notifier)
         return _notifier
+
+
+def _build_notifier() -> Notifier:
+    config = config_from_env()
+    ledger = build_ledger(config, GoogleClients.from_env(), outcomes_topic())
+    from pullfix.notify.delivery import Notifier
+
+    return Notifier(config, ledger)
+
+
+def _configured(build: Callable[[], _Built]) -> _Built:
+    """`build()`, with every way the environment can be wrong raised as ConfigError (which
+    the functions log at CRITICAL, keeping their events until it is fixed), and a warning
+    logged once for a config that works but is unsafe."""
+    try:
+        built = build()
+    except EndpointError as exc:
+        raise ConfigError(str(exc)) from None
+    warning = lease_warning(built.config)
+    if warning is not None:
+        log("WARNING", f"pullfix: configuration: {warning}", {"warning": warning})
+    return built

@@ -35,12 +35,16 @@ def sandbox_endpoint(value: str | None = None) -> SandboxEndpoint | None:
     text = os.environ.get(ENDPOINT_VARIABLE) if value is None else value
     if not text:
         return None
-    parsed = urllib.parse.urlsplit(text)
-    if parsed.scheme != "http" or not parsed.hostname or parsed.port is None:
+    try:
+        parsed = urllib.parse.urlsplit(text)
+        port = parsed.port  # ValueError for a port out of range or not a number
+    except ValueError:
+        port = None
+    if port is None or parsed.scheme != "http" or not parsed.hostname:
         raise EndpointError(
             f"{ENDPOINT_VARIABLE} must look like http://127.0.0.1:PORT, got {text!r}"
         )
     if parsed.path not in ("", "/") or parsed.query:
         raise EndpointError(f"{ENDPOINT_VARIABLE} must have no path or query, got {text!r}")
     host = f"[{parsed.hostname}]" if ":" in parsed.hostname else parsed.hostname
-    return SandboxEndpoint(rest=f"http://{host}:{parsed.port}", grpc=f"{host}:{parsed.port + 1}")
+    return SandboxEndpoint(rest=f"http://{host}:{port}", grpc=f"{host}:{port + 1}")
