@@ -177,10 +177,22 @@ def test_secrets_stored_with_a_trailing_newline_work(
         ("CHAT_HOOK", "{chat}/v1/spaces/AAA/messages?key=SECRET%s x&token=t", "SECRET%s"),
         ("CHAT_HOOK", "{chat}/v1/spaces/AAA/messages?key=SECRET%s\x07&token=t", "SECRET%s"),
         ("CHAT_HOOK", "ftp://SECRET%s@127.0.0.1/hook", "SECRET%s"),
+        ("CHAT_HOOK", "{chat}/v1/spaces/AAA/messages?key=SECRET%s\u00a0&token=t", "SECRET%s"),
+        ("CHAT_HOOK", "http://hook:SECRET%s@{netloc}/v1/spaces/AAA/messages", "SECRET%s"),
+        ("CHAT_HOOK", "http://127.0.0.1:99999/v1/spaces/AAA/messages?key=SECRET%s", "SECRET%s"),
         ("GITHUB_TOKEN", "ghp_SECRET%s token", "SECRET%s"),
         ("GITHUB_TOKEN", "ghp_SECRET%s\ntoken", "SECRET%s"),
     ],
-    ids=["url-space", "url-control", "url-scheme", "token-space", "token-newline-inside"],
+    ids=[
+        "url-space",
+        "url-control",
+        "url-scheme",
+        "url-no-break-space",
+        "url-userinfo",
+        "url-port",
+        "token-space",
+        "token-newline-inside",
+    ],
 )
 def test_a_malformed_secret_is_named_never_shown(
     tmp_path: Path,
@@ -191,7 +203,8 @@ def test_a_malformed_secret_is_named_never_shown(
 ) -> None:
     chat, github, _ = receivers
     marker = f"{time.time_ns()}"
-    env = _env(chat, github, **{variable: value.replace("{chat}", chat.url) % marker})
+    value = value.replace("{chat}", chat.url).replace("{netloc}", chat.url.split("//")[1])
+    env = _env(chat, github, **{variable: value % marker})
     with ExitStack() as stack:
         notify = _notify(stack, tmp_path, env)
         status, body = notify.post(OUTCOME, "m-1")
@@ -199,6 +212,9 @@ def test_a_malformed_secret_is_named_never_shown(
     # A configuration error: kept (redelivered) until fixed, reported by the variable's name.
     assert status == again == 500
     assert f"${variable}" in notify.text() or f"{variable} " in notify.text()
+    # ... at CRITICAL, as a configuration error, not retried as if the destination had failed.
+    critical = [line for line in notify.lines() if line.get("severity") == "CRITICAL"]
+    assert critical and critical[0]["message"].startswith("notify: invalid configuration: ")
     secret = leak % marker
     for text in (notify.text(), body, body_again):
         assert secret not in text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -346,3 +347,64 @@ def test_every_invalid_environment_reaches_the_functions_as_config_error(
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert lines[-1]["severity"] == "CRITICAL"
     assert lines[-1]["message"].startswith("notify: invalid configuration: ")
+
+
+HOOK = "https://chat.googleapis.com/v1/spaces/AAA/messages?key=KEY123&token=TOKEN456"
+BAD_URLS = [
+    (HOOK.replace("&token", "\u00a0&token"), "contains white space or control characters (U+00A0)"),
+    (HOOK + "\u2028", "contains white space or control characters (U+2028)"),
+    ("\u3000" + HOOK, "contains white space or control characters (U+3000)"),
+    (HOOK + "\u200b", "contains white space or control characters (U+200B)"),
+    (HOOK.replace("https://", "https://ops:KEY123@"), "must not carry a user name or password"),
+    (HOOK.replace("https://", "https://@"), "must not carry a user name or password"),
+    ("https://evil.example\\@chat.googleapis.com/KEY123", "must not carry a user name"),
+    (HOOK.replace(".com/", ".com:99999/"), "has an impossible port (expected 1-65535)"),
+    (HOOK.replace(".com/", ".com:0/"), "has an impossible port"),
+    (HOOK.replace(".com/", ".com:http/"), "has an impossible port"),
+    ("http://127.0.0.1:65536/hook", "has an impossible port"),
+    (HOOK.replace("chat.", "ch\u00e4t."), "not ASCII"),
+    ("https://chat.googleapis.com\\.evil.example/KEY123", "has no valid host name"),
+    ("https://" + "a" * 64 + ".example/KEY123", "has no valid host name"),
+]
+
+
+@pytest.mark.parametrize(("url", "problem"), BAD_URLS)
+def test_webhook_urls_that_cannot_be_right_are_config_errors(url: str, problem: str) -> None:
+    from pullfix.core.secrets import webhook_url
+    from pullfix.engine.ledger import MemoryLedger
+    from pullfix.notify.delivery import Notifier
+
+    config = config_from_dict({"notify": {"routes": [{"chat": "google", "webhook_url_env": "H"}]}})
+    # `config validate`:
+    problems, _ = check_config(config, {"H": url})
+    assert len(problems) == 1 and problems[0].startswith("notify.routes[0]: the URL in $H ")
+    assert problem in problems[0] and "KEY123" not in problems[0]
+    # ... and the notify function, before it sends anything:
+    with pytest.raises(ConfigError) as info:
+        Notifier(config, MemoryLedger(), environ={"H": url}).handle(
+            render_outcome(Cause.NETWORK), datetime.now(UTC), "m-1"
+        )
+    assert problem in str(info.value) and "$H" in str(info.value)
+    assert "KEY123" not in str(info.value)
+    with pytest.raises(ConfigError):
+        webhook_url({"H": url}, "H", "x")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        HOOK,
+        HOOK + "\n",  # stored with echo
+        " \t" + HOOK + "\r\n",
+        "https://hooks.slack.com:443/services/T0/B0/XYZ",
+        "https://hooks.slack.com./services/T0/B0/XYZ",
+        "https://x_y.example.com/hook",
+        "https://192.0.2.7/hook",
+        "http://127.0.0.1:8080/hook",
+        "http://[::1]:8080/hook",
+    ],
+)
+def test_webhook_urls_as_services_issue_them_pass(url: str) -> None:
+    from pullfix.core.secrets import webhook_url
+
+    assert webhook_url({"H": url}, "H", "x") == url.strip()
