@@ -204,3 +204,71 @@ def test_a_raw_pubsub_push_is_accepted(server: FunctionServer, path: str) -> Non
     logged_entry = logged(server, message_id)
     assert logged_entry["event"]["message_id"] == message_id
     assert logged_entry["cause"] == "unverified"
+
+
+@pytest.mark.parametrize(
+    ("config", "env", "problem"),
+    [
+        (
+            b"max_event_age: 3650d\nnamespace: " + b"[" * 50_000 + b"\n",
+            {},
+            "is not valid YAML: line 2, column 43: nested deeper than 32 levels",
+        ),
+        (
+            b"max_event_age: 3650d\nmax_event_age: 1d\n",
+            {},
+            "max_event_age is set twice, on line 1 and line 2",
+        ),
+        (
+            b"max_event_age: 3650d\n",
+            {"PULLFIX_OUTCOMES_TOPIC": "projects/p1/topics/goog-outcomes"},
+            "PULLFIX_OUTCOMES_TOPIC: Pub/Sub would refuse the topic id 'goog-outcomes'",
+        ),
+    ],
+    ids=["nested-50000-deep", "duplicate-key", "reserved-topic"],
+)
+def test_an_invalid_configuration_is_logged_at_critical_and_keeps_the_event(
+    tmp_path: Path, config: bytes, env: dict[str, str], problem: str
+) -> None:
+    (tmp_path / "config.yaml").write_bytes(config)
+    log = tmp_path / "function.log"
+    entry = log_entry(
+        project="p1",
+        location="us-central1",
+        cluster="c1",
+        namespace="n",
+        pod="p",
+        node="gke-c1-pool-1a2b3c4d-abcd",
+        message=pull_message("quay.io/team/app:1", "dial tcp 1.2.3.4:443: i/o timeout"),
+        timestamp=format_timestamp(datetime.now(UTC)),
+    )
+    body = json.dumps(push_body(entry, message_id="kept-1")).encode()
+    with (
+        Sandbox(TEST_WORLD, strict=True) as sandbox,
+        FunctionServer(
+            "remediate",
+            source=REPO / "functions" / "main.py",
+            log_path=log,
+            env={
+                "PULLFIX_CONFIG": str(tmp_path / "config.yaml"),
+                "PULLFIX_GCP_ENDPOINT": sandbox.endpoint,
+                **env,
+            },
+        ) as running,
+    ):
+        # Not acknowledged: Pub/Sub redelivers the event until the configuration is fixed,
+        # and the function answers every delivery (it does not die on the file).
+        assert post(running.url, body, ce_headers("kept-1")) == 500
+        assert post(running.url, body, ce_headers("kept-1")) == 500
+        if not env:
+            (tmp_path / "config.yaml").write_text("max_event_age: 3650d\n")
+            assert post(running.url, body, ce_headers("kept-1")) == 200
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    critical = [line["message"] for line in lines if line["severity"] == "CRITICAL"]
+    assert len(critical) == 2
+    for message in critical:
+        assert message.startswith("pullfix: invalid configuration: ")
+        assert problem in message
+    assert "RecursionError" not in log.read_text()
+    if not env:
+        assert lines[-1]["event_id"] == "kept-1" and lines[-1]["action"] == "ticket"

@@ -309,3 +309,26 @@ def test_config_validate_warns_about_a_glob_that_matches_no_repository(tmp_path:
     full = tmp_path / "full.yaml"
     full.write_text("auto_grant: {repositories: ['projects/p/locations/*/repositories/*']}\n")
     assert "matches no repository" not in _validate(str(full)).stdout
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"dry_run: true\nnamespace: caf\xe9\n", "is not UTF-8: line 2 has the byte 0xe9"),
+        (b"dry_run: " + b"[" * 50_000 + b"\n", "line 1, column 41: nested deeper than 32 levels"),
+        (b"dry_run: true\ndry_run: false\n", "dry_run is set twice, on line 1 and line 2"),
+        (b"dedupe_window: 100000000d\n", "dedupe_window: expected 1m to 30d"),
+        (b"lease: " + b"9" * 5000 + b"\n", "cannot read '9999"),
+        (b"a: &a [x, x]\nb: &b [*a, *a]\nc: [*b, *b]\n", "aliases (*name) are not allowed"),
+    ],
+    ids=["not-utf8", "deep", "duplicate", "overflow", "long-int", "laughs"],
+)
+def test_config_validate_exits_3_without_a_traceback_on_hostile_files(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_bytes(content)
+    done = _validate(str(path))
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr and done.stderr == ""
+    assert message in done.stdout and done.stdout.endswith(f"{path}: invalid\n")
