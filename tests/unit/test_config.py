@@ -408,3 +408,25 @@ def test_webhook_urls_as_services_issue_them_pass(url: str) -> None:
     from pullfix.core.secrets import webhook_url
 
     assert webhook_url({"H": url}, "H", "x") == url.strip()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"auto_grant": []}, "auto_grant: expected a mapping, got list"),
+        ({"auto_grant": False}, "auto_grant: expected a mapping, got bool"),
+        ({"notify": ""}, "notify: expected a mapping, got str"),
+        ({"notify": 0}, "notify: expected a mapping, got int"),
+        ({"ledger": {"firestore": []}}, "ledger.firestore: expected a mapping, got list"),
+    ],
+)
+def test_a_section_of_the_wrong_type_is_no_empty_section(
+    data: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        config_from_dict(data)
+    section = next(iter(data))
+    empty: dict[str, Any] = (
+        {"ledger": {"firestore": None}} if section == "ledger" else {section: None}
+    )
+    assert config_from_dict(empty) is not None  # left empty: the defaults

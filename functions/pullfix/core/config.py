@@ -241,7 +241,7 @@ def config_from_dict(data: object) -> Config:
         raise ConfigError(f"dry_run: expected true or false, got {dry_run!r}")
     return Config(
         dry_run=dry_run,
-        auto_grant=_auto_grant(root.get("auto_grant") or {}),
+        auto_grant=_auto_grant(_empty_if_none(root.get("auto_grant"))),
         dedupe_window=_duration(root, "dedupe_window", "1h"),
         escalation_grace=_duration(root, "escalation_grace", "10m"),
         followup_grace=_duration(root, "followup_grace", "60s"),
@@ -251,8 +251,14 @@ def config_from_dict(data: object) -> Config:
         api_timeout=_duration(root, "api_timeout", "10s"),
         lease=_duration(root, "lease", "150s"),
         ledger=_ledger(root.get("ledger", "memory")),
-        routes=_routes(root.get("notify") or {}),
+        routes=_routes(_empty_if_none(root.get("notify"))),
     )
+
+
+def _empty_if_none(value: object) -> object:
+    """A section left empty (`notify:`) is the defaults; `notify: false` or `[]` is an error,
+    not the defaults."""
+    return {} if value is None else value
 
 
 def _auto_grant(value: object) -> AutoGrant:
@@ -347,7 +353,9 @@ def _ledger(value: object) -> str | FirestoreLedgerConfig:
         return "memory"
     if isinstance(value, dict) and set(value) == {"firestore"}:
         spec = _mapping(
-            value["firestore"] or {}, "ledger.firestore", ("database", "collection", "project")
+            _empty_if_none(value["firestore"]),
+            "ledger.firestore",
+            ("database", "collection", "project"),
         )
         for key in spec:
             if not isinstance(spec[key], str) or not spec[key]:
