@@ -430,3 +430,31 @@ def test_a_section_of_the_wrong_type_is_no_empty_section(
         {"ledger": {"firestore": None}} if section == "ledger" else {section: None}
     )
     assert config_from_dict(empty) is not None  # left empty: the defaults
+
+
+def test_the_functions_warn_once_about_a_lease_their_timeout_can_outlast(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pullfix.engine import runtime as runtime_module
+
+    (tmp_path / "config.yaml").write_text("lease: 60s\n")
+    for variable in ("PULLFIX_OUTCOMES_TOPIC", "PULLFIX_GCP_ENDPOINT"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("PULLFIX_CONFIG", str(tmp_path / "config.yaml"))
+    monkeypatch.setattr(runtime_module, "_runtime", None)
+    assert runtime_module.runtime() is runtime_module.runtime()
+    (line,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert line["severity"] == "WARNING"
+    assert line["message"].startswith("pullfix: configuration: lease: 1m is not longer than")
+
+
+def test_config_validate_checks_the_outcomes_topic_when_it_is_set() -> None:
+    config = config_from_dict({})
+    assert check_config(config, {}) == ([], [])
+    topic = {"PULLFIX_OUTCOMES_TOPIC": "projects/shop-prod/topics/pull-outcomes"}
+    assert check_config(config, topic) == ([], [])
+    problems, _ = check_config(config, {"PULLFIX_OUTCOMES_TOPIC": "projects/p/topics/goog-x"})
+    assert problems == [
+        "PULLFIX_OUTCOMES_TOPIC: Pub/Sub would refuse the topic id 'goog-x': 3-255 letters, "
+        "digits and - _ . ~ + %, a letter first, not starting with goog"
+    ]

@@ -36,6 +36,7 @@ __all__ = [
 ]
 
 CONFIG_VARIABLE = "PULLFIX_CONFIG"
+OUTCOMES_VARIABLE = "PULLFIX_OUTCOMES_TOPIC"
 # Secret Manager's limit for a secret's payload, where Terraform stores the config: "Must be
 # no larger than 64KiB" (https://cloud.google.com/secret-manager/docs/reference/rest/v1/SecretPayload).
 MAX_CONFIG_BYTES = 64 * 1024
@@ -423,7 +424,8 @@ def _mapping(value: object, where: str, allowed: tuple[str, ...] | None) -> dict
 def check_config(config: Config, environ: Mapping[str, str]) -> tuple[list[str], list[str]]:
     """What a loaded config still gets wrong against `environ`: (problems, warnings).
 
-    Problems: a route's variables unset or malformed (named, never their values). Warnings:
+    Problems: a route's variables unset or malformed (named, never their values), and
+    PULLFIX_OUTCOMES_TOPIC when it is set but Pub/Sub would refuse it. Warnings:
     allow-list globs wider than they look, a lease shorter than the function's timeout.
     """
     from pullfix.core.secrets import github_token, slack_token, webhook_url
@@ -443,6 +445,12 @@ def check_config(config: Config, environ: Mapping[str, str]) -> tuple[list[str],
                 check(environ, name, f"notify.routes[{index}]")
             except ConfigError as exc:
                 problems.append(str(exc))
+    topic = environ.get(OUTCOMES_VARIABLE)
+    if topic:
+        try:
+            topic_name(topic, OUTCOMES_VARIABLE)
+        except ConfigError as exc:
+            problems.append(str(exc))
     warnings = []
     for glob in config.auto_grant.repositories:
         if glob.count("/") != 5:

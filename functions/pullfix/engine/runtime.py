@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from pullfix.core.config import (
+    OUTCOMES_VARIABLE,
     Config,
     ConfigError,
     FirestoreLedgerConfig,
@@ -26,13 +27,6 @@ from pullfix.logs import log
 if TYPE_CHECKING:  # remediate's instances never load notify's code
     from pullfix.notify.delivery import Notifier
 
-
-class _HasConfig(Protocol):
-    config: Config
-
-
-_Built = TypeVar("_Built", bound=_HasConfig)
-
 __all__ = [
     "OUTCOMES_VARIABLE",
     "Runtime",
@@ -43,7 +37,12 @@ __all__ = [
     "runtime",
 ]
 
-OUTCOMES_VARIABLE = "PULLFIX_OUTCOMES_TOPIC"
+
+class _HasConfig(Protocol):
+    config: Config
+
+
+_Built = TypeVar("_Built", bound=_HasConfig)
 
 
 @dataclass
