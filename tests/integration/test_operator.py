@@ -538,3 +538,14 @@ def test_an_unreachable_token_endpoint_is_a_transient_failure(tmp_path: Path) ->
     assert done.returncode == 5, done.stderr
     assert "retry later" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_scan_apply_refuses_an_outcomes_topic_pubsub_would_refuse(
+    scan_world: Sandbox, tmp_path: Path
+) -> None:
+    config = _allow_shared(tmp_path)
+    args = ["scan", "--project", PROD, "--freshness", "1h", "--config", str(config), "--apply"]
+    done = run(scan_world, *args, "--yes", "--outcomes-topic", f"projects/{PROD}/topics/goog-x")
+    assert done.returncode == 3, done.stderr
+    assert "--outcomes-topic" in done.stderr and "Traceback" not in done.stderr
+    assert _shared_readers(scan_world) == set()

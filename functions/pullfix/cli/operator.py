@@ -324,7 +324,7 @@ def _apply(
     make them: the configured ledger (so the function knows them), the one decision against
     the config at each write, the hourly cap, the audit line and the outcomes topic (so
     notify, verify and report see them). What was granted."""
-    from pullfix.core.config import ConfigError
+    from pullfix.core.config import ConfigError, topic_name
     from pullfix.core.policy import GrantPlan
     from pullfix.engine.remediate import Remediator
     from pullfix.engine.runtime import build_ledger, outcomes_topic
@@ -345,7 +345,11 @@ def _apply(
     for resource, role, member in capped:
         err.write(f"  {role} on {resource} to {member}\n")
     try:
-        topic = args.outcomes_topic or outcomes_topic()
+        topic = (
+            topic_name(args.outcomes_topic, "--outcomes-topic")
+            if args.outcomes_topic
+            else outcomes_topic()
+        )
         ledger = build_ledger(config, clients, topic)
     except ConfigError as exc:
         raise _Stop(EXIT_INPUT, str(exc)) from exc
