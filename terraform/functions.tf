@@ -44,6 +44,70 @@ data "archive_file" "source" {
   ]
 }
 
+# The functions' images, built by Cloud Build as the build account: their own repository, so
+# that the account writes here and nowhere else. Old images go (the newest ten stay).
+resource "google_artifact_registry_repository" "functions" {
+  #checkov:skip=CKV_GCP_84:Holds only pullfix's function images, built from this repository's public code; no customer data.
+  project       = var.project_id
+  location      = var.region
+  repository_id = "${var.prefix}-functions"
+  format        = "DOCKER"
+  description   = "pullfix's function images (Cloud Build writes them; Cloud Run reads them)"
+  labels        = var.labels
+
+  cleanup_policy_dry_run = false
+  cleanup_policies {
+    id     = "keep-newest"
+    action = "KEEP"
+    most_recent_versions {
+      keep_count = 10
+    }
+  }
+  cleanup_policies {
+    id     = "delete-old"
+    action = "DELETE"
+    condition {
+      older_than = "2592000s"
+    }
+  }
+
+  depends_on = [google_project_service.required]
+}
+
+resource "google_artifact_registry_repository_iam_member" "build_writer" {
+  project    = var.project_id
+  location   = google_artifact_registry_repository.functions.location
+  repository = google_artifact_registry_repository.functions.repository_id
+  role       = "roles/artifactregistry.writer"
+  member     = "serviceAccount:${google_service_account.build.email}"
+}
+
+resource "google_project_iam_member" "build_log_writer" {
+  project = var.project_id
+  role    = "roles/logging.logWriter"
+  member  = "serviceAccount:${google_service_account.build.email}"
+}
+
+# The build reads the source archive: from this bucket, and from the copy Cloud Functions keeps
+# in its own gcf-v2-sources-NUMBER-REGION bucket of the project (created on the first deploy,
+# so the condition names it instead of a binding on it).
+resource "google_project_iam_member" "build_source_reader" {
+  project = var.project_id
+  role    = "roles/storage.objectViewer"
+  member  = "serviceAccount:${google_service_account.build.email}"
+
+  condition {
+    title       = "pullfix sources only"
+    description = "The functions' source archives"
+    expression = join(" || ", flatten([
+      for bucket in [google_storage_bucket.source.name, "gcf-v2-sources-${data.google_project.host.number}-${var.region}"] : [
+        "resource.name == \"projects/_/buckets/${bucket}\"",
+        "resource.name.startsWith(\"projects/_/buckets/${bucket}/\")",
+      ]
+    ]))
+  }
+}
+
 resource "google_storage_bucket_object" "source" {
   name   = "pullfix-functions-${data.archive_file.source.output_md5}.zip"
   bucket = google_storage_bucket.source.name
@@ -91,8 +155,10 @@ resource "google_cloudfunctions2_function" "pullfix" {
   labels      = var.labels
 
   build_config {
-    runtime     = "python312"
-    entry_point = each.key
+    runtime           = "python312"
+    entry_point       = each.key
+    service_account   = google_service_account.build.id
+    docker_repository = google_artifact_registry_repository.functions.id
     source {
       storage_source {
         bucket = google_storage_bucket.source.name
@@ -138,8 +204,12 @@ resource "google_cloudfunctions2_function" "pullfix" {
     }
   }
 
-  # "latest" must exist when the function starts: the config's version comes first.
+  # "latest" must exist when the function starts, and each account must read what it mounts:
+  # the config's version and the secrets' readers come first; so do the build's roles.
   depends_on = [
+    google_artifact_registry_repository_iam_member.build_writer,
+    google_project_iam_member.build_log_writer,
+    google_project_iam_member.build_source_reader,
     google_secret_manager_secret_version.config,
     google_secret_manager_secret_iam_member.config_reader,
     google_secret_manager_secret_iam_member.notify_secrets,

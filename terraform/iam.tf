@@ -23,6 +23,19 @@ resource "google_service_account" "verify" {
   description  = "Reads the kubelet's events of incidents pullfix acted on; closes them"
 }
 
+# Cloud Build builds the functions as this account, not as a default service account (which
+# organizations that stop automatic grants, iam.automaticIamGrantsForDefaultServiceAccounts,
+# leave without the roles a build needs). Its roles are the ones Google documents for a
+# function's build account (https://cloud.google.com/functions/docs/securing/build-custom-sa):
+# Logs Writer, Artifact Registry Writer (on pullfix's own image repository only) and Storage
+# Object Viewer (on the source archives only; functions.tf).
+resource "google_service_account" "build" {
+  project      = var.project_id
+  account_id   = "${var.prefix}-build"
+  display_name = "pullfix build"
+  description  = "Builds pullfix's functions (Cloud Build)"
+}
+
 resource "google_service_account" "push" {
   project      = var.project_id
   account_id   = "${var.prefix}-push"

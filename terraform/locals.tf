@@ -3,33 +3,48 @@ locals {
   # The one definition of which log entries reach pullfix; the code reads the same file.
   sink_filter = trimspace(file("${path.module}/../functions/pullfix/sink_filter.txt"))
 
-  repositories = [
+  grant_projects = distinct([for r in var.grant_repositories : r.project])
+  # The config's allow-list. A project-level grant reaches every repository of the project, and
+  # pullfix makes one only where a glob names the whole project.
+  repositories = var.grant_level == "project" ? [
+    for p in local.grant_projects : "projects/${p}/locations/*/repositories/*"
+    ] : [
     for r in var.grant_repositories : "projects/${r.project}/locations/${r.location}/repositories/${r.repository}"
   ]
-  grant_projects = distinct([for r in var.grant_repositories : r.project])
 
-  # The config file the functions read (PULLFIX_CONFIG); see the README for its schema.
-  config = {
+  # The config file the functions read (PULLFIX_CONFIG; docs/config.md): built from the
+  # variables, or the caller's own file (config_yaml). Either way its ledger is the database
+  # created here.
+  ledger_config = {
+    firestore = {
+      project    = var.project_id
+      database   = var.ledger.database
+      collection = var.ledger.collection
+    }
+  }
+  built_config = {
     dry_run = var.dry_run
     auto_grant = {
-      repositories     = local.repositories
-      cluster_projects = var.cluster_projects
-      level            = var.grant_level
-      max_per_hour     = var.max_grants_per_hour
+      repositories      = local.repositories
+      cluster_projects  = var.cluster_projects
+      level             = var.grant_level
+      max_per_hour      = var.max_grants_per_hour
+      beside_conditions = var.beside_conditions
     }
     dedupe_window    = var.dedupe_window
     escalation_grace = var.escalation_grace
+    followup_grace   = var.followup_grace
     abandon_after    = var.abandon_after
-    ledger = {
-      firestore = {
-        project    = var.project_id
-        database   = var.ledger.database
-        collection = var.ledger.collection
-      }
-    }
+    verify_per_run   = var.verify_per_run
+    max_event_age    = var.max_event_age
+    api_timeout      = var.api_timeout
+    lease            = var.lease
+    ledger           = local.ledger_config
     notify = {
       routes = [for r in var.notify_routes : { for k, v in r : k => v if v != null }]
     }
   }
+  config_text  = var.config_yaml == null ? yamlencode(local.built_config) : yamlencode(merge(yamldecode(var.config_yaml), { ledger = local.ledger_config }))
+  config       = yamldecode(local.config_text)
   config_mount = "/etc/pullfix"
 }

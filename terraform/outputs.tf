@@ -26,8 +26,7 @@ output "sink_filter" {
 output "function_uris" {
   description = "The functions' URLs (internal ingress only)."
   value = {
-    remediate = google_cloudfunctions2_function.pullfix["remediate"].service_config[0].uri
-    notify    = google_cloudfunctions2_function.pullfix["notify"].service_config[0].uri
+    for name, f in google_cloudfunctions2_function.pullfix : name => f.service_config[0].uri
   }
 }
 
@@ -36,7 +35,9 @@ output "service_accounts" {
   value = {
     remediate = google_service_account.remediate.email
     notify    = google_service_account.notify.email
+    verify    = google_service_account.verify.email
     push      = google_service_account.push.email
+    build     = google_service_account.build.email
   }
 }
 
@@ -45,7 +46,32 @@ output "custom_roles" {
   value       = local.roles
 }
 
+output "verify_topic" {
+  description = "The topic Cloud Scheduler ticks the verification pass on (publish {\"pullfix\": \"verify\"} to run one now)."
+  value       = google_pubsub_topic.verify.id
+}
+
+output "verify_schedule" {
+  description = "When the verification pass runs (unix-cron, UTC)."
+  value       = google_cloud_scheduler_job.verify.schedule
+}
+
+output "ledger" {
+  description = "The Firestore database and collection of the ledger."
+  value       = local.ledger_config.firestore
+}
+
+output "dashboard" {
+  description = "The Cloud Monitoring dashboard of pullfix's metrics."
+  value       = google_monitoring_dashboard.pullfix.id
+}
+
+output "alert_policies" {
+  description = "pullfix's alert policies by what they watch (enabled only with alert_notification_channels)."
+  value       = { for k, p in google_monitoring_alert_policy.pullfix : k => p.name }
+}
+
 output "config" {
   description = "The config file the functions read, as YAML."
-  value       = yamlencode(local.config)
+  value       = local.config_text
 }

@@ -1,11 +1,26 @@
 locals {
-  services = [
+  # The APIs pullfix's code calls (pullfix.gcp.clients.GoogleClients; tests/terraform checks
+  # that the two lists agree). Calls are made as the functions' service accounts, so these are
+  # enabled in the host project. Compute (instances.get: the failing node belongs to its pool)
+  # and GKE must also be on in the cluster projects, as they always are where GKE runs.
+  called_services = [
+    "artifactregistry.googleapis.com",
+    "cloudresourcemanager.googleapis.com",
+    "compute.googleapis.com",
+    "container.googleapis.com",
+    "firestore.googleapis.com",
+    "iam.googleapis.com",
+    "logging.googleapis.com",
+    "policytroubleshooter.googleapis.com",
+    "pubsub.googleapis.com",
+  ]
+  # What the deployment itself needs: the functions, their builds, the ledger, the secrets,
+  # the schedule and the dashboard.
+  platform_services = [
     "artifactregistry.googleapis.com",
     "cloudbuild.googleapis.com",
     "cloudfunctions.googleapis.com",
-    "cloudresourcemanager.googleapis.com",
     "cloudscheduler.googleapis.com",
-    "container.googleapis.com",
     "firestore.googleapis.com",
     "iam.googleapis.com",
     "logging.googleapis.com",
@@ -15,6 +30,7 @@ locals {
     "secretmanager.googleapis.com",
     "storage.googleapis.com",
   ]
+  services = sort(distinct(concat(local.called_services, local.platform_services)))
 }
 
 resource "google_project_service" "required" {

