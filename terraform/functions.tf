@@ -179,6 +179,9 @@ resource "google_cloudfunctions2_function" "pullfix" {
       PULLFIX_CONFIG       = "${local.config_mount}/config.yaml"
       GOOGLE_CLOUD_PROJECT = var.project_id
       LOG_EXECUTION_ID     = "true"
+      # The config's hash: a changed config is a new revision, so no instance goes on with
+      # the old file (the secret is read when an instance starts).
+      PULLFIX_CONFIG_SHA256 = sha256(local.config_text)
     })
 
     # The config file, where PULLFIX_CONFIG points.

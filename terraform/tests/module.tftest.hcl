@@ -259,3 +259,18 @@ run "outputs_include_verify" {
     error_message = "service_accounts leaves out an account."
   }
 }
+
+# The functions read the config when an instance starts: a changed config must be a new revision.
+run "a_config_change_is_a_new_revision" {
+  command = plan
+
+  variables {
+    dedupe_window = "2h"
+  }
+
+  assert {
+    condition = alltrue([for f in google_cloudfunctions2_function.pullfix :
+    f.service_config[0].environment_variables["PULLFIX_CONFIG_SHA256"] == sha256(output.config)])
+    error_message = "Each function carries the hash of the config it reads."
+  }
+}

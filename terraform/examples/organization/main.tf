@@ -21,6 +21,8 @@ module "pullfix" {
   cluster_projects   = var.cluster_project_globs
   dry_run            = var.dry_run
 
+  alert_notification_channels = var.alert_notification_channels
+
   notify_routes = [
     { namespace = "payments-*", chat = "google", webhook_url_env = "CHAT_PAYMENTS" },
     {

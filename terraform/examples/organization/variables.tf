@@ -39,3 +39,9 @@ variable "dry_run" {
   description = "Report what pullfix would grant without granting."
   default     = true
 }
+
+variable "alert_notification_channels" {
+  type        = list(string)
+  description = "Cloud Monitoring notification channels (projects/P/notificationChannels/N) for pullfix's alerts; empty: the alert policies stay disabled."
+  default     = []
+}

@@ -19,6 +19,8 @@ module "pullfix" {
   cluster_projects = [var.project_id]
   dry_run          = var.dry_run
 
+  alert_notification_channels = var.alert_notification_channels
+
   notify_routes = [
     { chat = "slack", webhook_url_env = "SLACK_PLATFORM" },
   ]

@@ -26,3 +26,9 @@ variable "slack_webhook_secret" {
   description = "Secret Manager secret id (in project_id) that holds the Slack webhook URL."
   default     = "pullfix-slack-webhook"
 }
+
+variable "alert_notification_channels" {
+  type        = list(string)
+  description = "Cloud Monitoring notification channels (projects/P/notificationChannels/N) for pullfix's alerts; empty: the alert policies stay disabled."
+  default     = []
+}
