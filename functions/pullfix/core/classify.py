@@ -51,6 +51,9 @@ class Diagnosis:
     # The registry family the image (or the text) points at, and the words that decided.
     family: RegistryFamily | None = None
     words: str | None = None
+    # The event's image string is no reference (why not): live judgment makes that the
+    # cause whatever the text says, and the string never enters a command.
+    malformed: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,8 +292,16 @@ _AR_RESOURCE_RE = re.compile(
 
 
 def classify(failure: PullFailure) -> Diagnosis:
-    """Diagnose a pull failure from its event alone."""
-    return classify_message(failure.message, image=failure.image, cluster_project=failure.project)
+    """Diagnose a pull failure from its event alone.
+
+    The cause is the text's, as for pasted text (where redacted names are common); when the
+    event's image string does not parse, `malformed` says why, for `judge` to decide on.
+    """
+    diagnosis = classify_message(
+        failure.message, image=failure.image, cluster_project=failure.project
+    )
+    _, parse_error = _parse(failure.image)
+    return replace(diagnosis, malformed=parse_error) if parse_error else diagnosis
 
 
 def classify_message(

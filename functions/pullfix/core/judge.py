@@ -60,6 +60,10 @@ def judge(offline: Diagnosis, evidence: Evidence) -> Diagnosis:
     if evidence.unverified is not None:
         return Diagnosis(Cause.UNVERIFIED, (evidence.unverified, *offline.reasons))
     where = _where(evidence)
+    if offline.malformed is not None:
+        # Kubelet never pulls a string the reference grammar rejects (it stops at
+        # InvalidImageName): whatever else the event says, the name is what to fix.
+        return Diagnosis(Cause.INVALID_NAME, (offline.malformed, *where))
     if offline.cause not in IAM_CAUSES or evidence.repository is None:
         return Diagnosis(offline.cause, (*offline.reasons, *where, *evidence.notes))
     pool, account = evidence.pool, evidence.account

@@ -2,6 +2,11 @@
 
 Pure. The `remediate` function puts a draft in every outcome; `notify` renders it for chat
 and for the ticket system.
+
+Every value an event carries is data, never code, in what a person pastes: each enters a
+shell command as one word (`sh`), a Terraform snippet as one string literal (`hcl`), and an
+image string the reference grammar rejects enters no command at all (its placeholder
+`IMAGE` does). Anyone with `logging.logEntries.create` can write the event.
 """
 
 from __future__ import annotations
@@ -12,8 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from pullfix.core.causes import Cause
+from pullfix.core.imageref import ImageRef, InvalidReference, parse_image
 
-__all__ = ["Context", "terraform_member", "ticket_draft"]
+__all__ = ["Context", "hcl", "image_word", "sh", "terraform_member", "ticket_draft"]
+
+_SHELL_SAFE_RE = re.compile(r"[A-Za-z0-9@%+=:,./_-]+")  # shlex.quote's own safe set
+# kubectl create secret docker-registry's default server: Docker Hub's credential key.
+_DOCKER_HUB_SERVER = "https://index.docker.io/v1/"
 
 _FETCH_NODE_CREDENTIAL = (  # the node's own access token, from the metadata server
     "TOKEN=$(curl -s -H 'Metadata-Flavor: Google' "
@@ -44,8 +54,67 @@ class Context:
     escalation: bool = False
 
 
+def sh(value: str) -> str:
+    """`value` as one shell word that bash reads back byte for byte, and that shows every
+    character it holds: printable ASCII in single quotes (`shlex.quote`); anything else
+    (newlines, control, bidi and zero-width characters) in ANSI-C quotes, each byte
+    outside printable ASCII spelled `\\xHH`, so a pasted command hides nothing."""
+    if _SHELL_SAFE_RE.fullmatch(value):
+        return value
+    if all(" " <= ch <= "~" for ch in value):
+        return shlex.quote(value)
+    out = []
+    for ch in value:
+        if ch in "\\'":
+            out.append("\\" + ch)
+        elif " " <= ch <= "~":
+            out.append(ch)
+        else:
+            out.extend(f"\\x{byte:02x}" for byte in ch.encode("utf-8", "surrogatepass"))
+    return "$'" + "".join(out) + "'"
+
+
+def hcl(value: str) -> str:
+    """`value` as a Terraform (HCL) quoted string literal: quotes, backslashes and control
+    characters escaped, and the template sequences `${` and `%{` doubled (`$${`, `%%{`), so
+    the snippet interpolates nothing and runs no directive."""
+    out = []
+    for ch in value:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\t":
+            out.append("\\t")
+        elif " " <= ch <= "~" or (ch.isprintable() and ord(ch) > 0x7F and ord(ch) <= 0xFFFF):
+            out.append(ch)
+        else:
+            code = ord(ch)
+            out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
+    text = "".join(out).replace("${", "$${").replace("%{", "%%{")
+    return f'"{text}"'
+
+
 def _q(value: str | None, placeholder: str) -> str:
-    return shlex.quote(value) if value else placeholder
+    return sh(value) if value else placeholder
+
+
+def _ref(image: str | None) -> ImageRef | None:
+    """The event's image, when it is a reference; a string the grammar rejects is None and
+    enters no command."""
+    if not image:
+        return None
+    try:
+        return parse_image(image)
+    except InvalidReference:
+        return None
+
+
+def image_word(image: str | None) -> str:
+    """The image as one shell word; `IMAGE` when it is no reference."""
+    return sh(image) if image and _ref(image) is not None else "IMAGE"
 
 
 def _repo_parts(repository: str | None) -> tuple[str, str, str]:
@@ -68,21 +137,23 @@ def terraform_member(c: Context) -> str:
     project, location, repo = _repo_parts(c.repository)
     member = f"serviceAccount:{c.account}" if c.account else "serviceAccount:NODE_SA_EMAIL"
     label = re.sub(r"[^a-z0-9_]", "_", f"{repo}_{(c.account or 'node').split('@')[0]}".lower())
+    if label[0].isdigit():  # an identifier starts with a letter or an underscore
+        label = f"_{label}"
     if c.grant and c.grant["resource"].count("/") == 1:
         return (
             f'resource "google_project_iam_member" "{label}_ar_reader" {{\n'
-            f'  project = "{project}"\n'
+            f"  project = {hcl(project)}\n"
             '  role    = "roles/artifactregistry.reader"\n'
-            f'  member  = "{member}"\n'
+            f"  member  = {hcl(member)}\n"
             "}\n"
         )
     return (
         f'resource "google_artifact_registry_repository_iam_member" "{label}_reader" {{\n'
-        f'  project    = "{project}"\n'
-        f'  location   = "{location}"\n'
-        f'  repository = "{repo}"\n'
+        f"  project    = {hcl(project)}\n"
+        f"  location   = {hcl(location)}\n"
+        f"  repository = {hcl(repo)}\n"
         '  role       = "roles/artifactregistry.reader"\n'
-        f'  member     = "{member}"\n'
+        f"  member     = {hcl(member)}\n"
         "}\n"
     )
 
@@ -91,15 +162,15 @@ def _grant_command(c: Context) -> str:
     project, location, repo = _repo_parts(c.repository)
     member = f"serviceAccount:{c.account}" if c.account else "serviceAccount:NODE_SA_EMAIL"
     return (
-        f"gcloud artifacts repositories add-iam-policy-binding {shlex.quote(repo)} "
-        f"--project={shlex.quote(project)} --location={shlex.quote(location)} "
-        f"--member={shlex.quote(member)} --role=roles/artifactregistry.reader"
+        f"gcloud artifacts repositories add-iam-policy-binding {sh(repo)} "
+        f"--project={sh(project)} --location={sh(location)} "
+        f"--member={sh(member)} --role=roles/artifactregistry.reader"
     )
 
 
 def _reproduce(c: Context) -> str:
     node = _q(c.node, "NODE")
-    image = _q(c.image, "IMAGE")
+    image = image_word(c.image)
     zone = (
         f"$(gcloud compute instances list --project={_q(c.project, 'PROJECT')} "
         f"--filter=name={node} --format='value(zone)')"
@@ -135,8 +206,8 @@ def _grant_advice(c: Context) -> Advice:
 
 def _scope_advice(c: Context) -> Advice:
     pool = c.node_pool or "POOL"
-    account = f" --service-account={shlex.quote(c.account)}" if c.account else ""
-    label = f"cloud.google.com/gke-nodepool={shlex.quote(pool)}"
+    account = f" --service-account={sh(c.account)}" if c.account else ""
+    label = sh(f"cloud.google.com/gke-nodepool={pool}")
     return (
         [
             f"Node pool {pool} lacks a storage-read OAuth scope; scopes cannot change on existing "
@@ -144,11 +215,11 @@ def _scope_advice(c: Context) -> Advice:
             "Create a node pool with the scopes, move the workloads, delete the old pool.",
         ],
         [
-            f"gcloud container node-pools create {shlex.quote(pool + '-storage')} "
+            f"gcloud container node-pools create {sh(pool + '-storage')} "
             f"{_cluster_flags(c)}{account} --scopes=gke-default",
             f"kubectl cordon -l {label}",
             f"kubectl drain -l {label} --ignore-daemonsets --delete-emptydir-data",
-            f"gcloud container node-pools delete {shlex.quote(pool)} {_cluster_flags(c)}",
+            f"gcloud container node-pools delete {sh(pool)} {_cluster_flags(c)}",
         ],
         None,
     )
@@ -157,7 +228,8 @@ def _scope_advice(c: Context) -> Advice:
 def _version_advice(c: Context) -> Advice:
     flags = f"--location={_q(c.location, 'LOCATION')} --project={_q(c.project, 'PROJECT')}"
     cluster = _q(c.cluster, "CLUSTER")
-    server = (c.image or "LOCATION-docker.pkg.dev").split("/")[0]
+    ref = _ref(c.image)
+    server = sh(ref.registry) if ref is not None else "LOCATION-docker.pkg.dev"
     return (
         [
             f"Node version {c.node_version or '?'} predates built-in Artifact Registry access "
@@ -178,9 +250,9 @@ def _version_advice(c: Context) -> Advice:
 
 def _not_found_advice(c: Context) -> Advice:
     commands = []
-    if c.google_image and c.image:
-        name = c.image.split("@")[0].rsplit(":", 1)[0] if ":" in c.image.split("/")[-1] else c.image
-        commands.append(f"gcloud artifacts docker tags list {shlex.quote(name)}")
+    ref = _ref(c.image)
+    if c.google_image and ref is not None:
+        commands.append(f"gcloud artifacts docker tags list {sh(ref.name)}")
     return (
         [
             f"{c.image or 'The image'} does not exist: check the tag and the repository, or "
@@ -200,7 +272,7 @@ def _permission_advice(c: Context) -> Advice:
         ],
         [
             "gcloud iam policies list --kind=denypolicies --attachment-point="
-            f"cloudresourcemanager.googleapis.com/projects/{project}"
+            + sh(f"cloudresourcemanager.googleapis.com/projects/{project}")
         ],
         None,
     )
@@ -222,6 +294,10 @@ def _rate_limit_advice(c: Context) -> Advice:
 
 
 def _auth_config_advice(c: Context) -> Advice:
+    ref = _ref(c.image)
+    server = "REGISTRY"
+    if ref is not None:
+        server = _DOCKER_HUB_SERVER if ref.registry == "docker.io" else sh(ref.registry)
     return (
         [
             "The registry needs credentials the node does not have: add an imagePullSecret to the "
@@ -229,7 +305,7 @@ def _auth_config_advice(c: Context) -> Advice:
         ],
         [
             f"kubectl create secret docker-registry regcred -n {_q(c.namespace, 'NAMESPACE')} "
-            f"--docker-server={(c.image or 'REGISTRY').split('/')[0]} "
+            f"--docker-server={server} "
             "--docker-username=USER --docker-password=PASSWORD"
         ],
         None,

@@ -35,6 +35,7 @@ from pullfix.core.intake import PodEvent, PullFailure, format_timestamp, parse_e
 from pullfix.core.intake import parse_timestamp as _parse_time
 from pullfix.core.judge import Evidence
 from pullfix.core.model import AccessDenied
+from pullfix.core.remediation import image_word, sh
 from pullfix.logs import log
 
 if TYPE_CHECKING:
@@ -108,14 +109,14 @@ class Verdict:
             "title": f"[pullfix] grant did not fix {incident.image} in {cluster}",
             "steps": [
                 *self.reasons,
-                f"Read the pod's events: kubectl describe pods -n {incident.namespace}",
+                f"Read the pod's events: kubectl describe pods -n {sh(incident.namespace)}",
                 "Check the node pool's OAuth scopes and network path to the registry.",
             ],
             "commands": [
-                f"kubectl get events -n {incident.namespace} --field-selector reason=Failed"
+                f"kubectl get events -n {sh(incident.namespace)} --field-selector reason=Failed"
             ],
             "terraform": None,
-            "reproduce": f"sudo crictl pull {incident.image}",
+            "reproduce": f"sudo crictl pull {image_word(incident.image)}",
         }
 
     def to_dict(self) -> dict[str, Any]:
