@@ -9,6 +9,7 @@ schema.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +28,17 @@ def _string(value: Any, where: str) -> str | None:
 
 def _nonempty(value: Any, where: str) -> str | None:
     return None if isinstance(value, str) and value else f"{where}: expected a non-empty string"
+
+
+_KEY_RE = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
+
+
+def _key(value: Any, where: str) -> str | None:
+    """An incident key (`kind-` and hex digits): it is written into markers and thread keys,
+    so it holds no markup, space or comment delimiter."""
+    if isinstance(value, str) and _KEY_RE.fullmatch(value):
+        return None
+    return f"{where}: expected letters, digits, '_', '.', ':' or '-'"
 
 
 def _optional(check: Check) -> Check:
@@ -104,7 +116,7 @@ _OUTCOME = _object(
         ),
         "ticket": _optional(_DRAFT),
         "reasons": _strings,
-        "fingerprint": _nonempty,
+        "fingerprint": _key,
         "dry_run": _optional(_boolean),
         "escalation": _optional(_boolean),
         "evidence": _optional(_object({"repository": _optional(_string)})),

@@ -5,6 +5,7 @@ webhook receiver and a GitHub-API-shaped issue tracker, both real HTTP servers o
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import urllib.parse
@@ -194,21 +195,56 @@ class SlackApiReceiver(_Server):
         return Handler
 
 
+def _words(text: str) -> str:
+    """Text as GitHub's search matches it: case and punctuation ignored."""
+    return " ".join(re.findall(r"[0-9a-z]+", text.lower()))
+
+
 class GitHubReceiver(_Server):
-    """The part of the GitHub REST API pullfix uses: issue search (is:open, is:closed),
-    create, comment, and update (close, reopen).
+    """The part of the GitHub REST API pullfix uses: the token's user (`GET /user`), issue
+    search (a quoted phrase matched as GitHub does, ignoring case and punctuation; `is:open`,
+    `is:closed`, `author:`), get, create, comment, and update (close, reopen). Every issue
+    has its author (`user.login`): the token's `login`, or whoever `open_issue` names.
 
     `answers`: canned answers to give first, in order, to any request (rate limits,
-    redirects, refusals); then the API as usual.
+    redirects, refusals); then the API as usual. `hold_after_create`: seconds to wait, once,
+    after creating an issue and before answering (a `notify` killed meanwhile never learns
+    the number).
     """
 
-    def __init__(self, token: str, answers: list[Answer] | None = None) -> None:
+    def __init__(
+        self, token: str, answers: list[Answer] | None = None, login: str = "pullfix-bot"
+    ) -> None:
         super().__init__()
         self.token = token
+        self.login = login
         self.answers = list(answers or [])
         self.issues: list[dict[str, Any]] = []
         self.requests: list[str] = []
         self.on_change: Callable[[str, dict[str, Any]], None] | None = None
+        self.hold_after_create = 0.0
+
+    def open_issue(self, title: str, body: str, login: str) -> dict[str, Any]:
+        """An issue someone else opened (not through the API's token)."""
+        with self.lock:
+            return self._new_issue("shop/platform", title, body, [], login)
+
+    def _new_issue(
+        self, repo: str, title: str, body: str, labels: list[str], login: str
+    ) -> dict[str, Any]:
+        number = len(self.issues) + 1
+        issue = {
+            "number": number,
+            "state": "open",
+            "title": title,
+            "body": body,
+            "user": {"login": login, "type": "Bot" if login.endswith("[bot]") else "User"},
+            "labels": [{"name": n} for n in labels],
+            "comments": [],
+            "html_url": f"{self.url}/{repo}/issues/{number}",
+        }
+        self.issues.append(issue)
+        return issue
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         tracker = self
@@ -232,19 +268,36 @@ class GitHubReceiver(_Server):
                     tracker.requests.append(f"GET {path}")
                 if not self._authorized():
                     return
+                parts = path.strip("/").split("/")
+                if path == "/user":
+                    _answer(self, 200, {"login": tracker.login, "type": "User"})
+                    return
+                if len(parts) == 5 and parts[0] == "repos" and parts[3] == "issues":
+                    with tracker.lock:
+                        found = [i for i in tracker.issues if str(i["number"]) == parts[4]]
+                    if found:
+                        _answer(self, 200, found[0])
+                    else:
+                        _answer(self, 404, {"message": "Not Found"})
+                    return
                 if path != "/search/issues":
                     _answer(self, 404, {"message": "Not Found"})
                     return
                 terms = query.get("q", "")
-                phrase = terms.split('"')[1] if terms.count('"') >= 2 else terms
+                phrase = _words(terms.split('"')[1] if terms.count('"') >= 2 else terms)
                 states = {"open", "closed"}
                 if "is:open" in terms.split():
                     states = {"open"}
                 elif "is:closed" in terms.split():
                     states = {"closed"}
+                authors = [t.split(":", 1)[1] for t in terms.split() if t.startswith("author:")]
                 with tracker.lock:
                     items = [
-                        i for i in tracker.issues if i["state"] in states and phrase in i["body"]
+                        i
+                        for i in tracker.issues
+                        if i["state"] in states
+                        and phrase in _words(i["body"])
+                        and (not authors or i["user"]["login"] in authors)
                     ]
                 _answer(
                     self,
@@ -261,19 +314,18 @@ class GitHubReceiver(_Server):
                 parts = path.strip("/").split("/")
                 if len(parts) == 4 and parts[0] == "repos" and parts[3] == "issues":
                     with tracker.lock:
-                        issue = {
-                            "number": len(tracker.issues) + 1,
-                            "state": "open",
-                            "title": body["title"],
-                            "body": body["body"],
-                            "labels": [{"name": n} for n in body.get("labels", [])],
-                            "comments": [],
-                            "html_url": f"{tracker.url}/{'/'.join(parts[1:3])}/issues/"
-                            f"{len(tracker.issues) + 1}",
-                        }
-                        tracker.issues.append(issue)
+                        issue = tracker._new_issue(
+                            "/".join(parts[1:3]),
+                            body["title"],
+                            body["body"],
+                            body.get("labels", []),
+                            tracker.login,
+                        )
+                        hold, tracker.hold_after_create = tracker.hold_after_create, 0.0
                     if tracker.on_change:
                         tracker.on_change("opened", issue)
+                    if hold:
+                        time.sleep(hold)
                     _answer(self, 201, issue)
                 elif len(parts) == 6 and parts[3] == "issues" and parts[5] == "comments":
                     number = int(parts[4])

@@ -7,6 +7,13 @@ that answers 3xx is refused, so a token is never sent on to another origin. A fa
 delivery (5xx, 408, 429, a timeout, GitHub's rate limits) raises so Pub/Sub redelivers; a
 permanent 4xx is logged and acknowledged. Each (outcome, destination) is claimed in the
 ledger, so a redelivered outcome never posts twice.
+
+An incident's GitHub issue is the one pullfix opened for it: its number is kept in the
+ledger when it is opened. Only when the ledger has none (a `notify` killed between GitHub's
+answer and that write, or a record past its time) does `notify` search, and then it trusts
+an issue only if pullfix's marker is the body's first line (`render.github_marker`, which
+no escaped event text can write) and the issue's author is the token's own user: text that
+merely contains an incident's key never steers where its ticket goes.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from pullfix.notify.render import (
     github_comment,
     github_issue,
     google_chat_message,
+    read_github_marker,
     slack_message,
 )
 
@@ -47,6 +55,8 @@ SLACK_API_VARIABLE = "PULLFIX_SLACK_API"
 DEFAULT_SLACK_API = "https://slack.com/api"
 # How long an incident's Slack thread is remembered (its replies land under the first post).
 SLACK_THREAD_SECONDS = 30 * 86400
+# How long the number of an incident's GitHub issue is remembered (then: a trusted search).
+GITHUB_ISSUE_SECONDS = 90 * 86400
 HTTP_TIMEOUT = 10.0
 
 
@@ -205,6 +215,7 @@ class Notifier:
         self.ledger = ledger
         self.environ = environ if environ is not None else os.environ
         self._search_limit = _RateLimit(search_per_minute, burst=search_per_minute)
+        self._github_logins: dict[tuple[str, str], str | None] = {}  # (api, token) -> login
 
     def handle(
         self, outcome: dict[str, Any], now: datetime, message_id: str | None = None
@@ -239,7 +250,7 @@ class Notifier:
                     now,
                     message_id,
                     f"github:{index}",
-                    lambda key: self._github(outcome, route, index),
+                    lambda key: self._github(outcome, route, index, key),
                 )
             )
         return [d for d in delivered if d]
@@ -375,7 +386,9 @@ class Notifier:
         )
         return result
 
-    def _github(self, outcome: dict[str, Any], route: Route, index: int) -> str:
+    def _github(self, outcome: dict[str, Any], route: Route, index: int, key: str) -> str:
+        """File, update or close the incident's issue; `key` is this delivery's (outcome and
+        destination), written into the marker of an issue it opens."""
         what = f"route {index} GitHub issues ({route.github_repo})"
         token = github_token(self.environ, route.github_token_env, f"route {index}")
         api = DEFAULT_GITHUB_API
@@ -388,36 +401,40 @@ class Notifier:
         }
         incident = outcome["fingerprint"]
         closing = outcome["action"] in ("resolved", "abandoned")
-        # One search, open and closed issues alike (searches are rate-limited the most).
-        found, every = self._github_search(api, route, incident, headers, what)
-        if found is not None:
-            return found
-        items = [item for item in every if item.get("state", "open") == "open"]
-        closed = [item for item in every if item.get("state") == "closed"]
-        if closing:
-            if not items:
-                return "no open issue"
-            return self._github_close(api, route, items[0]["number"], outcome, headers, what)
+        found = self._github_issue_of(api, route, incident, (token, headers), what)
+        if isinstance(found, str):
+            return found  # the search itself was refused
         issue = f"{api}/repos/{route.github_repo}/issues"
-        if not items and closed:
-            # The incident came back after verification closed its issue: reopen that one.
-            number = closed[0]["number"]
-            result = self._github_step(
-                "PATCH",
-                f"{issue}/{number}",
-                {"state": "open"},
-                headers,
-                what,
-                "reopened",
-                route,
-                number,
-                incident,
-            )
-            if result.startswith("refused"):
-                return result
-            items = closed
-        if items:
-            number = items[0]["number"]
+        if found is not None:
+            number, state, opened_by = found
+            if opened_by == key and not closing:
+                # This very delivery opened it, and died before the ledger knew: done.
+                log(
+                    "INFO",
+                    f"notify: {route.github_repo}#{number} for {incident} was opened by this "
+                    "delivery before it was cut short: nothing more to do",
+                    {"fingerprint": incident, "issue": number},
+                )
+                return f"issue #{number} (opened by this delivery before)"
+            if closing:
+                if state != "open":
+                    return "no open issue"
+                return self._github_close(api, route, number, outcome, headers, what)
+            if state != "open":
+                # The incident came back after verification closed its issue: reopen it.
+                result = self._github_step(
+                    "PATCH",
+                    f"{issue}/{number}",
+                    {"state": "open"},
+                    headers,
+                    what,
+                    "reopened",
+                    route,
+                    number,
+                    incident,
+                )
+                if result.startswith("refused"):
+                    return result
             result = self._github_step(
                 "POST",
                 f"{issue}/{number}/comments",
@@ -432,43 +449,114 @@ class Notifier:
             if result.startswith("refused"):
                 return result
             return f"comment #{number} {result}"
-        response = self._github_call(
-            "POST", f"{api}/repos/{route.github_repo}/issues", github_issue(outcome), headers, what
-        )
+        if closing:
+            return "no open issue"
+        response = self._github_call("POST", issue, github_issue(outcome, key), headers, what)
         result = self._deliver(what, response)
         if result.startswith("refused"):
             return result
-        number = (response.json() or {}).get("number") if 200 <= response.status < 300 else None
+        opened = (response.json() or {}).get("number") if 200 <= response.status < 300 else None
+        if isinstance(opened, int):
+            self._remember_issue(route, incident, opened)
         log(
             "INFO",
-            f"notify: opened {route.github_repo}#{number} for {incident}",
-            {"fingerprint": incident, "issue": number},
+            f"notify: opened {route.github_repo}#{opened} for {incident}",
+            {"fingerprint": incident, "issue": opened},
         )
-        return f"issue #{number} {result}"
+        return f"issue #{opened} {result}"
 
-    def _github_search(
+    def _issue_key(self, route: Route, incident: str) -> str:
+        return fingerprint("github-issue", route.github_repo, incident)
+
+    def _remember_issue(self, route: Route, incident: str, number: int) -> None:
+        key = self._issue_key(route, incident)
+        now = datetime.now(UTC)
+        if not self.ledger.claim(key, now, GITHUB_ISSUE_SECONDS, {"number": str(number)}).new:
+            self.ledger.update(key, {"number": str(number)})
+
+    def _github_issue_of(
         self,
         api: str,
         route: Route,
         incident: str,
-        headers: Mapping[str, str],
+        credentials: tuple[str, Mapping[str, str]],
         what: str,
-    ) -> tuple[str | None, list[dict[str, Any]]]:
-        """(a delivery result when the search itself failed, else None; the issues, open or
-        closed, whose body carries the incident's fingerprint)."""
+    ) -> tuple[int, str, str | None] | str | None:
+        """The incident's issue as (number, state, the delivery that opened it); None when
+        it has none; a delivery result when GitHub refused to say. The ledger's number
+        first; else a search whose hits count only with pullfix's marker as their first
+        line, written by the token's own user."""
+        token, headers = credentials
+        record = self.ledger.get(self._issue_key(route, incident), datetime.now(UTC))
+        number = record.get("number") if record else None
+        if number and number.isdigit():
+            got = self._github_call(
+                "GET", f"{api}/repos/{route.github_repo}/issues/{number}", None, headers, what
+            )
+            if 200 <= got.status < 300 and isinstance(got.json(), dict):
+                item = got.json()
+                marker = read_github_marker(item.get("body"))
+                return int(number), str(item.get("state") or "open"), marker and marker[1]
+            if got.status not in (404, 410):  # deleted or moved: search, else a new issue
+                return self._deliver(what, got)
+        login, refused = self._github_login(api, token, headers, what)
+        if refused is not None:
+            return refused
         query = f'"{FINGERPRINT_MARKER} {incident}" repo:{route.github_repo} is:issue in:body'
+        if login:
+            query += f" author:{login}"
         self._search_limit.acquire()
         found = self._github_call(
-            "GET", f"{api}/search/issues?q={urllib.parse.quote(query)}", None, headers, what
+            "GET",
+            f"{api}/search/issues?q={urllib.parse.quote(query)}&sort=created&order=asc"
+            "&per_page=100",
+            None,
+            headers,
+            what,
         )
         if not 200 <= found.status < 300:
-            return self._deliver(what, found), []
-        items = [
-            item
-            for item in (found.json() or {}).get("items", [])
-            if f"{FINGERPRINT_MARKER} {incident}" in (item.get("body") or "")
-        ]
-        return None, items
+            return self._deliver(what, found)
+        trusted = []
+        for item in (found.json() or {}).get("items", []):
+            marker = read_github_marker(item.get("body"))
+            author = item.get("user") or {}
+            by_pullfix = (
+                author.get("login") == login
+                if login
+                else author.get("type") == "Bot" and str(author.get("login")).endswith("[bot]")
+            )
+            if (
+                marker
+                and marker[0] == incident
+                and by_pullfix
+                and isinstance(item.get("number"), int)
+            ):
+                trusted.append((item["number"], str(item.get("state") or "open"), marker[1]))
+        if not trusted:
+            return None
+        first = min(trusted)  # the first issue pullfix opened for it
+        self._remember_issue(route, incident, first[0])
+        return first
+
+    def _github_login(
+        self, api: str, token: str, headers: Mapping[str, str], what: str
+    ) -> tuple[str | None, str | None]:
+        """(the token's own login, from GET /user, once per process; a delivery result when
+        GitHub refused to say). The login is None for a GitHub App's installation token,
+        which /user answers 403 or 404: then only a bot's issues are trusted."""
+        if (api, token) in self._github_logins:
+            return self._github_logins[(api, token)], None
+        got = self._github_call("GET", f"{api}/user", None, headers, what)
+        if got.status in (403, 404):
+            login = None
+        elif 200 <= got.status < 300:
+            answer = got.json()
+            login = answer.get("login") if isinstance(answer, dict) else None
+            login = login if isinstance(login, str) and login else None
+        else:
+            return None, self._deliver(what, got)  # a redirect, bad credentials: refused
+        self._github_logins[(api, token)] = login
+        return login, None
 
     def _github_step(
         self,

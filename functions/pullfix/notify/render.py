@@ -2,27 +2,163 @@
 
 Every message says what failed (workload, namespace, cluster, image), the cause by its
 vocabulary word, the evidence, what pullfix did, and what a person should do.
+
+Everything an outcome carries came from a log entry that anyone with
+`logging.logEntries.create` can write, so every string of it is text, never markup, in each
+destination's own syntax:
+
+- first made visible (`visible`): control, bidi and zero-width characters are spelled as
+  `\\uXXXX` (CR and LF as `\\r`, `\\n`), so a value cannot hide text, reorder it, or add a line;
+  and the word of pullfix's GitHub marker is broken, so no value can contain the marker;
+- Slack: `&`, `<` and `>` become `&amp;`, `&lt;` and `&gt;` (Slack's whole escaping rule:
+  "There are three characters you must convert to HTML entities and only three",
+  https://api.slack.com/reference/surfaces/formatting#escaping), so no value makes
+  `<!channel>`, `<@U123>` or `<http://x|y>`;
+- Google Chat text has no escape: the characters of its syntax (`<`, `>`, `*`, `~`,
+  backquote) are replaced by look-alikes in prose (U+2039, U+203A,
+  U+2217, U+223C, U+02CB), so no value makes
+  `<users/all>`, `<https://x|y>` or `*bold*`; card text is HTML-escaped;
+- GitHub: `&`, `<`, `>` become entities (no HTML, comment or autolink), Markdown punctuation
+  is backslash-escaped (no link, image, emphasis or table), and a word joiner (U+2060)
+  follows `@` and `#` and splits `://` and `www.`, so no value mentions a user or team,
+  references an issue or becomes a link;
+- and in every destination's prose, bare URLs are split the same way (chat services link
+  them). The headline and the cause are pullfix's own words (the outcome schema allows
+  only its vocabulary) and are not escaped.
+
+Commands go in code blocks, where nothing is parsed: a GitHub fence is longer than any run
+of backquotes inside it; Slack's and Google Chat's blocks, which have no such rule, get no
+backquote from a value.
 """
 
 from __future__ import annotations
 
 import html
+import re
+from collections.abc import Callable
 from typing import Any
 
 __all__ = [
     "FINGERPRINT_MARKER",
     "github_comment",
     "github_issue",
+    "github_marker",
     "google_chat_message",
     "headline",
     "plain_text",
+    "read_github_marker",
     "slack_message",
+    "visible",
 ]
 
 FINGERPRINT_MARKER = "pullfix-fingerprint:"
 _SLACK_HEADER_MAX = 150
 _SLACK_TEXT_MAX = 3000
 _CHAT_TEXT_MAX = 4000
+_GITHUB_TITLE_MAX = 256
+_JOINER = "\u2060"  # WORD JOINER: zero width, no break, not a word character
+
+# Characters that change how text reads without showing: C0/C1 controls, DEL, bidi
+# embeddings, overrides, isolates and marks, zero-width characters, line and paragraph
+# separators, the byte-order mark, interlinear annotations, tag characters.
+_HIDDEN_RE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u115f\u1160\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f"
+    "\u3164\ufe00-\ufe0f\ufeff\ufff9-\ufffb\U000e0000-\U000e007f]"
+)
+_SPELLED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_MARKER_WORD_RE = re.compile(r"pullfix-fingerprint", re.IGNORECASE)
+_URL_RE = re.compile(r"(?i)(:)(//)|\b(www)(\.)")
+_MARKER_LINE_RE = re.compile(
+    r"<!-- pullfix-fingerprint: (?P<key>[A-Za-z0-9_.:-]{1,200})"
+    r"(?: delivery: (?P<delivery>[A-Za-z0-9_.:-]{1,200}))? -->"
+)
+
+
+def visible(text: str) -> str:
+    """`text` with every character that does not show spelled out, and pullfix's marker word
+    broken (no value can carry `pullfix-fingerprint:`)."""
+    shown = _HIDDEN_RE.sub(lambda m: _SPELLED.get(m.group(), f"\\u{ord(m.group()):04x}"), text)
+    return _MARKER_WORD_RE.sub(lambda m: m.group()[:8] + _JOINER + m.group()[8:], shown)
+
+
+def _unlinked(text: str) -> str:
+    """Bare URLs split so no service links them (`https:⁠//`, `www⁠.`)."""
+    return _URL_RE.sub(
+        lambda m: f"{m.group(1) or m.group(3)}{_JOINER}{m.group(2) or m.group(4)}", text
+    )
+
+
+def _slack(text: str) -> str:
+    """Slack mrkdwn text: entities for its three control characters (see the module doc)."""
+    escaped = visible(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _unlinked(escaped.replace("@", "@" + _JOINER))
+
+
+def _slack_code(text: str) -> str:
+    """A line inside a Slack code block: entities (the client shows the characters), no
+    backquote that could end the block."""
+    return (
+        visible(text)
+        .replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace("`", "\u02cb")
+    )
+
+
+_CHAT_LOOKALIKES = str.maketrans(
+    {"<": "\u2039", ">": "\u203a", "*": "\u2217", "~": "\u223c", "`": "\u02cb"}
+)
+
+
+def _chat(text: str) -> str:
+    """Google Chat message text (no escape exists): look-alikes for its syntax. (A Chat
+    mention is `<users/…>` only; `_italic_` is left, as it hides nothing.)"""
+    return _unlinked(visible(text).translate(_CHAT_LOOKALIKES))
+
+
+_CHAT_CODE_LOOKALIKES = {ord("<"): "\u2039", ord(">"): "\u203a", ord("`"): "\u02cb"}
+
+
+def _chat_code(text: str) -> str:
+    """A line inside a Google Chat monospace block: no `<` to start a mention or link, no
+    backquote to end the block (only a hostile value holds them; in a command they stay
+    inside its quotes)."""
+    return visible(text).translate(_CHAT_CODE_LOOKALIKES)
+
+
+def _card(text: str) -> str:
+    """Google Chat card text (an HTML subset)."""
+    return _unlinked(html.escape(visible(text)))
+
+
+_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]!|~{}])")
+_MENTION_OR_REFERENCE = re.compile(r"([@#])|\b(GH-)(?=\d)", re.IGNORECASE)
+
+
+def _github(text: str) -> str:
+    """GitHub Markdown prose: no HTML, link, image, emphasis, mention or reference."""
+    escaped = html.escape(visible(text), quote=False)
+    escaped = _MARKDOWN_PUNCTUATION.sub(r"\\\1", escaped)
+    escaped = _MENTION_OR_REFERENCE.sub(lambda m: (m.group(1) or m.group(2)) + _JOINER, escaped)
+    return _unlinked(escaped)
+
+
+def _github_title(text: str) -> str:
+    """An issue title is plain text, but GitHub links references and mentions in it."""
+    return _MENTION_OR_REFERENCE.sub(lambda m: (m.group(1) or m.group(2)) + _JOINER, visible(text))
+
+
+def _github_fence(lines: list[str]) -> tuple[str, str]:
+    """A fence longer than any run of backquotes in the block: nothing inside closes it."""
+    longest = max((len(run) for line in lines for run in re.findall(r"`+", line)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return fence, fence
+
+
+def _code_lines(block: str) -> list[str]:
+    """A command or snippet, line by line, each line made visible."""
+    return [visible(line) for line in block.split("\n")]
 
 
 def _cluster_name(outcome: dict[str, Any]) -> str:
@@ -31,14 +167,16 @@ def _cluster_name(outcome: dict[str, Any]) -> str:
 
 
 def headline(outcome: dict[str, Any]) -> str:
-    """One line: what pullfix did and why."""
+    """One line: what pullfix did and why (raw: each destination escapes it)."""
     action, cause = outcome["action"], outcome["cause"]
     if outcome.get("escalation") or action == "still_failing":
         return f"pullfix: grant did not fix it ({cause})"
     if action == "resolved":
         seconds = outcome.get("time_to_fix_seconds")
         took = f" in {_duration(seconds)}" if isinstance(seconds, int) else ""
-        return f"pullfix: resolved{took} by {outcome.get('fixed_by') or 'a fix'} ({cause})"
+        fixed_by = outcome.get("fixed_by")
+        by = fixed_by if fixed_by in ("pullfix's grant", "a human") else "a fix"
+        return f"pullfix: resolved{took} by {by} ({cause})"
     if action == "abandoned":
         return f"pullfix: closed, the workload stopped pulling ({cause})"
     verb = {
@@ -93,36 +231,49 @@ def _remediation(outcome: dict[str, Any]) -> dict[str, Any]:
     return draft
 
 
-def plain_text(outcome: dict[str, Any], *, code_fence: str = "```") -> str:
-    """The text fallback: everything, in plain text with fenced commands."""
+def _text(
+    outcome: dict[str, Any],
+    prose: Callable[[str], str],
+    code: Callable[[list[str]], list[str]],
+) -> str:
+    """Everything, as text: prose lines escaped by `prose`, blocks by `code` (fenced)."""
     draft = _remediation(outcome)
     lines = [
-        f"*{headline(outcome)}*",
-        _what_failed(outcome),
+        f"*{visible(headline(outcome))}*",
+        prose(_what_failed(outcome)),
         "",
-        f"Cause: {outcome['cause']}",
+        f"Cause: {visible(outcome['cause'])}",
         "Evidence:",
     ]
-    lines += [f"• {reason}" for reason in outcome.get("reasons", [])[:6]]
-    lines += ["", f"What pullfix did: {_what_pullfix_did(outcome)}"]
+    lines += [f"• {prose(reason)}" for reason in outcome.get("reasons", [])[:6]]
+    lines += ["", f"What pullfix did: {prose(_what_pullfix_did(outcome))}"]
     steps = draft.get("steps") or []
     if steps:
-        lines += ["", "What to do:"] + [f"{i}. {step}" for i, step in enumerate(steps, 1)]
-    commands = list(draft.get("commands") or [])
+        lines += ["", "What to do:"] + [f"{i}. {prose(step)}" for i, step in enumerate(steps, 1)]
+    commands = [line for command in draft.get("commands") or [] for line in command.split("\n")]
     if commands:
-        lines += ["", code_fence, *commands, code_fence]
+        lines += ["", *code(commands)]
     if draft.get("terraform"):
-        lines += [
-            "",
-            "Codify it in Terraform:",
-            code_fence,
-            draft["terraform"].rstrip(),
-            code_fence,
-        ]
+        lines += ["", "Codify it in Terraform:", *code(draft["terraform"].rstrip().split("\n"))]
     if draft.get("reproduce"):
-        lines += ["", "Reproduce on the node:", code_fence, draft["reproduce"], code_fence]
+        lines += ["", "Reproduce on the node:", *code(draft["reproduce"].split("\n"))]
     lines += ["", f"{FINGERPRINT_MARKER} {outcome['fingerprint']}"]
     return "\n".join(lines)
+
+
+def _chat_block(lines: list[str]) -> list[str]:
+    return ["```", *(_chat_code(line) for line in lines), "```"]
+
+
+def _github_block(lines: list[str]) -> list[str]:
+    shown = [visible(line) for line in lines]
+    opening, closing = _github_fence(shown)
+    return [opening, *shown, closing]
+
+
+def plain_text(outcome: dict[str, Any]) -> str:
+    """The Google Chat text: everything, with its syntax neutralised and fenced commands."""
+    return _text(outcome, _chat, _chat_block)
 
 
 def _truncate(text: str, limit: int) -> str:
@@ -138,7 +289,10 @@ def google_chat_message(outcome: dict[str, Any]) -> dict[str, Any]:
         return {"textParagraph": {"text": text}}
 
     def escaped_lines(items: list[str]) -> str:
-        return "<br>".join(html.escape(item) for item in items)
+        return "<br>".join(_card(item) for item in items)
+
+    def code_lines(items: list[str]) -> str:  # commands: exact, never split or unlinked
+        return "<br>".join(html.escape(visible(item)) for item in items)
 
     sections: list[dict[str, Any]] = [
         {
@@ -147,7 +301,7 @@ def google_chat_message(outcome: dict[str, Any]) -> dict[str, Any]:
                 {
                     "decoratedText": {
                         "topLabel": "Workload",
-                        "text": html.escape(
+                        "text": _card(
                             f"{event.get('workload') or event.get('pod') or '?'} · "
                             f"{event.get('namespace') or '?'} · {_cluster_name(outcome)}"
                         ),
@@ -157,11 +311,16 @@ def google_chat_message(outcome: dict[str, Any]) -> dict[str, Any]:
                 {
                     "decoratedText": {
                         "topLabel": "Image",
-                        "text": html.escape(event.get("image") or "?"),
+                        "text": _card(event.get("image") or "?"),
                         "wrapText": True,
                     }
                 },
-                {"decoratedText": {"topLabel": "Cause", "text": f"<b>{outcome['cause']}</b>"}},
+                {
+                    "decoratedText": {
+                        "topLabel": "Cause",
+                        "text": f"<b>{_card(outcome['cause'])}</b>",
+                    }
+                },
             ],
         },
         {
@@ -174,17 +333,15 @@ def google_chat_message(outcome: dict[str, Any]) -> dict[str, Any]:
         },
         {
             "header": "What pullfix did",
-            "widgets": [paragraph(html.escape(_what_pullfix_did(outcome)))],
+            "widgets": [paragraph(_card(_what_pullfix_did(outcome)))],
         },
     ]
     steps = draft.get("steps") or []
-    commands = list(draft.get("commands") or [])
+    commands = [line for command in draft.get("commands") or [] for line in command.split("\n")]
     if steps or commands:
         widgets = [paragraph(escaped_lines([f"{i}. {s}" for i, s in enumerate(steps, 1)]))]
         if commands:
-            widgets.append(
-                paragraph('<font color="#1a73e8">' + escaped_lines(commands) + "</font>")
-            )
+            widgets.append(paragraph('<font color="#1a73e8">' + code_lines(commands) + "</font>"))
         sections.append({"header": "What to do", "widgets": widgets})
     if draft.get("terraform"):
         sections.append(
@@ -192,7 +349,7 @@ def google_chat_message(outcome: dict[str, Any]) -> dict[str, Any]:
                 "header": "Codify it in Terraform",
                 "collapsible": True,
                 "uncollapsibleWidgetsCount": 0,
-                "widgets": [paragraph(escaped_lines(draft["terraform"].splitlines()))],
+                "widgets": [paragraph(code_lines(draft["terraform"].splitlines()))],
             }
         )
     if draft.get("reproduce"):
@@ -201,7 +358,7 @@ def google_chat_message(outcome: dict[str, Any]) -> dict[str, Any]:
                 "header": "Reproduce on the node",
                 "collapsible": True,
                 "uncollapsibleWidgetsCount": 0,
-                "widgets": [paragraph(escaped_lines(draft["reproduce"].splitlines()))],
+                "widgets": [paragraph(code_lines(draft["reproduce"].split("\n")))],
             }
         )
     return {
@@ -211,8 +368,8 @@ def google_chat_message(outcome: dict[str, Any]) -> dict[str, Any]:
                 "cardId": f"pullfix-{outcome['fingerprint']}",
                 "card": {
                     "header": {
-                        "title": headline(outcome),
-                        "subtitle": _truncate(_what_failed(outcome), 200),
+                        "title": visible(headline(outcome)),
+                        "subtitle": _truncate(_chat(_what_failed(outcome)), 200),
                     },
                     "sections": sections,
                 },
@@ -232,55 +389,79 @@ def slack_message(outcome: dict[str, Any]) -> dict[str, Any]:
             "text": {"type": "mrkdwn", "text": _truncate(text, _SLACK_TEXT_MAX)},
         }
 
+    def block(lines: list[str]) -> str:
+        return "```\n" + "\n".join(_slack_code(line) for line in lines) + "\n```"
+
     blocks: list[dict[str, Any]] = [
         {
             "type": "header",
             "text": {
-                "type": "plain_text",
+                "type": "plain_text",  # shown as it is: never parsed
                 "emoji": False,
-                "text": _truncate(headline(outcome), _SLACK_HEADER_MAX),
+                "text": _truncate(visible(headline(outcome)), _SLACK_HEADER_MAX),
             },
         },
-        section(f"{_what_failed(outcome)}\n*Cause:* `{outcome['cause']}`"),
-        section("*Evidence*\n" + "\n".join(f"• {r}" for r in outcome.get("reasons", [])[:8])),
-        section(f"*What pullfix did*\n{_what_pullfix_did(outcome)}"),
+        section(f"{_slack(_what_failed(outcome))}\n*Cause:* `{_slack_code(outcome['cause'])}`"),
+        section(
+            "*Evidence*\n" + "\n".join(f"• {_slack(r)}" for r in outcome.get("reasons", [])[:8])
+        ),
+        section(f"*What pullfix did*\n{_slack(_what_pullfix_did(outcome))}"),
     ]
     steps = draft.get("steps") or []
     if steps:
         blocks.append(
-            section("*What to do*\n" + "\n".join(f"{i}. {s}" for i, s in enumerate(steps, 1)))
+            section(
+                "*What to do*\n" + "\n".join(f"{i}. {_slack(s)}" for i, s in enumerate(steps, 1))
+            )
         )
-    commands = list(draft.get("commands") or [])
+    commands = [line for command in draft.get("commands") or [] for line in command.split("\n")]
     if commands:
-        blocks.append(section("```\n" + "\n".join(commands) + "\n```"))
+        blocks.append(section(block(commands)))
     if draft.get("terraform"):
         blocks.append(
-            section("*Codify it in Terraform*\n```\n" + draft["terraform"].rstrip() + "\n```")
+            section("*Codify it in Terraform*\n" + block(draft["terraform"].rstrip().split("\n")))
         )
     if draft.get("reproduce"):
-        blocks.append(section("*Reproduce on the node*\n```\n" + draft["reproduce"] + "\n```"))
+        blocks.append(section("*Reproduce on the node*\n" + block(draft["reproduce"].split("\n"))))
     blocks.append(
         {
             "type": "context",
             "elements": [
-                {"type": "mrkdwn", "text": f"{FINGERPRINT_MARKER} {outcome['fingerprint']}"}
+                {"type": "mrkdwn", "text": f"{FINGERPRINT_MARKER} {_slack(outcome['fingerprint'])}"}
             ],
         }
     )
     return {
-        "text": _truncate(f"{headline(outcome)} — {_what_failed(outcome)}", _SLACK_TEXT_MAX),
+        "text": _truncate(
+            f"{_slack_code(headline(outcome))} — {_slack(_what_failed(outcome))}", _SLACK_TEXT_MAX
+        ),
         "blocks": blocks,
     }
 
 
-def github_issue(outcome: dict[str, Any]) -> dict[str, Any]:
-    """A GitHub issue: title, Markdown body carrying the fingerprint, labels by cause."""
+def github_marker(fingerprint: str, delivery: str | None = None) -> str:
+    """The first line of every issue pullfix opens: the incident, and the delivery that
+    opened it. Event text cannot write it: values are escaped (no `<`) and its word broken."""
+    tail = f" delivery: {delivery}" if delivery else ""
+    return f"<!-- {FINGERPRINT_MARKER} {fingerprint}{tail} -->"
+
+
+def read_github_marker(body: str | None) -> tuple[str, str | None] | None:
+    """(incident, delivery) from an issue body's first line, when pullfix wrote it there."""
+    first = (body or "").split("\n", 1)[0].rstrip("\r")
+    found = _MARKER_LINE_RE.fullmatch(first)
+    return (found.group("key"), found.group("delivery")) if found else None
+
+
+def github_issue(outcome: dict[str, Any], delivery: str | None = None) -> dict[str, Any]:
+    """A GitHub issue: title, Markdown body whose first line is pullfix's marker (the
+    incident, and the delivery that opened it), labels by cause."""
     draft = _remediation(outcome)
     title = draft.get("title") or f"[pullfix] {outcome['cause']}: {outcome['event'].get('image')}"
+    body = _text(outcome, _github, _github_block)
     return {
-        "title": _truncate(title, 256),
-        "body": plain_text(outcome)
-        + f"\n\n<!-- {FINGERPRINT_MARKER} {outcome['fingerprint']} -->\n",
+        "title": _truncate(_github_title(title), _GITHUB_TITLE_MAX),
+        "body": f"{github_marker(outcome['fingerprint'], delivery)}\n{body}\n",
         "labels": ["pullfix", f"cause:{outcome['cause']}"]
         + (["escalation"] if outcome.get("escalation") else []),
     }
@@ -289,17 +470,15 @@ def github_issue(outcome: dict[str, Any]) -> dict[str, Any]:
 def github_comment(outcome: dict[str, Any]) -> dict[str, Any]:
     """A comment on the incident's issue: it happened again, or it was verified closed."""
     event = outcome["event"]
+    reasons = "\n".join(f"- {_github(r)}" for r in outcome.get("reasons", [])[:6])
     if outcome["action"] in ("resolved", "abandoned"):
         return {
-            "body": f"{headline(outcome)}\n\n"
-            + "\n".join(f"- {r}" for r in outcome.get("reasons", [])[:6])
-            + "\n\nClosed by pullfix's verification; it reopens the issue if the incident "
-            "comes back."
+            "body": f"{visible(headline(outcome))}\n\n{reasons}\n\nClosed by pullfix's "
+            "verification; it reopens the issue if the incident comes back."
         }
     return {
         "body": (
-            f"Seen again at {event.get('timestamp') or 'an unknown time'}: "
-            f"{_what_failed(outcome)}.\n\n{headline(outcome)}\n\n"
-            + "\n".join(f"- {r}" for r in outcome.get("reasons", [])[:6])
+            f"Seen again at {_github(event.get('timestamp') or 'an unknown time')}: "
+            f"{_github(_what_failed(outcome))}.\n\n{visible(headline(outcome))}\n\n{reasons}"
         )
     }
