@@ -237,6 +237,63 @@ def test_a_forged_marker_never_steers_a_real_incident(
     assert (real_issue["state"], real_issue["state_reason"]) == ("closed", "completed")
 
 
+def test_a_second_resolution_of_a_reopened_incident_is_told(
+    tmp_path: Path, places: tuple[ChatReceiver, ChatReceiver, GitHubReceiver]
+) -> None:
+    """Ticket, resolved, back again, resolved again: verification's verdicts carry no event
+    id, and the second resolution is a message of its own (each redelivered once more)."""
+    chat, slack, github = places
+    ticket = _outcome(REAL, Cause.NETWORK, "m-1")
+    back = copy.deepcopy(ticket)
+    back["event"] |= {"message_id": "m-3", "insert_id": "i-3", "timestamp": "2026-11-21T09:00:00Z"}
+
+    def resolution(first_failure: str, first_success: str, seconds: int) -> dict[str, Any]:
+        return {
+            **ticket,
+            "action": "resolved",
+            "ticket": None,
+            "reasons": ["Deployment/api pulled quay.io/team/app:1 again; fixed by a human"],
+            "time_to_fix_seconds": seconds,
+            "fixed_by": "a human",
+            "first_failure": first_failure,
+            "first_success": first_success,
+            "event": {
+                **ticket["event"],
+                "message_id": None,
+                "insert_id": None,
+                "timestamp": first_success,
+            },
+        }
+
+    first = resolution("2026-11-20T10:00:07Z", "2026-11-20T10:02:38Z", 151)
+    second = resolution("2026-11-21T09:00:00Z", "2026-11-21T09:01:35Z", 95)
+    env = {"PULLFIX_CONFIG": str(_config(tmp_path)), **_env(chat, slack, github)}
+    with ExitStack() as stack:
+        notify = _notify(stack, tmp_path, env, "notify")
+        for outcome, message_id in (
+            (ticket, "m-1"),
+            (first, "m-2"),
+            (first, "m-2"),
+            (back, "m-3"),
+            (second, "m-4"),
+            (second, "m-4"),
+        ):
+            assert notify.post(outcome, message_id)[0] == 200
+    (issue,) = github.issues
+    assert (issue["state"], issue["state_reason"]) == ("closed", "completed")
+    comments = issue["comments"]
+    assert len(comments) == 3
+    assert "resolved in 2m 31s" in comments[0] and "Seen again" in comments[1]
+    assert "resolved in 1m 35s" in comments[2]
+    texts = [post.body["text"].split("\n", 1)[0] for post in chat.posts]
+    assert texts == [
+        "*pullfix needs a human: network*",
+        "*pullfix: resolved in 2m 31s by a human (network)*",
+        "*pullfix needs a human: network*",
+        "*pullfix: resolved in 1m 35s by a human (network)*",
+    ]
+
+
 def test_a_notify_killed_after_github_opened_the_issue_adds_no_comment(
     tmp_path: Path, places: tuple[ChatReceiver, ChatReceiver, GitHubReceiver]
 ) -> None:

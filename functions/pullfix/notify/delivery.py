@@ -266,14 +266,18 @@ class Notifier:
         """Send once per (outcome, destination): a lease while sending (see
         `pullfix.engine.lifecycle`), then `sent` or `refused` for the dedupe window."""
         event = outcome.get("event") or {}
-        key = fingerprint(
-            "notify",
-            event.get("message_id") or event.get("insert_id"),
-            outcome["fingerprint"],
-            outcome.get("action"),
-            str(outcome.get("escalation")),
-            destination,
-        )
+        origin = event.get("message_id") or event.get("insert_id")
+        parts = [origin, outcome["fingerprint"], outcome.get("action")]
+        parts += [str(outcome.get("escalation")), destination]
+        if origin is None:
+            # A verdict of verification comes from no event: it is one per episode of the
+            # incident (an incident that comes back is a new episode, with its own first
+            # failure), and a resolution one per first successful pull.
+            parts += [
+                str(outcome.get("first_failure") or event.get("timestamp")),
+                str(outcome.get("first_success")),
+            ]
+        key = fingerprint("notify", *parts)
         window = max(self.config.dedupe_window, 86400)
         wall = time.time()
         mine = lease_fields(State.SENDING, message_id, wall, self.config.lease)
