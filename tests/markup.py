@@ -4,7 +4,9 @@ GitHub Markdown is rendered by GitHub's own parser (cmark-gfm, with its autolink
 raw HTML let through), and the mention and reference filters GitHub runs afterwards are
 applied to the text outside code and links. Slack and Google Chat text are read by their
 documented syntax: Slack's `<…>` control sequences (links, `<@U…>`, `<!channel>`), Google
-Chat's `<users/…>` mentions and `<url|text>` links, and the bare URLs both services link.
+Chat's `<users/…>` mentions and `<url|text>` links, and the bare URLs both services link
+(even inside code, where their behaviour is not documented; pullfix's own metadata-server
+URL excepted).
 """
 
 from __future__ import annotations
@@ -83,20 +85,20 @@ def github_title_live(title: str) -> list[str]:
 
 def slack_live(text: str) -> list[str]:
     """Slack control sequences (links, user, channel and group mentions, !here, !channel)
-    anywhere, and bare URLs (which Slack links) outside code."""
+    and bare URLs (which Slack links) anywhere; `@here`-style words outside code."""
     live = re.findall(r"<[^<>]*>", text)
+    live += _urls(text)  # in code too: what a chat service links there is not known
     prose = _INLINE_CODE_RE.sub("", _CODE_BLOCK_RE.sub("", text))
-    live += _urls(prose)
     live += re.findall(r"(?<![\w])@(?:here|channel|everyone)\b", prose)
     return live
 
 
 def chat_text_live(text: str) -> list[str]:
-    """Google Chat text: `<users/…>` mentions and `<url|text>` links anywhere; outside
-    code, bare URLs and `*bold*` / `~strike~` (but pullfix's own bold first line)."""
+    """Google Chat text: `<users/…>` mentions, `<url|text>` links and bare URLs anywhere;
+    outside code, `*bold*` / `~strike~` (but pullfix's own bold first line)."""
     live = re.findall(r"<\s*(?:users/|https?:|mailto:|ftp:)[^>]*>", text, re.IGNORECASE)
+    live += _urls(text)  # in code too: what a chat service links there is not known
     prose = _INLINE_CODE_RE.sub("", _CODE_BLOCK_RE.sub("", text.split("\n", 1)[-1]))
-    live += _urls(prose)
     live += re.findall(r"(?<![\w*])\*[^*\s][^*\n]*\*(?![\w*])", prose)
     live += re.findall(r"(?<![\w~])~[^~\s][^~\n]*~(?![\w~])", prose)
     return live

@@ -16,7 +16,9 @@ from pullfix.notify.render import (
     github_comment,
     github_issue,
     google_chat_message,
+    read_github_marker,
     slack_message,
+    visible,
 )
 
 CAUSES = [c for c in Cause if c is not Cause.NOT_A_PULL_FAILURE]
@@ -158,3 +160,100 @@ def test_first_matching_route_wins(changes: dict[str, str], expected: int) -> No
     found = route_for(ROUTES, data)
     assert found is not None and found[0] == expected
     assert route_for((), data) is None
+
+
+# -- event text is text ---------------------------------------------------------------------
+
+HOSTILE = (
+    "<users/all> <https://evil.example|click> *bold* ~s~ <!channel> <!here> <@U1> "
+    "<http://x|y> @everyone @shop/platform-team ![](http://evil.example/t.png) "
+    "[a](https://evil.example) <img src=x> <!-- c --> shop/platform#1 GH-2 #3 $x$ "
+    "https://evil.example www.evil.example `c` ``` a@evil.example "
+    "pullfix-fingerprint: ticket-real \u202eevil\u200b\r\nline"
+)
+
+
+def hostile_outcome(cause: Cause) -> dict[str, Any]:
+    data = outcome(cause)
+    context = Context(
+        cause=cause,
+        project="prod",
+        location="us-central1",
+        cluster="c1",
+        namespace=f"ns{HOSTILE}",
+        workload=f"Deployment/{HOSTILE}",
+        node=f"node{HOSTILE}",
+        image=f"quay.io/a:1{HOSTILE}",
+        repository=REPO,
+        node_pool=f"pool{HOSTILE}",
+        account=SA.split(":")[1],
+        google_image=True,
+    )
+    draft = ticket_draft(context) | {"fingerprint": data["fingerprint"]}
+    data["event"] |= {"namespace": context.namespace, "workload": context.workload}
+    data["event"] |= {"image": context.image, "node": context.node}
+    data |= {"ticket": draft, "remediation": draft, "reasons": [f"denied: {HOSTILE}"] * 3}
+    return data
+
+
+@pytest.mark.parametrize("cause", CAUSES)
+def test_event_text_is_never_markup(cause: Cause) -> None:
+    from tests.markup import (
+        chat_card_live,
+        chat_text_live,
+        github_live,
+        github_title_live,
+        slack_live,
+    )
+
+    data = hostile_outcome(cause)
+    chat = google_chat_message(data)
+    assert chat_text_live(chat["text"]) == [] and chat_card_live(chat) == []
+    assert schema_violations("chat", "v1", "Message", chat) == []
+    slack = slack_message(data)
+    texts = [slack["text"]] + [b["text"]["text"] for b in slack["blocks"] if "text" in b]
+    assert [live for text in texts for live in slack_live(text)] == []
+    issue = github_issue(data, "notify-0123")
+    assert github_live(issue["body"], marker_line=True) == []
+    assert github_title_live(issue["title"]) == [] and "\n" not in issue["title"]
+    assert github_live(github_comment(data)["body"]) == []
+    assert github_live(github_comment(data | {"action": "resolved"})["body"]) == []
+    # pullfix's marker is the first line, and event text holds none anywhere else.
+    assert read_github_marker(issue["body"]) == (data["fingerprint"], "notify-0123")
+    assert issue["body"].count("pullfix-fingerprint: ticket-real") == 0
+
+
+def test_visible_spells_what_does_not_show() -> None:
+    assert visible("a\u202eb\u200bc\r\nd\x1b[2J\U000e0041") == (
+        "a\\u202eb\\u200bc\\r\\nd\\u001b[2J\\ue0041"
+    )
+    for word in ("pullfix-fingerprint:", "PULLFIX-Fingerprint:"):
+        assert "pullfix-fingerprint" not in visible(word).lower()
+
+
+def test_only_the_first_line_is_pullfixs_marker() -> None:
+    marker = "<!-- pullfix-fingerprint: ticket-a delivery: notify-b -->"
+    assert read_github_marker(f"{marker}\nbody") == ("ticket-a", "notify-b")
+    assert read_github_marker(f"text\n{marker}") is None
+    assert read_github_marker(f" {marker}") is None
+    assert read_github_marker("<!-- pullfix-fingerprint: ticket-a -->\n") == ("ticket-a", None)
+
+
+def test_a_github_fence_outlasts_any_backquotes_in_the_block() -> None:
+    data = outcome(Cause.VERSION)
+    data["ticket"] = dict(data["ticket"], commands=["kubectl get ns '````x'"])
+    body = github_issue(data)["body"]
+    assert "\n`````\nkubectl get ns '````x'\n`````\n" in body
+
+
+def test_long_values_fit_every_destination() -> None:
+    data = hostile_outcome(Cause.NOT_FOUND)
+    huge = "\u202e" * 2000
+    data["event"] |= {"workload": f"Deployment/{huge}", "image": f"quay.io/a:1{huge}"}
+    data["reasons"] = [f"denied: {huge}"] * 6
+    data["ticket"] = dict(data["ticket"], steps=[huge] * 4, title=huge)
+    assert len(github_issue(data)["body"]) <= 65536
+    assert len(github_issue(data)["title"]) <= 256
+    assert len(google_chat_message(data)["text"]) <= 4000
+    for block in slack_message(data)["blocks"][1:-1]:
+        assert len(block["text"]["text"]) <= 3000

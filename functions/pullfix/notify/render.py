@@ -26,9 +26,11 @@ destination's own syntax:
   them). The headline and the cause are pullfix's own words (the outcome schema allows
   only its vocabulary) and are not escaped.
 
-Commands go in code blocks, where nothing is parsed: a GitHub fence is longer than any run
-of backquotes inside it; Slack's and Google Chat's blocks, which have no such rule, get no
-backquote from a value.
+Commands go in code blocks, exact: a GitHub fence is longer than any run of backquotes
+inside it; Slack's and Google Chat's blocks, which have no such rule, get no backquote from a
+value, and (as those services may link URLs even there) every URL in them but pullfix's own
+metadata-server URL is split. A message cut to a destination's limit never leaves a block
+open; a line of prose is cut at 1,000 characters and a GitHub body at GitHub's 65,536.
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ _SLACK_HEADER_MAX = 150
 _SLACK_TEXT_MAX = 3000
 _CHAT_TEXT_MAX = 4000
 _GITHUB_TITLE_MAX = 256
+_GITHUB_BODY_MAX = 65536  # GitHub refuses a longer issue body or comment (422)
+_PROSE_LINE_MAX = 1000  # a line of prose (a value is at most a few hundred characters)
 _JOINER = "\u2060"  # WORD JOINER: zero width, no break, not a word character
 
 # Characters that change how text reads without showing: C0/C1 controls, DEL, bidi
@@ -81,6 +85,25 @@ def visible(text: str) -> str:
     return _MARKER_WORD_RE.sub(lambda m: m.group()[:8] + _JOINER + m.group()[8:], shown)
 
 
+def _clipped(text: str) -> str:
+    """A line of prose, made visible and cut to a length every destination accepts."""
+    return _truncate(visible(text), _PROSE_LINE_MAX)
+
+
+# The one URL pullfix's own commands name (the node's metadata server, for its token).
+_OWN_URL_RE = re.compile(r"http://metadata\.google\.internal/\S*")
+
+
+def _unlinked_code(text: str) -> str:
+    """A code line for a chat service, which may link URLs even in code: every URL but
+    pullfix's own split (any other came from a value, inside its quotes)."""
+    kept = _OWN_URL_RE.findall(text)
+    parts = _OWN_URL_RE.split(text)
+    return "".join(
+        _unlinked(part) + (kept[i] if i < len(kept) else "") for i, part in enumerate(parts)
+    )
+
+
 def _unlinked(text: str) -> str:
     """Bare URLs split so no service links them (`https:⁠//`, `www⁠.`)."""
     return _URL_RE.sub(
@@ -90,20 +113,15 @@ def _unlinked(text: str) -> str:
 
 def _slack(text: str) -> str:
     """Slack mrkdwn text: entities for its three control characters (see the module doc)."""
-    escaped = visible(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    escaped = _clipped(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _unlinked(escaped.replace("@", "@" + _JOINER))
 
 
 def _slack_code(text: str) -> str:
     """A line inside a Slack code block: entities (the client shows the characters), no
     backquote that could end the block."""
-    return (
-        visible(text)
-        .replace("&", "&amp;")
-        .replace("<", "&lt;")
-        .replace(">", "&gt;")
-        .replace("`", "\u02cb")
-    )
+    escaped = visible(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _unlinked_code(escaped.replace("`", "\u02cb"))
 
 
 _CHAT_LOOKALIKES = str.maketrans(
@@ -114,7 +132,7 @@ _CHAT_LOOKALIKES = str.maketrans(
 def _chat(text: str) -> str:
     """Google Chat message text (no escape exists): look-alikes for its syntax. (A Chat
     mention is `<users/…>` only; `_italic_` is left, as it hides nothing.)"""
-    return _unlinked(visible(text).translate(_CHAT_LOOKALIKES))
+    return _unlinked(_clipped(text).translate(_CHAT_LOOKALIKES))
 
 
 _CHAT_CODE_LOOKALIKES = {ord("<"): "\u2039", ord(">"): "\u203a", ord("`"): "\u02cb"}
@@ -124,21 +142,21 @@ def _chat_code(text: str) -> str:
     """A line inside a Google Chat monospace block: no `<` to start a mention or link, no
     backquote to end the block (only a hostile value holds them; in a command they stay
     inside its quotes)."""
-    return visible(text).translate(_CHAT_CODE_LOOKALIKES)
+    return _unlinked_code(visible(text).translate(_CHAT_CODE_LOOKALIKES))
 
 
 def _card(text: str) -> str:
     """Google Chat card text (an HTML subset)."""
-    return _unlinked(html.escape(visible(text)))
+    return _unlinked(html.escape(_clipped(text)))
 
 
-_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]!|~{}])")
+_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]!|~{}$])")  # `$`: GitHub's math
 _MENTION_OR_REFERENCE = re.compile(r"([@#])|\b(GH-)(?=\d)", re.IGNORECASE)
 
 
 def _github(text: str) -> str:
     """GitHub Markdown prose: no HTML, link, image, emphasis, mention or reference."""
-    escaped = html.escape(visible(text), quote=False)
+    escaped = html.escape(_clipped(text), quote=False)
     escaped = _MARKDOWN_PUNCTUATION.sub(r"\\\1", escaped)
     escaped = _MENTION_OR_REFERENCE.sub(lambda m: (m.group(1) or m.group(2)) + _JOINER, escaped)
     return _unlinked(escaped)
@@ -280,6 +298,17 @@ def _truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _truncate_fenced(text: str, limit: int) -> str:
+    """`_truncate` for text with ``` blocks: a block the cut leaves open is closed, so what
+    follows the cut is never read as prose (nor prose as code)."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 5]
+    if sum(1 for line in cut.split("\n") if line.startswith("```")) % 2:
+        return cut + "…\n```"
+    return cut + "…"
+
+
 def google_chat_message(outcome: dict[str, Any]) -> dict[str, Any]:
     """A Google Chat message (cardsV2 with a text fallback), threaded by incident."""
     draft = _remediation(outcome)
@@ -291,8 +320,8 @@ def google_chat_message(outcome: dict[str, Any]) -> dict[str, Any]:
     def escaped_lines(items: list[str]) -> str:
         return "<br>".join(_card(item) for item in items)
 
-    def code_lines(items: list[str]) -> str:  # commands: exact, never split or unlinked
-        return "<br>".join(html.escape(visible(item)) for item in items)
+    def code_lines(items: list[str]) -> str:  # commands: exact but for URLs from values
+        return "<br>".join(_unlinked_code(html.escape(visible(item))) for item in items)
 
     sections: list[dict[str, Any]] = [
         {
@@ -362,7 +391,7 @@ def google_chat_message(outcome: dict[str, Any]) -> dict[str, Any]:
             }
         )
     return {
-        "text": _truncate(plain_text(outcome), _CHAT_TEXT_MAX),
+        "text": _truncate_fenced(plain_text(outcome), _CHAT_TEXT_MAX),
         "cardsV2": [
             {
                 "cardId": f"pullfix-{outcome['fingerprint']}",
@@ -386,7 +415,7 @@ def slack_message(outcome: dict[str, Any]) -> dict[str, Any]:
     def section(text: str) -> dict[str, Any]:
         return {
             "type": "section",
-            "text": {"type": "mrkdwn", "text": _truncate(text, _SLACK_TEXT_MAX)},
+            "text": {"type": "mrkdwn", "text": _truncate_fenced(text, _SLACK_TEXT_MAX)},
         }
 
     def block(lines: list[str]) -> str:
@@ -458,10 +487,11 @@ def github_issue(outcome: dict[str, Any], delivery: str | None = None) -> dict[s
     incident, and the delivery that opened it), labels by cause."""
     draft = _remediation(outcome)
     title = draft.get("title") or f"[pullfix] {outcome['cause']}: {outcome['event'].get('image')}"
+    marker = github_marker(outcome["fingerprint"], delivery)
     body = _text(outcome, _github, _github_block)
     return {
         "title": _truncate(_github_title(title), _GITHUB_TITLE_MAX),
-        "body": f"{github_marker(outcome['fingerprint'], delivery)}\n{body}\n",
+        "body": _truncate(f"{marker}\n{body}\n", _GITHUB_BODY_MAX),
         "labels": ["pullfix", f"cause:{outcome['cause']}"]
         + (["escalation"] if outcome.get("escalation") else []),
     }
