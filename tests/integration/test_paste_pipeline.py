@@ -2,8 +2,8 @@
 image carry shell payloads go through intake, verification against the sandbox, judgment and
 the ticket draft; every command and reproduction of each published outcome is then pasted
 into bash with stub kubectl, gcloud, sudo and crictl. Nothing runs; a namespace arrives as one
-literal argument; an image string the reference grammar rejects is `invalid_name` and is in
-no command."""
+literal argument (an option's value, never an option); an image string the reference grammar
+rejects is `invalid_name` and is in no command."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ NAMESPACES = [
     "|touch${IFS}pwned",
     "&&touch${IFS}pwned",
     "\u202e$(touch${IFS}pwned)\u200b",
+    "--kubeconfig=pwned",  # an option, were it a word of its own
 ]
 IMAGES = [
     "ghcr.io$(touch${IFS}pwned)/app:1",
@@ -86,6 +87,6 @@ def test_event_payloads_never_run_when_a_ticket_is_pasted(tmp_path: Path) -> Non
             pasted = box.paste(text)
             assert not pasted.ran, (text, pasted.stderr)
             args = arguments(pasted.calls)
-            named += value in args
+            named += f"--namespace={value}" in args
             assert all(value in arg for arg in args if "touch" in arg), (text, args)
     assert named == len(NAMESPACES) * 2  # each namespace reached kubectl, literally

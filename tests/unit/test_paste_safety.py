@@ -232,4 +232,4 @@ def test_the_escalation_ticket_of_verification_is_paste_safe(tmp_path: Path, pay
         pasted = box.paste(text)
         assert not pasted.ran, text
         assert incident.image not in text
-    assert namespace in arguments(box.paste(ticket["commands"][0]).calls)
+    assert f"--namespace={namespace}" in arguments(box.paste(ticket["commands"][0]).calls)

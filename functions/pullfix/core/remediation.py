@@ -240,7 +240,8 @@ def _version_advice(c: Context) -> Advice:
             f"gcloud container clusters upgrade {cluster} --node-pool={_q(c.node_pool, 'POOL')} "
             f"{flags}",
             "# or, until then, an imagePullSecret for the namespace:\n"
-            f"kubectl create secret docker-registry ar-pull -n {_q(c.namespace, 'NAMESPACE')} "
+            "kubectl create secret docker-registry ar-pull "
+            f"--namespace={_q(c.namespace, 'NAMESPACE')} "
             f"--docker-server={server} --docker-username=_json_key "
             '--docker-password="$(cat key.json)"',
         ],
@@ -304,7 +305,8 @@ def _auth_config_advice(c: Context) -> Advice:
             "workload (or its service account)."
         ],
         [
-            f"kubectl create secret docker-registry regcred -n {_q(c.namespace, 'NAMESPACE')} "
+            "kubectl create secret docker-registry regcred "
+            f"--namespace={_q(c.namespace, 'NAMESPACE')} "
             f"--docker-server={server} "
             "--docker-username=USER --docker-password=PASSWORD"
         ],

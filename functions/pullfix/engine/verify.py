@@ -104,17 +104,16 @@ class Verdict:
 
     def _escalation_ticket(self) -> dict[str, Any]:
         incident = self.incident
+        namespace = f"--namespace={sh(incident.namespace)}"
         cluster = incident.cluster.rsplit("/", 1)[-1]
         return {
             "title": f"[pullfix] grant did not fix {incident.image} in {cluster}",
             "steps": [
                 *self.reasons,
-                f"Read the pod's events: kubectl describe pods -n {sh(incident.namespace)}",
+                f"Read the pod's events: kubectl describe pods {namespace}",
                 "Check the node pool's OAuth scopes and network path to the registry.",
             ],
-            "commands": [
-                f"kubectl get events -n {sh(incident.namespace)} --field-selector reason=Failed"
-            ],
+            "commands": [f"kubectl get events {namespace} --field-selector reason=Failed"],
             "terraform": None,
             "reproduce": f"sudo crictl pull {image_word(incident.image)}",
         }
