@@ -225,7 +225,7 @@ def test_event_text_is_never_markup(cause: Cause) -> None:
 
 def test_visible_spells_what_does_not_show() -> None:
     assert visible("a\u202eb\u200bc\r\nd\x1b[2J\U000e0041") == (
-        "a\\u202eb\\u200bc\\r\\nd\\u001b[2J\\ue0041"
+        "a\\u202eb\\u200bc\\r\\nd\\u001b[2J\\U000e0041"
     )
     for word in ("pullfix-fingerprint:", "PULLFIX-Fingerprint:"):
         assert "pullfix-fingerprint" not in visible(word).lower()

@@ -62,12 +62,14 @@ _GITHUB_BODY_MAX = 65536  # GitHub refuses a longer issue body or comment (422)
 _PROSE_LINE_MAX = 1000  # a line of prose (a value is at most a few hundred characters)
 _JOINER = "\u2060"  # WORD JOINER: zero width, no break, not a word character
 
-# Characters that change how text reads without showing: C0/C1 controls, DEL, bidi
-# embeddings, overrides, isolates and marks, zero-width characters, line and paragraph
-# separators, the byte-order mark, interlinear annotations, tag characters.
+# Characters that change how text reads without showing: C0/C1 controls, DEL, the soft
+# hyphen, bidi embeddings, overrides, isolates and marks, zero-width characters and fillers,
+# line and paragraph separators, variation selectors, the byte-order mark, interlinear
+# annotations, tag characters.
 _HIDDEN_RE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u061c\u115f\u1160\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f"
-    "\u3164\ufe00-\ufe0f\ufeff\ufff9-\ufffb\U000e0000-\U000e007f]"
+    "[\x00-\x1f\x7f-\x9f\xad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f"
+    "\u200b-\u200f\u2028-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0"
+    "\ufff9-\ufffb\U0001d173-\U0001d17a\U000e0000-\U000e0fff]"
 )
 _SPELLED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _MARKER_WORD_RE = re.compile(r"pullfix-fingerprint", re.IGNORECASE)
@@ -78,10 +80,15 @@ _MARKER_LINE_RE = re.compile(
 )
 
 
+def _spelled(char: str) -> str:
+    code = ord(char)
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
 def visible(text: str) -> str:
     """`text` with every character that does not show spelled out, and pullfix's marker word
     broken (no value can carry `pullfix-fingerprint:`)."""
-    shown = _HIDDEN_RE.sub(lambda m: _SPELLED.get(m.group(), f"\\u{ord(m.group()):04x}"), text)
+    shown = _HIDDEN_RE.sub(lambda m: _SPELLED.get(m.group()) or _spelled(m.group()), text)
     return _MARKER_WORD_RE.sub(lambda m: m.group()[:8] + _JOINER + m.group()[8:], shown)
 
 
