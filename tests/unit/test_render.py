@@ -237,6 +237,13 @@ def test_only_the_first_line_is_pullfixs_marker() -> None:
     assert read_github_marker(f"text\n{marker}") is None
     assert read_github_marker(f" {marker}") is None
     assert read_github_marker("<!-- pullfix-fingerprint: ticket-a -->\n") == ("ticket-a", None)
+    # An issue an earlier pullfix opened ends with the marker: found there, and only there.
+    legacy = (
+        "text\r\n\r\npullfix-fingerprint: ticket-a\r\n\r\n<!-- pullfix-fingerprint: ticket-a -->\n"
+    )
+    assert read_github_marker(legacy) == ("ticket-a", None)
+    assert read_github_marker(legacy + "more text\n") is None
+    assert read_github_marker(f"a\n{marker}\nb") is None
 
 
 def test_a_github_fence_outlasts_any_backquotes_in_the_block() -> None:

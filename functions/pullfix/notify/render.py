@@ -74,6 +74,7 @@ _HIDDEN_RE = re.compile(
 _SPELLED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _MARKER_WORD_RE = re.compile(r"pullfix-fingerprint", re.IGNORECASE)
 _URL_RE = re.compile(r"(?i)(:)(//)|\b(www)(\.)")
+_LEGACY_MARKER_RE = re.compile(r"<!-- pullfix-fingerprint: (?P<key>[A-Za-z0-9_.:-]{1,200}) -->")
 _MARKER_LINE_RE = re.compile(
     r"<!-- pullfix-fingerprint: (?P<key>[A-Za-z0-9_.:-]{1,200})"
     r"(?: delivery: (?P<delivery>[A-Za-z0-9_.:-]{1,200}))? -->"
@@ -483,10 +484,16 @@ def github_marker(fingerprint: str, delivery: str | None = None) -> str:
 
 
 def read_github_marker(body: str | None) -> tuple[str, str | None] | None:
-    """(incident, delivery) from an issue body's first line, when pullfix wrote it there."""
-    first = (body or "").split("\n", 1)[0].rstrip("\r")
-    found = _MARKER_LINE_RE.fullmatch(first)
-    return (found.group("key"), found.group("delivery")) if found else None
+    """(incident, delivery) from pullfix's marker in an issue body: its first line; or, in
+    an issue an earlier pullfix opened, its last line (those bodies ended with the marker,
+    so no text could follow it there)."""
+    lines = [line.rstrip("\r") for line in (body or "").split("\n")]
+    found = _MARKER_LINE_RE.fullmatch(lines[0])
+    if found:
+        return found.group("key"), found.group("delivery")
+    last = next((line for line in reversed(lines) if line.strip()), "")
+    legacy = _LEGACY_MARKER_RE.fullmatch(last)
+    return (legacy.group("key"), None) if legacy else None
 
 
 def github_issue(outcome: dict[str, Any], delivery: str | None = None) -> dict[str, Any]:
