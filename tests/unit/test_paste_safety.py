@@ -66,6 +66,7 @@ def test_no_event_value_runs_when_a_ticket_is_pasted(tmp_path: Path, payload: st
                 assert image not in text and "ghcr.io" not in text, (cause, text)
                 pasted = box.paste(text)
                 assert not pasted.ran, (cause, text, pasted.stderr)
+                assert pasted.status == 0, (cause, text, pasted.stderr)  # well-formed shell
                 for arg in arguments(pasted.calls):
                     for field in (*FIELDS, *REPO_FIELDS):
                         tag = _tag(field)
@@ -117,13 +118,20 @@ def test_a_reference_the_grammar_rejects_is_invalid_name(image: str) -> None:
                 assert image not in text
 
 
-def test_a_valid_reference_reaches_the_commands_as_one_word(tmp_path: Path) -> None:
+def test_a_valid_reference_reaches_the_commands_parsed(tmp_path: Path) -> None:
+    """The registry of `--docker-server` is the parsed reference's (Docker Hub's credential
+    key for docker.io), not the text before the image's first slash."""
     box = PasteBox(tmp_path)
-    image = "[::1]:5000/team/app:1"  # brackets are glob characters: quoted
-    context = Context(cause=Cause.UNKNOWN, image=image, node="n1", project="p")
-    pasted = box.paste(ticket_draft(context)["reproduce"])
-    assert not pasted.ran
-    assert ["sudo", "crictl", "pull", image] in pasted.calls
+    for image, server in (
+        ("busybox:1.36", "https://index.docker.io/v1/"),
+        ("[::1]:5000/team/app:1", "[::1]:5000"),
+        ("quay.io/team/app@sha256:" + "a" * 64, "quay.io"),
+    ):
+        context = Context(cause=Cause.AUTH_CONFIG, image=image, node="n1", namespace="shop")
+        draft = ticket_draft(context)
+        (secret,) = box.paste(draft["commands"][0]).calls
+        assert f"--docker-server={server}" in secret
+        assert ["sudo", "crictl", "pull", image] in box.paste(draft["reproduce"]).calls
 
 
 def test_sh_round_trips_through_bash(tmp_path: Path) -> None:
@@ -193,25 +201,6 @@ def test_hcl_escapes_template_sequences() -> None:
     assert hcl("${x}") == '"$${x}"'
     assert hcl("%{x}") == '"%%{x}"'
     assert hcl('"') == '"\\""'
-
-
-def test_every_cause_has_a_paste_safe_draft_for_plain_values(tmp_path: Path) -> None:
-    """The ordinary case still works: commands run (against the stubs) and name the values."""
-    box = PasteBox(tmp_path)
-    context = Context(
-        cause=Cause.SCOPE,
-        project="shop-prod",
-        location="us-central1",
-        cluster="checkout",
-        node_pool="default-pool",
-        account="1-compute@developer.gserviceaccount.com",
-    )
-    for text in _pasteable(ticket_draft(context)):
-        pasted = box.paste(text)
-        assert pasted.status == 0 and not pasted.ran
-    assert ["kubectl", "cordon", "-l", "cloud.google.com/gke-nodepool=default-pool"] in (
-        box.paste(ticket_draft(context)["commands"][1]).calls
-    )
 
 
 @pytest.mark.parametrize("payload", PAYLOADS[:7], ids=[repr(p) for p in PAYLOADS[:7]])
