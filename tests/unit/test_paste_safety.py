@@ -213,7 +213,7 @@ def test_the_escalation_ticket_of_verification_is_paste_safe(tmp_path: Path, pay
     namespace = f"ns{payload}"
     incident = OpenIncident(
         "grant-x", "grant", "role", "projects/p/locations/l/clusters/c", namespace,
-        "Deployment/web", f"us-docker.pkg.dev/p/r/app:1{payload}", when, when,
+        "Deployment/web", f"us-docker.pkg.dev/p/r/app:1{payload}", when, when, "default-pool",
     )  # fmt: skip
     ticket = Verdict(incident, "still_failing", ("pulls still fail",), when).to_dict()["ticket"]
     box = PasteBox(tmp_path)
