@@ -4,6 +4,7 @@ the sandbox's Firestore ledger kept across a restart with a changed config."""
 
 from __future__ import annotations
 
+import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -170,3 +171,28 @@ def test_a_permanent_answer_while_verifying_leaves_the_event_unverified(
         assert (outcome["cause"], outcome["action"]) == ("unverified", "ticket")
         assert "Invalid name" in " ".join(outcome["reasons"])
         assert MEMBER not in pipe.reader_members(SHARED_REPO)
+
+
+def test_a_write_that_landed_with_its_answer_lost_is_reported_as_the_grant_it_was(
+    tmp_path: Path,
+) -> None:
+    with pipeline(tmp_path, BASE, ledger_firestore=True) as (pipe,), ExitStack() as stack:
+        entry = event("default-pool", f"{SHARED}/web:1.4", workload="lost-answer")
+        # The write lands after the 2 s api_timeout: the delivery fails, IAM has the binding.
+        pipe.sandbox.add_fault(method=SET_POLICY, latency=3)
+        assert pipe.post(entry, "lost-1") >= 500
+        pipe.sandbox.state.clear_faults()
+        deadline = time.monotonic() + 10
+        while MEMBER not in pipe.reader_members(SHARED_REPO):
+            assert time.monotonic() < deadline, "the delayed write never landed"
+            time.sleep(0.1)
+        # Dry run is turned on before the redelivery: nothing more is written, and the
+        # outcome says what IAM holds — pullfix's grant, made when the config allowed it.
+        _restart(stack, pipe, tmp_path, CHANGES["dry_run"], "dry")
+        assert pipe.post(entry, "lost-1") == 200
+        (outcome,) = pipe.outcomes_for(entry)
+        assert outcome["action"] == "grant" and outcome["dry_run"] is False
+        assert "answer was lost" in " ".join(outcome["reasons"])
+        log = (tmp_path / "remediate-dry.log").read_text()
+        assert '"found_after_lost_answer":true' in log.replace(" ", "")
+        assert MEMBER in pipe.reader_members(SHARED_REPO)

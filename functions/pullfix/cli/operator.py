@@ -267,10 +267,7 @@ def run_scan(args: argparse.Namespace, out: TextIO) -> int:
         applied = _apply(args, config, clients, adapter, summary) if args.apply else set()
     finally:
         clients.close()
-    for incident in summary.incidents:
-        if incident.get("grant") and _plan_key(incident["grant"]) in applied:
-            incident["action"] = "grant"
-            incident["dry_run"] = False
+    _mark_applied(summary.incidents, applied)
     unfixed = [i for i in summary.incidents if i["action"] in ("ticket", "would_grant")]
     code = EXIT_CANNOT_PULL if unfixed and not args.exit_zero else EXIT_OK
     if fmt == "json":
@@ -307,6 +304,18 @@ def run_scan(args: argparse.Namespace, out: TextIO) -> int:
         f"({mode})\n"
     )
     return code
+
+
+def _mark_applied(incidents: list[dict[str, Any]], applied: set[tuple[str, str, str]]) -> None:
+    """The scan's dry-run rows of the grants --apply made, as what they became."""
+    for incident in incidents:
+        if incident.get("grant") and _plan_key(incident["grant"]) in applied:
+            incident["action"] = "grant"
+            incident["dry_run"] = False
+            incident["reasons"] = [
+                *(r for r in incident["reasons"] if r != "dry run: nothing was changed"),
+                "granted by pullfix scan --apply",
+            ]
 
 
 def _plan_key(grant: dict[str, str]) -> tuple[str, str, str]:
@@ -373,7 +382,10 @@ def _apply(
     live.granter.confirmed = frozenset(GrantPlan(*plan) for plan in capped)
     done = set()
     now = datetime.now(UTC)
-    for failure in summary.planned:
+    confirmed = set(capped)
+    for failure, plan in summary.planned:
+        if plan not in confirmed:
+            continue  # beyond the cap shown at the prompt: left as the scan's would_grant
         outcome = _guarded(lambda f=failure: live.handle(f, now, applying=True))
         if outcome.grant is not None and outcome.action.value == "grant":
             done.add(_plan_key(outcome.grant.to_dict()))

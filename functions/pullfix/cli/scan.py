@@ -37,8 +37,9 @@ class ScanSummary:
     pull_failures: int = 0
     ignored: int = 0
     incidents: list[dict[str, Any]] = field(default_factory=list)
-    # The event behind each incident the scan would grant for (`--apply` acts on it).
-    planned: list[PullFailure] = field(default_factory=list)
+    # The event behind each incident the scan would grant for, with its plan (resource,
+    # role, member): `--apply` acts on those an operator confirmed.
+    planned: list[tuple[PullFailure, tuple[str, str, str]]] = field(default_factory=list)
     suppressed: int = 0
     seconds: float = 0.0
 
@@ -73,8 +74,9 @@ def scan_entries(
                 summary.suppressed += 1
             else:
                 summary.incidents.append(outcome.to_dict())
-                if outcome.action is Action.WOULD_GRANT:
-                    summary.planned.append(result)
+                if outcome.action is Action.WOULD_GRANT and outcome.grant is not None:
+                    grant = outcome.grant
+                    summary.planned.append((result, (grant.resource, grant.role, grant.member)))
         if progress is not None and summary.entries % 500 == 0:
             progress(summary)
     summary.seconds = time.perf_counter() - started

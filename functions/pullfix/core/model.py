@@ -99,6 +99,9 @@ class GoogleApiError(PullfixError):
         self.message = message
         self.call = ""
         self.needs: tuple[str, ...] = ()
+        # False for an answer without Google's error envelope (a proxy's page): it says
+        # nothing about the resource asked for.
+        self.from_google = True
 
 
 @dataclass(frozen=True, slots=True)

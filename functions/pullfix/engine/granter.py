@@ -30,6 +30,10 @@ class IamWriter(Protocol):
     ) -> GrantResult: ...
 
 
+class PolicyReader(Protocol):
+    def resource_policy(self, resource: str) -> PolicyView: ...
+
+
 class CapCounter(Protocol):
     def take_grant_slot(self, now: datetime, limit: int) -> bool: ...
 
@@ -46,28 +50,48 @@ class GrantAttempt:
     audit: dict[str, Any] = field(default_factory=dict)
 
 
+# Calls to pullfix's own infrastructure (the ledger, the outcomes topic): their errors are
+# not answers about the world, and raise for Pub/Sub to redeliver.
+_OWN_CALLS = ("ledger ", "publishing to ")
+# Answers that say the call was cut short or raced, not what the world is: retried.
+_NOT_ANSWERS = frozenset({"ABORTED", "CANCELLED", "DEADLINE_EXCEEDED"})
+
+
 def api_refusal(exc: BaseException) -> ApiRefusal | None:
     """`exc` as a permanent answer of a Google API about the world, or None (a transient
-    failure, a ledger's own error, a bug: those raise as they are)."""
-    if isinstance(exc, AccessDenied) and exc.call and not exc.call.startswith("ledger "):
+    failure, an error of pullfix's own ledger or topic, an answer that is not Google's, a
+    bug: those raise as they are)."""
+    if isinstance(exc, AccessDenied):
+        if not exc.call or exc.call.startswith(_OWN_CALLS):
+            return None
         return ApiRefusal(exc.call, 403, "PERMISSION_DENIED", exc.answer, exc.needs)
     if (
-        isinstance(exc, GoogleApiError)
-        and exc.call
-        and not exc.call.startswith("ledger ")
-        and exc.code < 500
-        and exc.code != 429
+        not isinstance(exc, GoogleApiError)
+        or not exc.call
+        or exc.call.startswith(_OWN_CALLS)
+        or not exc.from_google  # a proxy's or load balancer's page: not about the resource
+        or exc.status in _NOT_ANSWERS
+        or exc.code >= 500
+        or exc.code in (408, 429, 499)
     ):
-        return ApiRefusal(exc.call, exc.code, exc.status, exc.message, exc.needs)
-    return None
+        return None
+    return ApiRefusal(exc.call, exc.code, exc.status, exc.message, exc.needs)
 
 
 class Granter:
     """Holds the IAM writer; `config` is read at each grant, so the grant follows the
     config as it stands then, not as it stood when the incident began."""
 
-    def __init__(self, writer: IamWriter, cap: CapCounter, config: Callable[[], Config]) -> None:
+    def __init__(
+        self,
+        writer: IamWriter,
+        cap: CapCounter,
+        config: Callable[[], Config],
+        reader: PolicyReader | None = None,
+    ) -> None:
         self._writer = writer
+        # IAM reads, to see whether a write whose answer was lost landed.
+        self._reader: PolicyReader = reader if reader is not None else writer  # type: ignore[assignment]
         self._cap = cap
         self._config = config
         # Plans a person confirmed (`pullfix scan --apply`); None: the config alone decides.
@@ -134,6 +158,36 @@ class Granter:
             {"audit": record},
         )
         return attempt
+
+    def found(self, plan: GrantPlan, attempt: GrantAttempt) -> Decision | None:
+        """After a refusal of a resumed grant: whether IAM holds the binding an earlier
+        attempt wrote (its answer lost). If so it is pullfix's grant, made when the config
+        allowed it: `attempt` is filled as for a grant (changed: it was written then), the
+        audit line says so, and the refusal that would stop it now is returned."""
+        refused = attempt.decision
+        policy = self._reader.resource_policy(plan.resource)
+        there = any(
+            b.role == plan.role and plan.member in b.members and not b.conditional
+            for b in policy.bindings
+        )
+        if not there or refused is None:
+            return None
+        attempt.result = GrantResult(changed=True, attempts=0)
+        log(
+            "NOTICE",
+            f"pullfix granted {plan.role} on {plan.resource} to {plan.member} (found in IAM "
+            "after its answer was lost)",
+            {
+                "audit": {
+                    **attempt.audit,
+                    "action": "grant",
+                    "changed": True,
+                    "found_after_lost_answer": True,
+                    "not_allowed_now": list(refused.reasons),
+                }
+            },
+        )
+        return refused
 
     @staticmethod
     def _log_refusal(plan: GrantPlan, decision: Decision, audit: dict[str, Any]) -> None:

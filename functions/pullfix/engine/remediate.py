@@ -102,9 +102,19 @@ class Outcome:
         }
 
 
-def ticket_key(failure: PullFailure, cause: Cause) -> str:
+def verified_pool(evidence: Evidence) -> str:
+    """The failing node pool and its account as the APIs confirmed them, or `unverified`:
+    part of every key an event claims, so that a forged event naming another pool's node
+    never claims (or blocks) the real pool's incident."""
+    if evidence.unverified is None and evidence.pool is not None:
+        return f"{evidence.pool.name}/{evidence.pool.service_account}"
+    return "unverified"
+
+
+def ticket_key(failure: PullFailure, cause: Cause, pool: str) -> str:
     """A ticket incident: the cluster, the namespace and workload (the same Deployment name
-    in two namespaces is two teams' incident), the image and the final cause."""
+    in two namespaces is two teams' incident), the image, the final cause and the verified
+    pool (`verified_pool`)."""
     return fingerprint(
         "ticket",
         failure.cluster_resource,
@@ -112,6 +122,7 @@ def ticket_key(failure: PullFailure, cause: Cause) -> str:
         failure.incident_workload,
         failure.image,
         cause.value,
+        pool,
     )
 
 
@@ -203,11 +214,9 @@ class Remediator:
             # GKE or Compute said no for good: what the event names stays unverified (a
             # ticket, never a grant), not a delivery retried until it is dead-lettered.
             evidence.unverified = refusal.describe()
-        verified = (
-            f"{evidence.pool.name}/{evidence.pool.service_account}"
-            if evidence.unverified is None and evidence.pool is not None
-            else f"unverified/{failure.node or ''}"
-        )
+        verified = verified_pool(evidence)
+        if verified == "unverified":
+            verified = f"unverified/{failure.node or ''}"
         event_key = fingerprint(
             "applied" if applying else "event",
             failure.cluster_resource,
@@ -534,7 +543,7 @@ class Remediator:
     ) -> Outcome:
         """A ticket (a refusal included) never claims a grant key: its own key is the
         cluster, the namespace and workload, the image and the final cause."""
-        key = ticket_key(failure, diagnosis.cause)
+        key = ticket_key(failure, diagnosis.cause, verified_pool(evidence))
         if not audited:
             self._audit_refusal(failure, diagnosis, evidence, decision)
         claim = self.ledger.claim(
@@ -677,9 +686,28 @@ class Remediator:
                 self.granter.grant(
                     plan, facts, now, self._audit(failure, diagnosis, plan), attempt, first=first
                 )
+            if attempt.result is None and resumed is not None:
+                # Refused now, but an earlier delivery's write may have landed with its
+                # answer lost: IAM says whether pullfix's grant is there.
+                attempt.reached_iam = True  # a failed read keeps the record `granting`
+                found = self.granter.found(plan, attempt)
+                attempt.reached_iam = False
+                if found:
+                    attempt.decision = Decision(
+                        Action.GRANT,
+                        plan,
+                        (
+                            "an earlier delivery's write landed though its answer was lost: "
+                            "the binding is in IAM; the config as it stands now would not "
+                            f"make it ({'; '.join(found.reasons)}), so pullfix leaves it "
+                            "for an administrator to keep or remove",
+                        ),
+                    )
             if attempt.result is not None:
                 # Still `granting` (our lease) until the outcome is published: then `granted`.
-                self.ledger.update(key, {"granted_at": when.isoformat()})
+                # When it was made (an old event granted now starts its grace now, not
+                # at the event's time: a backlog would escalate at once otherwise).
+                self.ledger.update(key, {"granted_at": max(when, now).isoformat()})
         except BaseException:
             with contextlib.suppress(Exception):
                 if not attempt.reached_iam:  # nothing reached IAM: give the incident back
@@ -710,11 +738,15 @@ class Remediator:
                 return self._would_grant(failure, diagnosis, evidence, settled, when)
             return self._ticket(failure, diagnosis, evidence, settled, when, audited=True)
         reasons = decision.reasons
-        if not attempt.result.changed:
+        if settled.action is Action.GRANT and settled.reasons and resumed is not None:
+            reasons = settled.reasons  # found in IAM after a lost answer
+        elif not attempt.result.changed:
             reasons = (*reasons, "the binding was already there: nothing was written")
-        return self._outcome(
+        made = self._outcome(
             failure, diagnosis, evidence, Decision(Action.GRANT, plan, reasons), key
         )
+        made.dry_run = False  # a grant is never a dry run, whatever the config says now
+        return made
 
     def _already_granted(self, failure: PullFailure, key: str, record: dict[str, str]) -> Outcome:
         return self._suppressed(

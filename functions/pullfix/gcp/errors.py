@@ -80,6 +80,7 @@ _BY_STATUS: dict[str, type[ApiCallError]] = {
     "DATA_LOSS": Retryable,
 }
 _BY_CODE: dict[int, type[ApiCallError]] = {
+    408: Retryable,
     401: Denied,
     403: Denied,
     404: NotFound,
@@ -115,9 +116,11 @@ def error_from_response(code: int, content: bytes) -> ApiCallError:
         message += _constraints(error.get("details"))
         return make_error(code, status, message or f"HTTP {code}")
     message = content[:300].decode("utf-8", "replace").strip() or f"HTTP {code}"
-    if code == 429 or code >= 500:
+    if code in (408, 429) or code >= 500:
         return Retryable(code, "", message)
-    return ApiCallError(code, "", f"HTTP {code} without Google's error envelope: {message}")
+    error = ApiCallError(code, "", f"HTTP {code} without Google's error envelope: {message}")
+    error.from_google = False
+    return error
 
 
 def api_error(exc: BaseException) -> ApiCallError | None:
