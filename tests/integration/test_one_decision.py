@@ -196,3 +196,32 @@ def test_a_write_that_landed_with_its_answer_lost_is_reported_as_the_grant_it_wa
         log = (tmp_path / "remediate-dry.log").read_text()
         assert '"found_after_lost_answer":true' in log.replace(" ", "")
         assert MEMBER in pipe.reader_members(SHARED_REPO)
+
+
+def test_a_forged_event_naming_another_pools_node_never_takes_the_real_ticket(
+    tmp_path: Path,
+) -> None:
+    with pipeline(tmp_path, BASE, ledger_firestore=True) as (pipe,):
+        image = f"us-central1-docker.pkg.dev/{PROD}/apps/missing:9"
+        # A forged entry: the real workload and image, but a real node of another pool.
+        forged = event("custom-pool", image, "not found", workload="checkout")
+        real = event("default-pool", image, "not found", workload="checkout")
+        assert pipe.post(forged) == 200
+        assert pipe.post(real) == 200
+        outcome = pipe.one_outcome(real)  # (none: suppressed by the forged one)
+        assert outcome["ticket"] is not None
+        assert outcome["evidence"]["service_account"] == DEFAULT_SA
+        assert pipe.one_outcome(forged)["fingerprint"] != pipe.one_outcome(real)["fingerprint"]
+
+
+def test_an_old_event_granted_now_starts_its_grace_now(tmp_path: Path) -> None:
+    with pipeline(tmp_path, BASE, ledger_firestore=True) as (pipe,):
+        # A backlog: the failure happened 15 minutes ago (escalation_grace is 10 minutes).
+        old = event("default-pool", f"{SHARED}/web:1.4", workload="backlog", minutes_ago=15)
+        assert pipe.post(old) == 200
+        assert pipe.one_outcome(old)["action"] == "grant"
+        now = event("default-pool", f"{SHARED}/web:1.4", workload="backlog")
+        now["insertId"] = "backlog-now"
+        assert pipe.post(now) == 200
+        # IAM propagates for minutes: a failure a second after the grant escalates nothing.
+        assert pipe.outcomes_for(now) == []

@@ -549,3 +549,37 @@ def test_scan_apply_refuses_an_outcomes_topic_pubsub_would_refuse(
     assert done.returncode == 3, done.stderr
     assert "--outcomes-topic" in done.stderr and "Traceback" not in done.stderr
     assert _shared_readers(scan_world) == set()
+
+
+def test_scan_apply_acts_only_on_the_plans_shown_at_the_prompt(
+    scan_world: Sandbox, tmp_path: Path
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "auto_grant": {
+                    "repositories": [
+                        f"projects/{IMAGES}/locations/*/repositories/*",
+                        f"projects/{PROD}/locations/*/repositories/*",
+                    ],
+                    "cluster_projects": [PROD],
+                    "max_per_hour": 1,
+                },
+                "ledger": {"firestore": {"project": PROD}},
+            }
+        )
+    )
+    topic = f"projects/{PROD}/topics/pull-outcomes"
+    args = ["scan", "--project", PROD, "--freshness", "1h", "--config", str(config), "--apply"]
+    done = run(scan_world, *args, "--yes", "--outcomes-topic", topic, "--format", "json")
+    assert "(1 of 2 within max_per_hour)" in done.stderr, done.stderr
+    # One grant made and published; the plan beyond the cap is left as the scan's dry run,
+    # never published as a ticket the operator did not see.
+    assert scan_world.stats()["requests"]["pubsub.projects.topics.publish"] == 1
+    assert "not among the grants confirmed" not in done.stderr
+    incidents = [json.loads(line) for line in done.stdout.splitlines()]
+    granted = [i for i in incidents if i["action"] == "grant"]
+    assert len(granted) == 1
+    assert "dry run: nothing was changed" not in granted[0]["reasons"]
+    assert [i["action"] for i in incidents if i.get("grant")].count("would_grant") == 1

@@ -221,3 +221,24 @@ def test_only_the_granter_calls_the_iam_write() -> None:
         if ".add_member(" in path.read_text() and "dev" not in path.parts
     )
     assert callers == ["engine/granter.py"]
+
+
+def test_only_googles_permanent_answers_about_the_world_end_an_incident() -> None:
+    from pullfix.gcp.errors import Conflict, Retryable
+
+    proxy = error_from_response(404, b"<html>Not Found</html>")
+    proxy.call = "reading a tag"
+    assert api_refusal(proxy) is None  # a proxy's page says nothing about the tag
+    assert isinstance(error_from_response(408, b"timeout"), Retryable)
+    raced = Conflict(409, "ABORTED", "concurrent change")
+    raced.call = "reading the cluster"
+    assert api_refusal(raced) is None
+    # pullfix's own topic and ledger: their errors raise for Pub/Sub to redeliver.
+    published = AccessDenied("x", call="publishing to projects/p/topics/t")
+    assert api_refusal(published) is None
+    real = error_from_response(
+        404, json.dumps({"error": {"status": "NOT_FOUND", "message": "gone"}}).encode()
+    )
+    real.call = "reading a tag"
+    refusal = api_refusal(real)
+    assert refusal is not None and refusal.not_found
