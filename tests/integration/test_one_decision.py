@@ -225,3 +225,25 @@ def test_an_old_event_granted_now_starts_its_grace_now(tmp_path: Path) -> None:
         assert pipe.post(now) == 200
         # IAM propagates for minutes: a failure a second after the grant escalates nothing.
         assert pipe.outcomes_for(now) == []
+
+
+@pytest.mark.parametrize("first", ["dry_run", "allow_list_emptied"])
+def test_a_refusal_or_a_dry_run_never_blocks_the_grant_a_changed_config_allows(
+    tmp_path: Path, first: str
+) -> None:
+    with pipeline(tmp_path, CHANGES[first], ledger_firestore=True) as (pipe,), ExitStack() as st:
+        entry = event("default-pool", f"{SHARED}/web:1.4", workload=f"later-{first}")
+        assert pipe.post(entry) == 200
+        assert pipe.one_outcome(entry)["action"] in ("would_grant", "ticket")
+        _restart(st, pipe, tmp_path, BASE, "live")
+        # kubelet's next failure of the same workload, within the dedupe window
+        again = event("default-pool", f"{SHARED}/web:1.4", workload=f"later-{first}")
+        again["insertId"] = f"again-{first}"
+        assert pipe.post(again) == 200
+        assert [o["action"] for o in pipe.outcomes_for(again)] == ["grant"]
+        assert MEMBER in pipe.reader_members(SHARED_REPO)
+        # and the one after that is a duplicate again
+        third = event("default-pool", f"{SHARED}/web:1.4", workload=f"later-{first}")
+        third["insertId"] = f"third-{first}"
+        assert pipe.post(third) == 200
+        assert pipe.outcomes_for(third) == []

@@ -304,21 +304,23 @@ def test_a_duplicate_storm_costs_almost_no_api_requests(pipe: Pipeline) -> None:
 
 
 def test_failures_past_the_grace_period_escalate_once(pipe: Pipeline) -> None:
+    # Event time stands in for the passing of time: the grant's event is fresh (within the
+    # 10-minute grace), so the grace runs from its event; the later one is dated ahead.
     image = f"{SHARED}/web:1.4"
-    first = event("late-pool", image, workload="late", minutes_ago=15)
+    first = event("late-pool", image, workload="late", minutes_ago=9)
     assert pipe.post(first) == 200
     assert pipe.one_outcome(first)["action"] == "grant"
-    early = event("late-pool", image, workload="late", minutes_ago=10)
+    early = event("late-pool", image, workload="late", minutes_ago=5)
     assert pipe.post(early) == 200
     assert pipe.outcomes_for(early) == []  # within the grace period: suppressed
-    later = event("late-pool", image, workload="late", minutes_ago=2)
+    later = event("late-pool", image, workload="late", minutes_ago=-1.5)
     assert pipe.post(later) == 200
     escalation = pipe.one_outcome(later)
     assert escalation["escalation"] is True
     assert escalation["action"] == "ticket"
     assert escalation["ticket"]["title"].startswith("[pullfix] grant did not fix it")
     assert escalation["grant"]["member"] == f"serviceAccount:{sa('late')}"
-    again = event("late-pool", image, workload="late", minutes_ago=1)
+    again = event("late-pool", image, workload="late", minutes_ago=-2)
     assert pipe.post(again) == 200
     assert pipe.outcomes_for(again) == []
 
@@ -330,11 +332,11 @@ def test_an_escalation_is_published_once_even_when_its_publish_fails(tmp_path: P
     config = {**CONFIG, "lease": "2s"}
     with pipeline(tmp_path, config, ledger_firestore=True) as (pipe,):
         image = f"{SHARED}/web:1.4"
-        first = event("late-pool", image, workload="late", minutes_ago=15)
+        first = event("late-pool", image, workload="late", minutes_ago=9)
         assert pipe.post(first) == 200
         assert pipe.one_outcome(first)["action"] == "grant"
         pipe.sandbox.add_fault(method="pubsub.projects.topics.publish", status=503, count=20)
-        other = event("late-pool", image, workload="late-b", minutes_ago=2)
+        other = event("late-pool", image, workload="late-b", minutes_ago=-1.5)
         assert pipe.post(other, message_id="esc-1") == 500
         statuses = []
         deadline = time.monotonic() + 30
@@ -345,7 +347,7 @@ def test_an_escalation_is_published_once_even_when_its_publish_fails(tmp_path: P
         escalations = [o for o in pipe.outcomes() if o["escalation"]]
         assert len(escalations) == 1, escalations
         assert escalations[0]["event"]["insert_id"] == other["insertId"]
-        again = event("late-pool", image, workload="late-c", minutes_ago=1)
+        again = event("late-pool", image, workload="late-c", minutes_ago=-2)
         assert pipe.post(again) == 200
         assert [o for o in pipe.outcomes() if o["escalation"]] == escalations
 

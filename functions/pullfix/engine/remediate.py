@@ -102,6 +102,15 @@ class Outcome:
         }
 
 
+def grant_policy(config: Config) -> str:
+    """The settings a grant decision rests on (dry run and `auto_grant`), as a short tag in
+    the event key: an event judged under other settings is judged again, once, so a refusal
+    or a dry run never blocks the grant a changed config allows (tickets, grants and dry-run
+    reports keep keys of their own, so nothing is told twice)."""
+    text = repr((config.dry_run, config.auto_grant))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
 def verified_pool(evidence: Evidence) -> str:
     """The failing node pool and its account as the APIs confirmed them, or `unverified`:
     part of every key an event claims, so that a forged event naming another pool's node
@@ -225,6 +234,7 @@ class Remediator:
             failure.image,
             offline.cause.value,
             verified,
+            grant_policy(self.config),
         )
         step, found = self._hold(event_key, failure, when, "incident")
         if step is Step.SUPPRESS:
@@ -316,6 +326,15 @@ class Remediator:
             self.ledger.update(grant_key, {"state": State.GRANTED.value})
         self.ledger.update(event_key, {"state": State.DONE.value})
         return _outcome_from_dict(outcome)
+
+    def _granted_at(self, when: datetime, now: datetime) -> datetime:
+        """When a grant's escalation grace begins: at its event's time, as every later
+        event is judged on event time (and replay judges all of them so), unless the event
+        is older than the grace itself at the grant (a backlog, or `pullfix scan`): then at
+        the grant, or the backlog's next failures would escalate a grant just made."""
+        if (now - when).total_seconds() >= self.config.escalation_grace:
+            return max(when, now)
+        return when
 
     def _kept_until(self, acted_at: datetime) -> datetime:
         """How long an incident acted on at `acted_at` stays open for verification."""
@@ -705,9 +724,7 @@ class Remediator:
                     )
             if attempt.result is not None:
                 # Still `granting` (our lease) until the outcome is published: then `granted`.
-                # When it was made (an old event granted now starts its grace now, not
-                # at the event's time: a backlog would escalate at once otherwise).
-                self.ledger.update(key, {"granted_at": max(when, now).isoformat()})
+                self.ledger.update(key, {"granted_at": self._granted_at(when, now).isoformat()})
         except BaseException:
             with contextlib.suppress(Exception):
                 if not attempt.reached_iam:  # nothing reached IAM: give the incident back
