@@ -444,6 +444,36 @@ def test_scan_of_a_folder_and_bad_input(scan_world: Sandbox) -> None:
     assert not_an_id.returncode == 3 and "not a project id" in not_an_id.stderr
 
 
+def test_scan_table_keeps_each_image_tag_when_it_cuts() -> None:
+    long_tag = f"{SHARED}/storefront/web/frontend/checkout-web:2026.12.06-build.4711"
+    digest = "sha256:" + "5f0e" * 16
+    images = [long_tag, f"{APPS}/payments-ledger-service@{digest}"]
+    world = world_dict(None)
+    world["log_entries"] = [
+        event("default-pool", image, workload=f"long-{index}", minutes_ago=5)
+        for index, image in enumerate(images)
+    ]
+    with Sandbox(world_from_dict(world)) as box:
+        env = {**os.environ, "PULLFIX_GCP_ENDPOINT": box.endpoint, "COLUMNS": "130"}
+        env.pop("PULLFIX_CONFIG", None)
+        done = subprocess.run(
+            [PULLFIX, "scan", "--project", PROD, "--freshness", "1h", "--exit-zero"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert max(len(line) for line in lines[:4]) <= 130, done.stdout
+    start, end = lines[0].index("image"), lines[0].index("cause")
+    cells = sorted(line[start:end].rstrip() for line in lines[2:4])
+    assert all("…" in cell for cell in cells), cells  # too wide for 130 columns: cut
+    assert cells[0].endswith("@" + digest), cells
+    assert cells[1].endswith("/checkout-web:2026.12.06-build.4711"), cells
+
+
 def test_diagnose_takes_the_cluster_as_gcloud_does(sandbox: Sandbox) -> None:
     image = f"{APPS}/api:2.0"
     code, by_resource = diagnose(sandbox, image)

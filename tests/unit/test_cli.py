@@ -211,6 +211,31 @@ def test_tables_fit_the_terminal_and_colour_respects_no_color(
     assert len(coloured.splitlines()[1]) == len("grant")
 
 
+def test_tables_cut_an_image_in_its_path_and_keep_its_tag_or_digest() -> None:
+    from pullfix.cli.tables import render_table
+
+    digest = "sha256:" + "0123456789abcdef" * 4
+    images = [
+        "us-central1-docker.pkg.dev/shop-images-production/storefront/team-checkout/checkout-web:1.4.2-rc1",
+        f"europe-west4-docker.pkg.dev/payments-platform/services/ledger@{digest}",
+        "registry.example.com:5000/team/a-very-long-repository-name/and-a-longer-path/to/the/app",
+    ]
+    rows = [["shop/web", image, "role", "ticket", "x" * 40] for image in images]
+    table = render_table(["workload", "image", "cause", "action", "detail"], rows, width=120)
+    assert max(len(line) for line in table.splitlines()) <= 120
+    start = table.splitlines()[0].index("image")
+    cells = [line[start:].split("  ")[0] for line in table.splitlines()[2:]]
+    assert cells[0].endswith("/checkout-web:1.4.2-rc1") and "…" in cells[0]
+    assert cells[0].startswith("us-central1-")
+    assert cells[1].endswith("edger@" + digest) and "…" in cells[1]
+    assert cells[2].endswith("/app") and "…" in cells[2]
+    # Narrower than the digest itself: still the end, never the start alone.
+    narrow = render_table(["image"], [[images[1]]], width=20).splitlines()[-1]
+    assert narrow == "…" + digest[-19:]
+    # Other columns are cut at the end, as before.
+    assert render_table(["detail"], [["x" * 30 + ":1"]], width=10).splitlines()[-1] == "x" * 9 + "…"
+
+
 def test_table_width_follows_columns() -> None:
     done = subprocess.run(
         [PULLFIX, "replay", "--world", str(SAMPLES / "world.yaml"), str(SAMPLES / "events.jsonl")],
