@@ -154,6 +154,144 @@ def test_classify_reads_the_json_array_gcloud_prints(tmp_path: Path) -> None:
     assert out[1]["error"].startswith("element 2:")
 
 
+KUBECTL_EVENTS = REPO / "tests" / "data" / "examples" / "kubectl_get_events.json"
+
+
+def test_classify_reads_kubectl_get_events_json() -> None:
+    listing = json.loads(KUBECTL_EVENTS.read_text())
+    done = run("classify", str(KUBECTL_EVENTS))
+    assert done.returncode == 0, done.stderr
+    out = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(out) == len(listing["items"]) == 6
+    assert [o.get("kubelet_reason") for o in out] == [i["reason"] for i in listing["items"]]
+    failed = listing["items"][2]
+    assert out[2] == {
+        "cause": "permission",
+        "image": "us-central1-docker.pkg.dev/p1/app/web:1.4",
+        "cluster": None,  # kubectl's output names no cluster
+        "namespace": "default",
+        "pod": "web-7d9f8c-xk2p",
+        "container": "web",
+        "node": failed["source"]["host"],
+        "workload": "Pod/web-7d9f8c-xk2p",
+        "ar_repository": "projects/p1/locations/us-central1/repositories/app",
+        "kubelet_reason": "Failed",
+        "timestamp": failed["lastTimestamp"],
+        "insert_id": failed["metadata"]["uid"],
+        "reasons": out[2]["reasons"],
+    }
+    assert out[0]["cause"] == "not_a_pull_failure"  # the scheduler's Scheduled
+    # The same events as the LogEntries Cloud Logging holds for them, cluster aside: one
+    # diagnosis each way.
+    entries = [
+        {
+            "jsonPayload": item,
+            "resource": {
+                "type": "k8s_pod",
+                "labels": {"project_id": "p1", "location": "l1", "cluster_name": "c1"},
+            },
+            "timestamp": item["lastTimestamp"],
+            "insertId": item["metadata"]["uid"],
+        }
+        for item in listing["items"]
+    ]
+    logged = run("classify", stdin="\n".join(json.dumps(e) for e in entries).encode())
+    as_logged = [json.loads(line) for line in logged.stdout.splitlines()]
+    assert [{**o, "cluster": None} for o in as_logged] == out
+    # Compacted onto one line (`jq -c .`), and a single Event (`kubectl get event X -o json`).
+    compact = run("classify", stdin=json.dumps(listing).encode())
+    assert [json.loads(line) for line in compact.stdout.splitlines()] == out
+    single = run("classify", stdin=json.dumps(failed, indent=4).encode())
+    assert [json.loads(line) for line in single.stdout.splitlines()] == [out[2]]
+
+
+def test_classify_reads_events_k8s_io_v1_events() -> None:
+    failed = json.loads(KUBECTL_EVENTS.read_text())["items"][2]
+    core = run("classify", stdin=json.dumps(failed).encode())
+    # The same event as `kubectl get events.v1.events.k8s.io -o json` prints it.
+    new = {
+        "apiVersion": "events.k8s.io/v1",
+        "kind": "Event",
+        "metadata": failed["metadata"],
+        "regarding": failed["involvedObject"],
+        "reason": failed["reason"],
+        "note": failed["message"],
+        "type": failed["type"],
+        "eventTime": None,
+        "reportingController": "kubelet",
+        "reportingInstance": failed["reportingInstance"],
+        "deprecatedSource": failed["source"],
+        "deprecatedFirstTimestamp": failed["firstTimestamp"],
+        "deprecatedLastTimestamp": failed["lastTimestamp"],
+        "deprecatedCount": failed["count"],
+    }
+    listing = {"apiVersion": "v1", "kind": "List", "items": [new], "metadata": {}}
+    done = run("classify", stdin=json.dumps(listing, indent=2).encode())
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == json.loads(core.stdout)
+
+
+@pytest.mark.parametrize(
+    ("document", "said"),
+    [
+        (  # kubectl get pods -o json, piped by mistake
+            {"apiVersion": "v1", "kind": "List", "items": [{"apiVersion": "v1", "kind": "Pod"}]},
+            "a kubectl List of Pod, not Events",
+        ),
+        ({"kind": "PodList", "items": []}, "a PodList over several lines"),
+        ({"insertId": "x", "jsonPayload": {}}, "a JSON object over several lines"),
+        ([{"a": 1}, "unterminated"], None),  # fine: an array of two bad elements
+    ],
+)
+def test_classify_names_an_input_of_no_shape_it_reads(document: object, said: str | None) -> None:
+    done = run("classify", stdin=json.dumps(document, indent=2).encode())
+    if said is None:
+        assert done.returncode == 0
+        return
+    assert done.returncode == 3
+    assert done.stdout == b""
+    assert said.encode() in done.stderr and b"JSON Lines" in done.stderr
+    assert b"Traceback" not in done.stderr
+    broken = run("classify", stdin=b'[{"a": 1},\n')
+    assert broken.returncode == 3 and b"not a JSON array" in broken.stderr
+
+
+def test_classify_json_lines_with_a_broken_first_line_are_still_json_lines() -> None:
+    entry = json.dumps(_entry(pull_message("busybox:1", "403 Forbidden")))
+    done = run("classify", stdin=f"{{not json\n{entry}\n".encode())
+    assert done.returncode == 0, done.stderr
+    out = [json.loads(line) for line in done.stdout.splitlines()]
+    assert out[0]["error"].startswith("line 1: not JSON") and out[1]["cause"]
+
+
+def test_replay_reads_an_array_and_kubectl_events(tmp_path: Path) -> None:
+    world = str(SAMPLES / "world.yaml")
+    lines = (SAMPLES / "events.jsonl").read_text().splitlines()
+    as_lines = run("replay", "--world", world, "--json", str(SAMPLES / "events.jsonl"))
+    array = tmp_path / "events.json"  # as gcloud logging read --format=json prints them
+    array.write_text(json.dumps([json.loads(line) for line in lines if line.strip()], indent=2))
+    as_array = run("replay", "--world", world, "--json", str(array))
+    assert as_array.returncode == 0, as_array.stderr
+    assert len(as_array.stdout.splitlines()) == len(lines) >= 10
+    # The same results; an error names the element instead of the line.
+    assert as_array.stdout.replace(b'"error":"element', b'"error":"line') == as_lines.stdout
+    assert b'"error":"element' in as_array.stdout
+    done = run("replay", "--world", world, "--json", str(KUBECTL_EVENTS))
+    assert done.returncode == 0, done.stderr
+    results = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r["action"] for r in results][:3] == ["ignored", "ignored", "ticket"]
+    assert (
+        results[2]["event"]["cluster"] is None and results[2]["event"]["pod"] == "web-7d9f8c-xk2p"
+    )
+    pods = tmp_path / "pods.json"
+    pods.write_text(
+        json.dumps({"apiVersion": "v1", "kind": "List", "items": [{"kind": "Pod"}]}, indent=1)
+    )
+    refused = run("replay", "--world", world, str(pods))
+    assert refused.returncode == 3 and refused.stdout == b""
+    assert b"not Events" in refused.stderr and b"Traceback" not in refused.stderr
+
+
 def test_classify_into_a_closed_pipe_is_quiet(tmp_path: Path) -> None:
     # `pullfix classify big.jsonl | head -1`: the reader leaves after one line.
     entry = json.dumps(_entry(pull_message("busybox:1", "403 Forbidden")))

@@ -38,37 +38,21 @@ def classify_lines(lines: Iterable[bytes]) -> Iterator[str]:
         yield fastjson.dumps(record)
 
 
-def classify_array(document: bytes) -> Iterator[str]:
-    """One JSON output line per element of a JSON array (`gcloud logging read --format=json`)."""
-    from pullfix.core.classify import offline_record
-    from pullfix.core.intake import parse_event
-
-    try:
-        values = json.loads(document)
-    except (ValueError, RecursionError) as exc:
-        problem = {"error": f"input starts with [ but is not a JSON array: {exc}"}
-        yield json.dumps(problem, ensure_ascii=False, separators=(",", ":"))
-        return
-    if not isinstance(values, list):  # pragma: no cover - starts with "[", so a list
-        values = [values]
-    for number, value in enumerate(values, start=1):
-        record = offline_record(parse_event(value))
-        if "error" in record:
-            record = {"error": f"element {number}: {record['error']}"}
-        yield json.dumps(record, ensure_ascii=False, separators=(",", ":"))
-
-
 def _classify_input(source: BinaryIO) -> Iterator[str]:
-    """JSON Lines, or one JSON array: told apart by the first byte that is not white space."""
-    head: list[bytes] = []  # blank lines before the first document, then that line
-    while line := source.readline():
-        head.append(line)
-        if line.strip():
-            break
-    if head and head[-1].lstrip().startswith(b"["):
-        yield from classify_array(b"".join(head) + source.read())
-    else:
-        yield from classify_lines(_chain(head, source))
+    """JSON Lines, one JSON array or `kubectl get events -o json`, told apart by the input
+    (`pullfix.cli.events_input`); raises EventInputError for any other single document."""
+    from pullfix.cli.events_input import read_event_input
+    from pullfix.core.classify import offline_record
+
+    events = read_event_input(source)
+    if events.shape == "lines":
+        yield from classify_lines(events.lines)
+        return
+    for where, result in events.results():
+        record = offline_record(result)
+        if "error" in record:
+            record = {"error": f"{where}: {record['error']}"}
+        yield json.dumps(record, ensure_ascii=False, separators=(",", ":"))
 
 
 def _explain_input(source: BinaryIO, cluster_project: str | None) -> Iterator[str]:
@@ -79,11 +63,6 @@ def _explain_input(source: BinaryIO, cluster_project: str | None) -> Iterator[st
     lines = (raw.decode("utf-8", errors="replace") for raw in source)
     for verdict in explain_lines(lines, cluster_project=cluster_project):
         yield fastjson.dumps(verdict.to_dict())
-
-
-def _chain(head: list[bytes], rest: Iterable[bytes]) -> Iterator[bytes]:
-    yield from head
-    yield from rest
 
 
 def _cmd_classify(args: argparse.Namespace, stdout: TextIO) -> int:
@@ -146,6 +125,9 @@ def _cmd_classify(args: argparse.Namespace, stdout: TextIO) -> int:
     except OSError as exc:
         print(f"pullfix classify: reading input failed: {exc}", file=sys.stderr)
         return EXIT_INPUT
+    except ValueError as exc:  # EventInputError: the input is none of the three shapes
+        print(f"pullfix classify: {exc}", file=sys.stderr)
+        return EXIT_INPUT
     finally:
         if source is not sys.stdin.buffer:
             source.close()
@@ -204,6 +186,7 @@ def _cmd_sandbox_serve(args: argparse.Namespace, stdout: TextIO) -> int:
 
 
 def _cmd_replay(args: argparse.Namespace, stdout: TextIO) -> int:
+    from pullfix.cli.events_input import EventInputError, read_event_input
     from pullfix.cli.output import output_format, write_structured
     from pullfix.cli.replay import dumps, render_row, replay_events, write_world
     from pullfix.cli.tables import render_table
@@ -220,6 +203,14 @@ def _cmd_replay(args: argparse.Namespace, stdout: TextIO) -> int:
     except OSError as exc:
         print(f"pullfix replay: cannot read {args.events}: {exc.strerror}", file=sys.stderr)
         return EXIT_INPUT
+    try:
+        # JSON Lines, one JSON array or kubectl's List: told apart before anything runs.
+        event_input = read_event_input(events)
+    except (EventInputError, OSError) as exc:
+        events.close()
+        problem = exc.strerror if isinstance(exc, OSError) else exc
+        print(f"pullfix replay: cannot read {args.events}: {problem}", file=sys.stderr)
+        return EXIT_INPUT
     if args.world_out:
         # Refuse before the replay, not after it: the world out is the point of the run.
         try:
@@ -234,7 +225,9 @@ def _cmd_replay(args: argparse.Namespace, stdout: TextIO) -> int:
     results: list[dict[str, object]] = []
     with events, Sandbox(world) as sandbox:
         try:
-            results_of = replay_events(world, config, events, sandbox, verify=args.verify)
+            results_of = replay_events(
+                world, config, event_input.results(), sandbox, verify=args.verify
+            )
             for number, result in enumerate(results_of, start=1):
                 if fmt == "json":
                     stdout.write(dumps(result) + "\n")
@@ -350,11 +343,15 @@ def build_parser() -> argparse.ArgumentParser:
         "classify",
         "classify pull-failure events offline (JSON in, JSON Lines out)",
         "Read Cloud Logging LogEntries, Pub/Sub push bodies or structured CloudEvents, as "
-        "JSON Lines or as one JSON array (gcloud logging read --format=json), and print one "
-        "JSON diagnosis per event, in order. No cloud calls. Exit 0; 3 when the input cannot "
-        "be read (a malformed event gives an error object, not an exit code).",
+        "JSON Lines or as one JSON array (gcloud logging read --format=json), or the "
+        "Kubernetes Events of kubectl get events -o json (with no cluster: kubectl names "
+        "none), and print one JSON diagnosis per event, in order. The input's shape is told "
+        "from the input. No cloud calls. Exit 0; 3 when the input cannot be read or is one "
+        "JSON document of another kind (a malformed event gives an error object, not an exit "
+        "code).",
         "  pullfix classify events.jsonl\n"
         "  gcloud logging read 'jsonPayload.reason=\"Failed\"' --format=json | pullfix classify\n"
+        "  kubectl get events -n shop -o json | pullfix classify --format table\n"
         "  pullfix classify - < events.jsonl | jq -r .cause | sort | uniq -c\n"
         "  journalctl -u containerd | grep -i pull | pullfix classify --text --format table",
     )
@@ -386,9 +383,15 @@ def build_parser() -> argparse.ArgumentParser:
         "replay",
         "run events through the full remediate path against a sandbox world",
         "Run every event through remediate against a sandbox loaded from WORLD (the real "
-        "adapters, over the sandbox's wire protocols), each as of its own timestamp. Exit 0; "
-        "3 when the world, config or events file cannot be read or is invalid.",
+        "adapters, over the sandbox's wire protocols), each as of its own timestamp. EVENTS "
+        "is JSON Lines, one JSON array (gcloud logging read --format=json) or kubectl get "
+        "events -o json, as classify reads them. Exit 0; 3 when the world, config or events "
+        "file cannot be read or is invalid.",
         "  pullfix replay --world world.yaml events.jsonl\n"
+        "  gcloud logging read 'resource.type=\"k8s_pod\"' --format=json > events.json\n"
+        "  pullfix replay --world world.yaml events.json\n"
+        "  kubectl get events -n shop -o json > events.json && "
+        "pullfix replay --world world.yaml events.json\n"
         "  pullfix replay --world world.yaml --config examples/config.yaml --json events.jsonl\n"
         "  pullfix replay --world world.yaml --world-out after.yaml events.jsonl",
     )
@@ -403,7 +406,11 @@ def build_parser() -> argparse.ArgumentParser:
         "closes (action resolved, still_failing or abandoned; time_to_fix_seconds)",
     )
     add_format_argument(replay, "one object per event, JSON Lines")
-    replay.add_argument("events", help="JSON Lines of events (LogEntry, push body, CloudEvent)")
+    replay.add_argument(
+        "events",
+        help="events (LogEntry, push body, CloudEvent) as JSON Lines or one JSON array, or "
+        "kubectl get events -o json",
+    )
     replay.set_defaults(handler=_cmd_replay)
 
     _operator_commands(commands)

@@ -18,7 +18,7 @@ import yaml
 from pullfix.core.causes import Action
 from pullfix.core.classify import offline_record
 from pullfix.core.config import Config
-from pullfix.core.intake import PullFailure, parse_json
+from pullfix.core.intake import IntakeResult, PullFailure
 from pullfix.core.intake import parse_timestamp as _parse_time
 from pullfix.dev.sandbox import Sandbox, World
 from pullfix.engine.remediate import Remediator
@@ -33,12 +33,14 @@ __all__ = ["replay_events", "write_world"]
 def replay_events(
     world: World,
     config: Config,
-    lines: Iterable[bytes],
+    events: Iterable[tuple[str, IntakeResult]],
     sandbox: Sandbox | None = None,
     *,
     verify: bool = False,
 ) -> Iterator[dict[str, Any]]:
-    """Run each line through remediate against `world`; yield one result per line. With
+    """Run each event (where it was in the input, and its intake: see
+    `pullfix.cli.events_input`) through remediate against `world`; yield one result per
+    event. With
     `verify`, then one verification pass (see `pullfix.engine.verify`) as of the last
     event's time plus `escalation_grace`, over the world's log entries: one more result per
     incident it closes (resolved, still_failing, abandoned)."""
@@ -49,8 +51,8 @@ def replay_events(
     try:
         topic = outcomes_topic()
         remediator = build_remediator(config, clients, topic)
-        for number, raw in enumerate(lines, start=1):
-            result = _one(remediator, number, raw)
+        for where, intake in events:
+            result = _one(remediator, where, intake)
             yield result
             when = _parse_time(str((result.get("event") or {}).get("timestamp") or ""))
             if when is not None and (last is None or when > last):
@@ -72,16 +74,12 @@ def replay_events(
             box.stop()
 
 
-def _one(remediator: Remediator, number: int, raw: bytes) -> dict[str, Any]:
-    line = raw.strip()
-    if not line:
-        return {"error": f"line {number}: empty line", "action": Action.IGNORED.value}
-    result = parse_json(line)
+def _one(remediator: Remediator, where: str, result: IntakeResult) -> dict[str, Any]:
     if not isinstance(result, PullFailure):
         record = offline_record(result)
         if "error" in record:
             return {
-                "error": f"line {number}: {record['error']}",
+                "error": f"{where}: {record['error']}",
                 "action": Action.IGNORED.value,
                 "cause": None,
                 "grant": None,
