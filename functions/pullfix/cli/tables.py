@@ -70,6 +70,10 @@ def _split_image(ref: str) -> tuple[str, str]:
     return ref[:at], ref[at:]
 
 
+def _end_width(cell: object) -> int:
+    return len(_split_image(_ANSI_RE.sub("", str(cell)))[1])
+
+
 def render_table(
     headers: list[str],
     rows: list[list[str]],
@@ -89,21 +93,19 @@ def render_table(
     # An image column gives way last below the width of its longest tag or digest and a few
     # characters of path; any column may then shrink to _MIN_COLUMN.
     floors = [
-        min(
-            width, max(_MIN_COLUMN, _IMAGE_PATH_KEPT + max(len(_split_image(c)[1]) for c in column))
-        )
+        min(width, max(_MIN_COLUMN, _IMAGE_PATH_KEPT + max(_end_width(c) for c in column)))
         if image
         else _MIN_COLUMN
         for column, width, image in zip(columns, widths, images, strict=True)
     ]
-    for floor_of in (lambda i: floors[i], lambda i: _MIN_COLUMN):
+    for floor in (floors, [_MIN_COLUMN] * len(widths)):
         while sum(widths) + gaps > limit:
-            shrinkable = [i for i, w in enumerate(widths) if w > floor_of(i)]
+            shrinkable = [i for i, w in enumerate(widths) if w > floor[i]]
             if not shrinkable:
                 break
-            widest = max(shrinkable, key=lambda i: widths[i])
+            widest = max(shrinkable, key=widths.__getitem__)
             excess = sum(widths) + gaps - limit
-            widths[widest] = max(floor_of(widest), widths[widest] - excess)
+            widths[widest] = max(floor[widest], widths[widest] - excess)
     lines = ["  ".join(_fit(h, w) for h, w in zip(headers, widths, strict=True))]
     lines.append("  ".join("-" * w for w in widths))
     lines.extend(
