@@ -458,3 +458,39 @@ def test_config_validate_checks_the_outcomes_topic_when_it_is_set() -> None:
         "PULLFIX_OUTCOMES_TOPIC: Pub/Sub would refuse the topic id 'goog-x': 3-255 letters, "
         "digits and - _ . ~ + %, a letter first, not starting with goog"
     ]
+
+
+def test_the_key_table_is_the_loaders_defaults_and_fields() -> None:
+    from dataclasses import fields
+
+    from pullfix.core.config import (
+        AUTO_GRANT_KEYS,
+        CONFIG_FIELDS,
+        FIRESTORE_KEYS,
+        ROUTE_KEYS,
+        AutoGrant,
+        Route,
+    )
+
+    # An empty file is the table's defaults, and those are the dataclasses' own.
+    assert config_from_dict({}) == Config()
+    defaults = {
+        name: key.default
+        for name, key in CONFIG_FIELDS.items()
+        if key.kind not in ("section", "ledger")
+    }
+    assert config_from_dict(defaults) == Config()
+    assert (
+        config_from_dict(
+            {"auto_grant": {n: _yaml_value(k.default) for n, k in AUTO_GRANT_KEYS.items()}}
+        )
+        == Config()
+    )
+    assert tuple(ROUTE_KEYS) == tuple(f.name for f in fields(Route))
+    assert set(AUTO_GRANT_KEYS) == {f.name for f in fields(AutoGrant)}
+    assert set(FIRESTORE_KEYS) == {f.name for f in fields(FirestoreLedgerConfig)}
+
+
+def _yaml_value(value: object) -> object:
+    """A table default as YAML would give it: a list, not a tuple."""
+    return list(value) if isinstance(value, tuple) else value

@@ -19,12 +19,17 @@ from pullfix.core.schema import load_yaml, mapping
 from pullfix.errors import PullfixError
 
 __all__ = [
+    "AUTO_GRANT_KEYS",
+    "CONFIG_FIELDS",
     "CONFIG_KEYS",
     "DURATION_BOUNDS",
+    "FIRESTORE_KEYS",
+    "ROUTE_KEYS",
     "AutoGrant",
     "Config",
     "ConfigError",
     "FirestoreLedgerConfig",
+    "Key",
     "Route",
     "check_config",
     "config_from_env",
@@ -40,21 +45,6 @@ OUTCOMES_VARIABLE = "PULLFIX_OUTCOMES_TOPIC"
 # Secret Manager's limit for a secret's payload, where Terraform stores the config: "Must be
 # no larger than 64KiB" (https://cloud.google.com/secret-manager/docs/reference/rest/v1/SecretPayload).
 MAX_CONFIG_BYTES = 64 * 1024
-# The top-level keys of the config file.
-CONFIG_KEYS = (
-    "dry_run",
-    "auto_grant",
-    "dedupe_window",
-    "ledger",
-    "notify",
-    "escalation_grace",
-    "followup_grace",
-    "abandon_after",
-    "verify_per_run",
-    "max_event_age",
-    "api_timeout",
-    "lease",
-)
 # ASCII digits only (`\d` would take Arabic-Indic digits), and few enough for int().
 _DURATION_RE = re.compile(
     r"(?:([0-9]{1,9})d)?(?:([0-9]{1,9})h)?(?:([0-9]{1,9})m)?(?:([0-9]{1,12})s)?"
@@ -63,28 +53,190 @@ MINUTE, HOUR, DAY = 60, 3600, 86400
 # No duration pullfix reads (a setting or a flag) is longer than a century: beyond that,
 # datetime arithmetic on it overflows (`100000000d` would raise OverflowError on every event).
 MAX_DURATION = 36500 * DAY
-# The bounds of each duration setting, in seconds (docs/config.md explains each).
-DURATION_BOUNDS: dict[str, tuple[int, int]] = {
+
+
+@dataclass(frozen=True)
+class Key:
+    """One key of the config file, as the loader checks it and `pullfix config schema`
+    describes it (`pullfix.core.configschema`).
+
+    `kind` is one of: boolean; duration (`bounds` in seconds); integer (`bounds`); choice
+    (one of `choices`); globs (a list of non-empty strings, each matching `pattern` if
+    given); string (non-empty, matching `pattern` and never `not_pattern`, if given);
+    section (a mapping of `keys`; left empty, the defaults); routes (a list of mappings of
+    `keys`); ledger (`memory`, or a mapping of `keys`). Patterns are whole-string matches,
+    written in the part of regular-expression syntax Python's `re` and JSON Schema's
+    ECMA-262 share. What the table cannot say (a route's keys that go together, a Firestore
+    id's length in bytes) is checked in code: the loader's, and the schema's own."""
+
+    kind: str
+    default: Any = None
+    doc: str = ""
+    bounds: tuple[int, int] | None = None
+    choices: tuple[str, ...] = ()
+    keys: Mapping[str, Key] | None = None
+    pattern: str | None = None
+    not_pattern: str | None = None
+
+
+# What Firestore accepts as ids: a database is "(default)" or 4-63 of [a-z0-9-], a letter
+# first and no hyphen last, not UUID-like (CreateDatabaseRequest.database_id); a collection
+# id has no "/", is not "." or "..", does not match __.*__ and is at most 1,500 bytes
+# (https://cloud.google.com/firestore/quotas, "Collections, documents, and fields"); the
+# ledger adds "-open" to it for open incidents. A project id is lowercase letters, digits
+# and hyphens, a letter first (or a legacy domain-scoped "example.com:name"); its length is
+# Google's to check (sandbox worlds use short ones).
+_PROJECT_PATTERN = r"(?:[a-z0-9.-]+:)?[a-z][a-z0-9-]*"
+
+AUTO_GRANT_KEYS: dict[str, Key] = {
+    "repositories": Key(
+        "globs",
+        (),
+        "Artifact Registry repositories (projects/P/locations/L/repositories/R, globs) "
+        "pullfix may grant roles/artifactregistry.reader on; empty: never grant",
+        pattern="projects/.*",
+    ),
+    "cluster_projects": Key(
+        "globs", ("*",), "projects whose node service accounts may receive a grant (globs)"
+    ),
+    "level": Key(
+        "choice",
+        "repository",
+        "grant on the repository, or on the repository's project",
+        choices=("repository", "project"),
+    ),
+    "max_per_hour": Key(
+        "integer", 20, "grants in any 60 minutes; beyond it, tickets", bounds=(0, 10_000)
+    ),
+    "beside_conditions": Key(
+        "boolean",
+        False,
+        "whether a grant may go beside a conditional binding the account already has",
+    ),
+}
+FIRESTORE_KEYS: dict[str, Key] = {
+    "database": Key(
+        "string",
+        "(default)",
+        'Firestore database: "(default)" or 4-63 lowercase letters, digits and hyphens',
+        pattern=r"\(default\)|[a-z][a-z0-9-]{2,61}[a-z0-9]",
+        not_pattern=r"[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}",
+    ),
+    "collection": Key(
+        "string",
+        "pullfix-incidents",
+        "collection of incident documents (open ones go to the one named with -open added)",
+        pattern=r"[^/]+",
+        not_pattern=r"\.|\.\.|__.*__",
+    ),
+    "project": Key(
+        "string",
+        None,
+        "project of the database (default: GOOGLE_CLOUD_PROJECT, else the outcomes topic's)",
+        pattern=_PROJECT_PATTERN,
+    ),
+}
+# In Route's field order (a test holds them together).
+ROUTE_KEYS: dict[str, Key] = {
+    "chat": Key(
+        "choice",
+        None,
+        "Google Chat, Slack or a plain webhook",
+        choices=("google", "slack", "webhook"),
+    ),
+    "webhook_url_env": Key("string", None, "the environment variable holding the webhook URL"),
+    "namespace": Key("string", None, "a glob the outcome's namespace must match"),
+    "cluster": Key("string", None, "a glob the outcome's cluster (name or resource) must match"),
+    "cause": Key(
+        "choice", None, "the cause the outcome must have", choices=tuple(c.value for c in Cause)
+    ),
+    "repository_project": Key("string", None, "a glob the repository's project must match"),
+    "tickets": Key(
+        "choice", None, "github: also file tickets as GitHub issues", choices=("github",)
+    ),
+    "github_repo": Key("string", None, "owner/name, with tickets: github"),
+    "github_token_env": Key(
+        "string", None, "the environment variable holding the GitHub token, with tickets: github"
+    ),
+    "slack_token_env": Key(
+        "string", None, "with chat: slack, the environment variable holding a Slack bot token"
+    ),
+    "slack_channel": Key("string", None, "with chat: slack and slack_token_env, the channel id"),
+}
+# The config file's top-level keys, in order; durations' bounds in seconds (docs/config.md
+# explains each).
+CONFIG_FIELDS: dict[str, Key] = {
+    "dry_run": Key("boolean", False, "never change IAM; report would_grant instead"),
+    "auto_grant": Key(
+        "section", None, "where pullfix may grant, and how often", keys=AUTO_GRANT_KEYS
+    ),
     # Below a minute a retrying pod is a new incident each time; beyond 30 days a
     # recurrence months later is suppressed as a repeat.
-    "dedupe_window": (MINUTE, 30 * DAY),
+    "dedupe_window": Key(
+        "duration", "1h", "how long an incident stays known", bounds=(MINUTE, 30 * DAY)
+    ),
+    "ledger": Key(
+        "ledger",
+        "memory",
+        "where incidents are remembered: memory (one instance), or {firestore: {...}}",
+        keys={"firestore": Key("section", None, "a Firestore ledger", keys=FIRESTORE_KEYS)},
+    ),
+    "notify": Key(
+        "section",
+        None,
+        "where outcomes go",
+        keys={
+            "routes": Key(
+                "routes", (), "the first route whose filters all match wins", keys=ROUTE_KEYS
+            )
+        },
+    ),
     # IAM takes minutes to propagate: a shorter grace escalates grants that work.
-    "escalation_grace": (MINUTE, DAY),
+    "escalation_grace": Key(
+        "duration",
+        "10m",
+        "after a grant, failures that go on past this become one escalation ticket",
+        bounds=(MINUTE, DAY),
+    ),
     # kubelet's image back-off tops out at 5 minutes; 0 tickets at once.
-    "followup_grace": (0, HOUR),
+    "followup_grace": Key(
+        "duration",
+        "60s",
+        "how long a Back-off event, which gives no reason, waits for the Failed event that does",
+        bounds=(0, HOUR),
+    ),
     # 36500d (a century) is in effect "never" (the demo and replays of old events use it).
-    "abandon_after": (MINUTE, MAX_DURATION),
-    "max_event_age": (MINUTE, MAX_DURATION),
+    "abandon_after": Key(
+        "duration",
+        "1d",
+        "verification: an incident with neither a failure nor a pull for this long is abandoned",
+        bounds=(MINUTE, MAX_DURATION),
+    ),
+    "verify_per_run": Key(
+        "integer", 200, "verification: at most this many incidents per pass", bounds=(1, 10_000)
+    ),
+    "max_event_age": Key(
+        "duration", "1d", "older events are dropped", bounds=(MINUTE, MAX_DURATION)
+    ),
     # One Google call may not outlast notify, whose timeout is 60 s.
-    "api_timeout": (1, 60),
+    "api_timeout": Key("duration", "10s", "per Google API call", bounds=(1, 60)),
     # A lease shorter than remediate's timeout is a warning (see lease_warning); beyond an
     # hour a crashed worker holds its incident too long.
-    "lease": (1, HOUR),
+    "lease": Key(
+        "duration", "150s", "how long work under way holds its incident", bounds=(1, HOUR)
+    ),
+}
+# The top-level keys of the config file.
+CONFIG_KEYS = tuple(CONFIG_FIELDS)
+# The bounds of each duration setting, in seconds.
+DURATION_BOUNDS: dict[str, tuple[int, int]] = {
+    name: key.bounds
+    for name, key in CONFIG_FIELDS.items()
+    if key.kind == "duration" and key.bounds is not None
 }
 # The functions' timeouts as Terraform deploys them (terraform/functions.tf): a lease must
 # outlast the longest invocation that holds one (remediate's; notify's is 60 s).
 FUNCTION_TIMEOUT = 120
-_CHATS = ("google", "slack", "webhook")
 
 
 class ConfigError(PullfixError, ValueError):
@@ -206,8 +358,21 @@ def format_duration(seconds: int) -> str:
     return "".join(parts)
 
 
-def _duration(root: Mapping[str, Any], key: str, default: str) -> int:
-    return parse_duration(root.get(key, default), key, DURATION_BOUNDS[key])
+def _duration(root: Mapping[str, Any], key: str) -> int:
+    return parse_duration(root.get(key, CONFIG_FIELDS[key].default), key, DURATION_BOUNDS[key])
+
+
+def _bounded_int(value: object, where: str, key: Key, unit: str = "") -> int:
+    low, high = key.bounds or (0, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"{where}: expected {low}-{high}{unit}, got {value!r}")
+    return value
+
+
+def _get(data: Mapping[str, Any], keys: Mapping[str, Key], name: str) -> Any:
+    """`data[name]`, else the table's default (a list where the table has a tuple)."""
+    default = keys[name].default
+    return data.get(name, list(default) if isinstance(default, tuple) else default)
 
 
 def lease_warning(config: Config) -> str | None:
@@ -237,21 +402,26 @@ def config_from_env() -> Config:
 
 def config_from_dict(data: object) -> Config:
     root = _mapping(data, "config", CONFIG_KEYS)
-    dry_run = root.get("dry_run", False)
+    dry_run = _get(root, CONFIG_FIELDS, "dry_run")
     if not isinstance(dry_run, bool):
         raise ConfigError(f"dry_run: expected true or false, got {dry_run!r}")
     return Config(
         dry_run=dry_run,
         auto_grant=_auto_grant(_empty_if_none(root.get("auto_grant"))),
-        dedupe_window=_duration(root, "dedupe_window", "1h"),
-        escalation_grace=_duration(root, "escalation_grace", "10m"),
-        followup_grace=_duration(root, "followup_grace", "60s"),
-        abandon_after=_duration(root, "abandon_after", "1d"),
-        verify_per_run=_verify_per_run(root.get("verify_per_run", 200)),
-        max_event_age=_duration(root, "max_event_age", "1d"),
-        api_timeout=_duration(root, "api_timeout", "10s"),
-        lease=_duration(root, "lease", "150s"),
-        ledger=_ledger(root.get("ledger", "memory")),
+        dedupe_window=_duration(root, "dedupe_window"),
+        escalation_grace=_duration(root, "escalation_grace"),
+        followup_grace=_duration(root, "followup_grace"),
+        abandon_after=_duration(root, "abandon_after"),
+        verify_per_run=_bounded_int(
+            _get(root, CONFIG_FIELDS, "verify_per_run"),
+            "verify_per_run",
+            CONFIG_FIELDS["verify_per_run"],
+            " incidents",
+        ),
+        max_event_age=_duration(root, "max_event_age"),
+        api_timeout=_duration(root, "api_timeout"),
+        lease=_duration(root, "lease"),
+        ledger=_ledger(_get(root, CONFIG_FIELDS, "ledger")),
         routes=_routes(_empty_if_none(root.get("notify"))),
     )
 
@@ -263,64 +433,62 @@ def _empty_if_none(value: object) -> object:
 
 
 def _auto_grant(value: object) -> AutoGrant:
-    data = _mapping(
-        value,
-        "auto_grant",
-        ("repositories", "cluster_projects", "level", "max_per_hour", "beside_conditions"),
-    )
-    repositories = _globs(data.get("repositories", []), "auto_grant.repositories")
+    keys = AUTO_GRANT_KEYS
+    data = _mapping(value, "auto_grant", tuple(keys))
+    repositories = _globs(_get(data, keys, "repositories"), "auto_grant.repositories")
     for glob in repositories:
-        if not glob.startswith("projects/"):
+        if not _id_rule(keys["repositories"])(glob):
             raise ConfigError(
                 f"auto_grant.repositories: {glob!r} must look like "
                 "projects/P/locations/L/repositories/R (globs allowed)"
             )
-    level = data.get("level", "repository")
-    if level not in ("repository", "project"):
-        raise ConfigError(f"auto_grant.level: expected repository or project, got {level!r}")
-    cap = data.get("max_per_hour", 20)
-    if not isinstance(cap, int) or isinstance(cap, bool) or not 0 <= cap <= 10_000:
-        raise ConfigError(f"auto_grant.max_per_hour: expected 0-10000, got {cap!r}")
-    beside = data.get("beside_conditions", False)
+    level = _get(data, keys, "level")
+    if level not in keys["level"].choices:
+        choices = " or ".join(keys["level"].choices)
+        raise ConfigError(f"auto_grant.level: expected {choices}, got {level!r}")
+    cap = _bounded_int(
+        _get(data, keys, "max_per_hour"), "auto_grant.max_per_hour", keys["max_per_hour"]
+    )
+    beside = _get(data, keys, "beside_conditions")
     if not isinstance(beside, bool):
         raise ConfigError(f"auto_grant.beside_conditions: expected true or false, got {beside!r}")
     return AutoGrant(
         beside_conditions=beside,
         repositories=tuple(repositories),
         cluster_projects=tuple(
-            _globs(data.get("cluster_projects", ["*"]), "auto_grant.cluster_projects")
+            _globs(_get(data, keys, "cluster_projects"), "auto_grant.cluster_projects")
         ),
         level=level,
         max_per_hour=cap,
     )
 
 
-# What Firestore accepts as ids: a database is "(default)" or 4-63 of [a-z0-9-], a letter
-# first and no hyphen last, not UUID-like (CreateDatabaseRequest.database_id); a collection
-# id has no "/", is not "." or "..", does not match __.*__ and is at most 1,500 bytes
-# (https://cloud.google.com/firestore/quotas, "Collections, documents, and fields"); the
-# ledger adds "-open" to it for open incidents. A project id is lowercase letters, digits
-# and hyphens, a letter first (or a legacy domain-scoped "example.com:name"); its length is
-# Google's to check (sandbox worlds use short ones).
-_DATABASE_ID = re.compile(r"\(default\)|[a-z][a-z0-9-]{2,61}[a-z0-9]")
-_UUID_LIKE = re.compile(r"[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}")
-_PROJECT_ID = re.compile(r"(?:[a-z0-9.-]+:)?[a-z][a-z0-9-]*")
+_PROJECT_ID = re.compile(_PROJECT_PATTERN)
+
+
+def _id_rule(key: Key) -> Callable[[str], bool]:
+    """The table's `pattern` and `not_pattern` of an id, as Python checks them."""
+    pattern = re.compile(key.pattern or ".*", re.DOTALL)
+    not_pattern = re.compile(key.not_pattern) if key.not_pattern else None
+    return lambda v: bool(pattern.fullmatch(v)) and not (not_pattern and not_pattern.fullmatch(v))
+
+
 _FIRESTORE_IDS: dict[str, tuple[Callable[[str], bool], str]] = {
     "database": (
-        lambda v: bool(_DATABASE_ID.fullmatch(v)) and not _UUID_LIKE.fullmatch(v),
+        _id_rule(FIRESTORE_KEYS["database"]),
         'expected "(default)" or 4-63 lowercase letters, digits and hyphens',
     ),
     "collection": (
+        # Beyond the table (JSON Schema counts characters, not bytes): at most 1,500 bytes
+        # with "-open" added, and no invisible or control character.
         lambda v: (
-            "/" not in v
-            and v not in (".", "..")
-            and not re.fullmatch(r"__.*__", v)
+            _id_rule(FIRESTORE_KEYS["collection"])(v)
             and len(v.encode()) <= 1500 - len("-open")
             and v.isprintable()
         ),
         "expected a Firestore collection id (no '/', not '.' or '..', not __name__)",
     ),
-    "project": (lambda v: bool(_PROJECT_ID.fullmatch(v)), "expected a project id"),
+    "project": (_id_rule(FIRESTORE_KEYS["project"]), "expected a project id"),
 }
 
 
@@ -354,9 +522,7 @@ def _ledger(value: object) -> str | FirestoreLedgerConfig:
         return "memory"
     if isinstance(value, dict) and set(value) == {"firestore"}:
         spec = _mapping(
-            _empty_if_none(value["firestore"]),
-            "ledger.firestore",
-            ("database", "collection", "project"),
+            _empty_if_none(value["firestore"]), "ledger.firestore", tuple(FIRESTORE_KEYS)
         )
         for key in spec:
             if not isinstance(spec[key], str) or not spec[key]:
@@ -368,12 +534,6 @@ def _ledger(value: object) -> str | FirestoreLedgerConfig:
     raise ConfigError(f"ledger: expected memory or {{firestore: {{...}}}}, got {value!r}")
 
 
-def _verify_per_run(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10_000:
-        raise ConfigError(f"verify_per_run: expected 1-10000 incidents, got {value!r}")
-    return value
-
-
 def _routes(value: object) -> tuple[Route, ...]:
     data = _mapping(value, "notify", ("routes",))
     routes = data.get("routes", [])
@@ -382,13 +542,14 @@ def _routes(value: object) -> tuple[Route, ...]:
     out = []
     for index, item in enumerate(routes):
         where = f"notify.routes[{index}]"
-        spec = _mapping(item, where, tuple(Route.__dataclass_fields__))
+        spec = _mapping(item, where, tuple(ROUTE_KEYS))
         for key, val in spec.items():
             if not isinstance(val, str) or not val:
                 raise ConfigError(f"{where}.{key}: expected a non-empty string, got {val!r}")
-        if spec.get("chat") not in _CHATS:
+        chats = ROUTE_KEYS["chat"].choices
+        if spec.get("chat") not in chats:
             raise ConfigError(
-                f"{where}.chat: expected one of {', '.join(_CHATS)}, got {spec.get('chat')!r}"
+                f"{where}.chat: expected one of {', '.join(chats)}, got {spec.get('chat')!r}"
             )
         if "slack_token_env" in spec or "slack_channel" in spec:
             if spec["chat"] != "slack" or not (
@@ -399,9 +560,9 @@ def _routes(value: object) -> tuple[Route, ...]:
                 )
         elif "webhook_url_env" not in spec:
             raise ConfigError(f"{where}.webhook_url_env: required (the variable holding the URL)")
-        if "cause" in spec and spec["cause"] not in {c.value for c in Cause}:
+        if "cause" in spec and spec["cause"] not in ROUTE_KEYS["cause"].choices:
             raise ConfigError(f"{where}.cause: {spec['cause']!r} is not a cause")
-        if spec.get("tickets") not in (None, "github"):
+        if spec.get("tickets") not in (None, *ROUTE_KEYS["tickets"].choices):
             raise ConfigError(f"{where}.tickets: expected github, got {spec['tickets']!r}")
         if spec.get("tickets") == "github" and not (
             spec.get("github_repo") and spec.get("github_token_env")
