@@ -319,6 +319,7 @@ def test_every_command_has_examples_in_its_help() -> None:
         ["demo"],
         ["sandbox", "serve"],
         ["config", "validate"],
+        ["config", "schema"],
     ):
         done = run(*command, "--help")
         assert done.returncode == 0
@@ -452,6 +453,35 @@ def test_config_validate_names_variables_never_values(tmp_path: Path) -> None:
     broken.write_text("auto_grant: {level: folder}\n")
     done = _validate(str(broken))
     assert done.returncode == 3 and "auto_grant.level" in done.stdout
+
+
+def test_config_validate_offline_checks_the_file_alone(tmp_path: Path) -> None:
+    example = str(REPO / "examples" / "config.yaml")
+    # As in CI: none of the routes' variables, and a topic Pub/Sub would refuse.
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("CHAT_PAYMENTS", "SLACK_NODES", "SLACK_PLATFORM", "GITHUB_TOKEN_PLATFORM")
+    }
+    env["PULLFIX_OUTCOMES_TOPIC"] = "not a topic"
+    online = _validate(example, env=env)
+    assert online.returncode == 3 and "CHAT_PAYMENTS is not set" in online.stdout
+    offline = _validate("--offline", example, env=env)
+    assert offline.returncode == 0, offline.stdout + offline.stderr
+    assert offline.stdout.endswith("valid (offline: environment not checked)\n")
+    report = json.loads(_validate("--offline", example, "--json", env=env).stdout)
+    assert report["valid"] is True and report["problems"] == []
+    assert report["environment_checked"] is False
+    # The file itself is checked as the functions would, and its warnings still apply.
+    wide = tmp_path / "wide.yaml"
+    wide.write_text("auto_grant: {repositories: ['projects/shop-*/locations/*/repositories/*']}\n")
+    done = _validate("--offline", str(wide), env=env)
+    assert done.returncode == 0 and "warning: auto_grant.repositories" in done.stdout
+    for text in ("auto_grant: {level: folder}\n", "dry_run: true\ndry_run: false\n"):
+        broken = tmp_path / "broken.yaml"
+        broken.write_text(text)
+        done = _validate("--offline", str(broken), env=env)
+        assert done.returncode == 3 and "invalid" in done.stdout, text
 
 
 def test_classify_formats_say_the_same() -> None:

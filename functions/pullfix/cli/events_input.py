@@ -122,9 +122,7 @@ def _kubectl(value: object) -> EventInput:
     kinds = {item.get("kind") for item in items if isinstance(item, dict)}
     if items and not kinds & {"Event", None}:
         others = ", ".join(sorted(str(k) for k in kinds)) or "no objects"
-        raise EventInputError(
-            f"input is a kubectl List of {others}, not Events; {_SHAPES}"
-        )
+        raise EventInputError(f"input is a kubectl List of {others}, not Events; {_SHAPES}")
     events: list[tuple[str, IntakeResult]] = []
     for number, item in enumerate(items, start=1):
         where = f"item {number}"

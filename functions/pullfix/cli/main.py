@@ -287,21 +287,27 @@ def _cmd_config_validate(args: argparse.Namespace, stdout: TextIO) -> int:
     except ConfigError as exc:
         problems.append(str(exc))
     else:
-        problems, warnings = check_config(config, os.environ)
+        # --offline: the file alone, as in CI, where the functions' variables are not set.
+        problems, warnings = check_config(config, None if args.offline else os.environ)
     fmt = output_format(args)
     if fmt != "table":
-        write_structured(
-            {"file": path, "valid": not problems, "problems": problems, "warnings": warnings},
-            fmt,
-            stdout,
-        )
+        result = {"file": path, "valid": not problems, "problems": problems, "warnings": warnings}
+        write_structured({**result, "environment_checked": not args.offline}, fmt, stdout)
     else:
         for line in problems:
             stdout.write(f"error: {line}\n")
         for line in warnings:
             stdout.write(f"warning: {line}\n")
-        stdout.write(f"{path}: {'invalid' if problems else 'valid'}\n")
+        offline = " (offline: environment not checked)" if args.offline else ""
+        stdout.write(f"{path}: {'invalid' if problems else 'valid'}{offline}\n")
     return EXIT_INPUT if problems else EXIT_OK
+
+
+def _cmd_config_schema(args: argparse.Namespace, stdout: TextIO) -> int:
+    from pullfix.core.configschema import config_schema
+
+    stdout.write(json.dumps(config_schema(), indent=2, ensure_ascii=False) + "\n")
+    return EXIT_OK
 
 
 def _command(
@@ -541,23 +547,45 @@ def _tool_commands(commands: Any) -> None:
     """`config validate`, `sandbox serve` and `demo`."""
     from pullfix.cli.output import add_format_argument
 
-    config = commands.add_parser("config", help="check a config file")
+    config = commands.add_parser("config", help="check a config file, or print its schema")
     config_commands = config.add_subparsers(dest="config_command", required=True, metavar="COMMAND")
     validate = _command(
         config_commands,
         "validate",
         "check a config file: schema, globs, routes and their environment variables",
         "Load FILE as remediate and notify would, and check that every route's environment "
-        "variables are set and well-formed (their values are never printed). Exit 0 when "
-        "the file is valid; 3 when it is not (each problem named).",
+        "variables are set and well-formed (their values are never printed); --offline "
+        "skips those environment checks (for CI). Exit 0 when the file is valid; 3 when it "
+        "is not (each problem named).",
         "  pullfix config validate examples/config.yaml\n"
+        "  pullfix config validate --offline config.yaml   # in CI: the file alone\n"
         "  PULLFIX_CONFIG=/etc/pullfix/config.yaml pullfix config validate",
     )
     validate.add_argument(
         "file", nargs="?", metavar="FILE", help="the config file (default: PULLFIX_CONFIG)"
     )
+    validate.add_argument(
+        "--offline",
+        action="store_true",
+        help="check the file alone: not the routes' environment variables nor "
+        "PULLFIX_OUTCOMES_TOPIC (the warnings still apply)",
+    )
     add_format_argument(validate, "one object")
     validate.set_defaults(handler=_cmd_config_validate)
+
+    schema = _command(
+        config_commands,
+        "schema",
+        "print the config file's JSON Schema, for editors",
+        "Print the JSON Schema (draft 2020-12) of the config file, generated from the table "
+        "the loader reads: point an editor's YAML language server at it for completion and "
+        "checks as you type. Files the schema accepts may still fail `config validate` "
+        "(bounds of durations written as text, the YAML itself); it is the authority. Exit 0.",
+        "  pullfix config schema > pullfix-config.schema.json\n"
+        "  # then, first line of config.yaml (YAML language server, e.g. in VS Code):\n"
+        "  # yaml-language-server: $schema=./pullfix-config.schema.json",
+    )
+    schema.set_defaults(handler=_cmd_config_schema)
 
     sandbox = commands.add_parser("sandbox", help="the local double of the Google APIs")
     sandbox_commands = sandbox.add_subparsers(

@@ -582,13 +582,19 @@ def _mapping(value: object, where: str, allowed: tuple[str, ...] | None) -> dict
     return mapping(value, where, allowed, ConfigError)
 
 
-def check_config(config: Config, environ: Mapping[str, str]) -> tuple[list[str], list[str]]:
+def check_config(config: Config, environ: Mapping[str, str] | None) -> tuple[list[str], list[str]]:
     """What a loaded config still gets wrong against `environ`: (problems, warnings).
 
     Problems: a route's variables unset or malformed (named, never their values), and
-    PULLFIX_OUTCOMES_TOPIC when it is set but Pub/Sub would refuse it. Warnings:
+    PULLFIX_OUTCOMES_TOPIC when it is set but Pub/Sub would refuse it; none when `environ`
+    is None (offline: the environment is not the one the functions will have). Warnings:
     allow-list globs wider than they look, a lease shorter than the function's timeout.
     """
+    problems = [] if environ is None else _environment_problems(config, environ)
+    return problems, _warnings(config)
+
+
+def _environment_problems(config: Config, environ: Mapping[str, str]) -> list[str]:
     from pullfix.core.secrets import github_token, slack_token, webhook_url
 
     problems: list[str] = []
@@ -612,6 +618,10 @@ def check_config(config: Config, environ: Mapping[str, str]) -> tuple[list[str],
             topic_name(topic, OUTCOMES_VARIABLE)
         except ConfigError as exc:
             problems.append(str(exc))
+    return problems
+
+
+def _warnings(config: Config) -> list[str]:
     warnings = []
     for glob in config.auto_grant.repositories:
         if glob.count("/") != 5:
@@ -633,4 +643,4 @@ def check_config(config: Config, environ: Mapping[str, str]) -> tuple[list[str],
             "auto_grant.cluster_projects: '*' lets the node account of any cluster project "
             "receive a grant on the allow-listed repositories"
         )
-    return problems, warnings
+    return warnings
