@@ -66,6 +66,8 @@ def _explain_input(source: BinaryIO, cluster_project: str | None) -> Iterator[st
 
 
 def _cmd_classify(args: argparse.Namespace, stdout: TextIO) -> int:
+    from pullfix.cli.events_input import EventInputError
+
     if args.cluster_project and not args.text:
         # Events name their cluster's project themselves; only raw text needs it said.
         print("pullfix classify: --cluster-project goes with --text", file=sys.stderr)
@@ -125,7 +127,7 @@ def _cmd_classify(args: argparse.Namespace, stdout: TextIO) -> int:
     except OSError as exc:
         print(f"pullfix classify: reading input failed: {exc}", file=sys.stderr)
         return EXIT_INPUT
-    except ValueError as exc:  # EventInputError: the input is none of the three shapes
+    except EventInputError as exc:  # one JSON document, but none of the shapes classify reads
         print(f"pullfix classify: {exc}", file=sys.stderr)
         return EXIT_INPUT
     finally:
