@@ -392,10 +392,12 @@ def test_a_troubleshooter_error_no_retry_mends_ends_in_an_outcome(
         outcome = pipe.one_outcome(folder)
         assert (outcome["action"], outcome["cause"]) == ("ticket", "permission")
         assert f"folders/{FOLDER}" in _reasons(outcome)
-        (warning,) = _refusal_warnings(pipe)
-        assert warning["error"]["code"] == status
+        # An answer about one request: each event's own warning, and no backoff (a forged
+        # event must not switch the troubleshooter off for every repository).
+        warning, second = _refusal_warnings(pipe)
+        assert warning["error"]["code"] == second["error"]["code"] == status
         assert message in warning["reason"]
-        assert pipe.stats().get("policytroubleshooter.iam.troubleshoot", 0) == 1
+        assert pipe.stats().get("policytroubleshooter.iam.troubleshoot", 0) == 2
 
 
 def test_missing_images_ask_a_refusing_troubleshooter_once(tmp_path: Path) -> None:
@@ -540,3 +542,28 @@ def test_the_access_world_is_the_one_described() -> None:
     assert (
         CONFIG["auto_grant"]["repositories"][1] == f"projects/{IMAGES}/locations/*/repositories/*"
     )
+
+
+def test_a_forged_event_naming_a_project_that_does_not_exist_never_turns_deny_policies_off(
+    tmp_path: Path,
+) -> None:
+    """The troubleshooter answers a request about a resource that does not exist with an
+    error (404, or 403 "… (or it may not exist)"): that is one request's answer, not the
+    service refusing pullfix, so the next real incident is still judged with deny policies."""
+
+    def world(shape: dict[str, Any]) -> None:
+        access_world(shape)
+        # "quarantined" loses its reader binding: only the deny policy tells it apart from
+        # an account that simply lacks the role (which the fallback would grant).
+        images = shape["projects"][IMAGES]
+        images["iam"] = [b for b in images["iam"] if member("quarantined") not in b["members"]]
+
+    with pipeline(tmp_path, world=world) as (pipe,):
+        ghost = event("plain", "us-docker.pkg.dev/no-such-project-7/r/web:1", workload="ghost")
+        assert pipe.post(ghost) == 200
+        blocked = event("quarantined", SHARED, workload="quarantined-after-ghost")
+        assert pipe.post(blocked) == 200
+        outcome = pipe.one_outcome(blocked)
+        assert (outcome["action"], outcome["cause"]) == ("ticket", "permission"), outcome
+        assert "deny" in _reasons(outcome)
+        assert member("quarantined") not in pipe.reader_members(SHARED_REPO)

@@ -235,14 +235,34 @@ def test_a_troubleshooter_that_cannot_answer_leaves_the_fallback_and_one_warning
         assert "Policy Troubleshooter cannot answer pullfix" in notes
         assert str(error) in notes
         assert "deny policies" in notes and "principal access boundary" in notes
-    assert apis.asked == 1
-    (warning,) = _signals(logged)
+    # A refusal of the service backs off; an answer about one request (400, 404) does not:
+    # a forged event naming a resource that does not exist must not switch the
+    # troubleshooter (and deny policies with it) off for every repository.
+    service = isinstance(error, AccessDenied)
+    assert apis.asked == (1 if service else 3)
+    warnings = _signals(logged)
+    assert len(warnings) == (1 if service else 3)
+    warning = warnings[0]
     assert warning["severity"] == "WARNING"
     assert warning["reason"] == str(error)
     assert warning["permission"] == DOWNLOAD_PERMISSION
     if isinstance(error, ApiCallError):
         assert warning["error"]["code"] == error.code
-    assert collector.troubleshooter_refusal == str(error)
+    assert collector.troubleshooter_refusal == (str(error) if service else None)
+
+
+def test_a_denial_about_one_resource_never_turns_the_troubleshooter_off(
+    logged: io.StringIO,
+) -> None:
+    apis = _Apis(
+        AccessDenied(
+            "troubleshooting: Permission denied on resource project ghost (or it may not exist)."
+        )
+    )
+    collector = EvidenceCollector(apis)  # type: ignore[arg-type]
+    collector.access(_evidence())
+    assert collector.troubleshooter_refusal is None
+    assert collector.ask_troubleshooter(_evidence()) is not None
 
 
 def test_a_refusal_met_twice_for_one_event_is_one_warning(logged: io.StringIO) -> None:

@@ -51,6 +51,17 @@ def _background() -> ThreadPoolExecutor:
         return _pool
 
 
+def _service_refused(exc: BaseException) -> bool:
+    """Whether the troubleshooter's error is about the service (its API disabled, pullfix
+    may not use it: every request meets it), not about the one request: a resource that
+    does not exist or may not be read (404, 400, or Google's 403 "Permission denied on
+    resource project X (or it may not exist)"), which a forged event can provoke at will."""
+    api = exc if isinstance(exc, ApiCallError) else exc.__cause__
+    code = api.code if isinstance(api, ApiCallError) else 403
+    text = f"{exc} {exc.__cause__ or ''}".lower()
+    return not (code in (400, 404) or "may not exist" in text or "not found" in text)
+
+
 def grant_may_fix(evidence: Evidence) -> bool:
     """Whether the identity checks leave a reader grant as a possible fix."""
     if evidence.unverified is not None or evidence.account is None:
@@ -77,14 +88,20 @@ class EvidenceCollector:
             return None
 
     def _refused(self, exc: Exception) -> None:
-        """Start the backoff after the troubleshooter's refusal or permanent error. The first
+        """After the troubleshooter's refusal or permanent error. A refusal of the service
+        itself (its API disabled, or pullfix may not use it) starts the backoff: the first
         of a backoff period is logged as a warning (jsonPayload `signal`), the others fall
-        within it: one entry per period, however many events meet the refusal."""
+        within it, one entry per period however many events meet it. An answer about one
+        request (the resource it names does not exist, or may not be read: 400, 404, 403)
+        starts nothing: one forged event naming a project that does not exist must not
+        turn the troubleshooter, and with it deny policies, off for every repository. It is
+        logged with the same signal, once for its event."""
         reason = str(exc)
+        service = _service_refused(exc)
         with self._refusal_lock:
             now = time.monotonic()
-            first = now >= self._troubleshooter_refused_until
-            if first:
+            first = not service or now >= self._troubleshooter_refused_until
+            if service and first:
                 self._refusal = reason
                 self._troubleshooter_refused_until = now + TROUBLESHOOTER_BACKOFF
         if first:
@@ -92,7 +109,7 @@ class EvidenceCollector:
                 "signal": REFUSED_SIGNAL,
                 "reason": reason,
                 "permission": DOWNLOAD_PERMISSION,
-                "backoff_seconds": TROUBLESHOOTER_BACKOFF,
+                "backoff_seconds": TROUBLESHOOTER_BACKOFF if service else 0,
             }
             # The API's answer: the error itself, or what AccessDenied was made from.
             api = exc if isinstance(exc, ApiCallError) else exc.__cause__
@@ -102,8 +119,12 @@ class EvidenceCollector:
                 "WARNING",
                 "the Policy Troubleshooter cannot answer pullfix "
                 f"({reason}); access is judged from the allow policies pullfix can read, "
-                "which show no deny or principal access boundary policies, for the next "
-                f"{TROUBLESHOOTER_BACKOFF:.0f} s",
+                "which show no deny or principal access boundary policies, "
+                + (
+                    f"for the next {TROUBLESHOOTER_BACKOFF:.0f} s"
+                    if service
+                    else "for this request only"
+                ),
                 fields,
             )
 
@@ -235,7 +256,11 @@ class EvidenceCollector:
         if asked.cancelled():
             return
         error = asked.exception()
-        if isinstance(error, AccessDenied | ApiCallError) and not isinstance(error, Retryable):
+        if (
+            isinstance(error, AccessDenied | ApiCallError)
+            and not isinstance(error, Retryable)
+            and _service_refused(error)  # one request's answer is logged where it is used
+        ):
             self._refused(error)
 
     def access(self, evidence: Evidence, asked: Future[AccessVerdict] | None = None) -> None:
