@@ -525,3 +525,24 @@ def test_config_validate_exits_3_without_a_traceback_on_hostile_files(
     assert done.returncode == 3, done.stdout + done.stderr
     assert "Traceback" not in done.stderr and done.stderr == ""
     assert message in done.stdout and done.stdout.endswith(f"{path}: invalid\n")
+
+
+def test_tables_spell_out_what_a_terminal_would_act_on() -> None:
+    """An image or namespace from an event can carry escape sequences (clear the screen,
+    an OSC 8 hyperlink, a bidi override): a table shows them, never sends them."""
+    import io
+
+    from pullfix.cli.tables import paint, render_table
+
+    hostile = "ghcr.io/a\x1b[2J\x1b]8;;http://evil.example/\x1b\\b\u202ec:1"
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    action = paint("ticket", "33", Tty())
+    table = render_table(["image", "action"], [[hostile, action]], 200)
+    image_cell = table.splitlines()[2].split("  ")[0]
+    assert "\x1b" not in image_cell and "\u202e" not in image_cell
+    assert "\\x1b[2J" in image_cell and "\\u202e" in image_cell
+    assert "\x1b[33mticket\x1b[0m" in table  # pullfix's own colour is kept

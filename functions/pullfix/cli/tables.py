@@ -22,9 +22,32 @@ def colour_enabled(out: TextIO) -> bool:
     return out.isatty() and not os.environ.get("NO_COLOR")
 
 
+class Painted(str):
+    """A cell pullfix coloured itself: its escape codes are pullfix's, kept as they are."""
+
+    __slots__ = ()
+
+
 def paint(text: str, colour: str | None, out: TextIO) -> str:
     """`text` in the ANSI colour `colour` (e.g. "31"), when `out` wants colour."""
-    return f"\033[{colour}m{text}\033[0m" if colour and colour_enabled(out) else text
+    return Painted(f"\033[{colour}m{text}\033[0m") if colour and colour_enabled(out) else text
+
+
+def shown(text: str) -> str:
+    """`text` with every character a terminal would act on or hide spelled out (`\\x1b`,
+    `\\u202e`): an image or a namespace from an event can clear the screen, link, or
+    reorder what the operator reads otherwise (controls, bidi and other format
+    characters, line and paragraph separators)."""
+    if text.isprintable():
+        return text
+    return "".join(
+        ch
+        if ch.isprintable() or ch == " "
+        else (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+        if ord(ch) <= 0xFFFF
+        else f"\\U{ord(ch):08x}"
+        for ch in text
+    )
 
 
 def terminal_width() -> int:
@@ -86,6 +109,8 @@ def render_table(
     columns headed by a name in `image_columns` are image references: cut in the middle,
     they keep their tag or digest."""
     limit = terminal_width() if width is None else width
+    headers = [shown(h) for h in headers]
+    rows = [[c if isinstance(c, Painted) else shown(str(c)) for c in row] for row in rows]
     columns = list(zip(headers, *rows, strict=True))
     widths = [max(_visible(str(cell)) for cell in column) for column in columns]
     gaps = 2 * (len(widths) - 1)
