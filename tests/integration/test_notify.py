@@ -274,3 +274,130 @@ def test_a_generic_webhook_gets_the_outcome_json(tmp_path: Path) -> None:
     (posted,) = hook.posts
     assert posted.path == "/hooks/pullfix"
     assert posted.body == outcome
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 that no system trusts, and its key."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pullfix test CA")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "ca.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+@pytest.mark.parametrize("variable", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", None])
+def test_notify_trusts_the_ca_bundle_the_environment_names(
+    tmp_path: Path, variable: str | None
+) -> None:
+    """A webhook behind a private CA (a corporate proxy, a self-hosted chat): notify trusts
+    the bundle REQUESTS_CA_BUNDLE (or CURL_CA_BUNDLE) names, as pullfix's Google calls do;
+    without it the certificate is refused and the outcome kept for redelivery."""
+    import ssl
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    cert, key = _self_signed(tmp_path)
+    posts: list[bytes] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            posts.append(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        yaml.safe_dump({"notify": {"routes": [{"chat": "webhook", "webhook_url_env": "HOOK"}]}})
+    )
+    env = {"PULLFIX_CONFIG": str(config), "HOOK": f"https://127.0.0.1:{server.server_address[1]}/"}
+    # (This machine's own environment may name the system's bundle: set both, empty.)
+    env |= {"REQUESTS_CA_BUNDLE": "", "CURL_CA_BUNDLE": ""}
+    if variable is not None:
+        env[variable] = str(cert)
+    outcome = {
+        "schema": "pullfix.outcome/v1",
+        "event": {"message_id": "x", "namespace": "n"},
+        "cause": "network",
+        "action": "ticket",
+        "fingerprint": "ticket-ca",
+        "reasons": ["i/o timeout"],
+        "ticket": {"title": "t"},
+    }
+    try:
+        with FunctionServer("notify", env=env, log_path=tmp_path / "notify.log") as notify:
+            status = Team(None, notify, None, None, None).post_outcome(outcome, "m1")  # type: ignore[arg-type]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    if variable is None:
+        assert status == 500 and posts == []  # refused, kept for redelivery
+    else:
+        assert status == 200 and len(posts) == 1
+
+
+def test_a_ca_bundle_that_cannot_be_read_is_a_configuration_error(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        yaml.safe_dump({"notify": {"routes": [{"chat": "webhook", "webhook_url_env": "HOOK"}]}})
+    )
+    env = {
+        "PULLFIX_CONFIG": str(config),
+        "HOOK": "https://127.0.0.1:9/",
+        "REQUESTS_CA_BUNDLE": str(tmp_path / "missing.pem"),
+    }
+    outcome = {
+        "schema": "pullfix.outcome/v1",
+        "event": {"message_id": "x"},
+        "cause": "network",
+        "action": "ticket",
+        "fingerprint": "ticket-ca",
+        "reasons": [],
+        "ticket": {"title": "t"},
+    }
+    with FunctionServer("notify", env=env, log_path=tmp_path / "notify.log") as notify:
+        status = Team(None, notify, None, None, None).post_outcome(outcome, "m1")  # type: ignore[arg-type]
+    assert status == 500  # kept until the bundle is fixed
+    log = (tmp_path / "notify.log").read_text()
+    assert "notify: invalid configuration: REQUESTS_CA_BUNDLE" in log

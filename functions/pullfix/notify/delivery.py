@@ -21,6 +21,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import ssl
 import threading
 import time
 import urllib.error
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pullfix.core.config import Config, Route
+from pullfix.core.config import Config, ConfigError, Route
 from pullfix.core.secrets import github_token, slack_token, webhook_url
 from pullfix.engine.ledger import Ledger
 from pullfix.engine.lifecycle import State, Step, lease_fields, next_step
@@ -88,7 +89,28 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
-_OPENER = urllib.request.build_opener(_NoRedirects)
+def _opener() -> urllib.request.OpenerDirector:
+    """urllib with the environment's proxies (HTTPS_PROXY, NO_PROXY: its ProxyHandler reads
+    them) and CA bundle, as pullfix's Google calls read them: REQUESTS_CA_BUNDLE or
+    CURL_CA_BUNDLE replaces the system's CAs, as requests does; SSL_CERT_FILE is OpenSSL's
+    own (ssl's default context reads it)."""
+    variable = next(
+        (v for v in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE") if os.environ.get(v)), None
+    )
+    bundle = os.environ[variable] if variable else None
+    try:
+        if bundle is not None and os.path.isdir(bundle):
+            context = ssl.create_default_context(capath=bundle)
+        else:
+            context = ssl.create_default_context(cafile=bundle)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"{variable}: cannot read the CA bundle it names ({type(exc).__name__})"
+        ) from None
+    return urllib.request.build_opener(_NoRedirects, urllib.request.HTTPSHandler(context=context))
+
+
+_OPENERS: list[urllib.request.OpenerDirector] = []  # made on first use, once per process
 
 
 def _transient(status: int) -> bool:
@@ -111,8 +133,10 @@ def http_json(
             **headers,
         },
     )
+    if not _OPENERS:
+        _OPENERS.append(_opener())  # a CA bundle that cannot be read: ConfigError
     try:
-        with _OPENER.open(request, timeout=HTTP_TIMEOUT) as response:
+        with _OPENERS[0].open(request, timeout=HTTP_TIMEOUT) as response:
             return Response(int(response.status), response.read(), dict(response.headers))
     except urllib.error.HTTPError as exc:
         body = exc.read()
