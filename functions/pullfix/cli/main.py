@@ -616,7 +616,7 @@ def _tool_commands(commands: Any) -> None:
         commands,
         "demo",
         "run the whole pipeline on bundled sample events",
-        "The sandbox, both functions under functions-framework and local chat and ticket "
+        "The sandbox, the three functions under functions-framework and local chat and ticket "
         "receivers, all on 127.0.0.1; prints each event's journey and a summary.",
         "  pullfix demo",
     )
