@@ -37,6 +37,7 @@ from pullfix.engine.granter import GrantAttempt, Granter, api_refusal
 from pullfix.engine.ledger import Ledger
 from pullfix.engine.lifecycle import DEFAULT_LEASE, State, Step, lease_fields, next_step
 from pullfix.engine.verify import incident_from_outcome
+from pullfix.ids import fingerprint
 from pullfix.logs import log
 
 __all__ = [
@@ -58,12 +59,6 @@ class InProgress(TransientError):
 
 class OutcomePublisher(Protocol):
     def publish(self, outcome: dict[str, Any]) -> None: ...
-
-
-def fingerprint(kind: str, *parts: str | None) -> str:
-    """A stable incident id: `kind-` and 32 hex digits of the parts' hash."""
-    text = "\x1f".join(part or "" for part in parts)
-    return f"{kind}-{hashlib.sha256(text.encode()).hexdigest()[:32]}"
 
 
 @dataclass

@@ -36,8 +36,8 @@ from pullfix.core.config import Config, ConfigError, Route
 from pullfix.core.secrets import github_token, slack_token, webhook_url
 from pullfix.engine.ledger import Ledger
 from pullfix.engine.lifecycle import State, Step, lease_fields, next_step
-from pullfix.engine.remediate import fingerprint
 from pullfix.errors import PullfixError
+from pullfix.ids import fingerprint
 from pullfix.logs import log
 from pullfix.notify.render import (
     FINGERPRINT_MARKER,
