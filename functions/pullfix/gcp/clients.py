@@ -2,7 +2,9 @@
 
 Production: Application Default Credentials and Google's endpoints, REST transport where the
 client has one. With PULLFIX_GCP_ENDPOINT set: anonymous credentials, REST clients at the
-sandbox URL, the gRPC client (IAM admin) on an insecure channel to PORT+1.
+sandbox URL, the gRPC client (IAM admin) on an insecure channel to PORT+1. With
+FIRESTORE_EMULATOR_HOST or PUBSUB_EMULATOR_HOST set, that API alone goes to Google's
+emulator, over plain HTTP with anonymous credentials (`pullfix.gcp.endpoints`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from pullfix.gcp.endpoints import SandboxEndpoint, sandbox_endpoint
+from pullfix.gcp.endpoints import SandboxEndpoint, emulator_hosts, sandbox_endpoint
 from pullfix.gcp.errors import error_from_response
 
 if TYPE_CHECKING:
@@ -45,15 +47,44 @@ class RestClient:
     loopback call.
     """
 
-    def __init__(self, session: Any, bases: Mapping[str, str]) -> None:
-        self.session = session
+    def __init__(
+        self,
+        session: Any,
+        bases: Mapping[str, str],
+        sessions: Mapping[str, Any] | None = None,
+    ) -> None:
+        """`session` serves every API but those `sessions` names (an emulator's, without
+        credentials); `session` may be a function that makes it, called on the first call of
+        an API it serves (so that Application Default Credentials are looked for only when
+        an API needs them)."""
+        self._session = session
         self.bases = bases  # API -> scheme://host
+        self.sessions = dict(sessions or {})
         self._proxies: dict[str, dict[str, str]] = {}  # by base, found on its first call
+        self._made_lock = threading.Lock()
+        for own in self.sessions.values():
+            self._configure(own)
+        if not callable(session) or hasattr(session, "request"):
+            self._configure(session)
+
+    @staticmethod
+    def _configure(session: Any) -> None:
         # What requests' merge_environment_settings would find, found once.
         bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
         if bundle:
             session.verify = bundle
         session.trust_env = False
+
+    @property
+    def session(self) -> Any:
+        """The session of every API without one of its own (made now if not yet)."""
+        if callable(self._session) and not hasattr(self._session, "request"):
+            with self._made_lock:
+                if not hasattr(self._session, "request"):
+                    made = self._session()
+                    self._configure(made)
+                    self._session = made
+        return self._session
 
     def get(
         self,
@@ -94,7 +125,8 @@ class RestClient:
 
             proxies = self._proxies.setdefault(base, get_environ_proxies(base))
         path = template.format(*(quote(part, safe="") for part in parts))
-        response = self.session.request(
+        session = self.sessions.get(api) or self.session
+        response = session.request(
             method, base + path, params=params, json=body, timeout=timeout, proxies=proxies
         )
         if response.status_code >= 400:
@@ -103,21 +135,47 @@ class RestClient:
         return answer
 
     @property
-    def transport(self) -> Any:
-        return self.session
+    def transport(self) -> RestClient:
+        return self
+
+    def close(self) -> None:
+        """Close every session made so far."""
+        for own in self.sessions.values():
+            own.close()
+        if hasattr(self._session, "request"):
+            self._session.close()
 
 
 class GoogleClients:
     """One instance per process; each client is created when first asked for."""
 
-    def __init__(self, endpoint: SandboxEndpoint | None) -> None:
+    def __init__(
+        self, endpoint: SandboxEndpoint | None, emulators: Mapping[str, str] | None = None
+    ) -> None:
         self.endpoint = endpoint
+        # API (firestore, pubsub) -> http://host:port of Google's emulator for it.
+        self.emulators = dict(emulators or {})
         self._lock = threading.Lock()
 
     @classmethod
     def from_env(cls) -> GoogleClients:
-        """Clients for the sandbox named by PULLFIX_GCP_ENDPOINT, else for Google."""
-        return cls(sandbox_endpoint())
+        """Clients for the sandbox named by PULLFIX_GCP_ENDPOINT, else for Google; Firestore
+        and Pub/Sub on the emulators FIRESTORE_EMULATOR_HOST and PUBSUB_EMULATOR_HOST name."""
+        return cls(sandbox_endpoint(), emulator_hosts())
+
+    def _emulator_options(self, api: str) -> dict[str, Any] | None:
+        """A generated client's options for `api`'s emulator, if one is set."""
+        base = self.emulators.get(api)
+        if base is None:
+            return None
+        from google.api_core.client_options import ClientOptions
+        from google.auth.credentials import AnonymousCredentials
+
+        return {
+            "transport": "rest",
+            "credentials": AnonymousCredentials(),  # type: ignore[no-untyped-call]
+            "client_options": ClientOptions(api_endpoint=base),
+        }
 
     def close(self) -> None:
         """Close the transports of every client created so far."""
@@ -205,21 +263,32 @@ class GoogleClients:
             "pubsub",
             "firestore",
         )
-        with self._lock:
-            if self.endpoint is None:
-                import google.auth
+        from google.auth.credentials import AnonymousCredentials
 
-                credentials, _ = google.auth.default(
-                    scopes=["https://www.googleapis.com/auth/cloud-platform"]
-                )
+        with self._lock:
+            session: Any
+            if self.endpoint is None:
+
+                def session() -> Any:
+                    import google.auth
+
+                    credentials, _ = google.auth.default(
+                        scopes=["https://www.googleapis.com/auth/cloud-platform"]
+                    )
+                    return AuthorizedSession(credentials)  # type: ignore[no-untyped-call]
+
                 bases = {api: f"https://{api}.googleapis.com" for api in apis}
             else:
-                from google.auth.credentials import AnonymousCredentials
-
-                credentials = AnonymousCredentials()  # type: ignore[no-untyped-call]
+                anonymous = AnonymousCredentials()  # type: ignore[no-untyped-call]
+                session = AuthorizedSession(anonymous)  # type: ignore[no-untyped-call]
                 bases = dict.fromkeys(apis, self.endpoint.rest)
-            session = AuthorizedSession(credentials)  # type: ignore[no-untyped-call]
-            return RestClient(session, bases)
+            own: dict[str, Any] = {}
+            for api, base in self.emulators.items():
+                bases[api] = base
+                own[api] = AuthorizedSession(AnonymousCredentials())  # type: ignore[no-untyped-call]
+                if api == "firestore":  # as google-cloud-firestore calls its emulator
+                    own[api].headers["Authorization"] = "Bearer owner"
+            return RestClient(session, bases, own)
 
     @cached_property
     def troubleshooter(self) -> PolicyTroubleshooterClient:
@@ -240,6 +309,20 @@ class GoogleClients:
         from google.pubsub_v1 import PublisherClient
 
         with self._lock:
+            base = self.emulators.get("pubsub")
+            if base is not None:
+                # The generated client reads PUBSUB_EMULATOR_HOST itself and then hands its
+                # REST transport a gRPC channel, which it refuses (TypeError): a transport
+                # made here is used as given.
+                from google.auth.credentials import AnonymousCredentials
+                from google.pubsub_v1.services.publisher.transports import (
+                    PublisherRestTransport,
+                )
+
+                anonymous = AnonymousCredentials()  # type: ignore[no-untyped-call]
+                return PublisherClient(
+                    transport=PublisherRestTransport(host=base, credentials=anonymous)
+                )
             return PublisherClient(**self._rest_options())
 
     @cached_property
@@ -276,4 +359,4 @@ class GoogleClients:
         from google.cloud.firestore_v1.services.firestore import FirestoreClient
 
         with self._lock:
-            return FirestoreClient(**self._rest_options())
+            return FirestoreClient(**(self._emulator_options("firestore") or self._rest_options()))
