@@ -9,6 +9,7 @@ import pytest
 from pullfix.dev.sandbox import Sandbox
 from pullfix.gcp.clients import GoogleClients
 from pullfix.gcp.endpoints import sandbox_endpoint
+from tests import emulators
 from tests.conftest import REPO
 
 TEST_WORLD = REPO / "tests" / "data" / "world.yaml"
@@ -27,3 +28,35 @@ def clients(sandbox: Sandbox) -> Iterator[GoogleClients]:
     made = GoogleClients(sandbox_endpoint(sandbox.endpoint))
     yield made
     made.close()
+
+
+# Google's emulators: each started once per session (when a test first asks for it), and
+# reset before every test that uses it. Missing, the test is skipped naming what to install,
+# or fails where PULLFIX_REQUIRE_EMULATORS=1 (CI).
+EMULATOR_PROJECT = "p1"
+
+
+@pytest.fixture(scope="session")
+def _firestore_emulator() -> Iterator[emulators.Running]:
+    with emulators.start(emulators.FIRESTORE) as running:
+        yield running
+
+
+@pytest.fixture
+def firestore_emulator(_firestore_emulator: emulators.Running) -> emulators.Running:
+    """The Firestore emulator, empty."""
+    emulators.reset_firestore(_firestore_emulator, EMULATOR_PROJECT)
+    return _firestore_emulator
+
+
+@pytest.fixture(scope="session")
+def _pubsub_emulator() -> Iterator[emulators.Running]:
+    with emulators.start(emulators.PUBSUB, f"--project={EMULATOR_PROJECT}") as running:
+        yield running
+
+
+@pytest.fixture
+def pubsub_emulator(_pubsub_emulator: emulators.Running) -> emulators.Running:
+    """The Pub/Sub emulator, with no topic or subscription."""
+    emulators.reset_pubsub(_pubsub_emulator, EMULATOR_PROJECT)
+    return _pubsub_emulator
