@@ -2,6 +2,10 @@ locals {
   source_dir = coalesce(var.functions_source_dir, "${path.module}/../functions")
   # The one definition of which log entries reach pullfix; the code reads the same file.
   sink_filter = trimspace(file("${path.module}/../functions/pullfix/sink_filter.txt"))
+  # The push subscriptions' ack deadline, retry policy and dead-letter attempts: the tests on
+  # Google's Pub/Sub emulator configure theirs from the same file.
+  subscriptions         = jsondecode(file("${path.module}/../functions/pullfix/subscriptions.json"))
+  max_delivery_attempts = coalesce(var.max_delivery_attempts, local.subscriptions.max_delivery_attempts)
 
   grant_projects = distinct([for r in var.grant_repositories : r.project])
   # The config's allow-list. A project-level grant reaches every repository of the project, and

@@ -42,7 +42,7 @@ resource "google_pubsub_topic" "dead_letter" {
   depends_on   = [google_project_service.required, google_kms_crypto_key_iam_member.pubsub_agent]
 }
 
-# Keeps dead-lettered messages (7 days) for inspection and replay (`pullfix replay`).
+# Keeps dead-lettered messages (7 days) for inspection and replay (`pullfix dlq replay`).
 resource "google_pubsub_subscription" "dead_letter" {
   project                    = var.project_id
   name                       = "${var.prefix}-dead-letter"
@@ -81,8 +81,8 @@ resource "google_pubsub_subscription" "push" {
   name                       = "${var.prefix}-${each.key}"
   topic                      = each.value.topic.id
   labels                     = var.labels
-  ack_deadline_seconds       = 300
-  message_retention_duration = "604800s"
+  ack_deadline_seconds       = local.subscriptions.ack_deadline_seconds
+  message_retention_duration = "${local.subscriptions.message_retention_seconds}s"
 
   push_config {
     # The topic in the path lets functions-framework name the event's source.
@@ -94,13 +94,13 @@ resource "google_pubsub_subscription" "push" {
   }
 
   retry_policy {
-    minimum_backoff = "10s"
-    maximum_backoff = "600s"
+    minimum_backoff = "${local.subscriptions.minimum_backoff_seconds}s"
+    maximum_backoff = "${local.subscriptions.maximum_backoff_seconds}s"
   }
 
   dead_letter_policy {
     dead_letter_topic     = google_pubsub_topic.dead_letter.id
-    max_delivery_attempts = var.max_delivery_attempts
+    max_delivery_attempts = local.max_delivery_attempts
   }
 
   expiration_policy {

@@ -257,10 +257,10 @@ variable "min_instances" {
 
 variable "max_delivery_attempts" {
   type        = number
-  description = "Deliveries of one message before it goes to the dead-letter topic."
-  default     = 10
+  description = "Deliveries of one message before it goes to the dead-letter topic (null: functions/pullfix/subscriptions.json's, 10)."
+  default     = null
   validation {
-    condition     = var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100
+    condition     = var.max_delivery_attempts == null || try(var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100, false)
     error_message = "max_delivery_attempts must be 5-100 (Pub/Sub's range)."
   }
 }

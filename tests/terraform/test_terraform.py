@@ -135,8 +135,16 @@ def test_sink_at_every_scope_publishes_only_to_its_topic() -> None:
 def test_push_subscriptions_authenticate_retry_and_dead_letter() -> None:
     push = resources("google_pubsub_subscription")["push"]
     assert push["push_config"]["oidc_token"]["service_account_email"]
-    assert push["dead_letter_policy"]["max_delivery_attempts"] == "${var.max_delivery_attempts}"
-    assert push["retry_policy"]["minimum_backoff"] == "10s"
+    settings = json.loads((REPO / "functions" / "pullfix" / "subscriptions.json").read_text())
+    assert settings["max_delivery_attempts"] == 10
+    assert push["dead_letter_policy"]["max_delivery_attempts"] == "${local.max_delivery_attempts}"
+    assert "var.max_delivery_attempts" in locals_()["max_delivery_attempts"]
+    assert "subscriptions.json" in locals_()["subscriptions"]
+    assert push["ack_deadline_seconds"] == "${local.subscriptions.ack_deadline_seconds}"
+    assert push["retry_policy"]["minimum_backoff"] == (
+        "${local.subscriptions.minimum_backoff_seconds}s"
+    )
+    assert settings["minimum_backoff_seconds"] == 10
     assert set(locals_()["pushes"]) == {"remediate", "notify", "verify"}
     assert (
         resources("google_pubsub_topic_iam_member")["agent_dead_letter_publisher"]["role"]
