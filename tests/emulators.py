@@ -9,7 +9,9 @@ is missing; with PULLFIX_REQUIRE_EMULATORS=1 (CI) a missing emulator fails them 
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -21,6 +23,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -180,3 +183,84 @@ def reset_pubsub(running: Running, project: str) -> None:
                 break
         for name in names:
             requests.delete(f"{running.base}/v1/{name}", timeout=10).raise_for_status()
+
+
+SUBSCRIPTIONS = (
+    Path(__file__).resolve().parent.parent / "functions" / "pullfix" / "subscriptions.json"
+)
+
+
+def deployed_subscription(
+    topic: str, dead_letter_topic: str, push_endpoint: str, max_delivery_attempts: int | None = None
+) -> dict[str, Any]:
+    """A push subscription as Terraform deploys it (terraform/pubsub.tf), from the settings
+    file both read; `max_delivery_attempts` overrides the file's default as the Terraform
+    variable does."""
+    settings = json.loads(SUBSCRIPTIONS.read_text())
+    return {
+        "topic": topic,
+        "ackDeadlineSeconds": settings["ack_deadline_seconds"],
+        "messageRetentionDuration": f"{settings['message_retention_seconds']}s",
+        "pushConfig": {"pushEndpoint": push_endpoint},
+        "retryPolicy": {
+            "minimumBackoff": f"{settings['minimum_backoff_seconds']}s",
+            "maximumBackoff": f"{settings['maximum_backoff_seconds']}s",
+        },
+        "deadLetterPolicy": {
+            "deadLetterTopic": dead_letter_topic,
+            "maxDeliveryAttempts": max_delivery_attempts or settings["max_delivery_attempts"],
+        },
+    }
+
+
+class PubSub:
+    """Pub/Sub's REST API on the emulator (https://cloud.google.com/pubsub/docs/reference/rest)."""
+
+    def __init__(self, running: Running, project: str) -> None:
+        self.base = f"{running.base}/v1"
+        self.project = project
+
+    def topic(self, name: str) -> str:
+        full = f"projects/{self.project}/topics/{name}"
+        requests.put(f"{self.base}/{full}", json={}, timeout=10).raise_for_status()
+        return full
+
+    def subscription(self, name: str, body: dict[str, Any]) -> str:
+        full = f"projects/{self.project}/subscriptions/{name}"
+        answer = requests.put(f"{self.base}/{full}", json=body, timeout=10)
+        assert answer.ok, answer.text
+        return full
+
+    def publish(self, topic: str, data: bytes, attributes: dict[str, str] | None = None) -> str:
+        message: dict[str, Any] = {"data": base64.b64encode(data).decode()}
+        if attributes:
+            message["attributes"] = attributes
+        answer = requests.post(
+            f"{self.base}/{topic}:publish", json={"messages": [message]}, timeout=10
+        )
+        answer.raise_for_status()
+        ids: list[str] = answer.json()["messageIds"]
+        return ids[0]
+
+    def pull(self, subscription: str, count: int = 1, within: float = 30.0) -> list[dict[str, Any]]:
+        """At least `count` received messages (acknowledged), or all there were by `within`."""
+        found: list[dict[str, Any]] = []
+        deadline = time.monotonic() + within
+        while len(found) < count and time.monotonic() < deadline:
+            answer = requests.post(
+                f"{self.base}/{subscription}:pull",
+                json={"maxMessages": 100, "returnImmediately": True},
+                timeout=10,
+            )
+            answer.raise_for_status()
+            received = answer.json().get("receivedMessages", [])
+            if received:
+                requests.post(
+                    f"{self.base}/{subscription}:acknowledge",
+                    json={"ackIds": [r["ackId"] for r in received]},
+                    timeout=10,
+                ).raise_for_status()
+                found += received
+            else:
+                time.sleep(0.2)
+        return found
