@@ -57,6 +57,7 @@ def _pubsub_emulator() -> Iterator[emulators.Running]:
 
 @pytest.fixture
 def pubsub_emulator(_pubsub_emulator: emulators.Running) -> emulators.Running:
-    """The Pub/Sub emulator, with no topic or subscription."""
-    emulators.reset_pubsub(_pubsub_emulator, EMULATOR_PROJECT)
+    """The Pub/Sub emulator, with no topic or subscription (in p1 and pullfix-host)."""
+    for project in (EMULATOR_PROJECT, "pullfix-host"):
+        emulators.reset_pubsub(_pubsub_emulator, project)
     return _pubsub_emulator

@@ -422,6 +422,9 @@ def build_parser() -> argparse.ArgumentParser:
     replay.set_defaults(handler=_cmd_replay)
 
     _operator_commands(commands)
+    from pullfix.cli.dlq import add_dlq_command
+
+    add_dlq_command(commands)
     _tool_commands(commands)
     return parser
 
