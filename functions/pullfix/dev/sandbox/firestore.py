@@ -11,6 +11,7 @@ client's REST transport sends and parses.
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
 from datetime import UTC, datetime, timedelta
@@ -218,10 +219,12 @@ class FirestoreStore:
         return transaction
 
     def commit(self, writes: list[write.Write]) -> tuple[datetime, list[write.WriteResult]]:
-        """Apply all writes atomically, or none: every precondition is checked first."""
+        """Apply all writes atomically, or none: every precondition is checked first, and
+        every write is held to Firestore's limits (`_check_write`)."""
         with self.lock:
             for item in writes:
                 name = item.update.name if _which(item, "operation") == "update" else item.delete
+                _check_write(name, item)
                 self._check_precondition(name, item.current_document)
                 if _which(item, "operation") not in ("update", "delete"):
                     raise ApiError(501, "the sandbox supports update and delete writes only")
@@ -262,21 +265,120 @@ class FirestoreStore:
     def _apply_update(self, item: write.Write, commit_time: datetime) -> None:
         name = item.update.name
         current = self.documents.get(name)
-        fields = dict(current.fields) if current is not None else {}
         if item.update_mask and item.update_mask.field_paths:
+            # Each path names a field, nested under maps by its segments: set from the
+            # update where it has the field, deleted where it has not.
+            mine = to_json(current)["fields"] if current is not None and current.fields else {}
+            given = to_json(item.update).get("fields", {})
             for path in item.update_mask.field_paths:
-                if path in item.update.fields:
-                    fields[path] = item.update.fields[path]
-                else:
-                    fields.pop(path, None)
+                segments = field_path(path)
+                value = _nested(given, segments)
+                _put(mine, segments, value)
+            fields = document.Document(parse(document.Document, {"fields": mine})).fields
         else:
-            fields = dict(item.update.fields)
+            fields = item.update.fields
         self.documents[name] = document.Document(
             name=name,
             fields=fields,
             create_time=current.create_time if current is not None else commit_time,
             update_time=commit_time,
         )
+
+
+# Firestore's limits (https://cloud.google.com/firestore/quotas, "Collections, documents, and
+# fields"), as Google's Firestore emulator enforces them with these answers.
+MAX_VALUE_BYTES = 2**20 - 89  # a field value: 1 MiB - 89 bytes
+MAX_ID_BYTES = 1500  # a collection or document id
+_RESERVED_ID = re.compile(r"__.*__", re.DOTALL)
+# A field path's segment: unquoted, a letter or _ then letters, digits and _; else quoted in
+# backticks, \` and \\ escaping (https://cloud.google.com/firestore/docs/reference/rest/v1/
+# DocumentMask).
+_SEGMENT = re.compile(r"([A-Za-z_][A-Za-z_0-9]*)|`((?:[^`\\]|\\.)+)`")
+
+
+def _invalid(message: str) -> ApiError:
+    return ApiError(400, message, status="INVALID_ARGUMENT")
+
+
+def field_path(path: str) -> list[str]:
+    """The segments of a field path, unquoted; 400 INVALID_ARGUMENT when it is not one."""
+    segments: list[str] = []
+    at = 0
+    while True:
+        found = _SEGMENT.match(path, at)
+        if found is None:
+            raise _invalid(
+                f'Invalid property path "{path}". Unquoted property paths must match regex '
+                "([a-zA-Z_][a-zA-Z_0-9]*), and quoted property paths must match regex "
+                "(`(?:[^`\\\\]|(?:\\\\.))+`)"
+            )
+        plain, quoted = found.groups()
+        segments.append(plain if plain is not None else re.sub(r"\\(.)", r"\1", quoted))
+        at = found.end()
+        if at == len(path):
+            return segments
+        if path[at] != ".":
+            raise _invalid(f'Invalid property path "{path}".')
+        at += 1
+
+
+def _nested(fields: dict[str, Any], segments: list[str]) -> dict[str, Any] | None:
+    """The value at `segments` under `fields` (JSON), or None."""
+    value: Any = {"mapValue": {"fields": fields}}
+    for segment in segments:
+        value = ((value or {}).get("mapValue") or {}).get("fields", {}).get(segment)
+        if value is None:
+            return None
+    found: dict[str, Any] = value
+    return found
+
+
+def _put(fields: dict[str, Any], segments: list[str], value: dict[str, Any] | None) -> None:
+    """Set (or, for None, delete) the value at `segments` under `fields` (JSON)."""
+    *parents, last = segments
+    for segment in parents:
+        holder = fields.get(segment)
+        if holder is None or "mapValue" not in holder:
+            if value is None:
+                return
+            holder = fields[segment] = {"mapValue": {"fields": {}}}
+        fields = holder["mapValue"].setdefault("fields", {})
+    if value is None:
+        fields.pop(last, None)
+    else:
+        fields[last] = value
+
+
+def _check_write(name: str, item: write.Write) -> None:
+    """Firestore's limits on a write: its document's ids, its values, its mask's paths."""
+    path = name.split("/documents/", 1)[1] if "/documents/" in name else ""
+    for segment in path.split("/"):
+        if segment in (".", ".."):
+            raise _invalid(f'Document name "{name}" contains a resource id "{segment}".')
+        if _RESERVED_ID.fullmatch(segment):
+            raise _invalid(f'Resource id "{segment}" is invalid because it is reserved.')
+        if len(segment.encode()) > MAX_ID_BYTES:
+            raise _invalid(f"The key path element name is longer than {MAX_ID_BYTES} bytes.")
+    if _which(item, "operation") != "update":
+        return
+    for field, value in to_json(item.update).get("fields", {}).items():
+        if _value_bytes(value) > MAX_VALUE_BYTES:
+            raise _invalid(
+                f'The value of property "{field}" is longer than {MAX_VALUE_BYTES} bytes.'
+            )
+    for mask_path in item.update_mask.field_paths if item.update_mask else []:
+        field_path(mask_path)
+
+
+def _value_bytes(value: dict[str, Any]) -> int:
+    """The size of a string (UTF-8) or bytes value; 0 for other values."""
+    if "stringValue" in value:
+        return len(str(value["stringValue"]).encode())
+    if "bytesValue" in value:
+        import base64
+
+        return len(base64.b64decode(str(value["bytesValue"])))
+    return 0
 
 
 # Firestore's order of value types (https://firebase.google.com/docs/firestore/manage-data/
