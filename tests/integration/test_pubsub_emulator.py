@@ -10,6 +10,7 @@ import base64
 import json
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,24 +74,26 @@ class Deployment:
         return found
 
 
-@pytest.fixture
-def deployment(
-    tmp_path: Path, pubsub_emulator: Running, firestore_emulator: Running
+@contextmanager
+def deployed(
+    tmp_path: Path, pubsub_emulator: Running, firestore_emulator: Running, **config: Any
 ) -> Iterator[Deployment]:
+    """Topics, subscriptions, the sandbox and remediate, with `config` over the test's."""
     pubsub = PubSub(pubsub_emulator, PROJECT)
     failures = pubsub.topic("pullfix-pull-failures")
     outcomes_topic = pubsub.topic("pullfix-pull-outcomes")
     dead_letter = pubsub.topic("pullfix-dead-letter")
     outcomes = pubsub.subscription("test-outcomes", {"topic": outcomes_topic})
     dead_letters = pubsub.subscription("pullfix-dead-letter", {"topic": dead_letter})
-    config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump({**CONFIG, "ledger": {"firestore": {"project": PROJECT}}}))
+    settings = {**CONFIG, "ledger": {"firestore": {"project": PROJECT}}, **config}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(settings))
     with Sandbox(world_from_dict(world_dict(None)), strict=True) as sandbox:
         env = {
             "PULLFIX_GCP_ENDPOINT": sandbox.endpoint,
             "FIRESTORE_EMULATOR_HOST": firestore_emulator.host,
             "PUBSUB_EMULATOR_HOST": pubsub_emulator.host,
-            "PULLFIX_CONFIG": str(config),
+            "PULLFIX_CONFIG": str(path),
             "PULLFIX_OUTCOMES_TOPIC": outcomes_topic,
         }
         with FunctionServer("remediate", env=env, log_path=tmp_path / "remediate.log") as server:
@@ -103,6 +106,14 @@ def deployment(
                 outcomes,
                 dead_letters,
             )
+
+
+@pytest.fixture
+def deployment(
+    tmp_path: Path, pubsub_emulator: Running, firestore_emulator: Running
+) -> Iterator[Deployment]:
+    with deployed(tmp_path, pubsub_emulator, firestore_emulator) as made:
+        yield made
 
 
 def _data(received: dict[str, Any]) -> dict[str, Any]:
@@ -167,3 +178,33 @@ def test_a_message_failing_every_attempt_is_dead_lettered_leaving_no_claim(
     # Each attempt claimed the incident and released it on the transient error.
     assert deployment.ledger_documents() == []
     assert deployment.pubsub.pull(deployment.outcomes, within=1) == []
+
+
+def test_a_re_push_while_the_first_push_still_runs_is_handled_once(
+    tmp_path: Path, pubsub_emulator: Running, firestore_emulator: Running
+) -> None:
+    # Pub/Sub pushes a message again when its ack deadline passes before the answer (and,
+    # being at-least-once, may push twice anyway). Terraform's deadline (300 s) outlasts the
+    # function's 120 s timeout, so here the deadline is Pub/Sub's least, 10 s, and the
+    # first push is held up 14 s in Artifact Registry: the second push comes while it runs.
+    with deployed(tmp_path, pubsub_emulator, firestore_emulator, api_timeout="30s") as made:
+        body = deployed_subscription(
+            made.failures,
+            f"projects/{PROJECT}/topics/pullfix-dead-letter",
+            f"{made.function.url.rstrip('/')}/{made.failures}",
+        )
+        made.pubsub.subscription("pullfix-remediate", {**body, "ackDeadlineSeconds": 10})
+        made.sandbox.add_fault(method="artifactregistry.*", latency=14.0, count=1)
+        entry = event("default-pool", IMAGE)
+        made.publish(entry)
+        outcomes = made.pubsub.pull(made.outcomes, within=90)
+        assert [_data(o)["event"]["insert_id"] for o in outcomes] == [entry["insertId"]]
+        # The second push found the incident's work under way (its lease live): it was
+        # answered 500, to be pushed again, and nothing was done twice.
+        assert "is being handled by this message already" in _log(made)
+        assert made.pubsub.pull(made.outcomes, within=15) == []
+        grants = made.sandbox.stats()["requests"].get(
+            "artifactregistry.projects.locations.repositories.setIamPolicy", 0
+        )
+        assert grants == 1
+        assert made.pubsub.pull(made.dead_letters, within=1) == []
