@@ -178,3 +178,53 @@ def test_raw_writes_meet_the_same_limits_and_field_path_rules(
     double, google = transcripts
     for what in RAW_WRITES:
         assert double[what] == google[what], what
+
+
+def test_a_transaction_s_reads_lock_out_other_writers(both: list[GoogleClients]) -> None:
+    # Firestore's server clients lock what a transaction reads: a write to it waits for the
+    # transaction, and is aborted if it does not end in time.
+    name = f"{DB}/raw/locked"
+
+    def call(clients: GoogleClients, method: str, body: dict[str, Any]) -> Any:
+        return clients.rest.post(
+            "firestore",
+            "/v1/projects/{}/databases/{}/documents:" + method,
+            "p1",
+            "(default)",
+            body=body,
+            timeout=30.0,
+        )
+
+    def begin_and_read(clients: GoogleClients) -> str:
+        transaction = str(call(clients, "beginTransaction", {})["transaction"])
+        call(clients, "batchGet", {"documents": [name], "transaction": transaction})
+        return transaction
+
+    def write(clients: GoogleClients, n: str, transaction: str | None = None) -> Any:
+        body: dict[str, Any] = {"writes": [_update("locked", {"n": _text(n)})]}
+        if transaction:
+            body["transaction"] = transaction
+        return _outcome(lambda: call(clients, "commit", body))
+
+    transcripts = []
+    for clients in both:
+        transcript = [write(clients, "0")]
+        first = begin_and_read(clients)
+        transcript.append(write(clients, "plain"))  # locked out: aborted
+        transcript.append(write(clients, "1", first))
+        second, third = begin_and_read(clients), begin_and_read(clients)
+        transcript.append(write(clients, "2", second))  # third holds a lock: aborted
+        transcript.append(write(clients, "3", third))  # second ended: free
+        transcript.append(write(clients, "4", second))  # second is over
+        transcripts.append((transcript, _documents(clients)))
+    assert transcripts[0] == transcripts[1]
+    (steps, documents) = transcripts[1]
+    assert [step[:2] for step in steps] == [
+        ("ok", {"writeResults": [{}]}),
+        ("error", 409),
+        ("ok", {"writeResults": [{}]}),
+        ("error", 409),
+        ("ok", {"writeResults": [{}]}),
+        ("error", 400),
+    ]
+    assert documents[name]["fields"] == {"n": _text("3")}

@@ -60,8 +60,15 @@ class FirestoreStore:
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
+        # Signalled whenever a transaction ends (its locks are released).
+        self.ended = threading.Condition(self.lock)
         self.documents: dict[str, document.Document] = {}
-        self.transactions: set[bytes] = set()
+        # Open transactions, each with the documents it read: Firestore's server clients
+        # take a lock on what a transaction reads (pessimistic concurrency,
+        # https://cloud.google.com/firestore/docs/transaction-data-contention): a write to
+        # such a document waits for the transaction to end, and is ABORTED if it does not
+        # end within LOCK_WAIT seconds.
+        self.transactions: dict[bytes, set[str]] = {}
         self._clock = datetime.now(UTC)
 
     def tick(self) -> datetime:
@@ -166,24 +173,34 @@ class FirestoreStore:
         """`documents.commit`: every write, atomically, or none."""
         request = parse(firestore.CommitRequest, body)
         with self.lock:
-            if request.transaction:
-                if request.transaction not in self.transactions:
-                    raise ApiError(400, "Transaction is invalid or has expired.")
-                self.transactions.discard(request.transaction)
+            if request.transaction and request.transaction not in self.transactions:
+                raise ApiError(400, "Transaction is invalid or has expired.")
+            names = []
             for item in request.writes:
                 name = item.update.name if _which(item, "operation") == "update" else item.delete
                 if not name.startswith(f"{database}/documents/"):
                     raise ApiError(400, f"Document {name!r} is not in database {database!r}")
-            commit_time, results = self.commit(list(request.writes))
+                names.append(name)
+            try:
+                self._wait_for_locks(names, request.transaction)
+                commit_time, results = self.commit(list(request.writes))
+            finally:
+                self._end(request.transaction)
         return to_json(firestore.CommitResponse(write_results=results, commit_time=commit_time))
 
     def batch_get(self, database: str, body: Any) -> list[dict[str, Any]]:
         """`documents.batchGet`: a server stream, over REST one JSON array of responses."""
         request = parse(firestore.BatchGetDocumentsRequest, body)
         transaction = b""
-        if _which(request, "consistency_selector") == "new_transaction":
+        selector = _which(request, "consistency_selector")
+        if selector == "new_transaction":
             transaction = self.new_transaction()
         with self.lock:
+            held = transaction or (request.transaction if selector == "transaction" else b"")
+            if held:
+                if held not in self.transactions:
+                    raise ApiError(400, "Transaction is invalid or has expired.")
+                self.transactions[held].update(request.documents)
             read_time = self.tick()
             found = {name: self.documents.get(name) for name in request.documents}
         answers = []
@@ -206,8 +223,7 @@ class FirestoreStore:
     def rollback(self, body: Any) -> dict[str, Any]:
         """`documents.rollback`."""
         request = parse(firestore.RollbackRequest, body)
-        with self.lock:
-            self.transactions.discard(request.transaction)
+        self._end(request.transaction)
         return {}
 
     # -- the store ----------------------------------------------------------------------------
@@ -215,8 +231,29 @@ class FirestoreStore:
     def new_transaction(self) -> bytes:
         transaction = secrets.token_bytes(16)
         with self.lock:
-            self.transactions.add(transaction)
+            self.transactions[transaction] = set()
         return transaction
+
+    def _end(self, transaction: bytes) -> None:
+        """End a transaction (if one): its locks are released."""
+        if transaction:
+            with self.lock:
+                if self.transactions.pop(transaction, None) is not None:
+                    self.ended.notify_all()
+
+    def _wait_for_locks(self, names: list[str], mine: bytes) -> None:
+        """Wait until no other open transaction holds a lock on `names`; 409 ABORTED
+        "Transaction lock timeout." after LOCK_WAIT seconds, as the emulator answers."""
+        wanted = set(names)
+
+        def free() -> bool:
+            return not any(
+                wanted & read for other, read in self.transactions.items() if other != mine
+            )
+
+        with self.lock:
+            if not self.ended.wait_for(free, timeout=LOCK_WAIT):
+                raise ApiError(409, "Transaction lock timeout.", status="ABORTED")
 
     def commit(self, writes: list[write.Write]) -> tuple[datetime, list[write.WriteResult]]:
         """Apply all writes atomically, or none: every precondition is checked first, and
@@ -287,6 +324,8 @@ class FirestoreStore:
 
 # Firestore's limits (https://cloud.google.com/firestore/quotas, "Collections, documents, and
 # fields"), as Google's Firestore emulator enforces them with these answers.
+# How long a write waits for another transaction's lock (Google's emulator: 2 s).
+LOCK_WAIT = 2.0
 MAX_VALUE_BYTES = 2**20 - 89  # a field value: 1 MiB - 89 bytes
 MAX_ID_BYTES = 1500  # a collection or document id
 _RESERVED_ID = re.compile(r"__.*__", re.DOTALL)
