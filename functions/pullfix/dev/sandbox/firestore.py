@@ -7,6 +7,11 @@ Requests and answers
 are read and written with the client library's own messages (`google.cloud.firestore_v1.
 types`, through protobuf's JSON mapping), so their JSON is the wire format the official
 client's REST transport sends and parses.
+
+Where Google's Firestore emulator showed the two differ, the sandbox follows Firestore
+(tests/integration/test_firestore_differential.py holds it to the emulator): the limits of
+https://cloud.google.com/firestore/quotas on ids and values, field paths in update masks
+(quoting, nesting) and the locks a transaction's reads take.
 """
 
 from __future__ import annotations
