@@ -149,6 +149,20 @@ RAW_WRITES: dict[str, list[dict[str, Any]]] = {
     # most 1 MiB - 89 bytes, a document id of at most 1,500 bytes, not . or .., not __.*__.
     "a value of 1 MiB - 89 bytes": [_update("big", {"s": _text("x" * (2**20 - 89))})],
     "a value of 1 MiB - 88 bytes": [_update("big", {"s": _text("x" * (2**20 - 88))})],
+    # A document of at most 1 MiB, sized as https://cloud.google.com/firestore/docs/storage-size
+    # says: here 16 + 4 ("raw") + 5 ("big2") for the name, 2 + 2 for the field names, each
+    # string's bytes + 1, and 32: 1,048,576 bytes with 1,048,513 bytes of text.
+    "a document of 1 MiB": [
+        _update("big2", {"a": _text("x" * 524_257), "b": _text("y" * 524_256)})
+    ],
+    "a document of 1 MiB + 1 byte": [
+        _update("big2", {"a": _text("x" * 524_257), "b": _text("y" * 524_257)})
+    ],
+    "a reserved field name": [_update("a", {"__n__": _text("v")})],
+    "a reserved field name in a map": [
+        _update("a", {"m": {"mapValue": {"fields": {"__n__": _text("v")}}}})
+    ],
+    "an empty field name": [_update("a", {"": _text("v")})],
     "an id of 1,500 bytes": [_update("k" * 1500, {})],
     "an id of 1,501 bytes": [_update("k" * 1501, {})],
     "a reserved id": [_update("__reserved__", {})],

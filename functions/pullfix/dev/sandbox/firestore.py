@@ -272,15 +272,31 @@ class FirestoreStore:
                     raise ApiError(501, "the sandbox supports update and delete writes only")
                 if item.update_transforms:
                     raise ApiError(501, "the sandbox does not apply field transforms")
-            commit_time = self.tick()
-            results = []
+            # Every resulting document is held to the size limit before any is stored.
+            staged: dict[str, document.Document | None] = {}
             for item in writes:
                 if _which(item, "operation") == "delete":
-                    self.documents.pop(item.delete, None)
-                    results.append(write.WriteResult(update_time=commit_time))
+                    staged[item.delete] = None
                     continue
-                results.append(write.WriteResult(update_time=commit_time))
-                self._apply_update(item, commit_time)
+                name = item.update.name
+                current = staged[name] if name in staged else self.documents.get(name)
+                updated = _updated(item, current)
+                if document_size(updated) > MAX_DOCUMENT_BYTES:
+                    raise _invalid(f"maximum entity size is {MAX_DOCUMENT_BYTES} bytes")
+                staged[name] = updated
+            commit_time = self.tick()
+            for name, doc in staged.items():
+                if doc is None:
+                    self.documents.pop(name, None)
+                    continue
+                current = self.documents.get(name)
+                self.documents[name] = document.Document(
+                    name=name,
+                    fields=doc.fields,
+                    create_time=current.create_time if current is not None else commit_time,
+                    update_time=commit_time,
+                )
+            results = [write.WriteResult(update_time=commit_time) for _ in writes]
             return commit_time, results
 
     def _check_precondition(self, name: str, precondition: common.Precondition) -> None:
@@ -304,27 +320,61 @@ class FirestoreStore:
                 status="FAILED_PRECONDITION",
             )
 
-    def _apply_update(self, item: write.Write, commit_time: datetime) -> None:
-        name = item.update.name
-        current = self.documents.get(name)
-        if item.update_mask and item.update_mask.field_paths:
-            # Each path names a field, nested under maps by its segments: set from the
-            # update where it has the field, deleted where it has not.
-            mine = to_json(current)["fields"] if current is not None and current.fields else {}
-            given = to_json(item.update).get("fields", {})
-            for path in item.update_mask.field_paths:
-                segments = field_path(path)
-                value = _nested(given, segments)
-                _put(mine, segments, value)
-            fields = document.Document(parse(document.Document, {"fields": mine})).fields
-        else:
-            fields = item.update.fields
-        self.documents[name] = document.Document(
-            name=name,
-            fields=fields,
-            create_time=current.create_time if current is not None else commit_time,
-            update_time=commit_time,
-        )
+
+def _updated(item: write.Write, current: document.Document | None) -> document.Document:
+    """The document an update write leaves (times unset)."""
+    name = item.update.name
+    if item.update_mask and item.update_mask.field_paths:
+        # Each path names a field, nested under maps by its segments: set from the update
+        # where it has the field, deleted where it has not.
+        mine = to_json(current).get("fields", {}) if current is not None else {}
+        given = to_json(item.update).get("fields", {})
+        for path in item.update_mask.field_paths:
+            segments = field_path(path)
+            _put(mine, segments, _nested(given, segments))
+        fields = document.Document(parse(document.Document, {"fields": mine})).fields
+    else:
+        fields = item.update.fields
+    return document.Document(name=name, fields=fields)
+
+
+def _name_size(name: str) -> int:
+    """A document name's size: each collection and document id, in UTF-8, plus 1 byte;
+    plus 16 bytes."""
+    path = name.split("/documents/", 1)[1] if "/documents/" in name else name
+    return sum(len(segment.encode()) + 1 for segment in path.split("/")) + 16
+
+
+def _value_size(value: dict[str, Any]) -> int:
+    """A value's size (JSON), by Firestore's rules."""
+    kind, raw = next(iter(value.items()), ("nullValue", None))
+    if kind == "stringValue":
+        return len(str(raw).encode()) + 1
+    if kind == "bytesValue":
+        import base64
+
+        return len(base64.b64decode(str(raw)))
+    if kind == "referenceValue":
+        return _name_size(str(raw))
+    if kind == "mapValue":
+        return _fields_size((raw or {}).get("fields") or {})
+    if kind == "arrayValue":
+        return sum(_value_size(v) for v in (raw or {}).get("values") or [])
+    if kind == "geoPointValue":
+        return 16
+    if kind in ("booleanValue", "nullValue"):
+        return 1
+    return 8  # integer, double, timestamp
+
+
+def _fields_size(fields: dict[str, Any]) -> int:
+    return sum(len(k.encode()) + 1 + _value_size(v) for k, v in fields.items())
+
+
+def document_size(doc: document.Document) -> int:
+    """A document's storage size (https://cloud.google.com/firestore/docs/storage-size): its
+    name's, its fields' names and values', and 32 bytes."""
+    return _name_size(doc.name) + _fields_size(to_json(doc).get("fields", {})) + 32
 
 
 # Firestore's limits (https://cloud.google.com/firestore/quotas, "Collections, documents, and
@@ -332,6 +382,7 @@ class FirestoreStore:
 # How long a write waits for another transaction's lock (Google's emulator: 2 s).
 LOCK_WAIT = 2.0
 MAX_VALUE_BYTES = 2**20 - 89  # a field value: 1 MiB - 89 bytes
+MAX_DOCUMENT_BYTES = 2**20  # a document, by `document_size`: 1 MiB
 MAX_ID_BYTES = 1500  # a collection or document id
 _RESERVED_ID = re.compile(r"__.*__", re.DOTALL)
 # A field path's segment: unquoted, a letter or _ then letters, digits and _; else quoted in
@@ -405,13 +456,27 @@ def _check_write(name: str, item: write.Write) -> None:
             raise _invalid(f"The key path element name is longer than {MAX_ID_BYTES} bytes.")
     if _which(item, "operation") != "update":
         return
-    for field, value in to_json(item.update).get("fields", {}).items():
+    fields = to_json(item.update).get("fields", {})
+    _check_names(fields)
+    for field, value in fields.items():
         if _value_bytes(value) > MAX_VALUE_BYTES:
             raise _invalid(
                 f'The value of property "{field}" is longer than {MAX_VALUE_BYTES} bytes.'
             )
     for mask_path in item.update_mask.field_paths if item.update_mask else []:
         field_path(mask_path)
+
+
+def _check_names(fields: dict[str, Any]) -> None:
+    """Field names, in maps too: not empty, not __.*__."""
+    for field, value in fields.items():
+        if not field:
+            raise _invalid("The property.name is the empty string.")
+        if _RESERVED_ID.fullmatch(field):
+            raise _invalid(f"field name {field} is reserved")
+        nested = (value.get("mapValue") or {}).get("fields")
+        if nested:
+            _check_names(nested)
 
 
 def _value_bytes(value: dict[str, Any]) -> int:
