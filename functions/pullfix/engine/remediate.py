@@ -722,11 +722,12 @@ class Remediator:
                 self.ledger.update(key, {"granted_at": self._granted_at(when, now).isoformat()})
         except BaseException:
             with contextlib.suppress(Exception):
-                if not attempt.reached_iam:  # nothing reached IAM: give the incident back
-                    self.ledger.release(key)
+                if not attempt.reached_iam and resumed is None:
+                    self.ledger.release(key)  # nothing reached IAM: give the incident back
                 else:
-                    # The write may have landed: keep `granting`, but end this delivery's
-                    # lease now, so the next one takes over, re-reads IAM and finishes.
+                    # The write may have landed (in this delivery, or in the earlier one
+                    # this resumes): keep `granting`, but end this delivery's lease now, so
+                    # the next one takes over, re-reads IAM and finishes.
                     self.ledger.update(key, {"lease_until": "0"})
             # (Killed instead, the lease runs out by itself.)
             raise
