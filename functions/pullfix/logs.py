@@ -12,10 +12,11 @@ __all__ = ["log", "log_to"]
 _stream: TextIO | None = None
 
 
-def log_to(stream: TextIO | None) -> None:
-    """Send log lines to `stream` (None: stdout, the default)."""
-    global _stream  # noqa: PLW0603 - one log destination per process
-    _stream = stream
+def log_to(stream: TextIO | None) -> TextIO | None:
+    """Send log lines to `stream` (None: stdout, the default); the destination before."""
+    global _stream  # one log destination per process
+    previous, _stream = _stream, stream
+    return previous
 
 
 def log(

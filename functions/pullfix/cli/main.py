@@ -631,7 +631,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from pullfix.logs import log_to
 
-    log_to(sys.stderr)  # stdout carries the command's own output
+    # stdout carries the command's own output; the log destination is given back after, so
+    # a command run in-process (a test, a caller's script) leaves no stream of its own behind.
+    previous = log_to(sys.stderr)
     try:
         code: int = args.handler(args, sys.stdout)
     except BrokenPipeError:
@@ -640,6 +642,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_OK
+    finally:
+        log_to(previous)
     return code
 
 
