@@ -538,12 +538,16 @@ class Remediator:
         """A dry run reports each grant incident once, as a live run grants it once."""
         assert decision.plan is not None
         key = fingerprint("would_grant", evidence.account_email, decision.plan.resource)
-        claim = self.ledger.claim(key, when, self.config.dedupe_window, {"state": State.DONE.value})
-        if not claim.new:
-            return self._suppressed(
-                failure, diagnosis.cause, key, f"pullfix already reported {key} (dry run)"
-            )
-        return self._outcome(failure, diagnosis, evidence, decision, key)
+        return self._once(
+            key,
+            {"state": State.DONE.value},
+            f"pullfix already reported {key} (dry run)",
+            failure,
+            diagnosis,
+            evidence,
+            decision,
+            when,
+        )
 
     def _ticket(
         self,
@@ -560,13 +564,32 @@ class Remediator:
         key = ticket_key(failure, diagnosis.cause, verified_pool(evidence))
         if not audited:
             self._audit_refusal(failure, diagnosis, evidence, decision)
-        claim = self.ledger.claim(
-            key, when, self.config.dedupe_window, {"cause": diagnosis.cause.value}
+        return self._once(
+            key,
+            {"cause": diagnosis.cause.value},
+            f"a ticket for incident {key} is already open",
+            failure,
+            diagnosis,
+            evidence,
+            decision,
+            when,
         )
-        if not claim.new:
-            return self._suppressed(
-                failure, diagnosis.cause, key, f"a ticket for incident {key} is already open"
-            )
+
+    def _once(
+        self,
+        key: str,
+        record: dict[str, str],
+        already: str,
+        failure: PullFailure,
+        diagnosis: Diagnosis,
+        evidence: Evidence,
+        decision: Decision,
+        when: datetime,
+    ) -> Outcome:
+        """The outcome of incident `key`, told once a dedupe window: claimed with `record`,
+        or suppressed (`already` says why) when it was told already."""
+        if not self.ledger.claim(key, when, self.config.dedupe_window, record).new:
+            return self._suppressed(failure, diagnosis.cause, key, already)
         return self._outcome(failure, diagnosis, evidence, decision, key)
 
     def _refused_by_api(
