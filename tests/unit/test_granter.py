@@ -15,8 +15,8 @@ from pullfix.core.causes import Action
 from pullfix.core.config import Config, config_from_dict
 from pullfix.core.model import READER_ROLE, AccessDenied, GrantResult
 from pullfix.core.policy import GrantFacts, GrantPlan, permit
-from pullfix.core.refusals import ApiRefusal
-from pullfix.engine.granter import GrantAttempt, Granter, api_refusal
+from pullfix.core.refusals import ApiRefusal, api_refusal
+from pullfix.engine.granter import GrantAttempt, Granter
 from pullfix.gcp.errors import FailedPrecondition, error_from_response
 
 REPO = "projects/images/locations/us/repositories/shared"

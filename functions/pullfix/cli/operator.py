@@ -333,6 +333,7 @@ def _apply(
     make them: the configured ledger (so the function knows them), the one decision against
     the config at each write, the hourly cap, the audit line and the outcomes topic (so
     notify, verify and report see them). What was granted."""
+    from pullfix.core.causes import Action
     from pullfix.core.config import ConfigError, topic_name
     from pullfix.core.policy import GrantPlan
     from pullfix.engine.remediate import Remediator
@@ -387,9 +388,9 @@ def _apply(
         if plan not in confirmed:
             continue  # beyond the cap shown at the prompt: left as the scan's would_grant
         outcome = _guarded(lambda f=failure: live.handle(f, now, applying=True))
-        if outcome.grant is not None and outcome.action.value == "grant":
+        if outcome.grant is not None and outcome.action is Action.GRANT:
             done.add(_plan_key(outcome.grant.to_dict()))
-        elif outcome.action.value not in ("suppressed",):
+        elif outcome.action is not Action.SUPPRESSED:
             err.write(f"not granted: {'; '.join(outcome.reasons[-1:])}\n")
     return done
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["CUSTOM_ROLES", "PREDEFINED_ROLES", "ApiRefusal"]
+from pullfix.core.model import AccessDenied, GoogleApiError
+
+__all__ = ["CUSTOM_ROLES", "PREDEFINED_ROLES", "ApiRefusal", "api_refusal"]
 
 # The Terraform module's custom role (terraform/iam.tf, `local.permissions`) that carries
 # each permission pullfix's calls take; tests/terraform holds this table to that file.
@@ -110,3 +112,31 @@ class ApiRefusal:
         answer = f"{self.code} {self.status}".strip()
         message = " ".join(self.message.split())[:300]
         return f"{self.call}: Google answered {answer} ({message}); {self.fix()}"
+
+
+# Calls to pullfix's own infrastructure (the ledger, the outcomes topic): their errors are
+# not answers about the world, and raise for Pub/Sub to redeliver.
+_OWN_CALLS = ("ledger ", "publishing to ")
+# Answers that say the call was cut short or raced, not what the world is: retried.
+_NOT_ANSWERS = frozenset({"ABORTED", "CANCELLED", "DEADLINE_EXCEEDED"})
+
+
+def api_refusal(exc: BaseException) -> ApiRefusal | None:
+    """`exc` as a permanent answer of a Google API about the world, or None (a transient
+    failure, an error of pullfix's own ledger or topic, an answer that is not Google's, a
+    bug: those raise as they are)."""
+    if isinstance(exc, AccessDenied):
+        if not exc.call or exc.call.startswith(_OWN_CALLS):
+            return None
+        return ApiRefusal(exc.call, 403, "PERMISSION_DENIED", exc.answer, exc.needs)
+    if (
+        not isinstance(exc, GoogleApiError)
+        or not exc.call
+        or exc.call.startswith(_OWN_CALLS)
+        or not exc.from_google  # a proxy's or load balancer's page: not about the resource
+        or exc.status in _NOT_ANSWERS
+        or exc.code >= 500
+        or exc.code in (408, 429, 499)
+    ):
+        return None
+    return ApiRefusal(exc.call, exc.code, exc.status, exc.message, exc.needs)

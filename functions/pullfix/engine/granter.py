@@ -18,10 +18,10 @@ from pullfix.core.causes import Action
 from pullfix.core.config import Config
 from pullfix.core.model import AccessDenied, GoogleApiError, GrantResult, PolicyView
 from pullfix.core.policy import Decision, GrantFacts, GrantPlan, permit
-from pullfix.core.refusals import ApiRefusal
+from pullfix.core.refusals import ApiRefusal, api_refusal
 from pullfix.logs import log
 
-__all__ = ["GrantAttempt", "Granter", "IamWriter", "api_refusal"]
+__all__ = ["GrantAttempt", "Granter", "IamWriter", "log_decision"]
 
 
 class IamWriter(Protocol):
@@ -48,34 +48,6 @@ class GrantAttempt:
     reached_iam: bool = False
     refusal: ApiRefusal | None = None
     audit: dict[str, Any] = field(default_factory=dict)
-
-
-# Calls to pullfix's own infrastructure (the ledger, the outcomes topic): their errors are
-# not answers about the world, and raise for Pub/Sub to redeliver.
-_OWN_CALLS = ("ledger ", "publishing to ")
-# Answers that say the call was cut short or raced, not what the world is: retried.
-_NOT_ANSWERS = frozenset({"ABORTED", "CANCELLED", "DEADLINE_EXCEEDED"})
-
-
-def api_refusal(exc: BaseException) -> ApiRefusal | None:
-    """`exc` as a permanent answer of a Google API about the world, or None (a transient
-    failure, an error of pullfix's own ledger or topic, an answer that is not Google's, a
-    bug: those raise as they are)."""
-    if isinstance(exc, AccessDenied):
-        if not exc.call or exc.call.startswith(_OWN_CALLS):
-            return None
-        return ApiRefusal(exc.call, 403, "PERMISSION_DENIED", exc.answer, exc.needs)
-    if (
-        not isinstance(exc, GoogleApiError)
-        or not exc.call
-        or exc.call.startswith(_OWN_CALLS)
-        or not exc.from_google  # a proxy's or load balancer's page: not about the resource
-        or exc.status in _NOT_ANSWERS
-        or exc.code >= 500
-        or exc.code in (408, 429, 499)
-    ):
-        return None
-    return ApiRefusal(exc.call, exc.code, exc.status, exc.message, exc.needs)
 
 
 class Granter:
@@ -122,7 +94,7 @@ class Granter:
             )
         if decision.action is not Action.GRANT:
             attempt.decision = decision
-            self._log_refusal(plan, decision, audit)
+            log_decision(plan, decision, audit)
             return attempt
         limit = config.auto_grant.max_per_hour
         if not self._cap.take_grant_slot(now, limit):
@@ -131,7 +103,7 @@ class Granter:
                 None,
                 (f"no grant: the cap of {limit} grants per hour is reached",),
             )
-            self._log_refusal(plan, attempt.decision, audit)
+            log_decision(plan, attempt.decision, audit)
             return attempt
         attempt.reached_iam = True
         try:
@@ -146,7 +118,7 @@ class Granter:
             attempt.decision = Decision(
                 Action.TICKET, None, (f"no grant: IAM refused it: {refusal.describe()}",)
             )
-            self._log_refusal(plan, attempt.decision, audit)
+            log_decision(plan, attempt.decision, audit)
             return attempt
         attempt.decision, attempt.result = decision, result
         record = {**audit, "action": "grant", "changed": result.changed}
@@ -189,12 +161,13 @@ class Granter:
         )
         return refused
 
-    @staticmethod
-    def _log_refusal(plan: GrantPlan, decision: Decision, audit: dict[str, Any]) -> None:
-        action = "would_grant" if decision.action is Action.WOULD_GRANT else "refused"
-        log(
-            "NOTICE" if action == "would_grant" else "WARNING",
-            f"pullfix {'would grant' if action == 'would_grant' else 'did not grant'} "
-            f"{plan.role} on {plan.resource} to {plan.member}: {'; '.join(decision.reasons)}",
-            {"audit": {**audit, "action": action, "why_not": list(decision.reasons)}},
-        )
+
+def log_decision(plan: GrantPlan, decision: Decision, audit: dict[str, Any]) -> None:
+    """The audit line of a grant not made: `would_grant` (dry run) or `refused`, with why."""
+    action = "would_grant" if decision.action is Action.WOULD_GRANT else "refused"
+    log(
+        "NOTICE" if action == "would_grant" else "WARNING",
+        f"pullfix {'would grant' if action == 'would_grant' else 'did not grant'} "
+        f"{plan.role} on {plan.resource} to {plan.member}: {'; '.join(decision.reasons)}",
+        {"audit": {**audit, "action": action, "why_not": list(decision.reasons)}},
+    )

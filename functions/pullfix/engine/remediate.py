@@ -30,10 +30,10 @@ from pullfix.core.judge import IAM_CAUSES, Evidence, judge
 from pullfix.core.model import AccessDenied, GoogleApiError, GoogleApis, TransientError
 from pullfix.core.outcome import OUTCOME_SCHEMA
 from pullfix.core.policy import Decision, GrantPlan, decide, grant_facts
-from pullfix.core.refusals import ApiRefusal
+from pullfix.core.refusals import ApiRefusal, api_refusal
 from pullfix.core.remediation import Context, ticket_draft
 from pullfix.engine.evidence import EvidenceCollector, grant_may_fix
-from pullfix.engine.granter import GrantAttempt, Granter, api_refusal
+from pullfix.engine.granter import GrantAttempt, Granter, log_decision
 from pullfix.engine.ledger import Ledger
 from pullfix.engine.lifecycle import DEFAULT_LEASE, State, Step, lease_fields, next_step
 from pullfix.engine.verify import incident_from_outcome
@@ -483,17 +483,7 @@ class Remediator:
         if decision.action is Action.GRANT and grant_key:
             return self._grant(failure, diagnosis, evidence, decision, grant_key, when, now)
         if decision.action is Action.WOULD_GRANT and decision.plan is not None:
-            log(
-                "NOTICE",
-                f"pullfix would grant {decision.plan.role} on {decision.plan.resource} "
-                f"to {decision.plan.member} (dry run)",
-                {
-                    "audit": {
-                        **self._audit(failure, diagnosis, decision.plan),
-                        "action": "would_grant",
-                    }
-                },
-            )
+            log_decision(decision.plan, decision, self._audit(failure, diagnosis, decision.plan))
             return self._would_grant(failure, diagnosis, evidence, decision, when)
         if not offline.refused and diagnosis.cause in GRANT_FIXABLE:
             # Only kubelet's follow-ups so far, and a grant would fix it.
@@ -725,10 +715,9 @@ class Remediator:
                 )
             if attempt.result is None and resumed is not None:
                 # Refused now, but an earlier delivery's write may have landed with its
-                # answer lost: IAM says whether pullfix's grant is there.
-                attempt.reached_iam = True  # a failed read keeps the record `granting`
+                # answer lost: IAM says whether pullfix's grant is there (a failed read
+                # keeps the record `granting`, as anything failing in a resumed grant does).
                 found = self.granter.found(plan, attempt)
-                attempt.reached_iam = False
                 if found:
                     attempt.decision = Decision(
                         Action.GRANT,
