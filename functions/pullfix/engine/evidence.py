@@ -25,11 +25,12 @@ from pullfix.core.model import (
 from pullfix.gcp.errors import ApiCallError, Retryable
 from pullfix.logs import log
 
-# After the troubleshooter refuses pullfix (no permission, API disabled) or answers with an
-# error no retry mends (400, 404), how long the fallback is used before asking it again.
+# After the troubleshooter refuses pullfix itself (no permission, API disabled), how long the
+# fallback is used before asking it again (an error about one request starts no backoff).
 TROUBLESHOOTER_BACKOFF = 600.0
-# The jsonPayload field and value of the warning logged once per backoff period; the
-# log-based metric of the Terraform module counts the entries that carry it.
+# The jsonPayload field and value of the warning logged once per backoff period (a refusal
+# of the service) or once per event (an error about one request); the log-based metric of
+# the Terraform module counts the entries that carry it.
 REFUSED_SIGNAL = "troubleshooter_refused"
 # Repository modes in which a missing tag is fetched from elsewhere on pull, so its absence
 # is no evidence that the image does not exist (Artifact Registry: Repository.Mode).
@@ -51,13 +52,19 @@ def _background() -> ThreadPoolExecutor:
         return _pool
 
 
+def _answer(exc: BaseException) -> ApiCallError | None:
+    """The API's answer: the error itself, or what AccessDenied was made from."""
+    api = exc if isinstance(exc, ApiCallError) else exc.__cause__
+    return api if isinstance(api, ApiCallError) else None
+
+
 def _service_refused(exc: BaseException) -> bool:
     """Whether the troubleshooter's error is about the service (its API disabled, pullfix
     may not use it: every request meets it), not about the one request: a resource that
     does not exist or may not be read (404, 400, or Google's 403 "Permission denied on
     resource project X (or it may not exist)"), which a forged event can provoke at will."""
-    api = exc if isinstance(exc, ApiCallError) else exc.__cause__
-    code = api.code if isinstance(api, ApiCallError) else 403
+    api = _answer(exc)
+    code = api.code if api is not None else 403
     text = f"{exc} {exc.__cause__ or ''}".lower()
     return not (code in (400, 404) or "may not exist" in text or "not found" in text)
 
@@ -111,9 +118,8 @@ class EvidenceCollector:
                 "permission": DOWNLOAD_PERMISSION,
                 "backoff_seconds": TROUBLESHOOTER_BACKOFF if service else 0,
             }
-            # The API's answer: the error itself, or what AccessDenied was made from.
-            api = exc if isinstance(exc, ApiCallError) else exc.__cause__
-            if isinstance(api, ApiCallError):
+            api = _answer(exc)
+            if api is not None:
                 fields["error"] = {"code": api.code, "status": api.status, "message": api.message}
             log(
                 "WARNING",
@@ -269,8 +275,9 @@ class EvidenceCollector:
         The Policy Troubleshooter first (allow policies up the hierarchy, groups, custom
         roles, conditions, deny policies); when it refuses pullfix or answers with an error
         no retry mends, the allow policies pullfix can read, saying "cannot tell" where they
-        do not settle it (and for `TROUBLESHOOTER_BACKOFF` seconds the troubleshooter is not
-        asked). `asked` is the answer `ask_troubleshooter` started, if it did.
+        do not settle it (after a refusal of the service, for `TROUBLESHOOTER_BACKOFF`
+        seconds the troubleshooter is not asked). `asked` is the answer `ask_troubleshooter`
+        started, if it did.
         """
         repository = evidence.repository
         assert repository is not None and evidence.account_email is not None
