@@ -19,6 +19,7 @@ merely contains an incident's key never steers where its ticket goes.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import json
 import os
 import ssl
@@ -89,6 +90,7 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
+@functools.cache  # once per process (a bundle it cannot read raises, and is not kept)
 def _opener() -> urllib.request.OpenerDirector:
     """urllib with the environment's proxies (HTTPS_PROXY, NO_PROXY: its ProxyHandler reads
     them) and CA bundle, as pullfix's Google calls read them: REQUESTS_CA_BUNDLE or
@@ -108,9 +110,6 @@ def _opener() -> urllib.request.OpenerDirector:
             f"{variable}: cannot read the CA bundle it names ({type(exc).__name__})"
         ) from None
     return urllib.request.build_opener(_NoRedirects, urllib.request.HTTPSHandler(context=context))
-
-
-_OPENERS: list[urllib.request.OpenerDirector] = []  # made on first use, once per process
 
 
 def _transient(status: int) -> bool:
@@ -133,10 +132,9 @@ def http_json(
             **headers,
         },
     )
-    if not _OPENERS:
-        _OPENERS.append(_opener())  # a CA bundle that cannot be read: ConfigError
+    opener = _opener()  # a CA bundle that cannot be read: ConfigError
     try:
-        with _OPENERS[0].open(request, timeout=HTTP_TIMEOUT) as response:
+        with opener.open(request, timeout=HTTP_TIMEOUT) as response:
             return Response(int(response.status), response.read(), dict(response.headers))
     except urllib.error.HTTPError as exc:
         body = exc.read()
