@@ -15,7 +15,15 @@ from pullfix.core.config import Config
 from pullfix.core.judge import Evidence
 from pullfix.core.model import READER_ROLE, AccessState
 
-__all__ = ["Decision", "GrantFacts", "GrantPlan", "decide", "grant_facts", "permit"]
+__all__ = [
+    "Decision",
+    "GrantFacts",
+    "GrantPlan",
+    "decide",
+    "grant_facts",
+    "grant_plan",
+    "permit",
+]
 
 _SERVICE_ACCOUNT_DOMAINS = (".gserviceaccount.com",)
 
@@ -81,7 +89,7 @@ def _config_refusal(plan: GrantPlan, facts: GrantFacts, config: Config) -> str |
             f"no grant: a project-level grant reaches every repository of {project}; "
             f"auto_grant.repositories must name projects/{project}/locations/*/repositories/*"
         )
-    expected = facts.repository if level == "repository" else f"projects/{project}"
+    expected = grant_plan(facts, config).resource
     if plan.resource != expected:
         return f"no grant: auto_grant.level is {level}, so a grant goes on {expected}"
     if not config.auto_grant.allows_cluster_project(facts.cluster_project):
@@ -112,13 +120,16 @@ def decide(
         return Decision(Action.TICKET, None, (refusal,) if refusal else ())
     facts = grant_facts(evidence)
     assert facts is not None
+    return permit(grant_plan(facts, config), facts, config)
+
+
+def grant_plan(facts: GrantFacts, config: Config) -> GrantPlan:
+    """The one grant the facts call for: the reader role, on the repository (or its project
+    at `auto_grant.level: project`), to the verified account."""
     resource = facts.repository
     if config.auto_grant.level == "project":
         resource = f"projects/{facts.repository_project}"
-    plan = GrantPlan(
-        resource=resource, role=READER_ROLE, member=f"serviceAccount:{facts.account_email}"
-    )
-    return permit(plan, facts, config)
+    return GrantPlan(resource, READER_ROLE, f"serviceAccount:{facts.account_email}")
 
 
 def grant_facts(evidence: Evidence) -> GrantFacts | None:
