@@ -276,6 +276,26 @@ def test_a_generic_webhook_gets_the_outcome_json(tmp_path: Path) -> None:
     assert posted.body == outcome
 
 
+CA_OUTCOME = {
+    "schema": "pullfix.outcome/v1",
+    "event": {"message_id": "x", "namespace": "n"},
+    "cause": "network",
+    "action": "ticket",
+    "fingerprint": "ticket-ca",
+    "reasons": ["i/o timeout"],
+    "ticket": {"title": "t"},
+}
+
+
+def _webhook_route(tmp_path: Path) -> Path:
+    """A config whose one route posts outcomes to the URL in $HOOK."""
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        yaml.safe_dump({"notify": {"routes": [{"chat": "webhook", "webhook_url_env": "HOOK"}]}})
+    )
+    return config
+
+
 def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
     """A certificate for 127.0.0.1 that no system trusts, and its key."""
     import datetime as dt
@@ -346,27 +366,15 @@ def test_notify_trusts_the_ca_bundle_the_environment_names(
     server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
-    config = tmp_path / "config.yaml"
-    config.write_text(
-        yaml.safe_dump({"notify": {"routes": [{"chat": "webhook", "webhook_url_env": "HOOK"}]}})
-    )
+    config = _webhook_route(tmp_path)
     env = {"PULLFIX_CONFIG": str(config), "HOOK": f"https://127.0.0.1:{server.server_address[1]}/"}
     # (This machine's own environment may name the system's bundle: set both, empty.)
     env |= {"REQUESTS_CA_BUNDLE": "", "CURL_CA_BUNDLE": ""}
     if variable is not None:
         env[variable] = str(cert)
-    outcome = {
-        "schema": "pullfix.outcome/v1",
-        "event": {"message_id": "x", "namespace": "n"},
-        "cause": "network",
-        "action": "ticket",
-        "fingerprint": "ticket-ca",
-        "reasons": ["i/o timeout"],
-        "ticket": {"title": "t"},
-    }
     try:
         with FunctionServer("notify", env=env, log_path=tmp_path / "notify.log") as notify:
-            status = Team(None, notify, None, None, None).post_outcome(outcome, "m1")  # type: ignore[arg-type]
+            status = Team(None, notify, None, None, None).post_outcome(CA_OUTCOME, "m1")  # type: ignore[arg-type]
     finally:
         server.shutdown()
         server.server_close()
@@ -378,26 +386,13 @@ def test_notify_trusts_the_ca_bundle_the_environment_names(
 
 
 def test_a_ca_bundle_that_cannot_be_read_is_a_configuration_error(tmp_path: Path) -> None:
-    config = tmp_path / "config.yaml"
-    config.write_text(
-        yaml.safe_dump({"notify": {"routes": [{"chat": "webhook", "webhook_url_env": "HOOK"}]}})
-    )
     env = {
-        "PULLFIX_CONFIG": str(config),
+        "PULLFIX_CONFIG": str(_webhook_route(tmp_path)),
         "HOOK": "https://127.0.0.1:9/",
         "REQUESTS_CA_BUNDLE": str(tmp_path / "missing.pem"),
     }
-    outcome = {
-        "schema": "pullfix.outcome/v1",
-        "event": {"message_id": "x"},
-        "cause": "network",
-        "action": "ticket",
-        "fingerprint": "ticket-ca",
-        "reasons": [],
-        "ticket": {"title": "t"},
-    }
     with FunctionServer("notify", env=env, log_path=tmp_path / "notify.log") as notify:
-        status = Team(None, notify, None, None, None).post_outcome(outcome, "m1")  # type: ignore[arg-type]
+        status = Team(None, notify, None, None, None).post_outcome(CA_OUTCOME, "m1")  # type: ignore[arg-type]
     assert status == 500  # kept until the bundle is fixed
     log = (tmp_path / "notify.log").read_text()
     assert "notify: invalid configuration: REQUESTS_CA_BUNDLE" in log
