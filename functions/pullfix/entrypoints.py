@@ -1,4 +1,4 @@
-"""The Cloud Functions `remediate`, `notify` and `verify`, and what each does with its event.
+"""The Cloud Functions `remediate`, `notify`, `verify` and `approve`, and what each does.
 
 `functions/main.py` (the source Cloud Functions builds) only imports the two entry points from
 here, so the installed package serves them as well (the demo and the local runner do).
@@ -6,9 +6,12 @@ here, so the installed package serves them as well (the demo and the local runne
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import flask
 import functions_framework
 from cloudevents.http import CloudEvent
 
@@ -24,6 +27,8 @@ from pullfix.logs import log
 
 __all__ = [
     "CloudEventLike",
+    "approve",
+    "handle_click",
     "handle_outcome",
     "handle_pull_failure",
     "handle_verification",
@@ -204,3 +209,136 @@ def notify(cloud_event: CloudEvent) -> None:
 def verify(cloud_event: CloudEvent) -> None:
     """Pub/Sub "verify" (Cloud Scheduler) → check that fixes worked; close the loop."""
     handle_verification(cloud_event)
+
+
+# A signed click is good once: the same request again is a replay. Slack's are refused after
+# five minutes anyway; Google's Chat tokens live an hour at most.
+_REPLAY_WINDOW = 3600
+
+
+def handle_click(
+    headers: dict[str, str], body: bytes, now: datetime
+) -> tuple[int, dict[str, Any] | str]:
+    """Decide one click on an Approve or Deny button: (HTTP status, the answer).
+
+    Before anything else the sender is proven (a Google Chat token, or a Slack signature):
+    401 with a short reason when it is not, or when its token or signature was used before.
+    Then the click (400 when it is not one of pullfix's buttons), the user against the
+    approvers (403), the request and the grant (`pullfix.engine.approval`). The answer
+    updates the card (Chat) or replaces the message (Slack).
+    """
+    import os
+
+    from pullfix.core.config import ConfigError
+    from pullfix.core.model import TransientError
+    from pullfix.engine.approval import Approvals, Click
+    from pullfix.engine.runtime import runtime
+    from pullfix.ids import fingerprint
+    from pullfix.notify import interactions
+    from pullfix.notify.render import approval_chat_update, approval_slack_update
+
+    lower = {k.lower(): v for k, v in headers.items()}
+    slack = "x-slack-signature" in lower
+    try:
+        if slack:
+            proof = interactions.verify_slack(
+                lower, body, os.environ.get(interactions.SLACK_SECRET_VARIABLE), now.timestamp()
+            )
+        elif "authorization" in lower:
+            proof = lower["authorization"]
+            interactions.verify_chat(
+                lower,
+                os.environ.get(interactions.AUDIENCE_VARIABLE),
+                _verify_token,
+                os.environ.get(interactions.CERTS_VARIABLE) or None,
+            )
+        else:
+            raise interactions.Forged("no Google Chat token and no Slack signature")
+    except interactions.Forged as exc:
+        log("WARNING", f"pullfix approve: refused: {exc}", {"approval": {"refused": str(exc)}})
+        return 401, f"unauthorized: {exc}"
+    try:
+        rt = runtime()
+    except ConfigError as exc:
+        log("CRITICAL", f"pullfix approve: invalid configuration: {exc}", {})
+        return 500, "pullfix is misconfigured"
+    # A hash of the proof and the body, never the proof itself, names the request in the
+    # ledger: the same signed request twice is a replay. (A Chat token covers no body, and
+    # Google may send one token with several requests while it lasts: the body tells them
+    # apart. Slack's signature covers the body already.)
+    replay = fingerprint("click", hashlib.sha256(proof.encode() + b"\x00" + body).hexdigest())
+    try:
+        if not rt.remediator.ledger.claim(replay, now, _REPLAY_WINDOW, {"state": "done"}).new:
+            log("WARNING", "pullfix approve: refused: a replayed request", {})
+            return 401, "unauthorized: this request was received before (a replay)"
+        response_url = None
+        try:
+            if slack:
+                parsed = interactions.slack_click(body)
+                click: Click = parsed.click
+                response_url = parsed.response_url
+            else:
+                click = interactions.chat_click(body)
+        except interactions.BadClick as exc:
+            return 400, f"bad request: {exc}"
+        answer = Approvals(rt.remediator).decide(click, now)
+    except TransientError as exc:
+        log("WARNING", f"pullfix approve: failed, click again: {exc}", {})
+        return 503, "pullfix could not reach Google just now: click again in a minute"
+    log(
+        "INFO",
+        f"pullfix approve: {click.verdict} of {click.request} by {click.user}: {answer.text}",
+        {"approval": {"request": click.request, "user": click.user, "status": answer.status}},
+    )
+    if answer.status != 200:
+        return answer.status, f"forbidden: {answer.text}"
+    if slack:
+        update = approval_slack_update(click.request, answer.text, done=answer.done)
+        _post_slack_response(response_url, update)
+        return 200, update
+    return 200, approval_chat_update(click.request, answer.text, done=answer.done)
+
+
+def _verify_token(token: str, *, audience: str, certs_url: str) -> Any:
+    """google-auth's verification of a Google-signed token, over its requests transport."""
+    import google.auth.transport.requests
+    from google.oauth2 import id_token
+
+    return id_token.verify_token(
+        token, google.auth.transport.requests.Request(), audience=audience, certs_url=certs_url
+    )
+
+
+# Slack's response URLs (https://api.slack.com/interactivity/handling#message_responses):
+# only these are posted to, so that a click cannot make the function call anywhere else.
+_SLACK_RESPONSE_PREFIX = "https://hooks.slack.com/"
+
+
+def _post_slack_response(url: str | None, message: dict[str, Any]) -> None:
+    """Replace the clicked message through the click's `response_url` (Slack takes a block
+    action's answer from there, not from the HTTP response); best effort: the decision is
+    made and recorded already."""
+    import requests
+
+    if not url or not url.startswith(_SLACK_RESPONSE_PREFIX):
+        return
+    try:
+        requests.post(url, json=message, timeout=5)
+    except requests.RequestException as exc:
+        log(
+            "WARNING",
+            f"pullfix approve: the Slack message was not updated: {type(exc).__name__}",
+            {},
+        )
+
+
+@functions_framework.http
+def approve(request: flask.Request) -> flask.Response:
+    """HTTPS (public) ← a click on Approve or Deny in Google Chat or Slack."""
+    if request.method != "POST":
+        return flask.Response("method not allowed", status=405)
+    body = request.get_data(cache=True)
+    status, answer = handle_click(dict(request.headers), body, datetime.now(UTC))
+    if isinstance(answer, str):
+        return flask.Response(answer, status=status, mimetype="text/plain")
+    return flask.Response(json.dumps(answer), status=status, mimetype="application/json")

@@ -87,6 +87,9 @@ class Key:
 # and hyphens, a letter first (or a legacy domain-scoped "example.com:name"); its length is
 # Google's to check (sandbox worlds use short ones).
 _PROJECT_PATTERN = r"(?:[a-z0-9.-]+:)?[a-z][a-z0-9-]*"
+# An approver: an email (as Google Chat gives the clicking user's), or `slack:` and a Slack
+# user id (as Slack gives it: letters and digits).
+APPROVER_PATTERN = r"[^@\s:]+@[^@\s]+\.[^@\s]+|slack:[A-Z0-9]+"
 
 AUTO_GRANT_KEYS: dict[str, Key] = {
     "repositories": Key(
@@ -112,6 +115,33 @@ AUTO_GRANT_KEYS: dict[str, Key] = {
         "boolean",
         False,
         "whether a grant may go beside a conditional binding the account already has",
+    ),
+    "approval": Key(
+        "choice",
+        "none",
+        "required: every grant waits for an approver's click in chat (the approve function)",
+        choices=("none", "required"),
+    ),
+    "approval_repositories": Key(
+        "globs",
+        (),
+        "repositories (globs, among `repositories`) whose grants wait for approval even when "
+        "approval is none",
+        pattern="projects/.*",
+    ),
+    # Google Chat users by the email their clicks carry; Slack users by id (clicks carry no
+    # email): `slack:U0123ABCD`.
+    "approvers": Key(
+        "globs",
+        (),
+        "who may approve or deny: Google Chat users' emails, Slack users as slack:USER_ID",
+        pattern=APPROVER_PATTERN,
+    ),
+    "approval_expires_after": Key(
+        "duration",
+        "1h",
+        "how long an approval request can be approved; after it, the next failure asks again",
+        bounds=(1, 7 * DAY),
     ),
 }
 FIRESTORE_KEYS: dict[str, Key] = {
@@ -253,6 +283,24 @@ class AutoGrant:
     max_per_hour: int = 20
     # Whether a grant may go beside a conditional binding the account already has.
     beside_conditions: bool = False
+    # Grants that wait for a person's click in chat (pullfix.engine.approval).
+    approval: str = "none"
+    approval_repositories: tuple[str, ...] = ()
+    approvers: tuple[str, ...] = ()
+    approval_expires_after: int = 3600
+
+    def needs_approval(self, repository: str) -> bool:
+        """Whether a grant for `repository` waits for an approver instead of being made."""
+        return self.approval == "required" or any(
+            _segments_match(repository, glob) for glob in self.approval_repositories
+        )
+
+    def is_approver(self, identity: str) -> bool:
+        """Whether `identity` (an email, or `slack:USER_ID`) is among the approvers; emails
+        compare without regard to case, as Google's do."""
+        if identity.startswith("slack:"):
+            return identity in self.approvers
+        return identity.lower() in (a.lower() for a in self.approvers)
 
     def allows_repository(self, resource: str) -> bool:
         """Whether `resource` fits a glob of `repositories`; each `*`, `?` or `[…]` matches
@@ -452,7 +500,37 @@ def _auto_grant(value: object) -> AutoGrant:
     beside = _get(data, keys, "beside_conditions")
     if not isinstance(beside, bool):
         raise ConfigError(f"auto_grant.beside_conditions: expected true or false, got {beside!r}")
+    approval = _get(data, keys, "approval")
+    if approval not in keys["approval"].choices:
+        raise ConfigError(f"auto_grant.approval: expected none or required, got {approval!r}")
+    gated = _globs(_get(data, keys, "approval_repositories"), "auto_grant.approval_repositories")
+    for glob in gated:
+        if not _id_rule(keys["approval_repositories"])(glob):
+            raise ConfigError(
+                f"auto_grant.approval_repositories: {glob!r} must look like "
+                "projects/P/locations/L/repositories/R (globs allowed)"
+            )
+    approvers = _globs(_get(data, keys, "approvers"), "auto_grant.approvers")
+    for approver in approvers:
+        if not _id_rule(keys["approvers"])(approver):
+            raise ConfigError(
+                f"auto_grant.approvers: {approver!r:.100} is neither an email nor slack:USER_ID"
+            )
+    if (approval == "required" or gated) and not approvers:
+        raise ConfigError(
+            "auto_grant.approvers: required when grants wait for approval (nobody could "
+            "approve them)"
+        )
+    expires = parse_duration(
+        _get(data, keys, "approval_expires_after"),
+        "auto_grant.approval_expires_after",
+        keys["approval_expires_after"].bounds or (1, MAX_DURATION),
+    )
     return AutoGrant(
+        approval=approval,
+        approval_repositories=tuple(gated),
+        approvers=tuple(approvers),
+        approval_expires_after=expires,
         beside_conditions=beside,
         repositories=tuple(repositories),
         cluster_projects=tuple(

@@ -121,6 +121,13 @@ _OUTCOME = _object(
         "escalation": _optional(_boolean),
         "evidence": _optional(_object({"repository": _optional(_string)})),
         "remediation": _optional(_DRAFT),
+        # With action approval_requested: the request the chat buttons carry (its id only).
+        "approval": _optional(
+            _object(
+                {"id": _key, "expires_at": _nonempty, "approvers": _optional(_strings)},
+                required=("id", "expires_at"),
+            )
+        ),
     },
     required=("schema", "event", "cause", "action", "reasons", "fingerprint"),
 )
