@@ -34,6 +34,11 @@ locals {
       level             = var.grant_level
       max_per_hour      = var.max_grants_per_hour
       beside_conditions = var.beside_conditions
+      # Grants that wait for an approver's click (var.approval; the approve function).
+      approval               = try(var.approval.required, false) ? "required" : "none"
+      approval_repositories  = try(var.approval.repositories, [])
+      approvers              = try(var.approval.approvers, [])
+      approval_expires_after = try(var.approval.expires_after, "1h")
     }
     dedupe_window    = var.dedupe_window
     escalation_grace = var.escalation_grace

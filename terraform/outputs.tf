@@ -24,7 +24,7 @@ output "sink_filter" {
 }
 
 output "function_uris" {
-  description = "The functions' URLs (internal ingress only)."
+  description = "The functions' URLs (internal ingress only, but approve's: public, for chat clicks)."
   value = {
     for name, f in google_cloudfunctions2_function.pullfix : name => f.service_config[0].uri
   }
@@ -38,6 +38,7 @@ output "service_accounts" {
     verify    = google_service_account.verify.email
     push      = google_service_account.push.email
     build     = google_service_account.build.email
+    approve   = try(google_service_account.approve["approve"].email, null)
   }
 }
 
@@ -74,4 +75,9 @@ output "alert_policies" {
 output "config" {
   description = "The config file the functions read, as YAML."
   value       = local.config_text
+}
+
+output "approve_url" {
+  description = "The approve function's URL (null without var.approval): the Google Chat app's HTTP endpoint and the Slack app's Interactivity Request URL (docs/deploy.md)."
+  value       = try(google_cloudfunctions2_function.pullfix["approve"].service_config[0].uri, null)
 }

@@ -276,3 +276,63 @@ run "notify_secret_not_an_environment_variable" {
   }
   expect_failures = [var.notify_secrets]
 }
+
+# Approval: approvers the config accepts, and repositories when not every grant waits.
+run "approval_with_no_approver" {
+  command = plan
+  variables {
+    approval = { approvers = [] }
+  }
+  expect_failures = [var.approval]
+}
+
+run "approval_with_an_approver_that_is_neither_email_nor_slack_id" {
+  command = plan
+  variables {
+    approval = { approvers = ["alice"] }
+  }
+  expect_failures = [var.approval]
+}
+
+run "approval_not_required_without_repositories" {
+  command = plan
+  variables {
+    approval = { required = false, approvers = ["alice@acme.example"] }
+  }
+  expect_failures = [var.approval]
+}
+
+run "approval_repositories_not_repository_globs" {
+  command = plan
+  variables {
+    approval = { required = false, repositories = ["apps"], approvers = ["alice@acme.example"] }
+  }
+  expect_failures = [var.approval]
+}
+
+run "approval_expiry_not_a_duration" {
+  command = plan
+  variables {
+    approval = { approvers = ["alice@acme.example"], expires_after = "an hour" }
+  }
+  expect_failures = [var.approval]
+}
+
+run "approval_signing_secret_not_a_secret_id" {
+  command = plan
+  variables {
+    approval = { approvers = ["alice@acme.example"], slack_signing_secret = "projects/p/secrets/s" }
+  }
+  expect_failures = [var.approval]
+}
+
+run "approval_only_on_some_repositories" {
+  command = plan
+  variables {
+    approval = {
+      required     = false
+      repositories = ["projects/acme-ops/locations/*/repositories/apps"]
+      approvers    = ["alice@acme.example", "slack:U0123ABCD"]
+    }
+  }
+}
