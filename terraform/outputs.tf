@@ -32,14 +32,13 @@ output "function_uris" {
 
 output "service_accounts" {
   description = "pullfix's service accounts."
-  value = {
+  value = merge({
     remediate = google_service_account.remediate.email
     notify    = google_service_account.notify.email
     verify    = google_service_account.verify.email
     push      = google_service_account.push.email
     build     = google_service_account.build.email
-    approve   = try(google_service_account.approve["approve"].email, null)
-  }
+  }, { for name, account in google_service_account.approve : name => account.email })
 }
 
 output "custom_roles" {

@@ -279,6 +279,8 @@ def handle_click(
                 response_url = parsed.response_url
             else:
                 click = interactions.chat_click(body)
+        except interactions.NotAClick:
+            return 200, {"text": "pullfix posts approval requests here; only their buttons act."}
         except interactions.BadClick as exc:
             return 400, f"bad request: {exc}"
         answer = Approvals(rt.remediator).decide(click, now)

@@ -336,6 +336,10 @@ run "approve_alone_is_public_and_alone_reads_the_slack_signing_secret" {
     error_message = "approve's IAM write is remediate's, on the allow-listed repositories only; it has the ledger and the outcomes topic."
   }
   assert {
+    condition     = toset(keys(output.service_accounts)) == toset(["remediate", "notify", "verify", "push", "build", "approve"]) && output.approve_url != null
+    error_message = "The outputs name approve's account and URL."
+  }
+  assert {
     condition     = google_cloudfunctions2_function.pullfix["approve"].service_config[0].environment_variables.PULLFIX_CHAT_AUDIENCE != ""
     error_message = "approve knows the Chat app's audience (the project number by default)."
   }

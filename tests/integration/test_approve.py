@@ -316,10 +316,15 @@ def test_an_expired_request_grants_nothing(approve: Approve) -> None:
 def test_bad_requests_are_refused_without_a_trace_of_the_secret(approve: Approve) -> None:
     status, text = click(approve.server.url, b"{}", {"Content-Type": "application/json"})
     assert status == 401 and "no Google Chat token and no Slack signature" in text
-    body = json.dumps({"type": "MESSAGE"}).encode()
     headers = {"Authorization": f"Bearer {approve.signer.token(AUDIENCE)}"}
+    # The app added to a space: a line of help, nothing decided.
+    body = json.dumps({"type": "ADDED_TO_SPACE", "space": {"name": "spaces/A"}}).encode()
+    status, answer = click(approve.server.url, body, headers)
+    assert status == 200 and "only their buttons act" in answer["text"]
+    # A click on something that is not pullfix's button.
+    body = json.dumps({"type": "CARD_CLICKED", "common": {"invokedFunction": "x"}}).encode()
     status, text = click(approve.server.url, body, headers)
-    assert status == 400 and "not a card click" in text
+    assert status == 400 and "not an Approve or Deny button of pullfix" in text
     log = Path(str(approve.server.log_path)).read_text()
     assert SECRET not in log
     assert "Bearer" not in log

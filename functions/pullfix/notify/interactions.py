@@ -41,6 +41,7 @@ __all__ = [
     "SLACK_SECRET_VARIABLE",
     "BadClick",
     "Forged",
+    "NotAClick",
     "chat_click",
     "slack_click",
     "verify_chat",
@@ -71,6 +72,11 @@ class Forged(Exception):
 
 class BadClick(Exception):
     """An authenticated click that is not a click on pullfix's buttons (400)."""
+
+
+class NotAClick(BadClick):
+    """An authenticated Chat event that is no click (the app added to a space, a message):
+    answered 200 with a line of help, as Chat shows an error for anything else."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +157,7 @@ def chat_click(body: bytes) -> Click:
     """The click of a Google Chat CARD_CLICKED event (a Chat app's interaction event)."""
     event = _json(body)
     if event.get("type") != "CARD_CLICKED":
-        raise BadClick(f"not a card click: {str(event.get('type'))[:40]!r}")
+        raise NotAClick(f"not a card click: {str(event.get('type'))[:40]!r}")
     common, action = _object(event, "common"), _object(event, "action")
     function = common.get("invokedFunction") or action.get("actionMethodName")
     parameters = dict(common.get("parameters") or {})
