@@ -247,10 +247,7 @@ def handle_click(
         elif "authorization" in lower:
             proof = lower["authorization"]
             interactions.verify_chat(
-                lower,
-                os.environ.get(interactions.AUDIENCE_VARIABLE),
-                _verify_token,
-                os.environ.get(interactions.CERTS_VARIABLE) or None,
+                lower, os.environ.get(interactions.AUDIENCE_VARIABLE), _verify_token, _certs_url()
             )
         else:
             raise interactions.Forged("no Google Chat token and no Slack signature")
@@ -299,6 +296,21 @@ def handle_click(
         _post_slack_response(response_url, update)
         return 200, update
     return 200, approval_chat_update(click.request, answer.text, done=answer.done)
+
+
+def _certs_url() -> str | None:
+    """PULLFIX_CHAT_CERTS_URL, honoured only beside a sandbox (PULLFIX_GCP_ENDPOINT): a
+    deployment that set it by mistake still checks Chat's tokens against Google's keys."""
+    import os
+
+    from pullfix.gcp.endpoints import ENDPOINT_VARIABLE
+    from pullfix.notify.interactions import CERTS_VARIABLE
+
+    url = os.environ.get(CERTS_VARIABLE) or None
+    if url is not None and not os.environ.get(ENDPOINT_VARIABLE):
+        log("WARNING", f"pullfix approve: {CERTS_VARIABLE} is ignored without a sandbox", {})
+        return None
+    return url
 
 
 def _verify_token(token: str, *, audience: str, certs_url: str) -> Any:

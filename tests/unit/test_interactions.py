@@ -106,3 +106,15 @@ def test_clicks_name_the_platforms_user_and_the_buttons_request() -> None:
     assert (slack.click.user, slack.click.verdict) == ("slack:U0ABC", "approve")
     with pytest.raises(BadClick, match="no Slack user"):
         slack_click(slack_body(REQUEST, "<@U1>"))
+
+
+def test_the_certificates_url_is_honoured_only_beside_a_sandbox(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pullfix.entrypoints import _certs_url
+
+    monkeypatch.setenv("PULLFIX_CHAT_CERTS_URL", "http://127.0.0.1:9/certs")
+    monkeypatch.delenv("PULLFIX_GCP_ENDPOINT", raising=False)
+    assert _certs_url() is None  # a deployment: Google's keys, whatever the variable says
+    monkeypatch.setenv("PULLFIX_GCP_ENDPOINT", "http://127.0.0.1:8")
+    assert _certs_url() == "http://127.0.0.1:9/certs"

@@ -40,6 +40,7 @@ from pullfix.core.judge import Evidence
 from pullfix.core.model import AccessDenied, GoogleApiError
 from pullfix.core.policy import Decision, GrantPlan
 from pullfix.core.refusals import api_refusal
+from pullfix.engine.lifecycle import State
 from pullfix.ids import fingerprint
 from pullfix.logs import log
 
@@ -281,7 +282,7 @@ class Approvals:
         published["reasons"] = [*published["reasons"], f"approved in chat by {click.user}", checked]
         held = remediator.ledger.get(record["grant_key"], now) or {}
         granted = outcome.action is Action.GRANT or (
-            outcome.action is Action.SUPPRESSED and held.get("state") == "granted"
+            outcome.action is Action.SUPPRESSED and held.get("state") == State.GRANTED.value
         )
         state = APPROVED if granted else REFUSED
         result = "; ".join(outcome.reasons)
