@@ -364,6 +364,16 @@ variable "verify_per_run" {
   }
 }
 
+variable "verify_requests_per_run" {
+  description = "Verification makes at most this many Cloud Logging entries.list requests per pass (Logging's read quota is 60 a minute per project)."
+  type        = number
+  default     = 30
+  validation {
+    condition     = var.verify_requests_per_run >= 1 && var.verify_requests_per_run <= 1000 && floor(var.verify_requests_per_run) == var.verify_requests_per_run
+    error_message = "verify_requests_per_run must be a whole number 1-1000."
+  }
+}
+
 variable "beside_conditions" {
   description = "Whether a grant may go beside a conditional binding the node account already has (auto_grant.beside_conditions); by default such access gets a ticket quoting the condition."
   type        = bool
@@ -414,9 +424,9 @@ variable "config_yaml" {
   validation {
     condition = var.config_yaml == null || try(length(setsubtract(keys(yamldecode(var.config_yaml)), [
       "dry_run", "auto_grant", "dedupe_window", "ledger", "notify", "escalation_grace", "followup_grace",
-      "abandon_after", "verify_per_run", "max_event_age", "api_timeout", "lease",
+      "abandon_after", "verify_per_run", "verify_requests_per_run", "max_event_age", "api_timeout", "lease",
     ])) == 0, false)
-    error_message = "config_yaml has a key the config file does not know (see docs/config.md): dry_run, auto_grant, dedupe_window, ledger, notify, escalation_grace, followup_grace, abandon_after, verify_per_run, max_event_age, api_timeout, lease."
+    error_message = "config_yaml has a key the config file does not know (see docs/config.md): dry_run, auto_grant, dedupe_window, ledger, notify, escalation_grace, followup_grace, abandon_after, verify_per_run, verify_requests_per_run, max_event_age, api_timeout, lease."
   }
 }
 

@@ -245,6 +245,15 @@ CONFIG_FIELDS: dict[str, Key] = {
     "verify_per_run": Key(
         "integer", 200, "verification: at most this many incidents per pass", bounds=(1, 10_000)
     ),
+    # Cloud Logging's read quota: "Number of entries.list requests: 60 per minute, per Google
+    # Cloud project" (https://cloud.google.com/logging/quotas#api-limits). A pass takes at most
+    # half a minute's worth, leaving the rest to people reading logs in the same project.
+    "verify_requests_per_run": Key(
+        "integer",
+        30,
+        "verification: at most this many Cloud Logging entries.list requests per pass",
+        bounds=(1, 1_000),
+    ),
     "max_event_age": Key(
         "duration", "1d", "older events are dropped", bounds=(MINUTE, MAX_DURATION)
     ),
@@ -366,6 +375,8 @@ class Config:
     # is closed as abandoned; at most this many incidents are checked per run.
     abandon_after: int = 86400
     verify_per_run: int = 200
+    # At most this many Cloud Logging entries.list requests (pages) per verification pass.
+    verify_requests_per_run: int = 30
     max_event_age: int = 86400
     api_timeout: int = 10
     lease: int = 150
@@ -465,6 +476,12 @@ def config_from_dict(data: object) -> Config:
             "verify_per_run",
             CONFIG_FIELDS["verify_per_run"],
             " incidents",
+        ),
+        verify_requests_per_run=_bounded_int(
+            _get(root, CONFIG_FIELDS, "verify_requests_per_run"),
+            "verify_requests_per_run",
+            CONFIG_FIELDS["verify_requests_per_run"],
+            " requests",
         ),
         max_event_age=_duration(root, "max_event_age"),
         api_timeout=_duration(root, "api_timeout"),
