@@ -366,6 +366,7 @@ def test_config_keys_are_the_ones_pullfix_reads() -> None:
         "followup_grace": "60s",
         "abandon_after": "1d",
         "verify_per_run": 200,
+        "verify_requests_per_run": 30,
         "max_event_age": "1d",
         "api_timeout": "10s",
         "lease": "150s",

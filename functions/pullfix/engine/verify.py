@@ -620,7 +620,8 @@ def run_verification(
     now: datetime,
     config: Config,
     *,
-    collector: EvidenceCollector,
+    collector: EvidenceCollector | None = None,
+    nodes: NodeCheck | None = None,
     limit: int | None = None,
     publish: Callable[[dict[str, Any]], None] | None = None,
     report: PassReport | None = None,
@@ -632,7 +633,12 @@ def run_verification(
     grace period, whichever comes first). Every incident checked and still open goes to the
     end of the ledger's queue; one the pass did not reach (the budget ran out, or Logging
     answered 429) keeps its place, so the next pass starts with it. `collector` verifies the
-    nodes of the events (see `NodePools`); `report` records what the pass did."""
+    nodes of the events (see `NodePools`), unless `nodes` is given; `report` records what
+    the pass did."""
+    if nodes is None:
+        if collector is None:
+            raise TypeError("run_verification needs a collector or a node check")
+        nodes = NodePools(collector)
     escalation_grace, abandon_after = config.escalation_grace, config.abandon_after
     limit = limit or config.verify_per_run
     report = report if report is not None else PassReport()
@@ -655,7 +661,7 @@ def run_verification(
             incidents,
             query,
             now,
-            nodes=NodePools(collector),
+            nodes=nodes,
             escalation_grace=escalation_grace,
             abandon_after=abandon_after,
             limit=limit,
