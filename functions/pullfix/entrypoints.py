@@ -155,12 +155,13 @@ def handle_verification(cloud_event: CloudEventLike) -> dict[str, Any]:
     """One verification pass over the open incidents (the scheduler's tick is the event).
 
     Each verdict is published like any outcome (notify updates the team's thread and
-    ticket); a transient error raises, so the tick is redelivered.
+    ticket); a transient error raises, so the tick is redelivered. Cloud Logging's 429 is not
+    one: the pass ends early without an error and the next tick goes on from there.
     """
     from pullfix.core.config import ConfigError
     from pullfix.core.model import TransientError
     from pullfix.engine.runtime import runtime
-    from pullfix.engine.verify import logging_query, run_verification
+    from pullfix.engine.verify import PassReport, logging_query, run_verification
 
     event_id = dict(cloud_event.get_attributes()).get("id")
     try:
@@ -169,6 +170,7 @@ def handle_verification(cloud_event: CloudEventLike) -> dict[str, Any]:
         log("CRITICAL", f"pullfix verify: invalid configuration: {exc}", {"event_id": event_id})
         raise
     remediator, config = rt.remediator, rt.config
+    report = PassReport()
     try:
         verdicts = run_verification(
             remediator.ledger,
@@ -177,6 +179,7 @@ def handle_verification(cloud_event: CloudEventLike) -> dict[str, Any]:
             config,
             collector=remediator.collector,
             publish=remediator.publisher.publish if remediator.publisher else None,
+            report=report,
         )
     except TransientError as exc:
         log("WARNING", f"pullfix verify: will be retried: {exc}", {"event_id": event_id})
@@ -188,8 +191,23 @@ def handle_verification(cloud_event: CloudEventLike) -> dict[str, Any]:
             f"pullfix verify: {verdict.incident.fingerprint} {verdict.action}",
             {"verification": record},
         )
-    summary = {"event_id": event_id, "verdicts": len(verdicts)}
-    log("INFO", f"pullfix verify: {len(verdicts)} incidents closed or escalated", summary)
+    # What the pass cost in Cloud Logging's read quota, and whether it ended early (budget or
+    # 429): the next pass starts with the incidents it did not reach.
+    summary = {
+        "event_id": event_id,
+        "verdicts": len(verdicts),
+        "incidents": report.incidents,
+        "checked": len(report.checked),
+        "queries": report.queries,
+        "logging_requests": report.requests,
+        "stopped": report.stopped,
+    }
+    log(
+        "INFO",
+        f"pullfix verify: {len(verdicts)} incidents closed or escalated; "
+        f"{len(report.checked)} of {report.incidents} checked, {report.requests} Logging requests",
+        summary,
+    )
     return summary
 
 

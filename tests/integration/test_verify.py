@@ -584,6 +584,13 @@ def test_the_scheduled_verify_function_closes_a_granted_incident(tmp_path: Path)
         with FunctionServer(
             "verify", env=pipe.function._env, log_path=tmp_path / "verify.log"
         ) as verifier:
+            # Cloud Logging's read quota spent: the pass ends, acknowledged (a redelivery
+            # would only spend more), and says so; the incident stays open for the next.
+            pipe.sandbox.world.logging_read_quota = 0
+            assert tick(0) == 200
+            assert [o["action"] for o in pipe.outcomes_for(failed)] == ["grant"]
+            assert '"stopped":"quota"' in (tmp_path / "verify.log").read_text()
+            pipe.sandbox.world.logging_read_quota = None
             assert tick(1) == 200
             assert tick(2) == 200  # the incident is closed: nothing more to say
         closed = [o for o in pipe.outcomes() if o["fingerprint"] == grant["fingerprint"]]
