@@ -246,8 +246,8 @@ def pulled_events(incidents: list[Incident], now: datetime) -> list[dict[str, An
 
 class FirestoreMeter:
     """A proxy in front of the Firestore emulator that counts what Firestore bills: a document
-    read per `get`, per document a `batchGet` asks for, per document a query returns (at least
-    one per query); a write per written document, a delete per deleted one
+    read per `get` (found or not), per document a `batchGet` asks for, per document a query
+    returns (at least one per query); a write per written document, a delete per deleted one
     (https://cloud.google.com/firestore/pricing)."""
 
     def __init__(self, upstream: str) -> None:
@@ -308,7 +308,9 @@ class FirestoreMeter:
                     headers=headers,
                     timeout=60,
                 )
-                if answer.status_code < 400:
+                # A lookup of a document that does not exist is billed as a read too.
+                found = answer.status_code < 400
+                if found or (self.command == "GET" and answer.status_code == 404):
                     meter._count(self.command, self.path.split("?")[0], body, answer.content)
                 self.send_response(answer.status_code)
                 for key in ("Content-Type",):
