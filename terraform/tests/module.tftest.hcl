@@ -71,23 +71,24 @@ run "every_config_setting_is_reachable" {
   command = plan
 
   variables {
-    dry_run             = false
-    max_grants_per_hour = 7
-    beside_conditions   = true
-    dedupe_window       = "1d2h"
-    escalation_grace    = "15m"
-    followup_grace      = "2m"
-    abandon_after       = "2d"
-    verify_per_run      = 50
-    max_event_age       = "12h"
-    api_timeout         = "15s"
-    lease               = "3m"
+    dry_run                 = false
+    max_grants_per_hour     = 7
+    beside_conditions       = true
+    dedupe_window           = "1d2h"
+    escalation_grace        = "15m"
+    followup_grace          = "2m"
+    abandon_after           = "2d"
+    verify_per_run          = 50
+    verify_requests_per_run = 20
+    max_event_age           = "12h"
+    api_timeout             = "15s"
+    lease                   = "3m"
   }
 
   assert {
     condition = toset(keys(yamldecode(output.config))) == toset([
       "dry_run", "auto_grant", "dedupe_window", "ledger", "notify", "escalation_grace", "followup_grace",
-      "abandon_after", "verify_per_run", "max_event_age", "api_timeout", "lease",
+      "abandon_after", "verify_per_run", "verify_requests_per_run", "max_event_age", "api_timeout", "lease",
     ])
     error_message = "The config Terraform writes leaves out a setting."
   }
@@ -106,8 +107,8 @@ run "every_config_setting_is_reachable" {
     error_message = "auto_grant is not what the variables say."
   }
   assert {
-    condition = [for k in ["dry_run", "dedupe_window", "escalation_grace", "followup_grace", "abandon_after", "verify_per_run", "max_event_age", "api_timeout", "lease"] : yamldecode(output.config)[k]] == [
-      false, "1d2h", "15m", "2m", "2d", 50, "12h", "15s", "3m",
+    condition = [for k in ["dry_run", "dedupe_window", "escalation_grace", "followup_grace", "abandon_after", "verify_per_run", "verify_requests_per_run", "max_event_age", "api_timeout", "lease"] : yamldecode(output.config)[k]] == [
+      false, "1d2h", "15m", "2m", "2d", 50, 20, "12h", "15s", "3m",
     ]
     error_message = "A duration or number setting is not what the variables say."
   }

@@ -110,6 +110,14 @@ run "verify_per_run_out_of_range" {
   expect_failures = [var.verify_per_run]
 }
 
+run "verify_requests_per_run_out_of_range" {
+  command = plan
+  variables {
+    verify_requests_per_run = 1001
+  }
+  expect_failures = [var.verify_requests_per_run]
+}
+
 # Globs.
 run "cluster_project_glob_with_a_slash" {
   command = plan
