@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
+from pullfix.checks import judge
 from pullfix.core.causes import Action, Cause
 from pullfix.core.classify import Diagnosis
 from pullfix.core.config import AutoGrant, Config
 from pullfix.core.imageref import parse_image
-from pullfix.core.judge import Evidence, judge
+from pullfix.core.judge import Evidence
 from pullfix.core.model import (
     AccessState,
     AccessVerdict,

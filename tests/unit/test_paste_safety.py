@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
+from pullfix.checks import judge
 from pullfix.core.causes import Cause
 from pullfix.core.classify import classify
 from pullfix.core.intake import PullFailure, parse_event
-from pullfix.core.judge import Evidence, judge
+from pullfix.core.judge import Evidence
 from pullfix.core.remediation import Context, hcl, sh, terraform_member, ticket_draft
 from pullfix.dev.events import log_entry, pull_message
 from tests.pastebox import PAYLOADS, PasteBox, arguments

@@ -1,10 +1,10 @@
 """`pullfix diagnose`: can this cluster's nodes pull these images? Before `kubectl apply`.
 
-Each node pool (or the one named) and each image run through the same evidence and the same
-judgment as `remediate`: the node account exists and is enabled, the pool's version and
-scopes allow Artifact Registry pulls, the image exists, and the account can read it. When
-the Policy Troubleshooter cannot answer, each check judged from the allow policies instead
-carries a warning that says so.
+Each node pool (or the one named) and each image run through the same checks, in the same
+order, as `remediate` (`pullfix.checks`): the node account exists and is enabled, the pool's
+version and scopes allow Artifact Registry pulls, the image exists, and the account can read
+it. When the Policy Troubleshooter cannot answer, each check judged from the allow policies
+instead carries a warning that says so.
 """
 
 from __future__ import annotations
@@ -13,14 +13,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from pullfix.checks import gather, judge
 from pullfix.core.access import FALLBACK_BLIND, POLICIES
 from pullfix.core.causes import Cause
 from pullfix.core.classify import Diagnosis
 from pullfix.core.imageref import InvalidReference, parse_image
-from pullfix.core.judge import Evidence, judge
+from pullfix.core.judge import Evidence
 from pullfix.core.model import ClusterInfo, GoogleApis
 from pullfix.core.remediation import Context, ticket_draft
-from pullfix.engine.evidence import EvidenceCollector, grant_may_fix
+from pullfix.engine.evidence import EvidenceCollector
 
 __all__ = ["CLUSTER_RE", "Check", "check_images"]
 
@@ -100,19 +101,14 @@ def check_images(
             evidence = Evidence(
                 cluster=cluster, pool=pool, image=parsed, repository=parsed.ar_repository
             )
-            collector.identity(evidence)
+            gather(collector, evidence)
             warnings = []
-            if grant_may_fix(evidence):
-                collector.existence(evidence, parsed)
-                if not evidence.image_missing:
-                    collector.access(evidence)
-                    refusal = collector.troubleshooter_refusal
-                    if evidence.verdict is not None and evidence.verdict.evaluator == POLICIES:
-                        warnings.append(
-                            "the Policy Troubleshooter refused or could not answer "
-                            f"({refusal or 'no answer'}): access was judged from "
-                            f"{FALLBACK_BLIND}"
-                        )
+            if evidence.verdict is not None and evidence.verdict.evaluator == POLICIES:
+                refusal = collector.troubleshooter_refusal
+                warnings.append(
+                    "the Policy Troubleshooter refused or could not answer "
+                    f"({refusal or 'no answer'}): access was judged from {FALLBACK_BLIND}"
+                )
             # "unknown" with every check passed means nothing stands in the pull's way.
             verdict = judge(Diagnosis(Cause.UNKNOWN, ()), evidence)
             if verdict.cause is Cause.UNKNOWN:

@@ -21,19 +21,22 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from pullfix.checks import VERIFICATION, gather, grant_may_fix, judge, run_checks
+from pullfix.checks.existence import CHECK as EXISTENCE
+from pullfix.checks.identity import CHECK as IDENTITY
 from pullfix.core.causes import GRANT_FIXABLE, Action, Cause
 from pullfix.core.classify import Diagnosis, classify
 from pullfix.core.config import Config
 from pullfix.core.imageref import ImageRef, InvalidReference, parse_image
 from pullfix.core.intake import PullFailure, format_timestamp
-from pullfix.core.judge import IAM_CAUSES, Evidence, judge
+from pullfix.core.judge import IAM_CAUSES, EventClaims, Evidence
 from pullfix.core.model import AccessDenied, GoogleApiError, GoogleApis, TransientError
 from pullfix.core.outcome import OUTCOME_SCHEMA
 from pullfix.core.policy import Decision, GrantPlan, decide, grant_facts
 from pullfix.core.refusals import ApiRefusal, api_refusal
 from pullfix.core.remediation import Context, ticket_draft
 from pullfix.engine.approval import route_grant
-from pullfix.engine.evidence import EvidenceCollector, grant_may_fix
+from pullfix.engine.evidence import EvidenceCollector
 from pullfix.engine.granter import GrantAttempt, Granter, log_decision
 from pullfix.engine.ledger import Ledger
 from pullfix.engine.lifecycle import DEFAULT_LEASE, State, Step, lease_fields, next_step
@@ -206,17 +209,19 @@ class Remediator:
                 "carries the reason",
             )
         image = _image(failure.image)
-        evidence = Evidence(image=image)
-        # Verify before dedupe: a forged event must not claim (and so block) a real incident.
-        try:
-            self.collector.verify(
+        evidence = Evidence(
+            image=image,
+            claims=EventClaims(
                 failure.project,
                 failure.location,
                 failure.cluster,
                 failure.node,
-                evidence,
-                log_project=failure.log_project,
-            )
+                failure.log_project,
+            ),
+        )
+        # Verify before dedupe: a forged event must not claim (and so block) a real incident.
+        try:
+            gather(self.collector, evidence, (VERIFICATION,))
         except (AccessDenied, GoogleApiError) as exc:
             refusal = api_refusal(exc)
             if refusal is None:
@@ -452,32 +457,34 @@ class Remediator:
     ) -> Outcome:
         """`approved`: the plan an approver approved (the `approve` function): the grant is
         made only if the evidence, gathered again, calls for that plan."""
-        iam_path = (
+        if (
             evidence.unverified is None
             and offline.cause in IAM_CAUSES
             and image is not None
             and image.ar_repository is not None
-        )
-        grant_key = None
-        if iam_path:
-            assert image is not None
+        ):
+            # A cause the checks can explain, of an Artifact Registry image: check it.
             evidence.repository = image.ar_repository
-            self.collector.identity(evidence)
-            if grant_may_fix(evidence):
+        grant_key = None
+        record = None
+        for check in run_checks(self.collector, evidence):
+            if check is IDENTITY and grant_may_fix(evidence):
                 grant_key = fingerprint("grant", evidence.account_email, evidence.repository)
                 record = self.ledger.get(grant_key, when)
                 known = record is not None and record.get("state") in _GRANT_UNDER_WAY
                 # A new grant incident asks the troubleshooter while the tag is looked up;
                 # a known one needs no answer (IAM decides in _resume_grant, or it is done).
-                asked = None if known else self.collector.ask_troubleshooter(evidence)
-                self.collector.existence(evidence, image)
-                missing = evidence.image_missing
+                if not known:
+                    evidence.troubleshooting = self.collector.ask_troubleshooter(evidence)
+            elif check is EXISTENCE and grant_key is not None:
                 # After a grant, failures of images that exist are the same incident
-                # (IAM takes minutes to propagate); a missing image is a new one.
-                if missing:
+                # (IAM takes minutes to propagate); a missing image is a new one (and no
+                # access problem: the access check does not run).
+                if evidence.image_missing:
                     record = None
-                    if asked is not None:
-                        asked.cancel()  # not needed: a missing image is no access problem
+                    if evidence.troubleshooting is not None:
+                        evidence.troubleshooting.cancel()
+                        evidence.troubleshooting = None
                 if record is not None and record.get("state") == State.GRANTED.value:
                     escalation = self._escalation(failure, grant_key, when)
                     if escalation is not None:
@@ -486,8 +493,6 @@ class Remediator:
                 if record is not None and record.get("state") == State.GRANTING.value:
                     # A grant under way, or left half-done by a crash: IAM decides, not this.
                     return self._resume_grant(failure, evidence, grant_key, record, when, now)
-                if not missing:
-                    self.collector.access(evidence, asked)
         diagnosis = judge(offline, evidence)
         decision = decide(diagnosis, evidence, self.config, refused_in_text=offline.refused)
         if decision.action is Action.GRANT and grant_key:

@@ -1,0 +1,40 @@
+"""Scopes: the node pool's OAuth scopes let its nodes read storage.
+
+A node's token carries the pool's scopes, which cannot change on existing nodes; without
+devstorage.read_only, read_write, full_control or cloud-platform the registry refuses it
+whatever IAM says. Reads nothing of its own: `config.oauthScopes` comes with the cluster that
+verification read. Names `scope`.
+"""
+
+from __future__ import annotations
+
+from pullfix.checks.base import Check, Finding
+from pullfix.core.causes import Cause
+from pullfix.core.classify import Diagnosis
+from pullfix.core.judge import Evidence
+
+__all__ = ["CHECK"]
+
+
+def judge(offline: Diagnosis, evidence: Evidence) -> Finding | None:
+    pool = evidence.pool
+    assert pool is not None
+    if pool.has_storage_read_scope():
+        return None
+    scopes = ", ".join(s.rsplit("/", 1)[-1] for s in pool.oauth_scopes) or "none"
+    return Finding(
+        Cause.SCOPE,
+        (
+            f"node pool {pool.name} OAuth scopes ({scopes}) lack storage read "
+            "(devstorage.read_only, read_write, full_control or cloud-platform)",
+        ),
+    )
+
+
+CHECK = Check(
+    name="scopes",
+    reads=(),
+    causes=frozenset({Cause.SCOPE}),
+    judge=judge,
+    summary="the node pool's OAuth scopes include storage read",
+)
