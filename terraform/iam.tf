@@ -1,6 +1,7 @@
 # Identity and least privilege: one service account per function (and one to push),
-# custom roles with exactly the permissions pullfix calls (the code lists them next to
-# the calls: pullfix.gcp.adapter.PERMISSIONS), bound where each is needed and nowhere else.
+# custom roles with exactly the permissions pullfix calls (the code declares them: the
+# diagnosis checks' reads and pullfix.gcp.adapter.PERMISSIONS, written to
+# functions/pullfix/permissions.json), bound where each is needed and nowhere else.
 
 resource "google_service_account" "remediate" {
   project      = var.project_id
@@ -44,55 +45,14 @@ resource "google_service_account" "push" {
 }
 
 locals {
-  # Keep in step with pullfix.gcp.adapter.PERMISSIONS (tests/terraform checks that they agree).
-  permissions = {
-    reader = [
-      "artifactregistry.repositories.get",
-      "artifactregistry.repositories.getIamPolicy",
-      "artifactregistry.tags.get",
-      "compute.instances.get",
-      "container.clusters.get",
-      "iam.roles.get",
-      "iam.serviceAccounts.get",
-      "resourcemanager.projects.get",
-      "resourcemanager.projects.getIamPolicy",
-    ]
-    # Up the hierarchy, for the Policy Troubleshooter and the fallback: folder and
-    # organization permissions, so only in an organization-level custom role.
-    hierarchy = [
-      "iam.denypolicies.get",
-      "iam.denypolicies.list",
-      "resourcemanager.folders.get",
-      "resourcemanager.folders.getIamPolicy",
-      "resourcemanager.organizations.getIamPolicy",
-    ]
-    repository_granter = [
-      "artifactregistry.repositories.getIamPolicy",
-      "artifactregistry.repositories.setIamPolicy",
-    ]
-    project_granter = [
-      "resourcemanager.projects.getIamPolicy",
-      "resourcemanager.projects.setIamPolicy",
-    ]
-    ledger = [
-      "datastore.entities.create",
-      "datastore.entities.delete",
-      "datastore.entities.get",
-      "datastore.entities.list",
-      "datastore.entities.update",
-    ]
-    publisher = [
-      "pubsub.topics.publish",
-    ]
-    # Verification: the kubelet's events of an incident's cluster since the action, and
-    # the node each one names, verified in the cluster's node pools as remediate does.
-    verifier = [
-      "compute.instances.get",
-      "container.clusters.get",
-      "logging.logEntries.list",
-      "resourcemanager.projects.get",
-    ]
-  }
+  # Each custom role's permissions, built from the code: the reader roles are the union of
+  # the diagnosis checks' declared reads (pullfix.checks), the others come from the granter,
+  # the ledger, the publisher and verification. "reader" and "hierarchy" (folder and
+  # organization permissions, so only in an organization-level custom role) are the
+  # remediate function's reads. Regenerate with
+  #   python -m pullfix.checks --permissions > functions/pullfix/permissions.json
+  # (tests/unit/test_checks.py fails while the file is stale).
+  permissions = jsondecode(file("${path.module}/../functions/pullfix/permissions.json"))
   role_prefix = replace(var.prefix, "-", "_")
   role_titles = {
     reader             = "pullfix reader"

@@ -249,16 +249,28 @@ def test_terraform_enables_every_api_the_code_calls() -> None:
     assert "local.called_services" in locals_()["services"]
 
 
+def _role_permissions() -> dict[str, list[str]]:
+    """The custom roles' permissions as Terraform reads them: the generated file."""
+    assert "functions/pullfix/permissions.json" in locals_()["permissions"]
+    assert locals_()["permissions"].startswith("${jsondecode(file(")
+    roles: dict[str, list[str]] = json.loads(
+        (REPO / "functions" / "pullfix" / "permissions.json").read_text()
+    )
+    return roles
+
+
 def test_custom_roles_hold_exactly_the_permissions_the_code_uses() -> None:
-    in_terraform = {p for perms in locals_()["permissions"].values() for p in as_list(perms)}
+    roles = _role_permissions()
+    in_terraform = {p for perms in roles.values() for p in perms}
     in_code = {p for perms in PERMISSIONS.values() for p in perms}
     assert in_terraform == in_code
-    granter = set(locals_()["permissions"]["repository_granter"])
+    granter = set(roles["repository_granter"])
     assert granter == {
         "artifactregistry.repositories.getIamPolicy",
         "artifactregistry.repositories.setIamPolicy",
     }
-    assert not any("setIamPolicy" in p for p in locals_()["permissions"]["reader"])
+    assert not any("setIamPolicy" in p for p in roles["reader"])
+    assert set(roles) == set(locals_()["role_titles"])
 
 
 def test_iam_write_is_bound_only_on_allow_listed_resources() -> None:
@@ -647,9 +659,7 @@ def test_verification_runs_on_a_schedule_with_its_own_identity() -> None:
     assert verifier["role"] == "${local.roles.verifier}"
     # It verifies the node of every event it counts, as remediate verifies a failing node.
     node_checks = {*PERMISSIONS["cluster"], *PERMISSIONS["node_instance"]}
-    assert node_checks | set(PERMISSIONS["project_number"]) <= set(
-        locals_()["permissions"]["verifier"]
-    )
+    assert node_checks | set(PERMISSIONS["project_number"]) <= set(_role_permissions()["verifier"])
     assert "google_service_account.verify.email" in verifier["member"]
     # The verify function reads logs and the ledger, and publishes; it holds no IAM writer role.
     writers = [

@@ -15,6 +15,7 @@ import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
+from pullfix.checks.registry import read_permissions
 from pullfix.core.access import verdict_from_troubleshooter
 from pullfix.core.model import (
     DOWNLOAD_PERMISSION,
@@ -38,31 +39,13 @@ __all__ = ["PERMISSIONS", "GoogleAdapter", "PubSubPublisher", "guard", "list_log
 
 T = TypeVar("T")
 
-# Every permission pullfix's calls need, next to the code that makes them. The Terraform
-# custom role is checked against this list.
+# Every permission pullfix's calls need, next to the code that makes them: the reads are the
+# ones the diagnosis checks declare (`pullfix.checks`, `Check.reads`); the IAM write, the
+# publisher's and verification's log read are here. Terraform's custom roles hold exactly
+# these (`functions/pullfix/permissions.json`, built by `python -m pullfix.checks
+# --permissions`).
 PERMISSIONS = {
-    "cluster": ("container.clusters.get",),
-    "project_number": ("resourcemanager.projects.get",),
-    "service_account": ("iam.serviceAccounts.get",),
-    "repository_exists": ("artifactregistry.repositories.get",),
-    "tag_exists": ("artifactregistry.tags.get",),
-    "repository_policy": ("artifactregistry.repositories.getIamPolicy",),
-    "project_policy": ("resourcemanager.projects.getIamPolicy",),
-    "node_instance": ("compute.instances.get",),
-    # Policy Troubleshooter reads, as the caller, every policy and role it evaluates.
-    "troubleshoot": (
-        "artifactregistry.repositories.getIamPolicy",
-        "resourcemanager.projects.getIamPolicy",
-        "resourcemanager.folders.getIamPolicy",
-        "resourcemanager.organizations.getIamPolicy",
-        "iam.roles.get",
-        "iam.denypolicies.get",
-        "iam.denypolicies.list",
-    ),
-    "ancestry": ("resourcemanager.projects.get", "resourcemanager.folders.get"),
-    "folder_policy": ("resourcemanager.folders.getIamPolicy",),
-    "organization_policy": ("resourcemanager.organizations.getIamPolicy",),
-    "role_permissions": ("iam.roles.get",),
+    **read_permissions(),
     "add_member_repository": (
         "artifactregistry.repositories.getIamPolicy",
         "artifactregistry.repositories.setIamPolicy",
