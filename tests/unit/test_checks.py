@@ -40,6 +40,7 @@ from pullfix.core.model import (
     NodePoolInfo,
     PolicyView,
 )
+from pullfix.core.remediation import Context, ticket_draft
 from pullfix.engine.evidence import EvidenceCollector
 from pullfix.gcp.adapter import PERMISSIONS
 
@@ -150,6 +151,16 @@ def test_the_registry_states_the_precedence_and_each_cause_once() -> None:
     ]
     named = [cause for check in CHECKS for cause in check.causes]
     assert len(named) == len(set(named))
+
+
+def test_every_cause_a_check_names_has_its_own_advice() -> None:
+    """A ticket for a check's cause says what to do about that cause, not the draft for a
+    message that gives no reason (`unknown`, the one cause whose advice that is)."""
+    generic = ticket_draft(Context(cause=Cause.UNKNOWN))["steps"]
+    for check in CHECKS:
+        assert check.advice and check.summary, check.name
+        for cause in check.causes - {Cause.UNKNOWN}:
+            assert ticket_draft(Context(cause=cause))["steps"] != generic, (check.name, cause)
 
 
 def test_an_earlier_check_wins_over_a_later_one() -> None:

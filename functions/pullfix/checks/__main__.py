@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
         calls = ", ".join(dict.fromkeys(read.call for read in check.reads)) or "-"
         sys.stdout.write(f"{number}. {check.name}: {check.summary}\n")
         sys.stdout.write(f"   names {causes}; reads {calls}\n")
+        sys.stdout.write(f"   fix: {check.advice}\n")
     return 0
 
 

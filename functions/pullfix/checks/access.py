@@ -12,7 +12,6 @@ refusal).
 
 from __future__ import annotations
 
-from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
 from pullfix.checks.base import Check, Finding, Read
@@ -24,6 +23,8 @@ from pullfix.core.model import AccessDenied, AccessState, AccessVerdict, Transie
 from pullfix.gcp.errors import ApiCallError, Retryable
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from pullfix.engine.evidence import EvidenceCollector
 
 __all__ = ["CHECK", "READS", "gather_access"]
@@ -221,4 +222,8 @@ CHECK = Check(
     gather=gather,
     wants=wants,
     summary="whether the node account may already download, as IAM evaluates it",
+    advice=(
+        "lift the deny policy, or look past IAM: VPC Service Controls, organization "
+        "policies, the registry"
+    ),
 )

@@ -67,3 +67,4 @@ class Check:
     gather: Callable[[EvidenceCollector, Evidence], None] | None = None
     wants: Callable[[Evidence], bool] = lambda evidence: False
     summary: str = ""
+    advice: str = ""

@@ -57,4 +57,8 @@ CHECK = Check(
     causes=frozenset({Cause.CROSS_PROJECT, Cause.ROLE}),
     judge=judge,
     summary="which project's grant the missing reader role needs",
+    advice=(
+        "grant roles/artifactregistry.reader on the repository to the node account "
+        "(pullfix does, where allowed)"
+    ),
 )

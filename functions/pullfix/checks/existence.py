@@ -110,4 +110,5 @@ CHECK = Check(
     gather=gather,
     wants=wants,
     summary="the image's tag and its repository exist",
+    advice="push the image, or fix the tag or repository the workload names",
 )

@@ -92,4 +92,8 @@ CHECK = Check(
     gather=gather,
     wants=wants,
     summary="the node pool's service account exists and is enabled",
+    advice=(
+        "restore (undelete) or enable the node service account, or move the workloads "
+        "to a node pool whose account exists"
+    ),
 )

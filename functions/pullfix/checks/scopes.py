@@ -37,4 +37,8 @@ CHECK = Check(
     causes=frozenset({Cause.SCOPE}),
     judge=judge,
     summary="the node pool's OAuth scopes include storage read",
+    advice=(
+        "a new node pool with a storage-read or cloud-platform scope, the workloads "
+        "migrated to it (scopes cannot change on existing nodes)"
+    ),
 )

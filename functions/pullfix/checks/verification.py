@@ -139,4 +139,5 @@ CHECK = Check(
     gather=gather,
     wants=wants,
     summary="the event's cluster, and its node's pool by the instance",
+    advice="nothing is granted: check what the event names, and who writes such entries",
 )

@@ -48,4 +48,8 @@ CHECK = Check(
     causes=frozenset({Cause.VERSION}),
     judge=judge,
     summary="the node pool's GKE version pulls from Artifact Registry without credentials",
+    advice=(
+        "upgrade the node pool to a version with built-in Artifact Registry access, or "
+        "use imagePullSecrets"
+    ),
 )

@@ -1,7 +1,8 @@
 """`pullfix scan`: recent pull failures from Cloud Logging, each incident diagnosed once.
 
 The query is the log sink's own filter plus a time bound; each event then runs through
-`remediate`'s code, as of its own timestamp. Dry run unless `--apply`.
+`remediate`'s code (the same checks, `pullfix.checks.run_checks`, in the same order), as of
+its own timestamp. Dry run unless `--apply`.
 """
 
 from __future__ import annotations

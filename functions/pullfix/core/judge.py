@@ -52,7 +52,7 @@ class Evidence:
     notes: list[str] = field(default_factory=list)
     claims: EventClaims | None = None  # what verification checks (None: nothing to verify)
     # The troubleshooter's answer, when the engine asked it ahead of the access check.
-    troubleshooting: Future[AccessVerdict] | None = field(default=None, repr=False)
+    troubleshooting: Future[AccessVerdict] | None = field(default=None, repr=False, compare=False)
 
     @property
     def image_missing(self) -> bool:
