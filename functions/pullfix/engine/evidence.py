@@ -11,9 +11,8 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from pullfix.checks import access, existence, identity, verification
+from pullfix.checks import access, verification
 from pullfix.checks.registry import grant_may_fix
-from pullfix.core.imageref import ImageRef
 from pullfix.core.judge import EventClaims, Evidence
 from pullfix.core.model import DOWNLOAD_PERMISSION, AccessDenied, AccessVerdict, GoogleApis
 from pullfix.gcp.errors import ApiCallError, Retryable
@@ -131,16 +130,6 @@ class EvidenceCollector:
         (`pullfix.checks.verification`)."""
         evidence.claims = EventClaims(project, location, cluster_name, node, log_project)
         verification.gather(self, evidence)
-
-    def identity(self, evidence: Evidence) -> None:
-        """The node pool's service account, resolved and looked up
-        (`pullfix.checks.identity`)."""
-        identity.gather(self, evidence)
-
-    def existence(self, evidence: Evidence, image: ImageRef) -> None:
-        """Do the image's tag and repository exist? (`pullfix.checks.existence`)"""
-        evidence.image = image
-        existence.gather(self, evidence)
 
     def ask_troubleshooter(self, evidence: Evidence) -> Future[AccessVerdict] | None:
         """Start the troubleshooter's answer for `access` in the background, so that it is
