@@ -286,6 +286,14 @@ _UNAUTHENTICATED = _rule(
 )
 # Kubelet's follow-ups name an image it already parsed to try the pull: no parse verdict.
 _FOLLOW_UP_RE = re.compile(r"\s*back-off pulling image", re.IGNORECASE)
+
+
+def gives_no_reason(message: str) -> bool:
+    """Whether a pull-failure message is kubelet's back-off, which names the image but not
+    why its pull failed (`Back-off pulling image "X"`): the `Failed` event before it does."""
+    return bool(_FOLLOW_UP_RE.match(message))
+
+
 _AR_RESOURCE_RE = re.compile(
     r"projects/(?P<project>[^/\"\s\\]+)/locations/(?P<location>[^/\"\s\\]+)/repositories/"
 )

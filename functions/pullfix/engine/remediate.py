@@ -25,7 +25,7 @@ from pullfix.checks import VERIFICATION, gather, grant_may_fix, judge, run_check
 from pullfix.checks.existence import CHECK as EXISTENCE
 from pullfix.checks.identity import CHECK as IDENTITY
 from pullfix.core.causes import GRANT_FIXABLE, Action, Cause
-from pullfix.core.classify import Diagnosis, classify
+from pullfix.core.classify import Diagnosis, classify, gives_no_reason
 from pullfix.core.config import Config
 from pullfix.core.imageref import ImageRef, InvalidReference, parse_image
 from pullfix.core.intake import PullFailure, format_timestamp
@@ -135,6 +135,19 @@ def ticket_key(failure: PullFailure, cause: Cause, pool: str) -> str:
         failure.incident_workload,
         failure.image,
         cause.value,
+        pool,
+    )
+
+
+def reason_key(failure: PullFailure, pool: str) -> str:
+    """Which ticket the event that gave the reason opened for a workload's image on a
+    verified pool (`verified_pool`): kubelet's back-offs, which give none, join it."""
+    return fingerprint(
+        "reason",
+        failure.cluster_resource,
+        failure.namespace,
+        failure.incident_workload,
+        failure.image,
         pool,
     )
 
@@ -536,6 +549,19 @@ class Remediator:
                 )
                 held.settled = False  # the next follow-up looks again
                 return held
+        if diagnosis.cause is Cause.UNKNOWN and gives_no_reason(failure.message or ""):
+            # A back-off gives no reason; the `Failed` event before it did, and may have
+            # opened a ticket of its cause (a registry outside Google the checks cannot
+            # judge): the back-off is part of that incident, not an `unknown` one.
+            told = self.ledger.get(reason_key(failure, verified_pool(evidence)), when)
+            if told is not None and told.get("ticket"):
+                return self._suppressed(
+                    failure,
+                    diagnosis.cause,
+                    told["ticket"],
+                    f"a follow-up of incident {told['ticket']}, whose event gave the reason "
+                    f"({told.get('cause', 'unknown')})",
+                )
         return self._ticket(failure, diagnosis, evidence, decision, when)
 
     def _would_grant(
@@ -572,10 +598,11 @@ class Remediator:
     ) -> Outcome:
         """A ticket (a refusal included) never claims a grant key: its own key is the
         cluster, the namespace and workload, the image and the final cause."""
-        key = ticket_key(failure, diagnosis.cause, verified_pool(evidence))
+        pool = verified_pool(evidence)
+        key = ticket_key(failure, diagnosis.cause, pool)
         if not audited:
             self._audit_refusal(failure, diagnosis, evidence, decision)
-        return self._once(
+        outcome = self._once(
             key,
             {"cause": diagnosis.cause.value},
             f"a ticket for incident {key} is already open",
@@ -585,6 +612,21 @@ class Remediator:
             decision,
             when,
         )
+        if outcome.action is not Action.SUPPRESSED and diagnosis.cause is not Cause.UNKNOWN:
+            # For the back-offs that follow (see `reason_key`). Best effort: the ticket is
+            # claimed already, so a failure here must not fail the delivery (its redelivery
+            # would find the ticket told and publish nothing); without this record the
+            # back-offs only open an `unknown` ticket of their own.
+            try:
+                self.ledger.claim(
+                    reason_key(failure, pool),
+                    when,
+                    self.config.dedupe_window,
+                    {"ticket": key, "cause": diagnosis.cause.value},
+                )
+            except Exception as exc:
+                log("WARNING", f"pullfix: {key}: the ticket's reason was not recorded: {exc}")
+        return outcome
 
     def _once(
         self,
