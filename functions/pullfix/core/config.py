@@ -113,6 +113,15 @@ AUTO_GRANT_KEYS: dict[str, Key] = {
         False,
         "whether a grant may go beside a conditional binding the account already has",
     ),
+    # At least an hour: IAM takes minutes to propagate, and kubelet keeps retrying; at most a
+    # year, beyond which a grant is as good as permanent and Terraform should hold it.
+    "expires_after": Key(
+        "duration",
+        None,
+        "each grant expires this long after it is made (an IAM condition on request.time); "
+        "unset: grants are permanent",
+        bounds=(HOUR, 365 * DAY),
+    ),
 }
 FIRESTORE_KEYS: dict[str, Key] = {
     "database": Key(
@@ -253,6 +262,8 @@ class AutoGrant:
     max_per_hour: int = 20
     # Whether a grant may go beside a conditional binding the account already has.
     beside_conditions: bool = False
+    # Seconds a grant lasts (a conditional binding on request.time); None: permanent.
+    expires_after: int | None = None
 
     def allows_repository(self, resource: str) -> bool:
         """Whether `resource` fits a glob of `repositories`; each `*`, `?` or `[…]` matches
@@ -452,8 +463,18 @@ def _auto_grant(value: object) -> AutoGrant:
     beside = _get(data, keys, "beside_conditions")
     if not isinstance(beside, bool):
         raise ConfigError(f"auto_grant.beside_conditions: expected true or false, got {beside!r}")
+    expires = _get(data, keys, "expires_after")
     return AutoGrant(
         beside_conditions=beside,
+        expires_after=(
+            None
+            if expires is None
+            else parse_duration(
+                expires,
+                "auto_grant.expires_after",
+                keys["expires_after"].bounds or (0, MAX_DURATION),
+            )
+        ),
         repositories=tuple(repositories),
         cluster_projects=tuple(
             _globs(_get(data, keys, "cluster_projects"), "auto_grant.cluster_projects")
