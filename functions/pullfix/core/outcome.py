@@ -110,7 +110,22 @@ _OUTCOME = _object(
         "action": _one_of({a.value for a in Action}),
         "grant": _optional(
             _object(
-                {"resource": _nonempty, "role": _nonempty, "member": _nonempty},
+                {
+                    "resource": _nonempty,
+                    "role": _nonempty,
+                    "member": _nonempty,
+                    # A grant that expires: its IAM condition (title, expression, description).
+                    "condition": _optional(
+                        _object(
+                            {
+                                "title": _nonempty,
+                                "expression": _nonempty,
+                                "description": _optional(_string),
+                            },
+                            required=("title", "expression"),
+                        )
+                    ),
+                },
                 required=("resource", "role", "member"),
             )
         ),

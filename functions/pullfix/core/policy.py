@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pullfix.core.causes import GRANT_FIXABLE, Action
 from pullfix.core.classify import Diagnosis
@@ -67,10 +68,17 @@ class GrantPlan:
     # Set when the grant expires (auto_grant.expires_after): the binding is conditional.
     condition: GrantCondition | None = None
 
-    def to_dict(self) -> dict[str, str]:
-        out = {"resource": self.resource, "role": self.role, "member": self.member}
+    def __post_init__(self) -> None:
+        # A plan read back from an outcome (`GrantPlan(**outcome["grant"])`) has the
+        # condition as its JSON object.
+        if isinstance(self.condition, dict):
+            condition = GrantCondition(**self.condition)
+            object.__setattr__(self, "condition", condition)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"resource": self.resource, "role": self.role, "member": self.member}
         if self.condition is not None:
-            out["condition"] = self.condition.title
+            out["condition"] = self.condition.to_dict()
         return out
 
 

@@ -36,6 +36,7 @@ from pullfix.core.intake import parse_timestamp as _parse_time
 from pullfix.core.judge import Evidence
 from pullfix.core.model import AccessDenied
 from pullfix.core.remediation import image_word, sh
+from pullfix.engine.expiring import expiring_grants
 from pullfix.logs import log
 
 if TYPE_CHECKING:
@@ -497,6 +498,8 @@ def run_verification(
             verdicts.append(verdict)
     finally:
         ledger.mark_checked([key for key in checked if key not in closed])
+    # Grants that expire soon (auto_grant.expires_after): logged with the Terraform to keep them.
+    expiring_grants(incidents, collector.apis, now, config)
     return verdicts
 
 
