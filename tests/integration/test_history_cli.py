@@ -312,3 +312,52 @@ def test_sweep_reports_and_revokes_only_old_grants_terraform_does_not_hold(
     bad.write_text("{}")
     code, _, err = cli("grants", "sweep", "--terraform-state", str(bad), capsys=capsys)
     assert code == 3 and "terraform show -json" in err
+
+
+def _audit_line(when: datetime, member: str, **audit: Any) -> dict[str, Any]:
+    return {
+        "logName": "projects/shop-prod/logs/run.googleapis.com%2Fstdout",
+        "insertId": f"audit-{member[-12:]}",
+        "resource": {
+            "type": "cloud_run_revision",
+            "labels": {"service_name": "pullfix-remediate", "project_id": "shop-prod"},
+        },
+        "timestamp": _stamp(when),
+        "severity": "NOTICE",
+        "jsonPayload": {
+            "message": f"pullfix granted {READER_ROLE} on {APPS} to {member}",
+            "audit": {
+                "action": "grant",
+                "changed": True,
+                "resource": APPS,
+                "role": READER_ROLE,
+                "member": member,
+                "cause": "role",
+                "why": ["from the audit line"],
+                **audit,
+            },
+        },
+    }
+
+
+def test_grants_list_adds_the_audit_lines_and_their_expiry(
+    cli: Any, capsys: pytest.CaptureFixture[str], sandbox: Sandbox
+) -> None:
+    granted = NOW - timedelta(days=10)
+    expires = (granted + timedelta(days=30)).isoformat()
+    other = "serviceAccount:batch@shop-prod.iam.gserviceaccount.com"
+    sandbox.world.log_entries.extend(
+        [
+            _audit_line(granted, MEMBER, expires=expires),
+            _audit_line(NOW - timedelta(hours=2), other),
+            _audit_line(NOW - timedelta(hours=1), NODES, changed=False),  # already bound
+        ]
+    )
+    code, out, err = cli("grants", "list", "--logs", "shop-prod", "--json", capsys=capsys)
+    assert code == 0, err
+    grants = {g["member"]: g for g in _lines(out)}
+    assert set(grants) == {MEMBER, RETIRED, other}
+    assert grants[MEMBER]["expires"] == expires
+    assert grants[MEMBER]["source"] == "ledger, audit log"
+    assert grants[MEMBER]["incident"] == "grant-aaa"
+    assert (grants[other]["source"], grants[other]["why"]) == ("audit log", ["from the audit line"])
