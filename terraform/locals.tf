@@ -34,6 +34,7 @@ locals {
       level             = var.grant_level
       max_per_hour      = var.max_grants_per_hour
       beside_conditions = var.beside_conditions
+      expires_after     = var.grant_expires_after
     }
     dedupe_window    = var.dedupe_window
     escalation_grace = var.escalation_grace

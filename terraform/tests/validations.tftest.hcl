@@ -276,3 +276,13 @@ run "notify_secret_not_an_environment_variable" {
   }
   expect_failures = [var.notify_secrets]
 }
+
+run "grant_expires_after_not_a_duration" {
+  command = plan
+
+  variables {
+    grant_expires_after = "a week"
+  }
+
+  expect_failures = [var.grant_expires_after]
+}

@@ -45,7 +45,7 @@ def _grant_rows(grants: list[dict[str, Any]]) -> list[list[str]]:
             str(g["member"]).removeprefix("serviceAccount:"),
             _short(g["resource"]),
             str(g["granted_at"] or "-"),
-            str(g["expires"] or "never"),
+            str(g["expires"] or "-"),
             str(g["incident"] or "-"),
             f"{g['cause'] or '-'}: {(g['why'] or [''])[0]}",
         ]
