@@ -224,3 +224,28 @@ def test_the_memory_ledger_keeps_each_incidents_outcomes_in_order_bounded() -> N
     assert [k for k, _ in ledger.incident_histories(None, 10)] == ["k1", "k2"]
     assert [k for k, _ in ledger.incident_histories(NOW, 10)] == ["k1"]
     assert ledger.incident_history("nope") is None
+
+
+def test_a_lost_answer_finds_pullfixs_expiring_binding_but_not_a_users_condition() -> None:
+    from pullfix.core.causes import Action
+    from pullfix.core.policy import Decision
+    from pullfix.engine.granter import GrantAttempt, Granter
+
+    mine = expiry_condition(NOW)
+    plan = GrantPlan(REPO, READER_ROLE, MEMBER)
+
+    def granter(condition: str) -> Granter:
+        class Reader:
+            def resource_policy(self, resource: str) -> PolicyView:
+                binding = Binding(READER_ROLE, frozenset({MEMBER}), condition)
+                return PolicyView(bindings=(binding,), etag=b"e")
+
+        return Granter(Reader(), MemoryLedger(), lambda: config_from_dict({}), Reader())  # type: ignore[arg-type]
+
+    refused = Decision(Action.TICKET, None, ("no grant: dry run",))
+    attempt = GrantAttempt(decision=refused, audit={})
+    assert granter(f"{mine.title}: {mine.expression}").found(plan, attempt) == refused
+    assert attempt.result is not None and attempt.result.changed
+    users = GrantAttempt(decision=refused, audit={})
+    assert granter("weekdays: request.time.getDayOfWeek() < 5").found(plan, users) is None
+    assert users.result is None

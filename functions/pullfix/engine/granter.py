@@ -183,7 +183,9 @@ class Granter:
         there = any(
             b.role == plan.role
             and plan.member in b.members
-            and (not b.conditional or pullfix_expiry(str(b.condition).split(":")[0]) is not None)
+            and (
+                not b.conditional or pullfix_expiry(str(b.condition).split(": ", 1)[0]) is not None
+            )
             for b in policy.bindings
         )
         if not there or refused is None:
