@@ -250,6 +250,7 @@ def test_revoke_retries_a_concurrent_change_and_keeps_it(
             GrantPlan(APPS, READER_ROLE, MEMBER, GrantCondition("weekdays", "true")),
             "not pullfix's",
         ),
+        (GrantPlan("folders/123", READER_ROLE, MEMBER), "only on a repository"),
     ],
 )
 def test_revoke_refuses_what_pullfix_does_not_grant(

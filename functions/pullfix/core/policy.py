@@ -35,6 +35,8 @@ __all__ = [
 ]
 
 _SERVICE_ACCOUNT_DOMAINS = (".gserviceaccount.com",)
+# Where pullfix grants: a repository, or (auto_grant.level: project) its project.
+_GRANTABLE = re.compile(r"projects/[^/]+(?:/locations/[^/]+/repositories/[^/]+)?")
 
 
 # The title of the condition on every grant that expires: pullfix knows its own bindings by it
@@ -199,7 +201,13 @@ def with_expiry(
 
 def revoke_refusal(plan: GrantPlan) -> str | None:
     """Why pullfix will not remove this binding: it removes only what it grants (the reader
-    role to a service account, unconditional or with its own expiry condition)."""
+    role to a service account, unconditional or with its own expiry condition), on a repository
+    or a project (never a folder or an organization)."""
+    if not _GRANTABLE.fullmatch(plan.resource):
+        return (
+            "pullfix grants only on a repository (projects/P/locations/L/repositories/R) or "
+            f"a project (projects/P), not on {plan.resource!r:.200}"
+        )
     if plan.role != READER_ROLE:
         return f"pullfix revokes only {READER_ROLE}, which is all it grants, not {plan.role}"
     email = plan.member.removeprefix("serviceAccount:")
