@@ -451,6 +451,10 @@ class GoogleAdapter:
         return self.clients.projects, PERMISSIONS["project_policy"]
 
     def _read_policy(self, resource: str) -> Any:
+        # requestedPolicyVersion 3: "Requests for policies with any conditional role bindings
+        # must specify version 3"; read at 1, a conditional binding comes back as a role
+        # suffixed `_withcond_…` without its condition ("Policy versions",
+        # https://cloud.google.com/iam/docs/policies#versions; GetPolicyOptions).
         client, needs = self._client_for(resource)
         return guard(
             f"reading the IAM policy of {resource}",
