@@ -314,29 +314,44 @@ def bench_scan(entries: int = 10_000, incidents: int = 100) -> None:
     print(f"  {summary}")
 
 
-def bench_verification(incidents: int = 1000) -> None:
-    """One verification pass over `incidents` open incidents against the sandbox: one
-    Cloud Logging query each; a third of them resolved by a later successful pull."""
+def bench_verification(incidents: int = 1000, projects: int = 4, clusters: int = 40) -> None:
+    """One verification pass over `incidents` open incidents spread over `clusters` clusters
+    in `projects` projects, against the sandbox: one Cloud Logging query per cluster project
+    (split at the filter limit); a third of them resolved by a later successful pull."""
     from pullfix.core.config import Config
     from pullfix.engine.evidence import EvidenceCollector
     from pullfix.engine.ledger import MemoryLedger
-    from pullfix.engine.verify import logging_query, run_verification
+    from pullfix.engine.verify import PassReport, logging_query, run_verification
     from pullfix.gcp.adapter import GoogleAdapter
     from pullfix.gcp.clients import GoogleClients
     from pullfix.gcp.endpoints import sandbox_endpoint
 
     start = datetime(2024, 3, 1, 10, tzinfo=UTC)
     image = "us-central1-docker.pkg.dev/shop-images/images/web:1.4"
+    world = yaml.safe_load((SAMPLES / "world.yaml").read_text())
+    where = []  # (project, cluster, node) of each cluster
+    for c in range(clusters):
+        project, cluster = f"verify-{c % projects}", f"v{c:02}"
+        node = f"gke-{cluster}-default-pool-{c:08x}-x7k9"
+        spec = world["projects"].setdefault(project, {"number": 400_000_000_000 + c % projects})
+        spec.setdefault("clusters", {})[cluster] = {
+            "location": "us-central1",
+            "version": "1.29.4-gke.1043002",
+            "node_pools": {"default-pool": {"nodes": [node]}},
+        }
+        where.append((project, cluster, node))
     ledger = MemoryLedger()
     entries = []
     for i in range(incidents):
+        project, cluster, node = where[i % clusters]
+        namespace = ("payments", "storefront", "search", "batch")[i % 4]
         failed = log_entry(
-            project="shop-prod",
+            project=project,
             location="us-central1",
-            cluster="checkout",
-            namespace="verify",
+            cluster=cluster,
+            namespace=namespace,
             pod=f"v{i}-7d9f8c5b4-xk2p9",
-            node=NODE,
+            node=node,
             message=pull_message(image, "manifest unknown"),
             controller=("Deployment", f"v{i}"),
             timestamp=start.isoformat().replace("+00:00", "Z"),
@@ -349,10 +364,11 @@ def bench_verification(incidents: int = 1000) -> None:
             "escalation": False,
             "evidence": {"node_pool": "default-pool"},
             "event": {
-                "cluster": "projects/shop-prod/locations/us-central1/clusters/checkout",
-                "namespace": "verify",
+                "cluster": f"projects/{project}/locations/us-central1/clusters/{cluster}",
+                "namespace": namespace,
                 "workload": f"Deployment/v{i}",
                 "pod": f"v{i}-7d9f8c5b4-xk2p9",
+                "node": node,
                 "image": image,
                 "timestamp": start.isoformat().replace("+00:00", "Z"),
             },
@@ -373,8 +389,8 @@ def bench_verification(incidents: int = 1000) -> None:
                 "message": pulled_message(image),
             }
             entries.append(pulled)
-    world = yaml.safe_load((SAMPLES / "world.yaml").read_text())
     world["log_entries"] = entries
+    report = PassReport()
     with Sandbox(world_from_dict(world)) as sandbox:
         clients = GoogleClients(sandbox_endpoint(sandbox.endpoint))
         try:
@@ -384,17 +400,23 @@ def bench_verification(incidents: int = 1000) -> None:
                 ledger,
                 logging_query(clients),
                 start + timedelta(hours=1),
-                Config(),  # escalation_grace 10m, abandon_after 1d
+                Config(),  # escalation_grace 10m, abandon_after 1d, verify_requests_per_run 30
                 collector=EvidenceCollector(GoogleAdapter(clients)),
                 limit=incidents,
+                report=report,
             )
             wall = time.perf_counter() - began
-            queries = sandbox.stats()["requests"].get("logging.entries.list", 0) - before
+            requests = sandbox.stats()["requests"].get("logging.entries.list", 0) - before
         finally:
             clients.close()
     resolved = sum(1 for v in verdicts if v.action == "resolved")
     print(
-        f"verification: {incidents} open incidents ({len(entries)} log entries in the world) -> "
-        f"{queries} Cloud Logging queries ({queries / incidents:.2f} per incident), "
-        f"{resolved} resolved, {wall:.1f}s wall ({wall / incidents * 1000:.1f} ms per incident)"
+        f"verification: {incidents} open incidents on {clusters} clusters in {projects} projects "
+        f"({len(entries)} log entries in the world), one pass"
+    )
+    print(
+        f"  {report.queries} Cloud Logging queries, {requests} entries.list requests "
+        f"({requests / incidents:.3f} per open incident; goal <= 0.05), "
+        f"{len(report.checked)} incidents checked, {resolved} resolved, {wall:.1f}s wall "
+        f"({wall / incidents * 1000:.1f} ms per incident)"
     )

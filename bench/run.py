@@ -152,6 +152,7 @@ def bench_corpus() -> None:
 
 
 def main() -> None:
+    from fleet_bench import bench_fleet
     from pipeline_bench import bench_pipeline, bench_scan, bench_verification
 
     bench_corpus()
@@ -163,6 +164,8 @@ def main() -> None:
     bench_scan()
     print()
     bench_verification()
+    print()
+    bench_fleet()
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""Cloud Functions entry points `remediate`, `notify` and `verify` (pullfix.entrypoints)."""
+"""Cloud Functions entry points `remediate`, `notify`, `verify`, `approve` (pullfix.entrypoints)."""
 
-from pullfix.entrypoints import notify, remediate, verify
+from pullfix.entrypoints import approve, notify, remediate, verify
 
-__all__ = ["notify", "remediate", "verify"]
+__all__ = ["approve", "notify", "remediate", "verify"]

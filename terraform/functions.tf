@@ -1,4 +1,4 @@
-# The three functions, built from the zipped functions/ directory. The object name carries the
+# The functions (approve only with var.approval), built from the zipped functions/ directory. The object name carries the
 # archive's hash, so a code change is a new object and a new build.
 
 resource "google_storage_bucket" "source" {
@@ -142,16 +142,33 @@ locals {
       }
     }
   }
+  # approve (approve.tf): the one public function, deployed only when grants wait for approval.
+  approve_function = {
+    for name, f in {
+      approve = {
+        description     = "Decides approval requests: Approve and Deny clicks from Google Chat and Slack"
+        service_account = try(google_service_account.approve["approve"].email, "")
+        memory          = "512Mi"
+        # It makes grants as remediate does, under the same lease (config lease > 120 s).
+        timeout = 120
+        env = {
+          PULLFIX_OUTCOMES_TOPIC = google_pubsub_topic.outcomes.id
+          PULLFIX_CHAT_AUDIENCE  = coalesce(try(var.approval.chat_audience, null), tostring(data.google_project.host.number))
+        }
+      }
+    } : name => f if var.approval != null
+  }
+  deployed_functions = merge(local.functions, local.approve_function)
 }
 
 resource "google_cloudfunctions2_function" "pullfix" {
   # Over the names: the settings differ in shape between the two (env), so no map of them.
-  for_each = toset(keys(local.functions))
+  for_each = toset(keys(local.deployed_functions))
 
   project     = var.project_id
   location    = var.region
   name        = "${var.prefix}-${each.key}"
-  description = local.functions[each.key].description
+  description = local.deployed_functions[each.key].description
   labels      = var.labels
 
   build_config {
@@ -168,14 +185,16 @@ resource "google_cloudfunctions2_function" "pullfix" {
   }
 
   service_config {
-    max_instance_count             = var.max_instances
-    min_instance_count             = var.min_instances
-    available_memory               = local.functions[each.key].memory
-    timeout_seconds                = local.functions[each.key].timeout
-    ingress_settings               = "ALLOW_INTERNAL_ONLY"
+    max_instance_count = var.max_instances
+    min_instance_count = var.min_instances
+    available_memory   = local.deployed_functions[each.key].memory
+    timeout_seconds    = local.deployed_functions[each.key].timeout
+    # Only approve takes requests from the internet (Google Chat's and Slack's clicks, which
+    # it authenticates itself); the others only Pub/Sub's pushes.
+    ingress_settings               = each.key == "approve" ? "ALLOW_ALL" : "ALLOW_INTERNAL_ONLY"
     all_traffic_on_latest_revision = true
-    service_account_email          = local.functions[each.key].service_account
-    environment_variables = merge(local.functions[each.key].env, {
+    service_account_email          = local.deployed_functions[each.key].service_account
+    environment_variables = merge(local.deployed_functions[each.key].env, {
       PULLFIX_CONFIG       = "${local.config_mount}/config.yaml"
       GOOGLE_CLOUD_PROJECT = var.project_id
       LOG_EXECUTION_ID     = "true"
@@ -205,6 +224,17 @@ resource "google_cloudfunctions2_function" "pullfix" {
         version    = "latest"
       }
     }
+
+    # The Slack app's signing secret: approve's alone.
+    dynamic "secret_environment_variables" {
+      for_each = each.key == "approve" ? local.approve_secrets : tomap({})
+      content {
+        key        = secret_environment_variables.key
+        project_id = var.project_id
+        secret     = secret_environment_variables.value
+        version    = "latest"
+      }
+    }
   }
 
   # "latest" must exist when the function starts, and each account must read what it mounts:
@@ -216,6 +246,7 @@ resource "google_cloudfunctions2_function" "pullfix" {
     google_secret_manager_secret_version.config,
     google_secret_manager_secret_iam_member.config_reader,
     google_secret_manager_secret_iam_member.notify_secrets,
+    google_secret_manager_secret_iam_member.approve_secrets,
   ]
 }
 

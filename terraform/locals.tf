@@ -35,16 +35,22 @@ locals {
       max_per_hour      = var.max_grants_per_hour
       beside_conditions = var.beside_conditions
       expires_after     = var.grant_expires_after
+      # Grants that wait for an approver's click (var.approval; the approve function).
+      approval               = try(var.approval.required, false) ? "required" : "none"
+      approval_repositories  = try(var.approval.repositories, [])
+      approvers              = try(var.approval.approvers, [])
+      approval_expires_after = try(var.approval.expires_after, "1h")
     }
-    dedupe_window    = var.dedupe_window
-    escalation_grace = var.escalation_grace
-    followup_grace   = var.followup_grace
-    abandon_after    = var.abandon_after
-    verify_per_run   = var.verify_per_run
-    max_event_age    = var.max_event_age
-    api_timeout      = var.api_timeout
-    lease            = var.lease
-    ledger           = local.ledger_config
+    dedupe_window           = var.dedupe_window
+    escalation_grace        = var.escalation_grace
+    followup_grace          = var.followup_grace
+    abandon_after           = var.abandon_after
+    verify_per_run          = var.verify_per_run
+    verify_requests_per_run = var.verify_requests_per_run
+    max_event_age           = var.max_event_age
+    api_timeout             = var.api_timeout
+    lease                   = var.lease
+    ledger                  = local.ledger_config
     notify = {
       routes = [for r in var.notify_routes : { for k, v in r : k => v if v != null }]
     }

@@ -24,7 +24,7 @@ output "sink_filter" {
 }
 
 output "function_uris" {
-  description = "The functions' URLs (internal ingress only)."
+  description = "The functions' URLs (internal ingress only, but approve's: public, for chat clicks)."
   value = {
     for name, f in google_cloudfunctions2_function.pullfix : name => f.service_config[0].uri
   }
@@ -32,13 +32,13 @@ output "function_uris" {
 
 output "service_accounts" {
   description = "pullfix's service accounts."
-  value = {
+  value = merge({
     remediate = google_service_account.remediate.email
     notify    = google_service_account.notify.email
     verify    = google_service_account.verify.email
     push      = google_service_account.push.email
     build     = google_service_account.build.email
-  }
+  }, { for name, account in google_service_account.approve : name => account.email })
 }
 
 output "custom_roles" {
@@ -74,4 +74,9 @@ output "alert_policies" {
 output "config" {
   description = "The config file the functions read, as YAML."
   value       = local.config_text
+}
+
+output "approve_url" {
+  description = "The approve function's URL (null without var.approval): the Google Chat app's HTTP endpoint and the Slack app's Interactivity Request URL (docs/deploy.md)."
+  value       = try(google_cloudfunctions2_function.pullfix["approve"].service_config[0].uri, null)
 }

@@ -21,7 +21,7 @@ resource "google_secret_manager_secret_version" "config" {
 # Every function mounts the config (Cloud Run refuses a revision whose service account cannot
 # read a secret it mounts): each one's account may read it.
 resource "google_secret_manager_secret_iam_member" "config_reader" {
-  for_each = { for name, f in local.functions : name => f.service_account }
+  for_each = { for name, f in local.deployed_functions : name => f.service_account }
 
   project   = var.project_id
   secret_id = google_secret_manager_secret.config.secret_id

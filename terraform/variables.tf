@@ -364,6 +364,16 @@ variable "verify_per_run" {
   }
 }
 
+variable "verify_requests_per_run" {
+  description = "Verification makes at most this many Cloud Logging entries.list requests per pass (Logging's read quota is 60 a minute per project)."
+  type        = number
+  default     = 30
+  validation {
+    condition     = var.verify_requests_per_run >= 1 && var.verify_requests_per_run <= 1000 && floor(var.verify_requests_per_run) == var.verify_requests_per_run
+    error_message = "verify_requests_per_run must be a whole number 1-1000."
+  }
+}
+
 variable "beside_conditions" {
   description = "Whether a grant may go beside a conditional binding the node account already has (auto_grant.beside_conditions); by default such access gets a ticket quoting the condition."
   type        = bool
@@ -380,6 +390,39 @@ variable "grant_expires_after" {
   }
 }
 
+variable "approval" {
+  description = "Grants that wait for an approver's click in Google Chat or Slack (auto_grant.approval*, docs/config.md; registering the apps: docs/deploy.md). null: every grant the guardrails allow is made alone, and no approve function is deployed. required = true: every grant waits; false: only grants on `repositories` (globs, projects/P/locations/L/repositories/R). approvers: Google Chat users' emails and Slack users as slack:USER_ID. expires_after: how long a request can be approved. chat_audience: the Chat app's authentication audience (default: this project's number; or the approve function's URL). slack_signing_secret: the id of the Secret Manager secret (in project_id) holding the Slack app's signing secret, mounted into approve only; null: Slack clicks are refused."
+  type = object({
+    required             = optional(bool, true)
+    repositories         = optional(list(string), [])
+    approvers            = list(string)
+    expires_after        = optional(string, "1h")
+    chat_audience        = optional(string)
+    slack_signing_secret = optional(string)
+  })
+  default = null
+  validation {
+    condition     = var.approval == null || try(length(var.approval.approvers) > 0 && alltrue([for a in var.approval.approvers : can(regex("^([^@\\s:]+@[^@\\s]+\\.[^@\\s]+|slack:[A-Z0-9]+)$", a))]), false)
+    error_message = "approval.approvers must name at least one approver, each an email (Google Chat) or slack:USER_ID (Slack)."
+  }
+  validation {
+    condition     = var.approval == null || try(var.approval.required || length(var.approval.repositories) > 0, false)
+    error_message = "approval: with required = false, repositories must name the repositories whose grants wait for approval."
+  }
+  validation {
+    condition     = var.approval == null || try(alltrue([for r in var.approval.repositories : can(regex("^projects/[^/]+/locations/[^/]+/repositories/[^/]+$", r))]), false)
+    error_message = "approval.repositories must be globs of repository names, projects/P/locations/L/repositories/R."
+  }
+  validation {
+    condition     = var.approval == null || try(can(regex("^([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?$", var.approval.expires_after)) && var.approval.expires_after != "", false)
+    error_message = "approval.expires_after must be a duration like 30m, 1h or 1d."
+  }
+  validation {
+    condition     = var.approval == null || try(var.approval.slack_signing_secret == null || can(regex("^[A-Za-z0-9_-]{1,255}$", var.approval.slack_signing_secret)), false)
+    error_message = "approval.slack_signing_secret must be a Secret Manager secret id (letters, digits, _ and -)."
+  }
+}
+
 variable "config_yaml" {
   description = "A config file of your own (e.g. file(\"pullfix.yaml\"), docs/config.md), used instead of the one built from the variables above; its ledger is always the module's Firestore database. grant_repositories still decides where pullfix's IAM write is bound, and notify_secrets which secrets notify reads. null: built from the variables."
   type        = string
@@ -391,9 +434,9 @@ variable "config_yaml" {
   validation {
     condition = var.config_yaml == null || try(length(setsubtract(keys(yamldecode(var.config_yaml)), [
       "dry_run", "auto_grant", "dedupe_window", "ledger", "notify", "escalation_grace", "followup_grace",
-      "abandon_after", "verify_per_run", "max_event_age", "api_timeout", "lease",
+      "abandon_after", "verify_per_run", "verify_requests_per_run", "max_event_age", "api_timeout", "lease",
     ])) == 0, false)
-    error_message = "config_yaml has a key the config file does not know (see docs/config.md): dry_run, auto_grant, dedupe_window, ledger, notify, escalation_grace, followup_grace, abandon_after, verify_per_run, max_event_age, api_timeout, lease."
+    error_message = "config_yaml has a key the config file does not know (see docs/config.md): dry_run, auto_grant, dedupe_window, ledger, notify, escalation_grace, followup_grace, abandon_after, verify_per_run, verify_requests_per_run, max_event_age, api_timeout, lease."
   }
 }
 

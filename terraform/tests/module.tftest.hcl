@@ -71,41 +71,46 @@ run "every_config_setting_is_reachable" {
   command = plan
 
   variables {
-    dry_run             = false
-    max_grants_per_hour = 7
-    beside_conditions   = true
-    grant_expires_after = "30d"
-    dedupe_window       = "1d2h"
-    escalation_grace    = "15m"
-    followup_grace      = "2m"
-    abandon_after       = "2d"
-    verify_per_run      = 50
-    max_event_age       = "12h"
-    api_timeout         = "15s"
-    lease               = "3m"
+    dry_run                 = false
+    max_grants_per_hour     = 7
+    beside_conditions       = true
+    grant_expires_after     = "30d"
+    dedupe_window           = "1d2h"
+    escalation_grace        = "15m"
+    followup_grace          = "2m"
+    abandon_after           = "2d"
+    verify_per_run          = 50
+    verify_requests_per_run = 20
+    max_event_age           = "12h"
+    api_timeout             = "15s"
+    lease                   = "3m"
   }
 
   assert {
     condition = toset(keys(yamldecode(output.config))) == toset([
       "dry_run", "auto_grant", "dedupe_window", "ledger", "notify", "escalation_grace", "followup_grace",
-      "abandon_after", "verify_per_run", "max_event_age", "api_timeout", "lease",
+      "abandon_after", "verify_per_run", "verify_requests_per_run", "max_event_age", "api_timeout", "lease",
     ])
     error_message = "The config Terraform writes leaves out a setting."
   }
   assert {
     condition = yamldecode(output.config).auto_grant == {
-      repositories      = ["projects/acme-ops/locations/us-central1/repositories/apps"]
-      cluster_projects  = ["acme-ops"]
-      level             = "repository"
-      max_per_hour      = 7
-      beside_conditions = true
-      expires_after     = "30d"
+      repositories           = ["projects/acme-ops/locations/us-central1/repositories/apps"]
+      cluster_projects       = ["acme-ops"]
+      level                  = "repository"
+      max_per_hour           = 7
+      beside_conditions      = true
+      approval               = "none"
+      approval_repositories  = []
+      approvers              = []
+      approval_expires_after = "1h"
+      expires_after          = "30d"
     }
     error_message = "auto_grant is not what the variables say."
   }
   assert {
-    condition = [for k in ["dry_run", "dedupe_window", "escalation_grace", "followup_grace", "abandon_after", "verify_per_run", "max_event_age", "api_timeout", "lease"] : yamldecode(output.config)[k]] == [
-      false, "1d2h", "15m", "2m", "2d", 50, "12h", "15s", "3m",
+    condition = [for k in ["dry_run", "dedupe_window", "escalation_grace", "followup_grace", "abandon_after", "verify_per_run", "verify_requests_per_run", "max_event_age", "api_timeout", "lease"] : yamldecode(output.config)[k]] == [
+      false, "1d2h", "15m", "2m", "2d", 50, 20, "12h", "15s", "3m",
     ]
     error_message = "A duration or number setting is not what the variables say."
   }
@@ -274,5 +279,94 @@ run "a_config_change_is_a_new_revision" {
     condition = alltrue([for f in google_cloudfunctions2_function.pullfix :
     f.service_config[0].environment_variables["PULLFIX_CONFIG_SHA256"] == sha256(output.config)])
     error_message = "Each function carries the hash of the config it reads."
+  }
+}
+
+# Approval in chat: approve is the one public function; it alone reads the Slack signing secret.
+run "approve_alone_is_public_and_alone_reads_the_slack_signing_secret" {
+  command = apply
+
+  variables {
+    approval = {
+      approvers            = ["alice@acme.example", "slack:U0123ABCD"]
+      slack_signing_secret = "pullfix-slack-signing"
+    }
+  }
+
+  assert {
+    condition     = toset(keys(google_cloudfunctions2_function.pullfix)) == toset(["remediate", "notify", "verify", "approve"])
+    error_message = "With approval, the approve function is deployed beside the three."
+  }
+  assert {
+    condition = alltrue([for name, f in google_cloudfunctions2_function.pullfix :
+    f.service_config[0].ingress_settings == (name == "approve" ? "ALLOW_ALL" : "ALLOW_INTERNAL_ONLY")])
+    error_message = "Only approve may take requests from the internet."
+  }
+  assert {
+    condition = [for m in concat(values(google_cloud_run_v2_service_iam_member.push_invoker), values(google_cloud_run_v2_service_iam_member.approve_public)) :
+    m.name if contains(["allUsers", "allAuthenticatedUsers"], m.member)] == [google_cloudfunctions2_function.pullfix["approve"].name]
+    error_message = "allUsers may invoke approve, and nothing else."
+  }
+  assert {
+    condition = [for v in google_cloudfunctions2_function.pullfix["approve"].service_config[0].secret_environment_variables : [v.key, v.secret]] == [
+      ["PULLFIX_SLACK_SIGNING_SECRET", "pullfix-slack-signing"],
+    ]
+    error_message = "approve gets the Slack signing secret as PULLFIX_SLACK_SIGNING_SECRET, and no other secret."
+  }
+  assert {
+    condition = alltrue([for name, f in google_cloudfunctions2_function.pullfix : name == "approve" || !contains(
+    [for v in f.service_config[0].secret_environment_variables : v.secret], "pullfix-slack-signing")])
+    error_message = "Only approve mounts the Slack signing secret."
+  }
+  assert {
+    condition = [for m in values(google_secret_manager_secret_iam_member.approve_secrets) : [m.secret_id, m.member]] == [
+      ["pullfix-slack-signing", "serviceAccount:${google_service_account.approve["approve"].email}"],
+    ]
+    error_message = "Only approve's own account may read the Slack signing secret."
+  }
+  assert {
+    condition = (
+      google_cloudfunctions2_function.pullfix["approve"].service_config[0].service_account_email == google_service_account.approve["approve"].email
+      && google_service_account.approve["approve"].email != google_service_account.remediate.email
+    )
+    error_message = "approve runs as its own service account."
+  }
+  assert {
+    condition = (
+      [for m in values(google_artifact_registry_repository_iam_member.approve_granter) : [m.repository, m.role]] == [["apps", google_artifact_registry_repository_iam_member.granter["acme-ops/us-central1/apps"].role]]
+      && length(google_project_iam_member.approve_ledger) == 1 && length(google_pubsub_topic_iam_member.approve_publisher) == 1
+    )
+    error_message = "approve's IAM write is remediate's, on the allow-listed repositories only; it has the ledger and the outcomes topic."
+  }
+  assert {
+    condition     = toset(keys(output.service_accounts)) == toset(["remediate", "notify", "verify", "push", "build", "approve"]) && output.approve_url != null
+    error_message = "The outputs name approve's account and URL."
+  }
+  assert {
+    condition     = google_cloudfunctions2_function.pullfix["approve"].service_config[0].environment_variables.PULLFIX_CHAT_AUDIENCE != ""
+    error_message = "approve knows the Chat app's audience (the project number by default)."
+  }
+  assert {
+    condition = [for k in ["approval", "approvers", "approval_repositories", "approval_expires_after"] : yamldecode(output.config).auto_grant[k]] == [
+      "required", ["alice@acme.example", "slack:U0123ABCD"], [], "1h",
+    ]
+    error_message = "The approval settings do not reach the config."
+  }
+}
+
+run "without_approval_nothing_is_public" {
+  command = apply
+
+  assert {
+    condition = (
+      !contains(keys(google_cloudfunctions2_function.pullfix), "approve")
+      && length(google_cloud_run_v2_service_iam_member.approve_public) == 0
+      && alltrue([for f in google_cloudfunctions2_function.pullfix : f.service_config[0].ingress_settings == "ALLOW_INTERNAL_ONLY"])
+    )
+    error_message = "Without approval no function is public and approve is not deployed."
+  }
+  assert {
+    condition     = yamldecode(output.config).auto_grant.approval == "none" && yamldecode(output.config).auto_grant.approvers == []
+    error_message = "Without approval, the config routes no grant to approval."
   }
 }

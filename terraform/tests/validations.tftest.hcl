@@ -110,6 +110,14 @@ run "verify_per_run_out_of_range" {
   expect_failures = [var.verify_per_run]
 }
 
+run "verify_requests_per_run_out_of_range" {
+  command = plan
+  variables {
+    verify_requests_per_run = 1001
+  }
+  expect_failures = [var.verify_requests_per_run]
+}
+
 # Globs.
 run "cluster_project_glob_with_a_slash" {
   command = plan
@@ -285,4 +293,64 @@ run "grant_expires_after_not_a_duration" {
   }
 
   expect_failures = [var.grant_expires_after]
+}
+
+# Approval: approvers the config accepts, and repositories when not every grant waits.
+run "approval_with_no_approver" {
+  command = plan
+  variables {
+    approval = { approvers = [] }
+  }
+  expect_failures = [var.approval]
+}
+
+run "approval_with_an_approver_that_is_neither_email_nor_slack_id" {
+  command = plan
+  variables {
+    approval = { approvers = ["alice"] }
+  }
+  expect_failures = [var.approval]
+}
+
+run "approval_not_required_without_repositories" {
+  command = plan
+  variables {
+    approval = { required = false, approvers = ["alice@acme.example"] }
+  }
+  expect_failures = [var.approval]
+}
+
+run "approval_repositories_not_repository_globs" {
+  command = plan
+  variables {
+    approval = { required = false, repositories = ["apps"], approvers = ["alice@acme.example"] }
+  }
+  expect_failures = [var.approval]
+}
+
+run "approval_expiry_not_a_duration" {
+  command = plan
+  variables {
+    approval = { approvers = ["alice@acme.example"], expires_after = "an hour" }
+  }
+  expect_failures = [var.approval]
+}
+
+run "approval_signing_secret_not_a_secret_id" {
+  command = plan
+  variables {
+    approval = { approvers = ["alice@acme.example"], slack_signing_secret = "projects/p/secrets/s" }
+  }
+  expect_failures = [var.approval]
+}
+
+run "approval_only_on_some_repositories" {
+  command = plan
+  variables {
+    approval = {
+      required     = false
+      repositories = ["projects/acme-ops/locations/*/repositories/apps"]
+      approvers    = ["alice@acme.example", "slack:U0123ABCD"]
+    }
+  }
 }

@@ -16,7 +16,13 @@ import yaml
 
 from pullfix.core.intake import parse_timestamp
 from pullfix.dev.events import log_entry, pull_message, pulled_message
-from pullfix.engine.verify import OpenIncident, success_filter, verify_incidents
+from pullfix.engine.verify import (
+    OpenIncident,
+    PassReport,
+    scope_filter,
+    success_filter,
+    verify_incidents,
+)
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
@@ -178,7 +184,7 @@ def _in_process(
     from pullfix.dev.sandbox import Sandbox, load_world
     from pullfix.engine.ledger import FirestoreLedger
     from pullfix.engine.runtime import build_remediator
-    from pullfix.engine.verify import logging_query, run_verification
+    from pullfix.engine.verify import PassReport, logging_query, run_verification
     from pullfix.gcp.clients import GoogleClients
     from pullfix.gcp.endpoints import sandbox_endpoint
 
@@ -201,12 +207,7 @@ def _in_process(
                     clients.rest, "shop-prod", "(default)", "pullfix-verify", timeout=5.0
                 )
             outcomes = remediator.publisher = _Outcomes()
-            logs = logging_query(clients)
-
-            def query(incident: OpenIncident, text: str) -> Any:
-                if queried is not None:
-                    queried.append(incident.workload)
-                return logs(incident, text)
+            query = logging_query(clients)
 
             def deliver(entry: dict[str, Any], message_id: str) -> Any:
                 failure = parse_json(json.dumps(entry).encode())
@@ -216,6 +217,11 @@ def _in_process(
 
             def verify(minute: float) -> list[str]:
                 now = datetime(2024, 3, 1, 10, tzinfo=UTC) + timedelta(minutes=minute)
+                workloads = {
+                    key: json.loads(data["outcome"])["event"]["workload"]
+                    for key, data in remediator.ledger.open_incidents(now, 10_000)
+                }
+                report = PassReport()
                 verdicts = run_verification(
                     remediator.ledger,
                     query,
@@ -223,7 +229,10 @@ def _in_process(
                     config,
                     collector=remediator.collector,
                     publish=outcomes.publish,
+                    report=report,
                 )
+                if queried is not None:
+                    queried.extend(workloads[key] for key in report.checked)
                 return [v.action for v in verdicts]
 
             try:
@@ -480,7 +489,7 @@ class _AllOnDefaultPool:
         return "default-pool"
 
 
-def test_one_query_per_open_incident_and_the_cap_per_run() -> None:
+def test_one_query_serves_the_open_incidents_of_a_project_and_the_cap_per_run() -> None:
     start = datetime(2024, 3, 1, 10, tzinfo=UTC)
     incidents = [
         OpenIncident(
@@ -497,13 +506,14 @@ def test_one_query_per_open_incident_and_the_cap_per_run() -> None:
         )
         for n in range(5)
     ]
-    asked: list[str] = []
+    asked: list[tuple[str, str]] = []
 
-    def query(incident: OpenIncident, text: str) -> list[dict[str, Any]]:
-        asked.append(incident.fingerprint)
-        assert text == success_filter(incident)
-        return [_pulled(3, image=MISSING, workload=incident.workload.split("/")[1], pod="p-1")]
+    def query(project: str, text: str, token: str | None) -> Any:
+        asked.append((project, text))
+        pulls = [_pulled(3, image=MISSING, workload=f"w{n}", pod=f"w{n}-1") for n in range(5)]
+        return pulls, None
 
+    report = PassReport()
     verdicts = list(
         verify_incidents(
             incidents,
@@ -513,10 +523,18 @@ def test_one_query_per_open_incident_and_the_cap_per_run() -> None:
             escalation_grace=600,
             abandon_after=86400,
             limit=3,
+            report=report,
         )
     )
-    assert asked == ["ticket-0", "ticket-1", "ticket-2"]
+    # One query for the three incidents the cap lets in, each matched to its own pull.
+    assert asked == [("shop-prod", scope_filter("shop-prod", incidents[:3]))]
+    assert [v.incident.fingerprint for v in verdicts] == ["ticket-0", "ticket-1", "ticket-2"]
     assert [v.action for v in verdicts] == ["resolved"] * 3
+    assert (report.queries, report.requests, report.checked) == (
+        1,
+        1,
+        ["ticket-0", "ticket-1", "ticket-2"],
+    )
     assert parse_timestamp(verdicts[0].to_dict()["first_success"]) == start + timedelta(minutes=3)
 
 
@@ -566,6 +584,13 @@ def test_the_scheduled_verify_function_closes_a_granted_incident(tmp_path: Path)
         with FunctionServer(
             "verify", env=pipe.function._env, log_path=tmp_path / "verify.log"
         ) as verifier:
+            # Cloud Logging's read quota spent: the pass ends, acknowledged (a redelivery
+            # would only spend more), and says so; the incident stays open for the next.
+            pipe.sandbox.world.logging_read_quota = 0
+            assert tick(0) == 200
+            assert [o["action"] for o in pipe.outcomes_for(failed)] == ["grant"]
+            assert '"stopped":"quota"' in (tmp_path / "verify.log").read_text()
+            pipe.sandbox.world.logging_read_quota = None
             assert tick(1) == 200
             assert tick(2) == 200  # the incident is closed: nothing more to say
         closed = [o for o in pipe.outcomes() if o["fingerprint"] == grant["fingerprint"]]
@@ -693,3 +718,55 @@ def test_report_sums_up_outcomes_and_time_to_fix(tmp_path: Path) -> None:
     assert summary["resolved_by"] == {"a human": 1, "pullfix's grant": 1}
     assert summary["time_to_fix_seconds"]["max"] == 432
     assert table.returncode == 0 and "time to fix" in table.stdout
+
+
+def test_the_sandbox_refuses_a_filter_over_cloud_loggings_limit(tmp_path: Path) -> None:
+    """Cloud Logging refuses a query longer than 20,000 characters with 400 INVALID_ARGUMENT
+    (https://cloud.google.com/logging/quotas): so does the sandbox, through the real client."""
+    from pullfix.dev.sandbox import Sandbox, load_world
+    from pullfix.engine.verify import MAX_FILTER_CHARS, logging_query
+    from pullfix.gcp.clients import GoogleClients
+    from pullfix.gcp.endpoints import sandbox_endpoint
+    from pullfix.gcp.errors import ApiCallError
+
+    with Sandbox(load_world(SAMPLES / "world.yaml")) as sandbox:
+        clients = GoogleClients(sandbox_endpoint(sandbox.endpoint))
+        try:
+            query = logging_query(clients)
+            base = 'log_id("events")\n'
+            at_limit = (
+                base + 'jsonPayload.message:"' + "x" * (MAX_FILTER_CHARS - len(base) - 22) + '"'
+            )
+            assert len(at_limit) == MAX_FILTER_CHARS
+            assert query("shop-prod", at_limit, None) == ([], None)
+            with pytest.raises(ApiCallError) as refused:
+                query("shop-prod", at_limit + " ", None)
+            assert refused.value.code == 400
+            assert "20000 characters" in refused.value.message
+        finally:
+            clients.close()
+
+
+def test_a_429_from_logging_ends_the_pass_and_the_next_pass_resolves(tmp_path: Path) -> None:
+    """The world's `logging_read_quota`: the sandbox answers 429 RESOURCE_EXHAUSTED past it.
+    The pass ends without an error, nothing is judged or moved, and the next one (the quota
+    back) closes the incident."""
+    failed = _entry(0, pull_message(IMAGE, "403 Forbidden"))
+    pulled = _pulled(3, pod="web-7d9f8c5b4-b2c4d")
+    queried: list[str] = []
+    with _in_process(tmp_path, [failed, pulled], queried=queried) as (
+        deliver,
+        verify,
+        _,
+        _,
+        sandbox,
+    ):
+        assert deliver(failed, "m1").action.value == "grant"
+        sandbox.state.world.logging_read_quota = 0
+        assert verify(10) == []
+        assert queried == []
+        assert sandbox.stats()["requests"]["logging.entries.list"] == 1
+        sandbox.state.world.logging_read_quota = 60
+        assert verify(11) == ["resolved"]
+        assert queried == ["Deployment/web"]
+        assert sandbox.state.world.logging_read_quota == 59

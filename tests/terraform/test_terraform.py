@@ -165,14 +165,20 @@ def test_push_subscriptions_authenticate_retry_and_dead_letter() -> None:
 
 def test_functions_are_gen2_python312_from_the_hashed_archive() -> None:
     function = resources("google_cloudfunctions2_function")["pullfix"]
-    assert function["for_each"] == "${toset(keys(local.functions))}"
+    assert function["for_each"] == "${toset(keys(local.deployed_functions))}"
     assert set(locals_()["functions"]) == {"remediate", "notify", "verify"}
+    # approve, only with var.approval, is the one function with public ingress.
+    assert locals_()["approve_function"].endswith("if var.approval != None}}")
     build = function["build_config"]
     assert (build["runtime"], build["entry_point"]) == ("python312", "${each.key}")
     service = function["service_config"]
     assert service["max_instance_count"] == "${var.max_instances}"
     assert service["min_instance_count"] == "${var.min_instances}"
-    assert service["ingress_settings"] == "ALLOW_INTERNAL_ONLY"
+    assert service["ingress_settings"] == (
+        '${each.key == "approve" ? "ALLOW_ALL" : "ALLOW_INTERNAL_ONLY"}'
+    )
+    public = resources("google_cloud_run_v2_service_iam_member")["approve_public"]
+    assert (public["member"], public["for_each"]) == ("allUsers", "${local.approve}")
     assert "PULLFIX_CONFIG" in json.dumps(service["environment_variables"])
     assert service["secret_volumes"]["versions"]["path"] == "config.yaml"
     assert "secret_environment_variables" in json.dumps(service)
@@ -201,6 +207,7 @@ def test_one_service_account_per_function() -> None:
         "verify",
         "push",
         "build",
+        "approve",
     }
 
 
@@ -360,6 +367,7 @@ def test_config_keys_are_the_ones_pullfix_reads() -> None:
         "followup_grace": "60s",
         "abandon_after": "1d",
         "verify_per_run": 200,
+        "verify_requests_per_run": 30,
         "max_event_age": "1d",
         "api_timeout": "10s",
         "lease": "150s",

@@ -125,6 +125,15 @@ def test_demo_prints_a_table_and_exits_zero() -> None:
     assert "payments-api/Deployment/web: resolved in 151s" in text
     assert "by pullfix's grant" in text and "by a human" in text
     assert "GitHub: closed shop/platform#2" in text
+    # Approval in chat: one grant approved in Google Chat, one denied in Slack, a forgery refused.
+    assert text.count("with the buttons [Approve] [Deny]") == 2
+    assert "clicks Approve in Google Chat -> 200: approved by alice@shop.example" in text
+    assert "clicks Deny in Slack -> 200: denied by slack:U0BOBSRE" in text
+    assert "a forged Slack click (wrong signature) -> 401" in text
+    readers = (
+        "releases readers now: serviceAccount:payments-nodes@shop-prod.iam.gserviceaccount.com\n"
+    )
+    assert readers in text
 
 
 def test_version_and_usage() -> None:

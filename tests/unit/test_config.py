@@ -494,3 +494,45 @@ def test_the_key_table_is_the_loaders_defaults_and_fields() -> None:
 def _yaml_value(value: object) -> object:
     """A table default as YAML would give it: a list, not a tuple."""
     return list(value) if isinstance(value, tuple) else value
+
+
+APPS = "projects/shop/locations/us/repositories/apps"
+
+
+def test_approval_routes_grants_to_approvers() -> None:
+    assert not Config().auto_grant.needs_approval(APPS)
+    every = config_from_dict(
+        {"auto_grant": {"approval": "required", "approvers": ["Alice@Example.com"]}}
+    ).auto_grant
+    assert every.needs_approval(APPS) and every.approval_expires_after == 3600
+    assert every.is_approver("alice@example.com")
+    assert not every.is_approver("slack:ALICE") and not every.is_approver("mallory@example.com")
+    some = config_from_dict(
+        {
+            "auto_grant": {
+                "approval_repositories": ["projects/shop/locations/*/repositories/apps"],
+                "approvers": ["slack:U0123"],
+                "approval_expires_after": "30m",
+            }
+        }
+    ).auto_grant
+    assert some.needs_approval(APPS) and some.approval_expires_after == 1800
+    assert not some.needs_approval("projects/shop/locations/us/repositories/other")
+    assert some.is_approver("slack:U0123") and not some.is_approver("slack:u0123")
+
+
+@pytest.mark.parametrize(
+    ("auto_grant", "message"),
+    [
+        ({"approval": "yes"}, "auto_grant.approval: expected none or required, got 'yes'"),
+        ({"approval": "required"}, "auto_grant.approvers: required when grants wait"),
+        ({"approval_repositories": ["projects/p/locations/*/repositories/*"]}, "required when"),
+        ({"approval_repositories": ["apps"]}, "must look like projects/P/locations/L"),
+        ({"approvers": ["alice"]}, "'alice' is neither an email nor slack:USER_ID"),
+        ({"approvers": ["slack:<@U1>"]}, "is neither an email nor slack:USER_ID"),
+        ({"approval_expires_after": "8d"}, "auto_grant.approval_expires_after: expected 1s to 7d"),
+    ],
+)
+def test_bad_approval_settings_name_the_field(auto_grant: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        config_from_dict({"auto_grant": auto_grant})

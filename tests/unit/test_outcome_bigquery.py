@@ -81,6 +81,7 @@ def test_every_field_of_an_outcome_and_a_verdict_has_its_column() -> None:
         ticket=draft,
         remediation=draft,
         evidence={"node_pool": "p", "oauth_scopes": ["s"]},
+        approval={"id": "approval-1", "expires_at": "2026-12-06T11:00:00Z", "approvers": ["a"]},
     ).to_dict()
     incident = OpenIncident(
         "grant-1", "grant", "role", "c", "ns", "w", "i", T0, T0, "pool", plan.to_dict()

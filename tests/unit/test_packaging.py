@@ -28,10 +28,12 @@ def test_main_py_only_imports_the_entry_points_from_the_package() -> None:
     tree = ast.parse((REPO / "functions" / "main.py").read_text())
     imports = [node for node in tree.body if isinstance(node, ast.ImportFrom)]
     assert [(node.module, sorted(a.name for a in node.names)) for node in imports] == [
-        ("pullfix.entrypoints", ["notify", "remediate", "verify"])
+        ("pullfix.entrypoints", ["approve", "notify", "remediate", "verify"])
     ]
     others = [node for node in tree.body if not isinstance(node, ast.ImportFrom | ast.Expr)]
-    assert [ast.unparse(node) for node in others] == ["__all__ = ['notify', 'remediate', 'verify']"]
+    assert [ast.unparse(node) for node in others] == [
+        "__all__ = ['approve', 'notify', 'remediate', 'verify']"
+    ]
 
 
 def test_every_variable_the_functions_read_is_in_the_readmes_environment_table() -> None:

@@ -269,3 +269,80 @@ def test_long_values_fit_every_destination() -> None:
     for block in slack_message(data)["blocks"][1:-1]:
         assert len(block["text"]["text"]) <= 3000
         assert max(len(line) for line in block["text"]["text"].split("\n")) <= 1500
+
+
+APPROVAL = "approval-0123456789abcdef0123456789abcdef"
+
+
+def approval_outcome(data: dict[str, Any]) -> dict[str, Any]:
+    grant = {"resource": REPO, "role": "roles/artifactregistry.reader", "member": SA}
+    approval = {"id": APPROVAL, "expires_at": "2026-11-20T11:00:07Z", "approvers": ["a@b.co"]}
+    return (
+        data
+        | {"action": "approval_requested", "grant": grant, "ticket": None}
+        | {"approval": approval}
+    )
+
+
+def test_an_approval_request_carries_buttons_with_the_request_id_only() -> None:
+    from pullfix.core.outcome import outcome_problem
+    from tests.markup import chat_card_live, chat_text_live, slack_live
+
+    data = approval_outcome(hostile_outcome(Cause.CROSS_PROJECT))
+    assert outcome_problem(data) is None
+    chat = google_chat_message(data)
+    assert schema_violations("chat", "v1", "Message", chat) == []
+    assert chat_text_live(chat["text"]) == [] and chat_card_live(chat) == []
+    assert f"Asks to grant roles/artifactregistry.reader on {REPO} to {SA}" in chat["text"]
+    buttons = [
+        button
+        for section in chat["cardsV2"][0]["card"]["sections"]
+        for widget in section["widgets"]
+        if "buttonList" in widget
+        for button in widget["buttonList"]["buttons"]
+    ]
+    assert [(b["text"], b["onClick"]["action"]) for b in buttons] == [
+        (
+            "Approve",
+            {"function": "pullfix.approve", "parameters": [{"key": "request", "value": APPROVAL}]},
+        ),
+        (
+            "Deny",
+            {"function": "pullfix.deny", "parameters": [{"key": "request", "value": APPROVAL}]},
+        ),
+    ]
+    slack = slack_message(data)
+    actions = [block for block in slack["blocks"] if block["type"] == "actions"]
+    assert [(e["action_id"], e["value"]) for e in actions[0]["elements"]] == [
+        ("pullfix_approve", APPROVAL),
+        ("pullfix_deny", APPROVAL),
+    ]
+    texts = [slack["text"]] + [b["text"]["text"] for b in slack["blocks"] if "text" in b]
+    assert [live for text in texts for live in slack_live(text)] == []
+    # Any other action shows no buttons, whatever the outcome carries.
+    assert "buttonList" not in repr(google_chat_message(data | {"action": "grant"}))
+
+
+def test_an_approval_id_that_is_not_an_id_fails_the_outcome_schema() -> None:
+    from pullfix.core.outcome import outcome_problem
+
+    data = approval_outcome(outcome(Cause.ROLE))
+    data["approval"]["id"] = "approval-1 <https://evil.example|Approve>"
+    assert outcome_problem(data) == (
+        "outcome.approval.id: expected letters, digits, '_', '.', ':' or '-'"
+    )
+
+
+def test_the_card_a_click_updates_keeps_the_chat_schema_and_escapes_text() -> None:
+    from pullfix.notify.render import approval_chat_update, approval_slack_update
+    from tests.markup import chat_card_live, slack_live
+
+    text = f"approved by a@b.co, but not granted: {HOSTILE}"
+    chat = approval_chat_update(APPROVAL, text, done=True)
+    assert schema_violations("chat", "v1", "Message", chat) == []
+    assert chat["actionResponse"] == {"type": "UPDATE_MESSAGE"}
+    assert chat_card_live(chat) == [] and "buttonList" not in repr(chat)
+    assert "buttonList" in repr(approval_chat_update(APPROVAL, "waiting", done=False))
+    slack = approval_slack_update(APPROVAL, text, done=True)
+    assert slack["replace_original"] is True
+    assert [live for b in slack["blocks"] for live in slack_live(b["text"]["text"])] == []

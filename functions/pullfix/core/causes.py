@@ -37,6 +37,8 @@ class Action(StrEnum):
     TICKET = "ticket"
     SUPPRESSED = "suppressed"
     IGNORED = "ignored"
+    # The grant waits for an approver's click in chat (pullfix.engine.approval).
+    APPROVAL_REQUESTED = "approval_requested"
     # Verification of an incident pullfix acted on (pullfix.engine.verify).
     RESOLVED = "resolved"
     STILL_FAILING = "still_failing"

@@ -87,6 +87,9 @@ class Key:
 # and hyphens, a letter first (or a legacy domain-scoped "example.com:name"); its length is
 # Google's to check (sandbox worlds use short ones).
 _PROJECT_PATTERN = r"(?:[a-z0-9.-]+:)?[a-z][a-z0-9-]*"
+# An approver: an email (as Google Chat gives the clicking user's), or `slack:` and a Slack
+# user id (as Slack gives it: letters and digits).
+APPROVER_PATTERN = r"[^@\s:]+@[^@\s]+\.[^@\s]+|slack:[A-Z0-9]+"
 
 AUTO_GRANT_KEYS: dict[str, Key] = {
     "repositories": Key(
@@ -121,6 +124,33 @@ AUTO_GRANT_KEYS: dict[str, Key] = {
         "each grant expires this long after it is made (an IAM condition on request.time); "
         "unset: grants are permanent",
         bounds=(HOUR, 365 * DAY),
+    ),
+    "approval": Key(
+        "choice",
+        "none",
+        "required: every grant waits for an approver's click in chat (the approve function)",
+        choices=("none", "required"),
+    ),
+    "approval_repositories": Key(
+        "globs",
+        (),
+        "repositories (globs, among `repositories`) whose grants wait for approval even when "
+        "approval is none",
+        pattern="projects/.*",
+    ),
+    # Google Chat users by the email their clicks carry; Slack users by id (clicks carry no
+    # email): `slack:U0123ABCD`.
+    "approvers": Key(
+        "globs",
+        (),
+        "who may approve or deny: Google Chat users' emails, Slack users as slack:USER_ID",
+        pattern=APPROVER_PATTERN,
+    ),
+    "approval_expires_after": Key(
+        "duration",
+        "1h",
+        "how long an approval request can be approved; after it, the next failure asks again",
+        bounds=(1, 7 * DAY),
     ),
 }
 FIRESTORE_KEYS: dict[str, Key] = {
@@ -224,6 +254,15 @@ CONFIG_FIELDS: dict[str, Key] = {
     "verify_per_run": Key(
         "integer", 200, "verification: at most this many incidents per pass", bounds=(1, 10_000)
     ),
+    # Cloud Logging's read quota: "Number of entries.list requests: 60 per minute, per Google
+    # Cloud project" (https://cloud.google.com/logging/quotas#api-limits). A pass takes at most
+    # half a minute's worth, leaving the rest to people reading logs in the same project.
+    "verify_requests_per_run": Key(
+        "integer",
+        30,
+        "verification: at most this many Cloud Logging entries.list requests per pass",
+        bounds=(1, 1_000),
+    ),
     "max_event_age": Key(
         "duration", "1d", "older events are dropped", bounds=(MINUTE, MAX_DURATION)
     ),
@@ -264,6 +303,24 @@ class AutoGrant:
     beside_conditions: bool = False
     # Seconds a grant lasts (a conditional binding on request.time); None: permanent.
     expires_after: int | None = None
+    # Grants that wait for a person's click in chat (pullfix.engine.approval).
+    approval: str = "none"
+    approval_repositories: tuple[str, ...] = ()
+    approvers: tuple[str, ...] = ()
+    approval_expires_after: int = 3600
+
+    def needs_approval(self, repository: str) -> bool:
+        """Whether a grant for `repository` waits for an approver instead of being made."""
+        return self.approval == "required" or any(
+            _segments_match(repository, glob) for glob in self.approval_repositories
+        )
+
+    def is_approver(self, identity: str) -> bool:
+        """Whether `identity` (an email, or `slack:USER_ID`) is among the approvers; emails
+        compare without regard to case, as Google's do."""
+        if identity.startswith("slack:"):
+            return identity in self.approvers
+        return identity.lower() in (a.lower() for a in self.approvers)
 
     def allows_repository(self, resource: str) -> bool:
         """Whether `resource` fits a glob of `repositories`; each `*`, `?` or `[…]` matches
@@ -329,6 +386,8 @@ class Config:
     # is closed as abandoned; at most this many incidents are checked per run.
     abandon_after: int = 86400
     verify_per_run: int = 200
+    # At most this many Cloud Logging entries.list requests (pages) per verification pass.
+    verify_requests_per_run: int = 30
     max_event_age: int = 86400
     api_timeout: int = 10
     lease: int = 150
@@ -429,6 +488,12 @@ def config_from_dict(data: object) -> Config:
             CONFIG_FIELDS["verify_per_run"],
             " incidents",
         ),
+        verify_requests_per_run=_bounded_int(
+            _get(root, CONFIG_FIELDS, "verify_requests_per_run"),
+            "verify_requests_per_run",
+            CONFIG_FIELDS["verify_requests_per_run"],
+            " requests",
+        ),
         max_event_age=_duration(root, "max_event_age"),
         api_timeout=_duration(root, "api_timeout"),
         lease=_duration(root, "lease"),
@@ -463,14 +528,44 @@ def _auto_grant(value: object) -> AutoGrant:
     beside = _get(data, keys, "beside_conditions")
     if not isinstance(beside, bool):
         raise ConfigError(f"auto_grant.beside_conditions: expected true or false, got {beside!r}")
-    expires = _get(data, keys, "expires_after")
+    approval = _get(data, keys, "approval")
+    if approval not in keys["approval"].choices:
+        raise ConfigError(f"auto_grant.approval: expected none or required, got {approval!r}")
+    gated = _globs(_get(data, keys, "approval_repositories"), "auto_grant.approval_repositories")
+    for glob in gated:
+        if not _id_rule(keys["approval_repositories"])(glob):
+            raise ConfigError(
+                f"auto_grant.approval_repositories: {glob!r} must look like "
+                "projects/P/locations/L/repositories/R (globs allowed)"
+            )
+    approvers = _globs(_get(data, keys, "approvers"), "auto_grant.approvers")
+    for approver in approvers:
+        if not _id_rule(keys["approvers"])(approver):
+            raise ConfigError(
+                f"auto_grant.approvers: {approver!r:.100} is neither an email nor slack:USER_ID"
+            )
+    if (approval == "required" or gated) and not approvers:
+        raise ConfigError(
+            "auto_grant.approvers: required when grants wait for approval (nobody could "
+            "approve them)"
+        )
+    expires = parse_duration(
+        _get(data, keys, "approval_expires_after"),
+        "auto_grant.approval_expires_after",
+        keys["approval_expires_after"].bounds or (1, MAX_DURATION),
+    )
+    grant_term = _get(data, keys, "expires_after")
     return AutoGrant(
+        approval=approval,
+        approval_repositories=tuple(gated),
+        approvers=tuple(approvers),
+        approval_expires_after=expires,
         beside_conditions=beside,
         expires_after=(
             None
-            if expires is None
+            if grant_term is None
             else parse_duration(
-                expires,
+                grant_term,
                 "auto_grant.expires_after",
                 keys["expires_after"].bounds or (0, MAX_DURATION),
             )

@@ -136,6 +136,13 @@ _OUTCOME = _object(
         "escalation": _optional(_boolean),
         "evidence": _optional(_object({"repository": _optional(_string)})),
         "remediation": _optional(_DRAFT),
+        # With action approval_requested: the request the chat buttons carry (its id only).
+        "approval": _optional(
+            _object(
+                {"id": _key, "expires_at": _nonempty, "approvers": _optional(_strings)},
+                required=("id", "expires_at"),
+            )
+        ),
     },
     required=("schema", "event", "cause", "action", "reasons", "fingerprint"),
 )
@@ -202,6 +209,15 @@ def bigquery_schema() -> list[dict[str, Any]]:
         _column("dry_run", "BOOLEAN"),
         _column("escalation", "BOOLEAN"),
         _column("evidence", "JSON"),
+        _column(
+            "approval",
+            "RECORD",
+            fields=[
+                _column("id", "STRING"),
+                _column("expires_at", "STRING"),
+                _column("approvers", "STRING", "REPEATED"),
+            ],
+        ),
         # Verification verdicts (resolved, still_failing, abandoned).
         _column("acted", "STRING"),
         _column("time_to_fix_seconds", "INTEGER"),

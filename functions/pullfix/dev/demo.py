@@ -3,7 +3,10 @@
 The sandbox serves the bundled world; `remediate` and `notify` run under functions-framework
 on loopback; the sandbox's outcomes topic pushes to `notify`, which posts to a local Google
 Chat receiver, a local Slack receiver and a local GitHub-API-shaped issue tracker. Each
-event's journey is printed, then a summary table. Nothing is left running afterwards.
+event's journey is printed, then a summary table. Last, grants on the `releases` repository
+wait for approval: `approve` runs too, one request is approved with a Google Chat click
+(a token signed by a local key whose certificate is served on loopback) and one denied with
+a signed Slack click. Nothing is left running afterwards.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import tempfile
 import time
 from collections import Counter
 from contextlib import ExitStack
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any, TextIO
@@ -23,7 +26,14 @@ import yaml
 from pullfix.cli.tables import render_table
 from pullfix.core.imageref import parse_image
 from pullfix.core.intake import format_timestamp, parse_timestamp
-from pullfix.dev.events import eventarc_headers, log_entry, pulled_message, push_body
+from pullfix.dev.clicks import ChatSigner, chat_event, click, slack_body, slack_headers
+from pullfix.dev.events import (
+    eventarc_headers,
+    log_entry,
+    pull_message,
+    pulled_message,
+    push_body,
+)
 from pullfix.dev.localrun import FunctionServer, post
 from pullfix.dev.receivers import ChatReceiver, GitHubReceiver, Posted
 
@@ -36,6 +46,9 @@ CONFIG = {
         "repositories": ["projects/shop-*/locations/*/repositories/*"],
         "cluster_projects": ["shop-prod"],
         "max_per_hour": 20,
+        # Grants on `releases` wait for an approver's click (the demo's last scene).
+        "approval_repositories": ["projects/shop-prod/locations/*/repositories/releases"],
+        "approvers": ["alice@shop.example", "slack:U0BOBSRE"],
     },
     "max_event_age": "36500d",  # the bundled events keep their timestamps
     "abandon_after": "36500d",  # nor are their incidents abandoned for being old
@@ -118,6 +131,7 @@ def run_demo(out: TextIO) -> int:
         config = folder / "config.yaml"
         config.write_text(yaml.safe_dump(CONFIG))
         world = load_world(Path(str(resources.files("pullfix").joinpath("dev/samples/world.yaml"))))
+        _add_releases(world)
         sandbox = stack.enter_context(Sandbox(world, push_min_backoff=0.05))
         base_env = {"PULLFIX_CONFIG": str(config), "PULLFIX_GCP_ENDPOINT": sandbox.endpoint}
         notify = stack.enter_context(
@@ -183,6 +197,7 @@ def run_demo(out: TextIO) -> int:
             out.write("\nWhat the payments team saw in Google Chat (text fallback):\n\n")
             out.write(_indent(chat.posts[0].body["text"]) + "\n")
         _close_the_loop(out, stack, folder, sandbox, function_env, outcomes, seen, tickets, chat)
+        _approval_in_chat(out, stack, folder, sandbox, remediate, function_env, seen, chat, slack)
     out.write(f"\ndemo finished in {time.perf_counter() - started:.1f}s; every process stopped\n")
     return 0
 
@@ -245,6 +260,182 @@ def _close_the_loop(
         out.write("\nThe payments team's thread in Google Chat now reads:\n\n")
         for posted in thread:
             out.write(_indent(posted.body["text"].splitlines()[0]) + "\n")
+
+
+# The demo's Slack app's signing secret (the local approve function checks clicks with it).
+DEMO_SLACK_SECRET = "demo-signing-secret-for-local-clicks"  # noqa: S105
+DEMO_CHAT_AUDIENCE = "111111111111"  # the Chat app's project number (shop-prod's)
+RELEASES = "projects/shop-prod/locations/us-central1/repositories/releases"
+# (namespace, workload, node pool, its account, image) of the two grants that wait.
+APPROVALS = (
+    ("payments-api", "ledger", "payments-pool", "payments-nodes", "payments:4.2"),
+    ("search", "indexer", "search-pool", "search-nodes", "search:1.8"),
+)
+
+
+def _account(name: str) -> str:
+    return f"{name}@shop-prod.iam.gserviceaccount.com"
+
+
+def _add_releases(world: Any) -> None:
+    """A `releases` repository and two node pools whose accounts cannot read it yet."""
+    from pullfix.dev.sandbox.world import world_from_dict
+
+    extra = world_from_dict(
+        {
+            "projects": {
+                "shop-prod": {
+                    "number": 111111111111,
+                    "service_accounts": {_account(a): {} for *_, a, _ in APPROVALS},
+                    "clusters": {
+                        "checkout": {
+                            "location": "us-central1",
+                            "version": "1.29.4-gke.1043002",
+                            "node_pools": {
+                                pool: {
+                                    "version": "1.29.4-gke.1043002",
+                                    "service_account": _account(account),
+                                    "oauth_scopes": [
+                                        "https://www.googleapis.com/auth/devstorage.read_only"
+                                    ],
+                                    "nodes": [f"gke-checkout-{pool}-0a1b2c3d-n001"],
+                                }
+                                for _, _, pool, account, _ in APPROVALS
+                            },
+                        }
+                    },
+                    "repositories": {
+                        "releases": {
+                            "location": "us-central1",
+                            "iam": [],
+                            "tags": [image for *_, image in APPROVALS],
+                        }
+                    },
+                }
+            }
+        },
+        "demo releases",
+    ).projects["shop-prod"]
+    prod = world.projects["shop-prod"]
+    prod.service_accounts.update(extra.service_accounts)
+    prod.clusters["checkout"].node_pools.update(extra.clusters["checkout"].node_pools)
+    prod.repositories.update(extra.repositories)
+
+
+def _approval_in_chat(
+    out: TextIO,
+    stack: ExitStack,
+    folder: Path,
+    sandbox: Any,
+    remediate: FunctionServer,
+    env: dict[str, str],
+    seen: list[str],
+    chat: ChatReceiver,
+    slack: ChatReceiver,
+) -> None:
+    """Two grants on `releases` wait for approval: one approved in Google Chat, one denied
+    in Slack, each click signed as the platform signs it and checked by `approve`."""
+    signer = stack.enter_context(ChatSigner())
+    approve = stack.enter_context(
+        FunctionServer(
+            "approve",
+            log_path=folder / "approve.log",
+            signature_type="http",
+            env={
+                **env,
+                "PULLFIX_CHAT_AUDIENCE": DEMO_CHAT_AUDIENCE,
+                "PULLFIX_CHAT_CERTS_URL": signer.certs_url,
+                "PULLFIX_SLACK_SIGNING_SECRET": DEMO_SLACK_SECRET,
+            },
+        )
+    )
+    out.write(
+        "\nGrants on releases wait for an approver (auto_grant.approval_repositories); "
+        f"approve runs on {approve.url}:\n\n"
+    )
+    log = folder / "remediate.log"
+    requests: list[str] = []
+    for number, (namespace, workload, pool, account, tag) in enumerate(APPROVALS, start=1):
+        image = f"us-central1-docker.pkg.dev/shop-prod/releases/{tag}"
+        entry = log_entry(
+            project="shop-prod",
+            location="us-central1",
+            cluster="checkout",
+            namespace=namespace,
+            pod=f"{workload}-6c9d7f-k2x8p",
+            node=f"gke-checkout-{pool}-0a1b2c3d-n001",
+            message=pull_message(image, "403 Forbidden"),
+            controller=("Deployment", workload),
+            container="app",
+            timestamp=format_timestamp(datetime.now(UTC)),
+            insert_id=f"approval-demo-{number}",
+        )
+        seen_before, offset = len(seen), log.stat().st_size
+        chats_before, slacks_before = len(chat.posts), len(slack.posts)
+        push = push_body(entry, message_id=f"demo-approval-{number}", project="shop-prod")
+        post(
+            remediate.url,
+            json.dumps(push).encode(),
+            eventarc_headers(f"demo-approval-{number}", "projects/shop-prod/topics/pull-failures"),
+        )
+        sandbox.drain(30)
+        outcome = _last_result(log, offset) or {}
+        approval = outcome.get("approval") or {}
+        requests.append(str(approval.get("id")))
+        out.write(f"[{namespace}/Deployment/{workload}]  {image}\n")
+        out.write(
+            f"    remediate -> {outcome.get('cause')} -> {outcome.get('action')}: "
+            f"serviceAccount:{_account(account)} on releases, "
+            f"until {approval.get('expires_at')}\n"
+        )
+        posted = [*chat.posts[chats_before:], *slack.posts[slacks_before:]]
+        buttons = " ".join(f"[{b}]" for p in posted for b in _buttons(p.body))
+        for line in seen[seen_before:]:
+            out.write(f"    notify    -> {line}\n")
+        out.write(f"              with the buttons {buttons or '(none)'}\n")
+    headers = {
+        "Authorization": f"Bearer {signer.token(DEMO_CHAT_AUDIENCE)}",
+        "Content-Type": "application/json",
+    }
+    status, answer = click(approve.url, chat_event(requests[0], "alice@shop.example"), headers)
+    text = _card_text(answer)
+    out.write(f"\n    alice@shop.example clicks Approve in Google Chat -> {status}: {text}\n")
+    body = slack_body(requests[1], "U0BOBSRE", "deny")
+    status, answer = click(approve.url, body, slack_headers(body, DEMO_SLACK_SECRET))
+    denied = answer["blocks"][0]["text"]["text"] if isinstance(answer, dict) else answer
+    out.write(f"    slack:U0BOBSRE clicks Deny in Slack -> {status}: {denied}\n")
+    forged = slack_headers(body, "a guessed secret")
+    status, answer = click(approve.url, body, forged)
+    out.write(f"    a forged Slack click (wrong signature) -> {status}: {answer}\n")
+    sandbox.drain(30)
+    readers = (
+        sandbox.world.projects["shop-prod"]
+        .repositories["releases"]
+        .policy.members_of("roles/artifactregistry.reader")
+    )
+    out.write(f"\n    releases readers now: {', '.join(sorted(readers)) or 'none'}\n")
+
+
+def _buttons(body: Any) -> list[str]:
+    """The labels of the buttons a posted message carries (a Chat card's, Slack's blocks')."""
+    labels: list[str] = []
+    for card in body.get("cardsV2") or []:
+        for section in card["card"].get("sections") or []:
+            for widget in section.get("widgets") or []:
+                labels += [b["text"] for b in (widget.get("buttonList") or {}).get("buttons", [])]
+    for block in body.get("blocks") or []:
+        if block.get("type") == "actions":
+            labels += [e["text"]["text"] for e in block["elements"]]
+    return labels
+
+
+def _card_text(answer: Any) -> str:
+    """The text of the Chat card `approve` answered with."""
+    try:
+        widgets = answer["cardsV2"][0]["card"]["sections"][0]["widgets"]
+        return str(widgets[0]["textParagraph"]["text"])
+    except (KeyError, IndexError, TypeError):
+        return str(answer)
 
 
 def _pulled(outcome: dict[str, Any], *, seconds: int) -> dict[str, Any]:

@@ -61,7 +61,8 @@ def wait_for_port(
 
 
 class FunctionServer:
-    """One CloudEvent function of pullfix (or of `source`) served by functions-framework."""
+    """One function of pullfix (or of `source`) served by functions-framework: a CloudEvent
+    function, or an HTTP one (`signature_type="http"`: `approve`)."""
 
     def __init__(
         self,
@@ -72,8 +73,10 @@ class FunctionServer:
         log_path: Path | None = None,
         source: Path | None = None,
         python: str | None = None,
+        signature_type: str = "cloudevent",
     ) -> None:
         self.target = target
+        self.signature_type = signature_type
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log_path = log_path
@@ -96,7 +99,7 @@ class FunctionServer:
             "--source",
             str(self._source),
             "--signature-type",
-            "cloudevent",
+            self.signature_type,
             "--host",
             "127.0.0.1",
             "--port",

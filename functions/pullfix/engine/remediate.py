@@ -32,6 +32,7 @@ from pullfix.core.outcome import OUTCOME_SCHEMA
 from pullfix.core.policy import Decision, GrantPlan, decide, grant_facts
 from pullfix.core.refusals import ApiRefusal, api_refusal
 from pullfix.core.remediation import Context, ticket_draft
+from pullfix.engine.approval import route_grant
 from pullfix.engine.evidence import EvidenceCollector, grant_may_fix
 from pullfix.engine.granter import GrantAttempt, Granter, log_decision
 from pullfix.engine.ledger import Ledger
@@ -79,9 +80,11 @@ class Outcome:
     # False for a duplicate of work that another delivery still holds: its event is not
     # settled, so that the holder's own redelivery finds it open (never published).
     settled: bool = True
+    # With action approval_requested: the request (`pullfix.engine.approval`).
+    approval: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "schema": OUTCOME_SCHEMA,
             "event": self.event,
             "cause": self.cause.value,
@@ -95,6 +98,9 @@ class Outcome:
             "evidence": self.evidence,
             "remediation": self.remediation,
         }
+        if self.approval is not None:
+            out["approval"] = self.approval
+        return out
 
 
 def grant_policy(config: Config) -> str:
@@ -441,7 +447,11 @@ class Remediator:
         evidence: Evidence,
         when: datetime,
         now: datetime,
+        *,
+        approved: GrantPlan | None = None,
     ) -> Outcome:
+        """`approved`: the plan an approver approved (the `approve` function): the grant is
+        made only if the evidence, gathered again, calls for that plan."""
         iam_path = (
             evidence.unverified is None
             and offline.cause in IAM_CAUSES
@@ -481,6 +491,12 @@ class Remediator:
         diagnosis = judge(offline, evidence)
         decision = decide(diagnosis, evidence, self.config, refused_in_text=offline.refused)
         if decision.action is Action.GRANT and grant_key:
+            # The config may route the grant to an approver (pullfix.engine.approval).
+            routed = route_grant(
+                self, failure, diagnosis, evidence, decision, grant_key, when, now, approved
+            )
+            if routed is not None:
+                return routed
             return self._grant(failure, diagnosis, evidence, decision, grant_key, when, now)
         if decision.action is Action.WOULD_GRANT and decision.plan is not None:
             log_decision(decision.plan, decision, self._audit(failure, diagnosis, decision.plan))
@@ -918,4 +934,5 @@ def _outcome_from_dict(data: dict[str, Any]) -> Outcome:
         escalation=data.get("escalation", False),
         evidence=data.get("evidence", {}),
         remediation=data.get("remediation"),
+        approval=data.get("approval"),
     )

@@ -42,6 +42,8 @@ from typing import Any
 
 __all__ = [
     "FINGERPRINT_MARKER",
+    "approval_chat_update",
+    "approval_slack_update",
     "github_comment",
     "github_issue",
     "github_marker",
@@ -211,6 +213,7 @@ def headline(outcome: dict[str, Any]) -> str:
         "ticket": "needs a human",
         "suppressed": "already handled",
         "ignored": "ignored",
+        "approval_requested": "asks approval to grant read access",
     }.get(action, action)
     return f"pullfix {verb}: {cause}"
 
@@ -244,6 +247,12 @@ def _what_pullfix_did(outcome: dict[str, Any]) -> str:
         )
     if outcome["action"] == "grant" and grant:
         return f"Granted {grant['role']} on {grant['resource']} to {grant['member']}."
+    if outcome["action"] == "approval_requested" and grant:
+        expires = (outcome.get("approval") or {}).get("expires_at") or "?"
+        return (
+            f"Asks to grant {grant['role']} on {grant['resource']} to {grant['member']}. "
+            f"Nothing was changed yet: an approver's click decides (until {expires})."
+        )
     if outcome["action"] == "would_grant" and grant:
         return (
             f"Dry run: would grant {grant['role']} on {grant['resource']} to "
@@ -380,6 +389,25 @@ def google_chat_message(outcome: dict[str, Any]) -> dict[str, Any]:
         if commands:
             widgets.append(paragraph('<font color="#1a73e8">' + code_lines(commands) + "</font>"))
         sections.append({"header": "What to do", "widgets": widgets})
+    request = _approval_id(outcome)
+    if request is not None:
+        # A Chat app's card: the buttons invoke the app (the `approve` function) with the
+        # request's id as the only parameter; nothing from the event rides on them.
+        sections.append(
+            {
+                "header": "Approve this grant?",
+                "widgets": [
+                    {
+                        "buttonList": {
+                            "buttons": [
+                                _chat_button("Approve", "pullfix.approve", request),
+                                _chat_button("Deny", "pullfix.deny", request),
+                            ]
+                        }
+                    }
+                ],
+            }
+        )
     if draft.get("terraform"):
         sections.append(
             {
@@ -413,6 +441,94 @@ def google_chat_message(outcome: dict[str, Any]) -> dict[str, Any]:
             }
         ],
         "thread": {"threadKey": outcome["fingerprint"]},
+    }
+
+
+def _approval_id(outcome: dict[str, Any]) -> str | None:
+    """The approval request's id, on an `approval_requested` outcome (the schema checked it:
+    letters, digits and `-`)."""
+    approval = outcome.get("approval")
+    if outcome["action"] != "approval_requested" or not isinstance(approval, dict):
+        return None
+    request = approval.get("id")
+    return request if isinstance(request, str) else None
+
+
+def _chat_button(text: str, function: str, request: str) -> dict[str, Any]:
+    return {
+        "text": text,
+        "onClick": {
+            "action": {"function": function, "parameters": [{"key": "request", "value": request}]}
+        },
+    }
+
+
+def _slack_buttons(request: str) -> dict[str, Any]:
+    def button(text: str, action_id: str, style: str) -> dict[str, Any]:
+        return {
+            "type": "button",
+            "action_id": action_id,
+            "text": {"type": "plain_text", "text": text, "emoji": False},
+            "style": style,
+            "value": request,
+        }
+
+    return {
+        "type": "actions",
+        "block_id": "pullfix-approval",
+        "elements": [
+            button("Approve", "pullfix_approve", "primary"),
+            button("Deny", "pullfix_deny", "danger"),
+        ],
+    }
+
+
+def approval_chat_update(request: str, text: str, *, done: bool) -> dict[str, Any]:
+    """The `approve` function's answer to a Google Chat click: the card updated in place
+    (`actionResponse` UPDATE_MESSAGE) with what the click came to; the buttons stay while
+    the request is undecided."""
+    widgets: list[dict[str, Any]] = [{"textParagraph": {"text": _card(text)}}]
+    if not done:
+        widgets.append(
+            {
+                "buttonList": {
+                    "buttons": [
+                        _chat_button("Approve", "pullfix.approve", request),
+                        _chat_button("Deny", "pullfix.deny", request),
+                    ]
+                }
+            }
+        )
+    return {
+        "actionResponse": {"type": "UPDATE_MESSAGE"},
+        "text": visible(f"pullfix approval: {text}"),
+        "cardsV2": [
+            {
+                "cardId": f"pullfix-{request}",
+                "card": {
+                    "header": {"title": "pullfix approval", "subtitle": _chat(request)},
+                    "sections": [{"widgets": widgets}],
+                },
+            }
+        ],
+    }
+
+
+def approval_slack_update(request: str, text: str, *, done: bool) -> dict[str, Any]:
+    """The `approve` function's answer to a Slack click (and what it posts to the click's
+    `response_url`): the message replaced with what the click came to."""
+    blocks: list[dict[str, Any]] = [
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": _truncate(_slack(text), _SLACK_TEXT_MAX)},
+        }
+    ]
+    if not done:
+        blocks.append(_slack_buttons(request))
+    return {
+        "replace_original": True,
+        "text": _truncate(_slack(f"pullfix approval: {text}"), _SLACK_TEXT_MAX),
+        "blocks": blocks,
     }
 
 
@@ -460,6 +576,9 @@ def slack_message(outcome: dict[str, Any]) -> dict[str, Any]:
         )
     if draft.get("reproduce"):
         blocks.append(section("*Reproduce on the node*\n" + block(draft["reproduce"].split("\n"))))
+    request = _approval_id(outcome)
+    if request is not None:
+        blocks.append(_slack_buttons(request))
     blocks.append(
         {
             "type": "context",

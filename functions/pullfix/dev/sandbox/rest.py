@@ -637,6 +637,9 @@ def _publish(app: RestApp, request: Request, params: dict[str, str]) -> Any:
 # -- logging v2 -----------------------------------------------------------------------------
 
 _MAX_PAGE = 1000
+# "Length of a Logging query language query: 20,000 characters"
+# (https://cloud.google.com/logging/quotas); Logging refuses a longer filter with 400.
+_MAX_FILTER = 20_000
 
 
 @_route("POST", "/v2/entries:list", "logging.entries.list", "v2")
@@ -659,6 +662,27 @@ def _list_entries(app: RestApp, request: Request, params: dict[str, str]) -> Any
     except (binascii.Error, ValueError) as exc:
         raise ApiError(400, "Invalid page token") from exc
     text = body.get("filter") or ""
+    with app.state.lock:
+        # The read quota ("Number of entries.list requests: 60 per minute, per Google Cloud
+        # project", https://cloud.google.com/logging/quotas#api-limits) as the world sets it:
+        # past it, 429 RESOURCE_EXHAUSTED.
+        left = app.state.world.logging_read_quota
+        if left is not None:
+            if left <= 0:
+                raise ApiError(
+                    429,
+                    "Quota exceeded for quota metric 'Read requests' and limit 'Read requests "
+                    "per minute' of service 'logging.googleapis.com'",
+                )
+            app.state.world.logging_read_quota = left - 1
+    if not isinstance(text, str):
+        raise ApiError(400, "Invalid value at 'filter' (TYPE_STRING)")
+    if len(text) > _MAX_FILTER:
+        raise ApiError(
+            400,
+            f"Invalid filter: the filter is {len(text)} characters long; the maximum length "
+            f"of a filter is {_MAX_FILTER} characters",
+        )
     descending = str(body.get("orderBy") or "").strip().lower().endswith("desc")
     with app.state.lock:
         entries = list(app.state.world.log_entries)

@@ -234,6 +234,9 @@ class World:
     organization: Organization | None = None
     folders: dict[str, Folder] = field(default_factory=dict)
     groups: dict[str, list[str]] = field(default_factory=dict)
+    # How many more logging.entries.list requests are answered before the rest get 429
+    # RESOURCE_EXHAUSTED, as past Cloud Logging's read quota; None: no limit.
+    logging_read_quota: int | None = None
 
     def project_by_number(self, number: int) -> Project | None:
         for project in self.projects.values():
@@ -295,6 +298,8 @@ class World:
         out["projects"] = {pid: _project_dict(p) for pid, p in self.projects.items()}
         if self.log_entries:
             out["log_entries"] = list(self.log_entries)
+        if self.logging_read_quota is not None:
+            out["logging_read_quota"] = self.logging_read_quota
         return out
 
 
@@ -306,7 +311,11 @@ def load_world(path: str | Path) -> World:
 
 def world_from_dict(data: object, source: str = "world") -> World:
     """Validate a decoded world document (the same schema as the file)."""
-    root = _mapping(data, source, ("projects", "log_entries", "organization", "folders", "groups"))
+    root = _mapping(
+        data,
+        source,
+        ("projects", "log_entries", "logging_read_quota", "organization", "folders", "groups"),
+    )
     projects_data = _mapping(root.get("projects") or {}, "projects", None)
     projects = {
         str(pid): _project(str(pid), value, f"projects.{pid}")
@@ -321,9 +330,15 @@ def world_from_dict(data: object, source: str = "world") -> World:
     entries = root.get("log_entries") or []
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         raise WorldError("log_entries: expected a list of LogEntry objects")
+    quota = root.get("logging_read_quota")
+    if quota is not None and (isinstance(quota, bool) or not isinstance(quota, int) or quota < 0):
+        raise WorldError(
+            f"logging_read_quota: expected a number of requests (0 or more), got {quota!r}"
+        )
     world = World(
         projects=projects,
         log_entries=list(entries),
+        logging_read_quota=quota,
         organization=_organization(root["organization"]) if root.get("organization") else None,
         folders={
             str(fid): _folder(str(fid), spec, f"folders.{fid}")
