@@ -36,3 +36,16 @@ resource "google_firestore_field" "open_incidents_ttl" {
   # Firestore's automatic single-field index serves); no index on the expiry is read.
   index_config {}
 }
+
+# Each incident's outcomes (`pullfix incidents`, `pullfix grants`), kept 90 days after the
+# incident's latest outcome.
+resource "google_firestore_field" "incident_history_ttl" {
+  project    = var.project_id
+  database   = google_firestore_database.ledger.name
+  collection = "${var.ledger.collection}-history"
+  field      = "expires_at"
+
+  ttl_config {}
+  # The history is listed by updated_at (the automatic single-field index); never by expiry.
+  index_config {}
+}

@@ -34,6 +34,7 @@ locals {
       level             = var.grant_level
       max_per_hour      = var.max_grants_per_hour
       beside_conditions = var.beside_conditions
+      expires_after     = var.grant_expires_after
       # Grants that wait for an approver's click (var.approval; the approve function).
       approval               = try(var.approval.required, false) ? "required" : "none"
       approval_repositories  = try(var.approval.repositories, [])

@@ -30,7 +30,11 @@ locals {
     "secretmanager.googleapis.com",
     "storage.googleapis.com",
   ]
-  services = sort(distinct(concat(local.called_services, local.platform_services)))
+  # BigQuery only with var.outcomes_bigquery.
+  services = sort(distinct(concat(
+    local.called_services, local.platform_services,
+    var.outcomes_bigquery == null ? [] : ["bigquery.googleapis.com"],
+  )))
 }
 
 resource "google_project_service" "required" {

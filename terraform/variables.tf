@@ -380,6 +380,16 @@ variable "beside_conditions" {
   default     = false
 }
 
+variable "grant_expires_after" {
+  description = "Each grant expires this long after it is made (auto_grant.expires_after, a duration of 1h to 365d): a binding of its own under an IAM condition on request.time, titled pullfix-expires-<time>. null: grants are permanent."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.grant_expires_after == null ? true : var.grant_expires_after != "" && can(regex("^([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?$", var.grant_expires_after))
+    error_message = "grant_expires_after must be a duration such as 12h, 7d or 30d (days, hours, minutes, seconds, in that order)."
+  }
+}
+
 variable "approval" {
   description = "Grants that wait for an approver's click in Google Chat or Slack (auto_grant.approval*, docs/config.md; registering the apps: docs/deploy.md). null: every grant the guardrails allow is made alone, and no approve function is deployed. required = true: every grant waits; false: only grants on `repositories` (globs, projects/P/locations/L/repositories/R). approvers: Google Chat users' emails and Slack users as slack:USER_ID. expires_after: how long a request can be approved. chat_audience: the Chat app's authentication audience (default: this project's number; or the approve function's URL). slack_signing_secret: the id of the Secret Manager secret (in project_id) holding the Slack app's signing secret, mounted into approve only; null: Slack clicks are refused."
   type = object({
@@ -447,5 +457,24 @@ variable "alert_error_ratio" {
   validation {
     condition     = var.alert_error_ratio > 0 && var.alert_error_ratio <= 1
     error_message = "alert_error_ratio must be a fraction above 0 and at most 1."
+  }
+}
+
+variable "outcomes_bigquery" {
+  description = "Opt-in: every outcome (remediate's and verify's) written to a BigQuery table by a Pub/Sub BigQuery subscription on the outcomes topic. dataset: created here unless create_dataset is false (then it must exist, in the host project); table: created here, partitioned by day on publish_time, with the outcome schema (terraform/outcomes_schema.json). null: no BigQuery."
+  type = object({
+    dataset        = string
+    table          = optional(string, "outcomes")
+    location       = optional(string, "US")
+    create_dataset = optional(bool, true)
+  })
+  default = null
+  validation {
+    condition     = var.outcomes_bigquery == null ? true : can(regex("^[A-Za-z0-9_]+$", var.outcomes_bigquery.dataset)) && length(var.outcomes_bigquery.dataset) <= 1024
+    error_message = "outcomes_bigquery.dataset must be a dataset id: letters, digits and underscores (at most 1024)."
+  }
+  validation {
+    condition     = var.outcomes_bigquery == null ? true : can(regex("^[A-Za-z0-9_]+$", var.outcomes_bigquery.table)) && length(var.outcomes_bigquery.table) <= 1024
+    error_message = "outcomes_bigquery.table must be a table id: letters, digits and underscores (at most 1024)."
   }
 }

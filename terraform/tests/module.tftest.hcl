@@ -74,6 +74,7 @@ run "every_config_setting_is_reachable" {
     dry_run                 = false
     max_grants_per_hour     = 7
     beside_conditions       = true
+    grant_expires_after     = "30d"
     dedupe_window           = "1d2h"
     escalation_grace        = "15m"
     followup_grace          = "2m"
@@ -103,6 +104,7 @@ run "every_config_setting_is_reachable" {
       approval_repositories  = []
       approvers              = []
       approval_expires_after = "1h"
+      expires_after          = "30d"
     }
     error_message = "auto_grant is not what the variables say."
   }

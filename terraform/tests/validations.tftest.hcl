@@ -285,6 +285,16 @@ run "notify_secret_not_an_environment_variable" {
   expect_failures = [var.notify_secrets]
 }
 
+run "grant_expires_after_not_a_duration" {
+  command = plan
+
+  variables {
+    grant_expires_after = "a week"
+  }
+
+  expect_failures = [var.grant_expires_after]
+}
+
 # Approval: approvers the config accepts, and repositories when not every grant waits.
 run "approval_with_no_approver" {
   command = plan

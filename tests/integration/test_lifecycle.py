@@ -271,14 +271,15 @@ def test_a_storm_of_distinct_unlabelled_pods_costs_no_google_request(tmp_path: P
         assert len(pipe.outcomes()) == 10  # nothing new was published
 
 
-# A grant's ledger calls, in order (counted in a clean run: 2 reads, 8 writes). Each one
+# A grant's ledger calls, in order (counted in a clean run: 3 reads, 9 writes, the outcome's
+# history read and written before it is published among them). Each one
 # fails in turn, as a Firestore error and as a Firestore that answers too late; the writes
 # that finish the work also fail for longer than a delivery retries them ("down").
 FIRESTORE_GET = "firestore.projects.databases.documents.get"
 FIRESTORE_COMMIT = "firestore.projects.databases.documents.commit"
 LEDGER_FAULTS = [
-    *[(FIRESTORE_GET, n, "unavailable") for n in range(2)],
-    *[(FIRESTORE_COMMIT, n, "unavailable") for n in range(8)],
+    *[(FIRESTORE_GET, n, "unavailable") for n in range(3)],
+    *[(FIRESTORE_COMMIT, n, "unavailable") for n in range(9)],
     (FIRESTORE_GET, 0, "too-late"),
     (FIRESTORE_COMMIT, 0, "too-late"),
     (FIRESTORE_COMMIT, 3, "too-late"),

@@ -381,6 +381,12 @@ def test_scan_apply_goes_through_the_configured_ledger_cap_and_outcomes(
     assert scan_world.stats()["requests"]["pubsub.projects.topics.publish"] == 1
     incidents = [json.loads(line) for line in done.stdout.splitlines()]
     assert [i["action"] for i in incidents if i.get("grant")] == ["grant"]
+    # ... and kept in the incident's history (`pullfix incidents`, `pullfix grants`).
+    listed = run(scan_world, "grants", "list", "--config", str(config), "--json")
+    assert listed.returncode == 0, listed.stderr
+    (granted,) = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert granted["member"] == f"serviceAccount:{DEFAULT_SA}"
+    assert granted["incident"] in {k.split("/")[1] for k in grants}
     # Applied again: the ledger knows the grant, and nothing is published twice.
     again = run(scan_world, *args, "--yes", "--outcomes-topic", topic, "--exit-zero")
     assert again.returncode == 0, again.stderr

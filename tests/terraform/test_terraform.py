@@ -372,6 +372,7 @@ def test_config_keys_are_the_ones_pullfix_reads() -> None:
             "level": "repository",
             "max_per_hour": 20,
             "beside_conditions": False,
+            "expires_after": "30d",
         },
         "dedupe_window": "1d2h",
         "escalation_grace": "10m",

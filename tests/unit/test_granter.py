@@ -221,7 +221,8 @@ def test_only_the_granter_calls_the_iam_write() -> None:
     callers = sorted(
         str(path.relative_to(package))
         for path in package.rglob("*.py")
-        if ".add_member(" in path.read_text() and "dev" not in path.parts
+        if any(write in path.read_text() for write in (".add_member(", ".remove_member("))
+        and "dev" not in path.parts
     )
     assert callers == ["engine/granter.py"]
 

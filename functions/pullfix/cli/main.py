@@ -268,6 +268,26 @@ def _cmd_verify(args: argparse.Namespace, stdout: TextIO) -> int:
     return run(run_verify, args, stdout)
 
 
+def _cmd_grants(args: argparse.Namespace, stdout: TextIO) -> int:
+    from pullfix.cli import grants
+    from pullfix.cli.operator import run
+
+    handler = {
+        "list": grants.run_grants_list,
+        "revoke": grants.run_grants_revoke,
+        "sweep": grants.run_grants_sweep,
+    }[args.grants_command]
+    return run(handler, args, stdout)
+
+
+def _cmd_incidents(args: argparse.Namespace, stdout: TextIO) -> int:
+    from pullfix.cli import incidents
+    from pullfix.cli.operator import run
+
+    handler = {"list": incidents.run_incidents_list, "show": incidents.run_incidents_show}
+    return run(handler[args.incidents_command], args, stdout)
+
+
 def _cmd_scan(args: argparse.Namespace, stdout: TextIO) -> int:
     from pullfix.cli.operator import run, run_scan
 
@@ -422,6 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.set_defaults(handler=_cmd_replay)
 
     _operator_commands(commands)
+    _history_commands(commands)
     from pullfix.cli.dlq import add_dlq_command
 
     add_dlq_command(commands)
@@ -546,6 +567,143 @@ def _operator_commands(commands: Any) -> None:
     )
     add_format_argument(report, "one object")
     report.set_defaults(handler=_cmd_report)
+
+
+_LEDGER_CONFIG = "the config file whose ledger to read (default: PULLFIX_CONFIG)"
+
+
+def _history_commands(commands: Any) -> None:
+    """`grants` and `incidents`: what pullfix did, read back from the ledger it keeps."""
+    from pullfix.cli.output import add_format_argument
+
+    grants = commands.add_parser("grants", help="list, revoke and sweep the grants pullfix made")
+    grants_commands = grants.add_subparsers(dest="grants_command", required=True, metavar="COMMAND")
+    listing = _command(
+        grants_commands,
+        "list",
+        "what pullfix granted: member, resource, when, why, expiry",
+        "The grants of the incidents the ledger's history holds (the Firestore ledger the "
+        "functions share, from the config), and with --logs the audit lines the remediate "
+        "function wrote for them in Cloud Logging (which also give each grant's expiry), "
+        "oldest first. Exit 0; 3 bad input (a memory ledger: nothing to read); 4 missing "
+        "credentials, permission or API; 5 a transient Google error.",
+        "  pullfix grants list --config config.yaml\n"
+        "  pullfix grants list --logs pullfix-host --since 30d --format json",
+    )
+    listing.add_argument("--config", help=_LEDGER_CONFIG)
+    listing.add_argument("--since", default="30d", help="how far back (1h, 7d, 90d); 30d")
+    listing.add_argument(
+        "--logs", metavar="PROJECT", help="also read the audit lines in Cloud Logging there"
+    )
+    listing.add_argument(
+        "--prefix", default="pullfix", help="the Terraform prefix of the functions; pullfix"
+    )
+    listing.add_argument("--limit", type=int, default=1000, help="incidents read; 1000")
+    add_format_argument(listing, "one object per grant, JSON Lines")
+    listing.set_defaults(handler=_cmd_grants, command="grants list")
+
+    revoke = _command(
+        grants_commands,
+        "revoke",
+        "remove pullfix's binding, keeping every other member and condition",
+        "Remove MEMBER from the reader role on RESOURCE: from the role's unconditional "
+        "binding, or with --condition from the binding under that expiry condition of "
+        "pullfix's (a binding left empty goes). Every other member, binding and condition is "
+        "written back as read: IAM policy version 3 with its etag, read again and retried "
+        "when someone changed the policy meanwhile. Only what pullfix grants can be revoked "
+        "(the reader role, to a service account). --dry-run reads the policy and shows the "
+        "change. Exit 0 removed (or would remove); 1 the member holds no such binding; 3 bad "
+        "input; 4 missing credentials, permission or API; 5 a transient Google error.",
+        "  pullfix grants revoke --resource projects/shop-images/locations/us/repositories/"
+        "images --member serviceAccount:111111111111-compute@developer.gserviceaccount.com "
+        "--dry-run\n"
+        "  pullfix grants revoke --resource projects/shop-images --member "
+        "serviceAccount:nodes@shop-prod.iam.gserviceaccount.com --condition "
+        "pullfix-expires-2026-12-31T00:00:00Z",
+    )
+    revoke.add_argument("--resource", required=True, help="projects/P/locations/L/repositories/R")
+    revoke.add_argument("--member", required=True, help="serviceAccount:EMAIL")
+    revoke.add_argument(
+        "--condition", metavar="TITLE", help="the expiry condition's title (pullfix-expires-…)"
+    )
+    revoke.add_argument("--dry-run", action="store_true", help="show the change, make none")
+    add_format_argument(revoke, "one object")
+    revoke.set_defaults(handler=_cmd_grants, command="grants revoke")
+
+    sweep = _command(
+        grants_commands,
+        "sweep",
+        "find (and with --revoke, revoke) old grants Terraform never adopted",
+        "Pullfix's grants whose incident a verification resolved more than --older-than ago, "
+        "from the ledger's history. Whether Terraform holds a grant is decided from "
+        "--terraform-state (the output of `terraform show -json`): it holds it when an "
+        "*_iam_member or *_iam_binding of the reader role and member, or an *_iam_policy "
+        "binding them, without a condition, is on that repository (or project). Held: kept. "
+        "Not held: reported, and with --revoke, pullfix's bindings of the member there (the "
+        "unconditional one and its expiring ones) are revoked as `grants revoke` does. "
+        "--revoke needs --terraform-state. Exit 0; 3 bad input; 4 missing credentials, "
+        "permission or API; 5 a transient Google error.",
+        "  pullfix grants sweep --older-than 14d\n"
+        "  terraform show -json > state.json && pullfix grants sweep --terraform-state "
+        "state.json --revoke",
+    )
+    sweep.add_argument("--config", help=_LEDGER_CONFIG)
+    sweep.add_argument(
+        "--older-than", default="7d", help="resolved at least this long ago (1d, 7d); 7d"
+    )
+    sweep.add_argument("--terraform-state", metavar="FILE", help="terraform show -json output")
+    sweep.add_argument("--revoke", action="store_true", help="revoke what Terraform does not hold")
+    sweep.add_argument("--since", default="90d", help="history read, how far back; 90d")
+    sweep.add_argument("--limit", type=int, default=1000, help="incidents read; 1000")
+    add_format_argument(sweep, "one object per grant, JSON Lines")
+    sweep.set_defaults(handler=_cmd_grants, command="grants sweep")
+
+    incidents = commands.add_parser("incidents", help="the incident history the ledger keeps")
+    incidents_commands = incidents.add_subparsers(
+        dest="incidents_command", required=True, metavar="COMMAND"
+    )
+    listing = _command(
+        incidents_commands,
+        "list",
+        "the incidents of a period, latest first, filtered",
+        "The incidents with an outcome in the period, from the history the Firestore ledger "
+        "keeps (each incident's outcomes, as published). Cause and action are the incident's "
+        "first outcome's; state is its latest verification's (resolved, abandoned, "
+        "still_failing), else open. Filters: --cause, --action, --state, and --cluster and "
+        "--namespace (globs, on the full name or its last segment). Exit 0; 3 bad input; 4 "
+        "missing credentials, permission or API; 5 a transient Google error.",
+        "  pullfix incidents list --since 1d --state open\n"
+        "  pullfix incidents list --cause cross_project --cluster checkout --format json",
+    )
+    from pullfix.cli.incidents import STATES
+    from pullfix.core.causes import Action, Cause
+
+    listing.add_argument("--config", help=_LEDGER_CONFIG)
+    listing.add_argument("--since", default="7d", help="how far back (1h, 1d, 7d); 7d")
+    listing.add_argument("--cause", choices=[c.value for c in Cause], metavar="CAUSE")
+    listing.add_argument("--action", choices=[a.value for a in Action], metavar="ACTION")
+    listing.add_argument("--state", choices=STATES)
+    listing.add_argument("--cluster", metavar="GLOB", help="cluster name or resource (glob)")
+    listing.add_argument("--namespace", metavar="GLOB", help="namespace (glob)")
+    listing.add_argument("--limit", type=int, default=500, help="incidents read; 500")
+    add_format_argument(listing, "one object per incident, JSON Lines")
+    listing.set_defaults(handler=_cmd_incidents, command="incidents list")
+
+    show = _command(
+        incidents_commands,
+        "show",
+        "every outcome of one incident, in order, with times",
+        "Every outcome the ledger kept of incident KEY (up to 20: its first and its "
+        "latest), in the order published: what pullfix concluded and did, then what "
+        "verification found. Exit 0; 1 no such incident; 3 bad input; 4 missing credentials, "
+        "permission or API; 5 a transient Google error.",
+        "  pullfix incidents show grant-3f9c2a7d41b0\n"
+        "  pullfix incidents show ticket-9d1e0b55c2aa --format yaml",
+    )
+    show.add_argument("key", metavar="KEY", help="the incident key (grant-…, ticket-…)")
+    show.add_argument("--config", help=_LEDGER_CONFIG)
+    add_format_argument(show, "one object, the outcomes under history")
+    show.set_defaults(handler=_cmd_incidents, command="incidents show")
 
 
 def _tool_commands(commands: Any) -> None:

@@ -322,6 +322,19 @@ def _plan_key(grant: dict[str, str]) -> tuple[str, str, str]:
     return grant["resource"], grant["role"], grant["member"]
 
 
+def _publisher(clients: Any, topic: str | None, ledger: Any, config: Any) -> Any:
+    """The outcomes topic's publisher, keeping each outcome in the functions' history too
+    (`pullfix incidents`) when the ledger is theirs (Firestore)."""
+    from pullfix.engine.history import HistoryPublisher
+    from pullfix.engine.ledger import FirestoreLedger
+    from pullfix.gcp.adapter import PubSubPublisher
+
+    publisher = PubSubPublisher(clients, topic, config.api_timeout) if topic else None
+    if isinstance(ledger, FirestoreLedger):
+        return HistoryPublisher(ledger, publisher)
+    return publisher
+
+
 def _apply(
     args: argparse.Namespace,
     config: Any,
@@ -338,7 +351,6 @@ def _apply(
     from pullfix.core.policy import GrantPlan
     from pullfix.engine.remediate import Remediator
     from pullfix.engine.runtime import build_ledger, outcomes_topic
-    from pullfix.gcp.adapter import PubSubPublisher
     from pullfix.logs import log_to
 
     incidents = summary.incidents
@@ -377,7 +389,7 @@ def _apply(
             err.write("nothing was changed\n")
             return set()
     log_to(err)
-    publisher = PubSubPublisher(clients, topic, config.api_timeout) if topic else None
+    publisher = _publisher(clients, topic, ledger, config)
     live = Remediator(config, adapter, ledger, publisher, lease=config.lease)
     live.after_the_fact = True
     live.granter.confirmed = frozenset(GrantPlan(*plan) for plan in capped)

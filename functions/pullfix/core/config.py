@@ -116,6 +116,15 @@ AUTO_GRANT_KEYS: dict[str, Key] = {
         False,
         "whether a grant may go beside a conditional binding the account already has",
     ),
+    # At least an hour: IAM takes minutes to propagate, and kubelet keeps retrying; at most a
+    # year, beyond which a grant is as good as permanent and Terraform should hold it.
+    "expires_after": Key(
+        "duration",
+        None,
+        "each grant expires this long after it is made (an IAM condition on request.time); "
+        "unset: grants are permanent",
+        bounds=(HOUR, 365 * DAY),
+    ),
     "approval": Key(
         "choice",
         "none",
@@ -292,6 +301,8 @@ class AutoGrant:
     max_per_hour: int = 20
     # Whether a grant may go beside a conditional binding the account already has.
     beside_conditions: bool = False
+    # Seconds a grant lasts (a conditional binding on request.time); None: permanent.
+    expires_after: int | None = None
     # Grants that wait for a person's click in chat (pullfix.engine.approval).
     approval: str = "none"
     approval_repositories: tuple[str, ...] = ()
@@ -543,12 +554,22 @@ def _auto_grant(value: object) -> AutoGrant:
         "auto_grant.approval_expires_after",
         keys["approval_expires_after"].bounds or (1, MAX_DURATION),
     )
+    grant_term = _get(data, keys, "expires_after")
     return AutoGrant(
         approval=approval,
         approval_repositories=tuple(gated),
         approvers=tuple(approvers),
         approval_expires_after=expires,
         beside_conditions=beside,
+        expires_after=(
+            None
+            if grant_term is None
+            else parse_duration(
+                grant_term,
+                "auto_grant.expires_after",
+                keys["expires_after"].bounds or (0, MAX_DURATION),
+            )
+        ),
         repositories=tuple(repositories),
         cluster_projects=tuple(
             _globs(_get(data, keys, "cluster_projects"), "auto_grant.cluster_projects")

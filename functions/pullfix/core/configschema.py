@@ -76,6 +76,8 @@ def _duration(key: Key) -> dict[str, Any]:
         "oneOf": [
             {"type": "integer", "minimum": low, "maximum": high},
             {"type": "string", "pattern": DURATION_PATTERN},
+            # A duration with no default (auto_grant.expires_after) may be left unset: null.
+            *([{"type": "null"}] if key.default is None else []),
         ],
     }
 

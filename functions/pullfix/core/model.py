@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pullfix.errors import PullfixError
+
+if TYPE_CHECKING:
+    from pullfix.core.policy import GrantCondition
 
 __all__ = [
     "DOWNLOAD_PERMISSION",
@@ -273,5 +276,15 @@ class GoogleApis(Protocol):
         ...
 
     def add_member(
-        self, resource: str, role: str, member: str, first: PolicyView | None = None
+        self,
+        resource: str,
+        role: str,
+        member: str,
+        first: PolicyView | None = None,
+        *,
+        condition: GrantCondition | None = None,
+    ) -> GrantResult: ...
+
+    def remove_member(
+        self, resource: str, role: str, member: str, condition_title: str | None = None
     ) -> GrantResult: ...

@@ -15,7 +15,7 @@ from typing import Any
 
 from pullfix.core.causes import Action, Cause
 
-__all__ = ["OUTCOME_SCHEMA", "outcome_problem"]
+__all__ = ["OUTCOME_SCHEMA", "bigquery_schema", "outcome_problem"]
 
 OUTCOME_SCHEMA = "pullfix.outcome/v1"
 
@@ -110,7 +110,22 @@ _OUTCOME = _object(
         "action": _one_of({a.value for a in Action}),
         "grant": _optional(
             _object(
-                {"resource": _nonempty, "role": _nonempty, "member": _nonempty},
+                {
+                    "resource": _nonempty,
+                    "role": _nonempty,
+                    "member": _nonempty,
+                    # A grant that expires: its IAM condition (title, expression, description).
+                    "condition": _optional(
+                        _object(
+                            {
+                                "title": _nonempty,
+                                "expression": _nonempty,
+                                "description": _optional(_string),
+                            },
+                            required=("title", "expression"),
+                        )
+                    ),
+                },
                 required=("resource", "role", "member"),
             )
         ),
@@ -136,3 +151,82 @@ _OUTCOME = _object(
 def outcome_problem(value: Any) -> str | None:
     """None for a well-formed outcome; else what is wrong, naming the field."""
     return _OUTCOME(value, "outcome")
+
+
+def _column(name: str, kind: str, mode: str = "NULLABLE", **more: Any) -> dict[str, Any]:
+    return {"name": name, "type": kind, "mode": mode, **more}
+
+
+def _draft_columns() -> list[dict[str, Any]]:
+    return [
+        _column("title", "STRING"),
+        _column("steps", "STRING", "REPEATED"),
+        _column("commands", "STRING", "REPEATED"),
+        _column("terraform", "STRING"),
+        _column("reproduce", "STRING"),
+        _column("fingerprint", "STRING"),
+    ]
+
+
+def bigquery_schema() -> list[dict[str, Any]]:
+    """The BigQuery table of outcomes (a Pub/Sub BigQuery subscription with
+    `use_table_schema`: each JSON field of a message goes to the column of its name): the
+    fields above, the verification verdicts' own (`time_to_fix_seconds`, `fixed_by`, …),
+    `evidence` as JSON (its keys vary by cause), and the four columns `write_metadata` fills
+    (https://cloud.google.com/pubsub/docs/bigquery#write-metadata). Terraform reads it from
+    terraform/outcomes_schema.json, which a test holds to this."""
+    return [
+        _column("schema", "STRING", "REQUIRED"),
+        _column("fingerprint", "STRING", "REQUIRED"),
+        _column("cause", "STRING", "REQUIRED"),
+        _column("action", "STRING", "REQUIRED"),
+        _column("reasons", "STRING", "REPEATED"),
+        _column(
+            "event",
+            "RECORD",
+            fields=[_column(name, "STRING") for name in _EVENT_FIELDS],
+        ),
+        _column(
+            "grant",
+            "RECORD",
+            fields=[
+                _column("resource", "STRING"),
+                _column("role", "STRING"),
+                _column("member", "STRING"),
+                _column(
+                    "condition",
+                    "RECORD",
+                    fields=[
+                        _column("title", "STRING"),
+                        _column("expression", "STRING"),
+                        _column("description", "STRING"),
+                    ],
+                ),
+            ],
+        ),
+        _column("ticket", "RECORD", fields=_draft_columns()),
+        _column("remediation", "RECORD", fields=_draft_columns()),
+        _column("dry_run", "BOOLEAN"),
+        _column("escalation", "BOOLEAN"),
+        _column("evidence", "JSON"),
+        _column(
+            "approval",
+            "RECORD",
+            fields=[
+                _column("id", "STRING"),
+                _column("expires_at", "STRING"),
+                _column("approvers", "STRING", "REPEATED"),
+            ],
+        ),
+        # Verification verdicts (resolved, still_failing, abandoned).
+        _column("acted", "STRING"),
+        _column("time_to_fix_seconds", "INTEGER"),
+        _column("fixed_by", "STRING"),
+        _column("first_failure", "STRING"),
+        _column("first_success", "STRING"),
+        # write_metadata: the table is partitioned by day on publish_time.
+        _column("subscription_name", "STRING"),
+        _column("message_id", "STRING"),
+        _column("publish_time", "TIMESTAMP"),
+        _column("attributes", "STRING"),
+    ]

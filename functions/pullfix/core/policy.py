@@ -7,7 +7,10 @@ cause that a reader grant fixes, on an allow-listed repository. Anything else: a
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pullfix.core.causes import GRANT_FIXABLE, Action
 from pullfix.core.classify import Diagnosis
@@ -16,16 +19,47 @@ from pullfix.core.judge import Evidence
 from pullfix.core.model import READER_ROLE, AccessState
 
 __all__ = [
+    "EXPIRY_TITLE_PREFIX",
     "Decision",
+    "GrantCondition",
     "GrantFacts",
     "GrantPlan",
     "decide",
+    "expiry_condition",
     "grant_facts",
     "grant_plan",
     "permit",
+    "pullfix_expiry",
+    "revoke_refusal",
+    "with_expiry",
 ]
 
 _SERVICE_ACCOUNT_DOMAINS = (".gserviceaccount.com",)
+# Where pullfix grants: a repository, or (auto_grant.level: project) its project.
+_GRANTABLE = re.compile(r"projects/[^/]+(?:/locations/[^/]+/repositories/[^/]+)?")
+
+
+# The title of the condition on every grant that expires: pullfix knows its own bindings by it
+# (`pullfix grants`, verification), and an administrator reading the policy sees whose it is.
+EXPIRY_TITLE_PREFIX = "pullfix-expires-"
+_EXPIRY_TITLE = re.compile(re.escape(EXPIRY_TITLE_PREFIX) + r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)")
+
+
+@dataclass(frozen=True, slots=True)
+class GrantCondition:
+    """An IAM condition (google.type.Expr) on a binding pullfix adds. A conditional binding is
+    a binding entry of its own, beside any unconditional one of the same role ("Conditions
+    overview", https://cloud.google.com/iam/docs/conditions-overview)."""
+
+    title: str
+    expression: str
+    description: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        out = {"title": self.title, "expression": self.expression}
+        if self.description:
+            out["description"] = self.description
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,9 +67,21 @@ class GrantPlan:
     resource: str
     role: str
     member: str
+    # Set when the grant expires (auto_grant.expires_after): the binding is conditional.
+    condition: GrantCondition | None = None
 
-    def to_dict(self) -> dict[str, str]:
-        return {"resource": self.resource, "role": self.role, "member": self.member}
+    def __post_init__(self) -> None:
+        # A plan read back from an outcome (`GrantPlan(**outcome["grant"])`) has the
+        # condition as its JSON object.
+        if isinstance(self.condition, dict):
+            condition = GrantCondition(**self.condition)
+            object.__setattr__(self, "condition", condition)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"resource": self.resource, "role": self.role, "member": self.member}
+        if self.condition is not None:
+            out["condition"] = self.condition.to_dict()
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +110,7 @@ def permit(plan: GrantPlan, facts: GrantFacts, config: Config) -> Decision:
     projects, dry run. GRANT, WOULD_GRANT (dry run: the same plan, not made) or TICKET with
     the reason. The hourly cap is the granter's, counted in the ledger as the grant is made.
     """
-    refusal = _config_refusal(plan, facts, config)
+    refusal = _config_refusal(plan, facts, config) or _condition_refusal(plan, config)
     if refusal is not None:
         return Decision(Action.TICKET, None, (refusal,))
     if config.dry_run:
@@ -97,6 +143,78 @@ def _config_refusal(plan: GrantPlan, facts: GrantFacts, config: Config) -> str |
             f"no grant: cluster project {facts.cluster_project} is not in "
             "auto_grant.cluster_projects"
         )
+    return None
+
+
+def _condition_refusal(plan: GrantPlan, config: Config) -> str | None:
+    """A plan carries a condition only as `with_expiry` builds it, for the configured term."""
+    condition = plan.condition
+    if condition is None:
+        return None
+    if config.auto_grant.expires_after is None:
+        return "no grant: a grant that expires, but auto_grant.expires_after is not set"
+    until = pullfix_expiry(condition.title)
+    if until is None or condition.expression != _expiry_expression(until):
+        return f"no grant: the condition {condition.title!r} is not one pullfix writes"
+    return None
+
+
+def _expiry_expression(until: datetime) -> str:
+    # CEL's timestamp() takes RFC 3339; "Configure temporary access"
+    # (https://cloud.google.com/iam/docs/configuring-temporary-access) writes it so.
+    return f'request.time < timestamp("{_stamp(until)}")'
+
+
+def _stamp(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def expiry_condition(until: datetime, incident: str | None = None) -> GrantCondition:
+    """The condition of a grant that ends at `until` (to the second, UTC)."""
+    until = until.astimezone(UTC).replace(microsecond=0)
+    description = "granted by pullfix; expires by itself"
+    if incident:
+        description = f"granted by pullfix for incident {incident}; expires by itself"
+    return GrantCondition(
+        EXPIRY_TITLE_PREFIX + _stamp(until), _expiry_expression(until), description[:256]
+    )
+
+
+def pullfix_expiry(title: str | None) -> datetime | None:
+    """When a binding whose condition has this title expires, if the title is pullfix's."""
+    match = _EXPIRY_TITLE.fullmatch(title or "")
+    if match is None:
+        return None
+    return datetime.strptime(match.group(1), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def with_expiry(
+    plan: GrantPlan, config: Config, now: datetime, incident: str | None = None
+) -> GrantPlan:
+    """The plan as it is written at `now`: conditional on time when grants expire."""
+    term = config.auto_grant.expires_after
+    if term is None:
+        return GrantPlan(plan.resource, plan.role, plan.member)
+    condition = expiry_condition(now + timedelta(seconds=term), incident)
+    return GrantPlan(plan.resource, plan.role, plan.member, condition)
+
+
+def revoke_refusal(plan: GrantPlan) -> str | None:
+    """Why pullfix will not remove this binding: it removes only what it grants (the reader
+    role to a service account, unconditional or with its own expiry condition), on a repository
+    or a project (never a folder or an organization)."""
+    if not _GRANTABLE.fullmatch(plan.resource):
+        return (
+            "pullfix grants only on a repository (projects/P/locations/L/repositories/R) or "
+            f"a project (projects/P), not on {plan.resource!r:.200}"
+        )
+    if plan.role != READER_ROLE:
+        return f"pullfix revokes only {READER_ROLE}, which is all it grants, not {plan.role}"
+    email = plan.member.removeprefix("serviceAccount:")
+    if email == plan.member or not email.endswith(_SERVICE_ACCOUNT_DOMAINS):
+        return f"pullfix grants only to service accounts; {plan.member} is not one"
+    if plan.condition is not None and pullfix_expiry(plan.condition.title) is None:
+        return f"the condition {plan.condition.title!r} is not pullfix's"
     return None
 
 

@@ -17,17 +17,42 @@ from typing import Any, Protocol
 from pullfix.core.causes import Action
 from pullfix.core.config import Config
 from pullfix.core.model import AccessDenied, GoogleApiError, GrantResult, PolicyView
-from pullfix.core.policy import Decision, GrantFacts, GrantPlan, permit
+from pullfix.core.policy import (
+    Decision,
+    GrantCondition,
+    GrantFacts,
+    GrantPlan,
+    permit,
+    pullfix_expiry,
+    revoke_refusal,
+    with_expiry,
+)
 from pullfix.core.refusals import ApiRefusal, api_refusal
 from pullfix.logs import log
 
-__all__ = ["GrantAttempt", "Granter", "IamWriter", "log_decision"]
+__all__ = ["GrantAttempt", "Granter", "IamWriter", "RevokeRefused", "log_decision"]
 
 
 class IamWriter(Protocol):
     def add_member(
-        self, resource: str, role: str, member: str, first: PolicyView | None = None
-    ) -> GrantResult: ...
+        self,
+        resource: str,
+        role: str,
+        member: str,
+        first: PolicyView | None = None,
+        *,
+        condition: GrantCondition | None = None,
+    ) -> GrantResult:
+        """Bind `member` (unconditionally; with `condition=GrantCondition`, as a conditional
+        binding of its own), keeping every other binding and condition."""
+        ...
+
+    def remove_member(
+        self, resource: str, role: str, member: str, condition_title: str | None = None
+    ) -> GrantResult:
+        """Take `member` out of the one binding of `role` (the unconditional one, or the one
+        whose condition has this title), keeping every other member and binding."""
+        ...
 
 
 class PolicyReader(Protocol):
@@ -48,6 +73,10 @@ class GrantAttempt:
     reached_iam: bool = False
     refusal: ApiRefusal | None = None
     audit: dict[str, Any] = field(default_factory=dict)
+
+
+class RevokeRefused(ValueError):
+    """A revoke pullfix will not make: the binding is not one pullfix grants."""
 
 
 class Granter:
@@ -78,17 +107,18 @@ class Granter:
         attempt: GrantAttempt,
         *,
         first: PolicyView | None = None,
+        incident: str | None = None,
     ) -> GrantAttempt:
         """Decide, count, write, audit. Fills and returns `attempt` (the caller's, so that
-        it knows whether IAM was reached when the write raises)."""
+        it knows whether IAM was reached when the write raises). With
+        `auto_grant.expires_after`, the binding is conditional on `request.time`, ending
+        that long after `now`; `incident` is named in the condition's description."""
         config = self._config()
         attempt.audit = audit
+        confirmed = GrantPlan(plan.resource, plan.role, plan.member) in (self.confirmed or ())
+        plan = with_expiry(plan, config, now, incident)
         decision = permit(plan, facts, config)
-        if (
-            decision.action is Action.GRANT
-            and self.confirmed is not None
-            and plan not in self.confirmed
-        ):
+        if decision.action is Action.GRANT and self.confirmed is not None and not confirmed:
             decision = Decision(
                 Action.TICKET, None, ("no grant: not among the grants confirmed at the prompt",)
             )
@@ -107,7 +137,12 @@ class Granter:
             return attempt
         attempt.reached_iam = True
         try:
-            result = self._writer.add_member(plan.resource, plan.role, plan.member, first=first)
+            if plan.condition is None:
+                result = self._writer.add_member(plan.resource, plan.role, plan.member, first=first)
+            else:
+                result = self._writer.add_member(
+                    plan.resource, plan.role, plan.member, first=first, condition=plan.condition
+                )
         except (AccessDenied, GoogleApiError) as exc:
             refusal = api_refusal(exc)
             if refusal is None:
@@ -123,9 +158,15 @@ class Granter:
         attempt.decision, attempt.result = decision, result
         record = {**audit, "action": "grant", "changed": result.changed}
         record["attempts"] = result.attempts
+        until = ""
+        if plan.condition is not None:
+            record["condition"] = plan.condition.to_dict()
+            expires = pullfix_expiry(plan.condition.title)
+            record["expires"] = expires.isoformat() if expires else None
+            until = f" until {record['expires']}"
         log(
             "NOTICE",
-            f"pullfix granted {plan.role} on {plan.resource} to {plan.member}"
+            f"pullfix granted {plan.role} on {plan.resource} to {plan.member}{until}"
             + ("" if result.changed else " (already bound)"),
             {"audit": record},
         )
@@ -138,8 +179,13 @@ class Granter:
         audit line says so, and the refusal that would stop it now is returned."""
         refused = attempt.decision
         policy = self._reader.resource_policy(plan.resource)
+        # Pullfix's binding: the unconditional one, or one under its own expiry condition.
         there = any(
-            b.role == plan.role and plan.member in b.members and not b.conditional
+            b.role == plan.role
+            and plan.member in b.members
+            and (
+                not b.conditional or pullfix_expiry(str(b.condition).split(": ", 1)[0]) is not None
+            )
             for b in policy.bindings
         )
         if not there or refused is None:
@@ -160,6 +206,26 @@ class Granter:
             },
         )
         return refused
+
+    def revoke(self, plan: GrantPlan, audit: dict[str, Any]) -> GrantResult:
+        """Remove pullfix's binding `plan` names (its condition's title picks a conditional
+        one), etag-safe, keeping every other member and condition; audited like a grant.
+        RevokeRefused for a binding pullfix does not grant."""
+        refusal = revoke_refusal(plan)
+        if refusal is not None:
+            raise RevokeRefused(refusal)
+        title = plan.condition.title if plan.condition is not None else None
+        result = self._writer.remove_member(plan.resource, plan.role, plan.member, title)
+        record = {**audit, **plan.to_dict(), "action": "revoke", "changed": result.changed}
+        record["attempts"] = result.attempts
+        log(
+            "NOTICE",
+            f"pullfix revoked {plan.role} on {plan.resource} from {plan.member}"
+            + (f" ({title})" if title else "")
+            + ("" if result.changed else " (was not bound)"),
+            {"audit": record},
+        )
+        return result
 
 
 def log_decision(plan: GrantPlan, decision: Decision, audit: dict[str, Any]) -> None:

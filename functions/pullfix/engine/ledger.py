@@ -26,7 +26,16 @@ from pullfix.core.model import TransientError
 from pullfix.gcp.errors import Conflict, FailedPrecondition, NotFound
 from pullfix.gcp.retries import bounded_retry
 
-__all__ = ["LEDGER_PERMISSIONS", "Claim", "FirestoreLedger", "Ledger", "MemoryLedger"]
+__all__ = [
+    "HISTORY_KEPT",
+    "LEDGER_PERMISSIONS",
+    "MAX_HISTORY",
+    "Claim",
+    "FirestoreLedger",
+    "IncidentHistory",
+    "Ledger",
+    "MemoryLedger",
+]
 
 _ATTEMPTS = 6
 # What FirestoreLedger's reads, creates, updates and deletes need (Terraform's ledger role).
@@ -49,6 +58,40 @@ MAX_OPEN_IN_MEMORY = 5000
 _CHECKED = "checked_at"
 # Firestore's limit on the writes of one commit.
 _WRITES_PER_COMMIT = 500
+# Incident history (`pullfix incidents`): each incident's outcomes as published, in order, at
+# most MAX_HISTORY of them (the first, and the latest after it: an outcome is some 7 KB, and
+# a Firestore document at most 1 MiB), kept HISTORY_KEPT after the incident's last outcome.
+MAX_HISTORY = 20
+HISTORY_KEPT = timedelta(days=90)
+_UPDATED = "updated_at"
+
+
+def _appended(outcomes: list[str], text: str) -> list[str] | None:
+    """`outcomes` with `text` added (bounded), or None when it is there already (an outcome
+    published twice, as the outbox may)."""
+    if text in outcomes:
+        return None
+    kept = [*outcomes, text]
+    if len(kept) > MAX_HISTORY:
+        kept = [kept[0], *kept[len(kept) - MAX_HISTORY + 1 :]]
+    return kept
+
+
+class IncidentHistory(Protocol):
+    """Every outcome of each incident, in the order published (both ledgers keep it)."""
+
+    def record_outcome(self, key: str, text: str, now: datetime) -> None:
+        """Add an outcome (its JSON text) to incident `key`'s history; one already there
+        is not added again."""
+        ...
+
+    def incident_history(self, key: str) -> list[str] | None:
+        """The outcomes of incident `key`, oldest first; None for an incident not kept."""
+        ...
+
+    def incident_histories(self, since: datetime | None, limit: int) -> list[tuple[str, list[str]]]:
+        """Up to `limit` incidents with an outcome at or after `since`, the latest first."""
+        ...
 
 
 def _leased(record: dict[str, str], wall: float) -> bool:
@@ -133,6 +176,8 @@ class MemoryLedger:
         self._open: dict[str, tuple[datetime, dict[str, str], int]] = {}
         self._max_open = max_open
         self._turn = 0  # the last place given out
+        # Incident history: key -> (last outcome's time, outcomes); bounded as open ones are.
+        self._history: dict[str, tuple[datetime, list[str]]] = {}
 
     def _store(self, key: str, now: datetime, window: int, data: dict[str, str]) -> None:
         expires = now + timedelta(seconds=window)
@@ -234,6 +279,27 @@ class MemoryLedger:
     def close_incident(self, key: str) -> None:
         with self._lock:
             self._open.pop(key, None)
+
+    def record_outcome(self, key: str, text: str, now: datetime) -> None:
+        with self._lock:
+            held = self._history.get(key)
+            kept = _appended(held[1] if held else [], text)
+            if kept is None:
+                return
+            if held is None and len(self._history) >= self._max_open:
+                del self._history[min(self._history, key=lambda k: self._history[k][0])]
+            self._history[key] = (max(now, held[0]) if held else now, kept)
+
+    def incident_history(self, key: str) -> list[str] | None:
+        with self._lock:
+            held = self._history.get(key)
+            return list(held[1]) if held else None
+
+    def incident_histories(self, since: datetime | None, limit: int) -> list[tuple[str, list[str]]]:
+        with self._lock:
+            keys = [k for k, (when, _) in self._history.items() if since is None or when >= since]
+            keys.sort(key=lambda k: (self._history[k][0], k), reverse=True)
+            return [(k, list(self._history[k][1])) for k in keys[:limit]]
 
 
 class FirestoreLedger:
@@ -552,3 +618,90 @@ class FirestoreLedger:
 
     def close_incident(self, key: str) -> None:
         self._commit([{"delete": self._name(key, self._open_collection)}])
+
+    # -- incident history ----------------------------------------------------------------
+
+    @property
+    def _history_collection(self) -> str:
+        return f"{self.collection}-history"
+
+    def _read_history(self, key: str) -> dict[str, Any] | None:
+        try:
+            doc: dict[str, Any] = self._call(
+                "read",
+                lambda: self.retry(self.rest.get)(
+                    "firestore",
+                    "/v1/projects/{}/databases/{}/documents/{}/{}",
+                    self.project,
+                    self.database_id,
+                    self._history_collection,
+                    key,
+                    fields="name,fields,updateTime",
+                    timeout=self.timeout,
+                ),
+            )
+        except NotFound:
+            return None
+        return doc
+
+    @staticmethod
+    def _outcomes(doc: dict[str, Any]) -> list[str]:
+        values = ((doc.get("fields") or {}).get("outcomes") or {}).get("arrayValue") or {}
+        return [str(v.get("stringValue", "")) for v in values.get("values") or []]
+
+    def record_outcome(self, key: str, text: str, now: datetime) -> None:
+        """One document per incident in the `-history` collection: `outcomes` (an array of
+        JSON strings), `updated_at` (the latest outcome's time, which `incident_histories`
+        orders by) and `expires_at` (for a TTL policy), changed only as read."""
+        name = self._name(key, self._history_collection)
+        for _ in range(_ATTEMPTS):
+            doc = self._read_history(key)
+            kept = _appended(self._outcomes(doc) if doc else [], text)
+            if kept is None:
+                return
+            fields = {
+                "outcomes": {"arrayValue": {"values": [{"stringValue": t} for t in kept]}},
+                _UPDATED: {"timestampValue": format_timestamp(now)},
+                "expires_at": {"timestampValue": format_timestamp(now + HISTORY_KEPT)},
+            }
+            precondition = {"exists": False} if doc is None else self._as_read(doc)
+            try:
+                self._write(name, fields, precondition)
+                return
+            except (Conflict, FailedPrecondition):
+                continue
+        raise TransientError(f"ledger: the history of {key} kept changing")
+
+    def incident_history(self, key: str) -> list[str] | None:
+        doc = self._read_history(key)
+        return self._outcomes(doc) if doc is not None else None
+
+    def incident_histories(self, since: datetime | None, limit: int) -> list[tuple[str, list[str]]]:
+        """`runQuery` ordered by `updated_at`, latest first, ending at `since` (a cursor, so
+        the automatic single-field index serves it)."""
+        query: dict[str, Any] = {
+            "from": [{"collectionId": self._history_collection}],
+            "orderBy": [{"field": {"fieldPath": _UPDATED}, "direction": "DESCENDING"}],
+            "limit": limit,
+        }
+        if since is not None:
+            query["endAt"] = {
+                "values": [{"timestampValue": format_timestamp(since)}],
+                "before": False,
+            }
+        answers: list[dict[str, Any]] = self._call(
+            "query",
+            lambda: self.retry(self.rest.post)(
+                "firestore",
+                "/v1/projects/{}/databases/{}/documents:runQuery",
+                self.project,
+                self.database_id,
+                body={"structuredQuery": query},
+                timeout=self.timeout,
+            ),
+        )
+        return [
+            (str(answer["document"]["name"]).rsplit("/", 1)[1], self._outcomes(answer["document"]))
+            for answer in answers
+            if answer.get("document")
+        ]

@@ -17,6 +17,7 @@ from pullfix.core.config import (
     lease_warning,
     topic_name,
 )
+from pullfix.engine.history import HistoryPublisher
 from pullfix.engine.ledger import FirestoreLedger, Ledger, MemoryLedger
 from pullfix.engine.remediate import Remediator
 from pullfix.gcp.adapter import GoogleAdapter, PubSubPublisher
@@ -85,11 +86,18 @@ def outcomes_topic() -> str | None:
 
 def build_remediator(config: Config, clients: GoogleClients, topic: str | None) -> Remediator:
     """The remediation engine on the Google adapter, the configured ledger and publisher."""
-    publisher = PubSubPublisher(clients, topic, config.api_timeout) if topic else None
+    inner = PubSubPublisher(clients, topic, config.api_timeout) if topic else None
+    ledger = build_ledger(config, clients, topic)
+    # Every outcome is kept with its incident as it is published (`pullfix incidents`).
+    publisher = (
+        HistoryPublisher(ledger, inner)
+        if isinstance(ledger, MemoryLedger | FirestoreLedger)
+        else inner
+    )
     return Remediator(
         config,
         GoogleAdapter(clients, timeout=config.api_timeout),
-        build_ledger(config, clients, topic),
+        ledger,
         publisher,
         lease=config.lease,
     )

@@ -42,6 +42,7 @@ from pullfix.core.intake import parse_timestamp as _parse_time
 from pullfix.core.judge import Evidence
 from pullfix.core.model import AccessDenied
 from pullfix.core.remediation import image_word, sh
+from pullfix.engine.expiring import expiring_grants
 from pullfix.errors import PullfixError
 from pullfix.logs import log
 
@@ -702,6 +703,9 @@ def run_verification(
             f"{report.incidents} incidents checked; the next pass starts with the rest",
             {"stopped": report.stopped, "requests": report.requests},
         )
+    if collector is not None:
+        # Grants that expire soon (auto_grant.expires_after), logged with the Terraform to keep.
+        expiring_grants(incidents, collector.apis, now, config)
     return verdicts
 
 

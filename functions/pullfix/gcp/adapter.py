@@ -13,7 +13,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pullfix.checks.registry import read_permissions
 from pullfix.core.access import verdict_from_troubleshooter
@@ -34,6 +34,9 @@ from pullfix.engine.ledger import LEDGER_PERMISSIONS
 from pullfix.gcp.clients import GoogleClients
 from pullfix.gcp.errors import Conflict, Denied, NotFound, Retryable, api_error
 from pullfix.gcp.retries import Retry, bounded_retry
+
+if TYPE_CHECKING:
+    from pullfix.core.policy import GrantCondition
 
 __all__ = ["PERMISSIONS", "GoogleAdapter", "PubSubPublisher", "guard", "list_log_entries"]
 
@@ -431,6 +434,10 @@ class GoogleAdapter:
         return self.clients.projects, PERMISSIONS["project_policy"]
 
     def _read_policy(self, resource: str) -> Any:
+        # requestedPolicyVersion 3: "Requests for policies with any conditional role bindings
+        # must specify version 3"; read at 1, a conditional binding comes back as a role
+        # suffixed `_withcond_…` without its condition ("Policy versions",
+        # https://cloud.google.com/iam/docs/policies#versions; GetPolicyOptions).
         client, needs = self._client_for(resource)
         return guard(
             f"reading the IAM policy of {resource}",
@@ -443,9 +450,62 @@ class GoogleAdapter:
         )
 
     def add_member(
-        self, resource: str, role: str, member: str, first: PolicyView | None = None
+        self,
+        resource: str,
+        role: str,
+        member: str,
+        first: PolicyView | None = None,
+        *,
+        condition: GrantCondition | None = None,
     ) -> GrantResult:
-        """Read-modify-write at version 3 with the etag; re-read and retry on 409."""
+        """Read-modify-write at version 3 with the etag; re-read and retry on 409. With a
+        `condition`, the member goes into a binding of its own under that condition ("a
+        conditional binding is a binding of its own", https://cloud.google.com/iam/docs/
+        conditions-overview); a member already bound unconditionally needs nothing."""
+
+        def change(policy: Any) -> bool:
+            plain = _binding(policy, role, None)
+            if plain is not None and member in plain.members:
+                return False
+            title = condition.title if condition is not None else None
+            target = plain if condition is None else _binding(policy, role, title)
+            if target is not None and member in target.members:
+                return False
+            if target is None:
+                target = policy.bindings.add(role=role)
+                if condition is not None:
+                    target.condition.title = condition.title
+                    target.condition.expression = condition.expression
+                    target.condition.description = condition.description
+            target.members.append(member)
+            return True
+
+        return self._rewrite(resource, change, first)
+
+    def remove_member(
+        self, resource: str, role: str, member: str, condition_title: str | None = None
+    ) -> GrantResult:
+        """Take `member` out of one binding of `role` (the unconditional one, or the one
+        whose condition has `condition_title`); a binding left empty goes. Every other
+        member, binding and condition is written back as read (version 3, with the etag)."""
+
+        def change(policy: Any) -> bool:
+            target = _binding(policy, role, condition_title)
+            if target is None or member not in target.members:
+                return False
+            target.members.remove(member)
+            if not target.members:
+                policy.bindings.remove(target)
+            return True
+
+        return self._rewrite(resource, change)
+
+    def _rewrite(
+        self, resource: str, change: Callable[[Any], bool], first: PolicyView | None = None
+    ) -> GrantResult:
+        """One IAM read-modify-write: `change` edits the policy read at version 3 (False:
+        nothing to write); it is written with the etag it was read with, and on 409 ABORTED
+        ("concurrent policy changes") read and changed again."""
         client, _ = self._client_for(resource)
         repository = "/repositories/" in resource
         needs = PERMISSIONS["add_member_repository" if repository else "add_member_project"]
@@ -453,16 +513,13 @@ class GoogleAdapter:
         for attempt in range(1, CONFLICT_ATTEMPTS + 1):
             if policy is None:
                 policy = self._read_policy(resource)
-            target = next(
-                (b for b in policy.bindings if b.role == role and not b.HasField("condition")), None
-            )
-            if target is not None and member in target.members:
+            if not change(policy):
                 return GrantResult(changed=False, attempts=attempt)
-            if target is None:
-                policy.bindings.add(role=role, members=[member])
-            else:
-                target.members.append(member)
-            policy.version = 3  # keeps conditional bindings intact
+            # Version 3 on every write: "any operation that affects conditional role
+            # bindings must specify version 3", and the etag goes with it so a policy with
+            # conditions is never overwritten by one without (https://cloud.google.com/iam/
+            # docs/reference/rest/v1/Policy, `version`).
+            policy.version = 3
             request = {"resource": resource, "policy": policy}
             try:
                 guard(
@@ -478,6 +535,23 @@ class GoogleAdapter:
             f"{resource}: the IAM policy kept changing under {CONFLICT_ATTEMPTS} "
             "read-modify-write attempts"
         )
+
+
+def _binding(policy: Any, role: str, condition_title: str | None) -> Any:
+    """The binding of `role` without a condition (title None), or with a condition titled so."""
+    for binding in policy.bindings:
+        if binding.role != role:
+            continue
+        conditional = binding.HasField("condition") and bool(binding.condition.expression)
+        if condition_title is None and not conditional:
+            return binding
+        if (
+            condition_title is not None
+            and conditional
+            and binding.condition.title == condition_title
+        ):
+            return binding
+    return None
 
 
 class PubSubPublisher:

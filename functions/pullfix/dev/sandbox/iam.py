@@ -1,9 +1,19 @@
 """IAM policy semantics as Google documents them: versions, conditions, etags.
 
 - A policy with conditional bindings is version 3; reading it at version 1 removes the
-  conditions and suffixes those bindings' roles with `_withcond_<hash>`.
+  conditions and suffixes those bindings' roles with `_withcond_<hash>` ("Policy versions",
+  https://cloud.google.com/iam/docs/policies#versions; "Role names with withcond",
+  https://cloud.google.com/iam/docs/troubleshooting-withcond). Requested version 3 of a
+  policy without conditions answers version 1 (GetPolicyOptions.requestedPolicyVersion).
+- A conditional binding is a binding entry of its own: the same role may appear once without
+  a condition and once under each condition ("Conditions overview",
+  https://cloud.google.com/iam/docs/conditions-overview).
 - Writing checks the etag: a stale one is 409 ABORTED, "There were concurrent policy changes".
-- A version-1 write cannot carry conditions, nor replace a policy that has them.
+- "Any operation that affects conditional role bindings must specify version 3": a version-1
+  write cannot carry conditions, nor (with the etag it was read with) replace a policy that
+  has them. Without an etag, "IAM allows you to overwrite a version 3 policy with a version 1
+  policy, and all of the conditions in the version 3 policy are lost" (Policy.version,
+  https://cloud.google.com/iam/docs/reference/rest/v1/Policy).
 """
 
 from __future__ import annotations
@@ -67,7 +77,7 @@ def set_policy(policy: Policy, request: Any, world: World) -> dict[str, Any]:
             400,
             "Policy version 3 is required for conditional role bindings (set policy.version to 3)",
         )
-    if policy.has_conditions and version < 3:
+    if policy.has_conditions and version < 3 and etag:
         raise ApiError(
             400,
             "The policy has conditional role bindings: it can only be replaced "
