@@ -192,8 +192,9 @@ def _cmd_replay(args: argparse.Namespace, stdout: TextIO) -> int:
     from pullfix.cli.output import output_format, write_structured
     from pullfix.cli.replay import dumps, render_row, replay_events, write_world
     from pullfix.cli.tables import render_table
-    from pullfix.core.config import ConfigError, load_config
+    from pullfix.core.config import ConfigError
     from pullfix.dev.sandbox import Sandbox, WorldError, load_world
+    from pullfix.settings import load_config
 
     try:
         world = load_world(args.world)
@@ -276,7 +277,8 @@ def _cmd_scan(args: argparse.Namespace, stdout: TextIO) -> int:
 
 def _cmd_config_validate(args: argparse.Namespace, stdout: TextIO) -> int:
     from pullfix.cli.output import output_format, write_structured
-    from pullfix.core.config import ConfigError, check_config, load_config
+    from pullfix.core.config import ConfigError, check_config
+    from pullfix.settings import load_config
 
     path = args.file or os.environ.get("PULLFIX_CONFIG")
     if not path:

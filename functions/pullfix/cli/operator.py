@@ -230,10 +230,11 @@ def run_scan(args: argparse.Namespace, out: TextIO) -> int:
     from pullfix.cli.output import output_format, write_json_line, write_structured
     from pullfix.cli.scan import ScanSummary, scan_filter
     from pullfix.cli.tables import render_table
-    from pullfix.core.config import ConfigError, load_config, parse_duration
+    from pullfix.core.config import ConfigError, parse_duration
     from pullfix.engine.ledger import MemoryLedger
     from pullfix.engine.remediate import Remediator
     from pullfix.gcp.adapter import GoogleAdapter
+    from pullfix.settings import load_config
 
     try:
         freshness = parse_duration(args.freshness, "--freshness")
@@ -420,11 +421,12 @@ def run_verify(args: argparse.Namespace, out: TextIO) -> int:
     """One verification pass now, as the scheduled `verify` function runs it."""
     from pullfix.cli.output import output_format, write_json_line, write_structured
     from pullfix.cli.tables import render_table
-    from pullfix.core.config import ConfigError, load_config
+    from pullfix.core.config import ConfigError
     from pullfix.engine.evidence import EvidenceCollector
     from pullfix.engine.runtime import OUTCOMES_VARIABLE, build_ledger, outcomes_topic
     from pullfix.engine.verify import logging_query, run_verification
     from pullfix.gcp.adapter import GoogleAdapter, PubSubPublisher
+    from pullfix.settings import load_config
 
     try:
         config = load_config(args.config or os.environ.get("PULLFIX_CONFIG") or None)
