@@ -631,21 +631,19 @@ def _tool_commands(commands: Any) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `pullfix` console script."""
     args = build_parser().parse_args(argv)
-    from pullfix.logs import log_to
+    from pullfix.logs import logs_to
 
     # stdout carries the command's own output; the log destination is given back after, so
     # a command run in-process (a test, a caller's script) leaves no stream of its own behind.
-    previous = log_to(sys.stderr)
-    try:
-        code: int = args.handler(args, sys.stdout)
-    except BrokenPipeError:
-        # The reader went away (`pullfix classify | head`): not an error, and nothing to say.
-        # Point stdout at /dev/null so that the interpreter's final flush is quiet too.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_OK
-    finally:
-        log_to(previous)
+    with logs_to(sys.stderr):
+        try:
+            code: int = args.handler(args, sys.stdout)
+        except BrokenPipeError:
+            # The reader went away (`pullfix classify | head`): not an error, nothing to say.
+            # Point stdout at /dev/null so that the interpreter's final flush is quiet too.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            return EXIT_OK
     return code
 
 

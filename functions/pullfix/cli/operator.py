@@ -243,10 +243,8 @@ def run_scan(args: argparse.Namespace, out: TextIO) -> int:
         raise _Stop(EXIT_INPUT, str(exc)) from exc
     parent = _scan_parent(args)
     fmt = output_format(args)
-    # The scan itself is always a dry run: --apply grants the plan it shows, afterwards.
-    from pullfix.logs import log_to
+    from pullfix.logs import logs_to
 
-    log_to(open(os.devnull, "w"))  # noqa: SIM115 - dry-run audit lines say what the table says
     clients = _clients()
     err = sys.stderr
 
@@ -262,7 +260,10 @@ def run_scan(args: argparse.Namespace, out: TextIO) -> int:
         adapter = GoogleAdapter(clients, timeout=config.api_timeout)
         remediator = Remediator(replace(config, dry_run=True), adapter, MemoryLedger())
         text = scan_filter(datetime.now(UTC), freshness)
-        summary = _guarded(lambda: _scan(clients, parent, text, remediator, progress))
+        # The scan itself is always a dry run (--apply grants the plan it shows, afterwards):
+        # its dry-run audit lines say what the table says.
+        with open(os.devnull, "w") as devnull, logs_to(devnull):
+            summary = _guarded(lambda: _scan(clients, parent, text, remediator, progress))
         if err.isatty():
             err.write("\n")
         applied = _apply(args, config, clients, adapter, summary) if args.apply else set()
@@ -340,7 +341,6 @@ def _apply(
     from pullfix.engine.remediate import Remediator
     from pullfix.engine.runtime import build_ledger, outcomes_topic
     from pullfix.gcp.adapter import PubSubPublisher
-    from pullfix.logs import log_to
 
     incidents = summary.incidents
     plans = list(dict.fromkeys(_plan_key(i["grant"]) for i in incidents if i.get("grant")))
@@ -377,7 +377,7 @@ def _apply(
         if sys.stdin.readline().strip().lower() not in ("y", "yes"):
             err.write("nothing was changed\n")
             return set()
-    log_to(err)
+    # The grants' audit lines go where the command's logs go (stderr: `main`).
     publisher = PubSubPublisher(clients, topic, config.api_timeout) if topic else None
     live = Remediator(config, adapter, ledger, publisher, lease=config.lease)
     live.after_the_fact = True
