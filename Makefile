@@ -39,6 +39,7 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff check functions tests bench
 	$(BIN)/ruff format --check functions tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 $(RUNTIME_STAMP): functions/requirements.txt Makefile
 	rm -rf $(RUNTIME)
@@ -50,4 +51,4 @@ bench: $(DEV_STAMP) $(RUNTIME_STAMP)
 	PULLFIX_BENCH_RUNTIME=$(abspath $(RUNTIME))/bin/python $(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) $(RUNTIME) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(RUNTIME) .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache

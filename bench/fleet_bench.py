@@ -411,11 +411,11 @@ def _verify(
 ) -> tuple[list[Any], int, Counter[str]]:
     """Verification passes as the scheduled function runs them, until every open incident
     was checked once: (each pass's report, the open incidents, the verdicts)."""
-    from pullfix.core.config import load_config
     from pullfix.engine.runtime import build_remediator
     from pullfix.engine.verify import PassReport, logging_query, run_verification
     from pullfix.gcp.clients import GoogleClients
     from pullfix.gcp.endpoints import sandbox_endpoint
+    from pullfix.settings import load_config
 
     config = load_config(config_path)
     clients = GoogleClients(

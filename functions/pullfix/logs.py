@@ -4,19 +4,27 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, TextIO
 
-__all__ = ["log", "log_to"]
+__all__ = ["log", "logs_to"]
 
-# Cloud Logging reads a function's stdout; command-line tools send logs to stderr instead.
+# Cloud Logging reads a function's stdout; command-line tools send logs to stderr instead,
+# within `logs_to`, which alone changes this.
 _stream: TextIO | None = None
 
 
-def log_to(stream: TextIO | None) -> TextIO | None:
-    """Send log lines to `stream` (None: stdout, the default); the destination before."""
-    global _stream  # one log destination per process
+@contextmanager
+def logs_to(stream: TextIO | None) -> Iterator[None]:
+    """Within the block, log lines go to `stream` (None: stdout), from every thread; on
+    leaving it, however, they go where they went before."""
+    global _stream  # noqa: PLW0603 - one log destination per process, set only here
     previous, _stream = _stream, stream
-    return previous
+    try:
+        yield
+    finally:
+        _stream = previous
 
 
 def log(

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
+from pullfix.core.lifecycle import State, lease_fields
 from pullfix.core.model import TransientError
 from pullfix.dev.sandbox import Sandbox
 from pullfix.engine.ledger import FirestoreLedger, Ledger, MemoryLedger
-from pullfix.engine.lifecycle import State, lease_fields
 from pullfix.gcp.clients import GoogleClients
 from pullfix.gcp.endpoints import emulator_hosts
 from tests.emulators import Running

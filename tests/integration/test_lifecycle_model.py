@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -39,6 +39,7 @@ SHARED = f"us-docker.pkg.dev/{IMAGES}/shared"
 MEMBER = f"serviceAccount:{DEFAULT_SA}"
 LEASE = 100
 NOW = datetime.now(UTC)
+T = TypeVar("T")
 
 
 class Died(BaseException):
@@ -46,13 +47,16 @@ class Died(BaseException):
 
 
 class FaultyLedger:
-    """The memory ledger, with a crash or an error armed at the n-th call from now."""
+    """The memory ledger, with a fault armed at the n-th call from now: a crash, an error
+    before the call reaches the ledger, or the answer lost after the call landed (Firestore
+    answering too late: the write is made, the worker sees an error)."""
 
     def __init__(self) -> None:
         self.inner = MemoryLedger()
         self.countdown: int | None = None
         self.fault: str = "crash"
         self.dead = False
+        self.losing = False
 
     def _step(self) -> bool:
         """False when the calling worker is dead (its call does nothing)."""
@@ -65,56 +69,64 @@ class FaultyLedger:
                 if self.fault == "crash":
                     self.dead = True
                     raise Died
-                raise TransientError("ledger: injected Firestore error")
+                if self.fault == "error":
+                    raise TransientError("ledger: injected Firestore error")
+                self.losing = True  # "lost": the call goes through, its answer does not
         return True
+
+    def _answer(self, value: T) -> T:
+        if self.losing:
+            self.losing = False
+            raise TransientError("ledger: the answer to a call that landed came too late")
+        return value
 
     def claim(self, key: str, now: datetime, window: int, data: dict[str, str]) -> Claim:
         if not self._step():
             raise Died
-        return self.inner.claim(key, now, window, data)
+        return self._answer(self.inner.claim(key, now, window, data))
 
     def take_over(
         self, key: str, now: datetime, window: int, data: dict[str, str], wall: float
     ) -> Claim:
         if not self._step():
             raise Died
-        return self.inner.take_over(key, now, window, data, wall)
+        return self._answer(self.inner.take_over(key, now, window, data, wall))
 
     def get(self, key: str, now: datetime) -> dict[str, str] | None:
         if not self._step():
             raise Died
-        return self.inner.get(key, now)
+        return self._answer(self.inner.get(key, now))
 
     def update(self, key: str, data: dict[str, str]) -> None:
         if self._step():
-            self.inner.update(key, data)
+            self._answer(self.inner.update(key, data))
 
     def release(self, key: str) -> None:
         if self._step():
-            self.inner.release(key)
+            self._answer(self.inner.release(key))
 
     def set_flag_once(self, key: str, flag: str, now: datetime, value: str = "true") -> bool:
         if not self._step():
             raise Died
-        return self.inner.set_flag_once(key, flag, now, value)
+        return self._answer(self.inner.set_flag_once(key, flag, now, value))
 
     def take_grant_slot(self, now: datetime, limit: int) -> bool:
         if not self._step():
             raise Died
-        return self.inner.take_grant_slot(now, limit)
+        return self._answer(self.inner.take_grant_slot(now, limit))
 
     def open_incident(self, key: str, data: dict[str, str], until: datetime) -> None:
         if self._step():
-            self.inner.open_incident(key, data, until)
+            self._answer(self.inner.open_incident(key, data, until))
 
     def open_incidents(self, now: datetime, limit: int) -> list[tuple[str, dict[str, str]]]:
         if not self._step():
             raise Died
-        return self.inner.open_incidents(now, limit)
+        return self._answer(self.inner.open_incidents(now, limit))
 
     def close_incident(self, key: str) -> None:
         if self._step():
-            self.inner.close_incident(key)
+            self._answer(self.inner.close_incident(key))
 
 
 class Outbox:
@@ -175,6 +187,7 @@ def test_the_lifecycle_keeps_its_promise(sandbox: Sandbox, clients: GoogleClient
 
         def deliver(self, message_id: str) -> None:
             self.ledger.dead = False  # a fresh instance takes the delivery
+            self.ledger.losing = False
             self.started.add(message_id)
             try:
                 self.engine.handle(_failure(message_id), NOW)
@@ -195,11 +208,12 @@ def test_the_lifecycle_keeps_its_promise(sandbox: Sandbox, clients: GoogleClient
             message=st.sampled_from(["m1", "m2", "m3"]),
             fault=st.one_of(
                 st.none(),
-                st.tuples(st.sampled_from(["crash", "error"]), st.integers(1, 10)),
+                st.tuples(st.sampled_from(["crash", "error", "lost"]), st.integers(1, 10)),
             ),
         )
         def a_delivery(self, message: str, fault: tuple[str, int] | None) -> None:
-            """A delivery, perhaps killed or failed at its n-th ledger call."""
+            """A delivery, perhaps killed or failed at its n-th ledger call, or its answer
+            lost after the call landed."""
             if fault is not None:
                 self.ledger.fault, self.ledger.countdown = fault
             self.deliver(message)

@@ -43,8 +43,11 @@ class Deployment:
     outcomes: str  # a pull subscription on the outcomes topic
     dead_letters: str  # a pull subscription on the dead-letter topic
 
-    def push_to_remediate(self, max_delivery_attempts: int | None = None) -> None:
-        """The remediate push subscription, as terraform/pubsub.tf makes it."""
+    def push_to_remediate(
+        self, max_delivery_attempts: int | None = None, backoff: str | None = None
+    ) -> None:
+        """The remediate push subscription, as terraform/pubsub.tf makes it; `backoff`, when
+        given, is the retry policy's minimum and maximum both."""
         endpoint = f"{self.function.url.rstrip('/')}/{self.failures}"
         body = deployed_subscription(
             self.failures,
@@ -52,6 +55,8 @@ class Deployment:
             endpoint,
             max_delivery_attempts,
         )
+        if backoff is not None:
+            body["retryPolicy"] = {"minimumBackoff": backoff, "maximumBackoff": backoff}
         self.pubsub.subscription("pullfix-remediate", body)
 
     def publish(self, entry: dict[str, Any]) -> str:
@@ -165,7 +170,9 @@ def test_a_5xx_is_pushed_again_and_handled_once(deployment: Deployment) -> None:
 def test_a_message_failing_every_attempt_is_dead_lettered_leaving_no_claim(
     deployment: Deployment,
 ) -> None:
-    deployment.push_to_remediate(FEWEST_ATTEMPTS)
+    # The deployed backoff (10 s doubling) only spaces the attempts out, over a minute and a
+    # half; what this test holds is what the last attempt leaves, so the attempts come 1 s apart.
+    deployment.push_to_remediate(FEWEST_ATTEMPTS, backoff="1s")
     deployment.sandbox.add_fault(method="artifactregistry.*", status=503, count=None)
     entry = event("default-pool", IMAGE)
     message_id = deployment.publish(entry)

@@ -41,6 +41,9 @@ AMBIGUOUS = (
 
 @pytest.fixture(scope="module")
 def pipe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+    """One remediate server and world for the module's tests (a cold start each would cost
+    more than the tests): each test's incidents are its own, an account and repository no
+    other test grants, so that they pass in any order (`pytest --reverse` runs them so)."""
     with pipeline(tmp_path_factory.mktemp("remediate")) as (running,):
         yield running
 
@@ -156,9 +159,11 @@ def test_grants_land_in_iam_with_the_verified_account(pipe: Pipeline) -> None:
 
 
 def test_the_default_account_is_resolved_from_the_project_number(pipe: Pipeline) -> None:
-    entry = event("default-pool", f"{SHARED}/base:2", workload="base-user")
+    # On a repository of its own: test_every_cause grants the default account on `shared`.
+    entry = event("default-pool", f"us-docker.pkg.dev/{IMAGES}/hot/app:1", workload="base-user")
     assert pipe.post(entry) == 200
-    assert f"serviceAccount:{DEFAULT_SA}" in pipe.reader_members(SHARED_REPO)
+    assert pipe.one_outcome(entry)["grant"]["member"] == f"serviceAccount:{DEFAULT_SA}"
+    assert f"serviceAccount:{DEFAULT_SA}" in pipe.reader_members(HOT_REPO)
 
 
 SPOOFS = [

@@ -20,8 +20,8 @@ import pytest
 import yaml
 
 from pullfix.core.intake import PullFailure, parse_event
+from pullfix.core.logfilter import matches, sink_filter
 from pullfix.dev.events import log_entry
-from pullfix.dev.logfilter import matches, sink_filter
 from pullfix.gcp.adapter import PERMISSIONS
 from tests.conftest import REPO
 

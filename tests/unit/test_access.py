@@ -29,7 +29,7 @@ from pullfix.core.model import (
 from pullfix.dev.sandbox.evaluate import ConditionError, evaluate_condition
 from pullfix.engine.evidence import EvidenceCollector
 from pullfix.gcp.errors import ApiCallError, NotFound, Retryable
-from pullfix.logs import log_to
+from pullfix.logs import logs_to
 
 EMAIL = "nodes@p1.iam.gserviceaccount.com"
 ME = f"serviceAccount:{EMAIL}"
@@ -193,11 +193,8 @@ class _Apis:
 def logged() -> Iterator[io.StringIO]:
     """The structured log lines written meanwhile."""
     stream = io.StringIO()
-    log_to(stream)
-    try:
+    with logs_to(stream):
         yield stream
-    finally:
-        log_to(None)
 
 
 def _signals(stream: io.StringIO) -> list[dict[str, Any]]:

@@ -17,11 +17,12 @@ from pullfix.core.config import (
     FirestoreLedgerConfig,
     check_config,
     config_from_dict,
+    config_from_yaml,
     lease_warning,
-    load_config,
     parse_duration,
     topic_name,
 )
+from pullfix.settings import config_from_env, load_config
 from tests.conftest import REPO
 from tests.unit.test_render import outcome as render_outcome
 
@@ -40,6 +41,23 @@ def test_defaults_never_grant() -> None:
     assert config == Config()
     assert not config.auto_grant.allows_repository("projects/p/locations/l/repositories/r")
     assert (config.escalation_grace, config.max_event_age, config.ledger) == (600, 86400, "memory")
+
+
+def test_the_functions_read_the_file_pullfix_config_names(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("dry_run: true\n")
+    assert config_from_env({"PULLFIX_CONFIG": str(path)}).dry_run is True
+    assert config_from_env({"PULLFIX_CONFIG": ""}) == Config()  # set but empty: the defaults
+    assert config_from_env({}) == Config()
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        config_from_env({"PULLFIX_CONFIG": str(tmp_path / "absent.yaml")})
+
+
+def test_the_file_s_bytes_alone_make_a_config() -> None:
+    assert config_from_yaml(b"dry_run: true\n", "inline").dry_run is True
+    assert config_from_yaml(b"", "inline") == Config()
+    with pytest.raises(ConfigError, match="config file inline is not valid YAML"):
+        config_from_yaml(b"auto_grant: [\n", "inline")
 
 
 def test_firestore_ledger() -> None:

@@ -14,8 +14,9 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from pullfix.core.config import ConfigError, config_from_dict, load_config
+from pullfix.core.config import ConfigError, config_from_dict
 from pullfix.core.configschema import config_schema
+from pullfix.settings import load_config
 from tests.unit.test_config import BAD
 
 REPO = Path(__file__).resolve().parents[2]

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from pullfix.core.lifecycle import TABLE, State, Step, lease_fields, next_step
 from pullfix.engine.ledger import MemoryLedger
-from pullfix.engine.lifecycle import TABLE, State, Step, lease_fields, next_step
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pullfix.core.logfilter import FilterError, compile_filter, matches, sink_filter
 from pullfix.core.manifests import ManifestError, images_in_manifests
-from pullfix.dev.logfilter import FilterError, compile_filter, matches, sink_filter
 
 MANIFESTS = """
 apiVersion: apps/v1

@@ -19,8 +19,13 @@ from pullfix.core.access import FALLBACK_BLIND, PolicyRead, explain_policies
 from pullfix.core.causes import Cause
 from pullfix.core.classify import Diagnosis
 from pullfix.core.judge import Evidence
-from pullfix.core.model import AccessDenied, AccessState, AccessVerdict, TransientError
-from pullfix.gcp.errors import ApiCallError, Retryable
+from pullfix.core.model import (
+    AccessDenied,
+    AccessState,
+    AccessVerdict,
+    GoogleApiError,
+    TransientError,
+)
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -134,9 +139,10 @@ def gather_access(
                 else collector.apis.troubleshoot(email, repository)
             )
             return
-        except Retryable as exc:  # the adapter makes these TransientError; another may not
-            raise TransientError(f"the Policy Troubleshooter: {exc}") from exc
-        except (AccessDenied, ApiCallError) as exc:
+        except (AccessDenied, GoogleApiError) as exc:
+            if isinstance(exc, GoogleApiError) and exc.retryable:
+                # 429, 5xx (the adapter makes these TransientError; another port may not)
+                raise TransientError(f"the Policy Troubleshooter: {exc}") from exc
             # A refusal (403: no permission, API disabled) or an error no retry mends
             # (400, 404): the troubleshooter cannot answer, so the fallback does, and
             # the event is not failed for Pub/Sub to redeliver it again and again.

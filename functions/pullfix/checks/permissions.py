@@ -30,7 +30,6 @@ HIERARCHY_PREFIXES = (
 def roles() -> dict[str, list[str]]:
     """Each custom role's permissions, sorted: the role's key in Terraform -> permissions."""
     # Imported here: the adapter's permission map is built from the checks' reads.
-    from pullfix.engine.ledger import LEDGER_PERMISSIONS
     from pullfix.gcp.adapter import PERMISSIONS
 
     reads = {p for permissions in read_permissions(CHECKS).values() for p in permissions}
@@ -40,7 +39,7 @@ def roles() -> dict[str, list[str]]:
         "hierarchy": sorted(p for p in reads if p.startswith(HIERARCHY_PREFIXES)),
         "repository_granter": sorted(PERMISSIONS["add_member_repository"]),
         "project_granter": sorted(PERMISSIONS["add_member_project"]),
-        "ledger": sorted(LEDGER_PERMISSIONS),
+        "ledger": sorted(PERMISSIONS["ledger"]),
         "publisher": sorted(PERMISSIONS["publish"]),
         # The verify function verifies each event's node as remediate does, and reads logs.
         "verifier": sorted({*verification, *PERMISSIONS["verify_logs"]}),

@@ -16,9 +16,10 @@ __all__ = ["load_histories", "open_history", "parse_outcomes"]
 def open_history(args: argparse.Namespace, clients: Any) -> Any:
     """The configured ledger (`--config`, else PULLFIX_CONFIG): the Firestore one the
     functions share. The memory ledger lives and dies with one process: nothing to read."""
-    from pullfix.core.config import ConfigError, load_config
+    from pullfix.core.config import ConfigError
     from pullfix.engine.ledger import FirestoreLedger
     from pullfix.engine.runtime import build_ledger, outcomes_topic
+    from pullfix.settings import load_config
 
     try:
         config = load_config(args.config or os.environ.get("PULLFIX_CONFIG") or None)

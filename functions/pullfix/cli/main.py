@@ -192,8 +192,9 @@ def _cmd_replay(args: argparse.Namespace, stdout: TextIO) -> int:
     from pullfix.cli.output import output_format, write_structured
     from pullfix.cli.replay import dumps, render_row, replay_events, write_world
     from pullfix.cli.tables import render_table
-    from pullfix.core.config import ConfigError, load_config
+    from pullfix.core.config import ConfigError
     from pullfix.dev.sandbox import Sandbox, WorldError, load_world
+    from pullfix.settings import load_config
 
     try:
         world = load_world(args.world)
@@ -296,7 +297,8 @@ def _cmd_scan(args: argparse.Namespace, stdout: TextIO) -> int:
 
 def _cmd_config_validate(args: argparse.Namespace, stdout: TextIO) -> int:
     from pullfix.cli.output import output_format, write_structured
-    from pullfix.core.config import ConfigError, check_config, load_config
+    from pullfix.core.config import ConfigError, check_config
+    from pullfix.settings import load_config
 
     path = args.file or os.environ.get("PULLFIX_CONFIG")
     if not path:
@@ -787,21 +789,19 @@ def _tool_commands(commands: Any) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `pullfix` console script."""
     args = build_parser().parse_args(argv)
-    from pullfix.logs import log_to
+    from pullfix.logs import logs_to
 
     # stdout carries the command's own output; the log destination is given back after, so
     # a command run in-process (a test, a caller's script) leaves no stream of its own behind.
-    previous = log_to(sys.stderr)
-    try:
-        code: int = args.handler(args, sys.stdout)
-    except BrokenPipeError:
-        # The reader went away (`pullfix classify | head`): not an error, and nothing to say.
-        # Point stdout at /dev/null so that the interpreter's final flush is quiet too.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_OK
-    finally:
-        log_to(previous)
+    with logs_to(sys.stderr):
+        try:
+            code: int = args.handler(args, sys.stdout)
+        except BrokenPipeError:
+            # The reader went away (`pullfix classify | head`): not an error, nothing to say.
+            # Point stdout at /dev/null so that the interpreter's final flush is quiet too.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            return EXIT_OK
     return code
 
 

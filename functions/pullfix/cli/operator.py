@@ -230,10 +230,11 @@ def run_scan(args: argparse.Namespace, out: TextIO) -> int:
     from pullfix.cli.output import output_format, write_json_line, write_structured
     from pullfix.cli.scan import ScanSummary, scan_filter
     from pullfix.cli.tables import render_table
-    from pullfix.core.config import ConfigError, load_config, parse_duration
+    from pullfix.core.config import ConfigError, parse_duration
     from pullfix.engine.ledger import MemoryLedger
     from pullfix.engine.remediate import Remediator
     from pullfix.gcp.adapter import GoogleAdapter
+    from pullfix.settings import load_config
 
     try:
         freshness = parse_duration(args.freshness, "--freshness")
@@ -242,10 +243,8 @@ def run_scan(args: argparse.Namespace, out: TextIO) -> int:
         raise _Stop(EXIT_INPUT, str(exc)) from exc
     parent = _scan_parent(args)
     fmt = output_format(args)
-    # The scan itself is always a dry run: --apply grants the plan it shows, afterwards.
-    from pullfix.logs import log_to
+    from pullfix.logs import logs_to
 
-    log_to(open(os.devnull, "w"))  # noqa: SIM115 - dry-run audit lines say what the table says
     clients = _clients()
     err = sys.stderr
 
@@ -261,7 +260,10 @@ def run_scan(args: argparse.Namespace, out: TextIO) -> int:
         adapter = GoogleAdapter(clients, timeout=config.api_timeout)
         remediator = Remediator(replace(config, dry_run=True), adapter, MemoryLedger())
         text = scan_filter(datetime.now(UTC), freshness)
-        summary = _guarded(lambda: _scan(clients, parent, text, remediator, progress))
+        # The scan itself is always a dry run (--apply grants the plan it shows, afterwards):
+        # its dry-run audit lines say what the table says.
+        with open(os.devnull, "w") as devnull, logs_to(devnull):
+            summary = _guarded(lambda: _scan(clients, parent, text, remediator, progress))
         if err.isatty():
             err.write("\n")
         applied = _apply(args, config, clients, adapter, summary) if args.apply else set()
@@ -351,7 +353,6 @@ def _apply(
     from pullfix.core.policy import GrantPlan
     from pullfix.engine.remediate import Remediator
     from pullfix.engine.runtime import build_ledger, outcomes_topic
-    from pullfix.logs import log_to
 
     incidents = summary.incidents
     plans = list(dict.fromkeys(_plan_key(i["grant"]) for i in incidents if i.get("grant")))
@@ -388,7 +389,7 @@ def _apply(
         if sys.stdin.readline().strip().lower() not in ("y", "yes"):
             err.write("nothing was changed\n")
             return set()
-    log_to(err)
+    # The grants' audit lines go where the command's logs go (stderr: `main`).
     publisher = _publisher(clients, topic, ledger, config)
     live = Remediator(config, adapter, ledger, publisher, lease=config.lease)
     live.after_the_fact = True
@@ -432,11 +433,12 @@ def run_verify(args: argparse.Namespace, out: TextIO) -> int:
     """One verification pass now, as the scheduled `verify` function runs it."""
     from pullfix.cli.output import output_format, write_json_line, write_structured
     from pullfix.cli.tables import render_table
-    from pullfix.core.config import ConfigError, load_config
+    from pullfix.core.config import ConfigError
     from pullfix.engine.evidence import EvidenceCollector
     from pullfix.engine.runtime import OUTCOMES_VARIABLE, build_ledger, outcomes_topic
     from pullfix.engine.verify import logging_query, run_verification
     from pullfix.gcp.adapter import GoogleAdapter, PubSubPublisher
+    from pullfix.settings import load_config
 
     try:
         config = load_config(args.config or os.environ.get("PULLFIX_CONFIG") or None)

@@ -15,7 +15,7 @@ from typing import Any
 
 from pullfix.core.causes import Action
 from pullfix.core.intake import PullFailure, format_timestamp, parse_event
-from pullfix.dev.logfilter import sink_filter
+from pullfix.core.logfilter import sink_filter
 from pullfix.engine.remediate import Remediator
 from pullfix.gcp.adapter import list_log_entries
 

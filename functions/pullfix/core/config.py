@@ -1,4 +1,6 @@
-"""The service's settings (DESIGN.md, "Config file"), loaded from PULLFIX_CONFIG.
+"""The service's settings (DESIGN.md, "Config file"), built from the file's bytes or its data.
+
+Reading the file that PULLFIX_CONFIG names is `pullfix.settings`'s; this module does no I/O.
 
 Every field is validated and a bad one is named. Defaults are the safe ones: with no file,
 pullfix never grants (the repository allow-list is empty) and only files tickets.
@@ -7,16 +9,14 @@ pullfix never grants (the repository allow-list is empty) and only files tickets
 from __future__ import annotations
 
 import fnmatch
-import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from pullfix.core.causes import Cause
-from pullfix.core.schema import load_yaml, mapping
-from pullfix.errors import PullfixError
+from pullfix.core.schema import mapping, parse_yaml
+from pullfix.errors import ConfigError
 
 __all__ = [
     "AUTO_GRANT_KEYS",
@@ -32,10 +32,10 @@ __all__ = [
     "Key",
     "Route",
     "check_config",
-    "config_from_env",
+    "config_from_dict",
+    "config_from_yaml",
     "format_duration",
     "lease_warning",
-    "load_config",
     "parse_duration",
     "topic_name",
 ]
@@ -287,10 +287,6 @@ DURATION_BOUNDS: dict[str, tuple[int, int]] = {
 FUNCTION_TIMEOUT = 120
 
 
-class ConfigError(PullfixError, ValueError):
-    """A config file that does not follow the schema; the message names the field."""
-
-
 @dataclass(frozen=True)
 class AutoGrant:
     """Where pullfix may grant `roles/artifactregistry.reader`, and how often."""
@@ -457,17 +453,13 @@ def lease_warning(config: Config) -> str | None:
     )
 
 
-def load_config(path: str | Path | None) -> Config:
-    """Read and validate a config file; None gives the defaults."""
-    if path is None:
-        return Config()
-    data = load_yaml(path, "config file", ConfigError, max_bytes=MAX_CONFIG_BYTES, strict=True)
+def config_from_yaml(raw: bytes, source: str) -> Config:
+    """Validate a config file's bytes (`source` names the file in errors); an empty file
+    gives the defaults."""
+    data = parse_yaml(
+        raw, f"config file {source}", ConfigError, max_bytes=MAX_CONFIG_BYTES, strict=True
+    )
     return config_from_dict(data if data is not None else {})
-
-
-def config_from_env() -> Config:
-    """The config named by PULLFIX_CONFIG, or the defaults."""
-    return load_config(os.environ.get(CONFIG_VARIABLE) or None)
 
 
 def config_from_dict(data: object) -> Config:

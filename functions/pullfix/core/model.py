@@ -106,6 +106,11 @@ class GoogleApiError(PullfixError):
         # nothing about the resource asked for.
         self.from_google = True
 
+    @property
+    def retryable(self) -> bool:
+        """Whether the same call may succeed later (429, 5xx: `pullfix.gcp.errors.Retryable`)."""
+        return False
+
 
 @dataclass(frozen=True, slots=True)
 class InstanceGroup:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 from typing import Any
 
-__all__ = ["load_yaml", "mapping"]
+__all__ = ["MAX_BYTES", "mapping", "parse_yaml"]
 
 # The deepest nesting a file may have. The config's deepest value is four levels down
 # (notify.routes[0].chat); a world file's, a few more. PyYAML composes nodes recursively, so a
@@ -48,33 +47,29 @@ def mapping(
     return value
 
 
-def load_yaml(
-    path: str | Path,
-    what: str,
+def parse_yaml(
+    raw: bytes,
+    source: str,
     error: type[ValueError],
     *,
     max_bytes: int = MAX_BYTES,
     strict: bool = False,
 ) -> Any:
-    """The YAML document in a file; `error` names the file, the line and what is wrong.
+    """The YAML document in the bytes of a file (`source` names it, as "config file PATH");
+    `error` names the source, the line and what is wrong. Reading the file is the caller's.
 
-    Always refused: a file larger than `max_bytes`, one that is not UTF-8 (a UTF-8 byte order
-    mark at the very start is allowed, as YAML allows it), nesting deeper than MAX_DEPTH, a
-    key given twice in one mapping (YAML requires unique keys; PyYAML would keep the last),
-    and values PyYAML cannot build (`2026-13-45`, a 5,000-digit integer). `strict` (the
-    config file) also refuses aliases (`*name`, so no "billion laughs"), merge keys (`<<`),
-    keys that are not strings, and invisible or control characters in any key or value.
+    Always refused: more than `max_bytes`, text that is not UTF-8 (a UTF-8 byte order mark at
+    the very start is allowed, as YAML allows it), nesting deeper than MAX_DEPTH, a key given
+    twice in one mapping (YAML requires unique keys; PyYAML would keep the last), and values
+    PyYAML cannot build (`2026-13-45`, a 5,000-digit integer). `strict` (the config file) also
+    refuses aliases (`*name`, so no "billion laughs"), merge keys (`<<`), keys that are not
+    strings, and invisible or control characters in any key or value.
     """
     import yaml  # only where a file is read: a function without a config never loads it
 
-    try:
-        with open(path, "rb") as stream:
-            raw = stream.read(max_bytes + 1)
-    except OSError as exc:
-        raise error(f"cannot read {what} {path}: {exc.strerror}") from exc
     if len(raw) > max_bytes:
-        raise error(f"{what} {path} is larger than {max_bytes} bytes")
-    text = _decode(raw, f"{what} {path}", error)
+        raise error(f"{source} is larger than {max_bytes} bytes")
+    text = _decode(raw, source, error)
     loader = None
     try:
         loader = _loader_class()(text)  # PyYAML's reader refuses control characters here
@@ -82,22 +77,22 @@ def load_yaml(
         node = loader.get_single_node()
         if node is None:
             return None
-        _check_node(loader, node, "", strict, f"{what} {path}", error, set())
+        _check_node(loader, node, "", strict, source, error, set())
         return loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" line {mark.line + 1}, column {mark.column + 1}:" if mark else ""
         problem = " ".join(p for p in (exc.context, exc.problem) if p)
-        raise error(f"{what} {path} is not valid YAML:{where} {problem}") from None
+        raise error(f"{source} is not valid YAML:{where} {problem}") from None
     except yaml.reader.ReaderError as exc:
         line = text[: exc.position].count("\n") + 1
         raise error(
-            f"{what} {path} is not valid YAML: line {line} has the control character "
+            f"{source} is not valid YAML: line {line} has the control character "
             f"U+{exc.character:04X}"
         ) from None
     except yaml.YAMLError as exc:
         problem = " ".join(str(exc).split())
-        raise error(f"{what} {path} is not valid YAML: {problem}") from None
+        raise error(f"{source} is not valid YAML: {problem}") from None
     finally:
         if loader is not None:
             loader.dispose()

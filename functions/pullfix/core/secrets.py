@@ -13,7 +13,7 @@ import re
 import urllib.parse
 from collections.abc import Mapping
 
-from pullfix.core.config import ConfigError
+from pullfix.errors import ConfigError
 
 __all__ = ["LOOPBACK_HOSTS", "github_token", "slack_token", "url_problem", "webhook_url"]
 

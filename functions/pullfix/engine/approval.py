@@ -35,14 +35,16 @@ from typing import TYPE_CHECKING, Any
 
 from pullfix.core.causes import Action
 from pullfix.core.classify import Diagnosis, classify
+from pullfix.core.imageref import ImageRef, InvalidReference, parse_image
 from pullfix.core.intake import PullFailure, format_timestamp, parse_timestamp
 from pullfix.core.judge import Evidence
 from pullfix.core.model import AccessDenied, GoogleApiError
 from pullfix.core.policy import Decision, GrantPlan
 from pullfix.core.refusals import api_refusal
-from pullfix.engine.lifecycle import State
+from pullfix.engine.lifecycle import InProgress, State
 from pullfix.ids import fingerprint
 from pullfix.logs import log
+from pullfix.notify.interactions import APPROVE, DENY, Click
 
 if TYPE_CHECKING:
     from pullfix.engine.remediate import Outcome, Remediator
@@ -53,7 +55,16 @@ __all__ = ["Answer", "Approvals", "Click", "request_id", "route_grant"]
 KEEP_AFTER_EXPIRY = 3600
 
 PENDING, APPROVED, REFUSED, DENIED = "pending", "approved", "refused", "denied"
-APPROVE, DENY = "approve", "deny"
+
+
+def _image(text: str | None) -> ImageRef | None:
+    """The event's image as a reference, or None (remediate reads it so too)."""
+    if text is None:
+        return None
+    try:
+        return parse_image(text)
+    except InvalidReference:
+        return None
 
 
 def request_id(grant_key: str) -> str:
@@ -185,16 +196,6 @@ def _describe(record: dict[str, str]) -> str:
     return f"waiting for an approver until {record.get('approvable_until')}: grant {grant}"
 
 
-@dataclass(frozen=True, slots=True)
-class Click:
-    """An authenticated click: which button, on which request, by whom (an email, or
-    `slack:USER_ID`)."""
-
-    request: str
-    verdict: str  # APPROVE or DENY
-    user: str
-
-
 @dataclass
 class Answer:
     """What a click came to: the HTTP status, a sentence for the card, and the request as
@@ -261,8 +262,6 @@ class Approvals:
     def _approve(
         self, click: Click, record: dict[str, str], decided: dict[str, str], now: datetime
     ) -> Answer:
-        from pullfix.engine.remediate import InProgress
-
         remediator = self.remediator
         plan = GrantPlan(record["resource"], record["role"], record["member"])
         failure = event_from_text(record["event"])
@@ -307,8 +306,6 @@ class Approvals:
     def _reconsider(self, failure: PullFailure, plan: GrantPlan, now: datetime) -> Outcome:
         """The event's evidence gathered again, as `remediate` gathers it, and the decision
         made again, with the approved plan: the grant path if it still holds."""
-        from pullfix.engine.remediate import _image
-
         remediator = self.remediator
         offline = classify(failure)
         image = _image(failure.image)

@@ -30,7 +30,7 @@ from pullfix.core.config import Config
 from pullfix.core.imageref import ImageRef, InvalidReference, parse_image
 from pullfix.core.intake import PullFailure, format_timestamp
 from pullfix.core.judge import IAM_CAUSES, EventClaims, Evidence
-from pullfix.core.model import AccessDenied, GoogleApiError, GoogleApis, TransientError
+from pullfix.core.model import AccessDenied, GoogleApiError, GoogleApis
 from pullfix.core.outcome import OUTCOME_SCHEMA
 from pullfix.core.policy import Decision, GrantPlan, decide, grant_facts
 from pullfix.core.refusals import ApiRefusal, api_refusal
@@ -39,7 +39,14 @@ from pullfix.engine.approval import route_grant
 from pullfix.engine.evidence import EvidenceCollector
 from pullfix.engine.granter import GrantAttempt, Granter, log_decision
 from pullfix.engine.ledger import Ledger
-from pullfix.engine.lifecycle import DEFAULT_LEASE, State, Step, lease_fields, next_step
+from pullfix.engine.lifecycle import (
+    DEFAULT_LEASE,
+    InProgress,
+    State,
+    Step,
+    lease_fields,
+    next_step,
+)
 from pullfix.engine.verify import incident_from_outcome
 from pullfix.ids import fingerprint
 from pullfix.logs import log
@@ -55,10 +62,6 @@ __all__ = [
 
 # A grant key in these states is a known grant incident: granted, or a grant under way.
 _GRANT_UNDER_WAY = frozenset({State.GRANTED.value, State.GRANTING.value})
-
-
-class InProgress(TransientError):
-    """This message's own work is under way elsewhere (a live lease): retry later."""
 
 
 class OutcomePublisher(Protocol):

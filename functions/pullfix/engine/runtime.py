@@ -13,7 +13,6 @@ from pullfix.core.config import (
     Config,
     ConfigError,
     FirestoreLedgerConfig,
-    config_from_env,
     lease_warning,
     topic_name,
 )
@@ -24,6 +23,7 @@ from pullfix.gcp.adapter import GoogleAdapter, PubSubPublisher
 from pullfix.gcp.clients import GoogleClients
 from pullfix.gcp.endpoints import EndpointError
 from pullfix.logs import log
+from pullfix.settings import config_from_env
 
 if TYPE_CHECKING:  # remediate's instances never load notify's code
     from pullfix.notify.delivery import Notifier

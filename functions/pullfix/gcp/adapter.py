@@ -30,7 +30,6 @@ from pullfix.core.model import (
     PolicyView,
     TransientError,
 )
-from pullfix.engine.ledger import LEDGER_PERMISSIONS
 from pullfix.gcp.clients import GoogleClients
 from pullfix.gcp.errors import Conflict, Denied, NotFound, Retryable, api_error
 from pullfix.gcp.retries import Retry, bounded_retry
@@ -60,7 +59,15 @@ PERMISSIONS = {
     "publish": ("pubsub.topics.publish",),
     # Verification: the kubelet's events of an incident's cluster since the action.
     "verify_logs": ("logging.logEntries.list",),
-    "ledger": LEDGER_PERMISSIONS,
+    # The Firestore ledger's reads, creates, updates and deletes (pullfix.engine.ledger's
+    # FirestoreLedger, over these clients' REST session).
+    "ledger": (
+        "datastore.entities.create",
+        "datastore.entities.delete",
+        "datastore.entities.get",
+        "datastore.entities.list",
+        "datastore.entities.update",
+    ),
 }
 
 CALL_TIMEOUT = 10.0

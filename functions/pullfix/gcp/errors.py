@@ -64,6 +64,10 @@ class Retryable(ApiCallError):
     """429 RESOURCE_EXHAUSTED, 5xx (INTERNAL, UNAVAILABLE, DEADLINE_EXCEEDED, UNKNOWN, ...):
     the same call may succeed later."""
 
+    @property
+    def retryable(self) -> bool:
+        return True
+
 
 _BY_STATUS: dict[str, type[ApiCallError]] = {
     "NOT_FOUND": NotFound,

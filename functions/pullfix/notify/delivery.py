@@ -34,9 +34,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pullfix.core.config import Config, ConfigError, Route
+from pullfix.core.ledger import Ledger
+from pullfix.core.lifecycle import State, Step, lease_fields, next_step
 from pullfix.core.secrets import github_token, slack_token, webhook_url
-from pullfix.engine.ledger import Ledger
-from pullfix.engine.lifecycle import State, Step, lease_fields, next_step
 from pullfix.errors import PullfixError
 from pullfix.ids import fingerprint
 from pullfix.logs import log
@@ -286,7 +286,7 @@ class Notifier:
         send: Callable[[str], str],
     ) -> str:
         """Send once per (outcome, destination): a lease while sending (see
-        `pullfix.engine.lifecycle`), then `sent` or `refused` for the dedupe window."""
+        `pullfix.core.lifecycle`), then `sent` or `refused` for the dedupe window."""
         event = outcome.get("event") or {}
         origin = event.get("message_id") or event.get("insert_id")
         parts = [origin, outcome["fingerprint"], outcome.get("action")]

@@ -32,14 +32,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pullfix.engine.approval import APPROVE, DENY, Click
-
 __all__ = [
+    "APPROVE",
     "AUDIENCE_VARIABLE",
     "CERTS_VARIABLE",
     "CHAT_ACCOUNT",
+    "DENY",
     "SLACK_SECRET_VARIABLE",
     "BadClick",
+    "Click",
     "Forged",
     "NotAClick",
     "chat_click",
@@ -47,6 +48,19 @@ __all__ = [
     "verify_chat",
     "verify_slack",
 ]
+
+APPROVE, DENY = "approve", "deny"
+
+
+@dataclass(frozen=True, slots=True)
+class Click:
+    """An authenticated click: which button, on which request, by whom (an email, or
+    `slack:USER_ID`)."""
+
+    request: str
+    verdict: str  # APPROVE or DENY
+    user: str
+
 
 CHAT_ACCOUNT = "chat@system.gserviceaccount.com"
 CHAT_JWT_CERTS = f"https://www.googleapis.com/service_accounts/v1/metadata/x509/{CHAT_ACCOUNT}"

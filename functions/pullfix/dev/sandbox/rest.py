@@ -644,7 +644,7 @@ _MAX_FILTER = 20_000
 
 @_route("POST", "/v2/entries:list", "logging.entries.list", "v2")
 def _list_entries(app: RestApp, request: Request, params: dict[str, str]) -> Any:
-    from pullfix.dev.logfilter import FilterError, matches
+    from pullfix.core.logfilter import FilterError, matches
 
     body = _body(request)
     if not isinstance(body, dict):

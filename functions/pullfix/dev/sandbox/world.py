@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from pullfix.core.gkeversion import GKEVersion, InvalidVersion
-from pullfix.core.schema import load_yaml, mapping
+from pullfix.core.schema import mapping
 from pullfix.errors import PullfixError
+from pullfix.settings import load_yaml
 
 __all__ = [
     "Binding",
