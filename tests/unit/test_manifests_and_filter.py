@@ -101,6 +101,18 @@ ENTRY = {
         ('jsonPayload.missing="x"', False),
         ("resource.labels.cluster_name=c1", True),
         ("", True),
+        # OR binds tighter than AND, unlike most languages: Cloud Logging's query language
+        # reads `a OR NOT b AND NOT c OR d` as `(a OR (NOT b)) AND ((NOT c) OR d)`
+        # (cloud.google.com/logging/docs/view/logging-query-language, "Boolean operators").
+        ('resource.type="k8s_node" AND jsonPayload.reason="Failed" OR log_id("events")', False),
+        ('log_id("events") OR resource.type="k8s_node" AND jsonPayload.reason="Pulled"', False),
+        ('resource.type="k8s_node" jsonPayload.reason="Pulled" OR log_id("events")', False),
+        (
+            'jsonPayload.reason="Pulled" OR NOT log_id("events") AND NOT log_id("kubelet") '
+            'OR resource.type="k8s_pod"',
+            False,
+        ),
+        ('log_id("events") AND jsonPayload.reason="Pulled" OR resource.type="k8s_pod"', True),
     ],
 )
 def test_filter_language(text: str, expected: bool) -> None:

@@ -4,7 +4,8 @@
 sink reads the same file (`sink_filter.txt`), `pullfix scan` queries Cloud Logging with it,
 and the sandbox evaluates it with `matches()` when serving `entries:list`.
 
-Supported: one comparison per line or joined by AND / OR / NOT (or `-`), parentheses,
+Supported: one comparison per line or joined by AND / OR / NOT (or `-`; OR binds tighter than
+AND, as in Logging), parentheses,
 `field=value`, `field!=value`, `field:value` (has: substring), `<`, `<=`, `>`, `>=`,
 `field=("a" OR "b")`, and `log_id("name")`. Comparisons ignore case, as Logging's do.
 """
@@ -82,19 +83,22 @@ class _Parser:
         self.index += 1
         return token
 
+    # Cloud Logging's OR binds tighter than AND (explicit, implicit or a new line): `a OR NOT
+    # b AND NOT c OR d` is `(a OR (NOT b)) AND ((NOT c) OR d)` (Logging query language,
+    # "Boolean operators": cloud.google.com/logging/docs/view/logging-query-language).
     def expression(self) -> Any:
-        node = self.conjunction()
-        while (token := self.peek()) is not None and token.text == "OR":
-            self.take()
-            node = ("or", node, self.conjunction())
-        return node
-
-    def conjunction(self) -> Any:
-        node = self.negation()
-        while (token := self.peek()) is not None and token.text not in {"OR", ")"}:
+        node = self.disjunction()
+        while (token := self.peek()) is not None and token.text != ")":
             if token.text == "AND":
                 self.take()
-            node = ("and", node, self.negation())
+            node = ("and", node, self.disjunction())
+        return node
+
+    def disjunction(self) -> Any:
+        node = self.negation()
+        while (token := self.peek()) is not None and token.text == "OR":
+            self.take()
+            node = ("or", node, self.negation())
         return node
 
     def negation(self) -> Any:
