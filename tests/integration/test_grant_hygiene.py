@@ -5,6 +5,7 @@ the official clients, against the strict sandbox. Nothing a user had is ever los
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from pullfix.engine.granter import GrantAttempt, Granter, RevokeRefused
 from pullfix.engine.ledger import MemoryLedger
 from pullfix.gcp.adapter import GoogleAdapter
 from pullfix.gcp.clients import GoogleClients
+from tests.integration.pipeline import CONFIG, IMAGES, event, pipeline
 
 pytestmark = pytest.mark.integration
 
@@ -260,3 +262,21 @@ def test_revoke_refuses_what_pullfix_does_not_grant(
     with pytest.raises(RevokeRefused, match=message):
         _granter(clients).revoke(plan, {})
     assert _bindings(clients) == before
+
+
+def test_an_expiring_grants_outcome_says_until_when(tmp_path: Path) -> None:
+    """The outcome notify tells the team, and `pullfix grants list` reads back, carries the
+    grant's condition: the binding pullfix wrote and when it ends, naming the incident."""
+    config = {**CONFIG, "auto_grant": {**CONFIG["auto_grant"], "expires_after": "2h"}}
+    with pipeline(tmp_path, config) as (pipe,):
+        entry = event("default-pool", f"us-docker.pkg.dev/{IMAGES}/shared/web:1.4")
+        assert pipe.post(entry) == 200
+        (outcome,) = pipe.outcomes()
+        assert outcome["action"] == "grant"
+        condition = outcome["grant"]["condition"]
+        assert condition["title"].startswith("pullfix-expires-")
+        assert condition["expression"].startswith('request.time < timestamp("')
+        assert outcome["fingerprint"] in condition.get("description", "")
+        bindings = pipe.sandbox.world.projects[IMAGES].repositories["shared"].policy.bindings
+        written = [b.to_dict() for b in bindings if b.condition is not None]
+        assert [b["condition"] for b in written] == [condition]

@@ -777,7 +777,13 @@ class Remediator:
             else:
                 first = evidence.repository_policy if plan.resource == evidence.repository else None
                 self.granter.grant(
-                    plan, facts, now, self._audit(failure, diagnosis, plan), attempt, first=first
+                    plan,
+                    facts,
+                    now,
+                    self._audit(failure, diagnosis, plan),
+                    attempt,
+                    first=first,
+                    incident=key,
                 )
             if attempt.result is None and resumed is not None:
                 # Refused now, but an earlier delivery's write may have landed with its
@@ -833,8 +839,10 @@ class Remediator:
             reasons = settled.reasons  # found in IAM after a lost answer
         elif not attempt.result.changed:
             reasons = (*reasons, "the binding was already there: nothing was written")
+        # The plan as the granter wrote it: with its expiry condition, if the config gave one.
+        written = settled.plan if settled.action is Action.GRANT and settled.plan else plan
         made = self._outcome(
-            failure, diagnosis, evidence, Decision(Action.GRANT, plan, reasons), key
+            failure, diagnosis, evidence, Decision(Action.GRANT, written, reasons), key
         )
         made.dry_run = False  # a grant is never a dry run, whatever the config says now
         return made
