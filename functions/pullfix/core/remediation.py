@@ -18,6 +18,7 @@ from typing import Any
 
 from pullfix.core.causes import Cause
 from pullfix.core.imageref import ImageRef, InvalidReference, parse_image
+from pullfix.core.model import NetworkGap
 
 __all__ = ["Context", "hcl", "image_word", "sh", "terraform_member", "ticket_draft"]
 
@@ -52,6 +53,8 @@ class Context:
     grant: dict[str, str] | None = None
     dry_run: bool = False
     escalation: bool = False
+    # The pieces the network check found missing from the pool's path (`network`).
+    network_gaps: tuple[NetworkGap, ...] = ()
 
 
 def sh(value: str) -> str:
@@ -314,6 +317,160 @@ def _auth_config_advice(c: Context) -> Advice:
     )
 
 
+def _tf_label(*parts: str) -> str:
+    label = re.sub(r"[^a-z0-9_]", "_", "_".join(parts).lower())
+    return label if label[:1].isalpha() else f"_{label}"
+
+
+def _gap_advice(gap: NetworkGap) -> Advice:
+    """One missing piece of the network path: what to do, as gcloud and as Terraform
+    (https://cloud.google.com/vpc/docs/configure-private-google-access,
+    https://cloud.google.com/nat/docs/set-up-manage-network-address-translation,
+    https://cloud.google.com/firewall/docs/using-firewalls)."""
+    project, region, network, subnet = gap.project, gap.region, gap.network, gap.subnetwork
+    flags = f"--project={sh(project)}"
+    if gap.kind == "private_google_access":
+        return (
+            [
+                f"Enable Private Google Access on subnetwork {subnet} ({project}, {region}): "
+                "the nodes have only internal addresses."
+            ],
+            [
+                f"gcloud compute networks subnets update {sh(subnet)} {flags} "
+                f"--region={sh(region)} --enable-private-ip-google-access"
+            ],
+            "# on the google_compute_subnetwork that defines the nodes' subnetwork:\n"
+            f'resource "google_compute_subnetwork" "{_tf_label(subnet)}" {{\n'
+            f"  project                  = {hcl(project)}\n"
+            f"  region                   = {hcl(region)}\n"
+            f"  name                     = {hcl(subnet)}\n"
+            "  private_ip_google_access = true\n"
+            "  # ...its other arguments as they are\n"
+            "}\n",
+        )
+    if gap.kind == "cloud_nat":
+        router = gap.router or f"{network}-nat-router"
+        commands = []
+        if not gap.router:
+            commands.append(
+                f"gcloud compute routers create {sh(router)} {flags} --region={sh(region)} "
+                f"--network={sh(network)}"
+            )
+        commands.append(
+            f"gcloud compute routers nats create {sh(subnet + '-nat')} {flags} "
+            f"--router={sh(router)} --region={sh(region)} --auto-allocate-nat-external-ips "
+            f"--nat-custom-subnet-ip-ranges={sh(subnet)}"
+        )
+        label = _tf_label(subnet, "nat")
+        subnet_path = f"projects/{project}/regions/{region}/subnetworks/{subnet}"
+        router_tf = f"{hcl(router)}" if gap.router else f"google_compute_router.{label}.name"
+        terraform = (
+            ""
+            if gap.router
+            else (
+                f'resource "google_compute_router" "{label}" {{\n'
+                f"  project = {hcl(project)}\n"
+                f"  region  = {hcl(region)}\n"
+                f"  name    = {hcl(router)}\n"
+                f"  network = {hcl(network)}\n"
+                "}\n\n"
+            )
+        )
+        terraform += (
+            f'resource "google_compute_router_nat" "{label}" {{\n'
+            f"  project                            = {hcl(project)}\n"
+            f"  region                             = {hcl(region)}\n"
+            f"  router                             = {router_tf}\n"
+            f"  name                               = {hcl(subnet + '-nat')}\n"
+            '  nat_ip_allocate_option             = "AUTO_ONLY"\n'
+            '  source_subnetwork_ip_ranges_to_nat = "LIST_OF_SUBNETWORKS"\n'
+            "  subnetwork {\n"
+            f"    name                    = {hcl(subnet_path)}\n"
+            '    source_ip_ranges_to_nat = ["ALL_IP_RANGES"]\n'
+            "  }\n"
+            "}\n"
+        )
+        return (
+            [
+                f"Give subnetwork {subnet} ({project}, {region}) a Cloud NAT gateway: its "
+                "nodes have only internal addresses, and registries outside Google are on "
+                "the internet."
+            ],
+            commands,
+            terraform,
+        )
+    if gap.kind == "egress_firewall":
+        priority = max(gap.priority - 1, 0)
+        name = f"allow-registry-egress-{network}"[:63].rstrip("-")
+        return (
+            [
+                f"Firewall rule {gap.detail} (priority {gap.priority}) denies egress tcp:443 "
+                f"in network {network}: allow tcp:443 to the registry at a higher priority "
+                "(a lower number), narrowed to its address ranges where you can, or change the "
+                "rule."
+            ],
+            [
+                f"gcloud compute firewall-rules create {sh(name)} {flags} "
+                f"--network={sh(network)} --direction=EGRESS --action=ALLOW --rules=tcp:443 "
+                f"--destination-ranges=0.0.0.0/0 --priority={priority}"
+            ],
+            f'resource "google_compute_firewall" "{_tf_label(name)}" {{\n'
+            f"  project            = {hcl(project)}\n"
+            f"  name               = {hcl(name)}\n"
+            f"  network            = {hcl(network)}\n"
+            '  direction          = "EGRESS"\n'
+            f"  priority           = {priority}\n"
+            '  destination_ranges = ["0.0.0.0/0"]\n'
+            "  allow {\n"
+            '    protocol = "tcp"\n'
+            '    ports    = ["443"]\n'
+            "  }\n"
+            "}\n",
+        )
+    vip = gap.detail
+    name = ("restricted" if vip.startswith("199.36.153.4") else "private") + "-googleapis"
+    return (
+        [
+            f"Route {vip} to the default internet gateway in network {network}: the "
+            "registry's name resolves to that range, which is reached through Private Google "
+            "Access only."
+        ],
+        [
+            f"gcloud compute routes create {sh(name)} {flags} --network={sh(network)} "
+            f"--destination-range={sh(vip)} --next-hop-gateway=default-internet-gateway"
+        ],
+        f'resource "google_compute_route" "{_tf_label(name)}" {{\n'
+        f"  project          = {hcl(project)}\n"
+        f"  name             = {hcl(name)}\n"
+        f"  network          = {hcl(network)}\n"
+        f"  dest_range       = {hcl(vip)}\n"
+        '  next_hop_gateway = "default-internet-gateway"\n'
+        "}\n",
+    )
+
+
+def _network_advice(c: Context) -> Advice:
+    if not c.network_gaps:
+        return (
+            [
+                "The node could not reach the registry: check DNS, firewall egress, Cloud NAT "
+                "and Private Google Access for private clusters."
+            ],
+            [],
+            None,
+        )
+    steps: list[str] = []
+    commands: list[str] = []
+    terraform: list[str] = []
+    for gap in c.network_gaps:
+        more_steps, more_commands, more_terraform = _gap_advice(gap)
+        steps += more_steps
+        commands += more_commands
+        if more_terraform:
+            terraform.append(more_terraform)
+    return steps, commands, "\n".join(terraform) or None
+
+
 def _text(*steps: str) -> Any:
     return lambda c: ([s.format(c=c) for s in steps], [], None)
 
@@ -340,10 +497,7 @@ _ADVICE: dict[Cause, Any] = {
         "Anyone with logging.logEntries.create can write such an entry: check its origin "
         "before acting."
     ),
-    Cause.NETWORK: _text(
-        "The node could not reach the registry: check DNS, firewall egress, Cloud NAT and "
-        "Private Google Access for private clusters."
-    ),
+    Cause.NETWORK: _network_advice,
     Cause.INVALID_NAME: _text(
         "The image reference {c.image} is malformed: fix it in the workload spec (lowercase "
         "repository, no scheme, a valid tag or digest)."
