@@ -16,9 +16,12 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from pullfix.errors import PullfixError
+
+if TYPE_CHECKING:
+    from pullfix.checks.posture import Posture
 
 __all__ = ["EXIT_ACCESS", "EXIT_CANNOT_PULL", "EXIT_TRANSIENT", "run_diagnose", "run_scan"]
 
@@ -129,7 +132,7 @@ def _cluster_name(args: argparse.Namespace) -> str:
 
 def run_diagnose(args: argparse.Namespace, out: TextIO) -> int:
     from pullfix.cli.output import output_format, write_structured
-    from pullfix.cli.preflight import CLUSTER_RE, check_images
+    from pullfix.cli.preflight import CLUSTER_RE, check_images, check_postures
     from pullfix.cli.tables import render_table
     from pullfix.core.manifests import ManifestError, images_in_manifests
     from pullfix.gcp.adapter import GoogleAdapter
@@ -163,7 +166,12 @@ def run_diagnose(args: argparse.Namespace, out: TextIO) -> int:
                 f"cluster {name} has no node pool {args.node_pool} (it has {', '.join(pools)})",
             )
         chosen = [args.node_pool] if args.node_pool else pools
-        checks = _guarded(lambda: check_images(adapter, cluster, chosen, list(images.items())))
+        checks, postures = _guarded(
+            lambda: (
+                check_images(adapter, cluster, chosen, list(images.items())),
+                check_postures(adapter, cluster, chosen),
+            )
+        )
     finally:
         clients.close()
     failed = [c for c in checks if c.status == "fail"]
@@ -174,6 +182,8 @@ def run_diagnose(args: argparse.Namespace, out: TextIO) -> int:
             "node_pools": chosen,
             "checks": [c.to_dict() for c in checks],
             "can_pull": not failed,
+            # Advisory: the node accounts against Google's recommendation; never fails.
+            "posture": [p.to_dict() for p in postures],
         }
         write_structured(report, fmt, out)
         return EXIT_CANNOT_PULL if failed else EXIT_OK
@@ -198,6 +208,7 @@ def run_diagnose(args: argparse.Namespace, out: TextIO) -> int:
             out.write(f"  fix:  {step}\n")
         if check.used_by:
             out.write(f"  used by: {', '.join(check.used_by)}\n")
+    _write_postures(postures, out)
     verdict = (
         f"{len(failed)} of {len(checks)} checks fail"
         if failed
@@ -205,6 +216,17 @@ def run_diagnose(args: argparse.Namespace, out: TextIO) -> int:
     )
     out.write(f"\n{verdict}\n")
     return EXIT_CANNOT_PULL if failed else EXIT_OK
+
+
+def _write_postures(postures: list[Posture], out: TextIO) -> None:
+    """The node accounts' posture, beside the pull verdict (advisory)."""
+    for posture in postures:
+        out.write(
+            f"\nposture: {posture.node_pool} ({posture.service_account}): {posture.status}: "
+            f"{posture.reasons[0]}\n"
+        )
+        for line in (*posture.reasons[1:], *posture.fix[:2]):
+            out.write(f"  {line}\n")
 
 
 # -- scan -----------------------------------------------------------------------------------

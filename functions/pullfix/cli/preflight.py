@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pullfix.checks import gather, judge
+from pullfix.checks.posture import Posture, check_posture
 from pullfix.core.access import FALLBACK_BLIND, POLICIES
 from pullfix.core.causes import Cause
 from pullfix.core.classify import Diagnosis
@@ -23,7 +24,7 @@ from pullfix.core.model import ClusterInfo, GoogleApis
 from pullfix.core.remediation import Context, ticket_draft
 from pullfix.engine.evidence import EvidenceCollector
 
-__all__ = ["CLUSTER_RE", "Check", "check_images"]
+__all__ = ["CLUSTER_RE", "Check", "check_images", "check_postures"]
 
 CLUSTER_RE = re.compile(r"projects/([^/]+)/locations/([^/]+)/clusters/([^/]+)")
 
@@ -145,3 +146,13 @@ def check_images(
                 )
             )
     return checks
+
+
+def check_postures(apis: GoogleApis, cluster: ClusterInfo, pool_names: list[str]) -> list[Posture]:
+    """Each named pool's node account against the role Google recommends for node accounts
+    (`pullfix.checks.posture`): advisory, beside the pull verdict, never a failed check."""
+    return [
+        check_posture(apis, cluster.project, pool.name, pool.service_account)
+        for pool in cluster.node_pools
+        if pool.name in pool_names
+    ]
