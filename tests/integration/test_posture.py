@@ -9,8 +9,8 @@ import copy
 import pytest
 
 from pullfix.dev.sandbox import Sandbox
-from pullfix.dev.sandbox.world import world_from_dict
-from tests.integration.pipeline import PROD, sa, world_dict
+from pullfix.dev.sandbox.world import Binding, world_from_dict
+from tests.integration.pipeline import LOCATION, PROD, sa, world_dict
 from tests.integration.test_operator import APPS, CLUSTER_NAME, diagnose, run
 
 pytestmark = pytest.mark.integration
@@ -64,3 +64,27 @@ def test_the_table_shows_the_posture_of_the_default_account(sandbox: Sandbox) ->
         done.stdout
     ), done.stdout + done.stderr
     assert "Compute Engine default service account" in done.stdout
+
+
+@pytest.mark.parametrize(("listed", "hidden"), [(False, True), (True, False)])
+def test_diagnose_lists_repositories_behind_a_group_it_cannot_read(
+    sandbox: Sandbox, listed: bool, hidden: bool
+) -> None:
+    """A reader binding to a group whose members pullfix may not read: remediate would fail
+    closed (a ticket), and diagnose says which repository and why. The same binding to a
+    group the troubleshooter can expand (without the account in it) is no such surprise."""
+    sandbox.world.projects[PROD].repositories["apps"].policy.bindings.append(
+        Binding("roles/artifactregistry.reader", ["group:platform@example.com"])
+    )
+    if listed:
+        sandbox.world.groups["platform@example.com"] = ["user:alice@example.com"]
+    code, result = diagnose(sandbox, "--node-pool", "dry-pool", f"{APPS}/web:1.0")
+    assert code == 1  # no grant reaches the account either way: the pull fails
+    seen = result["cannot_see"]
+    if hidden:
+        (item,) = seen
+        assert item["repository"] == f"projects/{PROD}/locations/{LOCATION}/repositories/apps"
+        assert item["node_pool"] == "dry-pool"
+        assert "group:platform@example.com" in item["why"]
+    else:
+        assert seen == []

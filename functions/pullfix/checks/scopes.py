@@ -4,6 +4,15 @@ A node's token carries the pool's scopes, which cannot change on existing nodes;
 devstorage.read_only, read_write, full_control or cloud-platform the registry refuses it
 whatever IAM says. Reads nothing of its own: `config.oauthScopes` comes with the cluster that
 verification read. Names `scope`.
+
+`cloud-platform.read-only` is not storage read for a pull. Artifact Registry's guides name the
+storage `read-only` scope for pulling images from Compute Engine and GKE nodes, and
+`read-write`, `cloud-platform` or `full-control` for pushing
+(https://cloud.google.com/artifact-registry/docs/integrate-compute,
+https://cloud.google.com/artifact-registry/docs/deploy); the Artifact Registry API's discovery
+document lists `cloud-platform.read-only` only for its own read methods (`repositories.get`,
+`tags.get`), not for the Docker endpoint kubelet pulls from. gcpdiag accepts it; without a
+Google document that does, pullfix does not.
 """
 
 from __future__ import annotations

@@ -184,6 +184,8 @@ def run_diagnose(args: argparse.Namespace, out: TextIO) -> int:
             "can_pull": not failed,
             # Advisory: the node accounts against Google's recommendation; never fails.
             "posture": [p.to_dict() for p in postures],
+            # Repositories whose access pullfix cannot tell (group membership it may not read).
+            "cannot_see": _cannot_see(checks),
         }
         write_structured(report, fmt, out)
         return EXIT_CANNOT_PULL if failed else EXIT_OK
@@ -208,7 +210,7 @@ def run_diagnose(args: argparse.Namespace, out: TextIO) -> int:
             out.write(f"  fix:  {step}\n")
         if check.used_by:
             out.write(f"  used by: {', '.join(check.used_by)}\n")
-    _write_postures(postures, out)
+    _write_advisories(postures, checks, out)
     verdict = (
         f"{len(failed)} of {len(checks)} checks fail"
         if failed
@@ -218,8 +220,26 @@ def run_diagnose(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_CANNOT_PULL if failed else EXIT_OK
 
 
-def _write_postures(postures: list[Posture], out: TextIO) -> None:
-    """The node accounts' posture, beside the pull verdict (advisory)."""
+def _cannot_see(checks: list[Any]) -> list[dict[str, str]]:
+    """Each repository whose access a binding pullfix cannot expand leaves untold: remediate
+    tickets (fails closed) there instead of granting. See docs/permissions.md."""
+    from pullfix.core.imageref import InvalidReference, parse_image
+
+    out: list[dict[str, str]] = []
+    for check in checks:
+        for why in check.cannot_see:
+            try:
+                repository = parse_image(check.image).ar_repository or check.image
+            except InvalidReference:
+                repository = check.image
+            out.append({"repository": repository, "node_pool": check.node_pool, "why": why})
+    return out
+
+
+def _write_advisories(postures: list[Posture], checks: list[Any], out: TextIO) -> None:
+    """What pullfix cannot see, and the node accounts' posture, beside the pull verdict."""
+    for item in _cannot_see(checks):
+        out.write(f"\ncannot see: {item['repository']} for {item['node_pool']}: {item['why']}\n")
     for posture in postures:
         out.write(
             f"\nposture: {posture.node_pool} ({posture.service_account}): {posture.status}: "
