@@ -135,6 +135,15 @@ def _cluster_flags(c: Context) -> str:
     )
 
 
+def _granted_project(c: Context) -> str | None:
+    """The project of a project-level grant (`auto_grant.level: project`, a resource
+    `projects/P`), or None for a grant on the repository: the command and the Terraform
+    both read the level here."""
+    if c.grant and c.grant["resource"].count("/") == 1:
+        return c.grant["resource"].split("/")[1]
+    return None
+
+
 def terraform_member(c: Context) -> str:
     """A Terraform resource that codifies the reader grant, so it does not drift."""
     project, location, repo = _repo_parts(c.repository)
@@ -142,10 +151,11 @@ def terraform_member(c: Context) -> str:
     label = re.sub(r"[^a-z0-9_]", "_", f"{repo}_{(c.account or 'node').split('@')[0]}".lower())
     if label[0].isdigit():  # an identifier starts with a letter or an underscore
         label = f"_{label}"
-    if c.grant and c.grant["resource"].count("/") == 1:
+    granted_project = _granted_project(c)
+    if granted_project is not None:
         return (
             f'resource "google_project_iam_member" "{label}_ar_reader" {{\n'
-            f"  project = {hcl(project)}\n"
+            f"  project = {hcl(granted_project)}\n"
             '  role    = "roles/artifactregistry.reader"\n'
             f"  member  = {hcl(member)}\n"
             "}\n"
@@ -164,6 +174,12 @@ def terraform_member(c: Context) -> str:
 def _grant_command(c: Context) -> str:
     project, location, repo = _repo_parts(c.repository)
     member = f"serviceAccount:{c.account}" if c.account else "serviceAccount:NODE_SA_EMAIL"
+    granted_project = _granted_project(c)
+    if granted_project is not None:
+        return (
+            f"gcloud projects add-iam-policy-binding {sh(granted_project)} "
+            f"--member={sh(member)} --role=roles/artifactregistry.reader"
+        )
     return (
         f"gcloud artifacts repositories add-iam-policy-binding {sh(repo)} "
         f"--project={sh(project)} --location={sh(location)} "
