@@ -130,7 +130,8 @@ def read_permissions(checks: Sequence[Check] = CHECKS) -> dict[str, tuple[str, .
 def _where(evidence: Evidence) -> list[str]:
     out = []
     if evidence.cluster is not None:
-        out.append(f"cluster {evidence.cluster.name} confirmed by the GKE API")
+        kind = "Autopilot cluster" if evidence.cluster.autopilot else "cluster"
+        out.append(f"{kind} {evidence.cluster.name} confirmed by the GKE API")
     if evidence.pool is not None:
         account = f", account {evidence.account_email}" if evidence.account_email else ""
         out.append(

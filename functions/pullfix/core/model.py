@@ -165,6 +165,14 @@ class ClusterInfo:
     name: str
     master_version: str
     node_pools: tuple[NodePoolInfo, ...]
+    # Autopilot (GKE v1 `Cluster.autopilot.enabled`): GKE makes and manages the node pools, so
+    # none is the user's to create or recreate; the nodes' account and scopes are the cluster's
+    # auto-provisioning defaults (`autoscaling.autoprovisioningNodePoolDefaults`), set when
+    # the cluster is created (https://cloud.google.com/kubernetes-engine/docs/reference/rest/
+    # v1/projects.locations.clusters#Cluster, #Autopilot, #AutoprovisioningNodePoolDefaults).
+    autopilot: bool = False
+    autoprovisioning_account: str | None = None  # "default" or an email; None: not set
+    autoprovisioning_scopes: tuple[str, ...] = ()
 
     def candidate_groups(self, node: str) -> list[tuple[NodePoolInfo, InstanceGroup]]:
         """The pools' instance groups whose names could hold the node (GKE's naming). Only

@@ -52,6 +52,7 @@ class Context:
     grant: dict[str, str] | None = None
     dry_run: bool = False
     escalation: bool = False
+    autopilot: bool = False  # the cluster is Autopilot: GKE owns its node pools
 
 
 def sh(value: str) -> str:
@@ -204,7 +205,67 @@ def _grant_advice(c: Context) -> Advice:
     return steps, [_grant_command(c)], terraform_member(c)
 
 
+# Autopilot: GKE creates, sizes and deletes the node pools, from the cluster's auto-provisioning
+# defaults. The nodes' account and scopes are chosen when the cluster is created (`gcloud
+# container clusters create-auto --service-account --scopes`:
+# https://cloud.google.com/kubernetes-engine/docs/how-to/creating-an-autopilot-cluster), and
+# access scopes cannot be modified on existing node pools
+# (https://cloud.google.com/kubernetes-engine/docs/how-to/access-scopes), which in Autopilot
+# are GKE's, not the user's to recreate. So the fix is an Autopilot cluster created with them,
+# never a node pool.
+_CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
+
+
+def _autopilot_cluster(c: Context, account: str | None) -> tuple[str, str]:
+    """The `create-auto` command and the Terraform cluster for a new Autopilot cluster whose
+    nodes run as `account` (the default one when None) with the cloud-platform scope."""
+    name = f"{c.cluster or 'CLUSTER'}-2"
+    flags = f"--location={_q(c.location, 'LOCATION')} --project={_q(c.project, 'PROJECT')}"
+    who = f" --service-account={sh(account)}" if account else ""
+    command = (
+        f"gcloud container clusters create-auto {sh(name)} {flags}{who} --scopes=cloud-platform"
+    )
+    label = re.sub(r"[^a-z0-9_]", "_", name.lower())
+    if label[0].isdigit():
+        label = f"_{label}"
+    account_line = f"      service_account = {hcl(account)}\n" if account else ""
+    terraform = (
+        f'resource "google_container_cluster" "{label}" {{\n'
+        f"  project          = {hcl(c.project or 'PROJECT')}\n"
+        f"  location         = {hcl(c.location or 'LOCATION')}\n"
+        f"  name             = {hcl(name)}\n"
+        "  enable_autopilot = true\n"
+        "  cluster_autoscaling {\n"
+        "    auto_provisioning_defaults {\n"
+        f"{account_line}"
+        f'      oauth_scopes    = ["{_CLOUD_PLATFORM}"]\n'
+        "    }\n"
+        "  }\n"
+        "}\n"
+    )
+    return command, terraform
+
+
+def _autopilot_scope_advice(c: Context) -> Advice:
+    command, terraform = _autopilot_cluster(c, c.account)
+    return (
+        [
+            f"Cluster {c.cluster or '?'} is Autopilot: GKE makes its node pools from the "
+            "cluster's auto-provisioning defaults, whose OAuth scopes lack storage read. They "
+            "were set when the cluster was created, existing nodes keep them, and the node "
+            "pools are GKE's: there is none of yours to add or recreate.",
+            "Create an Autopilot cluster with the cloud-platform scope (the default for a "
+            "custom node account when no --scopes is given), move the workloads to it, delete "
+            "the old cluster.",
+        ],
+        [command],
+        terraform,
+    )
+
+
 def _scope_advice(c: Context) -> Advice:
+    if c.autopilot:
+        return _autopilot_scope_advice(c)
     pool = c.node_pool or "POOL"
     account = f" --service-account={sh(c.account)}" if c.account else ""
     label = sh(f"cloud.google.com/gke-nodepool={pool}")
@@ -314,6 +375,34 @@ def _auth_config_advice(c: Context) -> Advice:
     )
 
 
+def _service_account_advice(c: Context) -> Advice:
+    enable = f"gcloud iam service-accounts enable {_q(c.account, 'NODE_SA_EMAIL')}"
+    if not c.autopilot:
+        return (
+            [
+                f"The node service account {c.account or '?'} is disabled or deleted: enable "
+                "it, undelete it (within 30 days), or move the workloads to a pool with a "
+                "working account."
+            ],
+            [enable],
+            None,
+        )
+    command, terraform = _autopilot_cluster(c, None)
+    return (
+        [
+            f"The node service account {c.account or '?'} is disabled or deleted: enable it, "
+            "or undelete it (within 30 days).",
+            f"Cluster {c.cluster or '?'} is Autopilot: its nodes' account is the cluster's "
+            "auto-provisioning default, chosen when the cluster was created; no node pool can "
+            "take another. Otherwise, an Autopilot cluster with a working account (below, "
+            "with the Compute Engine default one or --service-account=EMAIL), the workloads "
+            "moved to it.",
+        ],
+        [enable, command],
+        terraform,
+    )
+
+
 def _text(*steps: str) -> Any:
     return lambda c: ([s.format(c=c) for s in steps], [], None)
 
@@ -323,14 +412,7 @@ _ADVICE: dict[Cause, Any] = {
     Cause.CROSS_PROJECT: _grant_advice,
     Cause.SCOPE: _scope_advice,
     Cause.VERSION: _version_advice,
-    Cause.SERVICE_ACCOUNT: lambda c: (
-        [
-            f"The node service account {c.account or '?'} is disabled or deleted: enable it, "
-            "undelete it (within 30 days), or move the workloads to a pool with a working account."
-        ],
-        [f"gcloud iam service-accounts enable {_q(c.account, 'NODE_SA_EMAIL')}"],
-        None,
-    ),
+    Cause.SERVICE_ACCOUNT: _service_account_advice,
     Cause.NOT_FOUND: _not_found_advice,
     Cause.PERMISSION: _permission_advice,
     Cause.RATE_LIMIT: _rate_limit_advice,

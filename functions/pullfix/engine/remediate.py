@@ -844,6 +844,7 @@ class Remediator:
             grant=decision.plan.to_dict() if decision.plan else None,
             dry_run=self.config.dry_run,
             escalation=escalation,
+            autopilot=evidence.cluster is not None and evidence.cluster.autopilot,
         )
         draft = ticket_draft(context)
         draft["fingerprint"] = key

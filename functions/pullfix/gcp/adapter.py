@@ -74,7 +74,10 @@ def _retry_within(timeout: float) -> Retry:
 # What pullfix reads of a cluster (GKE API v1 `Cluster`, REST field names).
 _CLUSTER_FIELDS = (
     "name,location,currentMasterVersion,currentNodeVersion,"
-    "nodePools(name,version,instanceGroupUrls,config/serviceAccount,config/oauthScopes)"
+    "nodePools(name,version,instanceGroupUrls,config/serviceAccount,config/oauthScopes),"
+    # The cluster's kind: Autopilot, and the defaults its auto-created pools take.
+    "autopilot/enabled,"
+    "autoscaling/autoprovisioningNodePoolDefaults(serviceAccount,oauthScopes)"
 )
 
 
@@ -217,12 +220,16 @@ class GoogleAdapter:
             )
             for pool in cluster.get("nodePools") or ()
         )
+        defaults = (cluster.get("autoscaling") or {}).get("autoprovisioningNodePoolDefaults") or {}
         return ClusterInfo(
             project=project,
             location=str(cluster.get("location", "")),
             name=str(cluster.get("name", "")),
             master_version=str(cluster.get("currentMasterVersion", "")),
             node_pools=pools,
+            autopilot=(cluster.get("autopilot") or {}).get("enabled") is True,
+            autoprovisioning_account=defaults.get("serviceAccount") or None,
+            autoprovisioning_scopes=tuple(defaults.get("oauthScopes") or ()),
         )
 
     def project_number(self, project: str) -> int | None:

@@ -297,6 +297,22 @@ def cluster_json(project: Project, cluster: Cluster) -> dict[str, Any]:
             }
         )
     node_versions = sorted((p.version for p in cluster.node_pools.values()), key=_version_key)
+    kind: dict[str, Any] = {"autopilot": {}}  # proto3 JSON leaves out `enabled: false`
+    if cluster.autopilot:
+        # An Autopilot cluster's pools are made from its auto-provisioning defaults
+        # (https://cloud.google.com/kubernetes-engine/docs/reference/rest/v1/
+        # projects.locations.clusters#ClusterAutoscaling): the world's first pool stands for them.
+        first = next(iter(cluster.node_pools.values()))
+        kind = {
+            "autopilot": {"enabled": True},
+            "autoscaling": {
+                "enableNodeAutoprovisioning": True,
+                "autoprovisioningNodePoolDefaults": {
+                    "serviceAccount": first.service_account,
+                    "oauthScopes": list(first.oauth_scopes),
+                },
+            },
+        }
     return {
         "name": cluster.name,
         "location": cluster.location,
@@ -310,6 +326,7 @@ def cluster_json(project: Project, cluster: Cluster) -> dict[str, Any]:
         "selfLink": base,
         "network": "default",
         "nodePools": pools,
+        **kind,
     }
 
 

@@ -136,6 +136,7 @@ class Cluster:
     location: str
     version: str
     node_pools: dict[str, NodePool]
+    autopilot: bool = False  # GKE makes its node pools; their defaults are the cluster's
 
 
 @dataclass
@@ -570,7 +571,10 @@ def _project(pid: str, value: object, where: str) -> Project:
 
 def _cluster(name: str, value: object, where: str) -> Cluster:
     _check_name(name, where)
-    data = _mapping(value, where, ("location", "version", "node_pools"))
+    data = _mapping(value, where, ("location", "version", "node_pools", "autopilot"))
+    autopilot = data.get("autopilot", False)
+    if not isinstance(autopilot, bool):
+        raise WorldError(f"{where}.autopilot: expected true or false, got {autopilot!r}")
     location = _location(data.get("location"), f"{where}.location")
     version = _version(data.get("version"), f"{where}.version")
     pools_data = _mapping(data.get("node_pools") or {}, f"{where}.node_pools", None)
@@ -580,7 +584,9 @@ def _cluster(name: str, value: object, where: str) -> Cluster:
         str(p): _node_pool(str(p), spec, f"{where}.node_pools.{p}", version)
         for p, spec in pools_data.items()
     }
-    return Cluster(name=name, location=location, version=version, node_pools=pools)
+    return Cluster(
+        name=name, location=location, version=version, node_pools=pools, autopilot=autopilot
+    )
 
 
 def _node_pool(name: str, value: object, where: str, cluster_version: str) -> NodePool:
@@ -751,6 +757,7 @@ def _project_dict(project: Project) -> dict[str, Any]:
                     }
                     for p in c.node_pools.values()
                 },
+                **({"autopilot": True} if c.autopilot else {}),
             }
             for name, c in project.clusters.items()
         }
