@@ -111,3 +111,90 @@ def test_autopilot_with_storage_scope_and_no_role_is_granted_like_any_cluster() 
     result = _remediate(_world(autopilot=True, scopes=[CLOUD]))
     assert (result["cause"], result["action"]) == ("role", "grant")
     assert result["grant"]["member"] == f"serviceAccount:{ACCOUNT}"
+
+
+# -- containerd 2 and Docker schema 1 -------------------------------------------------------
+
+SCHEMA_1 = "application/vnd.docker.distribution.manifest.v1+prettyjws"
+SCHEMA_2 = "application/vnd.docker.distribution.manifest.v2+json"
+# GKE 1.33's containerd 2.0, as kubelet reported it (tests/data/containerd2_schema1.txt).
+REFUSED_SCHEMA_1 = (
+    f'failed to pull and unpack image "{IMAGE}": failed to get converter for "{IMAGE}": '
+    "Pulling Schema 1 images have been deprecated and disabled by default since containerd "
+    "v2.0. As a workaround you may set an environment variable "
+    "`CONTAINERD_ENABLE_DEPRECATED_PULL_SCHEMA_1_IMAGE=1`, but this will be completely removed "
+    "in containerd v2.1."
+)
+
+
+def _image_world(media_type: str, version: str = "1.33.2-gke.1111000") -> dict[str, Any]:
+    world = _world(autopilot=False, scopes=[CLOUD])
+    project = world["projects"][PROJECT]
+    project["clusters"]["c"]["node_pools"]["pool-1"]["version"] = version
+    project["repositories"]["apps"]["manifests"] = {"web:1": {"media_type": media_type}}
+    project["repositories"]["apps"]["iam"] = [
+        {"role": "roles/artifactregistry.reader", "members": [f"serviceAccount:{ACCOUNT}"]}
+    ]
+    return world
+
+
+def _remediate_text(world: dict[str, Any], message: str, reason: str = "Failed") -> dict[str, Any]:
+    entry = log_entry(
+        project=PROJECT,
+        location="us-central1",
+        cluster="c",
+        namespace="shop",
+        pod="web-7d9f8c5b4-xk2p9",
+        node=NODE,
+        message=message,
+        reason=reason,
+    )
+    with Sandbox(world_from_dict(world), strict=True) as box:
+        (result,) = replay_events(
+            world_from_dict(world), CONFIG, [("line 1", parse_event(entry))], box
+        )
+    return result
+
+
+def test_the_adapter_reads_a_tags_manifest_type_and_size() -> None:
+    world = _image_world(SCHEMA_1)
+    world["projects"][PROJECT]["repositories"]["apps"]["manifests"]["web:1"]["size_bytes"] = 7
+    with Sandbox(world_from_dict(world), strict=True) as box:
+        clients = GoogleClients(sandbox_endpoint(box.endpoint))
+        try:
+            adapter = GoogleAdapter(clients)
+            repository = f"projects/{PROJECT}/locations/us-central1/repositories/apps"
+            found = adapter.docker_image(repository, "web", "1")
+            by_digest = adapter.docker_image(
+                repository, "web", found.name.rsplit("@", 1)[1] if found else ""
+            )
+            missing = adapter.docker_image(repository, "web", "2")
+        finally:
+            clients.close()
+    assert found is not None and (found.media_type, found.size_bytes) == (SCHEMA_1, 7)
+    assert found.name.startswith(f"{repository}/dockerImages/web@sha256:")
+    assert by_digest == found and missing is None
+
+
+def test_a_schema_1_image_on_containerd_2_is_an_image_format_ticket_never_a_grant() -> None:
+    result = _remediate_text(_image_world(SCHEMA_1), pull_message(IMAGE, REFUSED_SCHEMA_1))
+    assert (result["cause"], result["action"]) == ("image_format", "ticket")
+    assert result["grant"] is None
+    assert f"is a Docker schema 1 image ({SCHEMA_1}, Artifact Registry)" in result["reasons"][0]
+    assert result["ticket"]["commands"][0] == f"docker buildx build --tag {IMAGE} --push ."
+
+
+def test_the_same_text_after_the_image_was_pushed_again_is_not_image_format() -> None:
+    """The tag now names a schema 2 manifest: the registry, not the old text, decides."""
+    result = _remediate_text(_image_world(SCHEMA_2), pull_message(IMAGE, REFUSED_SCHEMA_1))
+    assert result["cause"] == "unknown"
+    assert any(f"is {SCHEMA_2}, not Docker schema 1" in r for r in result["reasons"])
+
+
+def test_a_follow_up_that_gives_no_reason_is_judged_on_the_registry_and_the_node() -> None:
+    back_off = f'Back-off pulling image "{IMAGE}"'
+    on_33 = _remediate_text(_image_world(SCHEMA_1), back_off, reason="BackOff")
+    assert on_33["cause"] == "image_format"
+    # containerd 1.7 (GKE 1.32) still pulls schema 1: not the cause there.
+    on_32 = _remediate_text(_image_world(SCHEMA_1, "1.32.4-gke.1106006"), back_off, "BackOff")
+    assert on_32["cause"] != "image_format"

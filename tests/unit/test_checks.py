@@ -146,6 +146,7 @@ def test_the_registry_states_the_precedence_and_each_cause_once() -> None:
         "version",
         "scopes",
         "existence",
+        "manifest",
         "access",
         "cross_project",
     ]

@@ -1,18 +1,26 @@
 """The cluster's kind: an Autopilot cluster's node pools are GKE's, so the fix for its nodes'
-scopes or account is the cluster's (its auto-provisioning defaults), never a node pool."""
+scopes or account is the cluster's (its auto-provisioning defaults), never a node pool; GKE
+1.33+ Linux nodes run containerd 2, which refuses Docker schema 1 images."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pullfix.checks import judge, scopes
+from pullfix.checks import grant_may_fix, judge, manifest, scopes
 from pullfix.core.causes import Cause
-from pullfix.core.classify import Diagnosis
+from pullfix.core.classify import Diagnosis, classify_message
 from pullfix.core.imageref import parse_image
 from pullfix.core.judge import Evidence
-from pullfix.core.model import AccountInfo, ClusterInfo, InstanceGroup, NodePoolInfo
+from pullfix.core.model import (
+    AccountInfo,
+    ClusterInfo,
+    DockerImageInfo,
+    InstanceGroup,
+    NodePoolInfo,
+)
 from pullfix.core.remediation import Context, ticket_draft
 
 EMAIL = "nodes@app-proj.iam.gserviceaccount.com"
@@ -140,3 +148,118 @@ def test_event_values_stay_data_in_the_autopilot_commands() -> None:
     assert 'name             = "c$(id)-2"' in terraform
     assert 'project          = "p$${x}"' in terraform
     assert 'resource "google_container_cluster" "c__id__2"' in terraform
+
+
+# -- containerd 2 and Docker schema 1 -------------------------------------------------------
+
+SCHEMA_1 = "application/vnd.docker.distribution.manifest.v1+prettyjws"
+SCHEMA_2 = "application/vnd.docker.distribution.manifest.v2+json"
+OCI = "application/vnd.oci.image.manifest.v1+json"
+DIGEST = "sha256:" + "ab" * 32
+# containerd's own words, as kubelet reports them (tests/data/containerd2_schema1.txt).
+SCHEMA_1_TEXTS = [
+    line
+    for line in (Path(__file__).parents[1] / "data" / "containerd2_schema1.txt")
+    .read_text()
+    .splitlines()
+    if line and not line.startswith("#")
+]
+SILENT = Diagnosis(Cause.UNKNOWN, ("the message does not say why the pull failed",))
+SAYS_SCHEMA_1 = Diagnosis(Cause.IMAGE_FORMAT, ("containerd: schema 1 refused",))
+
+
+def _image(media_type: str) -> DockerImageInfo:
+    return DockerImageInfo(f"{AR_REPO}/dockerImages/web@{DIGEST}", media_type, 1_000)
+
+
+def _linux(version: str = "1.33.2-gke.1111000", image_type: str = "COS_CONTAINERD") -> Any:
+    return NodePoolInfo("pool-1", EMAIL, (CLOUD,), version, (GROUP,), image_type)
+
+
+@pytest.mark.parametrize(
+    ("offline", "media_type", "pool", "cause"),
+    [
+        # The registry says schema 1, the node runs containerd 2: whatever the text said.
+        (SILENT, SCHEMA_1, _linux(), Cause.IMAGE_FORMAT),
+        (SAYS_SCHEMA_1, SCHEMA_1, _linux(), Cause.IMAGE_FORMAT),
+        (
+            SILENT,
+            "application/vnd.docker.distribution.manifest.v1+json",
+            _linux(),
+            Cause.IMAGE_FORMAT,
+        ),
+        # Schema 2 or OCI: not this, even where the text said so (pushed again since).
+        (SILENT, SCHEMA_2, _linux(), None),
+        (SAYS_SCHEMA_1, SCHEMA_2, _linux(), None),
+        (SAYS_SCHEMA_1, OCI, _linux(), None),
+        # containerd 1.7 (GKE 1.32) still pulls schema 1.
+        (SILENT, SCHEMA_1, _linux("1.32.4-gke.1106006"), None),
+        (SAYS_SCHEMA_1, None, _linux("1.32.4-gke.1106006"), None),
+        # Windows Server pools: the API does not say which containerd; the text decides.
+        (SILENT, SCHEMA_1, _linux(image_type="WINDOWS_LTSC_CONTAINERD"), None),
+        (SAYS_SCHEMA_1, None, _linux(image_type="WINDOWS_LTSC_CONTAINERD"), Cause.IMAGE_FORMAT),
+        # Artifact Registry could not be asked (denied): containerd's words stand.
+        (SAYS_SCHEMA_1, None, _linux(), Cause.IMAGE_FORMAT),
+        (SILENT, None, _linux(), None),
+    ],
+)
+def test_manifest_judges_the_registry_media_type_and_the_node_runtime(
+    offline: Diagnosis, media_type: str | None, pool: NodePoolInfo, cause: Cause | None
+) -> None:
+    evidence = _evidence(False, (CLOUD,), pool=pool)
+    evidence.docker_image = _image(media_type) if media_type else None
+    found = manifest.judge(offline, evidence)
+    assert (found.cause if found else None) is cause
+
+
+def test_runs_containerd_2_from_the_pool_version_and_image_type() -> None:
+    assert manifest.runs_containerd_2(_linux("1.33.0-gke.1")) is True
+    assert manifest.runs_containerd_2(_linux("1.34.1-gke.2")) is True
+    assert manifest.runs_containerd_2(_linux("1.32.9-gke.9")) is False
+    assert manifest.runs_containerd_2(_linux("latest")) is None
+    assert manifest.runs_containerd_2(_linux(image_type="WINDOWS_SAC_CONTAINERD")) is None
+
+
+@pytest.mark.parametrize("text", SCHEMA_1_TEXTS)
+def test_containerds_schema_1_refusals_classify_as_image_format(text: str) -> None:
+    image = "us-docker.pkg.dev/app-proj/apps/web:1"
+    assert classify_message(text, image=image).cause is Cause.IMAGE_FORMAT
+
+
+def test_a_schema_1_image_is_never_granted_whatever_iam_says() -> None:
+    """The account lacks the reader role too: the image is what to fix (no grant could)."""
+    evidence = _evidence(False, (CLOUD,), pool=_linux())
+    evidence.docker_image = _image(SCHEMA_1)
+    verdict = judge(SAYS_SCHEMA_1, evidence)
+    assert verdict.cause is Cause.IMAGE_FORMAT
+    assert "Docker schema 1" in verdict.reasons[0]
+    assert not grant_may_fix(evidence)
+
+
+def test_the_image_format_ticket_rebuilds_the_image_and_quotes_it() -> None:
+    draft = _draft(Cause.IMAGE_FORMAT, False, node_version="1.33.2-gke.1111000")
+    assert draft["commands"][0] == (
+        "docker buildx build --tag us-docker.pkg.dev/app-proj/apps/web:1 --push ."
+    )
+    assert draft["commands"][1].endswith("crane manifest us-docker.pkg.dev/app-proj/apps/web:1")
+    assert "schema 1" in draft["steps"][0] and draft["terraform"] is None
+    hostile = _draft(Cause.IMAGE_FORMAT, False, image="web:1;$(id)")
+    assert "$(id)" not in " ".join(hostile["commands"])  # not a reference: IMAGE stands in
+
+
+# containerd's other schema 1 refusals, composed from its format strings (no public thread
+# quotes them yet): core/transfer/local/pull.go (v2.0.0+) and client/pull.go (v2.1.0+).
+@pytest.mark.parametrize(
+    "text",
+    [
+        'failed to pull and unpack image "us-docker.pkg.dev/app-proj/apps/web:1": schema 1 image '
+        "manifests are no longer supported: invalid argument",
+        'failed to pull and unpack image "us-docker.pkg.dev/app-proj/apps/web:1": not implemented: '
+        'media type "application/vnd.docker.distribution.manifest.v1+prettyjws" is no longer '
+        'supported since containerd v2.1, please rebuild the image as "application/vnd.docker.'
+        'distribution.manifest.v2+json" or "application/vnd.oci.image.manifest.v1+json"',
+    ],
+)
+def test_containerds_format_strings_classify_as_image_format(text: str) -> None:
+    message = f'Failed to pull image "us-docker.pkg.dev/app-proj/apps/web:1": {text}'
+    assert classify_message(message).cause is Cause.IMAGE_FORMAT

@@ -13,7 +13,16 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from pullfix.checks import access, cross_project, existence, identity, scopes, verification, version
+from pullfix.checks import (
+    access,
+    cross_project,
+    existence,
+    identity,
+    manifest,
+    scopes,
+    verification,
+    version,
+)
 from pullfix.checks.base import Check, Read
 from pullfix.core.causes import GRANT_FIXABLE, Cause
 from pullfix.core.classify import PENDING_LIVE_CHECK, Diagnosis
@@ -41,6 +50,7 @@ CHECKS: tuple[Check, ...] = (
     version.CHECK,
     scopes.CHECK,
     existence.CHECK,
+    manifest.CHECK,  # an image the node's runtime refuses: no grant can help
     access.CHECK,
     cross_project.CHECK,  # the last: it always names a cause
 )

@@ -29,7 +29,8 @@ READS = (
         "cluster",
         "container.googleapis.com",
         "name,location,currentMasterVersion,currentNodeVersion,nodePools(name,version,"
-        "instanceGroupUrls,config/serviceAccount,config/oauthScopes),autopilot/enabled,"
+        "instanceGroupUrls,config/serviceAccount,config/oauthScopes,config/imageType),"
+        "autopilot/enabled,"
         "autoscaling/autoprovisioningNodePoolDefaults(serviceAccount,oauthScopes)",
         ("container.clusters.get",),
         60.0,

@@ -27,6 +27,8 @@ class Cause(StrEnum):
     UNVERIFIED = "unverified"
     UNKNOWN = "unknown"
     NOT_A_PULL_FAILURE = "not_a_pull_failure"
+    # The node's runtime refuses the image's manifest format (containerd 2 and Docker schema 1).
+    IMAGE_FORMAT = "image_format"
 
 
 class Action(StrEnum):

@@ -146,6 +146,20 @@ _RULES: tuple[Rule, ...] = (
         patterns=((" not found", r'\bsecrets? \\*"[^"\\]{1,253}\\*" not found'),),
     ),
     _rule(
+        Cause.IMAGE_FORMAT,
+        "the node's containerd no longer pulls Docker schema 1 images",
+        # containerd 2.0 core/remotes/docker/schema1/converter.go ErrDisabled (GKE 1.33 nodes)
+        "pulling schema 1 images have been deprecated and disabled",
+        # containerd 2.0+ core/transfer/local/pull.go (CRI's pull through the transfer service)
+        "schema 1 image manifests are no longer supported",
+        # containerd 2.1+ client/pull.go and core/remotes/docker/resolver.go: the media type
+        # quoted, then "is no longer supported since containerd v2.x"
+        'manifest.v1+prettyjws\\" is no longer supported',
+        'manifest.v1+prettyjws" is no longer supported',
+        # containerd core/remotes/handlers.go and the transfer service's fetch handler
+        "application/vnd.docker.distribution.manifest.v1+prettyjws not supported",
+    ),
+    _rule(
         Cause.NODE_DISK,
         "the node could not store or unpack the layers",
         "no space left on device",

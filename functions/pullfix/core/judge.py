@@ -11,15 +11,25 @@ from typing import TYPE_CHECKING
 
 from pullfix.core.causes import Cause
 from pullfix.core.imageref import ImageRef
-from pullfix.core.model import AccessVerdict, AccountInfo, ClusterInfo, NodePoolInfo, PolicyView
+from pullfix.core.model import (
+    AccessVerdict,
+    AccountInfo,
+    ClusterInfo,
+    DockerImageInfo,
+    NodePoolInfo,
+    PolicyView,
+)
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
 __all__ = ["IAM_CAUSES", "EventClaims", "Evidence"]
 
-# Offline causes that the node's identity, scopes, version or the repository can explain.
-IAM_CAUSES = frozenset({Cause.PERMISSION, Cause.CROSS_PROJECT, Cause.UNKNOWN, Cause.NOT_FOUND})
+# Offline causes that the node's identity, scopes, version or the repository can explain (and
+# the image's manifest: containerd's refusal of a Docker schema 1 image is confirmed live).
+IAM_CAUSES = frozenset(
+    {Cause.PERMISSION, Cause.CROSS_PROJECT, Cause.UNKNOWN, Cause.NOT_FOUND, Cause.IMAGE_FORMAT}
+)
 
 
 @dataclass(frozen=True)
@@ -53,6 +63,10 @@ class Evidence:
     claims: EventClaims | None = None  # what verification checks (None: nothing to verify)
     # The troubleshooter's answer, when the engine asked it ahead of the access check.
     troubleshooting: Future[AccessVerdict] | None = field(default=None, repr=False, compare=False)
+    # The image's manifest as Artifact Registry describes it (`pullfix.checks.manifest`), and
+    # whether it was asked (None with asked: absent, or pullfix may not read it).
+    docker_image: DockerImageInfo | None = None
+    docker_image_asked: bool = False
 
     @property
     def image_missing(self) -> bool:

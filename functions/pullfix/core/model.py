@@ -22,6 +22,7 @@ __all__ = [
     "AccessVerdict",
     "AccountInfo",
     "ClusterInfo",
+    "DockerImageInfo",
     "GoogleApiError",
     "GoogleApis",
     "GrantResult",
@@ -153,6 +154,14 @@ class NodePoolInfo:
     oauth_scopes: tuple[str, ...]
     version: str
     instance_groups: tuple[InstanceGroup, ...]
+    # GKE v1 NodeConfig `imageType` (COS_CONTAINERD, UBUNTU_CONTAINERD, WINDOWS_LTSC_CONTAINERD,
+    # …): the node's OS and runtime. "" when the API did not say.
+    image_type: str = ""
+
+    @property
+    def windows(self) -> bool:
+        """Windows Server nodes (`WINDOWS_LTSC_CONTAINERD`, `WINDOWS_SAC_CONTAINERD`, …)."""
+        return self.image_type.upper().startswith("WINDOWS")
 
     def has_storage_read_scope(self) -> bool:
         return any(scope in STORAGE_READ_SCOPES for scope in self.oauth_scopes)
@@ -183,6 +192,17 @@ class ClusterInfo:
             for group in pool.instance_groups
             if group.may_hold(node)
         ]
+
+
+@dataclass(frozen=True, slots=True)
+class DockerImageInfo:
+    """An image as Artifact Registry describes it (`dockerImages.get`: `name`, `mediaType`,
+    `imageSizeBytes`; https://cloud.google.com/artifact-registry/docs/reference/rest/v1/
+    projects.locations.repositories.dockerImages#DockerImage)."""
+
+    name: str
+    media_type: str  # the manifest's media type ("" when the API did not say)
+    size_bytes: int | None  # the calculated size of the image (None when not reported)
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,3 +303,10 @@ class GoogleApis(Protocol):
     def add_member(
         self, resource: str, role: str, member: str, first: PolicyView | None = None
     ) -> GrantResult: ...
+
+    def docker_image(
+        self, repository: str, image_path: str, reference: str
+    ) -> DockerImageInfo | None:
+        """The image a tag (or a `sha256:` digest) names in the repository, as Artifact
+        Registry describes it; None when the tag or image does not exist."""
+        ...

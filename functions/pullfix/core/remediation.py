@@ -403,6 +403,24 @@ def _service_account_advice(c: Context) -> Advice:
     )
 
 
+def _image_format_advice(c: Context) -> Advice:
+    image = image_word(c.image)
+    return (
+        [
+            f"{c.image or 'The image'} is a Docker image manifest v2, schema 1 image, and the "
+            f"nodes (GKE {c.node_version or '1.33 or later'}) run containerd 2, which no longer "
+            "pulls schema 1. Build and push it again as Docker schema 2 or OCI (docker buildx "
+            "does), under the same tag; no grant or node change fixes it.",
+        ],
+        [
+            f"docker buildx build --tag {image} --push .",
+            "# then check what the tag now names (schemaVersion 2, or an OCI mediaType):\n"
+            f"crane manifest {image}",
+        ],
+        None,
+    )
+
+
 def _text(*steps: str) -> Any:
     return lambda c: ([s.format(c=c) for s in steps], [], None)
 
@@ -442,6 +460,7 @@ _ADVICE: dict[Cause, Any] = {
         "The node ran out of disk while storing or unpacking layers: free space or use larger "
         "boot disks (a new node pool with --disk-size)."
     ),
+    Cause.IMAGE_FORMAT: _image_format_advice,
 }
 _NO_REPRODUCTION = frozenset({Cause.UNVERIFIED, Cause.INVALID_NAME, Cause.PULL_POLICY})
 

@@ -55,6 +55,8 @@ _TAG_RE = re.compile(
     re.ASCII,
 )
 _SCOPE_PREFIX = "https://www.googleapis.com/auth/"
+_IMAGE_TYPE_RE = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
+_MEDIA_TYPE_RE = re.compile(r"[a-z0-9][a-z0-9.+-]{0,126}/[a-z0-9][a-z0-9.+-]{0,126}")
 _ALIASES = {
     "cloud-platform": "cloud-platform",
     "storage-ro": "devstorage.read_only",
@@ -126,6 +128,7 @@ class NodePool:
     service_account: str
     oauth_scopes: list[str]
     nodes: list[str]
+    image_type: str = "COS_CONTAINERD"  # GKE NodeConfig.imageType: the nodes' OS and runtime
 
 
 @dataclass
@@ -140,6 +143,14 @@ class Cluster:
 
 
 @dataclass
+class Manifest:
+    """What Artifact Registry reports of one image (DockerImage `mediaType`, `imageSizeBytes`)."""
+
+    media_type: str = "application/vnd.docker.distribution.manifest.v2+json"
+    size_bytes: int = 52_428_800
+
+
+@dataclass
 class Repository:
     """An Artifact Registry Docker repository: its IAM policy and the image tags in it."""
 
@@ -148,6 +159,11 @@ class Repository:
     policy: Policy
     tags: list[str]
     mode: str = "standard"  # standard, remote (pull-through) or virtual
+    # IMAGE:TAG -> the image's manifest media type and size, where not the defaults.
+    manifests: dict[str, Manifest] = field(default_factory=dict)
+
+    def manifest(self, tag: str) -> Manifest:
+        return self.manifests.get(tag) or Manifest()
 
 
 @dataclass
@@ -591,7 +607,15 @@ def _cluster(name: str, value: object, where: str) -> Cluster:
 
 def _node_pool(name: str, value: object, where: str, cluster_version: str) -> NodePool:
     _check_name(name, where)
-    data = _mapping(value or {}, where, ("version", "service_account", "oauth_scopes", "nodes"))
+    data = _mapping(
+        value or {}, where, ("version", "service_account", "oauth_scopes", "nodes", "image_type")
+    )
+    image_type = data.get("image_type", "COS_CONTAINERD")
+    if not isinstance(image_type, str) or not _IMAGE_TYPE_RE.fullmatch(image_type):
+        raise WorldError(
+            f"{where}.image_type: expected a GKE image type (COS_CONTAINERD, "
+            f"WINDOWS_LTSC_CONTAINERD, …), got {image_type!r}"
+        )
     version = (
         _version(data["version"], f"{where}.version") if "version" in data else cluster_version
     )
@@ -612,13 +636,18 @@ def _node_pool(name: str, value: object, where: str, cluster_version: str) -> No
         if not _NAME_RE.fullmatch(node):
             raise WorldError(f"{where}.nodes: {node!r} is not a node (instance) name")
     return NodePool(
-        name=name, version=version, service_account=account, oauth_scopes=normalised, nodes=nodes
+        name=name,
+        version=version,
+        service_account=account,
+        oauth_scopes=normalised,
+        nodes=nodes,
+        image_type=image_type,
     )
 
 
 def _repository(name: str, value: object, where: str) -> Repository:
     _check_name(name, where)
-    data = _mapping(value, where, ("location", "iam", "tags", "mode"))
+    data = _mapping(value, where, ("location", "iam", "tags", "mode", "manifests"))
     location = _location(data.get("location"), f"{where}.location")
     mode = data.get("mode", "standard")
     if mode not in ("standard", "remote", "virtual"):
@@ -633,7 +662,25 @@ def _repository(name: str, value: object, where: str) -> Repository:
         policy=_policy(data.get("iam") or [], f"{where}.iam"),
         tags=tags,
         mode=mode,
+        manifests=_manifests(data.get("manifests") or {}, tags, f"{where}.manifests"),
     )
+
+
+def _manifests(value: object, tags: list[str], where: str) -> dict[str, Manifest]:
+    out = {}
+    for tag, spec in _mapping(value, where, None).items():
+        if tag not in tags:
+            raise WorldError(f"{where}.{tag}: not one of the repository's tags")
+        data = _mapping(spec or {}, f"{where}.{tag}", ("media_type", "size_bytes"))
+        default = Manifest()
+        media_type = data.get("media_type", default.media_type)
+        size = data.get("size_bytes", default.size_bytes)
+        if not isinstance(media_type, str) or not _MEDIA_TYPE_RE.fullmatch(media_type):
+            raise WorldError(f"{where}.{tag}.media_type: not a media type: {media_type!r}")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise WorldError(f"{where}.{tag}.size_bytes: expected bytes, got {size!r}")
+        out[str(tag)] = Manifest(media_type=media_type, size_bytes=size)
+    return out
 
 
 def _topic(name: str, value: object, where: str) -> Topic:
@@ -754,6 +801,9 @@ def _project_dict(project: Project) -> dict[str, Any]:
                         "service_account": p.service_account,
                         "oauth_scopes": list(p.oauth_scopes),
                         "nodes": list(p.nodes),
+                        **(
+                            {"image_type": p.image_type} if p.image_type != "COS_CONTAINERD" else {}
+                        ),
                     }
                     for p in c.node_pools.values()
                 },
@@ -773,6 +823,16 @@ def _project_dict(project: Project) -> dict[str, Any]:
                 "iam": _policy_out(r.policy, True),
                 "tags": list(r.tags),
                 **({"mode": r.mode} if r.mode != "standard" else {}),
+                **(
+                    {
+                        "manifests": {
+                            t: {"media_type": m.media_type, "size_bytes": m.size_bytes}
+                            for t, m in r.manifests.items()
+                        }
+                    }
+                    if r.manifests
+                    else {}
+                ),
             }
             for n, r in project.repositories.items()
         }
