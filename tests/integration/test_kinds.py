@@ -198,3 +198,38 @@ def test_a_follow_up_that_gives_no_reason_is_judged_on_the_registry_and_the_node
     # containerd 1.7 (GKE 1.32) still pulls schema 1: not the cause there.
     on_32 = _remediate_text(_image_world(SCHEMA_1, "1.32.4-gke.1106006"), back_off, "BackOff")
     assert on_32["cause"] != "image_format"
+
+
+# -- a cancelled pull of a large image ------------------------------------------------------
+
+CANCELLED = "context canceled"
+GIB = 1 << 30
+
+
+def _sized_world(size: int, streaming: bool = False) -> dict[str, Any]:
+    world = _image_world(SCHEMA_2, "1.32.4-gke.1106006")
+    project = world["projects"][PROJECT]
+    project["repositories"]["apps"]["manifests"]["web:1"]["size_bytes"] = size
+    project["clusters"]["c"]["node_pools"]["pool-1"]["image_streaming"] = streaming
+    return world
+
+
+def test_a_cancelled_pull_of_a_large_image_is_a_ticket_to_stream_it() -> None:
+    result = _remediate_text(_sized_world(6 * GIB), pull_message(IMAGE, CANCELLED))
+    assert (result["cause"], result["action"]) == ("large_image", "ticket")
+    assert "the image is 6.0 GiB" in result["reasons"][0]
+    assert "image streaming off" in result["reasons"][0]
+    assert result["ticket"]["commands"][1].endswith("--enable-image-streaming")
+
+
+def test_the_same_text_for_a_small_image_is_not_large_image() -> None:
+    result = _remediate_text(_sized_world(20 << 20), pull_message(IMAGE, CANCELLED))
+    assert result["cause"] == "unknown"
+
+
+def test_a_large_image_on_a_streaming_pool_is_told_to_preload() -> None:
+    result = _remediate_text(_sized_world(6 * GIB, streaming=True), pull_message(IMAGE, CANCELLED))
+    assert result["cause"] == "large_image"
+    assert "image streaming on" in result["reasons"][0]
+    assert result["ticket"]["commands"] == []
+    assert "secondary boot disk" in result["ticket"]["steps"][1]

@@ -147,6 +147,7 @@ def test_the_registry_states_the_precedence_and_each_cause_once() -> None:
         "scopes",
         "existence",
         "manifest",
+        "image_size",
         "access",
         "cross_project",
     ]

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pullfix.checks import grant_may_fix, judge, manifest, scopes
+from pullfix.checks import grant_may_fix, image_size, judge, manifest, scopes
 from pullfix.core.causes import Cause
 from pullfix.core.classify import Diagnosis, classify_message
 from pullfix.core.imageref import parse_image
@@ -263,3 +263,68 @@ def test_the_image_format_ticket_rebuilds_the_image_and_quotes_it() -> None:
 def test_containerds_format_strings_classify_as_image_format(text: str) -> None:
     message = f'Failed to pull image "us-docker.pkg.dev/app-proj/apps/web:1": {text}'
     assert classify_message(message).cause is Cause.IMAGE_FORMAT
+
+
+# -- a cancelled pull of a large image ------------------------------------------------------
+
+# kubelet's event on a GKE node, a ~6 GB image (tests/data/corpus/real_pull_messages.jsonl:
+# https://github.com/kubernetes/test-infra/issues/15102).
+CANCELLED_TEXT = (
+    'Failed to pull image "gcr.io/istio-testing/prowbazel:0.5.14": rpc error: code = Unknown '
+    "desc = context canceled"
+)
+GIB = 1 << 30
+
+
+def test_a_cancelled_pull_stays_unknown_offline_and_asks_for_the_size() -> None:
+    offline = classify_message(CANCELLED_TEXT, image="gcr.io/istio-testing/prowbazel:0.5.14")
+    assert offline.cause is Cause.UNKNOWN and offline.cancelled
+    assert not classify_message('Back-off pulling image "x:1"').cancelled
+
+
+@pytest.mark.parametrize(
+    ("cancelled", "size", "cause"),
+    [
+        (True, 6 * GIB, Cause.LARGE_IMAGE),
+        (True, GIB, Cause.LARGE_IMAGE),
+        (True, GIB - 1, None),  # a small image: the path to the registry, not its size
+        (True, None, None),  # Artifact Registry did not say (or could not be asked)
+        (False, 6 * GIB, None),  # a large image whose pull was not cancelled
+    ],
+)
+def test_image_size_judges_artifact_registrys_size_of_a_cancelled_pull(
+    cancelled: bool, size: int | None, cause: Cause | None
+) -> None:
+    offline = Diagnosis(Cause.UNKNOWN, (), cancelled=cancelled)
+    evidence = _evidence(False, (CLOUD,), pull_cancelled=cancelled)
+    evidence.docker_image = (
+        DockerImageInfo(f"{AR_REPO}/dockerImages/web@{DIGEST}", SCHEMA_2, size)
+        if size is not None or cancelled
+        else None
+    )
+    found = image_size.judge(offline, evidence)
+    assert (found.cause if found else None) is cause
+    if found:
+        assert "Artifact Registry imageSizeBytes" in found.decisive[0]
+
+
+def test_the_large_image_ticket_turns_on_image_streaming_where_it_can() -> None:
+    off = _draft(Cause.LARGE_IMAGE, False, image_size_bytes=6 * GIB)
+    assert off["commands"] == [
+        "gcloud services enable containerfilesystem.googleapis.com --project=app-proj",
+        "gcloud container node-pools update pool-1 --cluster=c --location=us-central1 "
+        "--project=app-proj --enable-image-streaming",
+    ]
+    assert "gcfs_config {" in off["terraform"] and "6.0 GiB" in off["steps"][0]
+    for already in ({"image_streaming": True}, {"autopilot": True}):
+        on = _draft(
+            Cause.LARGE_IMAGE,
+            already.get("autopilot", False),
+            **{k: v for k, v in already.items() if k != "autopilot"},
+        )
+        assert on["commands"] == [] and "secondary boot disk" in on["steps"][1]
+    windows = _draft(Cause.LARGE_IMAGE, False, windows=True)
+    assert windows["commands"] == [] and "Windows Server" in windows["steps"][1]
+    hostile = _draft(Cause.LARGE_IMAGE, False, node_pool="p;$(id)", project="x`id`")
+    assert "update 'p;$(id)' " in hostile["commands"][1]
+    assert "--project='x`id`'" in hostile["commands"][0]

@@ -18,6 +18,7 @@ from pullfix.checks import (
     cross_project,
     existence,
     identity,
+    image_size,
     manifest,
     scopes,
     verification,
@@ -51,6 +52,7 @@ CHECKS: tuple[Check, ...] = (
     scopes.CHECK,
     existence.CHECK,
     manifest.CHECK,  # an image the node's runtime refuses: no grant can help
+    image_size.CHECK,  # a cancelled pull of a large image
     access.CHECK,
     cross_project.CHECK,  # the last: it always names a cause
 )

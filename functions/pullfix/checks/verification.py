@@ -29,7 +29,8 @@ READS = (
         "cluster",
         "container.googleapis.com",
         "name,location,currentMasterVersion,currentNodeVersion,nodePools(name,version,"
-        "instanceGroupUrls,config/serviceAccount,config/oauthScopes,config/imageType),"
+        "instanceGroupUrls,config/serviceAccount,config/oauthScopes,config/imageType,"
+        "config/gcfsConfig/enabled),"
         "autopilot/enabled,"
         "autoscaling/autoprovisioningNodePoolDefaults(serviceAccount,oauthScopes)",
         ("container.clusters.get",),

@@ -29,6 +29,8 @@ class Cause(StrEnum):
     NOT_A_PULL_FAILURE = "not_a_pull_failure"
     # The node's runtime refuses the image's manifest format (containerd 2 and Docker schema 1).
     IMAGE_FORMAT = "image_format"
+    # The pull of a large image was cancelled before it finished (`context canceled`).
+    LARGE_IMAGE = "large_image"
 
 
 class Action(StrEnum):

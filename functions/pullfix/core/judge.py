@@ -28,7 +28,13 @@ __all__ = ["IAM_CAUSES", "EventClaims", "Evidence"]
 # Offline causes that the node's identity, scopes, version or the repository can explain (and
 # the image's manifest: containerd's refusal of a Docker schema 1 image is confirmed live).
 IAM_CAUSES = frozenset(
-    {Cause.PERMISSION, Cause.CROSS_PROJECT, Cause.UNKNOWN, Cause.NOT_FOUND, Cause.IMAGE_FORMAT}
+    {
+        Cause.PERMISSION,
+        Cause.CROSS_PROJECT,
+        Cause.UNKNOWN,
+        Cause.NOT_FOUND,
+        Cause.IMAGE_FORMAT,
+    }
 )
 
 
@@ -67,6 +73,9 @@ class Evidence:
     # whether it was asked (None with asked: absent, or pullfix may not read it).
     docker_image: DockerImageInfo | None = None
     docker_image_asked: bool = False
+    # The event's text says the pull was cancelled (`context canceled`): the image's size is
+    # asked (`pullfix.checks.image_size`).
+    pull_cancelled: bool = False
 
     @property
     def image_missing(self) -> bool:

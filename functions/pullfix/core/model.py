@@ -157,6 +157,8 @@ class NodePoolInfo:
     # GKE v1 NodeConfig `imageType` (COS_CONTAINERD, UBUNTU_CONTAINERD, WINDOWS_LTSC_CONTAINERD,
     # …): the node's OS and runtime. "" when the API did not say.
     image_type: str = ""
+    # GKE v1 NodeConfig `gcfsConfig.enabled`: image streaming on the pool's nodes.
+    image_streaming: bool = False
 
     @property
     def windows(self) -> bool:

@@ -53,6 +53,9 @@ class Context:
     dry_run: bool = False
     escalation: bool = False
     autopilot: bool = False  # the cluster is Autopilot: GKE owns its node pools
+    image_streaming: bool = False  # the node pool streams images (GKE gcfsConfig)
+    windows: bool = False  # the node pool runs Windows Server
+    image_size_bytes: int | None = None  # the image's size, from Artifact Registry
 
 
 def sh(value: str) -> str:
@@ -421,6 +424,44 @@ def _image_format_advice(c: Context) -> Advice:
     )
 
 
+def _large_image_advice(c: Context) -> Advice:
+    size = f" ({c.image_size_bytes / (1 << 30):.1f} GiB)" if c.image_size_bytes else ""
+    steps = [
+        f"The pull of {c.image or 'the image'}{size} was cancelled before it finished: "
+        "containerd gives up on a pull that makes no progress for 5 minutes. No grant helps."
+    ]
+    preload = (
+        "Preload the image on a secondary boot disk of the node pool "
+        "(https://cloud.google.com/kubernetes-engine/docs/how-to/data-container-image-preloading)"
+        ", or make the image smaller."
+    )
+    if c.windows:
+        steps.append(
+            "Image streaming needs Container-Optimized OS nodes, not Windows Server: " + preload
+        )
+        return steps, [], None
+    if c.autopilot or c.image_streaming:
+        steps.append("Image streaming is on already. " + preload)
+        return steps, [], None
+    steps.append(
+        "Turn on image streaming for the node pool (the Container File System API, and a "
+        "Container-Optimized OS with containerd pool; images in Artifact Registry): containers "
+        "start while the image streams. Or: " + preload
+    )
+    pool = _q(c.node_pool, "POOL")
+    return (
+        steps,
+        [
+            f"gcloud services enable containerfilesystem.googleapis.com "
+            f"--project={_q(c.project, 'PROJECT')}",
+            f"gcloud container node-pools update {pool} {_cluster_flags(c)} "
+            "--enable-image-streaming",
+        ],
+        "# in the google_container_node_pool of this pool:\n"
+        "node_config {\n  gcfs_config {\n    enabled = true\n  }\n}\n",
+    )
+
+
 def _text(*steps: str) -> Any:
     return lambda c: ([s.format(c=c) for s in steps], [], None)
 
@@ -461,6 +502,7 @@ _ADVICE: dict[Cause, Any] = {
         "boot disks (a new node pool with --disk-size)."
     ),
     Cause.IMAGE_FORMAT: _image_format_advice,
+    Cause.LARGE_IMAGE: _large_image_advice,
 }
 _NO_REPRODUCTION = frozenset({Cause.UNVERIFIED, Cause.INVALID_NAME, Cause.PULL_POLICY})
 

@@ -465,6 +465,7 @@ class Remediator:
         ):
             # A cause the checks can explain, of an Artifact Registry image: check it.
             evidence.repository = image.ar_repository
+            evidence.pull_cancelled = offline.cancelled
         grant_key = None
         record = None
         for check in run_checks(self.collector, evidence):
@@ -845,6 +846,11 @@ class Remediator:
             dry_run=self.config.dry_run,
             escalation=escalation,
             autopilot=evidence.cluster is not None and evidence.cluster.autopilot,
+            image_streaming=pool is not None and pool.image_streaming,
+            windows=pool is not None and pool.windows,
+            image_size_bytes=(
+                evidence.docker_image.size_bytes if evidence.docker_image is not None else None
+            ),
         )
         draft = ticket_draft(context)
         draft["fingerprint"] = key

@@ -76,7 +76,7 @@ def _retry_within(timeout: float) -> Retry:
 _CLUSTER_FIELDS = (
     "name,location,currentMasterVersion,currentNodeVersion,"
     "nodePools(name,version,instanceGroupUrls,config/serviceAccount,config/oauthScopes,"
-    "config/imageType),"
+    "config/imageType,config/gcfsConfig/enabled),"
     # The cluster's kind: Autopilot, and the defaults its auto-created pools take.
     "autopilot/enabled,"
     "autoscaling/autoprovisioningNodePoolDefaults(serviceAccount,oauthScopes)"
@@ -222,6 +222,8 @@ class GoogleAdapter:
                     if group is not None
                 ),
                 image_type=str((pool.get("config") or {}).get("imageType") or ""),
+                image_streaming=((pool.get("config") or {}).get("gcfsConfig") or {}).get("enabled")
+                is True,
             )
             for pool in cluster.get("nodePools") or ()
         )

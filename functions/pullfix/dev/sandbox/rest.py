@@ -287,6 +287,7 @@ def cluster_json(project: Project, cluster: Cluster) -> dict[str, Any]:
                     "oauthScopes": list(pool.oauth_scopes),
                     "serviceAccount": pool.service_account,
                     "imageType": pool.image_type,
+                    "gcfsConfig": {"enabled": True} if pool.image_streaming else {},
                 },
                 "initialNodeCount": len(pool.nodes),
                 "version": pool.version,

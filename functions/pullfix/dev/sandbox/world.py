@@ -129,6 +129,7 @@ class NodePool:
     oauth_scopes: list[str]
     nodes: list[str]
     image_type: str = "COS_CONTAINERD"  # GKE NodeConfig.imageType: the nodes' OS and runtime
+    image_streaming: bool = False  # GKE NodeConfig.gcfsConfig.enabled
 
 
 @dataclass
@@ -608,8 +609,13 @@ def _cluster(name: str, value: object, where: str) -> Cluster:
 def _node_pool(name: str, value: object, where: str, cluster_version: str) -> NodePool:
     _check_name(name, where)
     data = _mapping(
-        value or {}, where, ("version", "service_account", "oauth_scopes", "nodes", "image_type")
+        value or {},
+        where,
+        ("version", "service_account", "oauth_scopes", "nodes", "image_type", "image_streaming"),
     )
+    streaming = data.get("image_streaming", False)
+    if not isinstance(streaming, bool):
+        raise WorldError(f"{where}.image_streaming: expected true or false, got {streaming!r}")
     image_type = data.get("image_type", "COS_CONTAINERD")
     if not isinstance(image_type, str) or not _IMAGE_TYPE_RE.fullmatch(image_type):
         raise WorldError(
@@ -642,6 +648,7 @@ def _node_pool(name: str, value: object, where: str, cluster_version: str) -> No
         oauth_scopes=normalised,
         nodes=nodes,
         image_type=image_type,
+        image_streaming=streaming,
     )
 
 
@@ -804,6 +811,7 @@ def _project_dict(project: Project) -> dict[str, Any]:
                         **(
                             {"image_type": p.image_type} if p.image_type != "COS_CONTAINERD" else {}
                         ),
+                        **({"image_streaming": True} if p.image_streaming else {}),
                     }
                     for p in c.node_pools.values()
                 },
