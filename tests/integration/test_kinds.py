@@ -233,3 +233,10 @@ def test_a_large_image_on_a_streaming_pool_is_told_to_preload() -> None:
     assert "image streaming on" in result["reasons"][0]
     assert result["ticket"]["commands"] == []
     assert "secondary boot disk" in result["ticket"]["steps"][1]
+
+
+def test_kubelets_pull_qps_refusal_is_a_ticket_even_where_a_grant_is_missing() -> None:
+    """The node account lacks the reader role here, but the registry was never asked."""
+    world = _world(autopilot=False, scopes=[CLOUD])
+    result = _remediate_text(world, f'Failed to pull image "{IMAGE}": pull QPS exceeded')
+    assert (result["cause"], result["action"], result["grant"]) == ("pull_qps", "ticket", None)

@@ -328,3 +328,35 @@ def test_the_large_image_ticket_turns_on_image_streaming_where_it_can() -> None:
     hostile = _draft(Cause.LARGE_IMAGE, False, node_pool="p;$(id)", project="x`id`")
     assert "update 'p;$(id)' " in hostile["commands"][1]
     assert "--project='x`id`'" in hostile["commands"][0]
+
+
+# -- kubelet's own pull rate limit ----------------------------------------------------------
+
+PULL_QPS_TEXTS = [
+    line
+    for line in (Path(__file__).parents[1] / "data" / "kubelet_pull_qps.txt")
+    .read_text()
+    .splitlines()
+    if line and not line.startswith("#")
+]
+
+
+@pytest.mark.parametrize(
+    "text", [*PULL_QPS_TEXTS, 'Failed to pull image "x:1": pull QPS exceeded.']
+)
+def test_kubelets_pull_qps_refusal_is_its_own_cause_never_the_registrys(text: str) -> None:
+    for image in (None, "us-docker.pkg.dev/app-proj/apps/web:1", "ghcr.io/o/a:1"):
+        diagnosis = classify_message(text, image=image)
+        assert diagnosis.cause is Cause.PULL_QPS and not diagnosis.refused
+
+
+def test_the_pull_qps_ticket_names_kubelets_limits_and_the_node_quoted() -> None:
+    draft = _draft(Cause.PULL_QPS, False, node="gke-c-pool-1-1a2b-x7k9")
+    assert "registryPullQPS" in draft["steps"][0] and "registryBurst" in draft["steps"][0]
+    assert "IfNotPresent" in draft["steps"][1]
+    assert draft["commands"][0].endswith(
+        "--field-selector=spec.nodeName=gke-c-pool-1-1a2b-x7k9 -o wide"
+    )
+    hostile = _draft(Cause.PULL_QPS, False, node="n;$(id)")
+    assert "'spec.nodeName=n;$(id)'" not in hostile["commands"][0]
+    assert "spec.nodeName='n;$(id)'" in hostile["commands"][0]

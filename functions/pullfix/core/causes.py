@@ -31,6 +31,8 @@ class Cause(StrEnum):
     IMAGE_FORMAT = "image_format"
     # The pull of a large image was cancelled before it finished (`context canceled`).
     LARGE_IMAGE = "large_image"
+    # kubelet's own pull rate limiter refused the pull (`pull QPS exceeded`).
+    PULL_QPS = "pull_qps"
 
 
 class Action(StrEnum):

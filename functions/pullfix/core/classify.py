@@ -162,6 +162,13 @@ _RULES: tuple[Rule, ...] = (
         "application/vnd.docker.distribution.manifest.v1+prettyjws not supported",
     ),
     _rule(
+        Cause.PULL_QPS,
+        "kubelet's own image pull rate limit (registryPullQPS, registryBurst) refused the pull",
+        # kubernetes pkg/kubelet/images/helpers.go, throttledImageService.PullImage:
+        # fmt.Errorf("pull QPS exceeded") (older kubelets: "pull QPS exceeded.").
+        "pull qps exceeded",
+    ),
+    _rule(
         Cause.NODE_DISK,
         "the node could not store or unpack the layers",
         "no space left on device",

@@ -462,6 +462,31 @@ def _large_image_advice(c: Context) -> Advice:
     )
 
 
+# kubelet's registryPullQPS (default 5) and registryBurst (default 10): KubeletConfiguration
+# (https://kubernetes.io/docs/reference/config-api/kubelet-config.v1beta1/). GKE's node system
+# config (NodeKubeletConfig: https://cloud.google.com/kubernetes-engine/docs/reference/rest/v1/
+# NodeConfig#NodeKubeletConfig) offers neither, so on GKE the fix is fewer pulls at once.
+def _pull_qps_advice(c: Context) -> Advice:
+    return (
+        [
+            "kubelet refused to start the pull: more pulls were asked of node "
+            f"{c.node or '?'} at once than its registryPullQPS (default 5 a second) and "
+            "registryBurst (default 10) allow. The registry was never asked; no grant helps.",
+            "GKE's node system config does not offer these two kubelet settings: ask fewer "
+            "pulls at once. imagePullPolicy: IfNotPresent (Always asks a pull for every "
+            "container start, even of an image the node holds), a rollout's maxSurge lower, "
+            "or the images preloaded. Where you configure kubelet yourself: raise "
+            "registryPullQPS and registryBurst in its KubeletConfiguration.",
+        ],
+        [
+            "# what the node is pulling, and which workloads ask it to:\n"
+            "kubectl get pods --all-namespaces "
+            f"--field-selector=spec.nodeName={_q(c.node, 'NODE')} -o wide",
+        ],
+        None,
+    )
+
+
 def _text(*steps: str) -> Any:
     return lambda c: ([s.format(c=c) for s in steps], [], None)
 
@@ -503,6 +528,7 @@ _ADVICE: dict[Cause, Any] = {
     ),
     Cause.IMAGE_FORMAT: _image_format_advice,
     Cause.LARGE_IMAGE: _large_image_advice,
+    Cause.PULL_QPS: _pull_qps_advice,
 }
 _NO_REPRODUCTION = frozenset({Cause.UNVERIFIED, Cause.INVALID_NAME, Cause.PULL_POLICY})
 
