@@ -240,3 +240,17 @@ def test_kubelets_pull_qps_refusal_is_a_ticket_even_where_a_grant_is_missing() -
     world = _world(autopilot=False, scopes=[CLOUD])
     result = _remediate_text(world, f'Failed to pull image "{IMAGE}": pull QPS exceeded')
     assert (result["cause"], result["action"], result["grant"]) == ("pull_qps", "ticket", None)
+
+
+def test_docker_hubs_rate_limit_is_a_ticket_with_a_pull_through_cache() -> None:
+    text = (
+        'failed to pull and unpack image "docker.io/library/busybox:latest": failed to copy: '
+        "httpReadSeeker: failed open: unexpected status code https://registry-1.docker.io/v2/"
+        "library/busybox/manifests/latest: 429 Too Many Requests - Server message: "
+        "toomanyrequests: You have reached your pull rate limit."
+    )
+    world = _world(autopilot=False, scopes=[CLOUD])
+    result = _remediate_text(world, pull_message("busybox", text))
+    assert (result["cause"], result["action"]) == ("rate_limit", "ticket")
+    assert "REMOTE_REPOSITORY" in result["ticket"]["terraform"]
+    assert "dockerhub-mirror/library/busybox" in result["ticket"]["commands"][2]

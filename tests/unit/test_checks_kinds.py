@@ -360,3 +360,42 @@ def test_the_pull_qps_ticket_names_kubelets_limits_and_the_node_quoted() -> None
     hostile = _draft(Cause.PULL_QPS, False, node="n;$(id)")
     assert "'spec.nodeName=n;$(id)'" not in hostile["commands"][0]
     assert "spec.nodeName='n;$(id)'" in hostile["commands"][0]
+
+
+# -- Docker Hub's rate limit: a pull-through cache --------------------------------------------
+
+# containerd on a CI cluster (tests/data/corpus/real_pull_messages.jsonl:
+# https://github.com/kata-containers/kata-containers/issues/10109).
+DOCKER_HUB_LIMIT = (
+    'Failed to pull image "busybox": rpc error: code = Unknown desc = failed to pull and unpack '
+    'image "docker.io/library/busybox:latest": failed to copy: httpReadSeeker: failed open: '
+    "unexpected status code https://registry-1.docker.io/v2/library/busybox/manifests/sha256:"
+    "50aa4698fa6262977cff89181b2664b99d8a56dbca847bf62f2ef04854597cf8: 429 Too Many Requests - "
+    "Server message: toomanyrequests: You have reached your pull rate limit. You may increase "
+    "the limit by authenticating and upgrading: https://www.docker.com/increase-rate-limit"
+)
+
+
+def test_docker_hubs_rate_limit_proposes_a_remote_repository_with_its_terraform() -> None:
+    assert classify_message(DOCKER_HUB_LIMIT, image="busybox").cause is Cause.RATE_LIMIT
+    draft = _draft(Cause.RATE_LIMIT, False, image="busybox", location="us-central1-a")
+    assert draft["commands"][0] == (
+        "gcloud artifacts repositories create dockerhub-mirror --repository-format=docker "
+        "--mode=remote-repository --remote-docker-repo=DOCKER-HUB --location=us-central1 "
+        "--project=app-proj"
+    )
+    assert (
+        f"--member=serviceAccount:{EMAIL} --role=roles/artifactregistry.reader"
+        in (draft["commands"][1])
+    )
+    assert (
+        "us-central1-docker.pkg.dev/app-proj/dockerhub-mirror/library/busybox"
+        in (draft["commands"][2])
+    )
+    terraform = draft["terraform"]
+    assert 'mode          = "REMOTE_REPOSITORY"' in terraform
+    assert 'public_repository = "DOCKER_HUB"' in terraform
+    assert 'location      = "us-central1"' in terraform
+    # Another registry's limit: no Docker Hub mirror is proposed for it.
+    other = _draft(Cause.RATE_LIMIT, False, image="ghcr.io/o/a:1")
+    assert other["terraform"] is None and len(other["commands"]) == 1

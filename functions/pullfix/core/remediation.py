@@ -343,18 +343,67 @@ def _permission_advice(c: Context) -> Advice:
     )
 
 
+def _region(location: str | None) -> str | None:
+    """The region of a cluster's location: a zonal cluster's zone less its letter (Artifact
+    Registry repositories live in regions)."""
+    if location and re.fullmatch(r"[a-z]+-[a-z]+\d+-[a-z]", location):
+        return location.rsplit("-", 1)[0]
+    return location
+
+
 def _rate_limit_advice(c: Context) -> Advice:
+    region = _region(c.location)
+    create = (
+        "gcloud artifacts repositories create dockerhub-mirror --repository-format=docker "
+        "--mode=remote-repository --remote-docker-repo=DOCKER-HUB "
+        f"--location={_q(region, 'LOCATION')} --project={_q(c.project, 'PROJECT')}"
+    )
+    ref = _ref(c.image)
+    if ref is None or ref.registry != "docker.io":
+        return (
+            [
+                "The registry throttles pulls: authenticate to it, or mirror the image through "
+                "an Artifact Registry remote repository."
+            ],
+            [create],
+            None,
+        )
+    # Docker Hub's pull rate limit: an Artifact Registry remote repository is a pull-through
+    # cache of it (https://cloud.google.com/artifact-registry/docs/repositories/remote-repo;
+    # Terraform google_artifact_registry_repository, mode REMOTE_REPOSITORY,
+    # remote_repository_config.docker_repository.public_repository DOCKER_HUB).
+    mirror = f"{region or 'LOCATION'}-docker.pkg.dev/{c.project or 'PROJECT'}/dockerhub-mirror"
+    tail = f":{ref.tag}" if ref.tag else ""
+    tail += f"@{ref.digest}" if ref.digest else ""
+    mirrored = f"{mirror}/{ref.repository}{tail}"
+    member = f"serviceAccount:{c.account}" if c.account else "serviceAccount:NODE_SA_EMAIL"
     return (
         [
-            "The registry throttles pulls: authenticate to it, or mirror the image through an "
-            "Artifact Registry remote repository."
+            "Docker Hub's pull rate limit refused the pull. Pull it through an Artifact Registry "
+            "remote repository (a pull-through cache of Docker Hub) in the cluster's project "
+            f"and region, and point the workload at {mirrored}; the node account reads it "
+            "with roles/artifactregistry.reader.",
         ],
         [
-            "gcloud artifacts repositories create dockerhub-mirror --repository-format=docker "
-            "--mode=remote-repository --remote-docker-repo=DOCKER-HUB "
-            f"--location={_q(c.location, 'LOCATION')} --project={_q(c.project, 'PROJECT')}"
+            create,
+            "gcloud artifacts repositories add-iam-policy-binding dockerhub-mirror "
+            f"--location={_q(region, 'LOCATION')} --project={_q(c.project, 'PROJECT')} "
+            f"--member={sh(member)} --role=roles/artifactregistry.reader",
+            f"# then, in the workload, the image as {sh(mirrored)}",
         ],
-        None,
+        'resource "google_artifact_registry_repository" "dockerhub_mirror" {\n'
+        f"  project       = {hcl(c.project or 'PROJECT')}\n"
+        f"  location      = {hcl(region or 'LOCATION')}\n"
+        '  repository_id = "dockerhub-mirror"\n'
+        '  format        = "DOCKER"\n'
+        '  mode          = "REMOTE_REPOSITORY"\n'
+        "  remote_repository_config {\n"
+        '    description = "Docker Hub"\n'
+        "    docker_repository {\n"
+        '      public_repository = "DOCKER_HUB"\n'
+        "    }\n"
+        "  }\n"
+        "}\n",
     )
 
 
