@@ -141,5 +141,5 @@ CHECK = Check(
     gather=gather,
     wants=wants,
     summary="the node's runtime accepts the image's manifest format (containerd 2: no schema 1)",
-    advice=("push the image again as Docker schema 2 or OCI (docker buildx, crane), never a grant"),
+    advice="push the image again as Docker schema 2 or OCI (docker buildx), never a grant",
 )
