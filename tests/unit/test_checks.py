@@ -147,6 +147,8 @@ def test_the_registry_states_the_precedence_and_each_cause_once() -> None:
         "version",
         "scopes",
         "existence",
+        "manifest",
+        "image_size",
         "access",
         "cross_project",
     ]

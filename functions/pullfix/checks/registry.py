@@ -18,6 +18,8 @@ from pullfix.checks import (
     cross_project,
     existence,
     identity,
+    image_size,
+    manifest,
     network,
     scopes,
     verification,
@@ -52,6 +54,8 @@ CHECKS: tuple[Check, ...] = (
     version.CHECK,
     scopes.CHECK,
     existence.CHECK,
+    manifest.CHECK,  # an image the node's runtime refuses: no grant can help
+    image_size.CHECK,  # a cancelled pull of a large image
     access.CHECK,
     cross_project.CHECK,  # the last: it always names a cause
 )
@@ -148,7 +152,8 @@ def read_permissions(checks: Sequence[Check] = CHECKS) -> dict[str, tuple[str, .
 def _where(evidence: Evidence) -> list[str]:
     out = []
     if evidence.cluster is not None:
-        out.append(f"cluster {evidence.cluster.name} confirmed by the GKE API")
+        kind = "Autopilot cluster" if evidence.cluster.autopilot else "cluster"
+        out.append(f"{kind} {evidence.cluster.name} confirmed by the GKE API")
     if evidence.pool is not None:
         account = f", account {evidence.account_email}" if evidence.account_email else ""
         out.append(

@@ -16,6 +16,7 @@ from pullfix.core.model import (
     AccountInfo,
     ClusterInfo,
     ClusterNetwork,
+    DockerImageInfo,
     FirewallRule,
     NodePoolInfo,
     PolicyView,
@@ -29,8 +30,17 @@ if TYPE_CHECKING:
 
 __all__ = ["IAM_CAUSES", "EventClaims", "Evidence", "NetworkFailure", "NetworkPath"]
 
-# Offline causes that the node's identity, scopes, version or the repository can explain.
-IAM_CAUSES = frozenset({Cause.PERMISSION, Cause.CROSS_PROJECT, Cause.UNKNOWN, Cause.NOT_FOUND})
+# Offline causes that the node's identity, scopes, version or the repository can explain (and
+# the image's manifest: containerd's refusal of a Docker schema 1 image is confirmed live).
+IAM_CAUSES = frozenset(
+    {
+        Cause.PERMISSION,
+        Cause.CROSS_PROJECT,
+        Cause.UNKNOWN,
+        Cause.NOT_FOUND,
+        Cause.IMAGE_FORMAT,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -90,6 +100,13 @@ class Evidence:
     # check read of that path.
     network_failure: NetworkFailure | None = None
     network: NetworkPath | None = None
+    # The image's manifest as Artifact Registry describes it (`pullfix.checks.manifest`), and
+    # whether it was asked (None with asked: absent, or pullfix may not read it).
+    docker_image: DockerImageInfo | None = None
+    docker_image_asked: bool = False
+    # The event's text says the pull was cancelled (`context canceled`): the image's size is
+    # asked (`pullfix.checks.image_size`).
+    pull_cancelled: bool = False
 
     @property
     def image_missing(self) -> bool:

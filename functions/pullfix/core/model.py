@@ -26,6 +26,7 @@ __all__ = [
     "AccountInfo",
     "ClusterInfo",
     "ClusterNetwork",
+    "DockerImageInfo",
     "FirewallRule",
     "GoogleApiError",
     "GoogleApis",
@@ -167,6 +168,16 @@ class NodePoolInfo:
     oauth_scopes: tuple[str, ...]
     version: str
     instance_groups: tuple[InstanceGroup, ...]
+    # GKE v1 NodeConfig `imageType` (COS_CONTAINERD, UBUNTU_CONTAINERD, WINDOWS_LTSC_CONTAINERD,
+    # …): the node's OS and runtime. "" when the API did not say.
+    image_type: str = ""
+    # GKE v1 NodeConfig `gcfsConfig.enabled`: image streaming on the pool's nodes.
+    image_streaming: bool = False
+
+    @property
+    def windows(self) -> bool:
+        """Windows Server nodes (`WINDOWS_LTSC_CONTAINERD`, `WINDOWS_SAC_CONTAINERD`, …)."""
+        return self.image_type.upper().startswith("WINDOWS")
 
     def has_storage_read_scope(self) -> bool:
         return any(scope in STORAGE_READ_SCOPES for scope in self.oauth_scopes)
@@ -179,6 +190,14 @@ class ClusterInfo:
     name: str
     master_version: str
     node_pools: tuple[NodePoolInfo, ...]
+    # Autopilot (GKE v1 `Cluster.autopilot.enabled`): GKE makes and manages the node pools, so
+    # none is the user's to create or recreate; the nodes' account and scopes are the cluster's
+    # auto-provisioning defaults (`autoscaling.autoprovisioningNodePoolDefaults`), set when
+    # the cluster is created (https://cloud.google.com/kubernetes-engine/docs/reference/rest/
+    # v1/projects.locations.clusters#Cluster, #Autopilot, #AutoprovisioningNodePoolDefaults).
+    autopilot: bool = False
+    autoprovisioning_account: str | None = None  # "default" or an email; None: not set
+    autoprovisioning_scopes: tuple[str, ...] = ()
 
     def candidate_groups(self, node: str) -> list[tuple[NodePoolInfo, InstanceGroup]]:
         """The pools' instance groups whose names could hold the node (GKE's naming). Only
@@ -189,6 +208,17 @@ class ClusterInfo:
             for group in pool.instance_groups
             if group.may_hold(node)
         ]
+
+
+@dataclass(frozen=True, slots=True)
+class DockerImageInfo:
+    """An image as Artifact Registry describes it (`dockerImages.get`: `name`, `mediaType`,
+    `imageSizeBytes`; https://cloud.google.com/artifact-registry/docs/reference/rest/v1/
+    projects.locations.repositories.dockerImages#DockerImage)."""
+
+    name: str
+    media_type: str  # the manifest's media type ("" when the API did not say)
+    size_bytes: int | None  # the calculated size of the image (None when not reported)
 
 
 @dataclass(frozen=True, slots=True)
@@ -413,4 +443,11 @@ class GoogleApis(Protocol):
 
     def routes(self, project: str) -> tuple[RouteInfo, ...]:
         """The project's routes (Compute `routes.list`)."""
+        ...
+
+    def docker_image(
+        self, repository: str, image_path: str, reference: str
+    ) -> DockerImageInfo | None:
+        """The image a tag (or a `sha256:` digest) names in the repository, as Artifact
+        Registry describes it; None when the tag or image does not exist."""
         ...

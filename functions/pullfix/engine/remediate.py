@@ -483,6 +483,7 @@ class Remediator:
         ):
             # A cause the checks can explain, of an Artifact Registry image: check it.
             evidence.repository = image.ar_repository
+            evidence.pull_cancelled = offline.cancelled
         elif evidence.unverified is None:
             # A failure on the network path: the network check reads the path.
             evidence.network_failure = network_failure(offline, failure.message)
@@ -903,6 +904,12 @@ class Remediator:
             dry_run=self.config.dry_run,
             escalation=escalation,
             network_gaps=network_gaps(evidence),
+            autopilot=evidence.cluster is not None and evidence.cluster.autopilot,
+            image_streaming=pool is not None and pool.image_streaming,
+            windows=pool is not None and pool.windows,
+            image_size_bytes=(
+                evidence.docker_image.size_bytes if evidence.docker_image is not None else None
+            ),
         )
         draft = ticket_draft(context)
         draft["fingerprint"] = key

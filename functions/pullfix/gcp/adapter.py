@@ -25,6 +25,7 @@ from pullfix.core.model import (
     Binding,
     ClusterInfo,
     ClusterNetwork,
+    DockerImageInfo,
     FirewallRule,
     GrantResult,
     InstanceGroup,
@@ -89,7 +90,11 @@ def _retry_within(timeout: float) -> Retry:
 # What pullfix reads of a cluster (GKE API v1 `Cluster`, REST field names).
 _CLUSTER_FIELDS = (
     "name,location,currentMasterVersion,currentNodeVersion,"
-    "nodePools(name,version,instanceGroupUrls,config/serviceAccount,config/oauthScopes)"
+    "nodePools(name,version,instanceGroupUrls,config/serviceAccount,config/oauthScopes,"
+    "config/imageType,config/gcfsConfig/enabled),"
+    # The cluster's kind: Autopilot, and the defaults its auto-created pools take.
+    "autopilot/enabled,"
+    "autoscaling/autoprovisioningNodePoolDefaults(serviceAccount,oauthScopes)"
 )
 
 
@@ -200,6 +205,8 @@ class GoogleAdapter:
         self._existence = _TtlCache(min(cache_ttl, 30.0))
         # The network path of a pool (the network check): one storm asks once.
         self._network = _TtlCache(min(cache_ttl, 60.0))
+        # An image's manifest: a tag may be pushed again, so it is kept as briefly.
+        self._images = _TtlCache(min(cache_ttl, 30.0))
 
     def cluster(self, project: str, location: str, name: str) -> ClusterInfo | None:
         resource = f"projects/{project}/locations/{location}/clusters/{name}"
@@ -231,15 +238,22 @@ class GoogleAdapter:
                     for group in map(InstanceGroup.from_url, pool.get("instanceGroupUrls") or ())
                     if group is not None
                 ),
+                image_type=str((pool.get("config") or {}).get("imageType") or ""),
+                image_streaming=((pool.get("config") or {}).get("gcfsConfig") or {}).get("enabled")
+                is True,
             )
             for pool in cluster.get("nodePools") or ()
         )
+        defaults = (cluster.get("autoscaling") or {}).get("autoprovisioningNodePoolDefaults") or {}
         return ClusterInfo(
             project=project,
             location=str(cluster.get("location", "")),
             name=str(cluster.get("name", "")),
             master_version=str(cluster.get("currentMasterVersion", "")),
             node_pools=pools,
+            autopilot=(cluster.get("autopilot") or {}).get("enabled") is True,
+            autoprovisioning_account=defaults.get("serviceAccount") or None,
+            autoprovisioning_scopes=tuple(defaults.get("oauthScopes") or ()),
         )
 
     def project_number(self, project: str) -> int | None:
@@ -733,8 +747,65 @@ class GoogleAdapter:
             for route in routes
         )
 
+    # What the network check reads of a cluster (GKE API v1 `Cluster`, REST field names).
 
-# What the network check reads of a cluster (GKE API v1 `Cluster`, REST field names).
+    def docker_image(
+        self, repository: str, image_path: str, reference: str
+    ) -> DockerImageInfo | None:
+        return self._images.get(
+            (repository, image_path, reference),
+            lambda: self._load_docker_image(repository, image_path, reference),
+        )
+
+    def _load_docker_image(
+        self, repository: str, image_path: str, reference: str
+    ) -> DockerImageInfo | None:
+        """A tag's version (Artifact Registry `tags.get`: `version` ends in the digest), then
+        the image by digest (`dockerImages.get`: `mediaType`, `imageSizeBytes`; the image id is
+        the package, "/" escaped, `@` the digest: https://cloud.google.com/artifact-registry/
+        docs/reference/rest/v1/projects.locations.repositories.dockerImages/get)."""
+        parts = repository.split("/")[1::2]
+        digest = reference
+        try:
+            if not reference.startswith("sha256:"):
+                tag = guard(
+                    f"reading tag {reference} of {image_path} in {repository}",
+                    lambda: self.retry(self.clients.rest.get)(
+                        "artifactregistry",
+                        "/v1/projects/{}/locations/{}/repositories/{}/packages/{}/tags/{}",
+                        *parts,
+                        image_path,
+                        reference,
+                        fields="name,version",
+                        timeout=self.timeout,
+                    ),
+                    PERMISSIONS["docker_image_tag"],
+                )
+                digest = str(tag.get("version") or "").rsplit("/versions/", 1)[-1]
+                if not digest.startswith("sha256:"):
+                    return None
+            image = guard(
+                f"reading image {image_path}@{digest} in {repository}",
+                lambda: self.retry(self.clients.rest.get)(
+                    "artifactregistry",
+                    "/v1/projects/{}/locations/{}/repositories/{}/dockerImages/{}",
+                    *parts,
+                    f"{image_path}@{digest}",
+                    fields="name,mediaType,imageSizeBytes",
+                    timeout=self.timeout,
+                ),
+                PERMISSIONS["docker_image"],
+            )
+        except NotFound:
+            return None
+        size = image.get("imageSizeBytes")  # int64: a JSON string
+        return DockerImageInfo(
+            name=str(image.get("name", "")),
+            media_type=str(image.get("mediaType") or ""),
+            size_bytes=int(size) if isinstance(size, str | int) and str(size).isdigit() else None,
+        )
+
+
 _NETWORK_FIELDS = (
     "networkConfig(network,subnetwork,defaultEnablePrivateNodes),"
     "privateClusterConfig/enablePrivateNodes,nodePools(name,networkConfig/enablePrivateNodes)"

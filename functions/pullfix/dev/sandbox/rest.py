@@ -286,7 +286,8 @@ def cluster_json(project: Project, cluster: Cluster) -> dict[str, Any]:
                     "diskSizeGb": 100,
                     "oauthScopes": list(pool.oauth_scopes),
                     "serviceAccount": pool.service_account,
-                    "imageType": "COS_CONTAINERD",
+                    "imageType": pool.image_type,
+                    "gcfsConfig": {"enabled": True} if pool.image_streaming else {},
                 },
                 "initialNodeCount": len(pool.nodes),
                 "version": pool.version,
@@ -304,6 +305,22 @@ def cluster_json(project: Project, cluster: Cluster) -> dict[str, Any]:
             }
         )
     node_versions = sorted((p.version for p in cluster.node_pools.values()), key=_version_key)
+    kind: dict[str, Any] = {"autopilot": {}}  # proto3 JSON leaves out `enabled: false`
+    if cluster.autopilot:
+        # An Autopilot cluster's pools are made from its auto-provisioning defaults
+        # (https://cloud.google.com/kubernetes-engine/docs/reference/rest/v1/
+        # projects.locations.clusters#ClusterAutoscaling): the world's first pool stands for them.
+        first = next(iter(cluster.node_pools.values()))
+        kind = {
+            "autopilot": {"enabled": True},
+            "autoscaling": {
+                "enableNodeAutoprovisioning": True,
+                "autoprovisioningNodePoolDefaults": {
+                    "serviceAccount": first.service_account,
+                    "oauthScopes": list(first.oauth_scopes),
+                },
+            },
+        }
     return {
         "name": cluster.name,
         "location": cluster.location,
@@ -328,6 +345,7 @@ def cluster_json(project: Project, cluster: Cluster) -> dict[str, Any]:
         },
         **({"privateClusterConfig": {"enablePrivateNodes": True}} if cluster.private_nodes else {}),
         "nodePools": pools,
+        **kind,
     }
 
 
@@ -410,11 +428,54 @@ def _get_tag(app: RestApp, request: Request, params: dict[str, str]) -> Any:
         if f"{image}:{params['tag']}" not in repo.tags:
             raise ApiError(404, f"Requested entity was not found: tag {params['tag']} of {image}")
         name = f"{_repository_name(project, repo)}/packages/{urllib.parse.quote(image, safe='')}"
-        digest = hashlib.sha256(f"{name}:{params['tag']}".encode()).hexdigest()
+        digest = _digest(name, params["tag"])
         return {
             "name": f"{name}/tags/{params['tag']}",
             "version": f"{name}/versions/sha256:{digest}",
         }
+
+
+def _digest(package: str, tag: str) -> str:
+    """The sandbox's digest of a tagged image: stable, one per package and tag."""
+    return hashlib.sha256(f"{package}:{tag}".encode()).hexdigest()
+
+
+@_route(
+    "GET",
+    _REPO + "/dockerImages/{image}",
+    "artifactregistry.projects.locations.repositories.dockerImages.get",
+    "v1",
+)
+def _get_docker_image(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    """A DockerImage by `IMAGE@sha256:DIGEST` (the image path with "/" escaped as %2F), as
+    Artifact Registry's dockerImages.get answers (https://cloud.google.com/artifact-registry/
+    docs/reference/rest/v1/projects.locations.repositories.dockerImages#DockerImage)."""
+    with app.state.lock:
+        project = app._project(params["project"])
+        repo = app._repository(project, params)
+        image, _, digest = urllib.parse.unquote(params["image"]).partition("@sha256:")
+        repository = _repository_name(project, repo)
+        package = f"{repository}/packages/{urllib.parse.quote(image, safe='')}"
+        for tag in repo.tags:
+            path, _, name = tag.rpartition(":")
+            if path == image and _digest(package, name) == digest:
+                manifest = repo.manifest(tag)
+                escaped = urllib.parse.quote(image, safe="")
+                return {
+                    "name": f"{repository}/dockerImages/{escaped}@sha256:{digest}",
+                    "uri": f"{repo.location}-docker.pkg.dev/{project.project_id}/"
+                    f"{repo.name}/{image}@sha256:{digest}",
+                    "tags": [
+                        n
+                        for p, _, n in (t.rpartition(":") for t in repo.tags)
+                        if p == image and _digest(package, n) == digest
+                    ],
+                    "imageSizeBytes": str(manifest.size_bytes),
+                    "mediaType": manifest.media_type,
+                    "uploadTime": "2024-01-01T00:00:00Z",
+                    "updateTime": "2024-01-01T00:00:00Z",
+                }
+        raise ApiError(404, f"Requested entity was not found: image {image}@sha256:{digest}")
 
 
 # -- cloudresourcemanager v3 ----------------------------------------------------------------

@@ -56,6 +56,8 @@ _TAG_RE = re.compile(
     re.ASCII,
 )
 _SCOPE_PREFIX = "https://www.googleapis.com/auth/"
+_IMAGE_TYPE_RE = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
+_MEDIA_TYPE_RE = re.compile(r"[a-z0-9][a-z0-9.+-]{0,126}/[a-z0-9][a-z0-9.+-]{0,126}")
 _ALIASES = {
     "cloud-platform": "cloud-platform",
     "storage-ro": "devstorage.read_only",
@@ -128,6 +130,8 @@ class NodePool:
     oauth_scopes: list[str]
     nodes: list[str]
     private_nodes: bool | None = None  # None: the cluster's
+    image_type: str = "COS_CONTAINERD"  # GKE NodeConfig.imageType: the nodes' OS and runtime
+    image_streaming: bool = False  # GKE NodeConfig.gcfsConfig.enabled
 
 
 @dataclass
@@ -141,6 +145,15 @@ class Cluster:
     private_nodes: bool = False
     network: str = "default"
     subnetwork: str = "default"
+    autopilot: bool = False  # GKE makes its node pools; their defaults are the cluster's
+
+
+@dataclass
+class Manifest:
+    """What Artifact Registry reports of one image (DockerImage `mediaType`, `imageSizeBytes`)."""
+
+    media_type: str = "application/vnd.docker.distribution.manifest.v2+json"
+    size_bytes: int = 52_428_800
 
 
 @dataclass
@@ -152,6 +165,11 @@ class Repository:
     policy: Policy
     tags: list[str]
     mode: str = "standard"  # standard, remote (pull-through) or virtual
+    # IMAGE:TAG -> the image's manifest media type and size, where not the defaults.
+    manifests: dict[str, Manifest] = field(default_factory=dict)
+
+    def manifest(self, tag: str) -> Manifest:
+        return self.manifests.get(tag) or Manifest()
 
 
 @dataclass
@@ -850,8 +868,19 @@ def _cluster(name: str, value: object, where: str) -> Cluster:
     data = _mapping(
         value,
         where,
-        ("location", "version", "node_pools", "private_nodes", "network", "subnetwork"),
+        (
+            "location",
+            "version",
+            "node_pools",
+            "private_nodes",
+            "network",
+            "subnetwork",
+            "autopilot",
+        ),
     )
+    autopilot = data.get("autopilot", False)
+    if not isinstance(autopilot, bool):
+        raise WorldError(f"{where}.autopilot: expected true or false, got {autopilot!r}")
     location = _location(data.get("location"), f"{where}.location")
     version = _version(data.get("version"), f"{where}.version")
     pools_data = _mapping(data.get("node_pools") or {}, f"{where}.node_pools", None)
@@ -871,14 +900,34 @@ def _cluster(name: str, value: object, where: str) -> Cluster:
         private_nodes=_bool(data.get("private_nodes", False), f"{where}.private_nodes"),
         network=str(data.get("network", "default")),
         subnetwork=str(data.get("subnetwork", "default")),
+        autopilot=autopilot,
     )
 
 
 def _node_pool(name: str, value: object, where: str, cluster_version: str) -> NodePool:
     _check_name(name, where)
     data = _mapping(
-        value or {}, where, ("version", "service_account", "oauth_scopes", "nodes", "private_nodes")
+        value or {},
+        where,
+        (
+            "version",
+            "service_account",
+            "oauth_scopes",
+            "nodes",
+            "private_nodes",
+            "image_type",
+            "image_streaming",
+        ),
     )
+    streaming = data.get("image_streaming", False)
+    if not isinstance(streaming, bool):
+        raise WorldError(f"{where}.image_streaming: expected true or false, got {streaming!r}")
+    image_type = data.get("image_type", "COS_CONTAINERD")
+    if not isinstance(image_type, str) or not _IMAGE_TYPE_RE.fullmatch(image_type):
+        raise WorldError(
+            f"{where}.image_type: expected a GKE image type (COS_CONTAINERD, "
+            f"WINDOWS_LTSC_CONTAINERD, …), got {image_type!r}"
+        )
     version = (
         _version(data["version"], f"{where}.version") if "version" in data else cluster_version
     )
@@ -906,12 +955,14 @@ def _node_pool(name: str, value: object, where: str, cluster_version: str) -> No
         oauth_scopes=normalised,
         nodes=nodes,
         private_nodes=None if private is None else _bool(private, f"{where}.private_nodes"),
+        image_type=image_type,
+        image_streaming=streaming,
     )
 
 
 def _repository(name: str, value: object, where: str) -> Repository:
     _check_name(name, where)
-    data = _mapping(value, where, ("location", "iam", "tags", "mode"))
+    data = _mapping(value, where, ("location", "iam", "tags", "mode", "manifests"))
     location = _location(data.get("location"), f"{where}.location")
     mode = data.get("mode", "standard")
     if mode not in ("standard", "remote", "virtual"):
@@ -926,7 +977,25 @@ def _repository(name: str, value: object, where: str) -> Repository:
         policy=_policy(data.get("iam") or [], f"{where}.iam"),
         tags=tags,
         mode=mode,
+        manifests=_manifests(data.get("manifests") or {}, tags, f"{where}.manifests"),
     )
+
+
+def _manifests(value: object, tags: list[str], where: str) -> dict[str, Manifest]:
+    out = {}
+    for tag, spec in _mapping(value, where, None).items():
+        if tag not in tags:
+            raise WorldError(f"{where}.{tag}: not one of the repository's tags")
+        data = _mapping(spec or {}, f"{where}.{tag}", ("media_type", "size_bytes"))
+        default = Manifest()
+        media_type = data.get("media_type", default.media_type)
+        size = data.get("size_bytes", default.size_bytes)
+        if not isinstance(media_type, str) or not _MEDIA_TYPE_RE.fullmatch(media_type):
+            raise WorldError(f"{where}.{tag}.media_type: not a media type: {media_type!r}")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise WorldError(f"{where}.{tag}.size_bytes: expected bytes, got {size!r}")
+        out[str(tag)] = Manifest(media_type=media_type, size_bytes=size)
+    return out
 
 
 def _topic(name: str, value: object, where: str) -> Topic:
@@ -1052,12 +1121,17 @@ def _project_dict(project: Project) -> dict[str, Any]:
                             if p.private_nodes is not None
                             else {}
                         ),
+                        **(
+                            {"image_type": p.image_type} if p.image_type != "COS_CONTAINERD" else {}
+                        ),
+                        **({"image_streaming": True} if p.image_streaming else {}),
                     }
                     for p in c.node_pools.values()
                 },
                 **({"private_nodes": True} if c.private_nodes else {}),
                 **({"network": c.network} if c.network != "default" else {}),
                 **({"subnetwork": c.subnetwork} if c.subnetwork != "default" else {}),
+                **({"autopilot": True} if c.autopilot else {}),
             }
             for name, c in project.clusters.items()
         }
@@ -1073,6 +1147,16 @@ def _project_dict(project: Project) -> dict[str, Any]:
                 "iam": _policy_out(r.policy, True),
                 "tags": list(r.tags),
                 **({"mode": r.mode} if r.mode != "standard" else {}),
+                **(
+                    {
+                        "manifests": {
+                            t: {"media_type": m.media_type, "size_bytes": m.size_bytes}
+                            for t, m in r.manifests.items()
+                        }
+                    }
+                    if r.manifests
+                    else {}
+                ),
             }
             for n, r in project.repositories.items()
         }
