@@ -146,6 +146,7 @@ def test_the_registry_states_the_precedence_and_each_cause_once() -> None:
         "version",
         "scopes",
         "existence",
+        "api_enabled",
         "access",
         "cross_project",
     ]
@@ -220,6 +221,7 @@ class _Apis:
             "ancestry": ("folders/1", "organizations/2"),
             "resource_policy": PolicyView((), b"e"),
             "role_permissions": frozenset(),
+            "service_state": "ENABLED",
         }
         self.refuse = refuse
 
@@ -251,7 +253,7 @@ def test_every_call_a_check_makes_is_one_it_declares() -> None:
     """The troubleshooter refused, so access reads the policies up the hierarchy: every
     call is among its check's declared reads, which the permissions come from."""
     evidence, made = _gather(_Apis(tag_exists=True, refuse=("troubleshoot",)))
-    assert list(made) == ["verification", "identity", "existence", "access"]
+    assert list(made) == ["verification", "identity", "existence", "api_enabled", "access"]
     assert "resource_policy" in made["access"] and "ancestry" in made["access"]
     for check in CHECKS:
         assert set(made.get(check.name, ())) <= {read.method for read in check.reads}, check.name

@@ -13,9 +13,18 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from pullfix.checks import access, cross_project, existence, identity, scopes, verification, version
+from pullfix.checks import (
+    access,
+    api_enabled,
+    cross_project,
+    existence,
+    identity,
+    scopes,
+    verification,
+    version,
+)
 from pullfix.checks.base import Check, Read
-from pullfix.core.causes import GRANT_FIXABLE, Cause
+from pullfix.core.causes import GRANT_FIXABLE, GRANT_NEVER_FIXES, Cause
 from pullfix.core.classify import PENDING_LIVE_CHECK, Diagnosis
 from pullfix.core.judge import IAM_CAUSES, Evidence
 
@@ -41,6 +50,7 @@ CHECKS: tuple[Check, ...] = (
     version.CHECK,
     scopes.CHECK,
     existence.CHECK,
+    api_enabled.CHECK,  # refusals no grant fixes: before access, so nothing is granted
     access.CHECK,
     cross_project.CHECK,  # the last: it always names a cause
 )
@@ -83,10 +93,15 @@ def grant_may_fix(evidence: Evidence) -> bool:
 
 
 def _ruled_out(evidence: Evidence) -> bool:
-    """Whether a check gathered so far has ruled a grant out (later ones cannot matter)."""
+    """Whether a check gathered so far has ruled a grant out (later ones cannot matter). A
+    refusal no grant fixes (`GRANT_NEVER_FIXES`) still lets access be asked: the ticket names
+    a missing reader role beside it."""
     if evidence.unverified is not None:
         return True
-    return evidence.account is not None and not grant_may_fix(evidence)
+    if evidence.account is None:
+        return False
+    probe = judge(Diagnosis(Cause.PERMISSION, ()), evidence)
+    return probe.cause not in GRANT_FIXABLE | GRANT_NEVER_FIXES
 
 
 def run_checks(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["GRANT_FIXABLE", "Action", "Cause"]
+__all__ = ["GRANT_FIXABLE", "GRANT_NEVER_FIXES", "Action", "Cause"]
 
 
 class Cause(StrEnum):
@@ -27,6 +27,8 @@ class Cause(StrEnum):
     UNVERIFIED = "unverified"
     UNKNOWN = "unknown"
     NOT_A_PULL_FAILURE = "not_a_pull_failure"
+    # The Artifact Registry API is disabled in the repository's project (Service Usage).
+    API_DISABLED = "api_disabled"
 
 
 class Action(StrEnum):
@@ -47,3 +49,7 @@ class Action(StrEnum):
 
 # The only causes a reader grant on the repository fixes.
 GRANT_FIXABLE = frozenset({Cause.CROSS_PROJECT, Cause.ROLE})
+
+# Refusals a reader grant cannot fix, named before any grant. Beside one, the node account's
+# access is still evaluated, so that a ticket also names a missing reader role.
+GRANT_NEVER_FIXES = frozenset({Cause.API_DISABLED})

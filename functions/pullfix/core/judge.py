@@ -53,6 +53,10 @@ class Evidence:
     claims: EventClaims | None = None  # what verification checks (None: nothing to verify)
     # The troubleshooter's answer, when the engine asked it ahead of the access check.
     troubleshooting: Future[AccessVerdict] | None = field(default=None, repr=False, compare=False)
+    # The Artifact Registry API's state in the repository's project (Service Usage
+    # `services.get` `state`: ENABLED, DISABLED); None: not asked.
+    ar_api_state: str | None = None
+    ar_api_error: str | None = None  # why pullfix cannot tell that state (a denial)
 
     @property
     def image_missing(self) -> bool:

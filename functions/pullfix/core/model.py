@@ -275,3 +275,8 @@ class GoogleApis(Protocol):
     def add_member(
         self, resource: str, role: str, member: str, first: PolicyView | None = None
     ) -> GrantResult: ...
+
+    def service_state(self, project: str, service: str) -> str:
+        """A service's state in a project (Service Usage `services.get` `state`: ENABLED,
+        DISABLED; "" when Service Usage does not know the service)."""
+        ...

@@ -52,6 +52,7 @@ class Context:
     grant: dict[str, str] | None = None
     dry_run: bool = False
     escalation: bool = False
+    lacks_reader: bool = False  # the node account also lacks the reader role (access check)
 
 
 def sh(value: str) -> str:
@@ -279,6 +280,32 @@ def _permission_advice(c: Context) -> Advice:
     )
 
 
+def _api_disabled_advice(c: Context) -> Advice:
+    project, _, _ = _repo_parts(c.repository)
+    steps = [
+        f"The Artifact Registry API is disabled in project {project}, which holds "
+        f"{c.repository or 'the repository'}: every pull from it is refused, and no role "
+        "grant fixes that. Enable the API (and keep it enabled in Terraform)."
+    ]
+    commands = [f"gcloud services enable artifactregistry.googleapis.com --project={sh(project)}"]
+    if c.lacks_reader:
+        steps.append(
+            f"The node account {c.account or '?'} also lacks roles/artifactregistry.reader on "
+            "the repository: grant it as well."
+        )
+        commands.append(_grant_command(c))
+    terraform = (
+        'resource "google_project_service" "artifactregistry" {\n'
+        f"  project            = {hcl(project)}\n"
+        '  service            = "artifactregistry.googleapis.com"\n'
+        "  disable_on_destroy = false\n"
+        "}\n"
+    )
+    if c.lacks_reader:
+        terraform += "\n" + terraform_member(c)
+    return steps, commands, terraform
+
+
 def _rate_limit_advice(c: Context) -> Advice:
     return (
         [
@@ -360,6 +387,7 @@ _ADVICE: dict[Cause, Any] = {
         "The node ran out of disk while storing or unpacking layers: free space or use larger "
         "boot disks (a new node pool with --disk-size)."
     ),
+    Cause.API_DISABLED: _api_disabled_advice,
 }
 _NO_REPRODUCTION = frozenset({Cause.UNVERIFIED, Cause.INVALID_NAME, Cause.PULL_POLICY})
 

@@ -30,7 +30,13 @@ from pullfix.core.config import Config
 from pullfix.core.imageref import ImageRef, InvalidReference, parse_image
 from pullfix.core.intake import PullFailure, format_timestamp
 from pullfix.core.judge import IAM_CAUSES, EventClaims, Evidence
-from pullfix.core.model import AccessDenied, GoogleApiError, GoogleApis, TransientError
+from pullfix.core.model import (
+    AccessDenied,
+    AccessState,
+    GoogleApiError,
+    GoogleApis,
+    TransientError,
+)
 from pullfix.core.outcome import OUTCOME_SCHEMA
 from pullfix.core.policy import Decision, GrantPlan, decide, grant_facts
 from pullfix.core.refusals import ApiRefusal, api_refusal
@@ -844,6 +850,9 @@ class Remediator:
             grant=decision.plan.to_dict() if decision.plan else None,
             dry_run=self.config.dry_run,
             escalation=escalation,
+            lacks_reader=(
+                evidence.verdict is not None and evidence.verdict.state is AccessState.NOT_GRANTED
+            ),
         )
         draft = ticket_draft(context)
         draft["fingerprint"] = key

@@ -183,6 +183,7 @@ class GoogleAdapter:
         self._roles = _TtlCache(3600.0)
         # Repository and tag existence: a storm of one incident asks once, not per event.
         self._existence = _TtlCache(min(cache_ttl, 30.0))
+        self._services = _TtlCache(cache_ttl)  # an API's state changes by an admin's hand
 
     def cluster(self, project: str, location: str, name: str) -> ClusterInfo | None:
         resource = f"projects/{project}/locations/{location}/clusters/{name}"
@@ -478,6 +479,32 @@ class GoogleAdapter:
             f"{resource}: the IAM policy kept changing under {CONFLICT_ATTEMPTS} "
             "read-modify-write attempts"
         )
+
+    def service_state(self, project: str, service: str) -> str:
+        return self._services.get(
+            (project, service), lambda: self._load_service_state(project, service)
+        )
+
+    def _load_service_state(self, project: str, service: str) -> str:
+        """Service Usage v1 `services.get` (https://cloud.google.com/service-usage/docs/
+        reference/rest/v1/services/get): `state`, ENABLED or DISABLED; a project id stands
+        for its number in the name, as gcloud sends it."""
+        try:
+            got = guard(
+                f"reading the state of {service} in project {project}",
+                lambda: self.retry(self.clients.rest.get)(
+                    "serviceusage",
+                    "/v1/projects/{}/services/{}",
+                    project,
+                    service,
+                    fields="name,state",
+                    timeout=self.timeout,
+                ),
+                PERMISSIONS["service_state"],
+            )
+        except NotFound:
+            return ""
+        return str(got.get("state") or "")
 
 
 class PubSubPublisher:

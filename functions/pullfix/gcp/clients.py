@@ -262,6 +262,7 @@ class GoogleClients:
             "policytroubleshooter",
             "pubsub",
             "firestore",
+            "serviceusage",
         )
         from google.auth.credentials import AnonymousCredentials
 

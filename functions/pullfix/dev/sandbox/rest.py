@@ -1,6 +1,7 @@
 """The sandbox's REST endpoints: container v1, artifactregistry v1, cloudresourcemanager v3
 (projects, folders, organizations), compute v1 (instances.get), policytroubleshooter v3,
-pubsub v1, logging v2 and firestore v1 (JSON over HTTP, Google's error envelope), and the
+pubsub v1, logging v2, firestore v1 and serviceusage v1 (services.get) (JSON over HTTP,
+Google's error envelope), and the
 `/_sandbox/` control routes.
 """
 
@@ -712,6 +713,34 @@ def _list_entries(app: RestApp, request: Request, params: dict[str, str]) -> Any
     if start + size < len(selected):
         out["nextPageToken"] = base64.b64encode(str(start + size).encode()).decode()
     return out
+
+
+# -- serviceusage v1 ------------------------------------------------------------------------
+
+
+@_route("GET", "/v1/{consumer}/{key}/services/{service}", "serviceusage.services.get", "v1")
+def _get_service(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    """A Service (https://cloud.google.com/service-usage/docs/reference/rest/v1/services):
+    for a project, its name and parent by project number (whatever the request named it by)
+    and `state` ENABLED unless the world disables it; folders and organizations are always
+    STATE_UNSPECIFIED ("all consumers other than projects", the State enum)."""
+    consumer, key, service = params["consumer"], params["key"], params["service"]
+    if consumer in ("folders", "organizations"):
+        return {
+            "name": f"{consumer}/{key}/services/{service}",
+            "parent": f"{consumer}/{key}",
+            "state": "STATE_UNSPECIFIED",
+        }
+    if consumer != "projects":
+        raise ApiError(400, f"Invalid resource name: {consumer}/{key}")
+    with app.state.lock:
+        project = app._project(key)
+        disabled = service in project.disabled_services
+        return {
+            "name": f"projects/{project.number}/services/{service}",
+            "parent": f"projects/{project.number}",
+            "state": "DISABLED" if disabled else "ENABLED",
+        }
 
 
 # -- firestore v1 ---------------------------------------------------------------------------

@@ -215,6 +215,8 @@ class Project:
     parent: str | None = None  # folders/N or organizations/N
     custom_roles: dict[str, list[str]] = field(default_factory=dict)
     deny_policies: list[DenyRule] = field(default_factory=list)
+    # Services (APIs) disabled in the project; every other one is enabled (Service Usage).
+    disabled_services: list[str] = field(default_factory=list)
 
     def service_account(self, email: str) -> ServiceAccount | None:
         """A service account of this project, the default compute one included."""
@@ -514,6 +516,7 @@ def _project(pid: str, value: object, where: str) -> Project:
             "clusters",
             "topics",
             "repositories",
+            "disabled_services",
         ),
     )
     parent = data.get("parent")
@@ -565,7 +568,19 @@ def _project(pid: str, value: object, where: str) -> Project:
         parent=parent,
         custom_roles=_custom_roles(data.get("custom_roles"), f"{where}.custom_roles"),
         deny_policies=_deny_policies(data.get("deny_policies"), f"{where}.deny_policies"),
+        disabled_services=_services(data.get("disabled_services"), f"{where}.disabled_services"),
     )
+
+
+_SERVICE_RE = re.compile(r"[a-z][a-z0-9-]*(?:\.[a-z0-9-]+)*\.googleapis\.com")
+
+
+def _services(value: object, where: str) -> list[str]:
+    services = _string_list(value if value is not None else [], where)
+    for service in services:
+        if not _SERVICE_RE.fullmatch(service):
+            raise WorldError(f"{where}: {service!r} is not a service name (NAME.googleapis.com)")
+    return services
 
 
 def _cluster(name: str, value: object, where: str) -> Cluster:
@@ -610,8 +625,14 @@ def _node_pool(name: str, value: object, where: str, cluster_version: str) -> No
     )
 
 
+# The repositories Artifact Registry serves Container Registry's hosts from (gcr.io
+# repositories), named after the host.
+_GCR_REPOSITORIES = frozenset({"gcr.io", "us.gcr.io", "eu.gcr.io", "asia.gcr.io"})
+
+
 def _repository(name: str, value: object, where: str) -> Repository:
-    _check_name(name, where)
+    if name not in _GCR_REPOSITORIES:
+        _check_name(name, where)
     data = _mapping(value, where, ("location", "iam", "tags", "mode"))
     location = _location(data.get("location"), f"{where}.location")
     mode = data.get("mode", "standard")
@@ -759,6 +780,8 @@ def _project_dict(project: Project) -> dict[str, Any]:
             n: ({"push_endpoint": t.push_endpoint} if t.push_endpoint else {})
             for n, t in project.topics.items()
         }
+    if project.disabled_services:
+        out["disabled_services"] = list(project.disabled_services)
     if project.repositories:
         out["repositories"] = {
             n: {

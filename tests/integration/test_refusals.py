@@ -1,0 +1,178 @@
+"""Refusals a reader grant cannot fix, over the sandbox with `pullfix replay`: the same text in a
+world where the refusal holds and one where it does not. The verdict follows Google's APIs, and
+a grant pullfix made before (it did not read them) is not made where one holds."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from pullfix.core.model import AccessDenied
+from pullfix.dev.events import log_entry, pull_message
+from pullfix.dev.sandbox import Sandbox
+from pullfix.gcp.adapter import GoogleAdapter
+from pullfix.gcp.clients import GoogleClients
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.integration
+PULLFIX = str(Path(sys.executable).parent / "pullfix")
+SAMPLES = REPO / "functions" / "pullfix" / "dev" / "samples"
+TEXTS = {
+    line["id"]: line
+    for line in map(json.loads, (REPO / "tests/data/refusals/texts.jsonl").read_text().splitlines())
+}
+DEFAULT_SA = "serviceAccount:111111111111-compute@developer.gserviceaccount.com"
+AR_IMAGE = "us-central1-docker.pkg.dev/shop-images/images/web:1.4"
+GCR_IMAGE = "gcr.io/shop-images/web:1.4"
+AR_REPO = "projects/shop-images/locations/us-central1/repositories/images"
+GCR_REPO = "projects/shop-images/locations/us/repositories/gcr.io"
+
+
+def _world(*, ar_disabled: bool) -> dict[str, Any]:
+    world: dict[str, Any] = copy.deepcopy(yaml.safe_load((SAMPLES / "world.yaml").read_text()))
+    images = world["projects"]["shop-images"]
+    # Artifact Registry serves gcr.io images from the project's gcr.io repository.
+    images["repositories"]["gcr.io"] = {"location": "us", "tags": ["web:1.4"]}
+    if ar_disabled:
+        images["disabled_services"] = ["artifactregistry.googleapis.com"]
+    return world
+
+
+def _event(image: str, text: str) -> dict[str, Any]:
+    host, _, path = image.partition("/")
+    name, _, tag = path.rpartition(":")
+    detail = TEXTS[text]["detail"].format(
+        image=image, url=f"https://{host}/v2/{name}/manifests/{tag}"
+    )
+    return log_entry(
+        project="shop-prod",
+        location="us-central1",
+        cluster="checkout",
+        namespace="web",
+        pod="web-7d9f8c5b4-xk2p9",
+        node="gke-checkout-default-pool-1a2b3c4d-x7k9",
+        message=pull_message(image, detail),
+        controller=("Deployment", "web"),
+        timestamp="2026-11-20T10:00:07Z",
+    )
+
+
+def _replay(
+    tmp_path: Path, world: dict[str, Any], entry: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The one event's result and the world after it."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    world_file, out = tmp_path / "world.yaml", tmp_path / "after.yaml"
+    world_file.write_text(yaml.safe_dump(world))
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {"auto_grant": {"repositories": ["projects/shop-*/locations/*/repositories/*"]}}
+        )
+    )
+    events = tmp_path / "events.jsonl"
+    events.write_text(json.dumps(entry) + "\n")
+    done = subprocess.run(
+        [
+            PULLFIX,
+            "replay",
+            "--world",
+            str(world_file),
+            "--config",
+            str(config),
+            "--world-out",
+            str(out),
+            "--json",
+            str(events),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    (result,) = [json.loads(line) for line in done.stdout.splitlines()]
+    return result, yaml.safe_load(out.read_text())
+
+
+def _readers(world: dict[str, Any], repository: str) -> set[str]:
+    bindings = world["projects"]["shop-images"]["repositories"][repository].get("iam") or []
+    return {
+        m for b in bindings if b["role"] == "roles/artifactregistry.reader" for m in b["members"]
+    }
+
+
+@pytest.mark.parametrize(
+    ("image", "repository", "text"),
+    [
+        (AR_IMAGE, "images", "docker_api_disabled"),
+        (AR_IMAGE, "images", "containerd_403"),
+        (GCR_IMAGE, "gcr.io", "containerd_403"),
+    ],
+)
+def test_a_disabled_api_is_a_ticket_where_the_same_text_granted_before(
+    tmp_path: Path, image: str, repository: str, text: str
+) -> None:
+    entry = _event(image, text)
+    # The API enabled: the node account lacks the role, and pullfix grants it (as it did for
+    # both worlds before it read Service Usage).
+    enabled, after = _replay(tmp_path / "enabled", _world(ar_disabled=False), entry)
+    assert (enabled["cause"], enabled["action"]) == ("cross_project", "grant")
+    assert DEFAULT_SA in _readers(after, repository)
+    # The API disabled: no grant; the ticket enables the API and names the missing role too.
+    disabled, after = _replay(tmp_path / "disabled", _world(ar_disabled=True), entry)
+    assert (disabled["cause"], disabled["action"]) == ("api_disabled", "ticket")
+    assert disabled["grant"] is None
+    assert DEFAULT_SA not in _readers(after, repository)
+    assert "is disabled in project shop-images" in disabled["reasons"][0]
+    assert any("also holds no role" in r for r in disabled["reasons"])
+    commands = disabled["ticket"]["commands"]
+    assert commands[0] == (
+        "gcloud services enable artifactregistry.googleapis.com --project=shop-images"
+    )
+    assert "--role=roles/artifactregistry.reader" in commands[1]
+    assert 'resource "google_project_service"' in disabled["ticket"]["terraform"]
+
+
+def test_a_disabled_api_beside_access_already_granted_names_only_the_api(tmp_path: Path) -> None:
+    world = _world(ar_disabled=True)
+    iam = world["projects"]["shop-images"]["repositories"]["images"]["iam"]
+    iam.append({"role": "roles/artifactregistry.reader", "members": [DEFAULT_SA]})
+    result, _ = _replay(tmp_path, world, _event(AR_IMAGE, "containerd_403"))
+    assert (result["cause"], result["action"]) == ("api_disabled", "ticket")
+    assert not any("also holds no role" in r for r in result["reasons"])
+    assert len(result["ticket"]["commands"]) == 1
+
+
+def test_the_strict_sandbox_answers_service_usage_as_google_does(
+    sandbox: Sandbox, clients: GoogleClients
+) -> None:
+    """services.get: ENABLED unless the world disables it, the name by project number, a
+    project pullfix may not see (or that does not exist) a 403 (a denial: cannot tell)."""
+    adapter = GoogleAdapter(clients, cache_ttl=0.0)
+    service = "artifactregistry.googleapis.com"
+    assert adapter.service_state("shop-prod", service) == "ENABLED"
+    sandbox.world.projects["shop-prod"].disabled_services.append(service)
+    assert adapter.service_state("111111111111", service) == "DISABLED"
+    got = clients.rest.get(
+        "serviceusage",
+        "/v1/projects/{}/services/{}",
+        "shop-prod",
+        service,
+        fields="name,parent,state",
+        timeout=5.0,
+    )
+    assert got == {
+        "name": f"projects/111111111111/services/{service}",
+        "parent": "projects/111111111111",
+        "state": "DISABLED",
+    }
+    with pytest.raises(AccessDenied, match=r"serviceusage\.services\.get"):
+        adapter.service_state("not-in-world", service)
