@@ -176,3 +176,63 @@ def test_the_strict_sandbox_answers_service_usage_as_google_does(
     }
     with pytest.raises(AccessDenied, match=r"serviceusage\.services\.get"):
         adapter.service_state("not-in-world", service)
+
+
+PERIMETER = "accessPolicies/123456/servicePerimeters/registry_perimeter"
+
+
+def _policy_denial(unique_id: str) -> dict[str, Any]:
+    """The Policy Denied audit log entry VPC Service Controls writes for a refused pull."""
+    return {
+        "logName": "projects/shop-images/logs/cloudaudit.googleapis.com%2Fpolicy",
+        "timestamp": "2026-11-20T10:00:06.512Z",
+        "insertId": "-x1y2z3",
+        "severity": "ERROR",
+        "resource": {"type": "audited_resource", "labels": {"project_id": "shop-images"}},
+        "protoPayload": {
+            "@type": "type.googleapis.com/google.cloud.audit.AuditLog",
+            "status": {"code": 7, "message": "Request is prohibited by organization's policy."},
+            "serviceName": "artifactregistry.googleapis.com",
+            "methodName": "artifactregistry.googleapis.com/DockerRead",
+            "authenticationInfo": {
+                "principalEmail": "111111111111-compute@developer.gserviceaccount.com"
+            },
+            "metadata": {
+                "@type": "type.googleapis.com/google.cloud.audit.VpcServiceControlAuditMetadata",
+                "vpcServiceControlsUniqueId": unique_id,
+                "violationReason": "NO_MATCHING_ACCESS_LEVEL",
+                "securityPolicyInfo": {
+                    "servicePerimeterName": PERIMETER,
+                    "organizationId": "123456789012",
+                },
+                "ingressViolations": [
+                    {"targetResource": "projects/222222222222", "servicePerimeter": PERIMETER}
+                ],
+                "resourceNames": ["projects/222222222222"],
+            },
+        },
+    }
+
+
+def test_a_vpc_sc_denial_in_the_policy_log_is_a_ticket_where_the_text_alone_granted(
+    tmp_path: Path,
+) -> None:
+    entry = _event(GCR_IMAGE, "docker_vpc_sc")
+    # The log holds no denial of the text's identifier (a forged text, or another project's):
+    # IAM decides, and the missing role is granted as before.
+    world = _world(ar_disabled=False)
+    world["log_entries"] = [_policy_denial("0000000000000000")]
+    unconfirmed, _ = _replay(tmp_path / "unconfirmed", world, entry)
+    assert (unconfirmed["cause"], unconfirmed["action"]) == ("cross_project", "grant")
+    assert any("does not hold" in r for r in unconfirmed["reasons"])
+    # The project's policy audit log holds it: the perimeter refused, no grant.
+    world["log_entries"] = [_policy_denial("c45c76a3f28239f8")]
+    denied, after = _replay(tmp_path / "denied", world, entry)
+    assert (denied["cause"], denied["action"]) == ("vpc_sc", "ticket")
+    assert denied["grant"] is None and DEFAULT_SA not in _readers(after, "gcr.io")
+    assert PERIMETER in denied["reasons"][0]
+    assert any("also holds no role" in r for r in denied["reasons"])
+    commands = "\n".join(denied["ticket"]["commands"])
+    assert "perimeters update registry_perimeter --policy=123456" in commands
+    assert "--set-ingress-policies=ingress.yaml" in commands
+    assert "ingress_policies {" in denied["ticket"]["terraform"]

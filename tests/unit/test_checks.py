@@ -147,6 +147,7 @@ def test_the_registry_states_the_precedence_and_each_cause_once() -> None:
         "scopes",
         "existence",
         "api_enabled",
+        "vpc_sc",
         "access",
         "cross_project",
     ]
@@ -222,6 +223,7 @@ class _Apis:
             "resource_policy": PolicyView((), b"e"),
             "role_permissions": frozenset(),
             "service_state": "ENABLED",
+            "vpc_sc_denial": None,
         }
         self.refuse = refuse
 

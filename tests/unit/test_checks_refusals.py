@@ -3,15 +3,36 @@ gathered before access so that nothing is granted where one holds."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
 import pytest
 
-from pullfix.checks import api_enabled, grant_may_fix, judge
+from pullfix.checks import api_enabled, grant_may_fix, judge, run_checks, vpc_sc
 from pullfix.core.causes import Cause
 from pullfix.core.classify import Diagnosis
-from pullfix.core.judge import Evidence
+from pullfix.core.judge import EventClaims, Evidence
 from pullfix.core.model import AccessState
 from pullfix.core.remediation import Context, ticket_draft
-from tests.unit.test_checks import AR_REPO, EMAIL, REFUSED, _Apis, _evidence, _gather, _verdict
+from pullfix.core.vpcsc import (
+    METADATA_TYPE,
+    VpcScDenial,
+    denial_from_entry,
+    policy_log_filter,
+    unique_id,
+)
+from pullfix.engine.evidence import EvidenceCollector
+from tests.unit.test_checks import (
+    AR_REPO,
+    EMAIL,
+    IMAGE,
+    NODE,
+    REFUSED,
+    _Apis,
+    _evidence,
+    _gather,
+    _verdict,
+)
 
 # -- api_enabled ----------------------------------------------------------------------------
 
@@ -109,3 +130,154 @@ def test_the_api_disabled_ticket_quotes_what_the_event_named() -> None:
     draft = ticket_draft(Context(cause=Cause.API_DISABLED, repository=repo))
     assert draft["commands"][0].endswith("--project=example.com:proj")
     assert '"example.com:proj"' in draft["terraform"]
+
+
+# -- vpc_sc ---------------------------------------------------------------------------------
+
+VPC_SC_TEXT = (
+    "denied: Request is prohibited by organization's policy. "
+    "vpcServiceControlsUniqueIdentifier: c45c76a3f28239f8"
+)
+PERIMETER = "accessPolicies/123456/servicePerimeters/registry_perimeter"
+
+
+def _policy_entry(**metadata: Any) -> dict[str, Any]:
+    """A Policy Denied audit log entry as Cloud Logging returns it (camelCase JSON)."""
+    return {
+        "logName": "projects/img-proj/logs/cloudaudit.googleapis.com%2Fpolicy",
+        "protoPayload": {
+            "@type": "type.googleapis.com/google.cloud.audit.AuditLog",
+            "serviceName": "artifactregistry.googleapis.com",
+            "methodName": "artifactregistry.googleapis.com/DockerRead",
+            "authenticationInfo": {"principalEmail": EMAIL},
+            "metadata": {
+                "@type": METADATA_TYPE,
+                "vpcServiceControlsUniqueId": "c45c76a3f28239f8",
+                "violationReason": "NO_MATCHING_ACCESS_LEVEL",
+                "securityPolicyInfo": {"servicePerimeterName": PERIMETER},
+                "ingressViolations": [
+                    {"targetResource": "projects/222222222222", "servicePerimeter": PERIMETER}
+                ],
+                **metadata,
+            },
+        },
+    }
+
+
+def test_the_identifier_is_taken_from_the_text_only_in_its_own_alphabet() -> None:
+    assert unique_id(VPC_SC_TEXT) == "c45c76a3f28239f8"
+    assert unique_id("403 Forbidden") is None
+    assert unique_id('vpcServiceControlsUniqueIdentifier: x" OR logName:"') is None
+    # A forged value stops at the first character outside the alphabet: no quote enters.
+    assert unique_id('vpcServiceControlsUniqueIdentifier: abcdefgh" OR x') == "abcdefgh"
+    with pytest.raises(ValueError):
+        policy_log_filter("img-proj", 'abcdefgh" OR x="')
+
+
+def test_a_policy_audit_entry_reads_as_its_denial() -> None:
+    denial = denial_from_entry(_policy_entry())
+    assert denial == VpcScDenial(
+        unique_id="c45c76a3f28239f8",
+        perimeter=PERIMETER,
+        reason="NO_MATCHING_ACCESS_LEVEL",
+        service="artifactregistry.googleapis.com",
+        principal=EMAIL,
+        direction="ingress",
+        target="projects/222222222222",
+    )
+    assert denial.policy_and_name == ("123456", "registry_perimeter")
+    egress = denial_from_entry(
+        _policy_entry(ingressViolations=None, egressViolations=[{"targetResource": "projects/9"}])
+    )
+    assert egress is not None and (egress.direction, egress.target) == ("egress", "projects/9")
+    other = _policy_entry()
+    other["protoPayload"]["metadata"]["@type"] = "type.googleapis.com/google.cloud.audit.X"
+    assert denial_from_entry(other) is None
+
+
+_DENIAL = denial_from_entry(_policy_entry())
+_ID = "c45c76a3f28239f8"
+
+
+@pytest.mark.parametrize(
+    ("evidence", "cause"),
+    [
+        (_evidence(), None),
+        (_evidence(vpc_sc_id=_ID, vpc_sc_looked_up=True), None),  # the log holds no such denial
+        (_evidence(vpc_sc_id=_ID, vpc_sc_denial=_DENIAL), "vpc_sc"),
+        (
+            _evidence(vpc_sc_id=_ID, vpc_sc_denial=replace(_DENIAL, dry_run=True)),  # type: ignore[type-var]
+            None,
+        ),
+        (
+            _evidence(vpc_sc_id=_ID, vpc_sc_error="403 (needs logging.logEntries.list)"),
+            "permission",
+        ),
+    ],
+)
+def test_vpc_sc_judges_the_policy_audit_log(evidence: Evidence, cause: str | None) -> None:
+    found = vpc_sc.judge(REFUSED, evidence)
+    assert (found.cause.value if found else None) == cause
+
+
+def test_a_vpc_sc_denial_is_the_cause_and_names_a_missing_role_too() -> None:
+    evidence = _evidence(
+        vpc_sc_id=_ID, vpc_sc_denial=_DENIAL, verdict=_verdict(AccessState.NOT_GRANTED)
+    )
+    diagnosis = judge(REFUSED, evidence)
+    assert diagnosis.cause is Cause.VPC_SC
+    assert PERIMETER in diagnosis.reasons[0] and "NO_MATCHING_ACCESS_LEVEL" in diagnosis.reasons[0]
+    assert any("also holds no role" in r for r in diagnosis.reasons)
+    assert not grant_may_fix(evidence)
+    # The same text, and the log holds no such denial: IAM decides (a grant).
+    unconfirmed = _evidence(
+        vpc_sc_id=_ID, vpc_sc_looked_up=True, verdict=_verdict(AccessState.NOT_GRANTED)
+    )
+    assert judge(REFUSED, unconfirmed).cause is Cause.CROSS_PROJECT
+
+
+def test_the_policy_log_is_read_only_for_a_text_that_names_an_identifier() -> None:
+    apis = _Apis(tag_exists=True)
+    apis.answers["vpc_sc_denial"] = _DENIAL
+    evidence, made = _gather(apis)
+    assert "vpc_sc" not in made and "vpc_sc_denial" not in apis.calls
+    evidence = Evidence(image=IMAGE, claims=EventClaims("app-proj", "us-central1", "c", NODE))
+    evidence.repository, evidence.vpc_sc_id = AR_REPO, _ID
+    collector = EvidenceCollector(apis)  # type: ignore[arg-type]
+    names = [check.name for check in run_checks(collector, evidence)]
+    assert names[-2:] == ["vpc_sc", "access"]  # access still asked, to name a missing role
+    assert judge(REFUSED, evidence).cause is Cause.VPC_SC
+    # A log pullfix may not read: cannot tell, so no grant and no troubleshooter.
+    refused = _Apis(tag_exists=True, refuse=("vpc_sc_denial",))
+    evidence = Evidence(image=IMAGE, claims=EventClaims("app-proj", "us-central1", "c", NODE))
+    evidence.repository, evidence.vpc_sc_id = AR_REPO, _ID
+    names = [c.name for c in run_checks(EvidenceCollector(refused), evidence)]  # type: ignore[arg-type]
+    assert "access" not in names
+    assert judge(REFUSED, evidence).cause is Cause.PERMISSION
+
+
+def test_the_vpc_sc_ticket_is_the_rule_that_allows_the_pull() -> None:
+    context = Context(
+        cause=Cause.VPC_SC,
+        project="app-proj",
+        repository=AR_REPO,
+        account=EMAIL,
+        perimeter=PERIMETER,
+        vpc_sc_direction="ingress",
+        vpc_sc_target="projects/222222222222",
+    )
+    draft = ticket_draft(context)
+    commands = "\n".join(draft["commands"])
+    assert (
+        "gcloud access-context-manager perimeters update registry_perimeter --policy=123456 "
+        "--set-ingress-policies=ingress.yaml"
+    ) in commands
+    assert f'identities: ["serviceAccount:{EMAIL}"]' in commands
+    assert 'resources: ["projects/222222222222"]' in commands
+    assert "ingress_policies {" in draft["terraform"]
+    assert 'service_name = "artifactregistry.googleapis.com"' in draft["terraform"]
+    assert "add-iam-policy-binding" not in commands
+    egress = ticket_draft(replace(context, vpc_sc_direction="egress", lacks_reader=True))
+    assert "--set-egress-policies=egress.yaml" in "\n".join(egress["commands"])
+    assert "add-iam-policy-binding" in egress["commands"][-1]
+    assert "egress_policies {" in egress["terraform"]

@@ -22,6 +22,7 @@ from pullfix.checks import (
     scopes,
     verification,
     version,
+    vpc_sc,
 )
 from pullfix.checks.base import Check, Read
 from pullfix.core.causes import GRANT_FIXABLE, GRANT_NEVER_FIXES, Cause
@@ -51,6 +52,7 @@ CHECKS: tuple[Check, ...] = (
     scopes.CHECK,
     existence.CHECK,
     api_enabled.CHECK,  # refusals no grant fixes: before access, so nothing is granted
+    vpc_sc.CHECK,
     access.CHECK,
     cross_project.CHECK,  # the last: it always names a cause
 )

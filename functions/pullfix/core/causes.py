@@ -29,6 +29,8 @@ class Cause(StrEnum):
     NOT_A_PULL_FAILURE = "not_a_pull_failure"
     # The Artifact Registry API is disabled in the repository's project (Service Usage).
     API_DISABLED = "api_disabled"
+    # A VPC Service Controls perimeter refused the pull (the project's policy audit log).
+    VPC_SC = "vpc_sc"
 
 
 class Action(StrEnum):
@@ -52,4 +54,4 @@ GRANT_FIXABLE = frozenset({Cause.CROSS_PROJECT, Cause.ROLE})
 
 # Refusals a reader grant cannot fix, named before any grant. Beside one, the node account's
 # access is still evaluated, so that a ticket also names a missing reader role.
-GRANT_NEVER_FIXES = frozenset({Cause.API_DISABLED})
+GRANT_NEVER_FIXES = frozenset({Cause.API_DISABLED, Cause.VPC_SC})

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from pullfix.core.causes import Cause
 from pullfix.core.imageref import ImageRef
 from pullfix.core.model import AccessVerdict, AccountInfo, ClusterInfo, NodePoolInfo, PolicyView
+from pullfix.core.vpcsc import VpcScDenial
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -57,6 +58,12 @@ class Evidence:
     # `services.get` `state`: ENABLED, DISABLED); None: not asked.
     ar_api_state: str | None = None
     ar_api_error: str | None = None  # why pullfix cannot tell that state (a denial)
+    # The `vpcServiceControlsUniqueIdentifier` the event's text carries (to be looked up, never
+    # trusted), and what the repository project's policy audit log says of it.
+    vpc_sc_id: str | None = None
+    vpc_sc_denial: VpcScDenial | None = None
+    vpc_sc_looked_up: bool = False
+    vpc_sc_error: str | None = None  # why pullfix cannot read that log (a denial)
 
     @property
     def image_missing(self) -> bool:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from pullfix.core.vpcsc import VpcScDenial
 from pullfix.errors import PullfixError
 
 __all__ = [
@@ -279,4 +280,9 @@ class GoogleApis(Protocol):
     def service_state(self, project: str, service: str) -> str:
         """A service's state in a project (Service Usage `services.get` `state`: ENABLED,
         DISABLED; "" when Service Usage does not know the service)."""
+        ...
+
+    def vpc_sc_denial(self, project: str, unique_id: str) -> VpcScDenial | None:
+        """The VPC Service Controls denial with that identifier in the project's policy audit
+        log (`cloudaudit.googleapis.com/policy`); None when the log holds none."""
         ...

@@ -53,6 +53,11 @@ class Context:
     dry_run: bool = False
     escalation: bool = False
     lacks_reader: bool = False  # the node account also lacks the reader role (access check)
+    # The VPC Service Controls denial's perimeter (accessPolicies/N/servicePerimeters/NAME),
+    # the rule that would allow the pull ("ingress" or "egress") and its target resource.
+    perimeter: str | None = None
+    vpc_sc_direction: str | None = None
+    vpc_sc_target: str | None = None
 
 
 def sh(value: str) -> str:
@@ -306,6 +311,92 @@ def _api_disabled_advice(c: Context) -> Advice:
     return steps, commands, terraform
 
 
+def _vpc_sc_advice(c: Context) -> Advice:
+    """The ingress (or egress) rule that lets the node account pull from the registry."""
+    egress = c.vpc_sc_direction == "egress"
+    project, _, _ = _repo_parts(c.repository)
+    member = f"serviceAccount:{c.account}" if c.account else "serviceAccount:NODE_SA_EMAIL"
+    target = c.vpc_sc_target or "projects/REPOSITORY_PROJECT_NUMBER"
+    policy, name = "POLICY_ID", "PERIMETER"
+    match = re.fullmatch(
+        r"accessPolicies/([0-9]+)/servicePerimeters/([A-Za-z0-9_]+)", c.perimeter or ""
+    )
+    if match:
+        policy, name = match.group(1), match.group(2)
+    source = "projects/CLUSTER_PROJECT_NUMBER"
+    kind = "egress" if egress else "ingress"
+    # gcloud's YAML: one policy, each value a JSON string (quoted for YAML as for HCL).
+    if egress:
+        rule = (
+            "- egressFrom:\n"
+            f"    identities: [{hcl(member)}]\n"
+            "  egressTo:\n"
+            f"    resources: [{hcl(target)}]\n"
+            "    operations:\n"
+            '    - serviceName: "artifactregistry.googleapis.com"\n'
+            '      methodSelectors: [{method: "*"}]\n'
+        )
+        block = (
+            "egress_policies {\n"
+            f"  egress_from {{\n    identities = [{hcl(member)}]\n  }}\n"
+            f"  egress_to {{\n    resources = [{hcl(target)}]\n"
+            '    operations {\n      service_name = "artifactregistry.googleapis.com"\n'
+            '      method_selectors {\n        method = "*"\n      }\n    }\n  }\n}\n'
+        )
+    else:
+        rule = (
+            "- ingressFrom:\n"
+            f"    identities: [{hcl(member)}]\n"
+            f"    sources: [{{resource: {hcl(source)}}}]\n"
+            "  ingressTo:\n"
+            f"    resources: [{hcl(target)}]\n"
+            "    operations:\n"
+            '    - serviceName: "artifactregistry.googleapis.com"\n'
+            '      methodSelectors: [{method: "*"}]\n'
+        )
+        block = (
+            "ingress_policies {\n"
+            f"  ingress_from {{\n    identities = [{hcl(member)}]\n"
+            f"    sources {{\n      resource = {hcl(source)}\n    }}\n  }}\n"
+            f"  ingress_to {{\n    resources = [{hcl(target)}]\n"
+            '    operations {\n      service_name = "artifactregistry.googleapis.com"\n'
+            '      method_selectors {\n        method = "*"\n      }\n    }\n  }\n}\n'
+        )
+    steps = [
+        f"VPC Service Controls perimeter {c.perimeter or 'PERIMETER'} refuses the pull: no role "
+        f"grant fixes that. Add an {kind} rule that lets {c.account or 'the node account'} "
+        f"call Artifact Registry in {target}"
+        + ("" if egress else f" from the cluster's project ({c.project or 'PROJECT'})")
+        + ". --set-"
+        + kind
+        + "-policies replaces the perimeter's "
+        + kind
+        + " policies: "
+        "add this rule to the ones `perimeters describe` lists.",
+    ]
+    commands = [
+        f"gcloud access-context-manager perimeters describe {sh(name)} --policy={sh(policy)}",
+        f"gcloud projects describe {_q(c.project, 'PROJECT')} --format='value(projectNumber)'"
+        "  # CLUSTER_PROJECT_NUMBER",
+        f"cat > {kind}.yaml <<'EOF'\n{rule}EOF",
+        f"gcloud access-context-manager perimeters update {sh(name)} --policy={sh(policy)} "
+        f"--set-{kind}-policies={kind}.yaml",
+    ]
+    if c.lacks_reader:
+        steps.append(
+            f"The node account {c.account or '?'} also lacks roles/artifactregistry.reader on "
+            f"the repository in {project}: grant it as well."
+        )
+        commands.append(_grant_command(c))
+    terraform = (
+        f"# in google_access_context_manager_service_perimeter for {hcl(c.perimeter or name)}, "
+        "its status block:\n" + block
+    )
+    if c.lacks_reader:
+        terraform += "\n" + terraform_member(c)
+    return steps, commands, terraform
+
+
 def _rate_limit_advice(c: Context) -> Advice:
     return (
         [
@@ -388,6 +479,7 @@ _ADVICE: dict[Cause, Any] = {
         "boot disks (a new node pool with --disk-size)."
     ),
     Cause.API_DISABLED: _api_disabled_advice,
+    Cause.VPC_SC: _vpc_sc_advice,
 }
 _NO_REPRODUCTION = frozenset({Cause.UNVERIFIED, Cause.INVALID_NAME, Cause.PULL_POLICY})
 

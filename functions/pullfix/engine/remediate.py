@@ -41,6 +41,7 @@ from pullfix.core.outcome import OUTCOME_SCHEMA
 from pullfix.core.policy import Decision, GrantPlan, decide, grant_facts
 from pullfix.core.refusals import ApiRefusal, api_refusal
 from pullfix.core.remediation import Context, ticket_draft
+from pullfix.core.vpcsc import unique_id as vpc_sc_unique_id
 from pullfix.engine.approval import route_grant
 from pullfix.engine.evidence import EvidenceCollector
 from pullfix.engine.granter import GrantAttempt, Granter, log_decision
@@ -471,6 +472,8 @@ class Remediator:
         ):
             # A cause the checks can explain, of an Artifact Registry image: check it.
             evidence.repository = image.ar_repository
+            # An identifier the text claims, to look up in the policy audit log (vpc_sc).
+            evidence.vpc_sc_id = vpc_sc_unique_id(failure.message)
         grant_key = None
         record = None
         for check in run_checks(self.collector, evidence):
@@ -853,6 +856,9 @@ class Remediator:
             lacks_reader=(
                 evidence.verdict is not None and evidence.verdict.state is AccessState.NOT_GRANTED
             ),
+            perimeter=evidence.vpc_sc_denial.perimeter if evidence.vpc_sc_denial else None,
+            vpc_sc_direction=evidence.vpc_sc_denial.direction if evidence.vpc_sc_denial else None,
+            vpc_sc_target=evidence.vpc_sc_denial.target if evidence.vpc_sc_denial else None,
         )
         draft = ticket_draft(context)
         draft["fingerprint"] = key

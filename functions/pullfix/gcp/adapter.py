@@ -30,6 +30,7 @@ from pullfix.core.model import (
     PolicyView,
     TransientError,
 )
+from pullfix.core.vpcsc import VpcScDenial, denial_from_entry, policy_log_filter
 from pullfix.engine.ledger import LEDGER_PERMISSIONS
 from pullfix.gcp.clients import GoogleClients
 from pullfix.gcp.errors import Conflict, Denied, NotFound, Retryable, api_error
@@ -184,6 +185,7 @@ class GoogleAdapter:
         # Repository and tag existence: a storm of one incident asks once, not per event.
         self._existence = _TtlCache(min(cache_ttl, 30.0))
         self._services = _TtlCache(cache_ttl)  # an API's state changes by an admin's hand
+        self._vpc_sc = _TtlCache(min(cache_ttl, 30.0))
 
     def cluster(self, project: str, location: str, name: str) -> ClusterInfo | None:
         resource = f"projects/{project}/locations/{location}/clusters/{name}"
@@ -505,6 +507,35 @@ class GoogleAdapter:
         except NotFound:
             return ""
         return str(got.get("state") or "")
+
+    def vpc_sc_denial(self, project: str, unique_id: str) -> VpcScDenial | None:
+        return self._vpc_sc.get(
+            (project, unique_id), lambda: self._load_vpc_sc_denial(project, unique_id)
+        )
+
+    def _load_vpc_sc_denial(self, project: str, unique_id: str) -> VpcScDenial | None:
+        """Logging v2 `entries.list` (https://cloud.google.com/logging/docs/reference/v2/rest/
+        v2/entries/list) of the project's policy audit log, by the denial's identifier."""
+        got = guard(
+            f"reading the policy audit log of project {project}",
+            lambda: self.retry(self.clients.rest.post)(
+                "logging",
+                "/v2/entries:list",
+                body={
+                    "resourceNames": [f"projects/{project}"],
+                    "filter": policy_log_filter(project, unique_id),
+                    "orderBy": "timestamp desc",
+                    "pageSize": 5,
+                },
+                timeout=self.timeout,
+            ),
+            PERMISSIONS["vpc_sc_denial"],
+        )
+        for entry in got.get("entries") or ():
+            denial = denial_from_entry(entry)
+            if denial is not None and denial.unique_id == unique_id:
+                return denial
+        return None
 
 
 class PubSubPublisher:

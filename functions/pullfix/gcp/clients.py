@@ -263,6 +263,7 @@ class GoogleClients:
             "pubsub",
             "firestore",
             "serviceusage",
+            "logging",
         )
         from google.auth.credentials import AnonymousCredentials
 
