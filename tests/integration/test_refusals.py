@@ -236,3 +236,37 @@ def test_a_vpc_sc_denial_in_the_policy_log_is_a_ticket_where_the_text_alone_gran
     assert "perimeters update registry_perimeter --policy=123456" in commands
     assert "--set-ingress-policies=ingress.yaml" in commands
     assert "ingress_policies {" in denied["ticket"]["terraform"]
+
+
+def test_a_principal_access_boundary_is_a_ticket_where_the_same_text_granted_before(
+    tmp_path: Path,
+) -> None:
+    """The node account's project is bound to a boundary policy: a repository outside it is
+    refused whatever role is granted, so nothing is granted; include it, and the missing role
+    is granted as before."""
+    entry = _event(AR_IMAGE, "containerd_403")
+    world = _world(ar_disabled=False)
+    world["organization"] = {
+        "id": "123456789012",
+        "principal_access_boundaries": {
+            "own-project-only": {
+                "principal_sets": ["//cloudresourcemanager.googleapis.com/projects/shop-prod"],
+                "resources": ["//cloudresourcemanager.googleapis.com/projects/shop-prod"],
+            }
+        },
+    }
+    bounded, after = _replay(tmp_path / "bounded", world, entry)
+    assert (bounded["cause"], bounded["action"]) == ("permission", "ticket")
+    assert bounded["grant"] is None and DEFAULT_SA not in _readers(after, "images")
+    assert "principalAccessBoundaryPolicies/own-project-only" in bounded["reasons"][0]
+    assert any("also holds no role" in r for r in bounded["reasons"])
+    commands = "\n".join(bounded["ticket"]["commands"])
+    assert "principal-access-boundary-policies update own-project-only" in commands
+    assert "add-iam-policy-binding" in commands  # the missing role, named beside it
+    boundaries = world["organization"]["principal_access_boundaries"]
+    boundaries["own-project-only"]["resources"].append(
+        "//cloudresourcemanager.googleapis.com/projects/shop-images"
+    )
+    eligible, after = _replay(tmp_path / "eligible", world, entry)
+    assert (eligible["cause"], eligible["action"]) == ("cross_project", "grant")
+    assert DEFAULT_SA in _readers(after, "images")

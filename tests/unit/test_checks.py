@@ -148,6 +148,7 @@ def test_the_registry_states_the_precedence_and_each_cause_once() -> None:
         "existence",
         "api_enabled",
         "vpc_sc",
+        "boundary",
         "access",
         "cross_project",
     ]

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from pullfix.checks import api_enabled, grant_may_fix, judge, run_checks, vpc_sc
+from pullfix.core.access import verdict_from_troubleshooter
 from pullfix.core.causes import Cause
 from pullfix.core.classify import Diagnosis
 from pullfix.core.judge import EventClaims, Evidence
@@ -281,3 +282,120 @@ def test_the_vpc_sc_ticket_is_the_rule_that_allows_the_pull() -> None:
     assert "--set-egress-policies=egress.yaml" in "\n".join(egress["commands"])
     assert "add-iam-policy-binding" in egress["commands"][-1]
     assert "egress_policies {" in egress["terraform"]
+
+
+# -- principal access boundary --------------------------------------------------------------
+
+PAB = "organizations/123456789012/locations/global/principalAccessBoundaryPolicies/own-org-only"
+
+
+def _troubleshooter_answer(pab_state: str, allow_state: str) -> dict[str, Any]:
+    """A v3beta TroubleshootIamPolicyResponse: a boundary refuses, whatever the allow policies
+    say (the overall state is then CANNOT_ACCESS)."""
+    granted = allow_state == "ALLOW_ACCESS_STATE_GRANTED"
+    return {
+        "overallAccessState": "CANNOT_ACCESS",
+        "allowPolicyExplanation": {
+            "allowAccessState": allow_state,
+            "explainedPolicies": [
+                {
+                    "allowAccessState": allow_state,
+                    "fullResourceName": f"//artifactregistry.googleapis.com/{AR_REPO}",
+                    "bindingExplanations": [
+                        {
+                            "allowAccessState": allow_state,
+                            "role": "roles/artifactregistry.reader",
+                            "rolePermission": "ROLE_PERMISSION_INCLUDED",
+                            "memberships": {
+                                f"serviceAccount:{EMAIL}": {"membership": "MEMBERSHIP_MATCHED"}
+                            },
+                        }
+                    ]
+                    if granted
+                    else [],
+                }
+            ],
+        },
+        "denyPolicyExplanation": {"denyAccessState": "DENY_ACCESS_STATE_NOT_DENIED"},
+        "pabPolicyExplanation": {
+            "principalAccessBoundaryAccessState": pab_state,
+            "explainedBindingsAndPolicies": [
+                {
+                    "bindingAndPolicyAccessState": pab_state,
+                    "explainedPolicy": {"policy": {"name": PAB}},
+                    "explainedPolicyBinding": {
+                        "policyBinding": {
+                            "target": {
+                                "principalSet": "//cloudresourcemanager.googleapis.com/"
+                                "projects/app-proj"
+                            }
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+def test_a_boundary_that_refuses_is_read_beside_what_the_allow_policies_say() -> None:
+    held = verdict_from_troubleshooter(
+        _troubleshooter_answer("PAB_ACCESS_STATE_NOT_ALLOWED", "ALLOW_ACCESS_STATE_GRANTED")
+    )
+    assert held.state is AccessState.GRANTED and PAB in held.boundary[0]
+    lacking = verdict_from_troubleshooter(
+        _troubleshooter_answer("PAB_ACCESS_STATE_NOT_ALLOWED", "ALLOW_ACCESS_STATE_NOT_GRANTED")
+    )
+    assert lacking.state is AccessState.NOT_GRANTED and lacking.boundary
+    unknown = verdict_from_troubleshooter(
+        _troubleshooter_answer("PAB_ACCESS_STATE_UNKNOWN_INFO", "ALLOW_ACCESS_STATE_NOT_GRANTED")
+    )
+    assert "cannot tell" in unknown.boundary[0]
+    allowed = _troubleshooter_answer("PAB_ACCESS_STATE_ALLOWED", "ALLOW_ACCESS_STATE_NOT_GRANTED")
+    assert verdict_from_troubleshooter(allowed).boundary == ()
+
+
+@pytest.mark.parametrize(
+    ("pab", "allow", "also_lacks"),
+    [
+        ("PAB_ACCESS_STATE_NOT_ALLOWED", "ALLOW_ACCESS_STATE_GRANTED", False),
+        ("PAB_ACCESS_STATE_NOT_ALLOWED", "ALLOW_ACCESS_STATE_NOT_GRANTED", True),
+        ("PAB_ACCESS_STATE_UNKNOWN_INFO", "ALLOW_ACCESS_STATE_NOT_GRANTED", True),
+    ],
+)
+def test_a_boundary_is_never_granted_and_the_ticket_names_the_missing_role_too(
+    pab: str, allow: str, also_lacks: bool
+) -> None:
+    evidence = _evidence(verdict=verdict_from_troubleshooter(_troubleshooter_answer(pab, allow)))
+    diagnosis = judge(REFUSED, evidence)
+    assert diagnosis.cause is Cause.PERMISSION
+    assert "principal access boundary" in diagnosis.reasons[0]
+    assert any("also holds no role" in r for r in diagnosis.reasons) is also_lacks
+    assert not grant_may_fix(evidence)
+    # The boundary allows the repository: the missing role is what to grant.
+    allowed = verdict_from_troubleshooter(_troubleshooter_answer("PAB_ACCESS_STATE_ALLOWED", allow))
+    if allow == "ALLOW_ACCESS_STATE_NOT_GRANTED":
+        assert grant_may_fix(_evidence(verdict=allowed))
+
+
+def test_the_boundary_ticket_adds_the_repository_project_to_the_policy() -> None:
+    verdict = verdict_from_troubleshooter(
+        _troubleshooter_answer("PAB_ACCESS_STATE_NOT_ALLOWED", "ALLOW_ACCESS_STATE_GRANTED")
+    )
+    draft = ticket_draft(
+        Context(
+            cause=Cause.PERMISSION, repository=AR_REPO, account=EMAIL, boundary=verdict.boundary
+        )
+    )
+    assert draft["commands"][1] == (
+        "gcloud iam principal-access-boundary-policies update own-org-only "
+        "--organization=123456789012 --location=global --add-details-rules="
+        "effect=ALLOW,resources=//cloudresourcemanager.googleapis.com/projects/img-proj"
+    )
+    assert (
+        'resources = ["//cloudresourcemanager.googleapis.com/projects/img-proj"]'
+        in (draft["terraform"])
+    )
+    assert not any("add-iam-policy-binding" in c for c in draft["commands"])
+    # Without a boundary, the permission ticket is the one it was.
+    plain = ticket_draft(Context(cause=Cause.PERMISSION, repository=AR_REPO))
+    assert "denypolicies" in plain["commands"][0]

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from pullfix.checks import (
     access,
     api_enabled,
+    boundary,
     cross_project,
     existence,
     identity,
@@ -53,6 +54,7 @@ CHECKS: tuple[Check, ...] = (
     existence.CHECK,
     api_enabled.CHECK,  # refusals no grant fixes: before access, so nothing is granted
     vpc_sc.CHECK,
+    boundary.CHECK,  # judges what access gathers (the troubleshooter's boundary answer)
     access.CHECK,
     cross_project.CHECK,  # the last: it always names a cause
 )

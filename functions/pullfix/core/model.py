@@ -222,6 +222,10 @@ class AccessVerdict:
     state: AccessState
     evaluator: str  # "Policy Troubleshooter" or "allow policies"
     via: tuple[str, ...] = ()  # the bindings, conditions, deny policies or gaps that decided
+    # Principal access boundary policies that make the account ineligible for the resource
+    # (or that the troubleshooter cannot evaluate): no grant fixes these. `state` is then
+    # what the allow and deny policies alone say.
+    boundary: tuple[str, ...] = ()
 
     def describe(self) -> str:
         return "; ".join(self.via) if self.via else self.state.value

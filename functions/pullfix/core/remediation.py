@@ -58,6 +58,9 @@ class Context:
     perimeter: str | None = None
     vpc_sc_direction: str | None = None
     vpc_sc_target: str | None = None
+    # What the troubleshooter said of principal access boundary policies (the access
+    # verdict's `boundary`): a `permission` ticket then names the boundary's fix.
+    boundary: tuple[str, ...] = ()
 
 
 def sh(value: str) -> str:
@@ -270,7 +273,56 @@ def _not_found_advice(c: Context) -> Advice:
     )
 
 
+_PAB_RE = re.compile(
+    r"organizations/([0-9]+)/locations/global/principalAccessBoundaryPolicies/([a-z][a-z0-9-]*)"
+)
+
+
+def _boundary_advice(c: Context) -> Advice:
+    """A rule that makes the repository's project eligible, added to each boundary policy."""
+    project, _, _ = _repo_parts(c.repository)
+    resource = f"//cloudresourcemanager.googleapis.com/projects/{project}"
+    steps = [
+        "A principal access boundary policy makes the node account ineligible for the "
+        f"repository in {project}, whatever roles it holds: no grant fixes that. Add a rule "
+        "that includes the project (or its folder or organization) to the policy, or bind the "
+        "account's principal set to a policy that does.",
+        *c.boundary,
+    ]
+    commands, rules = [], []
+    for org, policy in dict.fromkeys(_PAB_RE.findall(" ".join(c.boundary))):
+        commands.append(
+            f"gcloud iam principal-access-boundary-policies describe {sh(policy)} "
+            f"--organization={org} --location=global"
+        )
+        commands.append(
+            f"gcloud iam principal-access-boundary-policies update {sh(policy)} "
+            f"--organization={org} --location=global "
+            f"--add-details-rules={sh(f'effect=ALLOW,resources={resource}')}"
+        )
+        rules.append(policy)
+    if c.lacks_reader:
+        steps.append(
+            f"The node account {c.account or '?'} also lacks roles/artifactregistry.reader on "
+            "the repository: grant it as well."
+        )
+        commands.append(_grant_command(c))
+    terraform = None
+    if rules:
+        terraform = (
+            "# in each google_iam_principal_access_boundary_policy above "
+            f"({', '.join(hcl(r) for r in rules)}), its details block:\n"
+            "rules {\n"
+            '  effect    = "ALLOW"\n'
+            f"  resources = [{hcl(resource)}]\n"
+            "}\n"
+        )
+    return steps, commands, terraform
+
+
 def _permission_advice(c: Context) -> Advice:
+    if c.boundary:
+        return _boundary_advice(c)
     project, _, _ = _repo_parts(c.repository)
     return (
         [

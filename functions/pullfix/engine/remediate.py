@@ -859,6 +859,7 @@ class Remediator:
             perimeter=evidence.vpc_sc_denial.perimeter if evidence.vpc_sc_denial else None,
             vpc_sc_direction=evidence.vpc_sc_denial.direction if evidence.vpc_sc_denial else None,
             vpc_sc_target=evidence.vpc_sc_denial.target if evidence.vpc_sc_denial else None,
+            boundary=evidence.verdict.boundary if evidence.verdict is not None else (),
         )
         draft = ticket_draft(context)
         draft["fingerprint"] = key

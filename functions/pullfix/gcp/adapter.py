@@ -299,8 +299,10 @@ class GoogleAdapter:
         )
 
     def _troubleshoot(self, email: str, repository: str) -> AccessVerdict:
-        """Policy Troubleshooter v3 `iam.troubleshoot` (https://cloud.google.com/
-        policy-intelligence/docs/reference/troubleshooter/rest/v3/iam/troubleshoot)."""
+        """Policy Troubleshooter `iam.troubleshoot` (https://cloud.google.com/
+        policy-intelligence/docs/reference/troubleshooter/rest/v3beta/iam/troubleshoot):
+        v3beta, whose answer adds `pabPolicyExplanation` (principal access boundary policies)
+        to v3's allow and deny explanations; the request is v3's."""
         from datetime import UTC, datetime
 
         from pullfix.core.intake import format_timestamp
@@ -324,7 +326,7 @@ class GoogleAdapter:
         response = guard(
             f"troubleshooting {email}'s access to {repository}",
             lambda: self.retry(self.clients.rest.post)(
-                "policytroubleshooter", "/v3/iam:troubleshoot", body=body, timeout=self.timeout
+                "policytroubleshooter", "/v3beta/iam:troubleshoot", body=body, timeout=self.timeout
             ),
             PERMISSIONS["troubleshoot"],
         )

@@ -1,5 +1,5 @@
 """The sandbox's REST endpoints: container v1, artifactregistry v1, cloudresourcemanager v3
-(projects, folders, organizations), compute v1 (instances.get), policytroubleshooter v3,
+(projects, folders, organizations), compute v1 (instances.get), policytroubleshooter v3 and v3beta,
 pubsub v1, logging v2, firestore v1 and serviceusage v1 (services.get) (JSON over HTTP,
 Google's error envelope), and the
 `/_sandbox/` control routes.
@@ -496,6 +496,15 @@ def _troubleshoot(app: RestApp, request: Request, params: dict[str, str]) -> Any
     body = _body(request)
     with app.state.lock:
         return troubleshoot(app.state.world, body)
+
+
+@_route("POST", "/v3beta/iam:troubleshoot", "policytroubleshooter.iam.troubleshoot", "v3beta")
+def _troubleshoot_v3beta(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    from pullfix.dev.sandbox.evaluate import troubleshoot_v3beta
+
+    body = _body(request)
+    with app.state.lock:
+        return troubleshoot_v3beta(app.state.world, body)
 
 
 # -- compute v1 -----------------------------------------------------------------------------

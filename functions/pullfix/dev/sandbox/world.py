@@ -190,6 +190,9 @@ class Organization:
     policy: Policy
     custom_roles: dict[str, list[str]] = field(default_factory=dict)
     deny_policies: list[DenyRule] = field(default_factory=list)
+    # Principal access boundary policies by id: the principal sets they are bound to and
+    # the resources their rules make eligible.
+    principal_access_boundaries: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -282,6 +285,11 @@ class World:
                 out["organization"]["custom_roles"] = _roles_out(org.custom_roles)
             if org.deny_policies:
                 out["organization"]["deny_policies"] = [d.to_dict() for d in org.deny_policies]
+            if org.principal_access_boundaries:
+                out["organization"]["principal_access_boundaries"] = {
+                    pid: {k: list(v) for k, v in spec.items()}
+                    for pid, spec in org.principal_access_boundaries.items()
+                }
         if self.folders:
             out["folders"] = {
                 fid: {
@@ -356,7 +364,11 @@ def world_from_dict(data: object, source: str = "world") -> World:
 
 
 def _organization(value: object) -> Organization:
-    data = _mapping(value, "organization", ("id", "iam", "custom_roles", "deny_policies"))
+    data = _mapping(
+        value,
+        "organization",
+        ("id", "iam", "custom_roles", "deny_policies", "principal_access_boundaries"),
+    )
     org_id = str(data.get("id", ""))
     if not org_id.isdigit():
         raise WorldError(f"organization.id: expected a numeric organization id, got {org_id!r}")
@@ -365,7 +377,34 @@ def _organization(value: object) -> Organization:
         policy=_policy(data.get("iam") or [], "organization.iam"),
         custom_roles=_custom_roles(data.get("custom_roles"), "organization.custom_roles"),
         deny_policies=_deny_policies(data.get("deny_policies"), "organization.deny_policies"),
+        principal_access_boundaries=_boundaries(data.get("principal_access_boundaries")),
     )
+
+
+_CRM = "//cloudresourcemanager.googleapis.com/"
+_BOUNDARY_RESOURCE_RE = re.compile(
+    r"//cloudresourcemanager\.googleapis\.com/(?:organizations|folders|projects)/[a-z0-9-]+"
+)
+
+
+def _boundaries(value: object) -> dict[str, dict[str, list[str]]]:
+    where = "organization.principal_access_boundaries"
+    out: dict[str, dict[str, list[str]]] = {}
+    for pid, spec in _mapping(value or {}, where, None).items():
+        at = f"{where}.{pid}"
+        if not re.fullmatch(r"[a-z][a-z0-9-]{2,62}", str(pid)):
+            raise WorldError(f"{at}: not a principal access boundary policy id")
+        data = _mapping(spec, at, ("principal_sets", "resources"))
+        sets = _string_list(data.get("principal_sets", []), f"{at}.principal_sets")
+        resources = _string_list(data.get("resources", []), f"{at}.resources")
+        for item in (*sets, *resources):
+            if not _BOUNDARY_RESOURCE_RE.fullmatch(item):
+                raise WorldError(
+                    f"{at}: {item!r} is not //cloudresourcemanager.googleapis.com/"
+                    "{organizations,folders,projects}/ID"
+                )
+        out[str(pid)] = {"principal_sets": sets, "resources": resources}
+    return out
 
 
 def _folder(folder_id: str, value: object, where: str) -> Folder:
