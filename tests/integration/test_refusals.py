@@ -270,3 +270,69 @@ def test_a_principal_access_boundary_is_a_ticket_where_the_same_text_granted_bef
     eligible, after = _replay(tmp_path / "eligible", world, entry)
     assert (eligible["cause"], eligible["action"]) == ("cross_project", "grant")
     assert DEFAULT_SA in _readers(after, "images")
+
+
+KMS_KEY = "projects/shop-images/locations/us-central1/keyRings/registry/cryptoKeys/images"
+AR_AGENT = "serviceAccount:service-222222222222@gcp-sa-artifactregistry.iam.gserviceaccount.com"
+
+
+def _cmek_world(state: str, *, agent_bound: bool) -> dict[str, Any]:
+    world = _world(ar_disabled=False)
+    images = world["projects"]["shop-images"]
+    images["repositories"]["images"]["kms_key_name"] = KMS_KEY
+    iam = [{"role": "roles/cloudkms.cryptoKeyEncrypterDecrypter", "members": [AR_AGENT]}]
+    images["crypto_keys"] = {
+        "us-central1/registry/images": {"state": state, "iam": iam if agent_bound else []}
+    }
+    return world
+
+
+@pytest.mark.parametrize(
+    ("state", "agent_bound", "command"),
+    [
+        ("DISABLED", True, "gcloud kms keys versions enable VERSION --key=images"),
+        ("DESTROY_SCHEDULED", True, "gcloud kms keys versions restore VERSION --key=images"),
+        ("ENABLED", False, f"--member={AR_AGENT}"),
+    ],
+)
+def test_a_key_that_cannot_serve_is_a_ticket_where_the_same_text_granted_before(
+    tmp_path: Path, state: str, agent_bound: bool, command: str
+) -> None:
+    entry = _event(AR_IMAGE, "containerd_403")
+    usable, after = _replay(tmp_path / "usable", _cmek_world("ENABLED", agent_bound=True), entry)
+    assert (usable["cause"], usable["action"]) == ("cross_project", "grant")
+    assert DEFAULT_SA in _readers(after, "images")
+    refused, after = _replay(
+        tmp_path / "refused", _cmek_world(state, agent_bound=agent_bound), entry
+    )
+    assert (refused["cause"], refused["action"]) == ("cmek", "ticket")
+    assert refused["grant"] is None and DEFAULT_SA not in _readers(after, "images")
+    assert any("also holds no role" in r for r in refused["reasons"])
+    assert any(command in c for c in refused["ticket"]["commands"])
+
+
+def test_the_strict_sandbox_answers_cloud_kms_as_google_does(
+    sandbox: Sandbox, clients: GoogleClients
+) -> None:
+    """repositories.get's kmsKeyName, cryptoKeys.get's primary state and the key's policy,
+    each checked against Google's discovery schema by the strict sandbox."""
+    from pullfix.dev.sandbox.world import Binding as WorldBinding
+    from pullfix.dev.sandbox.world import CryptoKey, Policy
+
+    project = sandbox.world.projects["shop-prod"]
+    repository = next(iter(project.repositories.values()))
+    key = f"projects/shop-prod/locations/{repository.location}/keyRings/r/cryptoKeys/k"
+    repository.kms_key_name = key
+    member = "serviceAccount:service-111111111111@gcp-sa-artifactregistry.iam.gserviceaccount.com"
+    project.crypto_keys[f"{repository.location}/r/k"] = CryptoKey(
+        "DESTROY_SCHEDULED",
+        Policy([WorldBinding("roles/cloudkms.cryptoKeyEncrypterDecrypter", [member])]),
+    )
+    adapter = GoogleAdapter(clients, cache_ttl=0.0)
+    name = f"projects/shop-prod/locations/{repository.location}/repositories/{repository.name}"
+    assert adapter.repository_kms_key(name) == key
+    assert adapter.crypto_key_state(key) == "DESTROY_SCHEDULED"
+    (binding,) = adapter.crypto_key_policy(key).bindings
+    assert binding.role == "roles/cloudkms.cryptoKeyEncrypterDecrypter"
+    assert member in binding.members
+    assert adapter.crypto_key_state(key.replace("/k", "/gone")) == ""

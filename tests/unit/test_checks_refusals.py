@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 
-from pullfix.checks import api_enabled, grant_may_fix, judge, run_checks, vpc_sc
+from pullfix.checks import api_enabled, cmek, grant_may_fix, judge, run_checks, vpc_sc
+from pullfix.checks.cmek import KMS_ROLE
 from pullfix.core.access import verdict_from_troubleshooter
 from pullfix.core.causes import Cause
 from pullfix.core.classify import Diagnosis
 from pullfix.core.judge import EventClaims, Evidence
-from pullfix.core.model import AccessState
+from pullfix.core.model import AccessState, Binding, PolicyView
 from pullfix.core.remediation import Context, ticket_draft
 from pullfix.core.vpcsc import (
     METADATA_TYPE,
@@ -246,7 +247,7 @@ def test_the_policy_log_is_read_only_for_a_text_that_names_an_identifier() -> No
     evidence.repository, evidence.vpc_sc_id = AR_REPO, _ID
     collector = EvidenceCollector(apis)  # type: ignore[arg-type]
     names = [check.name for check in run_checks(collector, evidence)]
-    assert names[-2:] == ["vpc_sc", "access"]  # access still asked, to name a missing role
+    assert names[-3:] == ["vpc_sc", "cmek", "access"]  # access still asked: a missing role
     assert judge(REFUSED, evidence).cause is Cause.VPC_SC
     # A log pullfix may not read: cannot tell, so no grant and no troubleshooter.
     refused = _Apis(tag_exists=True, refuse=("vpc_sc_denial",))
@@ -399,3 +400,91 @@ def test_the_boundary_ticket_adds_the_repository_project_to_the_policy() -> None
     # Without a boundary, the permission ticket is the one it was.
     plain = ticket_draft(Context(cause=Cause.PERMISSION, repository=AR_REPO))
     assert "denypolicies" in plain["commands"][0]
+
+
+# -- cmek -----------------------------------------------------------------------------------
+
+KEY = "projects/kms-proj/locations/us/keyRings/ring/cryptoKeys/images"
+AGENT = "service-222@gcp-sa-artifactregistry.iam.gserviceaccount.com"
+
+
+@pytest.mark.parametrize(
+    ("evidence", "cause"),
+    [
+        (_evidence(kms_key=""), None),  # no customer-managed key
+        (_evidence(kms_key=KEY, kms_key_state="ENABLED", kms_agent_holds_role=True), None),
+        (_evidence(kms_key=KEY, kms_key_state="DISABLED", kms_agent_holds_role=True), "cmek"),
+        (_evidence(kms_key=KEY, kms_key_state="DESTROYED"), "cmek"),
+        (_evidence(kms_key=KEY, kms_key_state="DESTROY_SCHEDULED"), "cmek"),
+        (
+            _evidence(
+                kms_key=KEY, kms_key_state="ENABLED", kms_agent=AGENT, kms_agent_holds_role=False
+            ),
+            "cmek",
+        ),
+        (_evidence(kms_error="reading the key: 403 (needs cloudkms.cryptoKeys.get)"), "permission"),
+    ],
+)
+def test_cmek_judges_the_key_and_the_service_agent(evidence: Evidence, cause: str | None) -> None:
+    found = cmek.judge(REFUSED, evidence)
+    assert (found.cause.value if found else None) == cause
+
+
+def _kms_apis(state: str, agent_bound: bool, **refuse: bool) -> _Apis:
+    apis = _Apis(tag_exists=True, refuse=tuple(refuse))
+    binding = Binding(KMS_ROLE, frozenset({f"serviceAccount:service-999@{AGENT.split('@')[1]}"}))
+    apis.answers.update(
+        repository_kms_key=KEY,
+        crypto_key_state=state,
+        crypto_key_policy=PolicyView((binding,) if agent_bound else (), b"e"),
+    )
+    return apis
+
+
+def test_a_key_that_cannot_serve_is_cmek_and_names_a_missing_role_too() -> None:
+    evidence, made = _gather(_kms_apis("DISABLED", True))
+    assert set(made["cmek"]) >= {"repository_kms_key", "crypto_key_state", "crypto_key_policy"}
+    assert "access" in made  # the missing role is named beside it
+    diagnosis = judge(REFUSED, evidence)
+    assert diagnosis.cause is Cause.CMEK and "DISABLED" in diagnosis.reasons[0]
+    assert any("also holds no role" in r for r in diagnosis.reasons)
+    assert not grant_may_fix(evidence)
+    # The same repository with its key enabled and the agent bound: IAM decides (a grant).
+    evidence, _ = _gather(_kms_apis("ENABLED", True))
+    assert judge(REFUSED, evidence).cause is Cause.CROSS_PROJECT
+    # The agent unbound (on the key and its project): cmek.
+    evidence, _ = _gather(_kms_apis("ENABLED", False))
+    diagnosis = judge(REFUSED, evidence)
+    assert diagnosis.cause is Cause.CMEK and "service-999@" in diagnosis.reasons[0]
+    # A key pullfix may not read: cannot tell, no grant.
+    evidence, _ = _gather(_kms_apis("ENABLED", True, crypto_key_state=True))
+    assert judge(REFUSED, evidence).cause is Cause.PERMISSION
+
+
+def test_the_cmek_ticket_is_the_key_s_fix() -> None:
+    disabled = ticket_draft(
+        Context(cause=Cause.CMEK, repository=AR_REPO, kms_key=KEY, kms_key_state="DISABLED")
+    )
+    assert (
+        "gcloud kms keys versions enable VERSION --key=images --keyring=ring --location=us "
+        "--project=kms-proj"
+    ) in disabled["commands"]
+    agent = ticket_draft(
+        Context(
+            cause=Cause.CMEK,
+            repository=AR_REPO,
+            kms_key=KEY,
+            kms_key_state="ENABLED",
+            kms_agent=AGENT,
+            account=EMAIL,
+            lacks_reader=True,
+        )
+    )
+    assert agent["commands"][0] == (
+        "gcloud kms keys add-iam-policy-binding images --keyring=ring --location=us "
+        f"--project=kms-proj --member=serviceAccount:{AGENT} "
+        "--role=roles/cloudkms.cryptoKeyEncrypterDecrypter"
+    )
+    assert "add-iam-policy-binding apps" in agent["commands"][1]
+    assert 'resource "google_kms_crypto_key_iam_member"' in agent["terraform"]
+    assert "google_artifact_registry_repository_iam_member" in agent["terraform"]

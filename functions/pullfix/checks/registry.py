@@ -17,6 +17,7 @@ from pullfix.checks import (
     access,
     api_enabled,
     boundary,
+    cmek,
     cross_project,
     existence,
     identity,
@@ -55,6 +56,7 @@ CHECKS: tuple[Check, ...] = (
     api_enabled.CHECK,  # refusals no grant fixes: before access, so nothing is granted
     vpc_sc.CHECK,
     boundary.CHECK,  # judges what access gathers (the troubleshooter's boundary answer)
+    cmek.CHECK,
     access.CHECK,
     cross_project.CHECK,  # the last: it always names a cause
 )

@@ -31,6 +31,9 @@ class Cause(StrEnum):
     API_DISABLED = "api_disabled"
     # A VPC Service Controls perimeter refused the pull (the project's policy audit log).
     VPC_SC = "vpc_sc"
+    # The repository's customer-managed key cannot be used: its primary version is not
+    # enabled, or Artifact Registry's service agent may not use it (Cloud KMS).
+    CMEK = "cmek"
 
 
 class Action(StrEnum):
@@ -54,4 +57,4 @@ GRANT_FIXABLE = frozenset({Cause.CROSS_PROJECT, Cause.ROLE})
 
 # Refusals a reader grant cannot fix, named before any grant. Beside one, the node account's
 # access is still evaluated, so that a ticket also names a missing reader role.
-GRANT_NEVER_FIXES = frozenset({Cause.API_DISABLED, Cause.VPC_SC})
+GRANT_NEVER_FIXES = frozenset({Cause.API_DISABLED, Cause.VPC_SC, Cause.CMEK})

@@ -64,6 +64,15 @@ class Evidence:
     vpc_sc_denial: VpcScDenial | None = None
     vpc_sc_looked_up: bool = False
     vpc_sc_error: str | None = None  # why pullfix cannot read that log (a denial)
+    # The repository's customer-managed key (Artifact Registry `kmsKeyName`; "" for none), its
+    # primary version's state (Cloud KMS `cryptoKeys.get` `primary.state`), whether Artifact
+    # Registry's service agent holds the Encrypter/Decrypter role on the key or its project
+    # (None: not known), and why pullfix cannot tell (a denial).
+    kms_key: str | None = None
+    kms_key_state: str | None = None
+    kms_agent: str | None = None
+    kms_agent_holds_role: bool | None = None
+    kms_error: str | None = None
 
     @property
     def image_missing(self) -> bool:

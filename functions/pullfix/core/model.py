@@ -290,3 +290,18 @@ class GoogleApis(Protocol):
         """The VPC Service Controls denial with that identifier in the project's policy audit
         log (`cloudaudit.googleapis.com/policy`); None when the log holds none."""
         ...
+
+    def repository_kms_key(self, repository: str) -> str:
+        """The repository's customer-managed key (Artifact Registry `kmsKeyName`); "" for
+        none, or for a repository that does not exist."""
+        ...
+
+    def crypto_key_state(self, key: str) -> str:
+        """The state of the key's primary version (Cloud KMS `cryptoKeys.get`
+        `primary.state`: ENABLED, DISABLED, DESTROYED, DESTROY_SCHEDULED, …); "" when the
+        key has no primary version, or does not exist."""
+        ...
+
+    def crypto_key_policy(self, key: str) -> PolicyView:
+        """The key's own allow policy (Cloud KMS `cryptoKeys.getIamPolicy`)."""
+        ...

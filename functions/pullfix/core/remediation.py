@@ -61,6 +61,11 @@ class Context:
     # What the troubleshooter said of principal access boundary policies (the access
     # verdict's `boundary`): a `permission` ticket then names the boundary's fix.
     boundary: tuple[str, ...] = ()
+    # The repository's customer-managed key, its primary version's state, and Artifact
+    # Registry's service agent when it lacks the Encrypter/Decrypter role (cmek).
+    kms_key: str | None = None
+    kms_key_state: str | None = None
+    kms_agent: str | None = None
 
 
 def sh(value: str) -> str:
@@ -449,6 +454,63 @@ def _vpc_sc_advice(c: Context) -> Advice:
     return steps, commands, terraform
 
 
+def _cmek_advice(c: Context) -> Advice:
+    parts = (c.kms_key or "").split("/")
+    if len(parts) == 8:
+        key_project, location, ring, key = parts[1], parts[3], parts[5], parts[7]
+    else:
+        key_project, location, ring, key = "KEY_PROJECT", "LOCATION", "KEY_RING", "KEY"
+    flags = f"--keyring={sh(ring)} --location={sh(location)} --project={sh(key_project)}"
+    steps: list[str] = []
+    commands: list[str] = []
+    terraform = None
+    state = c.kms_key_state
+    if state and state != "ENABLED":
+        steps.append(
+            f"{c.repository or 'The repository'} is encrypted with {c.kms_key or 'a key'}, whose "
+            f"primary version is {state}: no role grant fixes that."
+        )
+        commands.append(f"gcloud kms keys versions list --key={sh(key)} {flags}")
+        if state == "DISABLED":
+            commands.append(f"gcloud kms keys versions enable VERSION --key={sh(key)} {flags}")
+        elif state == "DESTROY_SCHEDULED":
+            commands.append(f"gcloud kms keys versions restore VERSION --key={sh(key)} {flags}")
+            commands.append(f"gcloud kms keys versions enable VERSION --key={sh(key)} {flags}")
+        else:
+            steps.append(
+                "A destroyed version cannot be restored: what it encrypted is lost. Push the "
+                "images again to a new repository."
+            )
+    else:
+        agent = (
+            c.kms_agent or "service-PROJECT_NUMBER@gcp-sa-artifactregistry.iam.gserviceaccount.com"
+        )
+        member = f"serviceAccount:{agent}"
+        steps.append(
+            f"Artifact Registry's service agent {agent} may not use {c.kms_key or 'the key'}: "
+            "grant it roles/cloudkms.cryptoKeyEncrypterDecrypter on the key."
+        )
+        commands.append(
+            f"gcloud kms keys add-iam-policy-binding {sh(key)} {flags} --member={sh(member)} "
+            "--role=roles/cloudkms.cryptoKeyEncrypterDecrypter"
+        )
+        terraform = (
+            'resource "google_kms_crypto_key_iam_member" "artifact_registry_agent" {\n'
+            f"  crypto_key_id = {hcl(c.kms_key or 'KEY')}\n"
+            '  role          = "roles/cloudkms.cryptoKeyEncrypterDecrypter"\n'
+            f"  member        = {hcl(member)}\n"
+            "}\n"
+        )
+    if c.lacks_reader:
+        steps.append(
+            f"The node account {c.account or '?'} also lacks roles/artifactregistry.reader on "
+            "the repository: grant it as well."
+        )
+        commands.append(_grant_command(c))
+        terraform = (terraform + "\n" if terraform else "") + terraform_member(c)
+    return steps, commands, terraform
+
+
 def _rate_limit_advice(c: Context) -> Advice:
     return (
         [
@@ -532,6 +594,7 @@ _ADVICE: dict[Cause, Any] = {
     ),
     Cause.API_DISABLED: _api_disabled_advice,
     Cause.VPC_SC: _vpc_sc_advice,
+    Cause.CMEK: _cmek_advice,
 }
 _NO_REPRODUCTION = frozenset({Cause.UNVERIFIED, Cause.INVALID_NAME, Cause.PULL_POLICY})
 

@@ -860,6 +860,9 @@ class Remediator:
             vpc_sc_direction=evidence.vpc_sc_denial.direction if evidence.vpc_sc_denial else None,
             vpc_sc_target=evidence.vpc_sc_denial.target if evidence.vpc_sc_denial else None,
             boundary=evidence.verdict.boundary if evidence.verdict is not None else (),
+            kms_key=evidence.kms_key or None,
+            kms_key_state=evidence.kms_key_state,
+            kms_agent=evidence.kms_agent,
         )
         draft = ticket_draft(context)
         draft["fingerprint"] = key

@@ -186,6 +186,7 @@ class GoogleAdapter:
         self._existence = _TtlCache(min(cache_ttl, 30.0))
         self._services = _TtlCache(cache_ttl)  # an API's state changes by an admin's hand
         self._vpc_sc = _TtlCache(min(cache_ttl, 30.0))
+        self._kms = _TtlCache(min(cache_ttl, 30.0))
 
     def cluster(self, project: str, location: str, name: str) -> ClusterInfo | None:
         resource = f"projects/{project}/locations/{location}/clusters/{name}"
@@ -538,6 +539,83 @@ class GoogleAdapter:
             if denial is not None and denial.unique_id == unique_id:
                 return denial
         return None
+
+    def repository_kms_key(self, repository: str) -> str:
+        return self._kms.get(("repo", repository), lambda: self._load_kms_key(repository))
+
+    def _load_kms_key(self, repository: str) -> str:
+        """Artifact Registry `repositories.get` (https://cloud.google.com/artifact-registry/
+        docs/reference/rest/v1/projects.locations.repositories#Repository): `kmsKeyName`."""
+        try:
+            got = guard(
+                f"reading {repository}",
+                lambda: self.retry(self.clients.rest.get)(
+                    "artifactregistry",
+                    "/v1/projects/{}/locations/{}/repositories/{}",
+                    *repository.split("/")[1::2],
+                    fields="name,kmsKeyName",
+                    timeout=self.timeout,
+                ),
+                PERMISSIONS["repository_kms_key"],
+            )
+        except NotFound:
+            return ""
+        return str(got.get("kmsKeyName") or "")
+
+    def crypto_key_state(self, key: str) -> str:
+        return self._kms.get(("state", key), lambda: self._load_key_state(key))
+
+    def _load_key_state(self, key: str) -> str:
+        """Cloud KMS `cryptoKeys.get` (https://cloud.google.com/kms/docs/reference/rest/v1/
+        projects.locations.keyRings.cryptoKeys#CryptoKey): `primary.state`
+        (CryptoKeyVersionState)."""
+        parts = key.split("/")
+        try:
+            got = guard(
+                f"reading {key}",
+                lambda: self.retry(self.clients.rest.get)(
+                    "cloudkms",
+                    "/v1/projects/{}/locations/{}/keyRings/{}/cryptoKeys/{}",
+                    *parts[1::2],
+                    fields="name,primary(name,state)",
+                    timeout=self.timeout,
+                ),
+                PERMISSIONS["crypto_key_state"],
+            )
+        except NotFound:
+            return ""
+        return str((got.get("primary") or {}).get("state") or "")
+
+    def crypto_key_policy(self, key: str) -> PolicyView:
+        """Cloud KMS `cryptoKeys.getIamPolicy` at version 3 (https://cloud.google.com/kms/
+        docs/reference/rest/v1/projects.locations.keyRings.cryptoKeys/getIamPolicy)."""
+        parts = key.split("/")
+        got = guard(
+            f"reading the IAM policy of {key}",
+            lambda: self.retry(self.clients.rest.get)(
+                "cloudkms",
+                "/v1/projects/{}/locations/{}/keyRings/{}/cryptoKeys/{}:getIamPolicy",
+                *parts[1::2],
+                fields="bindings,etag",
+                params={"options.requestedPolicyVersion": "3"},
+                timeout=self.timeout,
+            ),
+            PERMISSIONS["crypto_key_policy"],
+        )
+        bindings = tuple(
+            Binding(
+                role=str(b.get("role", "")),
+                members=frozenset(b.get("members") or ()),
+                condition=(
+                    f"{(b.get('condition') or {}).get('title') or 'untitled'}: "
+                    f"{b['condition'].get('expression', '')}"
+                    if b.get("condition")
+                    else None
+                ),
+            )
+            for b in got.get("bindings") or ()
+        )
+        return PolicyView(bindings=bindings, etag=str(got.get("etag", "")).encode())
 
 
 class PubSubPublisher:

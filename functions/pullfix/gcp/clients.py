@@ -264,6 +264,7 @@ class GoogleClients:
             "firestore",
             "serviceusage",
             "logging",
+            "cloudkms",
         )
         from google.auth.credentials import AnonymousCredentials
 

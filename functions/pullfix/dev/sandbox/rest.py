@@ -342,6 +342,7 @@ def _get_repository(app: RestApp, request: Request, params: dict[str, str]) -> A
             "name": _repository_name(project, repo),
             "format": "DOCKER",
             "mode": f"{repo.mode.upper()}_REPOSITORY",
+            **({"kmsKeyName": repo.kms_key_name} if repo.kms_key_name else {}),
             "createTime": "2024-01-01T00:00:00Z",
             "updateTime": "2024-01-01T00:00:00Z",
         }
@@ -750,6 +751,60 @@ def _get_service(app: RestApp, request: Request, params: dict[str, str]) -> Any:
             "parent": f"projects/{project.number}",
             "state": "DISABLED" if disabled else "ENABLED",
         }
+
+
+# -- cloudkms v1 ----------------------------------------------------------------------------
+
+_KEY = "/v1/projects/{project}/locations/{location}/keyRings/{ring}/cryptoKeys/{key}"
+
+
+def _crypto_key(app: RestApp, params: dict[str, str]) -> tuple[str, Any]:
+    project = app._project(params["project"])
+    key = project.crypto_keys.get(f"{params['location']}/{params['ring']}/{params['key']}")
+    name = (
+        f"projects/{project.project_id}/locations/{params['location']}/keyRings/"
+        f"{params['ring']}/cryptoKeys/{params['key']}"
+    )
+    if key is None:
+        raise ApiError(404, f"{name} not found.")
+    return name, key
+
+
+@_route("GET", _KEY, "cloudkms.projects.locations.keyRings.cryptoKeys.get", "v1")
+def _get_crypto_key(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    """A CryptoKey (https://cloud.google.com/kms/docs/reference/rest/v1/
+    projects.locations.keyRings.cryptoKeys#CryptoKey) with its primary version's state."""
+    with app.state.lock:
+        name, key = _crypto_key(app, params)
+        return {
+            "name": name,
+            "purpose": "ENCRYPT_DECRYPT",
+            "createTime": "2024-01-01T00:00:00Z",
+            "primary": {
+                "name": f"{name}/cryptoKeyVersions/1",
+                "state": key.state,
+                "protectionLevel": "SOFTWARE",
+                "algorithm": "GOOGLE_SYMMETRIC_ENCRYPTION",
+                "createTime": "2024-01-01T00:00:00Z",
+            },
+            "versionTemplate": {
+                "protectionLevel": "SOFTWARE",
+                "algorithm": "GOOGLE_SYMMETRIC_ENCRYPTION",
+            },
+        }
+
+
+@_route(
+    "GET",
+    _KEY + ":getIamPolicy",
+    "cloudkms.projects.locations.keyRings.cryptoKeys.getIamPolicy",
+    "v1",
+)
+def _get_crypto_key_policy(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    version = _requested_version(request.args.get("options.requestedPolicyVersion"))
+    with app.state.lock:
+        _, key = _crypto_key(app, params)
+        return policy_json(key.policy, version)
 
 
 # -- firestore v1 ---------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from pullfix.errors import PullfixError
 __all__ = [
     "Binding",
     "Cluster",
+    "CryptoKey",
     "DenyRule",
     "Folder",
     "NodePool",
@@ -147,6 +148,7 @@ class Repository:
     policy: Policy
     tags: list[str]
     mode: str = "standard"  # standard, remote (pull-through) or virtual
+    kms_key_name: str | None = None  # projects/P/locations/L/keyRings/R/cryptoKeys/K
 
 
 @dataclass
@@ -204,6 +206,27 @@ class Topic:
 
 
 @dataclass
+class CryptoKey:
+    """A Cloud KMS key: its primary version's state and its allow policy."""
+
+    state: str
+    policy: Policy
+
+
+_KEY_STATES = (
+    "ENABLED",
+    "DISABLED",
+    "DESTROYED",
+    "DESTROY_SCHEDULED",
+    "PENDING_GENERATION",
+)
+_KEY_NAME_RE = re.compile(
+    r"projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/locations/[a-z0-9-]+/keyRings/[A-Za-z0-9_-]+"
+    r"/cryptoKeys/[A-Za-z0-9_-]+"
+)
+
+
+@dataclass
 class Project:
     """A Google Cloud project and what lives in it."""
 
@@ -220,6 +243,8 @@ class Project:
     deny_policies: list[DenyRule] = field(default_factory=list)
     # Services (APIs) disabled in the project; every other one is enabled (Service Usage).
     disabled_services: list[str] = field(default_factory=list)
+    # Cloud KMS keys: "LOCATION/KEY_RING/KEY" -> its primary version's state and its policy.
+    crypto_keys: dict[str, CryptoKey] = field(default_factory=dict)
 
     def service_account(self, email: str) -> ServiceAccount | None:
         """A service account of this project, the default compute one included."""
@@ -556,6 +581,7 @@ def _project(pid: str, value: object, where: str) -> Project:
             "topics",
             "repositories",
             "disabled_services",
+            "crypto_keys",
         ),
     )
     parent = data.get("parent")
@@ -608,7 +634,22 @@ def _project(pid: str, value: object, where: str) -> Project:
         custom_roles=_custom_roles(data.get("custom_roles"), f"{where}.custom_roles"),
         deny_policies=_deny_policies(data.get("deny_policies"), f"{where}.deny_policies"),
         disabled_services=_services(data.get("disabled_services"), f"{where}.disabled_services"),
+        crypto_keys=_crypto_keys(data.get("crypto_keys"), f"{where}.crypto_keys"),
     )
+
+
+def _crypto_keys(value: object, where: str) -> dict[str, CryptoKey]:
+    keys = {}
+    for path, spec in _mapping(value or {}, where, None).items():
+        at = f"{where}.{path}"
+        if not re.fullmatch(r"[a-z0-9-]+/[A-Za-z0-9_-]+/[A-Za-z0-9_-]+", str(path)):
+            raise WorldError(f"{at}: a key is named LOCATION/KEY_RING/KEY")
+        data = _mapping(spec or {}, at, ("state", "iam"))
+        state = data.get("state", "ENABLED")
+        if state not in _KEY_STATES:
+            raise WorldError(f"{at}.state: expected one of {', '.join(_KEY_STATES)}, got {state!r}")
+        keys[str(path)] = CryptoKey(state=state, policy=_policy(data.get("iam") or [], f"{at}.iam"))
+    return keys
 
 
 _SERVICE_RE = re.compile(r"[a-z][a-z0-9-]*(?:\.[a-z0-9-]+)*\.googleapis\.com")
@@ -672,7 +713,14 @@ _GCR_REPOSITORIES = frozenset({"gcr.io", "us.gcr.io", "eu.gcr.io", "asia.gcr.io"
 def _repository(name: str, value: object, where: str) -> Repository:
     if name not in _GCR_REPOSITORIES:
         _check_name(name, where)
-    data = _mapping(value, where, ("location", "iam", "tags", "mode"))
+    data = _mapping(value, where, ("location", "iam", "tags", "mode", "kms_key_name"))
+    kms_key_name = data.get("kms_key_name")
+    if kms_key_name is not None and (
+        not isinstance(kms_key_name, str) or not _KEY_NAME_RE.fullmatch(kms_key_name)
+    ):
+        raise WorldError(
+            f"{where}.kms_key_name: expected projects/P/locations/L/keyRings/R/cryptoKeys/K"
+        )
     location = _location(data.get("location"), f"{where}.location")
     mode = data.get("mode", "standard")
     if mode not in ("standard", "remote", "virtual"):
@@ -687,6 +735,7 @@ def _repository(name: str, value: object, where: str) -> Repository:
         policy=_policy(data.get("iam") or [], f"{where}.iam"),
         tags=tags,
         mode=mode,
+        kms_key_name=kms_key_name,
     )
 
 
@@ -821,6 +870,11 @@ def _project_dict(project: Project) -> dict[str, Any]:
         }
     if project.disabled_services:
         out["disabled_services"] = list(project.disabled_services)
+    if project.crypto_keys:
+        out["crypto_keys"] = {
+            path: {"state": key.state, "iam": _policy_out(key.policy, True)}
+            for path, key in project.crypto_keys.items()
+        }
     if project.repositories:
         out["repositories"] = {
             n: {
@@ -828,6 +882,7 @@ def _project_dict(project: Project) -> dict[str, Any]:
                 "iam": _policy_out(r.policy, True),
                 "tags": list(r.tags),
                 **({"mode": r.mode} if r.mode != "standard" else {}),
+                **({"kms_key_name": r.kms_key_name} if r.kms_key_name else {}),
             }
             for n, r in project.repositories.items()
         }
