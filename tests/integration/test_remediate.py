@@ -305,7 +305,10 @@ def test_a_duplicate_storm_costs_almost_no_api_requests(pipe: Pipeline) -> None:
     assert events >= 500
     assert set(statuses) == {200}
     requests = pipe.sandbox.stats()["total"] - before
-    assert requests / events <= 0.05, f"{requests} requests for {events} events"
+    # The first event of each of the 10 incidents reads its evidence (cluster, node, account,
+    # tag, the Artifact Registry API's state, the repository's key, the troubleshooter, each
+    # cached across incidents); every duplicate after it reads nothing.
+    assert requests / events <= 0.06, f"{requests} requests for {events} events"
 
 
 def test_failures_past_the_grace_period_escalate_once(pipe: Pipeline) -> None:

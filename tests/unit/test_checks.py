@@ -149,6 +149,10 @@ def test_the_registry_states_the_precedence_and_each_cause_once() -> None:
         "existence",
         "manifest",
         "image_size",
+        "api_enabled",
+        "vpc_sc",
+        "boundary",
+        "cmek",
         "access",
         "cross_project",
     ]
@@ -223,6 +227,9 @@ class _Apis:
             "ancestry": ("folders/1", "organizations/2"),
             "resource_policy": PolicyView((), b"e"),
             "role_permissions": frozenset(),
+            "service_state": "ENABLED",
+            "vpc_sc_denial": None,
+            "repository_kms_key": "",
         }
         self.refuse = refuse
 
@@ -254,7 +261,14 @@ def test_every_call_a_check_makes_is_one_it_declares() -> None:
     """The troubleshooter refused, so access reads the policies up the hierarchy: every
     call is among its check's declared reads, which the permissions come from."""
     evidence, made = _gather(_Apis(tag_exists=True, refuse=("troubleshoot",)))
-    assert list(made) == ["verification", "identity", "existence", "access"]
+    assert list(made) == [
+        "verification",
+        "identity",
+        "existence",
+        "api_enabled",
+        "cmek",
+        "access",
+    ]
     assert "resource_policy" in made["access"] and "ancestry" in made["access"]
     for check in CHECKS:
         assert set(made.get(check.name, ())) <= {read.method for read in check.reads}, check.name

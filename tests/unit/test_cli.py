@@ -120,6 +120,9 @@ def test_demo_prints_a_table_and_exits_zero() -> None:
     text = done.stdout.decode()
     for cause in ("cross_project", "not_found", "network", "rate_limit", "not_a_pull_failure"):
         assert cause in text
+    # A refusal no grant fixes: the Artifact Registry API is disabled in shop-legacy.
+    assert "api_disabled -> ticket: the Artifact Registry API" in text
+    assert "[pullfix] api_disabled: us-central1-docker.pkg.dev/shop-legacy" in text
     assert "cause" in text and "events" in text
     # Closing the loop: the grant is verified, and so is a human's fix of a ticket.
     assert "payments-api/Deployment/web: resolved in 151s" in text

@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(roles_json())
         return 0
     for number, check in enumerate(CHECKS, 1):
-        causes = ", ".join(sorted(c.value for c in check.causes))
+        causes = ", ".join(sorted(c.value for c in check.causes)) or "a reason within permission"
         calls = ", ".join(dict.fromkeys(read.call for read in check.reads)) or "-"
         sys.stdout.write(f"{number}. {check.name}: {check.summary}\n")
         sys.stdout.write(f"   names {causes}; reads {calls}\n")

@@ -1,7 +1,8 @@
 """Access: may the node account already download from the repository, as IAM evaluates it?
 
-Reads: the Policy Troubleshooter (IAM v3 `locations.accessPolicies` troubleshoot: allow
-policies up the hierarchy, groups, custom roles, conditions, deny policies). When it refuses
+Reads: the Policy Troubleshooter (`iam.troubleshoot`, v3beta: allow policies up the
+hierarchy, groups, custom roles, conditions, deny policies, and principal access boundary
+policies, which the `boundary` check judges). When it refuses
 pullfix or answers with an error no retry mends, the allow policies pullfix can read: the
 repository's, its project's and the ancestors' (`getIamPolicy` on each, the ancestry from
 Resource Manager), roles expanded with IAM `roles.get`; a member it cannot expand makes the
@@ -43,7 +44,7 @@ READS = (
         "troubleshoot",
         "policytroubleshooter.googleapis.com",
         "accessTuple(principal,fullResourceName,permission) -> overallAccessState, "
-        "allowPolicyExplanation, denyPolicyExplanation",
+        "allowPolicyExplanation, denyPolicyExplanation, pabPolicyExplanation (v3beta)",
         (
             "artifactregistry.repositories.getIamPolicy",
             "resourcemanager.projects.getIamPolicy",
@@ -52,6 +53,9 @@ READS = (
             "iam.roles.get",
             "iam.denypolicies.get",
             "iam.denypolicies.list",
+            # v3beta evaluates principal access boundary policies (organization-level).
+            "iam.principalaccessboundarypolicies.get",
+            "iam.principalaccessboundarypolicies.list",
         ),
         30.0,
     ),

@@ -24,6 +24,7 @@ HIERARCHY_PREFIXES = (
     "resourcemanager.folders.",
     "resourcemanager.organizations.",
     "iam.denypolicies.",
+    "iam.principalaccessboundarypolicies.",
 )
 
 

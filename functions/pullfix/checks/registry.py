@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING
 
 from pullfix.checks import (
     access,
+    api_enabled,
+    boundary,
+    cmek,
     cross_project,
     existence,
     identity,
@@ -24,9 +27,10 @@ from pullfix.checks import (
     scopes,
     verification,
     version,
+    vpc_sc,
 )
 from pullfix.checks.base import Check, Read
-from pullfix.core.causes import GRANT_FIXABLE, Cause
+from pullfix.core.causes import GRANT_FIXABLE, GRANT_NEVER_FIXES, Cause
 from pullfix.core.classify import PENDING_LIVE_CHECK, Diagnosis
 from pullfix.core.judge import IAM_CAUSES, Evidence
 
@@ -56,6 +60,10 @@ CHECKS: tuple[Check, ...] = (
     existence.CHECK,
     manifest.CHECK,  # an image the node's runtime refuses: no grant can help
     image_size.CHECK,  # a cancelled pull of a large image
+    api_enabled.CHECK,  # refusals no grant fixes: before access, so nothing is granted
+    vpc_sc.CHECK,
+    boundary.CHECK,  # judges what access gathers (the troubleshooter's boundary answer)
+    cmek.CHECK,
     access.CHECK,
     cross_project.CHECK,  # the last: it always names a cause
 )
@@ -105,10 +113,15 @@ def grant_may_fix(evidence: Evidence) -> bool:
 
 
 def _ruled_out(evidence: Evidence) -> bool:
-    """Whether a check gathered so far has ruled a grant out (later ones cannot matter)."""
+    """Whether a check gathered so far has ruled a grant out (later ones cannot matter). A
+    refusal no grant fixes (`GRANT_NEVER_FIXES`) still lets access be asked: the ticket names
+    a missing reader role beside it."""
     if evidence.unverified is not None:
         return True
-    return evidence.account is not None and not grant_may_fix(evidence)
+    if evidence.account is None:
+        return False
+    probe = judge(Diagnosis(Cause.PERMISSION, ()), evidence)
+    return probe.cause not in GRANT_FIXABLE | GRANT_NEVER_FIXES
 
 
 def run_checks(

@@ -160,7 +160,48 @@ def _unreadable(why: str) -> AccessVerdict:
 
 
 def _verdict(response: Mapping[str, Any]) -> AccessVerdict:
-    overall = response.get("overallAccessState", "")
+    boundary = _boundary(response.get("pabPolicyExplanation") or {})
+    if not boundary:
+        return _iam_verdict(response, response.get("overallAccessState", ""))
+    # A boundary refuses whatever the allow policies say: the overall state is then
+    # CANNOT_ACCESS, and the allow and deny policies alone say whether a role is missing too.
+    allow = (response.get("allowPolicyExplanation") or {}).get("allowAccessState", "")
+    deny = (response.get("denyPolicyExplanation") or {}).get("denyAccessState", "")
+    iam_alone = {
+        ("ALLOW_ACCESS_STATE_GRANTED", "DENY_ACCESS_STATE_NOT_DENIED"): "CAN_ACCESS",
+        ("ALLOW_ACCESS_STATE_NOT_GRANTED", "DENY_ACCESS_STATE_NOT_DENIED"): "CANNOT_ACCESS",
+    }.get((allow, deny), response.get("overallAccessState", ""))
+    found = _iam_verdict(response, iam_alone)
+    return AccessVerdict(found.state, found.evaluator, found.via, boundary)
+
+
+def _boundary(explanation: Mapping[str, Any]) -> tuple[str, ...]:
+    """The principal access boundary policies that refuse (or that the troubleshooter cannot
+    evaluate), from v3beta's `pabPolicyExplanation` (https://cloud.google.com/policy-
+    intelligence/docs/reference/troubleshooter/rest/v3beta/TroubleshootIamPolicyResponse)."""
+    state = explanation.get("principalAccessBoundaryAccessState", "")
+    if state not in ("PAB_ACCESS_STATE_NOT_ALLOWED", "PAB_ACCESS_STATE_UNKNOWN_INFO"):
+        return ()
+    named = []
+    for item in explanation.get("explainedBindingsAndPolicies") or []:
+        if item.get("bindingAndPolicyAccessState") != state:
+            continue
+        policy = (item.get("explainedPolicy") or {}).get("policy") or {}
+        binding = (item.get("explainedPolicyBinding") or {}).get("policyBinding") or {}
+        target = (binding.get("target") or {}).get("principalSet", "")
+        named.append(
+            f"principal access boundary policy {policy.get('name') or '(unnamed)'}"
+            + (f" (bound to {target})" if target else "")
+        )
+    if state == "PAB_ACCESS_STATE_UNKNOWN_INFO":
+        return (
+            "the troubleshooter cannot tell whether principal access boundary policies allow "
+            "the account: " + ("; ".join(named) or "it may not read them"),
+        )
+    return tuple(named) or ("a principal access boundary policy",)
+
+
+def _iam_verdict(response: Mapping[str, Any], overall: str) -> AccessVerdict:
     deny = response.get("denyPolicyExplanation") or {}
     allow = response.get("allowPolicyExplanation") or {}
     denied = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["GRANT_FIXABLE", "Action", "Cause"]
+__all__ = ["GRANT_FIXABLE", "GRANT_NEVER_FIXES", "Action", "Cause"]
 
 
 class Cause(StrEnum):
@@ -33,6 +33,13 @@ class Cause(StrEnum):
     LARGE_IMAGE = "large_image"
     # kubelet's own pull rate limiter refused the pull (`pull QPS exceeded`).
     PULL_QPS = "pull_qps"
+    # The Artifact Registry API is disabled in the repository's project (Service Usage).
+    API_DISABLED = "api_disabled"
+    # A VPC Service Controls perimeter refused the pull (the project's policy audit log).
+    VPC_SC = "vpc_sc"
+    # The repository's customer-managed key cannot be used: its primary version is not
+    # enabled, or Artifact Registry's service agent may not use it (Cloud KMS).
+    CMEK = "cmek"
 
 
 class Action(StrEnum):
@@ -53,3 +60,7 @@ class Action(StrEnum):
 
 # The only causes a reader grant on the repository fixes.
 GRANT_FIXABLE = frozenset({Cause.CROSS_PROJECT, Cause.ROLE})
+
+# Refusals a reader grant cannot fix, named before any grant. Beside one, the node account's
+# access is still evaluated, so that a ticket also names a missing reader role.
+GRANT_NEVER_FIXES = frozenset({Cause.API_DISABLED, Cause.VPC_SC, Cause.CMEK})

@@ -24,6 +24,7 @@ from pullfix.core.model import (
     RouterNat,
     SubnetInfo,
 )
+from pullfix.core.vpcsc import VpcScDenial
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -107,6 +108,25 @@ class Evidence:
     # The event's text says the pull was cancelled (`context canceled`): the image's size is
     # asked (`pullfix.checks.image_size`).
     pull_cancelled: bool = False
+    # The Artifact Registry API's state in the repository's project (Service Usage
+    # `services.get` `state`: ENABLED, DISABLED); None: not asked.
+    ar_api_state: str | None = None
+    ar_api_error: str | None = None  # why pullfix cannot tell that state (a denial)
+    # The `vpcServiceControlsUniqueIdentifier` the event's text carries (to be looked up, never
+    # trusted), and what the repository project's policy audit log says of it.
+    vpc_sc_id: str | None = None
+    vpc_sc_denial: VpcScDenial | None = None
+    vpc_sc_looked_up: bool = False
+    vpc_sc_error: str | None = None  # why pullfix cannot read that log (a denial)
+    # The repository's customer-managed key (Artifact Registry `kmsKeyName`; "" for none), its
+    # primary version's state (Cloud KMS `cryptoKeys.get` `primary.state`), whether Artifact
+    # Registry's service agent holds the Encrypter/Decrypter role on the key or its project
+    # (None: not known), and why pullfix cannot tell (a denial).
+    kms_key: str | None = None
+    kms_key_state: str | None = None
+    kms_agent: str | None = None
+    kms_agent_holds_role: bool | None = None
+    kms_error: str | None = None
 
     @property
     def image_missing(self) -> bool:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
+from pullfix.core.vpcsc import VpcScDenial
 from pullfix.errors import PullfixError
 
 if TYPE_CHECKING:
@@ -265,6 +266,10 @@ class AccessVerdict:
     state: AccessState
     evaluator: str  # "Policy Troubleshooter" or "allow policies"
     via: tuple[str, ...] = ()  # the bindings, conditions, deny policies or gaps that decided
+    # Principal access boundary policies that make the account ineligible for the resource
+    # (or that the troubleshooter cannot evaluate): no grant fixes these. `state` is then
+    # what the allow and deny policies alone say.
+    boundary: tuple[str, ...] = ()
 
     def describe(self) -> str:
         return "; ".join(self.via) if self.via else self.state.value
@@ -450,4 +455,29 @@ class GoogleApis(Protocol):
     ) -> DockerImageInfo | None:
         """The image a tag (or a `sha256:` digest) names in the repository, as Artifact
         Registry describes it; None when the tag or image does not exist."""
+        ...
+
+    def service_state(self, project: str, service: str) -> str:
+        """A service's state in a project (Service Usage `services.get` `state`: ENABLED,
+        DISABLED; "" when Service Usage does not know the service)."""
+        ...
+
+    def vpc_sc_denial(self, project: str, unique_id: str) -> VpcScDenial | None:
+        """The VPC Service Controls denial with that identifier in the project's policy audit
+        log (`cloudaudit.googleapis.com/policy`); None when the log holds none."""
+        ...
+
+    def repository_kms_key(self, repository: str) -> str:
+        """The repository's customer-managed key (Artifact Registry `kmsKeyName`); "" for
+        none, or for a repository that does not exist."""
+        ...
+
+    def crypto_key_state(self, key: str) -> str:
+        """The state of the key's primary version (Cloud KMS `cryptoKeys.get`
+        `primary.state`: ENABLED, DISABLED, DESTROYED, DESTROY_SCHEDULED, …); "" when the
+        key has no primary version, or does not exist."""
+        ...
+
+    def crypto_key_policy(self, key: str) -> PolicyView:
+        """The key's own allow policy (Cloud KMS `cryptoKeys.getIamPolicy`)."""
         ...

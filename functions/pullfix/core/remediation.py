@@ -59,6 +59,20 @@ class Context:
     image_streaming: bool = False  # the node pool streams images (GKE gcfsConfig)
     windows: bool = False  # the node pool runs Windows Server
     image_size_bytes: int | None = None  # the image's size, from Artifact Registry
+    lacks_reader: bool = False  # the node account also lacks the reader role (access check)
+    # The VPC Service Controls denial's perimeter (accessPolicies/N/servicePerimeters/NAME),
+    # the rule that would allow the pull ("ingress" or "egress") and its target resource.
+    perimeter: str | None = None
+    vpc_sc_direction: str | None = None
+    vpc_sc_target: str | None = None
+    # What the troubleshooter said of principal access boundary policies (the access
+    # verdict's `boundary`): a `permission` ticket then names the boundary's fix.
+    boundary: tuple[str, ...] = ()
+    # The repository's customer-managed key, its primary version's state, and Artifact
+    # Registry's service agent when it lacks the Encrypter/Decrypter role (cmek).
+    kms_key: str | None = None
+    kms_key_state: str | None = None
+    kms_agent: str | None = None
 
 
 def sh(value: str) -> str:
@@ -347,7 +361,56 @@ def _not_found_advice(c: Context) -> Advice:
     )
 
 
+_PAB_RE = re.compile(
+    r"organizations/([0-9]+)/locations/global/principalAccessBoundaryPolicies/([a-z][a-z0-9-]*)"
+)
+
+
+def _boundary_advice(c: Context) -> Advice:
+    """A rule that makes the repository's project eligible, added to each boundary policy."""
+    project, _, _ = _repo_parts(c.repository)
+    resource = f"//cloudresourcemanager.googleapis.com/projects/{project}"
+    steps = [
+        "A principal access boundary policy makes the node account ineligible for the "
+        f"repository in {project}, whatever roles it holds: no grant fixes that. Add a rule "
+        "that includes the project (or its folder or organization) to the policy, or bind the "
+        "account's principal set to a policy that does.",
+        *c.boundary,
+    ]
+    commands, rules = [], []
+    for org, policy in dict.fromkeys(_PAB_RE.findall(" ".join(c.boundary))):
+        commands.append(
+            f"gcloud iam principal-access-boundary-policies describe {sh(policy)} "
+            f"--organization={org} --location=global"
+        )
+        commands.append(
+            f"gcloud iam principal-access-boundary-policies update {sh(policy)} "
+            f"--organization={org} --location=global "
+            f"--add-details-rules={sh(f'effect=ALLOW,resources={resource}')}"
+        )
+        rules.append(policy)
+    if c.lacks_reader:
+        steps.append(
+            f"The node account {c.account or '?'} also lacks roles/artifactregistry.reader on "
+            "the repository: grant it as well."
+        )
+        commands.append(_grant_command(c))
+    terraform = None
+    if rules:
+        terraform = (
+            "# in each google_iam_principal_access_boundary_policy above "
+            f"({', '.join(hcl(r) for r in rules)}), its details block:\n"
+            "rules {\n"
+            '  effect    = "ALLOW"\n'
+            f"  resources = [{hcl(resource)}]\n"
+            "}\n"
+        )
+    return steps, commands, terraform
+
+
 def _permission_advice(c: Context) -> Advice:
+    if c.boundary:
+        return _boundary_advice(c)
     project, _, _ = _repo_parts(c.repository)
     return (
         [
@@ -368,6 +431,175 @@ def _region(location: str | None) -> str | None:
     if location and re.fullmatch(r"[a-z]+-[a-z]+\d+-[a-z]", location):
         return location.rsplit("-", 1)[0]
     return location
+
+
+def _api_disabled_advice(c: Context) -> Advice:
+    project, _, _ = _repo_parts(c.repository)
+    steps = [
+        f"The Artifact Registry API is disabled in project {project}, which holds "
+        f"{c.repository or 'the repository'}: every pull from it is refused, and no role "
+        "grant fixes that. Enable the API (and keep it enabled in Terraform)."
+    ]
+    commands = [f"gcloud services enable artifactregistry.googleapis.com --project={sh(project)}"]
+    if c.lacks_reader:
+        steps.append(
+            f"The node account {c.account or '?'} also lacks roles/artifactregistry.reader on "
+            "the repository: grant it as well."
+        )
+        commands.append(_grant_command(c))
+    terraform = (
+        'resource "google_project_service" "artifactregistry" {\n'
+        f"  project            = {hcl(project)}\n"
+        '  service            = "artifactregistry.googleapis.com"\n'
+        "  disable_on_destroy = false\n"
+        "}\n"
+    )
+    if c.lacks_reader:
+        terraform += "\n" + terraform_member(c)
+    return steps, commands, terraform
+
+
+def _vpc_sc_advice(c: Context) -> Advice:
+    """The ingress (or egress) rule that lets the node account pull from the registry."""
+    egress = c.vpc_sc_direction == "egress"
+    project, _, _ = _repo_parts(c.repository)
+    member = f"serviceAccount:{c.account}" if c.account else "serviceAccount:NODE_SA_EMAIL"
+    target = c.vpc_sc_target or "projects/REPOSITORY_PROJECT_NUMBER"
+    policy, name = "POLICY_ID", "PERIMETER"
+    match = re.fullmatch(
+        r"accessPolicies/([0-9]+)/servicePerimeters/([A-Za-z0-9_]+)", c.perimeter or ""
+    )
+    if match:
+        policy, name = match.group(1), match.group(2)
+    source = "projects/CLUSTER_PROJECT_NUMBER"
+    kind = "egress" if egress else "ingress"
+    # gcloud's YAML: one policy, each value a JSON string (quoted for YAML as for HCL).
+    if egress:
+        rule = (
+            "- egressFrom:\n"
+            f"    identities: [{hcl(member)}]\n"
+            "  egressTo:\n"
+            f"    resources: [{hcl(target)}]\n"
+            "    operations:\n"
+            '    - serviceName: "artifactregistry.googleapis.com"\n'
+            '      methodSelectors: [{method: "*"}]\n'
+        )
+        block = (
+            "egress_policies {\n"
+            f"  egress_from {{\n    identities = [{hcl(member)}]\n  }}\n"
+            f"  egress_to {{\n    resources = [{hcl(target)}]\n"
+            '    operations {\n      service_name = "artifactregistry.googleapis.com"\n'
+            '      method_selectors {\n        method = "*"\n      }\n    }\n  }\n}\n'
+        )
+    else:
+        rule = (
+            "- ingressFrom:\n"
+            f"    identities: [{hcl(member)}]\n"
+            f"    sources: [{{resource: {hcl(source)}}}]\n"
+            "  ingressTo:\n"
+            f"    resources: [{hcl(target)}]\n"
+            "    operations:\n"
+            '    - serviceName: "artifactregistry.googleapis.com"\n'
+            '      methodSelectors: [{method: "*"}]\n'
+        )
+        block = (
+            "ingress_policies {\n"
+            f"  ingress_from {{\n    identities = [{hcl(member)}]\n"
+            f"    sources {{\n      resource = {hcl(source)}\n    }}\n  }}\n"
+            f"  ingress_to {{\n    resources = [{hcl(target)}]\n"
+            '    operations {\n      service_name = "artifactregistry.googleapis.com"\n'
+            '      method_selectors {\n        method = "*"\n      }\n    }\n  }\n}\n'
+        )
+    steps = [
+        f"VPC Service Controls perimeter {c.perimeter or 'PERIMETER'} refuses the pull: no role "
+        f"grant fixes that. Add an {kind} rule that lets {c.account or 'the node account'} "
+        f"call Artifact Registry in {target}"
+        + ("" if egress else f" from the cluster's project ({c.project or 'PROJECT'})")
+        + ". --set-"
+        + kind
+        + "-policies replaces the perimeter's "
+        + kind
+        + " policies: "
+        "add this rule to the ones `perimeters describe` lists.",
+    ]
+    commands = [
+        f"gcloud access-context-manager perimeters describe {sh(name)} --policy={sh(policy)}",
+        f"gcloud projects describe {_q(c.project, 'PROJECT')} --format='value(projectNumber)'"
+        "  # CLUSTER_PROJECT_NUMBER",
+        f"cat > {kind}.yaml <<'EOF'\n{rule}EOF",
+        f"gcloud access-context-manager perimeters update {sh(name)} --policy={sh(policy)} "
+        f"--set-{kind}-policies={kind}.yaml",
+    ]
+    if c.lacks_reader:
+        steps.append(
+            f"The node account {c.account or '?'} also lacks roles/artifactregistry.reader on "
+            f"the repository in {project}: grant it as well."
+        )
+        commands.append(_grant_command(c))
+    terraform = (
+        f"# in google_access_context_manager_service_perimeter for {hcl(c.perimeter or name)}, "
+        "its status block:\n" + block
+    )
+    if c.lacks_reader:
+        terraform += "\n" + terraform_member(c)
+    return steps, commands, terraform
+
+
+def _cmek_advice(c: Context) -> Advice:
+    parts = (c.kms_key or "").split("/")
+    if len(parts) == 8:
+        key_project, location, ring, key = parts[1], parts[3], parts[5], parts[7]
+    else:
+        key_project, location, ring, key = "KEY_PROJECT", "LOCATION", "KEY_RING", "KEY"
+    flags = f"--keyring={sh(ring)} --location={sh(location)} --project={sh(key_project)}"
+    steps: list[str] = []
+    commands: list[str] = []
+    terraform = None
+    state = c.kms_key_state
+    if state and state != "ENABLED":
+        steps.append(
+            f"{c.repository or 'The repository'} is encrypted with {c.kms_key or 'a key'}, whose "
+            f"primary version is {state}: no role grant fixes that."
+        )
+        commands.append(f"gcloud kms keys versions list --key={sh(key)} {flags}")
+        if state == "DISABLED":
+            commands.append(f"gcloud kms keys versions enable VERSION --key={sh(key)} {flags}")
+        elif state == "DESTROY_SCHEDULED":
+            commands.append(f"gcloud kms keys versions restore VERSION --key={sh(key)} {flags}")
+            commands.append(f"gcloud kms keys versions enable VERSION --key={sh(key)} {flags}")
+        else:
+            steps.append(
+                "A destroyed version cannot be restored: what it encrypted is lost. Push the "
+                "images again to a new repository."
+            )
+    else:
+        agent = (
+            c.kms_agent or "service-PROJECT_NUMBER@gcp-sa-artifactregistry.iam.gserviceaccount.com"
+        )
+        member = f"serviceAccount:{agent}"
+        steps.append(
+            f"Artifact Registry's service agent {agent} may not use {c.kms_key or 'the key'}: "
+            "grant it roles/cloudkms.cryptoKeyEncrypterDecrypter on the key."
+        )
+        commands.append(
+            f"gcloud kms keys add-iam-policy-binding {sh(key)} {flags} --member={sh(member)} "
+            "--role=roles/cloudkms.cryptoKeyEncrypterDecrypter"
+        )
+        terraform = (
+            'resource "google_kms_crypto_key_iam_member" "artifact_registry_agent" {\n'
+            f"  crypto_key_id = {hcl(c.kms_key or 'KEY')}\n"
+            '  role          = "roles/cloudkms.cryptoKeyEncrypterDecrypter"\n'
+            f"  member        = {hcl(member)}\n"
+            "}\n"
+        )
+    if c.lacks_reader:
+        steps.append(
+            f"The node account {c.account or '?'} also lacks roles/artifactregistry.reader on "
+            "the repository: grant it as well."
+        )
+        commands.append(_grant_command(c))
+        terraform = (terraform + "\n" if terraform else "") + terraform_member(c)
+    return steps, commands, terraform
 
 
 def _rate_limit_advice(c: Context) -> Advice:
@@ -748,6 +980,9 @@ _ADVICE: dict[Cause, Any] = {
     Cause.IMAGE_FORMAT: _image_format_advice,
     Cause.LARGE_IMAGE: _large_image_advice,
     Cause.PULL_QPS: _pull_qps_advice,
+    Cause.API_DISABLED: _api_disabled_advice,
+    Cause.VPC_SC: _vpc_sc_advice,
+    Cause.CMEK: _cmek_advice,
 }
 _NO_REPRODUCTION = frozenset({Cause.UNVERIFIED, Cause.INVALID_NAME, Cause.PULL_POLICY})
 

@@ -109,7 +109,7 @@ def run_demo(out: TextIO) -> int:
     from pullfix.dev.sandbox import Sandbox, load_world
 
     started = time.perf_counter()
-    events = sample_events()
+    events = [*sample_events(), _api_disabled_event()]
     seen: list[str] = []
 
     def on_chat(kind: str) -> Any:
@@ -130,8 +130,7 @@ def run_demo(out: TextIO) -> int:
         )
         config = folder / "config.yaml"
         config.write_text(yaml.safe_dump(CONFIG))
-        world = load_world(Path(str(resources.files("pullfix").joinpath("dev/samples/world.yaml"))))
-        _add_releases(world)
+        world = _demo_world(load_world)
         sandbox = stack.enter_context(Sandbox(world, push_min_backoff=0.05))
         base_env = {"PULLFIX_CONFIG": str(config), "PULLFIX_GCP_ENDPOINT": sandbox.endpoint}
         notify = stack.enter_context(
@@ -320,6 +319,51 @@ def _add_releases(world: Any) -> None:
     prod.service_accounts.update(extra.service_accounts)
     prod.clusters["checkout"].node_pools.update(extra.clusters["checkout"].node_pools)
     prod.repositories.update(extra.repositories)
+
+
+def _demo_world(load_world: Any) -> Any:
+    """The bundled world, with the releases repository and the legacy project."""
+    world = load_world(Path(str(resources.files("pullfix").joinpath("dev/samples/world.yaml"))))
+    _add_releases(world)
+    _add_legacy(world)
+    return world
+
+
+def _add_legacy(world: Any) -> None:
+    """`shop-legacy`, whose Artifact Registry API is disabled: its refusals read `403
+    Forbidden` like a missing role, and Service Usage says no grant would fix them."""
+    from pullfix.dev.sandbox.world import world_from_dict
+
+    legacy = {
+        "number": 333333333333,
+        "disabled_services": ["artifactregistry.googleapis.com"],
+        "repositories": {"legacy": {"location": "us-central1", "tags": ["web:1.0"]}},
+    }
+    extra = world_from_dict({"projects": {"shop-legacy": legacy}}, "demo legacy")
+    world.projects.update(extra.projects)
+
+
+def _api_disabled_event() -> bytes:
+    """A pull from shop-legacy, as containerd reports any refusal (a bare 403)."""
+    image = "us-central1-docker.pkg.dev/shop-legacy/legacy/web:1.0"
+    entry = log_entry(
+        project="shop-prod",
+        location="us-central1",
+        cluster="checkout",
+        namespace="legacy",
+        pod="web-6f7a8b9c0-zt5q1",
+        node="gke-checkout-default-pool-1a2b3c4d-x7k9",
+        message=pull_message(
+            image,
+            f'failed to resolve reference "{image}": unexpected status from HEAD request to '
+            "https://us-central1-docker.pkg.dev/v2/shop-legacy/legacy/web/manifests/1.0: "
+            "403 Forbidden",
+        ),
+        controller=("Deployment", "web"),
+        timestamp="2026-11-20T10:00:07Z",
+        insert_id="demo0015",
+    )
+    return json.dumps(entry).encode()
 
 
 def _approval_in_chat(

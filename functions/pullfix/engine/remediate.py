@@ -32,11 +32,17 @@ from pullfix.core.config import Config
 from pullfix.core.imageref import ImageRef, InvalidReference, parse_image
 from pullfix.core.intake import PullFailure, format_timestamp
 from pullfix.core.judge import IAM_CAUSES, EventClaims, Evidence
-from pullfix.core.model import AccessDenied, GoogleApiError, GoogleApis
+from pullfix.core.model import (
+    AccessDenied,
+    AccessState,
+    GoogleApiError,
+    GoogleApis,
+)
 from pullfix.core.outcome import OUTCOME_SCHEMA
 from pullfix.core.policy import Decision, GrantPlan, decide, grant_facts
 from pullfix.core.refusals import ApiRefusal, api_refusal
 from pullfix.core.remediation import Context, ticket_draft
+from pullfix.core.vpcsc import unique_id as vpc_sc_unique_id
 from pullfix.engine.approval import route_grant
 from pullfix.engine.evidence import EvidenceCollector
 from pullfix.engine.granter import GrantAttempt, Granter, log_decision
@@ -484,6 +490,8 @@ class Remediator:
             # A cause the checks can explain, of an Artifact Registry image: check it.
             evidence.repository = image.ar_repository
             evidence.pull_cancelled = offline.cancelled
+            # An identifier the text claims, to look up in the policy audit log (vpc_sc).
+            evidence.vpc_sc_id = vpc_sc_unique_id(failure.message)
         elif evidence.unverified is None:
             # A failure on the network path: the network check reads the path.
             evidence.network_failure = network_failure(offline, failure.message)
@@ -910,6 +918,16 @@ class Remediator:
             image_size_bytes=(
                 evidence.docker_image.size_bytes if evidence.docker_image is not None else None
             ),
+            lacks_reader=(
+                evidence.verdict is not None and evidence.verdict.state is AccessState.NOT_GRANTED
+            ),
+            perimeter=evidence.vpc_sc_denial.perimeter if evidence.vpc_sc_denial else None,
+            vpc_sc_direction=evidence.vpc_sc_denial.direction if evidence.vpc_sc_denial else None,
+            vpc_sc_target=evidence.vpc_sc_denial.target if evidence.vpc_sc_denial else None,
+            boundary=evidence.verdict.boundary if evidence.verdict is not None else (),
+            kms_key=evidence.kms_key or None,
+            kms_key_state=evidence.kms_key_state,
+            kms_agent=evidence.kms_agent,
         )
         draft = ticket_draft(context)
         draft["fingerprint"] = key

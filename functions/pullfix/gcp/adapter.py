@@ -36,6 +36,7 @@ from pullfix.core.model import (
     SubnetInfo,
     TransientError,
 )
+from pullfix.core.vpcsc import VpcScDenial, denial_from_entry, policy_log_filter
 from pullfix.gcp.clients import GoogleClients
 from pullfix.gcp.errors import Conflict, Denied, NotFound, Retryable, api_error
 from pullfix.gcp.retries import Retry, bounded_retry
@@ -207,6 +208,9 @@ class GoogleAdapter:
         self._network = _TtlCache(min(cache_ttl, 60.0))
         # An image's manifest: a tag may be pushed again, so it is kept as briefly.
         self._images = _TtlCache(min(cache_ttl, 30.0))
+        self._services = _TtlCache(cache_ttl)  # an API's state changes by an admin's hand
+        self._vpc_sc = _TtlCache(min(cache_ttl, 30.0))
+        self._kms = _TtlCache(min(cache_ttl, 30.0))
 
     def cluster(self, project: str, location: str, name: str) -> ClusterInfo | None:
         resource = f"projects/{project}/locations/{location}/clusters/{name}"
@@ -327,8 +331,10 @@ class GoogleAdapter:
         )
 
     def _troubleshoot(self, email: str, repository: str) -> AccessVerdict:
-        """Policy Troubleshooter v3 `iam.troubleshoot` (https://cloud.google.com/
-        policy-intelligence/docs/reference/troubleshooter/rest/v3/iam/troubleshoot)."""
+        """Policy Troubleshooter `iam.troubleshoot` (https://cloud.google.com/
+        policy-intelligence/docs/reference/troubleshooter/rest/v3beta/iam/troubleshoot):
+        v3beta, whose answer adds `pabPolicyExplanation` (principal access boundary policies)
+        to v3's allow and deny explanations; the request is v3's."""
         from datetime import UTC, datetime
 
         from pullfix.core.intake import format_timestamp
@@ -352,7 +358,7 @@ class GoogleAdapter:
         response = guard(
             f"troubleshooting {email}'s access to {repository}",
             lambda: self.retry(self.clients.rest.post)(
-                "policytroubleshooter", "/v3/iam:troubleshoot", body=body, timeout=self.timeout
+                "policytroubleshooter", "/v3beta/iam:troubleshoot", body=body, timeout=self.timeout
             ),
             PERMISSIONS["troubleshoot"],
         )
@@ -804,6 +810,138 @@ class GoogleAdapter:
             media_type=str(image.get("mediaType") or ""),
             size_bytes=int(size) if isinstance(size, str | int) and str(size).isdigit() else None,
         )
+
+    def service_state(self, project: str, service: str) -> str:
+        return self._services.get(
+            (project, service), lambda: self._load_service_state(project, service)
+        )
+
+    def _load_service_state(self, project: str, service: str) -> str:
+        """Service Usage v1 `services.get` (https://cloud.google.com/service-usage/docs/
+        reference/rest/v1/services/get): `state`, ENABLED or DISABLED; a project id stands
+        for its number in the name, as gcloud sends it."""
+        try:
+            got = guard(
+                f"reading the state of {service} in project {project}",
+                lambda: self.retry(self.clients.rest.get)(
+                    "serviceusage",
+                    "/v1/projects/{}/services/{}",
+                    project,
+                    service,
+                    fields="name,state",
+                    timeout=self.timeout,
+                ),
+                PERMISSIONS["service_state"],
+            )
+        except NotFound:
+            return ""
+        return str(got.get("state") or "")
+
+    def vpc_sc_denial(self, project: str, unique_id: str) -> VpcScDenial | None:
+        return self._vpc_sc.get(
+            (project, unique_id), lambda: self._load_vpc_sc_denial(project, unique_id)
+        )
+
+    def _load_vpc_sc_denial(self, project: str, unique_id: str) -> VpcScDenial | None:
+        """Logging v2 `entries.list` (https://cloud.google.com/logging/docs/reference/v2/rest/
+        v2/entries/list) of the project's policy audit log, by the denial's identifier."""
+        got = guard(
+            f"reading the policy audit log of project {project}",
+            lambda: self.retry(self.clients.rest.post)(
+                "logging",
+                "/v2/entries:list",
+                body={
+                    "resourceNames": [f"projects/{project}"],
+                    "filter": policy_log_filter(project, unique_id),
+                    "orderBy": "timestamp desc",
+                    "pageSize": 5,
+                },
+                timeout=self.timeout,
+            ),
+            PERMISSIONS["vpc_sc_denial"],
+        )
+        for entry in got.get("entries") or ():
+            denial = denial_from_entry(entry)
+            if denial is not None and denial.unique_id == unique_id:
+                return denial
+        return None
+
+    def repository_kms_key(self, repository: str) -> str:
+        return self._kms.get(("repo", repository), lambda: self._load_kms_key(repository))
+
+    def _load_kms_key(self, repository: str) -> str:
+        """Artifact Registry `repositories.get` (https://cloud.google.com/artifact-registry/
+        docs/reference/rest/v1/projects.locations.repositories#Repository): `kmsKeyName`."""
+        try:
+            got = guard(
+                f"reading {repository}",
+                lambda: self.retry(self.clients.rest.get)(
+                    "artifactregistry",
+                    "/v1/projects/{}/locations/{}/repositories/{}",
+                    *repository.split("/")[1::2],
+                    fields="name,kmsKeyName",
+                    timeout=self.timeout,
+                ),
+                PERMISSIONS["repository_kms_key"],
+            )
+        except NotFound:
+            return ""
+        return str(got.get("kmsKeyName") or "")
+
+    def crypto_key_state(self, key: str) -> str:
+        return self._kms.get(("state", key), lambda: self._load_key_state(key))
+
+    def _load_key_state(self, key: str) -> str:
+        """Cloud KMS `cryptoKeys.get` (https://cloud.google.com/kms/docs/reference/rest/v1/
+        projects.locations.keyRings.cryptoKeys#CryptoKey): `primary.state`
+        (CryptoKeyVersionState)."""
+        parts = key.split("/")
+        try:
+            got = guard(
+                f"reading {key}",
+                lambda: self.retry(self.clients.rest.get)(
+                    "cloudkms",
+                    "/v1/projects/{}/locations/{}/keyRings/{}/cryptoKeys/{}",
+                    *parts[1::2],
+                    fields="name,primary(name,state)",
+                    timeout=self.timeout,
+                ),
+                PERMISSIONS["crypto_key_state"],
+            )
+        except NotFound:
+            return ""
+        return str((got.get("primary") or {}).get("state") or "")
+
+    def crypto_key_policy(self, key: str) -> PolicyView:
+        """Cloud KMS `cryptoKeys.getIamPolicy` at version 3 (https://cloud.google.com/kms/
+        docs/reference/rest/v1/projects.locations.keyRings.cryptoKeys/getIamPolicy)."""
+        parts = key.split("/")
+        got = guard(
+            f"reading the IAM policy of {key}",
+            lambda: self.retry(self.clients.rest.get)(
+                "cloudkms",
+                "/v1/projects/{}/locations/{}/keyRings/{}/cryptoKeys/{}:getIamPolicy",
+                *parts[1::2],
+                fields="bindings,etag",
+                params={"options.requestedPolicyVersion": "3"},
+                timeout=self.timeout,
+            ),
+            PERMISSIONS["crypto_key_policy"],
+        )
+        bindings = tuple(
+            Binding(
+                role=str(b.get("role", "")),
+                members=frozenset(b.get("members") or ()),
+                condition=(
+                    f"{(b.get('condition') or {}).get('title') or 'untitled'}: "
+                    f"{b['condition'].get('expression', '')}"
+                    if b.get("condition")
+                    else None
+                ),
+            )
+            for b in got.get("bindings") or ()
+        )
+        return PolicyView(bindings=bindings, etag=str(got.get("etag", "")).encode())
 
 
 _NETWORK_FIELDS = (

@@ -262,6 +262,9 @@ class GoogleClients:
             "policytroubleshooter",
             "pubsub",
             "firestore",
+            "serviceusage",
+            "logging",
+            "cloudkms",
         )
         from google.auth.credentials import AnonymousCredentials
 

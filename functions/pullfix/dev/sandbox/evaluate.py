@@ -638,3 +638,79 @@ def troubleshoot(world: World, body: Any) -> dict[str, Any]:
         },
         "denyPolicyExplanation": deny,
     }
+
+
+def troubleshoot_v3beta(world: World, body: Any) -> dict[str, Any]:
+    """v3beta's answer: v3's, with `pabPolicyExplanation` (principal access boundary policies
+    bound to a principal set the account is in; a boundary that does not include the
+    repository's project, folders or organization refuses, whatever the allow policies say).
+    Principal sets modelled: `//cloudresourcemanager.googleapis.com/projects/P` (the
+    service accounts of project P) and `…/organizations/ORG` (every account of the world)."""
+    answer = troubleshoot(world, body)
+    email = body["accessTuple"]["principal"]
+    project, _ = _chain(world, body["accessTuple"]["fullResourceName"])
+    org = world.organization
+    eligible_at = {f"{_CRM}projects/{project.project_id}", f"{_CRM}projects/{project.number}"}
+    eligible_at.update(f"{_CRM}{kind}/{key}" for kind, key in _ancestors(world, project))
+    explained, states = [], []
+    for pid, spec in (org.principal_access_boundaries if org is not None else {}).items():
+        target = next((s for s in spec["principal_sets"] if _in_set(world, email, s)), None)
+        if target is None:
+            continue
+        included = bool(eligible_at & set(spec["resources"]))
+        state = "PAB_ACCESS_STATE_ALLOWED" if included else "PAB_ACCESS_STATE_NOT_ALLOWED"
+        states.append(state)
+        name = f"organizations/{org.org_id}/locations/global/principalAccessBoundaryPolicies/{pid}"  # type: ignore[union-attr]
+        explained.append(
+            {
+                "bindingAndPolicyAccessState": state,
+                "explainedPolicy": {
+                    "policyAccessState": state,
+                    "policy": {
+                        "name": name,
+                        "details": {
+                            "enforcementVersion": "latest",
+                            "rules": [{"effect": "ALLOW", "resources": spec["resources"]}],
+                        },
+                    },
+                    "relevance": HIGH,
+                },
+                "explainedPolicyBinding": {
+                    "policyBinding": {
+                        "target": {"principalSet": target},
+                        "policy": name,
+                        "policyKind": "PRINCIPAL_ACCESS_BOUNDARY",
+                    },
+                    "policyBindingState": "POLICY_BINDING_STATE_ENFORCED",
+                    "relevance": HIGH,
+                },
+                "relevance": HIGH,
+            }
+        )
+    if not states:
+        overall_pab = "PAB_ACCESS_STATE_NOT_ENFORCED"
+    elif "PAB_ACCESS_STATE_ALLOWED" in states:
+        overall_pab = "PAB_ACCESS_STATE_ALLOWED"  # eligible through any bound policy
+    else:
+        overall_pab = "PAB_ACCESS_STATE_NOT_ALLOWED"
+        answer["overallAccessState"] = "CANNOT_ACCESS"
+    answer["pabPolicyExplanation"] = {
+        "principalAccessBoundaryAccessState": overall_pab,
+        "explainedBindingsAndPolicies": explained,
+        "relevance": HIGH if overall_pab == "PAB_ACCESS_STATE_NOT_ALLOWED" else NORMAL,
+    }
+    return answer
+
+
+def _in_set(world: World, email: str, principal_set: str) -> bool:
+    kind, _, key = principal_set.removeprefix(_CRM).partition("/")
+    if kind == "organizations":
+        return world.organization is not None and world.organization.org_id == key
+    if kind != "projects":
+        return False
+    project = world.find_project(key)
+    if project is None:
+        return False
+    return email.endswith(f"@{project.project_id}.iam.gserviceaccount.com") or (
+        email == f"{project.number}-compute@developer.gserviceaccount.com"
+    )

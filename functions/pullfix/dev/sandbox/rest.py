@@ -1,7 +1,8 @@
 """The sandbox's REST endpoints: container v1, artifactregistry v1, cloudresourcemanager v3
 (projects, folders, organizations), compute v1 (instances.get, subnetworks.get, routers.list,
-firewalls.list, routes.list), policytroubleshooter v3, pubsub v1, logging v2 and firestore v1
-(JSON over HTTP, Google's error envelope), and the `/_sandbox/` control routes.
+firewalls.list, routes.list), policytroubleshooter v3 and v3beta, pubsub v1, logging v2,
+firestore v1 and serviceusage v1 (services.get) (JSON over HTTP, Google's error envelope),
+and the `/_sandbox/` control routes.
 """
 
 from __future__ import annotations
@@ -382,6 +383,7 @@ def _get_repository(app: RestApp, request: Request, params: dict[str, str]) -> A
             "name": _repository_name(project, repo),
             "format": "DOCKER",
             "mode": f"{repo.mode.upper()}_REPOSITORY",
+            **({"kmsKeyName": repo.kms_key_name} if repo.kms_key_name else {}),
             "createTime": "2024-01-01T00:00:00Z",
             "updateTime": "2024-01-01T00:00:00Z",
         }
@@ -579,6 +581,15 @@ def _troubleshoot(app: RestApp, request: Request, params: dict[str, str]) -> Any
     body = _body(request)
     with app.state.lock:
         return troubleshoot(app.state.world, body)
+
+
+@_route("POST", "/v3beta/iam:troubleshoot", "policytroubleshooter.iam.troubleshoot", "v3beta")
+def _troubleshoot_v3beta(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    from pullfix.dev.sandbox.evaluate import troubleshoot_v3beta
+
+    body = _body(request)
+    with app.state.lock:
+        return troubleshoot_v3beta(app.state.world, body)
 
 
 # -- compute v1 -----------------------------------------------------------------------------
@@ -931,6 +942,88 @@ def _list_entries(app: RestApp, request: Request, params: dict[str, str]) -> Any
     if start + size < len(selected):
         out["nextPageToken"] = base64.b64encode(str(start + size).encode()).decode()
     return out
+
+
+# -- serviceusage v1 ------------------------------------------------------------------------
+
+
+@_route("GET", "/v1/{consumer}/{key}/services/{service}", "serviceusage.services.get", "v1")
+def _get_service(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    """A Service (https://cloud.google.com/service-usage/docs/reference/rest/v1/services):
+    for a project, its name and parent by project number (whatever the request named it by)
+    and `state` ENABLED unless the world disables it; folders and organizations are always
+    STATE_UNSPECIFIED ("all consumers other than projects", the State enum)."""
+    consumer, key, service = params["consumer"], params["key"], params["service"]
+    if consumer in ("folders", "organizations"):
+        return {
+            "name": f"{consumer}/{key}/services/{service}",
+            "parent": f"{consumer}/{key}",
+            "state": "STATE_UNSPECIFIED",
+        }
+    if consumer != "projects":
+        raise ApiError(400, f"Invalid resource name: {consumer}/{key}")
+    with app.state.lock:
+        project = app._project(key)
+        disabled = service in project.disabled_services
+        return {
+            "name": f"projects/{project.number}/services/{service}",
+            "parent": f"projects/{project.number}",
+            "state": "DISABLED" if disabled else "ENABLED",
+        }
+
+
+# -- cloudkms v1 ----------------------------------------------------------------------------
+
+_KEY = "/v1/projects/{project}/locations/{location}/keyRings/{ring}/cryptoKeys/{key}"
+
+
+def _crypto_key(app: RestApp, params: dict[str, str]) -> tuple[str, Any]:
+    project = app._project(params["project"])
+    key = project.crypto_keys.get(f"{params['location']}/{params['ring']}/{params['key']}")
+    name = (
+        f"projects/{project.project_id}/locations/{params['location']}/keyRings/"
+        f"{params['ring']}/cryptoKeys/{params['key']}"
+    )
+    if key is None:
+        raise ApiError(404, f"{name} not found.")
+    return name, key
+
+
+@_route("GET", _KEY, "cloudkms.projects.locations.keyRings.cryptoKeys.get", "v1")
+def _get_crypto_key(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    """A CryptoKey (https://cloud.google.com/kms/docs/reference/rest/v1/
+    projects.locations.keyRings.cryptoKeys#CryptoKey) with its primary version's state."""
+    with app.state.lock:
+        name, key = _crypto_key(app, params)
+        return {
+            "name": name,
+            "purpose": "ENCRYPT_DECRYPT",
+            "createTime": "2024-01-01T00:00:00Z",
+            "primary": {
+                "name": f"{name}/cryptoKeyVersions/1",
+                "state": key.state,
+                "protectionLevel": "SOFTWARE",
+                "algorithm": "GOOGLE_SYMMETRIC_ENCRYPTION",
+                "createTime": "2024-01-01T00:00:00Z",
+            },
+            "versionTemplate": {
+                "protectionLevel": "SOFTWARE",
+                "algorithm": "GOOGLE_SYMMETRIC_ENCRYPTION",
+            },
+        }
+
+
+@_route(
+    "GET",
+    _KEY + ":getIamPolicy",
+    "cloudkms.projects.locations.keyRings.cryptoKeys.getIamPolicy",
+    "v1",
+)
+def _get_crypto_key_policy(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    version = _requested_version(request.args.get("options.requestedPolicyVersion"))
+    with app.state.lock:
+        _, key = _crypto_key(app, params)
+        return policy_json(key.policy, version)
 
 
 # -- firestore v1 ---------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from pullfix.settings import load_yaml
 __all__ = [
     "Binding",
     "Cluster",
+    "CryptoKey",
     "DenyRule",
     "Folder",
     "NodePool",
@@ -171,6 +172,8 @@ class Repository:
     def manifest(self, tag: str) -> Manifest:
         return self.manifests.get(tag) or Manifest()
 
+    kms_key_name: str | None = None  # projects/P/locations/L/keyRings/R/cryptoKeys/K
+
 
 @dataclass
 class DenyRule:
@@ -213,6 +216,9 @@ class Organization:
     policy: Policy
     custom_roles: dict[str, list[str]] = field(default_factory=dict)
     deny_policies: list[DenyRule] = field(default_factory=list)
+    # Principal access boundary policies by id: the principal sets they are bound to and
+    # the resources their rules make eligible.
+    principal_access_boundaries: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -309,6 +315,27 @@ class Topic:
 
 
 @dataclass
+class CryptoKey:
+    """A Cloud KMS key: its primary version's state and its allow policy."""
+
+    state: str
+    policy: Policy
+
+
+_KEY_STATES = (
+    "ENABLED",
+    "DISABLED",
+    "DESTROYED",
+    "DESTROY_SCHEDULED",
+    "PENDING_GENERATION",
+)
+_KEY_NAME_RE = re.compile(
+    r"projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/locations/[a-z0-9-]+/keyRings/[A-Za-z0-9_-]+"
+    r"/cryptoKeys/[A-Za-z0-9_-]+"
+)
+
+
+@dataclass
 class Project:
     """A Google Cloud project and what lives in it."""
 
@@ -327,6 +354,10 @@ class Project:
     routers: dict[str, Router] = field(default_factory=dict)
     firewalls: dict[str, Firewall] = field(default_factory=dict)
     routes: dict[str, Route] = field(default_factory=dict)
+    # Services (APIs) disabled in the project; every other one is enabled (Service Usage).
+    disabled_services: list[str] = field(default_factory=list)
+    # Cloud KMS keys: "LOCATION/KEY_RING/KEY" -> its primary version's state and its policy.
+    crypto_keys: dict[str, CryptoKey] = field(default_factory=dict)
 
     def service_account(self, email: str) -> ServiceAccount | None:
         """A service account of this project, the default compute one included."""
@@ -392,6 +423,11 @@ class World:
                 out["organization"]["custom_roles"] = _roles_out(org.custom_roles)
             if org.deny_policies:
                 out["organization"]["deny_policies"] = [d.to_dict() for d in org.deny_policies]
+            if org.principal_access_boundaries:
+                out["organization"]["principal_access_boundaries"] = {
+                    pid: {k: list(v) for k, v in spec.items()}
+                    for pid, spec in org.principal_access_boundaries.items()
+                }
         if self.folders:
             out["folders"] = {
                 fid: {
@@ -466,7 +502,11 @@ def world_from_dict(data: object, source: str = "world") -> World:
 
 
 def _organization(value: object) -> Organization:
-    data = _mapping(value, "organization", ("id", "iam", "custom_roles", "deny_policies"))
+    data = _mapping(
+        value,
+        "organization",
+        ("id", "iam", "custom_roles", "deny_policies", "principal_access_boundaries"),
+    )
     org_id = str(data.get("id", ""))
     if not org_id.isdigit():
         raise WorldError(f"organization.id: expected a numeric organization id, got {org_id!r}")
@@ -475,7 +515,34 @@ def _organization(value: object) -> Organization:
         policy=_policy(data.get("iam") or [], "organization.iam"),
         custom_roles=_custom_roles(data.get("custom_roles"), "organization.custom_roles"),
         deny_policies=_deny_policies(data.get("deny_policies"), "organization.deny_policies"),
+        principal_access_boundaries=_boundaries(data.get("principal_access_boundaries")),
     )
+
+
+_CRM = "//cloudresourcemanager.googleapis.com/"
+_BOUNDARY_RESOURCE_RE = re.compile(
+    r"//cloudresourcemanager\.googleapis\.com/(?:organizations|folders|projects)/[a-z0-9-]+"
+)
+
+
+def _boundaries(value: object) -> dict[str, dict[str, list[str]]]:
+    where = "organization.principal_access_boundaries"
+    out: dict[str, dict[str, list[str]]] = {}
+    for pid, spec in _mapping(value or {}, where, None).items():
+        at = f"{where}.{pid}"
+        if not re.fullmatch(r"[a-z][a-z0-9-]{2,62}", str(pid)):
+            raise WorldError(f"{at}: not a principal access boundary policy id")
+        data = _mapping(spec, at, ("principal_sets", "resources"))
+        sets = _string_list(data.get("principal_sets", []), f"{at}.principal_sets")
+        resources = _string_list(data.get("resources", []), f"{at}.resources")
+        for item in (*sets, *resources):
+            if not _BOUNDARY_RESOURCE_RE.fullmatch(item):
+                raise WorldError(
+                    f"{at}: {item!r} is not //cloudresourcemanager.googleapis.com/"
+                    "{organizations,folders,projects}/ID"
+                )
+        out[str(pid)] = {"principal_sets": sets, "resources": resources}
+    return out
 
 
 def _folder(folder_id: str, value: object, where: str) -> Folder:
@@ -630,6 +697,8 @@ def _project(pid: str, value: object, where: str) -> Project:
             "routers",
             "firewalls",
             "routes",
+            "disabled_services",
+            "crypto_keys",
         ),
     )
     parent = data.get("parent")
@@ -699,6 +768,8 @@ def _project(pid: str, value: object, where: str) -> Project:
             str(n): _route(str(n), spec, f"{where}.routes.{n}")
             for n, spec in _mapping(data.get("routes") or {}, f"{where}.routes", None).items()
         },
+        disabled_services=_services(data.get("disabled_services"), f"{where}.disabled_services"),
+        crypto_keys=_crypto_keys(data.get("crypto_keys"), f"{where}.crypto_keys"),
     )
 
 
@@ -863,6 +934,31 @@ def _route(name: str, value: object, where: str) -> Route:
     )
 
 
+def _crypto_keys(value: object, where: str) -> dict[str, CryptoKey]:
+    keys = {}
+    for path, spec in _mapping(value or {}, where, None).items():
+        at = f"{where}.{path}"
+        if not re.fullmatch(r"[a-z0-9-]+/[A-Za-z0-9_-]+/[A-Za-z0-9_-]+", str(path)):
+            raise WorldError(f"{at}: a key is named LOCATION/KEY_RING/KEY")
+        data = _mapping(spec or {}, at, ("state", "iam"))
+        state = data.get("state", "ENABLED")
+        if state not in _KEY_STATES:
+            raise WorldError(f"{at}.state: expected one of {', '.join(_KEY_STATES)}, got {state!r}")
+        keys[str(path)] = CryptoKey(state=state, policy=_policy(data.get("iam") or [], f"{at}.iam"))
+    return keys
+
+
+_SERVICE_RE = re.compile(r"[a-z][a-z0-9-]*(?:\.[a-z0-9-]+)*\.googleapis\.com")
+
+
+def _services(value: object, where: str) -> list[str]:
+    services = _string_list(value if value is not None else [], where)
+    for service in services:
+        if not _SERVICE_RE.fullmatch(service):
+            raise WorldError(f"{where}: {service!r} is not a service name (NAME.googleapis.com)")
+    return services
+
+
 def _cluster(name: str, value: object, where: str) -> Cluster:
     _check_name(name, where)
     data = _mapping(
@@ -960,9 +1056,22 @@ def _node_pool(name: str, value: object, where: str, cluster_version: str) -> No
     )
 
 
+# The repositories Artifact Registry serves Container Registry's hosts from (gcr.io
+# repositories), named after the host.
+_GCR_REPOSITORIES = frozenset({"gcr.io", "us.gcr.io", "eu.gcr.io", "asia.gcr.io"})
+
+
 def _repository(name: str, value: object, where: str) -> Repository:
-    _check_name(name, where)
-    data = _mapping(value, where, ("location", "iam", "tags", "mode", "manifests"))
+    if name not in _GCR_REPOSITORIES:
+        _check_name(name, where)
+    data = _mapping(value, where, ("location", "iam", "tags", "mode", "manifests", "kms_key_name"))
+    kms_key_name = data.get("kms_key_name")
+    if kms_key_name is not None and (
+        not isinstance(kms_key_name, str) or not _KEY_NAME_RE.fullmatch(kms_key_name)
+    ):
+        raise WorldError(
+            f"{where}.kms_key_name: expected projects/P/locations/L/keyRings/R/cryptoKeys/K"
+        )
     location = _location(data.get("location"), f"{where}.location")
     mode = data.get("mode", "standard")
     if mode not in ("standard", "remote", "virtual"):
@@ -978,6 +1087,7 @@ def _repository(name: str, value: object, where: str) -> Repository:
         tags=tags,
         mode=mode,
         manifests=_manifests(data.get("manifests") or {}, tags, f"{where}.manifests"),
+        kms_key_name=kms_key_name,
     )
 
 
@@ -1140,6 +1250,13 @@ def _project_dict(project: Project) -> dict[str, Any]:
             n: ({"push_endpoint": t.push_endpoint} if t.push_endpoint else {})
             for n, t in project.topics.items()
         }
+    if project.disabled_services:
+        out["disabled_services"] = list(project.disabled_services)
+    if project.crypto_keys:
+        out["crypto_keys"] = {
+            path: {"state": key.state, "iam": _policy_out(key.policy, True)}
+            for path, key in project.crypto_keys.items()
+        }
     if project.repositories:
         out["repositories"] = {
             n: {
@@ -1157,6 +1274,7 @@ def _project_dict(project: Project) -> dict[str, Any]:
                     if r.manifests
                     else {}
                 ),
+                **({"kms_key_name": r.kms_key_name} if r.kms_key_name else {}),
             }
             for n, r in project.repositories.items()
         }

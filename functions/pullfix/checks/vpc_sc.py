@@ -1,0 +1,117 @@
+"""VPC Service Controls: a service perimeter refused the pull.
+
+A Docker-based pull refused by a perimeter says `denied: Request is prohibited by
+organization's policy. vpcServiceControlsUniqueIdentifier: ID`. The text is never trusted: the
+identifier is looked up in the repository project's Policy Denied audit log (Logging v2
+`entries.list`, `logName="projects/P/logs/cloudaudit.googleapis.com%2Fpolicy"`, the entry's
+`protoPayload.metadata.vpcServiceControlsUniqueId`; fields in `pullfix.core.vpcsc`), and only
+the denial found there names the perimeter, the reason and the ingress or egress rule that
+would allow the pull. No grant fixes it. Names `vpc_sc`. A log pullfix may not read, with an
+identifier in the text, is "cannot tell": `permission`, a ticket, never a grant. An identifier
+the log does not hold (a forged one, or a dry-run denial) names nothing: the next checks judge.
+
+Only events whose text carries an identifier are looked up: containerd prints a bare
+`403 Forbidden` for every refusal, and a policy-log query for each of those would spend Cloud
+Logging's read quota (60 `entries.list` a minute per project) on refusals IAM explains.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pullfix.checks.base import Check, Finding, Read
+from pullfix.core.causes import Cause
+from pullfix.core.classify import Diagnosis
+from pullfix.core.judge import Evidence
+from pullfix.core.model import AccessDenied, AccessState
+
+if TYPE_CHECKING:
+    from pullfix.engine.evidence import EvidenceCollector
+
+__all__ = ["CHECK", "READS"]
+
+READS = (
+    Read(
+        "vpc_sc_denial",
+        "vpc_sc_denial",
+        "logging.googleapis.com",
+        "entries.list of cloudaudit.googleapis.com/policy by vpcServiceControlsUniqueId: "
+        "protoPayload(serviceName, authenticationInfo, metadata(violationReason, "
+        "securityPolicyInfo, ingressViolations, egressViolations, dryRun))",
+        ("logging.logEntries.list",),
+        30.0,
+    ),
+)
+
+
+def wants(evidence: Evidence) -> bool:
+    return (
+        evidence.vpc_sc_id is not None
+        and evidence.repository is not None
+        and evidence.account is not None
+        and not evidence.vpc_sc_looked_up
+    )
+
+
+def gather(collector: EvidenceCollector, evidence: Evidence) -> None:
+    """The denial of the text's identifier in the repository project's policy audit log."""
+    project, identifier = evidence.repository_project, evidence.vpc_sc_id
+    assert project is not None and identifier is not None
+    evidence.vpc_sc_looked_up = True
+    try:
+        evidence.vpc_sc_denial = collector.apis.vpc_sc_denial(project, identifier)
+    except AccessDenied as exc:
+        evidence.vpc_sc_error = str(exc)
+        return
+    denial = evidence.vpc_sc_denial
+    if denial is None:
+        evidence.notes.append(
+            f"the text names VPC Service Controls identifier {identifier}, which the policy "
+            f"audit log of project {project} does not hold"
+        )
+    elif denial.dry_run:
+        evidence.notes.append(
+            f"VPC Service Controls perimeter {denial.perimeter} would refuse this pull, in "
+            "dry run only (it logs, it does not block)"
+        )
+
+
+def judge(offline: Diagnosis, evidence: Evidence) -> Finding | None:
+    denial, project = evidence.vpc_sc_denial, evidence.repository_project
+    if denial is not None and not denial.dry_run:
+        reasons = [
+            f"VPC Service Controls perimeter {denial.perimeter or '(unnamed)'} refused "
+            f"{denial.principal or 'the node account'} on {denial.service} "
+            f"({denial.reason or 'no reason given'}; policy audit log of project {project}, "
+            f"identifier {denial.unique_id}): an {denial.direction} rule would allow the pull",
+        ]
+        verdict, account = evidence.verdict, evidence.account
+        if verdict is not None and account is not None and verdict.state is AccessState.NOT_GRANTED:
+            reasons.append(
+                f"{account.email} also holds no role with downloadArtifacts on "
+                f"{evidence.repository} ({verdict.evaluator}): grant "
+                "roles/artifactregistry.reader as well"
+            )
+        return Finding(Cause.VPC_SC, tuple(reasons))
+    if evidence.vpc_sc_error is not None:
+        return Finding(
+            Cause.PERMISSION,
+            (
+                f"the text names VPC Service Controls identifier {evidence.vpc_sc_id}, and "
+                f"pullfix cannot read the policy audit log of project {project} "
+                f"({evidence.vpc_sc_error}): it cannot tell, so no grant",
+            ),
+        )
+    return None
+
+
+CHECK = Check(
+    name="vpc_sc",
+    reads=READS,
+    causes=frozenset({Cause.VPC_SC}),
+    judge=judge,
+    gather=gather,
+    wants=wants,
+    summary="no VPC Service Controls perimeter refused the pull (the policy audit log)",
+    advice="an ingress (or egress) rule on the perimeter for the node account and the registry",
+)
