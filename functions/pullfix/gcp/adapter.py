@@ -367,31 +367,49 @@ class GoogleAdapter:
         return self._roles.get(role, lambda: self._load_role(role))
 
     def _load_role(self, role: str) -> frozenset[str]:
+        """IAM `roles.get`, `projects.roles.get` or `organizations.roles.get` by the role's
+        name: `GET https://iam.googleapis.com/v1/{name=roles/*}` (and `projects/*/roles/*`,
+        `organizations/*/roles/*`; https://cloud.google.com/iam/docs/reference/rest/v1/
+        roles/get), the `Role`'s `includedPermissions`."""
+        parts = role.split("/")  # roles/R, projects/P/roles/R, organizations/O/roles/R
+        template = "/v1/" + "/".join("{}" if i % 2 else part for i, part in enumerate(parts))
         got = guard(
             f"reading role {role}",
-            lambda: self.retry(self.clients.iam_admin.get_role)(
-                request={"name": role}, timeout=self.timeout, retry=None
+            lambda: self.retry(self.clients.rest.get)(
+                "iam",
+                template,
+                *parts[1::2],
+                fields="includedPermissions",
+                timeout=self.timeout,
             ),
             PERMISSIONS["role_permissions"],
         )
-        return frozenset(got.included_permissions)
+        return frozenset(got.get("includedPermissions") or ())
 
     def service_account(self, email: str) -> AccountInfo:
         return self._accounts.get(email, lambda: self._load_account(email))
 
     def _load_account(self, email: str) -> AccountInfo:
+        """IAM `projects.serviceAccounts.get`: `GET https://iam.googleapis.com/v1/
+        {name=projects/*/serviceAccounts/*}`, the project `-` (the account's own, whichever it
+        is), the `ServiceAccount`'s `email` and `disabled` (https://cloud.google.com/iam/docs/
+        reference/rest/v1/projects.serviceAccounts/get)."""
         name = f"projects/-/serviceAccounts/{email}"
         try:
             account = guard(
                 f"reading {name}",
-                lambda: self.retry(self.clients.iam_admin.get_service_account)(
-                    name=name, timeout=self.timeout, retry=None
+                lambda: self.retry(self.clients.rest.get)(
+                    "iam",
+                    "/v1/projects/-/serviceAccounts/{}",
+                    email,
+                    fields="email,disabled",
+                    timeout=self.timeout,
                 ),
                 PERMISSIONS["service_account"],
             )
         except NotFound:
             return AccountInfo(email=email, exists=False)
-        return AccountInfo(email=email, exists=True, disabled=bool(account.disabled))
+        return AccountInfo(email=email, exists=True, disabled=bool(account.get("disabled")))
 
     def _exists(self, name: str, read: Callable[[], Any], needs: tuple[str, ...]) -> bool:
         return self._existence.get(name, lambda: self._read_exists(name, read, needs))
