@@ -131,17 +131,26 @@ def test_function_module_imports_no_google_client() -> None:
 
 
 # The first event of each path: a registry outside Google (the cluster and the node's
-# instance read), and an Artifact Registry refusal whose every check reads (the cluster, the
-# instance, the project, the service account, the tag, the Policy Troubleshooter).
-FIRST_EVENTS = {
-    "offline": (("quay.io/team/app:1", "dial tcp 1.2.3.4:443: i/o timeout"), ()),
-    "full-evidence": (
-        ("us-central1-docker.pkg.dev/shop-prod/apps/api:2.0", "403 Forbidden"),
+# instance read); an Artifact Registry refusal whose every check reads (the cluster, the
+# instance, the project, the service account, the tag, the Policy Troubleshooter), ending in
+# a ticket; the same refusal where auto_grant allows the grant (the IAM read-modify-write).
+_ALL_CHECKS = (
+    "cloudresourcemanager.projects.get",
+    "iam.projects.serviceAccounts.get",
+    "artifactregistry.projects.locations.repositories.packages.tags.get",
+    "policytroubleshooter.iam.troubleshoot",
+)
+_REFUSED = ("us-central1-docker.pkg.dev/shop-prod/apps/api:2.0", "403 Forbidden")
+FIRST_EVENTS: dict[str, tuple[tuple[str, str], str, tuple[str, ...]]] = {
+    "offline": (("quay.io/team/app:1", "dial tcp 1.2.3.4:443: i/o timeout"), "", ()),
+    "full-evidence": (_REFUSED, "", _ALL_CHECKS),
+    "grant": (
+        _REFUSED,
+        "auto_grant: {repositories: ['projects/shop-*/locations/*/repositories/*']}\n",
         (
-            "cloudresourcemanager.projects.get",
-            "iam.projects.serviceAccounts.get",
-            "artifactregistry.projects.locations.repositories.packages.tags.get",
-            "policytroubleshooter.iam.troubleshoot",
+            *_ALL_CHECKS,
+            "artifactregistry.projects.locations.repositories.getIamPolicy",
+            "artifactregistry.projects.locations.repositories.setIamPolicy",
         ),
     ),
 }
@@ -154,9 +163,9 @@ def test_a_first_event_as_deployed_loads_no_generated_client_api_core_or_grpc(
     # The cold start: the first event with the Firestore ledger and the outcomes topic (as
     # Terraform deploys it) claims, reads, publishes and stores over JSON alone. Python's
     # import trace (PYTHONPROFILEIMPORTTIME) of the real function process names every module.
-    (image, detail), reads = FIRST_EVENTS[path]
+    (image, detail), config, reads = FIRST_EVENTS[path]
     (tmp_path / "config.yaml").write_text(
-        "max_event_age: 3650d\nledger: {firestore: {project: shop-prod}}\n"
+        "max_event_age: 3650d\nledger: {firestore: {project: shop-prod}}\n" + config
     )
     log = tmp_path / "function.log"
     entry = log_entry(

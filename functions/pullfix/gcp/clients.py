@@ -33,10 +33,12 @@ class RestClient:
     """Google REST APIs (JSON) over google-auth's authorized session; errors raised as
     `pullfix.gcp.errors` reads Google's JSON error envelope.
 
-    For the calls of every first event (GKE `clusters.get`, Resource Manager `projects.get`,
-    Compute `instances.get`, the Firestore ledger) and of every new incident (IAM
-    `serviceAccounts.get`, Artifact Registry `tags.get`, the Policy Troubleshooter, Pub/Sub
-    `publish`): the generated clients of those APIs would send the same requests, but
+    For every call of `pullfix.gcp.adapter`: those of every first event (GKE `clusters.get`,
+    Resource Manager `projects.get`, Compute `instances.get`, the Firestore ledger), of every
+    new incident (IAM `serviceAccounts.get`, Artifact Registry `tags.get`, the Policy
+    Troubleshooter, Pub/Sub `publish`), of a grant (`getIamPolicy`, `setIamPolicy`) and of
+    the rarer reads (`repositories.get`, `folders.get`, `roles.get`, the policies up the
+    hierarchy). The generated clients of those APIs would send the same requests, but
     importing them costs more than the rest of a cold start (container_v1's types alone take
     about 130 ms, google-cloud-pubsub about 600 ms, google-cloud-compute about 1.5 s,
     firestore_v1 about 300 ms, google-cloud-iam's admin client, gRPC only, grpc and
@@ -93,13 +95,13 @@ class RestClient:
         api: str,
         template: str,
         *parts: str,
-        fields: str,
+        fields: str | None,
         timeout: float,
         params: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         """GET `template` (its `{}` filled with `parts`, each path-escaped) on `api`, only the
-        `fields` pullfix reads, with `params` in the query."""
-        query = {"fields": fields, **(params or {})}
+        `fields` pullfix reads (None: the whole resource), with `params` in the query."""
+        query = {**({"fields": fields} if fields is not None else {}), **(params or {})}
         return self._call("GET", api, template, parts, query, None, timeout)
 
     def post(
