@@ -1,7 +1,7 @@
 """Paste what pullfix writes into a shell, with nothing real behind it.
 
 `PasteBox` runs each command (or reproduction) with `bash -c` in a directory of its own,
-with stub `kubectl`, `gcloud`, `sudo`, `crictl`, `docker`, `curl` and `python3` first on
+with stub `kubectl`, `gcloud`, `sudo`, `crictl`, `docker`, `crane`, `curl` and `python3` first on
 PATH: each stub only records the arguments it was given. A payload that ran leaves its
 marker file (`touch pwned`) in that directory.
 """
@@ -12,7 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-STUBS = ("kubectl", "gcloud", "sudo", "crictl", "docker", "curl", "python3")
+STUBS = ("kubectl", "gcloud", "sudo", "crictl", "docker", "crane", "curl", "python3")
 MARKER = "pwned"
 # Shell payloads, each creating MARKER where it runs (relative: some fields are split on "/").
 PAYLOADS = (

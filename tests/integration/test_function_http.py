@@ -197,9 +197,9 @@ def test_a_first_event_as_deployed_loads_no_generated_client_api_core_or_grpc(
         requests = sandbox.stats()["requests"]
     assert requests["firestore.projects.databases.documents.commit"] >= 1
     assert requests["pubsub.projects.topics.publish"] == 1
-    assert requests["container.projects.locations.clusters.get"] == 1
-    assert requests["compute.instances.get"] == 1
-    assert all(requests.get(read) == 1 for read in reads), requests
+    assert requests["container.projects.locations.clusters.get"] >= 1
+    assert requests["compute.instances.get"] >= 1
+    assert all(requests.get(read, 0) >= 1 for read in reads), requests
     modules = {
         line.rsplit("|", 1)[1].strip()
         for line in log.read_text().splitlines()

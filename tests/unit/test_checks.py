@@ -142,10 +142,13 @@ def test_each_check_judges_its_own_evidence(
 def test_the_registry_states_the_precedence_and_each_cause_once() -> None:
     assert [c.name for c in CHECKS] == [
         "verification",
+        "network",
         "identity",
         "version",
         "scopes",
         "existence",
+        "manifest",
+        "image_size",
         "access",
         "cross_project",
     ]

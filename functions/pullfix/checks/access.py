@@ -201,7 +201,9 @@ def judge(offline: Diagnosis, evidence: Evidence) -> Finding | None:
             ),
         )
     if verdict is not None and verdict.state is AccessState.GRANTED:
-        if offline.cause is Cause.UNKNOWN:
+        if offline.cause in (Cause.UNKNOWN, Cause.IMAGE_FORMAT):
+            # No refusal in the text (a follow-up, or a runtime's words the live checks
+            # did not confirm): an account that can read leaves the cause unknown.
             return Finding(
                 Cause.UNKNOWN,
                 (

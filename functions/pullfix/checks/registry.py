@@ -13,7 +13,18 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from pullfix.checks import access, cross_project, existence, identity, scopes, verification, version
+from pullfix.checks import (
+    access,
+    cross_project,
+    existence,
+    identity,
+    image_size,
+    manifest,
+    network,
+    scopes,
+    verification,
+    version,
+)
 from pullfix.checks.base import Check, Read
 from pullfix.core.causes import GRANT_FIXABLE, Cause
 from pullfix.core.classify import PENDING_LIVE_CHECK, Diagnosis
@@ -37,10 +48,14 @@ VERIFICATION = verification.CHECK
 
 CHECKS: tuple[Check, ...] = (
     VERIFICATION,
+    # For a failure on the network path only (it judges nothing else): no grant can fix it.
+    network.CHECK,
     identity.CHECK,
     version.CHECK,
     scopes.CHECK,
     existence.CHECK,
+    manifest.CHECK,  # an image the node's runtime refuses: no grant can help
+    image_size.CHECK,  # a cancelled pull of a large image
     access.CHECK,
     cross_project.CHECK,  # the last: it always names a cause
 )
@@ -61,6 +76,13 @@ def judge(offline: Diagnosis, evidence: Evidence) -> Diagnosis:
         # Kubelet never pulls a string the reference grammar rejects (it stops at
         # InvalidImageName): whatever else the event says, the name is what to fix.
         return Diagnosis(Cause.INVALID_NAME, (offline.malformed, *where))
+    if offline.cause is Cause.NETWORK:
+        path = network.CHECK.judge(offline, evidence)
+        if path is not None:
+            return Diagnosis(
+                Cause.NETWORK,
+                tuple(dict.fromkeys([*path.decisive, *offline.reasons, *where, *evidence.notes])),
+            )
     if offline.cause not in IAM_CAUSES or evidence.repository is None:
         return Diagnosis(offline.cause, (*offline.reasons, *where, *evidence.notes))
     assert evidence.pool is not None and evidence.account is not None
@@ -130,7 +152,8 @@ def read_permissions(checks: Sequence[Check] = CHECKS) -> dict[str, tuple[str, .
 def _where(evidence: Evidence) -> list[str]:
     out = []
     if evidence.cluster is not None:
-        out.append(f"cluster {evidence.cluster.name} confirmed by the GKE API")
+        kind = "Autopilot cluster" if evidence.cluster.autopilot else "cluster"
+        out.append(f"{kind} {evidence.cluster.name} confirmed by the GKE API")
     if evidence.pool is not None:
         account = f", account {evidence.account_email}" if evidence.account_email else ""
         out.append(

@@ -29,7 +29,10 @@ READS = (
         "cluster",
         "container.googleapis.com",
         "name,location,currentMasterVersion,currentNodeVersion,nodePools(name,version,"
-        "instanceGroupUrls,config/serviceAccount,config/oauthScopes)",
+        "instanceGroupUrls,config/serviceAccount,config/oauthScopes,config/imageType,"
+        "config/gcfsConfig/enabled),"
+        "autopilot/enabled,"
+        "autoscaling/autoprovisioningNodePoolDefaults(serviceAccount,oauthScopes)",
         ("container.clusters.get",),
         60.0,
     ),

@@ -16,9 +16,12 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from pullfix.errors import PullfixError
+
+if TYPE_CHECKING:
+    from pullfix.checks.posture import Posture
 
 __all__ = ["EXIT_ACCESS", "EXIT_CANNOT_PULL", "EXIT_TRANSIENT", "run_diagnose", "run_scan"]
 
@@ -129,7 +132,7 @@ def _cluster_name(args: argparse.Namespace) -> str:
 
 def run_diagnose(args: argparse.Namespace, out: TextIO) -> int:
     from pullfix.cli.output import output_format, write_structured
-    from pullfix.cli.preflight import CLUSTER_RE, check_images
+    from pullfix.cli.preflight import CLUSTER_RE, check_images, check_postures
     from pullfix.cli.tables import render_table
     from pullfix.core.manifests import ManifestError, images_in_manifests
     from pullfix.gcp.adapter import GoogleAdapter
@@ -163,7 +166,12 @@ def run_diagnose(args: argparse.Namespace, out: TextIO) -> int:
                 f"cluster {name} has no node pool {args.node_pool} (it has {', '.join(pools)})",
             )
         chosen = [args.node_pool] if args.node_pool else pools
-        checks = _guarded(lambda: check_images(adapter, cluster, chosen, list(images.items())))
+        checks, postures = _guarded(
+            lambda: (
+                check_images(adapter, cluster, chosen, list(images.items())),
+                check_postures(adapter, cluster, chosen),
+            )
+        )
     finally:
         clients.close()
     failed = [c for c in checks if c.status == "fail"]
@@ -174,6 +182,10 @@ def run_diagnose(args: argparse.Namespace, out: TextIO) -> int:
             "node_pools": chosen,
             "checks": [c.to_dict() for c in checks],
             "can_pull": not failed,
+            # Advisory: the node accounts against Google's recommendation; never fails.
+            "posture": [p.to_dict() for p in postures],
+            # Repositories whose access pullfix cannot tell (group membership it may not read).
+            "cannot_see": _cannot_see(checks),
         }
         write_structured(report, fmt, out)
         return EXIT_CANNOT_PULL if failed else EXIT_OK
@@ -198,6 +210,7 @@ def run_diagnose(args: argparse.Namespace, out: TextIO) -> int:
             out.write(f"  fix:  {step}\n")
         if check.used_by:
             out.write(f"  used by: {', '.join(check.used_by)}\n")
+    _write_advisories(postures, checks, out)
     verdict = (
         f"{len(failed)} of {len(checks)} checks fail"
         if failed
@@ -205,6 +218,35 @@ def run_diagnose(args: argparse.Namespace, out: TextIO) -> int:
     )
     out.write(f"\n{verdict}\n")
     return EXIT_CANNOT_PULL if failed else EXIT_OK
+
+
+def _cannot_see(checks: list[Any]) -> list[dict[str, str]]:
+    """Each repository whose access a binding pullfix cannot expand leaves untold: remediate
+    tickets (fails closed) there instead of granting. See docs/permissions.md."""
+    from pullfix.core.imageref import InvalidReference, parse_image
+
+    out: list[dict[str, str]] = []
+    for check in checks:
+        for why in check.cannot_see:
+            try:
+                repository = parse_image(check.image).ar_repository or check.image
+            except InvalidReference:
+                repository = check.image
+            out.append({"repository": repository, "node_pool": check.node_pool, "why": why})
+    return out
+
+
+def _write_advisories(postures: list[Posture], checks: list[Any], out: TextIO) -> None:
+    """What pullfix cannot see, and the node accounts' posture, beside the pull verdict."""
+    for item in _cannot_see(checks):
+        out.write(f"\ncannot see: {item['repository']} for {item['node_pool']}: {item['why']}\n")
+    for posture in postures:
+        out.write(
+            f"\nposture: {posture.node_pool} ({posture.service_account}): {posture.status}: "
+            f"{posture.reasons[0]}\n"
+        )
+        for line in (*posture.reasons[1:], *posture.fix[:2]):
+            out.write(f"  {line}\n")
 
 
 # -- scan -----------------------------------------------------------------------------------

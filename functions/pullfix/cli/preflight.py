@@ -14,16 +14,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pullfix.checks import gather, judge
+from pullfix.checks.posture import Posture, check_posture
 from pullfix.core.access import FALLBACK_BLIND, POLICIES
 from pullfix.core.causes import Cause
 from pullfix.core.classify import Diagnosis
 from pullfix.core.imageref import InvalidReference, parse_image
 from pullfix.core.judge import Evidence
-from pullfix.core.model import ClusterInfo, GoogleApis
+from pullfix.core.model import AccessState, ClusterInfo, GoogleApis
 from pullfix.core.remediation import Context, ticket_draft
 from pullfix.engine.evidence import EvidenceCollector
 
-__all__ = ["CLUSTER_RE", "Check", "check_images"]
+__all__ = ["CLUSTER_RE", "Check", "check_images", "check_postures"]
 
 CLUSTER_RE = re.compile(r"projects/([^/]+)/locations/([^/]+)/clusters/([^/]+)")
 
@@ -41,6 +42,9 @@ class Check:
     used_by: list[str] = field(default_factory=list)
     # What limits the check: the troubleshooter's refusal, when its fallback judged access.
     warnings: list[str] = field(default_factory=list)
+    # Bindings whose members pullfix cannot expand (a group whose membership it may not
+    # read): access through them is "cannot tell", and remediate fails closed (a ticket).
+    cannot_see: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -52,6 +56,7 @@ class Check:
             "fix": self.fix,
             "used_by": self.used_by,
             "warnings": self.warnings,
+            "cannot_see": self.cannot_see,
         }
 
 
@@ -109,12 +114,21 @@ def check_images(
                     "the Policy Troubleshooter refused or could not answer "
                     f"({refusal or 'no answer'}): access was judged from {FALLBACK_BLIND}"
                 )
+            hidden = hidden_members(evidence)
             # "unknown" with every check passed means nothing stands in the pull's way.
             verdict = judge(Diagnosis(Cause.UNKNOWN, ()), evidence)
             if verdict.cause is Cause.UNKNOWN:
                 checks.append(
                     Check(
-                        image, pool.name, "ok", None, list(verdict.reasons), [], used_by, warnings
+                        image,
+                        pool.name,
+                        "ok",
+                        None,
+                        list(verdict.reasons),
+                        [],
+                        used_by,
+                        warnings,
+                        hidden,
                     )
                 )
                 continue
@@ -142,6 +156,29 @@ def check_images(
                     [*draft["steps"], *draft["commands"]],
                     used_by,
                     warnings,
+                    hidden,
                 )
             )
     return checks
+
+
+def hidden_members(evidence: Evidence) -> list[str]:
+    """The bindings whose members pullfix cannot expand, as the access verdict names them: the
+    Policy Troubleshooter's `MEMBERSHIP_UNKNOWN_INFO` (v3 `MembershipMatchingState`: "the
+    sender of the request doesn't have permission to view whether the principal in the request
+    is a member of the group or domain"), or the fallback's `group:` and `principalSet:`
+    members."""
+    verdict = evidence.verdict
+    if verdict is None or verdict.state not in (AccessState.UNKNOWN, AccessState.CONDITIONAL):
+        return []
+    return [via for via in verdict.via if "cannot tell whether" in via and "member" in via]
+
+
+def check_postures(apis: GoogleApis, cluster: ClusterInfo, pool_names: list[str]) -> list[Posture]:
+    """Each named pool's node account against the role Google recommends for node accounts
+    (`pullfix.checks.posture`): advisory, beside the pull verdict, never a failed check."""
+    return [
+        check_posture(apis, cluster.project, pool.name, pool.service_account)
+        for pool in cluster.node_pools
+        if pool.name in pool_names
+    ]

@@ -27,6 +27,12 @@ class Cause(StrEnum):
     UNVERIFIED = "unverified"
     UNKNOWN = "unknown"
     NOT_A_PULL_FAILURE = "not_a_pull_failure"
+    # The node's runtime refuses the image's manifest format (containerd 2 and Docker schema 1).
+    IMAGE_FORMAT = "image_format"
+    # The pull of a large image was cancelled before it finished (`context canceled`).
+    LARGE_IMAGE = "large_image"
+    # kubelet's own pull rate limiter refused the pull (`pull QPS exceeded`).
+    PULL_QPS = "pull_qps"
 
 
 class Action(StrEnum):

@@ -54,6 +54,8 @@ class Diagnosis:
     # The event's image string is no reference (why not): live judgment makes that the
     # cause whatever the text says, and the string never enters a command.
     malformed: str | None = None
+    # The text says the pull was cancelled (`context canceled`): the image's size decides.
+    cancelled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +146,27 @@ _RULES: tuple[Rule, ...] = (
         "no scope specified for token auth challenge",
         "requested repository does not match bearer token resource",
         patterns=((" not found", r'\bsecrets? \\*"[^"\\]{1,253}\\*" not found'),),
+    ),
+    _rule(
+        Cause.IMAGE_FORMAT,
+        "the node's containerd no longer pulls Docker schema 1 images",
+        # containerd 2.0 core/remotes/docker/schema1/converter.go ErrDisabled (GKE 1.33 nodes)
+        "pulling schema 1 images have been deprecated and disabled",
+        # containerd 2.0+ core/transfer/local/pull.go (CRI's pull through the transfer service)
+        "schema 1 image manifests are no longer supported",
+        # containerd 2.1+ client/pull.go and core/remotes/docker/resolver.go: the media type
+        # quoted, then "is no longer supported since containerd v2.x"
+        'manifest.v1+prettyjws\\" is no longer supported',
+        'manifest.v1+prettyjws" is no longer supported',
+        # containerd core/remotes/handlers.go and the transfer service's fetch handler
+        "application/vnd.docker.distribution.manifest.v1+prettyjws not supported",
+    ),
+    _rule(
+        Cause.PULL_QPS,
+        "kubelet's own image pull rate limit (registryPullQPS, registryBurst) refused the pull",
+        # kubernetes pkg/kubelet/images/helpers.go, throttledImageService.PullImage:
+        # fmt.Errorf("pull QPS exceeded") (older kubelets: "pull QPS exceeded.").
+        "pull qps exceeded",
     ),
     _rule(
         Cause.NODE_DISK,
@@ -284,6 +307,13 @@ _UNAUTHENTICATED = _rule(
     "no credentials on this request",
     "code = unauthenticated",
 )
+# A cancelled pull: the text cannot tell a large image from a slow path to the registry, so the
+# cause stays `unknown` and the image's size, from Artifact Registry, decides live
+# (`pullfix.checks.image_size`). containerd's CRI cancels a pull that makes no progress for
+# image_pull_progress_timeout ("cancel pulling image %s because of no progress in %v": v2.0.0
+# internal/cri/server/images/image_pull.go; 5m by default, internal/cri/config/config.go), and
+# kubelet reports "context canceled".
+_CANCELLED = _rule(None, "the pull was cancelled before it finished", "context canceled")
 # Kubelet's follow-ups name an image it already parsed to try the pull: no parse verdict.
 _FOLLOW_UP_RE = re.compile(r"\s*back-off pulling image", re.IGNORECASE)
 
@@ -427,6 +457,18 @@ def _classify_cached(message: str, image: str | None, cluster_project: str | Non
 
     if parse_error is not None and not _FOLLOW_UP_RE.match(message):
         return Diagnosis(Cause.INVALID_NAME, (parse_error,), family=family)
+    cancelled = _CANCELLED.last_match(lowered, message)
+    if cancelled is not None:
+        return Diagnosis(
+            Cause.UNKNOWN,
+            (
+                f"{_CANCELLED.explanation}: {cancelled} (a large image or a slow path to the "
+                "registry: the image's size is checked live)",
+            ),
+            family=family,
+            words=cancelled,
+            cancelled=True,
+        )
     return Diagnosis(
         Cause.UNKNOWN, ("the message does not say why the pull failed",), family=family
     )

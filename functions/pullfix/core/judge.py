@@ -11,15 +11,36 @@ from typing import TYPE_CHECKING
 
 from pullfix.core.causes import Cause
 from pullfix.core.imageref import ImageRef
-from pullfix.core.model import AccessVerdict, AccountInfo, ClusterInfo, NodePoolInfo, PolicyView
+from pullfix.core.model import (
+    AccessVerdict,
+    AccountInfo,
+    ClusterInfo,
+    ClusterNetwork,
+    DockerImageInfo,
+    FirewallRule,
+    NodePoolInfo,
+    PolicyView,
+    RouteInfo,
+    RouterNat,
+    SubnetInfo,
+)
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
-__all__ = ["IAM_CAUSES", "EventClaims", "Evidence"]
+__all__ = ["IAM_CAUSES", "EventClaims", "Evidence", "NetworkFailure", "NetworkPath"]
 
-# Offline causes that the node's identity, scopes, version or the repository can explain.
-IAM_CAUSES = frozenset({Cause.PERMISSION, Cause.CROSS_PROJECT, Cause.UNKNOWN, Cause.NOT_FOUND})
+# Offline causes that the node's identity, scopes, version or the repository can explain (and
+# the image's manifest: containerd's refusal of a Docker schema 1 image is confirmed live).
+IAM_CAUSES = frozenset(
+    {
+        Cause.PERMISSION,
+        Cause.CROSS_PROJECT,
+        Cause.UNKNOWN,
+        Cause.NOT_FOUND,
+        Cause.IMAGE_FORMAT,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -31,6 +52,28 @@ class EventClaims:
     cluster: str | None
     node: str | None
     log_project: str | None = None  # the project of the entry's logName
+
+
+@dataclass(frozen=True)
+class NetworkFailure:
+    """A failure the text puts on the network path, and what the text names of it (parsed
+    with strict patterns, never trusted: the checks decide from Google's APIs)."""
+
+    google: bool  # the registry is Google's (Artifact Registry, gcr.io)
+    address: str | None = None  # the IPv4 address the node dialled, when the text names one
+
+
+@dataclass
+class NetworkPath:
+    """What GKE and Compute said of the path from the failing pool's nodes (None: not read,
+    or not needed); `unread` names each read that was refused."""
+
+    cluster: ClusterNetwork | None = None
+    subnet: SubnetInfo | None = None
+    nats: tuple[RouterNat, ...] | None = None
+    firewalls: tuple[FirewallRule, ...] | None = None
+    routes: tuple[RouteInfo, ...] | None = None
+    unread: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -53,6 +96,17 @@ class Evidence:
     claims: EventClaims | None = None  # what verification checks (None: nothing to verify)
     # The troubleshooter's answer, when the engine asked it ahead of the access check.
     troubleshooting: Future[AccessVerdict] | None = field(default=None, repr=False, compare=False)
+    # A failure on the network path (set for `network` failures), and what the network
+    # check read of that path.
+    network_failure: NetworkFailure | None = None
+    network: NetworkPath | None = None
+    # The image's manifest as Artifact Registry describes it (`pullfix.checks.manifest`), and
+    # whether it was asked (None with asked: absent, or pullfix may not read it).
+    docker_image: DockerImageInfo | None = None
+    docker_image_asked: bool = False
+    # The event's text says the pull was cancelled (`context canceled`): the image's size is
+    # asked (`pullfix.checks.image_size`).
+    pull_cancelled: bool = False
 
     @property
     def image_missing(self) -> bool:

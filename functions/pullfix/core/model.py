@@ -25,12 +25,19 @@ __all__ = [
     "AccessVerdict",
     "AccountInfo",
     "ClusterInfo",
+    "ClusterNetwork",
+    "DockerImageInfo",
+    "FirewallRule",
     "GoogleApiError",
     "GoogleApis",
     "GrantResult",
     "InstanceGroup",
+    "NetworkGap",
     "NodePoolInfo",
     "PolicyView",
+    "RouteInfo",
+    "RouterNat",
+    "SubnetInfo",
     "TransientError",
 ]
 
@@ -161,6 +168,16 @@ class NodePoolInfo:
     oauth_scopes: tuple[str, ...]
     version: str
     instance_groups: tuple[InstanceGroup, ...]
+    # GKE v1 NodeConfig `imageType` (COS_CONTAINERD, UBUNTU_CONTAINERD, WINDOWS_LTSC_CONTAINERD,
+    # …): the node's OS and runtime. "" when the API did not say.
+    image_type: str = ""
+    # GKE v1 NodeConfig `gcfsConfig.enabled`: image streaming on the pool's nodes.
+    image_streaming: bool = False
+
+    @property
+    def windows(self) -> bool:
+        """Windows Server nodes (`WINDOWS_LTSC_CONTAINERD`, `WINDOWS_SAC_CONTAINERD`, …)."""
+        return self.image_type.upper().startswith("WINDOWS")
 
     def has_storage_read_scope(self) -> bool:
         return any(scope in STORAGE_READ_SCOPES for scope in self.oauth_scopes)
@@ -173,6 +190,14 @@ class ClusterInfo:
     name: str
     master_version: str
     node_pools: tuple[NodePoolInfo, ...]
+    # Autopilot (GKE v1 `Cluster.autopilot.enabled`): GKE makes and manages the node pools, so
+    # none is the user's to create or recreate; the nodes' account and scopes are the cluster's
+    # auto-provisioning defaults (`autoscaling.autoprovisioningNodePoolDefaults`), set when
+    # the cluster is created (https://cloud.google.com/kubernetes-engine/docs/reference/rest/
+    # v1/projects.locations.clusters#Cluster, #Autopilot, #AutoprovisioningNodePoolDefaults).
+    autopilot: bool = False
+    autoprovisioning_account: str | None = None  # "default" or an email; None: not set
+    autoprovisioning_scopes: tuple[str, ...] = ()
 
     def candidate_groups(self, node: str) -> list[tuple[NodePoolInfo, InstanceGroup]]:
         """The pools' instance groups whose names could hold the node (GKE's naming). Only
@@ -183,6 +208,17 @@ class ClusterInfo:
             for group in pool.instance_groups
             if group.may_hold(node)
         ]
+
+
+@dataclass(frozen=True, slots=True)
+class DockerImageInfo:
+    """An image as Artifact Registry describes it (`dockerImages.get`: `name`, `mediaType`,
+    `imageSizeBytes`; https://cloud.google.com/artifact-registry/docs/reference/rest/v1/
+    projects.locations.repositories.dockerImages#DockerImage)."""
+
+    name: str
+    media_type: str  # the manifest's media type ("" when the API did not say)
+    size_bytes: int | None  # the calculated size of the image (None when not reported)
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +277,101 @@ class GrantResult:
     attempts: int
 
 
+@dataclass(frozen=True, slots=True)
+class ClusterNetwork:
+    """Where a cluster's nodes sit (GKE `clusters.get`): their network and subnetwork as
+    `projects/P/global/networks/N` and `projects/P/regions/R/subnetworks/S` (the host project
+    of a Shared VPC), and which pools have private nodes (no external addresses)."""
+
+    network: str
+    subnetwork: str
+    private_pools: frozenset[str]  # the pools whose nodes have only internal addresses
+
+    @property
+    def network_project(self) -> str:
+        return self.subnetwork.split("/")[1]
+
+    @property
+    def region(self) -> str:
+        return self.subnetwork.split("/")[3]
+
+    @property
+    def subnetwork_name(self) -> str:
+        return self.subnetwork.rsplit("/", 1)[-1]
+
+    @property
+    def network_name(self) -> str:
+        return self.network.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class SubnetInfo:
+    """A subnetwork (Compute `subnetworks.get`): its name and Private Google Access."""
+
+    name: str
+    private_google_access: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RouterNat:
+    """One Cloud NAT gateway of a Cloud Router (Compute `routers.list`, `nats[]`)."""
+
+    router: str
+    name: str
+    network: str  # the router's network, by name
+    source: str  # sourceSubnetworkIpRangesToNat
+    subnetworks: tuple[str, ...]  # by name, for LIST_OF_SUBNETWORKS
+
+    def covers(self, subnetwork: str) -> bool:
+        """Whether this gateway translates the primary range of `subnetwork` (a name)."""
+        if self.source in (
+            "ALL_SUBNETWORKS_ALL_IP_RANGES",
+            "ALL_SUBNETWORKS_ALL_PRIMARY_IP_RANGES",
+        ):
+            return True
+        return self.source == "LIST_OF_SUBNETWORKS" and subnetwork in self.subnetworks
+
+
+@dataclass(frozen=True, slots=True)
+class FirewallRule:
+    """An EGRESS VPC firewall rule (Compute `firewalls.list`) as far as port 443 goes."""
+
+    name: str
+    network: str  # by name
+    priority: int
+    deny: bool  # `denied` (else `allowed`)
+    covers_443: bool  # its protocols and ports include tcp:443
+    destination_ranges: tuple[str, ...]
+    targeted: bool  # applies only to some instances (targetTags, targetServiceAccounts)
+    disabled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RouteInfo:
+    """A route of the VPC network (Compute `routes.list`)."""
+
+    name: str
+    network: str  # by name
+    dest_range: str
+    internet_gateway: bool  # nextHopGateway is the default internet gateway
+    targeted: bool  # applies only to instances with its tags
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkGap:
+    """A piece missing from the path between a node pool and its registry, with what its
+    fix names (all from Google's APIs, none from the event)."""
+
+    kind: str  # private_google_access | cloud_nat | egress_firewall | vip_route
+    project: str  # the network's project (a Shared VPC's host)
+    region: str
+    network: str
+    subnetwork: str
+    detail: str = ""  # the denying rule, or the VIP range the route needs
+    priority: int = 0  # the denying rule's priority
+    router: str = ""  # a Cloud Router of the network in the region, to give the NAT to
+
+
 class GoogleApis(Protocol):
     """Everything pullfix asks Google; None/False for what does not exist."""
 
@@ -294,3 +425,30 @@ class GoogleApis(Protocol):
     def remove_member(
         self, resource: str, role: str, member: str, condition_title: str | None = None
     ) -> GrantResult: ...
+
+    def cluster_network(self, project: str, location: str, name: str) -> ClusterNetwork | None:
+        """The cluster's network, subnetwork and private pools (GKE `clusters.get`)."""
+        ...
+
+    def subnetwork(self, project: str, region: str, name: str) -> SubnetInfo | None:
+        """A subnetwork's Private Google Access (Compute `subnetworks.get`); None: absent."""
+        ...
+
+    def router_nats(self, project: str, region: str) -> tuple[RouterNat, ...]:
+        """Every Cloud NAT gateway of the region's Cloud Routers (Compute `routers.list`)."""
+        ...
+
+    def egress_firewalls(self, project: str) -> tuple[FirewallRule, ...]:
+        """The project's EGRESS firewall rules (Compute `firewalls.list`)."""
+        ...
+
+    def routes(self, project: str) -> tuple[RouteInfo, ...]:
+        """The project's routes (Compute `routes.list`)."""
+        ...
+
+    def docker_image(
+        self, repository: str, image_path: str, reference: str
+    ) -> DockerImageInfo | None:
+        """The image a tag (or a `sha256:` digest) names in the repository, as Artifact
+        Registry describes it; None when the tag or image does not exist."""
+        ...

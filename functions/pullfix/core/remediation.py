@@ -18,6 +18,7 @@ from typing import Any
 
 from pullfix.core.causes import Cause
 from pullfix.core.imageref import ImageRef, InvalidReference, parse_image
+from pullfix.core.model import NetworkGap
 
 __all__ = ["Context", "hcl", "image_word", "sh", "terraform_member", "ticket_draft"]
 
@@ -52,6 +53,12 @@ class Context:
     grant: dict[str, str] | None = None
     dry_run: bool = False
     escalation: bool = False
+    # The pieces the network check found missing from the pool's path (`network`).
+    network_gaps: tuple[NetworkGap, ...] = ()
+    autopilot: bool = False  # the cluster is Autopilot: GKE owns its node pools
+    image_streaming: bool = False  # the node pool streams images (GKE gcfsConfig)
+    windows: bool = False  # the node pool runs Windows Server
+    image_size_bytes: int | None = None  # the image's size, from Artifact Registry
 
 
 def sh(value: str) -> str:
@@ -132,6 +139,15 @@ def _cluster_flags(c: Context) -> str:
     )
 
 
+def _granted_project(c: Context) -> str | None:
+    """The project of a project-level grant (`auto_grant.level: project`, a resource
+    `projects/P`), or None for a grant on the repository: the command and the Terraform
+    both read the level here."""
+    if c.grant and c.grant["resource"].count("/") == 1:
+        return c.grant["resource"].split("/")[1]
+    return None
+
+
 def terraform_member(c: Context) -> str:
     """A Terraform resource that codifies the reader grant, so it does not drift."""
     project, location, repo = _repo_parts(c.repository)
@@ -139,10 +155,11 @@ def terraform_member(c: Context) -> str:
     label = re.sub(r"[^a-z0-9_]", "_", f"{repo}_{(c.account or 'node').split('@')[0]}".lower())
     if label[0].isdigit():  # an identifier starts with a letter or an underscore
         label = f"_{label}"
-    if c.grant and c.grant["resource"].count("/") == 1:
+    granted_project = _granted_project(c)
+    if granted_project is not None:
         return (
             f'resource "google_project_iam_member" "{label}_ar_reader" {{\n'
-            f"  project = {hcl(project)}\n"
+            f"  project = {hcl(granted_project)}\n"
             '  role    = "roles/artifactregistry.reader"\n'
             f"  member  = {hcl(member)}\n"
             "}\n"
@@ -161,6 +178,12 @@ def terraform_member(c: Context) -> str:
 def _grant_command(c: Context) -> str:
     project, location, repo = _repo_parts(c.repository)
     member = f"serviceAccount:{c.account}" if c.account else "serviceAccount:NODE_SA_EMAIL"
+    granted_project = _granted_project(c)
+    if granted_project is not None:
+        return (
+            f"gcloud projects add-iam-policy-binding {sh(granted_project)} "
+            f"--member={sh(member)} --role=roles/artifactregistry.reader"
+        )
     return (
         f"gcloud artifacts repositories add-iam-policy-binding {sh(repo)} "
         f"--project={sh(project)} --location={sh(location)} "
@@ -204,7 +227,67 @@ def _grant_advice(c: Context) -> Advice:
     return steps, [_grant_command(c)], terraform_member(c)
 
 
+# Autopilot: GKE creates, sizes and deletes the node pools, from the cluster's auto-provisioning
+# defaults. The nodes' account and scopes are chosen when the cluster is created (`gcloud
+# container clusters create-auto --service-account --scopes`:
+# https://cloud.google.com/kubernetes-engine/docs/how-to/creating-an-autopilot-cluster), and
+# access scopes cannot be modified on existing node pools
+# (https://cloud.google.com/kubernetes-engine/docs/how-to/access-scopes), which in Autopilot
+# are GKE's, not the user's to recreate. So the fix is an Autopilot cluster created with them,
+# never a node pool.
+_CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
+
+
+def _autopilot_cluster(c: Context, account: str | None) -> tuple[str, str]:
+    """The `create-auto` command and the Terraform cluster for a new Autopilot cluster whose
+    nodes run as `account` (the default one when None) with the cloud-platform scope."""
+    name = f"{c.cluster or 'CLUSTER'}-2"
+    flags = f"--location={_q(c.location, 'LOCATION')} --project={_q(c.project, 'PROJECT')}"
+    who = f" --service-account={sh(account)}" if account else ""
+    command = (
+        f"gcloud container clusters create-auto {sh(name)} {flags}{who} --scopes=cloud-platform"
+    )
+    label = re.sub(r"[^a-z0-9_]", "_", name.lower())
+    if label[0].isdigit():
+        label = f"_{label}"
+    account_line = f"      service_account = {hcl(account)}\n" if account else ""
+    terraform = (
+        f'resource "google_container_cluster" "{label}" {{\n'
+        f"  project          = {hcl(c.project or 'PROJECT')}\n"
+        f"  location         = {hcl(c.location or 'LOCATION')}\n"
+        f"  name             = {hcl(name)}\n"
+        "  enable_autopilot = true\n"
+        "  cluster_autoscaling {\n"
+        "    auto_provisioning_defaults {\n"
+        f"{account_line}"
+        f'      oauth_scopes    = ["{_CLOUD_PLATFORM}"]\n'
+        "    }\n"
+        "  }\n"
+        "}\n"
+    )
+    return command, terraform
+
+
+def _autopilot_scope_advice(c: Context) -> Advice:
+    command, terraform = _autopilot_cluster(c, c.account)
+    return (
+        [
+            f"Cluster {c.cluster or '?'} is Autopilot: GKE makes its node pools from the "
+            "cluster's auto-provisioning defaults, whose OAuth scopes lack storage read. They "
+            "were set when the cluster was created, existing nodes keep them, and the node "
+            "pools are GKE's: there is none of yours to add or recreate.",
+            "Create an Autopilot cluster with the cloud-platform scope (the default for a "
+            "custom node account when no --scopes is given), move the workloads to it, delete "
+            "the old cluster.",
+        ],
+        [command],
+        terraform,
+    )
+
+
 def _scope_advice(c: Context) -> Advice:
+    if c.autopilot:
+        return _autopilot_scope_advice(c)
     pool = c.node_pool or "POOL"
     account = f" --service-account={sh(c.account)}" if c.account else ""
     label = sh(f"cloud.google.com/gke-nodepool={pool}")
@@ -279,18 +362,67 @@ def _permission_advice(c: Context) -> Advice:
     )
 
 
+def _region(location: str | None) -> str | None:
+    """The region of a cluster's location: a zonal cluster's zone less its letter (Artifact
+    Registry repositories live in regions)."""
+    if location and re.fullmatch(r"[a-z]+-[a-z]+\d+-[a-z]", location):
+        return location.rsplit("-", 1)[0]
+    return location
+
+
 def _rate_limit_advice(c: Context) -> Advice:
+    region = _region(c.location)
+    create = (
+        "gcloud artifacts repositories create dockerhub-mirror --repository-format=docker "
+        "--mode=remote-repository --remote-docker-repo=DOCKER-HUB "
+        f"--location={_q(region, 'LOCATION')} --project={_q(c.project, 'PROJECT')}"
+    )
+    ref = _ref(c.image)
+    if ref is None or ref.registry != "docker.io":
+        return (
+            [
+                "The registry throttles pulls: authenticate to it, or mirror the image through "
+                "an Artifact Registry remote repository."
+            ],
+            [create],
+            None,
+        )
+    # Docker Hub's pull rate limit: an Artifact Registry remote repository is a pull-through
+    # cache of it (https://cloud.google.com/artifact-registry/docs/repositories/remote-repo;
+    # Terraform google_artifact_registry_repository, mode REMOTE_REPOSITORY,
+    # remote_repository_config.docker_repository.public_repository DOCKER_HUB).
+    mirror = f"{region or 'LOCATION'}-docker.pkg.dev/{c.project or 'PROJECT'}/dockerhub-mirror"
+    tail = f":{ref.tag}" if ref.tag else ""
+    tail += f"@{ref.digest}" if ref.digest else ""
+    mirrored = f"{mirror}/{ref.repository}{tail}"
+    member = f"serviceAccount:{c.account}" if c.account else "serviceAccount:NODE_SA_EMAIL"
     return (
         [
-            "The registry throttles pulls: authenticate to it, or mirror the image through an "
-            "Artifact Registry remote repository."
+            "Docker Hub's pull rate limit refused the pull. Pull it through an Artifact Registry "
+            "remote repository (a pull-through cache of Docker Hub) in the cluster's project "
+            f"and region, and point the workload at {mirrored}; the node account reads it "
+            "with roles/artifactregistry.reader.",
         ],
         [
-            "gcloud artifacts repositories create dockerhub-mirror --repository-format=docker "
-            "--mode=remote-repository --remote-docker-repo=DOCKER-HUB "
-            f"--location={_q(c.location, 'LOCATION')} --project={_q(c.project, 'PROJECT')}"
+            create,
+            "gcloud artifacts repositories add-iam-policy-binding dockerhub-mirror "
+            f"--location={_q(region, 'LOCATION')} --project={_q(c.project, 'PROJECT')} "
+            f"--member={sh(member)} --role=roles/artifactregistry.reader",
+            f"# then, in the workload, the image as {sh(mirrored)}",
         ],
-        None,
+        'resource "google_artifact_registry_repository" "dockerhub_mirror" {\n'
+        f"  project       = {hcl(c.project or 'PROJECT')}\n"
+        f"  location      = {hcl(region or 'LOCATION')}\n"
+        '  repository_id = "dockerhub-mirror"\n'
+        '  format        = "DOCKER"\n'
+        '  mode          = "REMOTE_REPOSITORY"\n'
+        "  remote_repository_config {\n"
+        '    description = "Docker Hub"\n'
+        "    docker_repository {\n"
+        '      public_repository = "DOCKER_HUB"\n'
+        "    }\n"
+        "  }\n"
+        "}\n",
     )
 
 
@@ -314,6 +446,269 @@ def _auth_config_advice(c: Context) -> Advice:
     )
 
 
+def _tf_label(*parts: str) -> str:
+    label = re.sub(r"[^a-z0-9_]", "_", "_".join(parts).lower())
+    return label if label[:1].isalpha() else f"_{label}"
+
+
+def _gap_advice(gap: NetworkGap) -> Advice:
+    """One missing piece of the network path: what to do, as gcloud and as Terraform
+    (https://cloud.google.com/vpc/docs/configure-private-google-access,
+    https://cloud.google.com/nat/docs/set-up-manage-network-address-translation,
+    https://cloud.google.com/firewall/docs/using-firewalls)."""
+    project, region, network, subnet = gap.project, gap.region, gap.network, gap.subnetwork
+    flags = f"--project={sh(project)}"
+    if gap.kind == "private_google_access":
+        return (
+            [
+                f"Enable Private Google Access on subnetwork {subnet} ({project}, {region}): "
+                "the nodes have only internal addresses."
+            ],
+            [
+                f"gcloud compute networks subnets update {sh(subnet)} {flags} "
+                f"--region={sh(region)} --enable-private-ip-google-access"
+            ],
+            "# on the google_compute_subnetwork that defines the nodes' subnetwork:\n"
+            f'resource "google_compute_subnetwork" "{_tf_label(subnet)}" {{\n'
+            f"  project                  = {hcl(project)}\n"
+            f"  region                   = {hcl(region)}\n"
+            f"  name                     = {hcl(subnet)}\n"
+            "  private_ip_google_access = true\n"
+            "  # ...its other arguments as they are\n"
+            "}\n",
+        )
+    if gap.kind == "cloud_nat":
+        router = gap.router or f"{network}-nat-router"
+        commands = []
+        if not gap.router:
+            commands.append(
+                f"gcloud compute routers create {sh(router)} {flags} --region={sh(region)} "
+                f"--network={sh(network)}"
+            )
+        commands.append(
+            f"gcloud compute routers nats create {sh(subnet + '-nat')} {flags} "
+            f"--router={sh(router)} --region={sh(region)} --auto-allocate-nat-external-ips "
+            f"--nat-custom-subnet-ip-ranges={sh(subnet)}"
+        )
+        label = _tf_label(subnet, "nat")
+        subnet_path = f"projects/{project}/regions/{region}/subnetworks/{subnet}"
+        router_tf = f"{hcl(router)}" if gap.router else f"google_compute_router.{label}.name"
+        terraform = (
+            ""
+            if gap.router
+            else (
+                f'resource "google_compute_router" "{label}" {{\n'
+                f"  project = {hcl(project)}\n"
+                f"  region  = {hcl(region)}\n"
+                f"  name    = {hcl(router)}\n"
+                f"  network = {hcl(network)}\n"
+                "}\n\n"
+            )
+        )
+        terraform += (
+            f'resource "google_compute_router_nat" "{label}" {{\n'
+            f"  project                            = {hcl(project)}\n"
+            f"  region                             = {hcl(region)}\n"
+            f"  router                             = {router_tf}\n"
+            f"  name                               = {hcl(subnet + '-nat')}\n"
+            '  nat_ip_allocate_option             = "AUTO_ONLY"\n'
+            '  source_subnetwork_ip_ranges_to_nat = "LIST_OF_SUBNETWORKS"\n'
+            "  subnetwork {\n"
+            f"    name                    = {hcl(subnet_path)}\n"
+            '    source_ip_ranges_to_nat = ["ALL_IP_RANGES"]\n'
+            "  }\n"
+            "}\n"
+        )
+        return (
+            [
+                f"Give subnetwork {subnet} ({project}, {region}) a Cloud NAT gateway: its "
+                "nodes have only internal addresses, and registries outside Google are on "
+                "the internet."
+            ],
+            commands,
+            terraform,
+        )
+    if gap.kind == "egress_firewall":
+        priority = max(gap.priority - 1, 0)
+        name = f"allow-registry-egress-{network}"[:63].rstrip("-")
+        return (
+            [
+                f"Firewall rule {gap.detail} (priority {gap.priority}) denies egress tcp:443 "
+                f"in network {network}: allow tcp:443 to the registry at a higher priority "
+                "(a lower number), narrowed to its address ranges where you can, or change the "
+                "rule."
+            ],
+            [
+                f"gcloud compute firewall-rules create {sh(name)} {flags} "
+                f"--network={sh(network)} --direction=EGRESS --action=ALLOW --rules=tcp:443 "
+                f"--destination-ranges=0.0.0.0/0 --priority={priority}"
+            ],
+            f'resource "google_compute_firewall" "{_tf_label(name)}" {{\n'
+            f"  project            = {hcl(project)}\n"
+            f"  name               = {hcl(name)}\n"
+            f"  network            = {hcl(network)}\n"
+            '  direction          = "EGRESS"\n'
+            f"  priority           = {priority}\n"
+            '  destination_ranges = ["0.0.0.0/0"]\n'
+            "  allow {\n"
+            '    protocol = "tcp"\n'
+            '    ports    = ["443"]\n'
+            "  }\n"
+            "}\n",
+        )
+    vip = gap.detail
+    name = ("restricted" if vip.startswith("199.36.153.4") else "private") + "-googleapis"
+    return (
+        [
+            f"Route {vip} to the default internet gateway in network {network}: the "
+            "registry's name resolves to that range, which is reached through Private Google "
+            "Access only."
+        ],
+        [
+            f"gcloud compute routes create {sh(name)} {flags} --network={sh(network)} "
+            f"--destination-range={sh(vip)} --next-hop-gateway=default-internet-gateway"
+        ],
+        f'resource "google_compute_route" "{_tf_label(name)}" {{\n'
+        f"  project          = {hcl(project)}\n"
+        f"  name             = {hcl(name)}\n"
+        f"  network          = {hcl(network)}\n"
+        f"  dest_range       = {hcl(vip)}\n"
+        '  next_hop_gateway = "default-internet-gateway"\n'
+        "}\n",
+    )
+
+
+def _network_advice(c: Context) -> Advice:
+    if not c.network_gaps:
+        return (
+            [
+                "The node could not reach the registry: check DNS, firewall egress, Cloud NAT "
+                "and Private Google Access for private clusters."
+            ],
+            [],
+            None,
+        )
+    steps: list[str] = []
+    commands: list[str] = []
+    terraform: list[str] = []
+    for gap in c.network_gaps:
+        more_steps, more_commands, more_terraform = _gap_advice(gap)
+        steps += more_steps
+        commands += more_commands
+        if more_terraform:
+            terraform.append(more_terraform)
+    return steps, commands, "\n".join(terraform) or None
+
+
+def _service_account_advice(c: Context) -> Advice:
+    enable = f"gcloud iam service-accounts enable {_q(c.account, 'NODE_SA_EMAIL')}"
+    if not c.autopilot:
+        return (
+            [
+                f"The node service account {c.account or '?'} is disabled or deleted: enable "
+                "it, undelete it (within 30 days), or move the workloads to a pool with a "
+                "working account."
+            ],
+            [enable],
+            None,
+        )
+    command, terraform = _autopilot_cluster(c, None)
+    return (
+        [
+            f"The node service account {c.account or '?'} is disabled or deleted: enable it, "
+            "or undelete it (within 30 days).",
+            f"Cluster {c.cluster or '?'} is Autopilot: its nodes' account is the cluster's "
+            "auto-provisioning default, chosen when the cluster was created; no node pool can "
+            "take another. Otherwise, an Autopilot cluster with a working account (below, "
+            "with the Compute Engine default one or --service-account=EMAIL), the workloads "
+            "moved to it.",
+        ],
+        [enable, command],
+        terraform,
+    )
+
+
+def _image_format_advice(c: Context) -> Advice:
+    image = image_word(c.image)
+    return (
+        [
+            f"{c.image or 'The image'} is a Docker image manifest v2, schema 1 image, and the "
+            f"nodes (GKE {c.node_version or '1.33 or later'}) run containerd 2, which no longer "
+            "pulls schema 1. Build and push it again as Docker schema 2 or OCI (docker buildx "
+            "does), under the same tag; no grant or node change fixes it.",
+        ],
+        [
+            f"docker buildx build --tag {image} --push .",
+            "# then check what the tag now names (schemaVersion 2, or an OCI mediaType):\n"
+            f"crane manifest {image}",
+        ],
+        None,
+    )
+
+
+def _large_image_advice(c: Context) -> Advice:
+    size = f" ({c.image_size_bytes / (1 << 30):.1f} GiB)" if c.image_size_bytes else ""
+    steps = [
+        f"The pull of {c.image or 'the image'}{size} was cancelled before it finished: "
+        "containerd gives up on a pull that makes no progress for 5 minutes. No grant helps."
+    ]
+    preload = (
+        "Preload the image on a secondary boot disk of the node pool "
+        "(https://cloud.google.com/kubernetes-engine/docs/how-to/data-container-image-preloading)"
+        ", or make the image smaller."
+    )
+    if c.windows:
+        steps.append(
+            "Image streaming needs Container-Optimized OS nodes, not Windows Server: " + preload
+        )
+        return steps, [], None
+    if c.autopilot or c.image_streaming:
+        steps.append("Image streaming is on already. " + preload)
+        return steps, [], None
+    steps.append(
+        "Turn on image streaming for the node pool (the Container File System API, and a "
+        "Container-Optimized OS with containerd pool; images in Artifact Registry): containers "
+        "start while the image streams. Or: " + preload
+    )
+    pool = _q(c.node_pool, "POOL")
+    return (
+        steps,
+        [
+            f"gcloud services enable containerfilesystem.googleapis.com "
+            f"--project={_q(c.project, 'PROJECT')}",
+            f"gcloud container node-pools update {pool} {_cluster_flags(c)} "
+            "--enable-image-streaming",
+        ],
+        "# in the google_container_node_pool of this pool:\n"
+        "node_config {\n  gcfs_config {\n    enabled = true\n  }\n}\n",
+    )
+
+
+# kubelet's registryPullQPS (default 5) and registryBurst (default 10): KubeletConfiguration
+# (https://kubernetes.io/docs/reference/config-api/kubelet-config.v1beta1/). GKE's node system
+# config (NodeKubeletConfig: https://cloud.google.com/kubernetes-engine/docs/reference/rest/v1/
+# NodeConfig#NodeKubeletConfig) offers neither, so on GKE the fix is fewer pulls at once.
+def _pull_qps_advice(c: Context) -> Advice:
+    return (
+        [
+            "kubelet refused to start the pull: more pulls were asked of node "
+            f"{c.node or '?'} at once than its registryPullQPS (default 5 a second) and "
+            "registryBurst (default 10) allow. The registry was never asked; no grant helps.",
+            "GKE's node system config does not offer these two kubelet settings: ask fewer "
+            "pulls at once. imagePullPolicy: IfNotPresent (Always asks a pull for every "
+            "container start, even of an image the node holds), a rollout's maxSurge lower, "
+            "or the images preloaded. Where you configure kubelet yourself: raise "
+            "registryPullQPS and registryBurst in its KubeletConfiguration.",
+        ],
+        [
+            "# what the node is pulling, and which workloads ask it to:\n"
+            "kubectl get pods --all-namespaces "
+            f"--field-selector=spec.nodeName={_q(c.node, 'NODE')} -o wide",
+        ],
+        None,
+    )
+
+
 def _text(*steps: str) -> Any:
     return lambda c: ([s.format(c=c) for s in steps], [], None)
 
@@ -323,14 +718,7 @@ _ADVICE: dict[Cause, Any] = {
     Cause.CROSS_PROJECT: _grant_advice,
     Cause.SCOPE: _scope_advice,
     Cause.VERSION: _version_advice,
-    Cause.SERVICE_ACCOUNT: lambda c: (
-        [
-            f"The node service account {c.account or '?'} is disabled or deleted: enable it, "
-            "undelete it (within 30 days), or move the workloads to a pool with a working account."
-        ],
-        [f"gcloud iam service-accounts enable {_q(c.account, 'NODE_SA_EMAIL')}"],
-        None,
-    ),
+    Cause.SERVICE_ACCOUNT: _service_account_advice,
     Cause.NOT_FOUND: _not_found_advice,
     Cause.PERMISSION: _permission_advice,
     Cause.RATE_LIMIT: _rate_limit_advice,
@@ -340,10 +728,7 @@ _ADVICE: dict[Cause, Any] = {
         "Anyone with logging.logEntries.create can write such an entry: check its origin "
         "before acting."
     ),
-    Cause.NETWORK: _text(
-        "The node could not reach the registry: check DNS, firewall egress, Cloud NAT and "
-        "Private Google Access for private clusters."
-    ),
+    Cause.NETWORK: _network_advice,
     Cause.INVALID_NAME: _text(
         "The image reference {c.image} is malformed: fix it in the workload spec (lowercase "
         "repository, no scheme, a valid tag or digest)."
@@ -360,6 +745,9 @@ _ADVICE: dict[Cause, Any] = {
         "The node ran out of disk while storing or unpacking layers: free space or use larger "
         "boot disks (a new node pool with --disk-size)."
     ),
+    Cause.IMAGE_FORMAT: _image_format_advice,
+    Cause.LARGE_IMAGE: _large_image_advice,
+    Cause.PULL_QPS: _pull_qps_advice,
 }
 _NO_REPRODUCTION = frozenset({Cause.UNVERIFIED, Cause.INVALID_NAME, Cause.PULL_POLICY})
 

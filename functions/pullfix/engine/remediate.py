@@ -24,6 +24,8 @@ from typing import Any, Protocol
 from pullfix.checks import VERIFICATION, gather, grant_may_fix, judge, run_checks
 from pullfix.checks.existence import CHECK as EXISTENCE
 from pullfix.checks.identity import CHECK as IDENTITY
+from pullfix.checks.network import gaps as network_gaps
+from pullfix.checks.network import network_failure
 from pullfix.core.causes import GRANT_FIXABLE, Action, Cause
 from pullfix.core.classify import Diagnosis, classify, gives_no_reason
 from pullfix.core.config import Config
@@ -481,6 +483,10 @@ class Remediator:
         ):
             # A cause the checks can explain, of an Artifact Registry image: check it.
             evidence.repository = image.ar_repository
+            evidence.pull_cancelled = offline.cancelled
+        elif evidence.unverified is None:
+            # A failure on the network path: the network check reads the path.
+            evidence.network_failure = network_failure(offline, failure.message)
         grant_key = None
         record = None
         for check in run_checks(self.collector, evidence):
@@ -897,6 +903,13 @@ class Remediator:
             grant=decision.plan.to_dict() if decision.plan else None,
             dry_run=self.config.dry_run,
             escalation=escalation,
+            network_gaps=network_gaps(evidence),
+            autopilot=evidence.cluster is not None and evidence.cluster.autopilot,
+            image_streaming=pool is not None and pool.image_streaming,
+            windows=pool is not None and pool.windows,
+            image_size_bytes=(
+                evidence.docker_image.size_bytes if evidence.docker_image is not None else None
+            ),
         )
         draft = ticket_draft(context)
         draft["fingerprint"] = key

@@ -29,10 +29,16 @@ from pullfix.core.model import (
     AccountInfo,
     Binding,
     ClusterInfo,
+    ClusterNetwork,
+    DockerImageInfo,
+    FirewallRule,
     GrantResult,
     InstanceGroup,
     NodePoolInfo,
     PolicyView,
+    RouteInfo,
+    RouterNat,
+    SubnetInfo,
     TransientError,
 )
 from pullfix.gcp.clients import GoogleClients
@@ -89,7 +95,11 @@ def _retry_within(timeout: float) -> Retry:
 # What pullfix reads of a cluster (GKE API v1 `Cluster`, REST field names).
 _CLUSTER_FIELDS = (
     "name,location,currentMasterVersion,currentNodeVersion,"
-    "nodePools(name,version,instanceGroupUrls,config/serviceAccount,config/oauthScopes)"
+    "nodePools(name,version,instanceGroupUrls,config/serviceAccount,config/oauthScopes,"
+    "config/imageType,config/gcfsConfig/enabled),"
+    # The cluster's kind: Autopilot, and the defaults its auto-created pools take.
+    "autopilot/enabled,"
+    "autoscaling/autoprovisioningNodePoolDefaults(serviceAccount,oauthScopes)"
 )
 
 
@@ -204,6 +214,10 @@ class GoogleAdapter:
         self._roles = _TtlCache(3600.0)
         # Repository and tag existence: a storm of one incident asks once, not per event.
         self._existence = _TtlCache(min(cache_ttl, 30.0))
+        # The network path of a pool (the network check): one storm asks once.
+        self._network = _TtlCache(min(cache_ttl, 60.0))
+        # An image's manifest: a tag may be pushed again, so it is kept as briefly.
+        self._images = _TtlCache(min(cache_ttl, 30.0))
 
     def cluster(self, project: str, location: str, name: str) -> ClusterInfo | None:
         resource = f"projects/{project}/locations/{location}/clusters/{name}"
@@ -235,15 +249,22 @@ class GoogleAdapter:
                     for group in map(InstanceGroup.from_url, pool.get("instanceGroupUrls") or ())
                     if group is not None
                 ),
+                image_type=str((pool.get("config") or {}).get("imageType") or ""),
+                image_streaming=((pool.get("config") or {}).get("gcfsConfig") or {}).get("enabled")
+                is True,
             )
             for pool in cluster.get("nodePools") or ()
         )
+        defaults = (cluster.get("autoscaling") or {}).get("autoprovisioningNodePoolDefaults") or {}
         return ClusterInfo(
             project=project,
             location=str(cluster.get("location", "")),
             name=str(cluster.get("name", "")),
             master_version=str(cluster.get("currentMasterVersion", "")),
             node_pools=pools,
+            autopilot=(cluster.get("autopilot") or {}).get("enabled") is True,
+            autoprovisioning_account=defaults.get("serviceAccount") or None,
+            autoprovisioning_scopes=tuple(defaults.get("oauthScopes") or ()),
         )
 
     def project_number(self, project: str) -> int | None:
@@ -641,6 +662,274 @@ class GoogleAdapter:
             f"{resource}: the IAM policy kept changing under {CONFLICT_ATTEMPTS} "
             "read-modify-write attempts"
         )
+
+    # -- the network path (pullfix.checks.network) -----------------------------------------
+
+    def cluster_network(self, project: str, location: str, name: str) -> ClusterNetwork | None:
+        resource = f"projects/{project}/locations/{location}/clusters/{name}"
+        return self._network.get(
+            ("cluster", resource), lambda: self._load_cluster_network(project, location, name)
+        )
+
+    def _load_cluster_network(
+        self, project: str, location: str, name: str
+    ) -> ClusterNetwork | None:
+        """GKE `clusters.get`: `networkConfig.network`/`subnetwork` are full paths
+        (`projects/P/global/networks/N`, `projects/P/regions/R/subnetworks/S`); the pool's
+        `networkConfig.enablePrivateNodes` overrides the cluster's default
+        (`networkConfig.defaultEnablePrivateNodes`, formerly
+        `privateClusterConfig.enablePrivateNodes`)."""
+        try:
+            got = guard(
+                f"reading the network of projects/{project}/locations/{location}/clusters/{name}",
+                lambda: self.retry(self.clients.rest.get)(
+                    "container",
+                    "/v1/projects/{}/locations/{}/clusters/{}",
+                    project,
+                    location,
+                    name,
+                    fields="network,subnetwork," + _NETWORK_FIELDS,
+                    timeout=self.timeout,
+                ),
+                PERMISSIONS["cluster_network"],
+            )
+        except NotFound:
+            return None
+        config = got.get("networkConfig") or {}
+        region = location if location.count("-") == 1 else location.rsplit("-", 1)[0]
+        network = str(
+            config.get("network")
+            or f"projects/{project}/global/networks/{got.get('network') or 'default'}"
+        )
+        subnetwork = str(
+            config.get("subnetwork")
+            or f"projects/{project}/regions/{region}/subnetworks/"
+            f"{got.get('subnetwork') or 'default'}"
+        )
+        default = config.get("defaultEnablePrivateNodes")
+        if default is None:
+            default = (got.get("privateClusterConfig") or {}).get("enablePrivateNodes", False)
+        private = frozenset(
+            str(pool.get("name", ""))
+            for pool in got.get("nodePools") or ()
+            if (pool.get("networkConfig") or {}).get("enablePrivateNodes", default)
+        )
+        return ClusterNetwork(network=network, subnetwork=subnetwork, private_pools=private)
+
+    def subnetwork(self, project: str, region: str, name: str) -> SubnetInfo | None:
+        return self._network.get(
+            ("subnetwork", project, region, name),
+            lambda: self._load_subnetwork(project, region, name),
+        )
+
+    def _load_subnetwork(self, project: str, region: str, name: str) -> SubnetInfo | None:
+        try:
+            got = guard(
+                f"reading subnetwork {name} of {project} in {region}",
+                lambda: self.retry(self.clients.rest.get)(
+                    "compute",
+                    "/compute/v1/projects/{}/regions/{}/subnetworks/{}",
+                    project,
+                    region,
+                    name,
+                    fields="name,privateIpGoogleAccess",
+                    timeout=self.timeout,
+                ),
+                PERMISSIONS["subnetwork"],
+            )
+        except NotFound:
+            return None
+        return SubnetInfo(
+            name=str(got.get("name", name)),
+            private_google_access=bool(got.get("privateIpGoogleAccess", False)),
+        )
+
+    def _list(
+        self, what: str, call: str, template: str, parts: tuple[str, ...], fields: str
+    ) -> list[Any]:
+        """Every item of a Compute list (its pages followed, at most 20)."""
+        items: list[Any] = []
+        token = ""
+        for _ in range(20):
+            params = {"pageToken": token} if token else None
+            page = guard(
+                what,
+                lambda p=params: self.retry(self.clients.rest.get)(  # type: ignore[misc]
+                    "compute",
+                    template,
+                    *parts,
+                    fields=f"{fields},nextPageToken",
+                    timeout=self.timeout,
+                    params=p,
+                ),
+                PERMISSIONS[call],
+            )
+            items.extend(page.get("items") or ())
+            token = str(page.get("nextPageToken") or "")
+            if not token:
+                break
+        return items
+
+    def router_nats(self, project: str, region: str) -> tuple[RouterNat, ...]:
+        return self._network.get(
+            ("routers", project, region), lambda: self._load_router_nats(project, region)
+        )
+
+    def _load_router_nats(self, project: str, region: str) -> tuple[RouterNat, ...]:
+        """Compute `routers.list`: each router's `nats[]` (`subnetworks[].name` is a URL)."""
+        routers = self._list(
+            f"listing the Cloud Routers of {project} in {region}",
+            "router_nats",
+            "/compute/v1/projects/{}/regions/{}/routers",
+            (project, region),
+            "items(name,network,nats(name,sourceSubnetworkIpRangesToNat,subnetworks/name))",
+        )
+        return tuple(
+            RouterNat(
+                router=str(router.get("name", "")),
+                name=str(nat.get("name", "")),
+                network=_last(router.get("network")),
+                source=str(nat.get("sourceSubnetworkIpRangesToNat", "")),
+                subnetworks=tuple(_last(s.get("name")) for s in nat.get("subnetworks") or ()),
+            )
+            for router in routers
+            for nat in router.get("nats") or ()
+        )
+
+    def egress_firewalls(self, project: str) -> tuple[FirewallRule, ...]:
+        return self._network.get(("firewalls", project), lambda: self._load_firewalls(project))
+
+    def _load_firewalls(self, project: str) -> tuple[FirewallRule, ...]:
+        rules = self._list(
+            f"listing the firewall rules of {project}",
+            "egress_firewalls",
+            "/compute/v1/projects/{}/global/firewalls",
+            (project,),
+            "items(name,network,direction,priority,allowed,denied,destinationRanges,"
+            "targetTags,targetServiceAccounts,disabled)",
+        )
+        return tuple(
+            FirewallRule(
+                name=str(rule.get("name", "")),
+                network=_last(rule.get("network")),
+                # "Priority for this rule … Default value is 1000" (Firewall resource).
+                priority=int(rule.get("priority", 1000)),
+                deny="denied" in rule,
+                covers_443=any(map(_covers_443, rule.get("denied") or rule.get("allowed") or ())),
+                destination_ranges=tuple(rule.get("destinationRanges") or ()),
+                targeted=bool(rule.get("targetTags") or rule.get("targetServiceAccounts")),
+                disabled=bool(rule.get("disabled", False)),
+            )
+            for rule in rules
+            if rule.get("direction") == "EGRESS"
+        )
+
+    def routes(self, project: str) -> tuple[RouteInfo, ...]:
+        return self._network.get(("routes", project), lambda: self._load_routes(project))
+
+    def _load_routes(self, project: str) -> tuple[RouteInfo, ...]:
+        routes = self._list(
+            f"listing the routes of {project}",
+            "routes",
+            "/compute/v1/projects/{}/global/routes",
+            (project,),
+            "items(name,network,destRange,nextHopGateway,tags)",
+        )
+        return tuple(
+            RouteInfo(
+                name=str(route.get("name", "")),
+                network=_last(route.get("network")),
+                dest_range=str(route.get("destRange", "")),
+                internet_gateway=_last(route.get("nextHopGateway")) == "default-internet-gateway",
+                targeted=bool(route.get("tags")),
+            )
+            for route in routes
+        )
+
+    # What the network check reads of a cluster (GKE API v1 `Cluster`, REST field names).
+
+    def docker_image(
+        self, repository: str, image_path: str, reference: str
+    ) -> DockerImageInfo | None:
+        return self._images.get(
+            (repository, image_path, reference),
+            lambda: self._load_docker_image(repository, image_path, reference),
+        )
+
+    def _load_docker_image(
+        self, repository: str, image_path: str, reference: str
+    ) -> DockerImageInfo | None:
+        """A tag's version (Artifact Registry `tags.get`: `version` ends in the digest), then
+        the image by digest (`dockerImages.get`: `mediaType`, `imageSizeBytes`; the image id is
+        the package, "/" escaped, `@` the digest: https://cloud.google.com/artifact-registry/
+        docs/reference/rest/v1/projects.locations.repositories.dockerImages/get)."""
+        parts = repository.split("/")[1::2]
+        digest = reference
+        try:
+            if not reference.startswith("sha256:"):
+                tag = guard(
+                    f"reading tag {reference} of {image_path} in {repository}",
+                    lambda: self.retry(self.clients.rest.get)(
+                        "artifactregistry",
+                        "/v1/projects/{}/locations/{}/repositories/{}/packages/{}/tags/{}",
+                        *parts,
+                        image_path,
+                        reference,
+                        fields="name,version",
+                        timeout=self.timeout,
+                    ),
+                    PERMISSIONS["docker_image_tag"],
+                )
+                digest = str(tag.get("version") or "").rsplit("/versions/", 1)[-1]
+                if not digest.startswith("sha256:"):
+                    return None
+            image = guard(
+                f"reading image {image_path}@{digest} in {repository}",
+                lambda: self.retry(self.clients.rest.get)(
+                    "artifactregistry",
+                    "/v1/projects/{}/locations/{}/repositories/{}/dockerImages/{}",
+                    *parts,
+                    f"{image_path}@{digest}",
+                    fields="name,mediaType,imageSizeBytes",
+                    timeout=self.timeout,
+                ),
+                PERMISSIONS["docker_image"],
+            )
+        except NotFound:
+            return None
+        size = image.get("imageSizeBytes")  # int64: a JSON string
+        return DockerImageInfo(
+            name=str(image.get("name", "")),
+            media_type=str(image.get("mediaType") or ""),
+            size_bytes=int(size) if isinstance(size, str | int) and str(size).isdigit() else None,
+        )
+
+
+_NETWORK_FIELDS = (
+    "networkConfig(network,subnetwork,defaultEnablePrivateNodes),"
+    "privateClusterConfig/enablePrivateNodes,nodePools(name,networkConfig/enablePrivateNodes)"
+)
+
+
+def _last(url: object) -> str:
+    """The name at the end of a Compute URL or partial path."""
+    return str(url or "").rstrip("/").rsplit("/", 1)[-1]
+
+
+def _covers_443(rule: Any) -> bool:
+    """Whether a firewall rule's `allowed[]`/`denied[]` entry matches tcp:443: protocol
+    `tcp`, `6` or `all`, and no `ports` (every port) or a port or range holding 443."""
+    if str(rule.get("IPProtocol", "")).lower() not in ("tcp", "6", "all"):
+        return False
+    ports = rule.get("ports") or ()
+    for port in ports:
+        low, _, high = str(port).partition("-")
+        try:
+            if int(low) <= 443 <= int(high or low):
+                return True
+        except ValueError:
+            continue
+    return not ports
 
 
 def _binding(

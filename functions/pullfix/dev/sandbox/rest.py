@@ -1,7 +1,8 @@
 """The sandbox's REST endpoints: container v1, artifactregistry v1, cloudresourcemanager v3
-(projects, folders, organizations), compute v1 (instances.get), iam v1 (service accounts and
-roles: `get`), policytroubleshooter v3, pubsub v1, logging v2 and firestore v1 (JSON over
-HTTP, Google's error envelope), and the `/_sandbox/` control routes.
+(projects, folders, organizations), compute v1 (instances.get, subnetworks.get, routers.list,
+firewalls.list, routes.list), iam v1 (service accounts and roles: `get`), policytroubleshooter
+v3, pubsub v1, logging v2 and firestore v1 (JSON over HTTP, Google's error envelope), and the
+`/_sandbox/` control routes.
 """
 
 from __future__ import annotations
@@ -287,7 +288,8 @@ def cluster_json(project: Project, cluster: Cluster) -> dict[str, Any]:
                     "diskSizeGb": 100,
                     "oauthScopes": list(pool.oauth_scopes),
                     "serviceAccount": pool.service_account,
-                    "imageType": "COS_CONTAINERD",
+                    "imageType": pool.image_type,
+                    "gcfsConfig": {"enabled": True} if pool.image_streaming else {},
                 },
                 "initialNodeCount": len(pool.nodes),
                 "version": pool.version,
@@ -295,9 +297,32 @@ def cluster_json(project: Project, cluster: Cluster) -> dict[str, Any]:
                 "status": "RUNNING",
                 "selfLink": f"{base}/nodePools/{pool.name}",
                 "locations": zones,
+                # NodeNetworkConfig.enablePrivateNodes: the pool's own setting, else the
+                # cluster's default.
+                "networkConfig": {
+                    "enablePrivateNodes": (
+                        cluster.private_nodes if pool.private_nodes is None else pool.private_nodes
+                    )
+                },
             }
         )
     node_versions = sorted((p.version for p in cluster.node_pools.values()), key=_version_key)
+    kind: dict[str, Any] = {"autopilot": {}}  # proto3 JSON leaves out `enabled: false`
+    if cluster.autopilot:
+        # An Autopilot cluster's pools are made from its auto-provisioning defaults
+        # (https://cloud.google.com/kubernetes-engine/docs/reference/rest/v1/
+        # projects.locations.clusters#ClusterAutoscaling): the world's first pool stands for them.
+        first = next(iter(cluster.node_pools.values()))
+        kind = {
+            "autopilot": {"enabled": True},
+            "autoscaling": {
+                "enableNodeAutoprovisioning": True,
+                "autoprovisioningNodePoolDefaults": {
+                    "serviceAccount": first.service_account,
+                    "oauthScopes": list(first.oauth_scopes),
+                },
+            },
+        }
     return {
         "name": cluster.name,
         "location": cluster.location,
@@ -309,9 +334,26 @@ def cluster_json(project: Project, cluster: Cluster) -> dict[str, Any]:
         "currentNodeCount": sum(len(p.nodes) for p in cluster.node_pools.values()),
         "status": "RUNNING",
         "selfLink": base,
-        "network": "default",
+        # The names, and in networkConfig the paths (the host project's, for a Shared VPC).
+        "network": cluster.network,
+        "subnetwork": cluster.subnetwork,
+        "networkConfig": {
+            "network": f"projects/{project.project_id}/global/networks/{cluster.network}",
+            "subnetwork": (
+                f"projects/{project.project_id}/regions/{_region(cluster.location)}/"
+                f"subnetworks/{cluster.subnetwork}"
+            ),
+            "defaultEnablePrivateNodes": cluster.private_nodes,
+        },
+        **({"privateClusterConfig": {"enablePrivateNodes": True}} if cluster.private_nodes else {}),
         "nodePools": pools,
+        **kind,
     }
+
+
+def _region(location: str) -> str:
+    """us-central1 for us-central1 and us-central1-b."""
+    return location.rsplit("-", 1)[0] if re.fullmatch(r".+-[a-z]", location) else location
 
 
 def _version_key(version: str) -> tuple[int, ...]:
@@ -388,11 +430,54 @@ def _get_tag(app: RestApp, request: Request, params: dict[str, str]) -> Any:
         if f"{image}:{params['tag']}" not in repo.tags:
             raise ApiError(404, f"Requested entity was not found: tag {params['tag']} of {image}")
         name = f"{_repository_name(project, repo)}/packages/{urllib.parse.quote(image, safe='')}"
-        digest = hashlib.sha256(f"{name}:{params['tag']}".encode()).hexdigest()
+        digest = _digest(name, params["tag"])
         return {
             "name": f"{name}/tags/{params['tag']}",
             "version": f"{name}/versions/sha256:{digest}",
         }
+
+
+def _digest(package: str, tag: str) -> str:
+    """The sandbox's digest of a tagged image: stable, one per package and tag."""
+    return hashlib.sha256(f"{package}:{tag}".encode()).hexdigest()
+
+
+@_route(
+    "GET",
+    _REPO + "/dockerImages/{image}",
+    "artifactregistry.projects.locations.repositories.dockerImages.get",
+    "v1",
+)
+def _get_docker_image(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    """A DockerImage by `IMAGE@sha256:DIGEST` (the image path with "/" escaped as %2F), as
+    Artifact Registry's dockerImages.get answers (https://cloud.google.com/artifact-registry/
+    docs/reference/rest/v1/projects.locations.repositories.dockerImages#DockerImage)."""
+    with app.state.lock:
+        project = app._project(params["project"])
+        repo = app._repository(project, params)
+        image, _, digest = urllib.parse.unquote(params["image"]).partition("@sha256:")
+        repository = _repository_name(project, repo)
+        package = f"{repository}/packages/{urllib.parse.quote(image, safe='')}"
+        for tag in repo.tags:
+            path, _, name = tag.rpartition(":")
+            if path == image and _digest(package, name) == digest:
+                manifest = repo.manifest(tag)
+                escaped = urllib.parse.quote(image, safe="")
+                return {
+                    "name": f"{repository}/dockerImages/{escaped}@sha256:{digest}",
+                    "uri": f"{repo.location}-docker.pkg.dev/{project.project_id}/"
+                    f"{repo.name}/{image}@sha256:{digest}",
+                    "tags": [
+                        n
+                        for p, _, n in (t.rpartition(":") for t in repo.tags)
+                        if p == image and _digest(package, n) == digest
+                    ],
+                    "imageSizeBytes": str(manifest.size_bytes),
+                    "mediaType": manifest.media_type,
+                    "uploadTime": "2024-01-01T00:00:00Z",
+                    "updateTime": "2024-01-01T00:00:00Z",
+                }
+        raise ApiError(404, f"Requested entity was not found: image {image}@sha256:{digest}")
 
 
 # -- cloudresourcemanager v3 ----------------------------------------------------------------
@@ -603,6 +688,141 @@ def _instance_json(
         "serviceAccounts": [{"email": account, "scopes": list(pool.oauth_scopes)}],
         "labels": {"goog-gke-node": ""},
     }
+
+
+_COMPUTE = "https://www.googleapis.com/compute/v1/projects/{}"
+
+
+@_route(
+    "GET",
+    "/compute/v1/projects/{project}/regions/{region}/subnetworks/{subnetwork}",
+    "compute.subnetworks.get",
+    "v1",
+)
+def _get_subnetwork(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    with app.state.lock:
+        project = app._project(params["project"])
+        subnet = project.subnetworks.get(params["subnetwork"])
+        if subnet is None or subnet.region != params["region"]:
+            raise ApiError(
+                404,
+                f"The resource 'projects/{params['project']}/regions/{params['region']}/"
+                f"subnetworks/{params['subnetwork']}' was not found",
+            )
+        base = _COMPUTE.format(project.project_id)
+        return {
+            "kind": "compute#subnetwork",
+            "id": str(int(hashlib.sha256(subnet.name.encode()).hexdigest()[:15], 16)),
+            "name": subnet.name,
+            "network": f"{base}/global/networks/{subnet.network}",
+            "ipCidrRange": subnet.ip_cidr_range,
+            "region": f"{base}/regions/{subnet.region}",
+            "privateIpGoogleAccess": subnet.private_ip_google_access,
+            "selfLink": f"{base}/regions/{subnet.region}/subnetworks/{subnet.name}",
+        }
+
+
+def _list_page(kind: str, items: list[dict[str, Any]], link: str) -> dict[str, Any]:
+    """A Compute list answer: one page (the sandbox's worlds are small)."""
+    return {"kind": kind, "id": link, "items": items, "selfLink": link}
+
+
+@_route(
+    "GET", "/compute/v1/projects/{project}/regions/{region}/routers", "compute.routers.list", "v1"
+)
+def _list_routers(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    with app.state.lock:
+        project = app._project(params["project"])
+        base = _COMPUTE.format(project.project_id)
+        items = [
+            {
+                "kind": "compute#router",
+                "name": router.name,
+                "region": f"{base}/regions/{router.region}",
+                "network": f"{base}/global/networks/{router.network}",
+                "nats": [
+                    {
+                        "name": nat["name"],
+                        "sourceSubnetworkIpRangesToNat": nat["source_subnetwork_ip_ranges_to_nat"],
+                        "natIpAllocateOption": "AUTO_ONLY",
+                        # RouterNatSubnetworkToNat.name: the subnetwork's URL.
+                        "subnetworks": [
+                            {
+                                "name": f"{base}/regions/{router.region}/subnetworks/{subnet}",
+                                "sourceIpRangesToNat": ["ALL_IP_RANGES"],
+                            }
+                            for subnet in nat["subnetworks"]
+                        ],
+                    }
+                    for nat in router.nats
+                ],
+                "selfLink": f"{base}/regions/{router.region}/routers/{router.name}",
+            }
+            for router in project.routers.values()
+            if router.region == params["region"]
+        ]
+        return _list_page("compute#routerList", items, f"{base}/regions/{params['region']}/routers")
+
+
+def _firewall_entries(rules: list[str]) -> list[dict[str, Any]]:
+    out = []
+    for rule in rules:
+        protocol, _, ports = rule.partition(":")
+        out.append({"IPProtocol": protocol, **({"ports": [ports]} if ports else {})})
+    return out
+
+
+@_route("GET", "/compute/v1/projects/{project}/global/firewalls", "compute.firewalls.list", "v1")
+def _list_firewalls(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    with app.state.lock:
+        project = app._project(params["project"])
+        base = _COMPUTE.format(project.project_id)
+        items = []
+        for rule in project.firewalls.values():
+            item: dict[str, Any] = {
+                "kind": "compute#firewall",
+                "name": rule.name,
+                "network": f"{base}/global/networks/{rule.network}",
+                "direction": rule.direction,
+                "priority": rule.priority,
+                "disabled": rule.disabled,
+                "selfLink": f"{base}/global/firewalls/{rule.name}",
+                # Firewall.allowed[] / denied[]: one of the two, per the rule's action.
+                ("denied" if rule.action == "deny" else "allowed"): _firewall_entries(rule.rules),
+            }
+            if rule.direction == "EGRESS":
+                item["destinationRanges"] = list(rule.destination_ranges)
+            else:
+                item["sourceRanges"] = list(rule.destination_ranges)
+            if rule.target_tags:
+                item["targetTags"] = list(rule.target_tags)
+            items.append(item)
+        return _list_page("compute#firewallList", items, f"{base}/global/firewalls")
+
+
+@_route("GET", "/compute/v1/projects/{project}/global/routes", "compute.routes.list", "v1")
+def _list_routes(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    with app.state.lock:
+        project = app._project(params["project"])
+        base = _COMPUTE.format(project.project_id)
+        items = []
+        for route in project.routes.values():
+            item: dict[str, Any] = {
+                "kind": "compute#route",
+                "name": route.name,
+                "network": f"{base}/global/networks/{route.network}",
+                "destRange": route.dest_range,
+                "priority": route.priority,
+                "selfLink": f"{base}/global/routes/{route.name}",
+            }
+            if route.next_hop_gateway:
+                item["nextHopGateway"] = f"{base}/global/gateways/{route.next_hop_gateway}"
+            if route.next_hop_ip:
+                item["nextHopIp"] = route.next_hop_ip
+            if route.tags:
+                item["tags"] = list(route.tags)
+            items.append(item)
+        return _list_page("compute#routeList", items, f"{base}/global/routes")
 
 
 @_route(

@@ -56,6 +56,8 @@ _TAG_RE = re.compile(
     re.ASCII,
 )
 _SCOPE_PREFIX = "https://www.googleapis.com/auth/"
+_IMAGE_TYPE_RE = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
+_MEDIA_TYPE_RE = re.compile(r"[a-z0-9][a-z0-9.+-]{0,126}/[a-z0-9][a-z0-9.+-]{0,126}")
 _ALIASES = {
     "cloud-platform": "cloud-platform",
     "storage-ro": "devstorage.read_only",
@@ -127,6 +129,9 @@ class NodePool:
     service_account: str
     oauth_scopes: list[str]
     nodes: list[str]
+    private_nodes: bool | None = None  # None: the cluster's
+    image_type: str = "COS_CONTAINERD"  # GKE NodeConfig.imageType: the nodes' OS and runtime
+    image_streaming: bool = False  # GKE NodeConfig.gcfsConfig.enabled
 
 
 @dataclass
@@ -137,6 +142,18 @@ class Cluster:
     location: str
     version: str
     node_pools: dict[str, NodePool]
+    private_nodes: bool = False
+    network: str = "default"
+    subnetwork: str = "default"
+    autopilot: bool = False  # GKE makes its node pools; their defaults are the cluster's
+
+
+@dataclass
+class Manifest:
+    """What Artifact Registry reports of one image (DockerImage `mediaType`, `imageSizeBytes`)."""
+
+    media_type: str = "application/vnd.docker.distribution.manifest.v2+json"
+    size_bytes: int = 52_428_800
 
 
 @dataclass
@@ -148,6 +165,11 @@ class Repository:
     policy: Policy
     tags: list[str]
     mode: str = "standard"  # standard, remote (pull-through) or virtual
+    # IMAGE:TAG -> the image's manifest media type and size, where not the defaults.
+    manifests: dict[str, Manifest] = field(default_factory=dict)
+
+    def manifest(self, tag: str) -> Manifest:
+        return self.manifests.get(tag) or Manifest()
 
 
 @dataclass
@@ -194,6 +216,91 @@ class Organization:
 
 
 @dataclass
+class Subnetwork:
+    """A VPC subnetwork (Compute `subnetworks.get`)."""
+
+    name: str
+    region: str
+    network: str = "default"
+    private_ip_google_access: bool = False
+    ip_cidr_range: str = "10.128.0.0/20"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "region": self.region,
+            "network": self.network,
+            "private_ip_google_access": self.private_ip_google_access,
+            "ip_cidr_range": self.ip_cidr_range,
+        }
+
+
+@dataclass
+class Router:
+    """A Cloud Router and its Cloud NAT gateways (Compute `routers.list`)."""
+
+    name: str
+    region: str
+    network: str
+    nats: list[dict[str, Any]]  # name, source_subnetwork_ip_ranges_to_nat, subnetworks
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"region": self.region, "network": self.network, "nats": list(self.nats)}
+
+
+@dataclass
+class Firewall:
+    """A VPC firewall rule (Compute `firewalls.list`)."""
+
+    name: str
+    network: str
+    direction: str
+    priority: int
+    action: str  # allow | deny
+    rules: list[str]  # tcp:443, tcp:400-500, tcp, all
+    destination_ranges: list[str]
+    target_tags: list[str]
+    disabled: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "network": self.network,
+            "direction": self.direction,
+            "priority": self.priority,
+            "action": self.action,
+            "rules": list(self.rules),
+            "destination_ranges": list(self.destination_ranges),
+            "target_tags": list(self.target_tags),
+            "disabled": self.disabled,
+        }
+
+
+@dataclass
+class Route:
+    """A VPC route (Compute `routes.list`); `next_hop_gateway` or another next hop."""
+
+    name: str
+    network: str
+    dest_range: str
+    next_hop_gateway: str | None
+    next_hop_ip: str | None
+    priority: int
+    tags: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "network": self.network,
+            "dest_range": self.dest_range,
+            "priority": self.priority,
+            "tags": list(self.tags),
+        }
+        if self.next_hop_gateway:
+            out["next_hop_gateway"] = self.next_hop_gateway
+        if self.next_hop_ip:
+            out["next_hop_ip"] = self.next_hop_ip
+        return out
+
+
+@dataclass
 class Topic:
     """A Pub/Sub topic, optionally pushing each message to an HTTP endpoint."""
 
@@ -216,6 +323,10 @@ class Project:
     parent: str | None = None  # folders/N or organizations/N
     custom_roles: dict[str, list[str]] = field(default_factory=dict)
     deny_policies: list[DenyRule] = field(default_factory=list)
+    subnetworks: dict[str, Subnetwork] = field(default_factory=dict)
+    routers: dict[str, Router] = field(default_factory=dict)
+    firewalls: dict[str, Firewall] = field(default_factory=dict)
+    routes: dict[str, Route] = field(default_factory=dict)
 
     def service_account(self, email: str) -> ServiceAccount | None:
         """A service account of this project, the default compute one included."""
@@ -515,6 +626,10 @@ def _project(pid: str, value: object, where: str) -> Project:
             "clusters",
             "topics",
             "repositories",
+            "subnetworks",
+            "routers",
+            "firewalls",
+            "routes",
         ),
     )
     parent = data.get("parent")
@@ -566,12 +681,206 @@ def _project(pid: str, value: object, where: str) -> Project:
         parent=parent,
         custom_roles=_custom_roles(data.get("custom_roles"), f"{where}.custom_roles"),
         deny_policies=_deny_policies(data.get("deny_policies"), f"{where}.deny_policies"),
+        subnetworks={
+            str(n): _subnetwork(str(n), spec, f"{where}.subnetworks.{n}")
+            for n, spec in _mapping(
+                data.get("subnetworks") or {}, f"{where}.subnetworks", None
+            ).items()
+        },
+        routers={
+            str(n): _router(str(n), spec, f"{where}.routers.{n}")
+            for n, spec in _mapping(data.get("routers") or {}, f"{where}.routers", None).items()
+        },
+        firewalls={
+            str(n): _firewall(str(n), spec, f"{where}.firewalls.{n}")
+            for n, spec in _mapping(data.get("firewalls") or {}, f"{where}.firewalls", None).items()
+        },
+        routes={
+            str(n): _route(str(n), spec, f"{where}.routes.{n}")
+            for n, spec in _mapping(data.get("routes") or {}, f"{where}.routes", None).items()
+        },
+    )
+
+
+def _bool(value: object, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise WorldError(f"{where}: expected true or false, got {value!r}")
+    return value
+
+
+def _cidr(value: object, where: str) -> str:
+    import ipaddress
+
+    try:
+        return (
+            str(ipaddress.ip_network(str(value), strict=False))
+            if isinstance(value, str)
+            else _bad_cidr(value, where)
+        )
+    except ValueError as exc:
+        raise WorldError(f"{where}: {exc}") from exc
+
+
+def _bad_cidr(value: object, where: str) -> str:
+    raise WorldError(f"{where}: expected an address range like 10.0.0.0/8, got {value!r}")
+
+
+def _priority(value: object, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
+        raise WorldError(f"{where}: expected a priority 0-65535, got {value!r}")
+    return value
+
+
+_NAT_SOURCES = (
+    "ALL_SUBNETWORKS_ALL_IP_RANGES",
+    "ALL_SUBNETWORKS_ALL_PRIMARY_IP_RANGES",
+    "LIST_OF_SUBNETWORKS",
+)
+_FIREWALL_RULE_RE = re.compile(r"(?:all|tcp|udp|icmp)(?::\d{1,5}(?:-\d{1,5})?)?")
+
+
+def _subnetwork(name: str, value: object, where: str) -> Subnetwork:
+    _check_name(name, where)
+    data = _mapping(
+        value, where, ("region", "network", "private_ip_google_access", "ip_cidr_range")
+    )
+    network = data.get("network", "default")
+    _check_name(str(network), f"{where}.network")
+    return Subnetwork(
+        name=name,
+        region=_location(data.get("region"), f"{where}.region"),
+        network=str(network),
+        private_ip_google_access=_bool(
+            data.get("private_ip_google_access", False), f"{where}.private_ip_google_access"
+        ),
+        ip_cidr_range=_cidr(data.get("ip_cidr_range", "10.128.0.0/20"), f"{where}.ip_cidr_range"),
+    )
+
+
+def _router(name: str, value: object, where: str) -> Router:
+    _check_name(name, where)
+    data = _mapping(value, where, ("region", "network", "nats"))
+    network = str(data.get("network", "default"))
+    _check_name(network, f"{where}.network")
+    nats = data.get("nats") or []
+    if not isinstance(nats, list):
+        raise WorldError(f"{where}.nats: expected a list of NAT gateways")
+    checked = []
+    for index, nat in enumerate(nats):
+        at = f"{where}.nats[{index}]"
+        spec = _mapping(nat, at, ("name", "source_subnetwork_ip_ranges_to_nat", "subnetworks"))
+        _check_name(str(spec.get("name")), f"{at}.name")
+        source = spec.get("source_subnetwork_ip_ranges_to_nat", "ALL_SUBNETWORKS_ALL_IP_RANGES")
+        if source not in _NAT_SOURCES:
+            raise WorldError(
+                f"{at}.source_subnetwork_ip_ranges_to_nat: one of {', '.join(_NAT_SOURCES)}"
+            )
+        subnets = _string_list(spec.get("subnetworks", []), f"{at}.subnetworks")
+        checked.append(
+            {
+                "name": spec["name"],
+                "source_subnetwork_ip_ranges_to_nat": source,
+                "subnetworks": subnets,
+            }
+        )
+    return Router(
+        name=name,
+        region=_location(data.get("region"), f"{where}.region"),
+        network=network,
+        nats=checked,
+    )
+
+
+def _firewall(name: str, value: object, where: str) -> Firewall:
+    _check_name(name, where)
+    data = _mapping(
+        value,
+        where,
+        (
+            "network",
+            "direction",
+            "priority",
+            "action",
+            "rules",
+            "destination_ranges",
+            "target_tags",
+            "disabled",
+        ),
+    )
+    direction = data.get("direction", "INGRESS")
+    if direction not in ("INGRESS", "EGRESS"):
+        raise WorldError(f"{where}.direction: INGRESS or EGRESS, got {direction!r}")
+    action = data.get("action", "allow")
+    if action not in ("allow", "deny"):
+        raise WorldError(f"{where}.action: allow or deny, got {action!r}")
+    rules = _string_list(data.get("rules", ["all"]), f"{where}.rules")
+    for rule in rules:
+        if not _FIREWALL_RULE_RE.fullmatch(rule):
+            raise WorldError(f"{where}.rules: {rule!r} is not PROTOCOL[:PORT[-PORT]]")
+    network = str(data.get("network", "default"))
+    _check_name(network, f"{where}.network")
+    return Firewall(
+        name=name,
+        network=network,
+        direction=direction,
+        priority=_priority(data.get("priority", 1000), f"{where}.priority"),
+        action=action,
+        rules=rules,
+        destination_ranges=[
+            _cidr(r, f"{where}.destination_ranges")
+            for r in _string_list(
+                data.get("destination_ranges", ["0.0.0.0/0"]), f"{where}.destination_ranges"
+            )
+        ],
+        target_tags=_string_list(data.get("target_tags", []), f"{where}.target_tags"),
+        disabled=_bool(data.get("disabled", False), f"{where}.disabled"),
+    )
+
+
+def _route(name: str, value: object, where: str) -> Route:
+    _check_name(name, where)
+    data = _mapping(
+        value,
+        where,
+        ("network", "dest_range", "next_hop_gateway", "next_hop_ip", "priority", "tags"),
+    )
+    gateway = data.get("next_hop_gateway")
+    hop_ip = data.get("next_hop_ip")
+    if (gateway is None) == (hop_ip is None):
+        raise WorldError(f"{where}: a route needs one next hop: next_hop_gateway or next_hop_ip")
+    if gateway is not None and gateway != "default-internet-gateway":
+        raise WorldError(f"{where}.next_hop_gateway: only default-internet-gateway exists")
+    network = str(data.get("network", "default"))
+    _check_name(network, f"{where}.network")
+    return Route(
+        name=name,
+        network=network,
+        dest_range=_cidr(data.get("dest_range"), f"{where}.dest_range"),
+        next_hop_gateway=gateway,
+        next_hop_ip=str(hop_ip) if hop_ip is not None else None,
+        priority=_priority(data.get("priority", 1000), f"{where}.priority"),
+        tags=_string_list(data.get("tags", []), f"{where}.tags"),
     )
 
 
 def _cluster(name: str, value: object, where: str) -> Cluster:
     _check_name(name, where)
-    data = _mapping(value, where, ("location", "version", "node_pools"))
+    data = _mapping(
+        value,
+        where,
+        (
+            "location",
+            "version",
+            "node_pools",
+            "private_nodes",
+            "network",
+            "subnetwork",
+            "autopilot",
+        ),
+    )
+    autopilot = data.get("autopilot", False)
+    if not isinstance(autopilot, bool):
+        raise WorldError(f"{where}.autopilot: expected true or false, got {autopilot!r}")
     location = _location(data.get("location"), f"{where}.location")
     version = _version(data.get("version"), f"{where}.version")
     pools_data = _mapping(data.get("node_pools") or {}, f"{where}.node_pools", None)
@@ -581,12 +890,44 @@ def _cluster(name: str, value: object, where: str) -> Cluster:
         str(p): _node_pool(str(p), spec, f"{where}.node_pools.{p}", version)
         for p, spec in pools_data.items()
     }
-    return Cluster(name=name, location=location, version=version, node_pools=pools)
+    for key in ("network", "subnetwork"):
+        _check_name(str(data.get(key, "default")), f"{where}.{key}")
+    return Cluster(
+        name=name,
+        location=location,
+        version=version,
+        node_pools=pools,
+        private_nodes=_bool(data.get("private_nodes", False), f"{where}.private_nodes"),
+        network=str(data.get("network", "default")),
+        subnetwork=str(data.get("subnetwork", "default")),
+        autopilot=autopilot,
+    )
 
 
 def _node_pool(name: str, value: object, where: str, cluster_version: str) -> NodePool:
     _check_name(name, where)
-    data = _mapping(value or {}, where, ("version", "service_account", "oauth_scopes", "nodes"))
+    data = _mapping(
+        value or {},
+        where,
+        (
+            "version",
+            "service_account",
+            "oauth_scopes",
+            "nodes",
+            "private_nodes",
+            "image_type",
+            "image_streaming",
+        ),
+    )
+    streaming = data.get("image_streaming", False)
+    if not isinstance(streaming, bool):
+        raise WorldError(f"{where}.image_streaming: expected true or false, got {streaming!r}")
+    image_type = data.get("image_type", "COS_CONTAINERD")
+    if not isinstance(image_type, str) or not _IMAGE_TYPE_RE.fullmatch(image_type):
+        raise WorldError(
+            f"{where}.image_type: expected a GKE image type (COS_CONTAINERD, "
+            f"WINDOWS_LTSC_CONTAINERD, …), got {image_type!r}"
+        )
     version = (
         _version(data["version"], f"{where}.version") if "version" in data else cluster_version
     )
@@ -606,14 +947,22 @@ def _node_pool(name: str, value: object, where: str, cluster_version: str) -> No
     for node in nodes:
         if not _NAME_RE.fullmatch(node):
             raise WorldError(f"{where}.nodes: {node!r} is not a node (instance) name")
+    private = data.get("private_nodes")
     return NodePool(
-        name=name, version=version, service_account=account, oauth_scopes=normalised, nodes=nodes
+        name=name,
+        version=version,
+        service_account=account,
+        oauth_scopes=normalised,
+        nodes=nodes,
+        private_nodes=None if private is None else _bool(private, f"{where}.private_nodes"),
+        image_type=image_type,
+        image_streaming=streaming,
     )
 
 
 def _repository(name: str, value: object, where: str) -> Repository:
     _check_name(name, where)
-    data = _mapping(value, where, ("location", "iam", "tags", "mode"))
+    data = _mapping(value, where, ("location", "iam", "tags", "mode", "manifests"))
     location = _location(data.get("location"), f"{where}.location")
     mode = data.get("mode", "standard")
     if mode not in ("standard", "remote", "virtual"):
@@ -628,7 +977,25 @@ def _repository(name: str, value: object, where: str) -> Repository:
         policy=_policy(data.get("iam") or [], f"{where}.iam"),
         tags=tags,
         mode=mode,
+        manifests=_manifests(data.get("manifests") or {}, tags, f"{where}.manifests"),
     )
+
+
+def _manifests(value: object, tags: list[str], where: str) -> dict[str, Manifest]:
+    out = {}
+    for tag, spec in _mapping(value, where, None).items():
+        if tag not in tags:
+            raise WorldError(f"{where}.{tag}: not one of the repository's tags")
+        data = _mapping(spec or {}, f"{where}.{tag}", ("media_type", "size_bytes"))
+        default = Manifest()
+        media_type = data.get("media_type", default.media_type)
+        size = data.get("size_bytes", default.size_bytes)
+        if not isinstance(media_type, str) or not _MEDIA_TYPE_RE.fullmatch(media_type):
+            raise WorldError(f"{where}.{tag}.media_type: not a media type: {media_type!r}")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise WorldError(f"{where}.{tag}.size_bytes: expected bytes, got {size!r}")
+        out[str(tag)] = Manifest(media_type=media_type, size_bytes=size)
+    return out
 
 
 def _topic(name: str, value: object, where: str) -> Topic:
@@ -749,9 +1116,22 @@ def _project_dict(project: Project) -> dict[str, Any]:
                         "service_account": p.service_account,
                         "oauth_scopes": list(p.oauth_scopes),
                         "nodes": list(p.nodes),
+                        **(
+                            {"private_nodes": p.private_nodes}
+                            if p.private_nodes is not None
+                            else {}
+                        ),
+                        **(
+                            {"image_type": p.image_type} if p.image_type != "COS_CONTAINERD" else {}
+                        ),
+                        **({"image_streaming": True} if p.image_streaming else {}),
                     }
                     for p in c.node_pools.values()
                 },
+                **({"private_nodes": True} if c.private_nodes else {}),
+                **({"network": c.network} if c.network != "default" else {}),
+                **({"subnetwork": c.subnetwork} if c.subnetwork != "default" else {}),
+                **({"autopilot": True} if c.autopilot else {}),
             }
             for name, c in project.clusters.items()
         }
@@ -767,7 +1147,25 @@ def _project_dict(project: Project) -> dict[str, Any]:
                 "iam": _policy_out(r.policy, True),
                 "tags": list(r.tags),
                 **({"mode": r.mode} if r.mode != "standard" else {}),
+                **(
+                    {
+                        "manifests": {
+                            t: {"media_type": m.media_type, "size_bytes": m.size_bytes}
+                            for t, m in r.manifests.items()
+                        }
+                    }
+                    if r.manifests
+                    else {}
+                ),
             }
             for n, r in project.repositories.items()
         }
+    for key, items in (
+        ("subnetworks", project.subnetworks),
+        ("routers", project.routers),
+        ("firewalls", project.firewalls),
+        ("routes", project.routes),
+    ):
+        if items:
+            out[key] = {n: item.to_dict() for n, item in items.items()}
     return out

@@ -1,0 +1,378 @@
+"""Network: the path from the failing pool's nodes to the registry, as GKE and Compute state it.
+
+A pull that times out, or whose DNS lookup fails, says nothing of why; the live configuration
+does. For a failure the text puts on the network path (`dial tcp …: i/o timeout`, `lookup …:
+server misbehaving`, `no route to host`, not a TLS or certificate error), this check reads:
+
+- whether the pool's nodes are private (GKE `clusters.get`: the pool's
+  `networkConfig.enablePrivateNodes`, else the cluster's `networkConfig.defaultEnablePrivateNodes`
+  or `privateClusterConfig.enablePrivateNodes`) and their subnetwork (`networkConfig.subnetwork`,
+  in the host project for a Shared VPC):
+  https://cloud.google.com/kubernetes-engine/docs/reference/rest/v1/projects.locations.clusters#Cluster
+- Private Google Access on that subnetwork (Compute `subnetworks.get`, `privateIpGoogleAccess`):
+  https://cloud.google.com/compute/docs/reference/rest/v1/subnetworks/get
+- Cloud NAT on the region's Cloud Routers of that network (Compute `routers.list`, `nats[]`:
+  `sourceSubnetworkIpRangesToNat` is ALL_SUBNETWORKS_ALL_IP_RANGES,
+  ALL_SUBNETWORKS_ALL_PRIMARY_IP_RANGES, or LIST_OF_SUBNETWORKS naming the subnetwork in
+  `subnetworks[].name`): https://cloud.google.com/compute/docs/reference/rest/v1/routers/list
+- EGRESS firewall rules denying tcp:443 (Compute `firewalls.list`: `direction`, `priority`,
+  `denied`/`allowed`, `destinationRanges`, `targetTags`, `targetServiceAccounts`, `disabled`;
+  the lowest priority number wins, and a deny wins over an allow of the same priority):
+  https://cloud.google.com/compute/docs/reference/rest/v1/firewalls/list,
+  https://cloud.google.com/firewall/docs/firewalls#priority_order_for_firewall_rules
+- for an address of `restricted.googleapis.com` (199.36.153.4/30) or `private.googleapis.com`
+  (199.36.153.8/30), the route that takes it (Compute `routes.list`, `destRange`,
+  `nextHopGateway` the default internet gateway):
+  https://cloud.google.com/vpc/docs/configure-private-google-access#config-routing
+
+Private nodes reach Google's registries through Private Google Access, or through a Cloud NAT
+gateway that serves their subnetwork (Google enables Private Google Access for the subnetwork
+ranges a Public NAT gateway serves:
+https://cloud.google.com/nat/docs/nat-product-interactions); registries outside Google only
+through Cloud NAT (https://cloud.google.com/kubernetes-engine/docs/how-to/private-clusters,
+https://cloud.google.com/vpc/docs/private-google-access). gcpdiag's lint rule
+`gke/ERR/2022_002` (private clusters without Private Google Access or Cloud NAT) and its
+`gke/image-pull` runbook check the same; this check names the missing piece and its fix. A
+denied read is "cannot tell" for that piece. The cause stays `network`: no grant can fix it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import TYPE_CHECKING
+
+from pullfix.checks.base import Check, Finding, Read
+from pullfix.core.causes import Cause
+from pullfix.core.classify import Diagnosis
+from pullfix.core.judge import Evidence, NetworkFailure, NetworkPath
+from pullfix.core.model import AccessDenied, FirewallRule, NetworkGap, RouteInfo
+from pullfix.core.registry import RegistryFamily
+
+if TYPE_CHECKING:
+    from pullfix.engine.evidence import EvidenceCollector
+
+__all__ = ["CHECK", "READS", "VIP_RANGES", "gaps", "network_failure"]
+
+_COMPUTE = "compute.googleapis.com"
+READS = (
+    Read(
+        "cluster_network",
+        "cluster_network",
+        "container.googleapis.com",
+        "network,subnetwork,networkConfig(network,subnetwork,defaultEnablePrivateNodes),"
+        "privateClusterConfig/enablePrivateNodes,nodePools(name,networkConfig/enablePrivateNodes)",
+        ("container.clusters.get",),
+        60.0,
+    ),
+    Read(
+        "subnetwork",
+        "subnetwork",
+        _COMPUTE,
+        "name,privateIpGoogleAccess",
+        ("compute.subnetworks.get",),
+        60.0,
+    ),
+    Read(
+        "router_nats",
+        "router_nats",
+        _COMPUTE,
+        "items(name,network,nats(name,sourceSubnetworkIpRangesToNat,subnetworks/name))",
+        ("compute.routers.list",),
+        60.0,
+    ),
+    Read(
+        "egress_firewalls",
+        "egress_firewalls",
+        _COMPUTE,
+        "items(name,network,direction,priority,allowed,denied,destinationRanges,targetTags,"
+        "targetServiceAccounts,disabled)",
+        ("compute.firewalls.list",),
+        60.0,
+    ),
+    Read(
+        "routes",
+        "routes",
+        _COMPUTE,
+        "items(name,network,destRange,nextHopGateway,tags)",
+        ("compute.routes.list",),
+        60.0,
+    ),
+)
+
+# The virtual IPs of Private Google Access's special domains
+# (https://cloud.google.com/vpc/docs/configure-private-google-access#domain-options).
+VIP_RANGES = {
+    "restricted.googleapis.com": ipaddress.ip_network("199.36.153.4/30"),
+    "private.googleapis.com": ipaddress.ip_network("199.36.153.8/30"),
+}
+# Wordings of a connection or lookup that did not get through (the path), as opposed to a
+# TLS or certificate error (which a path with a proxy on it gives, or a clock).
+_PATH_WORDS = (
+    "i/o timeout",
+    "dial tcp",
+    "no such host",
+    "server misbehaving",
+    "connection refused",
+    "connection reset by peer",
+    "no route to host",
+    "network is unreachable",
+    "context deadline exceeded",
+    "code = deadlineexceeded",
+    "client.timeout exceeded",
+    "tls handshake timeout",
+)
+_DIALLED_RE = re.compile(r"dial tcp (\d{1,3}(?:\.\d{1,3}){3}):443\b")
+
+
+def network_failure(offline: Diagnosis, message: str) -> NetworkFailure | None:
+    """What a `network` failure's text names of the path (None: not a path failure). The
+    message is only matched, never trusted: an address it names is checked against
+    Google's configuration, and enters no command."""
+    if offline.cause is not Cause.NETWORK:
+        return None
+    words = (offline.words or "").lower()
+    if not any(word in words for word in _PATH_WORDS):
+        return None
+    address = None
+    found = _DIALLED_RE.findall(message[-4096:])
+    if found:
+        try:
+            address = str(ipaddress.IPv4Address(found[-1]))
+        except ValueError:
+            address = None
+    vip = address is not None and _vip(address) is not None
+    return NetworkFailure(google=offline.family is RegistryFamily.GOOGLE or vip, address=address)
+
+
+def _vip(address: str) -> str | None:
+    ip = ipaddress.IPv4Address(address)
+    return next((name for name, net in VIP_RANGES.items() if ip in net), None)
+
+
+def wants(evidence: Evidence) -> bool:
+    return (
+        evidence.network_failure is not None
+        and evidence.network is None
+        and evidence.unverified is None
+        and evidence.cluster is not None
+        and evidence.pool is not None
+    )
+
+
+def gather(collector: EvidenceCollector, evidence: Evidence) -> None:
+    """The pool's network path, each read that is refused written down as unread."""
+    cluster, failure = evidence.cluster, evidence.network_failure
+    assert cluster is not None and failure is not None
+    apis = collector.apis
+    path = evidence.network = NetworkPath()
+    try:
+        path.cluster = apis.cluster_network(cluster.project, cluster.location, cluster.name)
+    except AccessDenied as exc:
+        path.unread.append(f"the cluster's network: {exc}")
+    where = path.cluster
+    if where is None:
+        return
+    project, region = where.network_project, where.region
+    try:
+        path.firewalls = apis.egress_firewalls(project)
+    except AccessDenied as exc:
+        path.unread.append(f"the network's firewall rules: {exc}")
+    assert evidence.pool is not None
+    if evidence.pool.name not in where.private_pools:
+        return  # nodes with external addresses: no NAT, Private Google Access or VIP route
+    try:
+        path.subnet = apis.subnetwork(project, region, where.subnetwork_name)
+    except AccessDenied as exc:
+        path.unread.append(f"subnetwork {where.subnetwork_name}: {exc}")
+    try:
+        path.nats = apis.router_nats(project, region)
+    except AccessDenied as exc:
+        path.unread.append(f"the Cloud Routers of {region}: {exc}")
+    if failure.address is not None and _vip(failure.address) is not None:
+        try:
+            path.routes = apis.routes(project)
+        except AccessDenied as exc:
+            path.unread.append(f"the network's routes: {exc}")
+
+
+def _contains(cidr: str, address: str | None) -> bool:
+    """Whether the range holds `address`; without one, whether it holds every address."""
+    try:
+        net = ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        return False
+    if address is None:
+        return net.prefixlen == 0 and net.version == 4
+    return ipaddress.IPv4Address(address) in net
+
+
+def _blocking(
+    rules: tuple[FirewallRule, ...], network: str, address: str | None
+) -> FirewallRule | None:
+    """The EGRESS rule that decides tcp:443 to `address` for every node, when it denies."""
+    applicable = [
+        r
+        for r in rules
+        if r.network == network
+        and not r.disabled
+        and not r.targeted
+        and r.covers_443
+        and any(_contains(cidr, address) for cidr in r.destination_ranges or ("0.0.0.0/0",))
+    ]
+    # The lowest priority number wins; at equal priority a deny wins over an allow.
+    applicable.sort(key=lambda r: (r.priority, not r.deny))
+    first = applicable[0] if applicable else None
+    return first if first is not None and first.deny else None
+
+
+def _route_for(routes: tuple[RouteInfo, ...], network: str, address: str) -> RouteInfo | None:
+    """The most specific route of the network for every node that holds `address`."""
+    matching = [
+        r
+        for r in routes
+        if r.network == network and not r.targeted and _contains(r.dest_range, address)
+    ]
+    return max(
+        matching,
+        key=lambda r: ipaddress.ip_network(r.dest_range, strict=False).prefixlen,
+        default=None,
+    )
+
+
+def gaps(evidence: Evidence) -> tuple[NetworkGap, ...]:
+    """The pieces missing from the pool's path to its registry, as Google's APIs state it
+    (pure: none where a read was refused)."""
+    path, failure, pool = evidence.network, evidence.network_failure, evidence.pool
+    if path is None or path.cluster is None or failure is None or pool is None:
+        return ()
+    where = path.cluster
+
+    def gap(kind: str, detail: str = "", priority: int = 0, router: str = "") -> NetworkGap:
+        return NetworkGap(
+            kind,
+            project=where.network_project,
+            region=where.region,
+            network=where.network_name,
+            subnetwork=where.subnetwork_name,
+            detail=detail,
+            priority=priority,
+            router=router,
+        )
+
+    found: list[NetworkGap] = []
+    if path.firewalls is not None:
+        deny = _blocking(path.firewalls, where.network_name, failure.address)
+        if deny is not None:
+            found.append(
+                gap(
+                    "egress_firewall",
+                    detail=deny.name,
+                    priority=deny.priority,
+                )
+            )
+    if pool.name not in where.private_pools:
+        return tuple(found)
+    nats = path.nats
+    nat = (
+        next(
+            (
+                n
+                for n in nats
+                if n.network == where.network_name and n.covers(where.subnetwork_name)
+            ),
+            None,
+        )
+        if nats is not None
+        else None
+    )
+    router = next((n.router for n in nats or () if n.network == where.network_name), "")
+    vip = _vip(failure.address) if failure.address is not None else None
+    pga = path.subnet.private_google_access if path.subnet is not None else None
+    if vip is not None:
+        # The VIPs are reached through Private Google Access only, over a route to them.
+        if pga is False:
+            found.append(gap("private_google_access", detail=vip))
+        if path.routes is not None and failure.address is not None:
+            route = _route_for(path.routes, where.network_name, failure.address)
+            if route is None or not route.internet_gateway:
+                found.append(gap("vip_route", detail=str(VIP_RANGES[vip])))
+    elif failure.google:
+        if pga is False and nats is not None and nat is None:
+            found.append(gap("private_google_access", router=router))
+    elif nats is not None and nat is None:
+        found.append(gap("cloud_nat", router=router))
+    return tuple(found)
+
+
+def _describe(gap: NetworkGap) -> str:
+    subnet = f"subnetwork {gap.subnetwork} ({gap.project}, {gap.region})"
+    if gap.kind == "egress_firewall":
+        return (
+            f"firewall rule {gap.detail} (priority {gap.priority}) denies egress tcp:443 from "
+            f"every node of network {gap.network} to the registry"
+        )
+    if gap.kind == "private_google_access" and gap.detail:
+        return (
+            f"the nodes are private and {subnet} has Private Google Access off: "
+            f"{gap.detail} is reached through it only"
+        )
+    if gap.kind == "private_google_access":
+        return (
+            f"the nodes are private, {subnet} has Private Google Access off and no Cloud NAT "
+            "gateway serves it: the nodes have no path to Google's registries"
+        )
+    if gap.kind == "vip_route":
+        return (
+            f"network {gap.network} has no route for {gap.detail} to the default internet "
+            "gateway: the nodes cannot reach the address the registry's name resolved to"
+        )
+    return (
+        f"the nodes are private and no Cloud NAT gateway serves {subnet}: they have no path "
+        "to registries outside Google"
+    )
+
+
+def judge(offline: Diagnosis, evidence: Evidence) -> Finding | None:
+    path = evidence.network
+    if offline.cause is not Cause.NETWORK or path is None:
+        return None
+    unread = tuple(f"pullfix cannot tell, it may not read {what}" for what in path.unread)
+    found = gaps(evidence)
+    if found:
+        return Finding(Cause.NETWORK, (*map(_describe, found), *unread))
+    where = path.cluster
+    if where is None:
+        return Finding(Cause.NETWORK, unread) if unread else None
+    assert evidence.pool is not None
+    if unread:
+        return Finding(Cause.NETWORK, unread)
+    if evidence.pool.name not in where.private_pools:
+        read = "the nodes have external addresses and no egress firewall rule denies tcp:443"
+    else:
+        read = (
+            f"the nodes are private, and subnetwork {where.subnetwork_name}'s path is in place "
+            "(Private Google Access or Cloud NAT, routes, egress firewall rules)"
+        )
+    return Finding(
+        Cause.NETWORK,
+        (f"{read}: look at DNS, a proxy, or the registry's availability",),
+    )
+
+
+CHECK = Check(
+    name="network",
+    reads=READS,
+    causes=frozenset({Cause.NETWORK}),
+    judge=judge,
+    gather=gather,
+    wants=wants,
+    summary=(
+        "the failing pool's path to the registry: private nodes, Private Google Access, "
+        "Cloud NAT, egress firewall rules, routes to Google's VIPs"
+    ),
+    advice=(
+        "enable Private Google Access on the nodes' subnetwork, add a Cloud NAT gateway for "
+        "it, or allow egress tcp:443 (no grant can fix a network path)"
+    ),
+)
