@@ -130,14 +130,42 @@ def test_function_module_imports_no_google_client() -> None:
     assert done.stdout.strip() == "[]"
 
 
+# The first event of each path: a registry outside Google (the cluster and the node's
+# instance read); an Artifact Registry refusal whose every check reads (the cluster, the
+# instance, the project, the service account, the tag, the Policy Troubleshooter), ending in
+# a ticket; the same refusal where auto_grant allows the grant (the IAM read-modify-write).
+_ALL_CHECKS = (
+    "cloudresourcemanager.projects.get",
+    "iam.projects.serviceAccounts.get",
+    "artifactregistry.projects.locations.repositories.packages.tags.get",
+    "policytroubleshooter.iam.troubleshoot",
+)
+_REFUSED = ("us-central1-docker.pkg.dev/shop-prod/apps/api:2.0", "403 Forbidden")
+FIRST_EVENTS: dict[str, tuple[tuple[str, str], str, tuple[str, ...]]] = {
+    "offline": (("quay.io/team/app:1", "dial tcp 1.2.3.4:443: i/o timeout"), "", ()),
+    "full-evidence": (_REFUSED, "", _ALL_CHECKS),
+    "grant": (
+        _REFUSED,
+        "auto_grant: {repositories: ['projects/shop-*/locations/*/repositories/*']}\n",
+        (
+            *_ALL_CHECKS,
+            "artifactregistry.projects.locations.repositories.getIamPolicy",
+            "artifactregistry.projects.locations.repositories.setIamPolicy",
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("path", list(FIRST_EVENTS))
 def test_a_first_event_as_deployed_loads_no_generated_client_api_core_or_grpc(
-    tmp_path: Path,
+    tmp_path: Path, path: str
 ) -> None:
     # The cold start: the first event with the Firestore ledger and the outcomes topic (as
-    # Terraform deploys it) claims, publishes and stores over JSON alone. Python's import
-    # trace (PYTHONPROFILEIMPORTTIME) of the real function process names every module.
+    # Terraform deploys it) claims, reads, publishes and stores over JSON alone. Python's
+    # import trace (PYTHONPROFILEIMPORTTIME) of the real function process names every module.
+    (image, detail), config, reads = FIRST_EVENTS[path]
     (tmp_path / "config.yaml").write_text(
-        "max_event_age: 3650d\nledger: {firestore: {project: shop-prod}}\n"
+        "max_event_age: 3650d\nledger: {firestore: {project: shop-prod}}\n" + config
     )
     log = tmp_path / "function.log"
     entry = log_entry(
@@ -147,7 +175,7 @@ def test_a_first_event_as_deployed_loads_no_generated_client_api_core_or_grpc(
         namespace="web",
         pod="web-1",
         node="gke-checkout-default-pool-1a2b3c4d-x7k9",
-        message=pull_message("quay.io/team/app:1", "dial tcp 1.2.3.4:443: i/o timeout"),
+        message=pull_message(image, detail),
         timestamp=format_timestamp(datetime.now(UTC)),
     )
     with (
@@ -169,6 +197,9 @@ def test_a_first_event_as_deployed_loads_no_generated_client_api_core_or_grpc(
         requests = sandbox.stats()["requests"]
     assert requests["firestore.projects.databases.documents.commit"] >= 1
     assert requests["pubsub.projects.topics.publish"] == 1
+    assert requests["container.projects.locations.clusters.get"] >= 1
+    assert requests["compute.instances.get"] >= 1
+    assert all(requests.get(read, 0) >= 1 for read in reads), requests
     modules = {
         line.rsplit("|", 1)[1].strip()
         for line in log.read_text().splitlines()

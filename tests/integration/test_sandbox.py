@@ -16,8 +16,10 @@ from google.api_core import exceptions
 from google.cloud.firestore_v1.types import common, document, firestore, write
 
 from pullfix.core.access import verdict_from_troubleshooter
+from pullfix.core.model import DOWNLOAD_PERMISSION, AccountInfo
 from pullfix.dev.sandbox import Sandbox
 from pullfix.dev.sandbox.world import world_from_dict
+from pullfix.gcp.adapter import GoogleAdapter
 from pullfix.gcp.clients import GoogleClients
 from tests.receivers import receiver
 
@@ -273,6 +275,43 @@ def test_service_accounts(clients: GoogleClients) -> None:
         clients.iam_admin.get_service_account(
             name="projects/-/serviceAccounts/deleted@shop-prod.iam.gserviceaccount.com"
         )
+
+
+def test_iam_admin_over_rest_answers_as_over_grpc(sandbox: Sandbox, clients: GoogleClients) -> None:
+    # pullfix reads IAM admin over REST (the strict sandbox checks each answer against the
+    # iam v1 discovery document); the generated client's gRPC answers are the same accounts.
+    world = {
+        "projects": {
+            "pull-one": {
+                "number": 5,
+                "service_accounts": {"off@pull-one.iam.gserviceaccount.com": {"disabled": True}},
+                "custom_roles": {"puller": {"permissions": [DOWNLOAD_PERMISSION]}},
+            }
+        }
+    }
+    control(sandbox, "world", "PUT", world)
+    adapter = GoogleAdapter(clients)
+    assert adapter.service_account("off@pull-one.iam.gserviceaccount.com") == AccountInfo(
+        email="off@pull-one.iam.gserviceaccount.com", exists=True, disabled=True
+    )
+    assert adapter.service_account("5-compute@developer.gserviceaccount.com").disabled is False
+    assert adapter.service_account("gone@pull-one.iam.gserviceaccount.com").exists is False
+    assert DOWNLOAD_PERMISSION in adapter.role_permissions("roles/artifactregistry.reader")
+    assert adapter.role_permissions("projects/pull-one/roles/puller") == frozenset(
+        {DOWNLOAD_PERMISSION}
+    )
+    grpc_answer = clients.iam_admin.get_service_account(
+        name="projects/-/serviceAccounts/off@pull-one.iam.gserviceaccount.com"
+    )
+    assert (grpc_answer.email, grpc_answer.disabled) == (
+        "off@pull-one.iam.gserviceaccount.com",
+        True,
+    )
+    assert control(sandbox, "stats")["requests"] == {
+        "iam.projects.serviceAccounts.get": 4,
+        "iam.roles.get": 1,
+        "iam.projects.roles.get": 1,
+    }
 
 
 # -- policytroubleshooter v3 ---------------------------------------------------------------

@@ -242,7 +242,8 @@ class Binding:
 
 @dataclass(frozen=True)
 class PolicyView:
-    """An IAM policy as read at version 3, with the client's own object kept for writing."""
+    """An IAM policy as read at version 3, with the adapter's own copy (Google's `Policy`
+    JSON) kept for writing."""
 
     bindings: tuple[Binding, ...]
     etag: bytes

@@ -1,4 +1,6 @@
-"""The Google adapter: `pullfix.core.model.GoogleApis` on the official client libraries.
+"""The Google adapter: `pullfix.core.model.GoogleApis` on Google's REST APIs (JSON, over
+google-auth's authorized session: `pullfix.gcp.clients.RestClient`), so that no event loads
+a generated client or grpc.
 
 Every call has a short timeout and a bounded retry; what still fails transiently becomes
 `TransientError` (Pub/Sub redelivers), what pullfix may not do becomes `AccessDenied`.
@@ -7,6 +9,9 @@ Cluster, project and service-account lookups are cached per instance for a short
 
 from __future__ import annotations
 
+import base64
+import copy
+import functools
 import json
 import random
 import threading
@@ -169,24 +174,30 @@ def _auth_transient(exc: BaseException) -> bool:
     return isinstance(exc, auth_exceptions.TransportError) or bool(getattr(exc, "retryable", False))
 
 
-def _policy_view(policy: Any) -> PolicyView:
-    bindings = tuple(
-        Binding(
-            role=b.role,
-            members=frozenset(b.members),
-            condition=(
-                f"{b.condition.title or 'untitled'}: {b.condition.expression}"
-                if b.HasField("condition") and b.condition.expression
-                else None
-            ),
+def _policy_view(policy: dict[str, Any]) -> PolicyView:
+    """An IAM `Policy` as Google's JSON has it (https://cloud.google.com/iam/docs/reference/
+    rest/v1/Policy): `bindings` of a `role`, its `members` and an optional `condition` (an
+    `Expr`), and the `etag` (bytes, base64 in JSON)."""
+    bindings = []
+    for b in policy.get("bindings") or ():
+        condition = b.get("condition") or {}
+        bindings.append(
+            Binding(
+                role=str(b.get("role", "")),
+                members=frozenset(b.get("members") or ()),
+                condition=(
+                    f"{condition.get('title') or 'untitled'}: {condition['expression']}"
+                    if condition.get("expression")
+                    else None
+                ),
+            )
         )
-        for b in policy.bindings
-    )
-    return PolicyView(bindings=bindings, etag=bytes(policy.etag), raw=policy)
+    etag = base64.b64decode(str(policy.get("etag") or ""))
+    return PolicyView(bindings=tuple(bindings), etag=etag, raw=policy)
 
 
 class GoogleAdapter:
-    """GoogleApis over the official clients (production, or the sandbox)."""
+    """GoogleApis over Google's REST APIs (production, or the sandbox)."""
 
     def __init__(
         self, clients: GoogleClients, *, cache_ttl: float = 60.0, timeout: float = CALL_TIMEOUT
@@ -313,17 +324,26 @@ class GoogleAdapter:
         return self._existence.get(("mode", repository), lambda: self._load_mode(repository))
 
     def _load_mode(self, repository: str) -> str | None:
+        """Artifact Registry `repositories.get`: `GET https://artifactregistry.googleapis.com/
+        v1/{name=projects/*/locations/*/repositories/*}`, the `Repository`'s `mode`
+        (https://cloud.google.com/artifact-registry/docs/reference/rest/v1/
+        projects.locations.repositories/get); unset or MODE_UNSPECIFIED is a standard one."""
         try:
             got = guard(
                 f"reading {repository}",
-                lambda: self.retry(self.clients.artifact_registry.get_repository)(
-                    name=repository, timeout=self.timeout, retry=None
+                lambda: self.retry(self.clients.rest.get)(
+                    "artifactregistry",
+                    "/v1/projects/{}/locations/{}/repositories/{}",
+                    *repository.split("/")[1::2],
+                    fields="name,mode",
+                    timeout=self.timeout,
                 ),
                 PERMISSIONS["repository_exists"],
             )
         except NotFound:
             return None
-        return type(got).Mode(got.mode).name if got.mode else "STANDARD_REPOSITORY"
+        mode = str(got.get("mode") or "")
+        return mode if mode and mode != "MODE_UNSPECIFIED" else "STANDARD_REPOSITORY"
 
     def troubleshoot(self, email: str, repository: str) -> AccessVerdict:
         return self._verdicts.get(
@@ -376,14 +396,21 @@ class GoogleAdapter:
         return tuple(chain)
 
     def _load_folder_parent(self, folder: str) -> str:
+        """Resource Manager v3 `folders.get`: `GET https://cloudresourcemanager.googleapis.com/
+        v3/{name=folders/*}`, the `Folder`'s `parent` (https://cloud.google.com/
+        resource-manager/reference/rest/v3/folders/get)."""
         got = guard(
             f"reading {folder}",
-            lambda: self.retry(self.clients.folders.get_folder)(
-                name=folder, timeout=self.timeout, retry=None
+            lambda: self.retry(self.clients.rest.get)(
+                "cloudresourcemanager",
+                "/v3/folders/{}",
+                folder.split("/", 1)[1],
+                fields="parent",
+                timeout=self.timeout,
             ),
             PERMISSIONS["ancestry"],
         )
-        return str(got.parent)
+        return str(got.get("parent") or "")
 
     def resource_policy(self, resource: str) -> PolicyView:
         return self._resource_policies.get(
@@ -394,31 +421,49 @@ class GoogleAdapter:
         return self._roles.get(role, lambda: self._load_role(role))
 
     def _load_role(self, role: str) -> frozenset[str]:
+        """IAM `roles.get`, `projects.roles.get` or `organizations.roles.get` by the role's
+        name: `GET https://iam.googleapis.com/v1/{name=roles/*}` (and `projects/*/roles/*`,
+        `organizations/*/roles/*`; https://cloud.google.com/iam/docs/reference/rest/v1/
+        roles/get), the `Role`'s `includedPermissions`."""
+        parts = role.split("/")  # roles/R, projects/P/roles/R, organizations/O/roles/R
+        template = "/v1/" + "/".join("{}" if i % 2 else part for i, part in enumerate(parts))
         got = guard(
             f"reading role {role}",
-            lambda: self.retry(self.clients.iam_admin.get_role)(
-                request={"name": role}, timeout=self.timeout, retry=None
+            lambda: self.retry(self.clients.rest.get)(
+                "iam",
+                template,
+                *parts[1::2],
+                fields="includedPermissions",
+                timeout=self.timeout,
             ),
             PERMISSIONS["role_permissions"],
         )
-        return frozenset(got.included_permissions)
+        return frozenset(got.get("includedPermissions") or ())
 
     def service_account(self, email: str) -> AccountInfo:
         return self._accounts.get(email, lambda: self._load_account(email))
 
     def _load_account(self, email: str) -> AccountInfo:
+        """IAM `projects.serviceAccounts.get`: `GET https://iam.googleapis.com/v1/
+        {name=projects/*/serviceAccounts/*}`, the project `-` (the account's own, whichever it
+        is), the `ServiceAccount`'s `email` and `disabled` (https://cloud.google.com/iam/docs/
+        reference/rest/v1/projects.serviceAccounts/get)."""
         name = f"projects/-/serviceAccounts/{email}"
         try:
             account = guard(
                 f"reading {name}",
-                lambda: self.retry(self.clients.iam_admin.get_service_account)(
-                    name=name, timeout=self.timeout, retry=None
+                lambda: self.retry(self.clients.rest.get)(
+                    "iam",
+                    "/v1/projects/-/serviceAccounts/{}",
+                    email,
+                    fields="email,disabled",
+                    timeout=self.timeout,
                 ),
                 PERMISSIONS["service_account"],
             )
         except NotFound:
             return AccountInfo(email=email, exists=False)
-        return AccountInfo(email=email, exists=True, disabled=bool(account.disabled))
+        return AccountInfo(email=email, exists=True, disabled=bool(account.get("disabled")))
 
     def _exists(self, name: str, read: Callable[[], Any], needs: tuple[str, ...]) -> bool:
         return self._existence.get(name, lambda: self._read_exists(name, read, needs))
@@ -458,30 +503,61 @@ class GoogleAdapter:
     def repository_policy(self, repository: str) -> PolicyView:
         return _policy_view(self._read_policy(repository))
 
-    def _client_for(self, resource: str) -> tuple[Any, tuple[str, ...]]:
+    @staticmethod
+    def _policy_path(resource: str) -> tuple[str, str, tuple[str, ...]]:
+        """The API holding `resource`'s IAM policy, the resource's REST path (its `{}` filled
+        with the resource name's ids), and the permissions of reading the policy."""
         if "/repositories/" in resource:
-            return self.clients.artifact_registry, PERMISSIONS["repository_policy"]
+            template = "/v1/projects/{}/locations/{}/repositories/{}"
+            return "artifactregistry", template, PERMISSIONS["repository_policy"]
         if resource.startswith("folders/"):
-            return self.clients.folders, PERMISSIONS["folder_policy"]
+            return "cloudresourcemanager", "/v3/folders/{}", PERMISSIONS["folder_policy"]
         if resource.startswith("organizations/"):
-            return self.clients.organizations, PERMISSIONS["organization_policy"]
-        return self.clients.projects, PERMISSIONS["project_policy"]
+            template = "/v3/organizations/{}"
+            return "cloudresourcemanager", template, PERMISSIONS["organization_policy"]
+        return "cloudresourcemanager", "/v3/projects/{}", PERMISSIONS["project_policy"]
 
-    def _read_policy(self, resource: str) -> Any:
-        # requestedPolicyVersion 3: "Requests for policies with any conditional role bindings
-        # must specify version 3"; read at 1, a conditional binding comes back as a role
-        # suffixed `_withcond_…` without its condition ("Policy versions",
-        # https://cloud.google.com/iam/docs/policies#versions; GetPolicyOptions).
-        client, needs = self._client_for(resource)
-        return guard(
-            f"reading the IAM policy of {resource}",
-            lambda: self.retry(client.get_iam_policy)(
-                request={"resource": resource, "options": {"requested_policy_version": 3}},
-                timeout=self.timeout,
-                retry=None,
-            ),
-            needs,
-        )
+    def _read_policy(self, resource: str) -> dict[str, Any]:
+        """The resource's IAM policy (Google's `Policy` JSON), read at version 3.
+
+        requestedPolicyVersion 3: "Requests for policies with any conditional role bindings
+        must specify version 3"; read at 1, a conditional binding comes back as a role
+        suffixed `_withcond_…` without its condition ("Policy versions",
+        https://cloud.google.com/iam/docs/policies#versions; GetPolicyOptions). Artifact
+        Registry's `repositories.getIamPolicy` is `GET .../v1/{resource=projects/*/locations/*/
+        repositories/*}:getIamPolicy` with `options.requestedPolicyVersion` in the query
+        (https://cloud.google.com/artifact-registry/docs/reference/rest/v1/
+        projects.locations.repositories/getIamPolicy); Resource Manager v3's (projects,
+        folders, organizations) is `POST .../v3/{resource=projects/*}:getIamPolicy` with
+        `{"options": {"requestedPolicyVersion": 3}}` as its body (https://cloud.google.com/
+        resource-manager/reference/rest/v3/projects/getIamPolicy)."""
+        api, template, needs = self._policy_path(resource)
+        parts = resource.split("/")[1::2]
+        path = template + ":getIamPolicy"
+        if api == "artifactregistry":
+
+            def read() -> dict[str, Any]:
+                return self.retry(self.clients.rest.get)(
+                    api,
+                    path,
+                    *parts,
+                    fields=None,
+                    timeout=self.timeout,
+                    params={"options.requestedPolicyVersion": "3"},
+                )
+
+        else:
+
+            def read() -> dict[str, Any]:
+                return self.retry(self.clients.rest.post)(
+                    api,
+                    path,
+                    *parts,
+                    body={"options": {"requestedPolicyVersion": 3}},
+                    timeout=self.timeout,
+                )
+
+        return guard(f"reading the IAM policy of {resource}", read, needs)
 
     def add_member(
         self,
@@ -497,21 +573,26 @@ class GoogleAdapter:
         conditional binding is a binding of its own", https://cloud.google.com/iam/docs/
         conditions-overview); a member already bound unconditionally needs nothing."""
 
-        def change(policy: Any) -> bool:
+        def change(policy: dict[str, Any]) -> bool:
             plain = _binding(policy, role, None)
-            if plain is not None and member in plain.members:
+            if plain is not None and member in plain.get("members", ()):
                 return False
             title = condition.title if condition is not None else None
             target = plain if condition is None else _binding(policy, role, title)
-            if target is not None and member in target.members:
+            if target is not None and member in target.get("members", ()):
                 return False
             if target is None:
-                target = policy.bindings.add(role=role)
+                target = {"role": role, "members": []}
                 if condition is not None:
-                    target.condition.title = condition.title
-                    target.condition.expression = condition.expression
-                    target.condition.description = condition.description
-            target.members.append(member)
+                    # Google's `Expr` (proto3 JSON: an empty description is no field).
+                    target["condition"] = {
+                        "title": condition.title,
+                        "expression": condition.expression,
+                    }
+                    if condition.description:
+                        target["condition"]["description"] = condition.description
+                policy.setdefault("bindings", []).append(target)
+            target.setdefault("members", []).append(member)
             return True
 
         return self._rewrite(resource, change, first)
@@ -523,27 +604,39 @@ class GoogleAdapter:
         whose condition has `condition_title`); a binding left empty goes. Every other
         member, binding and condition is written back as read (version 3, with the etag)."""
 
-        def change(policy: Any) -> bool:
+        def change(policy: dict[str, Any]) -> bool:
             target = _binding(policy, role, condition_title)
-            if target is None or member not in target.members:
+            if target is None or member not in target.get("members", ()):
                 return False
-            target.members.remove(member)
-            if not target.members:
-                policy.bindings.remove(target)
+            target["members"].remove(member)
+            if not target["members"]:
+                policy["bindings"] = [b for b in policy["bindings"] if b is not target]
             return True
 
         return self._rewrite(resource, change)
 
     def _rewrite(
-        self, resource: str, change: Callable[[Any], bool], first: PolicyView | None = None
+        self,
+        resource: str,
+        change: Callable[[dict[str, Any]], bool],
+        first: PolicyView | None = None,
     ) -> GrantResult:
         """One IAM read-modify-write: `change` edits the policy read at version 3 (False:
         nothing to write); it is written with the etag it was read with, and on 409 ABORTED
-        ("concurrent policy changes") read and changed again."""
-        client, _ = self._client_for(resource)
+        ("concurrent policy changes") read and changed again.
+
+        The write is `setIamPolicy` with `{"policy": ...}` as its body on the resource's REST
+        path (`POST .../v1/{resource=projects/*/locations/*/repositories/*}:setIamPolicy`,
+        https://cloud.google.com/artifact-registry/docs/reference/rest/v1/
+        projects.locations.repositories/setIamPolicy; `POST .../v3/{resource=projects/*}:
+        setIamPolicy`, https://cloud.google.com/resource-manager/reference/rest/v3/projects/
+        setIamPolicy); without an `updateMask`, only `bindings` and `etag` are written."""
+        api, template, _ = self._policy_path(resource)
+        parts = resource.split("/")[1::2]
         repository = "/repositories/" in resource
         needs = PERMISSIONS["add_member_repository" if repository else "add_member_project"]
-        policy = first.raw if first is not None and first.raw is not None else None
+        # A copy: the policy read may be a cached one (`resource_policy`).
+        policy = copy.deepcopy(first.raw) if first is not None and first.raw is not None else None
         for attempt in range(1, CONFLICT_ATTEMPTS + 1):
             if policy is None:
                 policy = self._read_policy(resource)
@@ -553,12 +646,18 @@ class GoogleAdapter:
             # bindings must specify version 3", and the etag goes with it so a policy with
             # conditions is never overwritten by one without (https://cloud.google.com/iam/
             # docs/reference/rest/v1/Policy, `version`).
-            policy.version = 3
-            request = {"resource": resource, "policy": policy}
+            policy["version"] = 3
             try:
                 guard(
                     f"writing the IAM policy of {resource}",
-                    lambda: client.set_iam_policy(request=request, timeout=self.timeout),  # noqa: B023
+                    functools.partial(
+                        self.clients.rest.post,
+                        api,
+                        template + ":setIamPolicy",
+                        *parts,
+                        body={"policy": policy},
+                        timeout=self.timeout,
+                    ),
                     needs,
                 )
                 return GrantResult(changed=True, attempts=attempt)
@@ -971,18 +1070,22 @@ def _covers_443(rule: Any) -> bool:
     return not ports
 
 
-def _binding(policy: Any, role: str, condition_title: str | None) -> Any:
+def _binding(
+    policy: dict[str, Any], role: str, condition_title: str | None
+) -> dict[str, Any] | None:
     """The binding of `role` without a condition (title None), or with a condition titled so."""
-    for binding in policy.bindings:
-        if binding.role != role:
+    binding: dict[str, Any]
+    for binding in policy.get("bindings") or ():
+        if binding.get("role") != role:
             continue
-        conditional = binding.HasField("condition") and bool(binding.condition.expression)
+        condition = binding.get("condition") or {}
+        conditional = bool(condition.get("expression"))
         if condition_title is None and not conditional:
             return binding
         if (
             condition_title is not None
             and conditional
-            and binding.condition.title == condition_title
+            and condition.get("title") == condition_title
         ):
             return binding
     return None
@@ -1003,8 +1106,6 @@ class PubSubPublisher:
         self.retry = _retry_within(timeout)
 
     def publish(self, outcome: dict[str, Any]) -> None:
-        import base64
-
         data = json.dumps(outcome, separators=(",", ":")).encode()
         attributes = {
             "schema": str(outcome.get("schema", "")),

@@ -2,7 +2,8 @@
 
 Production: Application Default Credentials and Google's endpoints, REST transport where the
 client has one. With PULLFIX_GCP_ENDPOINT set: anonymous credentials, REST clients at the
-sandbox URL, the gRPC client (IAM admin) on an insecure channel to PORT+1. With
+sandbox URL, the gRPC client (IAM admin, which tests use; pullfix reads IAM admin over
+`RestClient`) on an insecure channel to PORT+1. With
 FIRESTORE_EMULATOR_HOST or PUBSUB_EMULATOR_HOST set, that API alone goes to Google's
 emulator, over plain HTTP with anonymous credentials (`pullfix.gcp.endpoints`).
 """
@@ -32,13 +33,16 @@ class RestClient:
     """Google REST APIs (JSON) over google-auth's authorized session; errors raised as
     `pullfix.gcp.errors` reads Google's JSON error envelope.
 
-    For the calls of every first event (GKE `clusters.get`, Resource Manager `projects.get`,
-    Compute `instances.get`, the Firestore ledger) and of every new incident (Artifact
-    Registry `tags.get`, the Policy Troubleshooter, Pub/Sub `publish`): the generated
-    clients of those APIs would send the same requests, but importing them costs more than
-    the rest of a cold start (container_v1's types alone take about 130 ms, google-cloud-
-    pubsub about 600 ms, google-cloud-compute about 1.5 s, firestore_v1 about 300 ms), and a
-    `fields` mask keeps each answer to what pullfix reads.
+    For every call of `pullfix.gcp.adapter`: those of every first event (GKE `clusters.get`,
+    Resource Manager `projects.get`, Compute `instances.get`, the Firestore ledger), of every
+    new incident (IAM `serviceAccounts.get`, Artifact Registry `tags.get`, the Policy
+    Troubleshooter, Pub/Sub `publish`), of a grant (`getIamPolicy`, `setIamPolicy`) and of
+    the rarer reads (`repositories.get`, `folders.get`, `roles.get`, the policies up the
+    hierarchy). The generated clients of those APIs would send the same requests, but
+    importing them costs more than the rest of a cold start (container_v1's types alone take
+    about 130 ms, google-cloud-pubsub about 600 ms, google-cloud-compute about 1.5 s,
+    firestore_v1 about 300 ms, google-cloud-iam's admin client, gRPC only, grpc and
+    protobuf with it), and a `fields` mask keeps each answer to what pullfix reads.
 
     The environment's proxy and CA settings (HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE,
     CURL_CA_BUNDLE) are read once: the CA bundle when the client is made, the proxies of an
@@ -91,13 +95,13 @@ class RestClient:
         api: str,
         template: str,
         *parts: str,
-        fields: str,
+        fields: str | None,
         timeout: float,
         params: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         """GET `template` (its `{}` filled with `parts`, each path-escaped) on `api`, only the
-        `fields` pullfix reads, with `params` in the query."""
-        query = {"fields": fields, **(params or {})}
+        `fields` pullfix reads (None: the whole resource), with `params` in the query."""
+        query = {**({"fields": fields} if fields is not None else {}), **(params or {})}
         return self._call("GET", api, template, parts, query, None, timeout)
 
     def post(
@@ -250,14 +254,16 @@ class GoogleClients:
 
     @cached_property
     def rest(self) -> RestClient:
-        """GKE, Resource Manager, Compute, Artifact Registry tags, the Policy Troubleshooter,
-        Pub/Sub publishing and the Firestore ledger over HTTP/JSON (see `RestClient`)."""
+        """GKE, Resource Manager, Compute, IAM admin (service accounts, roles), Artifact
+        Registry, the Policy Troubleshooter, Pub/Sub publishing and the Firestore ledger over
+        HTTP/JSON (see `RestClient`)."""
         from google.auth.transport.requests import AuthorizedSession
 
         apis = (
             "container",
             "cloudresourcemanager",
             "compute",
+            "iam",
             "artifactregistry",
             "policytroubleshooter",
             "pubsub",

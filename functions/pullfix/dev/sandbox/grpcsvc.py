@@ -1,11 +1,13 @@
 """The sandbox's gRPC service: IAM admin v1 (`GetServiceAccount`, `GetRole`), which
-google-cloud-iam reaches over gRPC only.
+google-cloud-iam's generated client reaches over gRPC only (pullfix itself reads both over
+REST, `pullfix.dev.sandbox.rest`; both answer from `pullfix.dev.sandbox.iamadmin`).
 
 Messages are the client libraries' own proto-plus types, so the wire format is theirs.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from concurrent import futures
 from typing import Any
@@ -14,6 +16,7 @@ import grpc
 from google.cloud.iam_admin_v1 import types as iam_types
 
 from pullfix.dev.sandbox.errors import ApiError
+from pullfix.dev.sandbox.iamadmin import role_json, service_account_json
 from pullfix.dev.sandbox.state import SandboxState
 
 __all__ = ["GrpcServer"]
@@ -71,67 +74,11 @@ class GrpcServer:
         )
 
     def _get_role(self, request: iam_types.GetRoleRequest) -> Any:
-        """roles/X (predefined), projects/P/roles/X and organizations/O/roles/X (custom)."""
-        from pullfix.dev.sandbox.evaluate import role_permissions
-
-        name = request.name
-        parts = name.split("/")
-        if not (
-            (len(parts) == 2 and parts[0] == "roles")
-            or (
-                len(parts) == 4
-                and parts[0] in ("projects", "organizations")
-                and parts[2] == "roles"
-            )
-        ):
-            raise ApiError(400, f"Invalid role name {name!r}")
         with self.state.lock:
-            permissions = role_permissions(self.state.world, name)
-        if permissions is None:
-            raise ApiError(404, f"Role {name} not found.", status="NOT_FOUND")
-        return iam_types.Role(
-            name=name,
-            title=parts[-1],
-            included_permissions=list(permissions),
-            stage=iam_types.Role.RoleLaunchStage.GA,
-            etag=b"sandbox",
-        )
+            found = role_json(self.state.world, request.name)
+        return iam_types.Role.from_json(json.dumps(found))
 
     def _get_service_account(self, request: iam_types.GetServiceAccountRequest) -> Any:
-        parts = request.name.split("/")
-        if len(parts) != 4 or parts[0] != "projects" or parts[2] != "serviceAccounts":
-            raise ApiError(
-                400,
-                f"Invalid service account name {request.name!r}: want "
-                "projects/PROJECT/serviceAccounts/EMAIL",
-            )
-        key = parts[3]
         with self.state.lock:
-            world = self.state.world
-            for project in world.projects.values():
-                candidates = (
-                    [project.service_account(key)]
-                    if "@" in key
-                    else [
-                        sa
-                        for sa in (
-                            *project.service_accounts.values(),
-                            project.service_account(
-                                f"{project.number}-compute@developer.gserviceaccount.com"
-                            ),
-                        )
-                        if sa is not None and sa.unique_id == key
-                    ]
-                )
-                account = next((sa for sa in candidates if sa is not None), None)
-                if account is not None:
-                    return iam_types.ServiceAccount(
-                        name=f"projects/{project.project_id}/serviceAccounts/{account.email}",
-                        project_id=project.project_id,
-                        unique_id=account.unique_id,
-                        email=account.email,
-                        display_name=account.email.split("@")[0],
-                        oauth2_client_id=account.unique_id,
-                        disabled=account.disabled,
-                    )
-        raise ApiError(404, f"Service account {request.name} does not exist.")
+            found = service_account_json(self.state.world, request.name)
+        return iam_types.ServiceAccount.from_json(json.dumps(found))

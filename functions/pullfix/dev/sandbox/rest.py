@@ -1,8 +1,8 @@
 """The sandbox's REST endpoints: container v1, artifactregistry v1, cloudresourcemanager v3
 (projects, folders, organizations), compute v1 (instances.get, subnetworks.get, routers.list,
-firewalls.list, routes.list), policytroubleshooter v3 and v3beta, pubsub v1, logging v2,
-firestore v1 and serviceusage v1 (services.get) (JSON over HTTP, Google's error envelope),
-and the `/_sandbox/` control routes.
+firewalls.list, routes.list), iam v1 (service accounts and roles: `get`), policytroubleshooter
+v3 and v3beta, pubsub v1, logging v2, firestore v1 and serviceusage v1 (services.get) (JSON over
+HTTP, Google's error envelope), and the `/_sandbox/` control routes.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from pullfix.dev.sandbox.contract import response_violations
 from pullfix.dev.sandbox.errors import ApiError
 from pullfix.dev.sandbox.firestore import FirestoreStore
 from pullfix.dev.sandbox.iam import policy_json, set_policy
+from pullfix.dev.sandbox.iamadmin import role_json, service_account_json
 from pullfix.dev.sandbox.push import Delivery, PushDelivery
 from pullfix.dev.sandbox.state import Fault, SandboxState
 from pullfix.dev.sandbox.world import (
@@ -569,6 +570,40 @@ def _get_organization_policy(app: RestApp, request: Request, params: dict[str, s
     version = _policy_request_version(request)
     with app.state.lock:
         return policy_json(_organization(app, params["organization"]).policy, version)
+
+
+# -- iam v1 (IAM admin) ---------------------------------------------------------------------
+
+
+@_route(
+    "GET",
+    "/v1/projects/{project}/serviceAccounts/{account}",
+    "iam.projects.serviceAccounts.get",
+    "v1",
+)
+def _get_service_account(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    with app.state.lock:
+        name = f"projects/{params['project']}/serviceAccounts/{params['account']}"
+        return service_account_json(app.state.world, name)
+
+
+@_route("GET", "/v1/roles/{role}", "iam.roles.get", "v1")
+def _get_role(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    with app.state.lock:
+        return role_json(app.state.world, f"roles/{params['role']}")
+
+
+@_route("GET", "/v1/projects/{project}/roles/{role}", "iam.projects.roles.get", "v1")
+def _get_project_role(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    with app.state.lock:
+        return role_json(app.state.world, f"projects/{params['project']}/roles/{params['role']}")
+
+
+@_route("GET", "/v1/organizations/{organization}/roles/{role}", "iam.organizations.roles.get", "v1")
+def _get_organization_role(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    with app.state.lock:
+        name = f"organizations/{params['organization']}/roles/{params['role']}"
+        return role_json(app.state.world, name)
 
 
 # -- policytroubleshooter v3 ----------------------------------------------------------------
