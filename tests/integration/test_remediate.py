@@ -306,8 +306,8 @@ def test_a_duplicate_storm_costs_almost_no_api_requests(pipe: Pipeline) -> None:
     assert set(statuses) == {200}
     requests = pipe.sandbox.stats()["total"] - before
     # The first event of each of the 10 incidents reads its evidence (cluster, node, account,
-    # tag, the Artifact Registry API's state, the repository's key, the troubleshooter, each
-    # cached across incidents); every duplicate after it reads nothing.
+    # tag, the Artifact Registry API's state, the repository (its mode and key in one read),
+    # the troubleshooter, each cached across incidents); every duplicate after it reads nothing.
     assert requests / events <= 0.06, f"{requests} requests for {events} events"
 
 

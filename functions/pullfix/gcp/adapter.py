@@ -321,29 +321,38 @@ class GoogleAdapter:
         )
 
     def repository_mode(self, repository: str) -> str | None:
-        return self._existence.get(("mode", repository), lambda: self._load_mode(repository))
+        got = self._repository(repository)
+        if got is None:
+            return None
+        mode = str(got.get("mode") or "")
+        return mode if mode and mode != "MODE_UNSPECIFIED" else "STANDARD_REPOSITORY"
 
-    def _load_mode(self, repository: str) -> str | None:
+    def _repository(self, repository: str) -> dict[str, Any] | None:
         """Artifact Registry `repositories.get`: `GET https://artifactregistry.googleapis.com/
-        v1/{name=projects/*/locations/*/repositories/*}`, the `Repository`'s `mode`
-        (https://cloud.google.com/artifact-registry/docs/reference/rest/v1/
-        projects.locations.repositories/get); unset or MODE_UNSPECIFIED is a standard one."""
+        v1/{name=projects/*/locations/*/repositories/*}`, the `Repository`'s `mode` (unset or
+        MODE_UNSPECIFIED is a standard one) and `kmsKeyName`, read once for the existence and
+        the key checks (https://cloud.google.com/artifact-registry/docs/reference/rest/v1/
+        projects.locations.repositories#Repository); None: no such repository."""
+        return self._existence.get(
+            ("repository", repository), lambda: self._load_repository(repository)
+        )
+
+    def _load_repository(self, repository: str) -> dict[str, Any] | None:
         try:
-            got = guard(
+            got: dict[str, Any] = guard(
                 f"reading {repository}",
                 lambda: self.retry(self.clients.rest.get)(
                     "artifactregistry",
                     "/v1/projects/{}/locations/{}/repositories/{}",
                     *repository.split("/")[1::2],
-                    fields="name,mode",
+                    fields="name,mode,kmsKeyName",
                     timeout=self.timeout,
                 ),
                 PERMISSIONS["repository_exists"],
             )
         except NotFound:
             return None
-        mode = str(got.get("mode") or "")
-        return mode if mode and mode != "MODE_UNSPECIFIED" else "STANDARD_REPOSITORY"
+        return got
 
     def troubleshoot(self, email: str, repository: str) -> AccessVerdict:
         return self._verdicts.get(
@@ -966,26 +975,8 @@ class GoogleAdapter:
         return None
 
     def repository_kms_key(self, repository: str) -> str:
-        return self._kms.get(("repo", repository), lambda: self._load_kms_key(repository))
-
-    def _load_kms_key(self, repository: str) -> str:
-        """Artifact Registry `repositories.get` (https://cloud.google.com/artifact-registry/
-        docs/reference/rest/v1/projects.locations.repositories#Repository): `kmsKeyName`."""
-        try:
-            got = guard(
-                f"reading {repository}",
-                lambda: self.retry(self.clients.rest.get)(
-                    "artifactregistry",
-                    "/v1/projects/{}/locations/{}/repositories/{}",
-                    *repository.split("/")[1::2],
-                    fields="name,kmsKeyName",
-                    timeout=self.timeout,
-                ),
-                PERMISSIONS["repository_kms_key"],
-            )
-        except NotFound:
-            return ""
-        return str(got.get("kmsKeyName") or "")
+        got = self._repository(repository)  # the read the existence check shares
+        return str(got.get("kmsKeyName") or "") if got is not None else ""
 
     def crypto_key_state(self, key: str) -> str:
         return self._kms.get(("state", key), lambda: self._load_key_state(key))
