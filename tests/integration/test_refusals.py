@@ -336,3 +336,30 @@ def test_the_strict_sandbox_answers_cloud_kms_as_google_does(
     assert binding.role == "roles/cloudkms.cryptoKeyEncrypterDecrypter"
     assert member in binding.members
     assert adapter.crypto_key_state(key.replace("/k", "/gone")) == ""
+
+
+def test_containerds_bare_403_is_looked_up_by_the_node_account_and_its_time(
+    tmp_path: Path,
+) -> None:
+    """containerd prints `403 Forbidden` for a perimeter's refusal too, with no identifier:
+    the policy audit log is asked for a denial of the verified node account around the event's
+    time. Found, nothing is granted; a denial of another account, or outside the window, or
+    none, leaves IAM to decide."""
+    entry = _event(AR_IMAGE, "containerd_403")
+    world = _world(ar_disabled=False)
+    denial = _policy_denial("c45c76a3f28239f8")
+    denial["logName"] = "projects/shop-images/logs/cloudaudit.googleapis.com%2Fpolicy"
+    other = copy.deepcopy(denial)
+    other["protoPayload"]["authenticationInfo"]["principalEmail"] = (
+        "other@shop.iam.gserviceaccount.com"
+    )
+    earlier = copy.deepcopy(denial)
+    earlier["timestamp"] = "2026-11-20T09:40:00Z"
+    world["log_entries"] = [other, earlier]
+    granted, _ = _replay(tmp_path / "granted", world, entry)
+    assert granted["action"] == "grant"
+    world["log_entries"] = [other, earlier, denial]
+    denied, after = _replay(tmp_path / "denied", world, entry)
+    assert (denied["cause"], denied["action"]) == ("vpc_sc", "ticket")
+    assert denied["grant"] is None and DEFAULT_SA not in _readers(after, "images")
+    assert PERIMETER in denied["reasons"][0]

@@ -10,13 +10,20 @@ would allow the pull. No grant fixes it. Names `vpc_sc`. A log pullfix may not r
 identifier in the text, is "cannot tell": `permission`, a ticket, never a grant. An identifier
 the log does not hold (a forged one, or a dry-run denial) names nothing: the next checks judge.
 
-Only events whose text carries an identifier are looked up: containerd prints a bare
-`403 Forbidden` for every refusal, and a policy-log query for each of those would spend Cloud
-Logging's read quota (60 `entries.list` a minute per project) on refusals IAM explains.
+containerd prints a bare `403 Forbidden` for every refusal, with no identifier: where the text
+shows the registry refusing without one, the log is asked for a denial of the verified node
+account (IAM's answer, never the text) on Artifact Registry from five minutes before the event
+to one minute after it, once per new incident (duplicates are suppressed before any check;
+answers are cached 30 s per account and window), so Cloud Logging's read quota (60
+`entries.list` a minute per project) is spent only on the first event of an incident. A log
+pullfix may not read is then "cannot tell" too: a ticket, never a grant. An audit entry can
+reach the log after the kubelet's event; a grant made before it is caught by verification
+(failures past `escalation_grace` escalate).
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from pullfix.checks.base import Check, Finding, Read
@@ -41,25 +48,58 @@ READS = (
         ("logging.logEntries.list",),
         30.0,
     ),
+    Read(
+        "vpc_sc_denial_of",
+        "vpc_sc_denial",
+        "logging.googleapis.com",
+        "entries.list of cloudaudit.googleapis.com/policy by principalEmail and timestamp: "
+        "protoPayload(serviceName, authenticationInfo, metadata(violationReason, "
+        "securityPolicyInfo, ingressViolations, egressViolations, dryRun))",
+        ("logging.logEntries.list",),
+        30.0,
+    ),
 )
+# The window around the event's time in which a denial is looked for.
+BEFORE, AFTER = timedelta(minutes=5), timedelta(minutes=1)
 
 
 def wants(evidence: Evidence) -> bool:
     return (
-        evidence.vpc_sc_id is not None
+        (evidence.vpc_sc_id is not None or evidence.refused_at is not None)
         and evidence.repository is not None
         and evidence.account is not None
         and not evidence.vpc_sc_looked_up
     )
 
 
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def gather(collector: EvidenceCollector, evidence: Evidence) -> None:
-    """The denial of the text's identifier in the repository project's policy audit log."""
-    project, identifier = evidence.repository_project, evidence.vpc_sc_id
-    assert project is not None and identifier is not None
+    """The denial of the text's identifier in the repository project's policy audit log; for
+    a bare refusal, a denial of the verified node account around the event's time."""
+    project, identifier, account = (
+        evidence.repository_project,
+        evidence.vpc_sc_id,
+        evidence.account,
+    )
+    assert project is not None and account is not None
     evidence.vpc_sc_looked_up = True
     try:
-        evidence.vpc_sc_denial = collector.apis.vpc_sc_denial(project, identifier)
+        if identifier is not None:
+            evidence.vpc_sc_denial = collector.apis.vpc_sc_denial(project, identifier)
+        else:
+            at = evidence.refused_at
+            assert at is not None
+            start, end = at - BEFORE, at + AFTER
+            # Whole minutes: the events of one incident share the cached answer.
+            start = start.replace(second=0, microsecond=0)
+            end = end.replace(second=0, microsecond=0) + timedelta(minutes=1)
+            evidence.vpc_sc_denial = collector.apis.vpc_sc_denial_of(
+                project, account.email, _stamp(start), _stamp(end)
+            )
+            return
     except AccessDenied as exc:
         evidence.vpc_sc_error = str(exc)
         return
@@ -94,12 +134,17 @@ def judge(offline: Diagnosis, evidence: Evidence) -> Finding | None:
             )
         return Finding(Cause.VPC_SC, tuple(reasons))
     if evidence.vpc_sc_error is not None:
+        said = (
+            f"the text names VPC Service Controls identifier {evidence.vpc_sc_id}"
+            if evidence.vpc_sc_id is not None
+            else "the registry refused the pull without saying why"
+        )
         return Finding(
             Cause.PERMISSION,
             (
-                f"the text names VPC Service Controls identifier {evidence.vpc_sc_id}, and "
-                f"pullfix cannot read the policy audit log of project {project} "
-                f"({evidence.vpc_sc_error}): it cannot tell, so no grant",
+                f"{said}, and pullfix cannot read the policy audit log of project {project} "
+                f"({evidence.vpc_sc_error}) to rule out VPC Service Controls: it cannot tell, "
+                "so no grant",
             ),
         )
     return None

@@ -7,6 +7,7 @@ Pure values only.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from pullfix.core.causes import Cause
@@ -118,6 +119,10 @@ class Evidence:
     vpc_sc_denial: VpcScDenial | None = None
     vpc_sc_looked_up: bool = False
     vpc_sc_error: str | None = None  # why pullfix cannot read that log (a denial)
+    # The event's time, where its text shows the registry refusing without an identifier
+    # (containerd's bare `403 Forbidden`): the policy audit log is asked by the verified node
+    # account and that time instead.
+    refused_at: datetime | None = None
     # The repository's customer-managed key (Artifact Registry `kmsKeyName`; "" for none), its
     # primary version's state (Cloud KMS `cryptoKeys.get` `primary.state`), whether Artifact
     # Registry's service agent holds the Encrypter/Decrypter role on the key or its project

@@ -463,6 +463,13 @@ class GoogleApis(Protocol):
         DISABLED; "" when Service Usage does not know the service)."""
         ...
 
+    def vpc_sc_denial_of(
+        self, project: str, principal: str, start: str, end: str
+    ) -> VpcScDenial | None:
+        """The latest VPC Service Controls denial of `principal` on Artifact Registry in the
+        project's policy audit log between `start` and `end` (RFC 3339); None: none."""
+        ...
+
     def vpc_sc_denial(self, project: str, unique_id: str) -> VpcScDenial | None:
         """The VPC Service Controls denial with that identifier in the project's policy audit
         log (`cloudaudit.googleapis.com/policy`); None when the log holds none."""

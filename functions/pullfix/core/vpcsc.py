@@ -22,7 +22,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["METADATA_TYPE", "VpcScDenial", "denial_from_entry", "policy_log_filter", "unique_id"]
+__all__ = [
+    "METADATA_TYPE",
+    "VpcScDenial",
+    "denial_from_entry",
+    "policy_log_filter",
+    "principal_log_filter",
+    "unique_id",
+]
 
 METADATA_TYPE = "type.googleapis.com/google.cloud.audit.VpcServiceControlAuditMetadata"
 # "Request is prohibited by organization's policy. vpcServiceControlsUniqueIdentifier: ID"
@@ -65,6 +72,28 @@ def policy_log_filter(project: str, identifier: str) -> str:
         f'logName="projects/{project}/logs/cloudaudit.googleapis.com%2Fpolicy" AND '
         'protoPayload.serviceName="artifactregistry.googleapis.com" AND '
         f'protoPayload.metadata.vpcServiceControlsUniqueId="{identifier}"'
+    )
+
+
+# A service account's email as IAM answers it (never text from an event).
+_EMAIL_RE = re.compile(r"[a-z0-9][a-z0-9.\-_]{0,99}@[a-z0-9][a-z0-9.\-]{0,99}")
+_TIME_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z")
+
+
+def principal_log_filter(project: str, principal: str, start: str, end: str) -> str:
+    """The Logging query for the project's policy audit log entries refusing `principal` on
+    Artifact Registry between `start` and `end` (RFC 3339, UTC): where a refusal's text
+    carries no identifier (containerd prints only `403 Forbidden`), the verified node account
+    and the event's time find the denial. Every value has a plain literal's alphabet."""
+    if not _EMAIL_RE.fullmatch(principal):
+        raise ValueError(f"not a service account email: {principal!r}")
+    if not (_TIME_RE.fullmatch(start) and _TIME_RE.fullmatch(end)):
+        raise ValueError(f"not RFC 3339 UTC times: {start!r}, {end!r}")
+    return (
+        f'logName="projects/{project}/logs/cloudaudit.googleapis.com%2Fpolicy" AND '
+        'protoPayload.serviceName="artifactregistry.googleapis.com" AND '
+        f'protoPayload.authenticationInfo.principalEmail="{principal}" AND '
+        f'timestamp>="{start}" AND timestamp<="{end}"'
     )
 
 

@@ -490,8 +490,11 @@ class Remediator:
             # A cause the checks can explain, of an Artifact Registry image: check it.
             evidence.repository = image.ar_repository
             evidence.pull_cancelled = offline.cancelled
-            # An identifier the text claims, to look up in the policy audit log (vpc_sc).
+            # An identifier the text claims, to look up in the policy audit log (vpc_sc); a
+            # refusal without one (containerd's bare 403) is looked up by account and time.
             evidence.vpc_sc_id = vpc_sc_unique_id(failure.message)
+            if evidence.vpc_sc_id is None and offline.refused:
+                evidence.refused_at = failure.timestamp or when
         elif evidence.unverified is None:
             # A failure on the network path: the network check reads the path.
             evidence.network_failure = network_failure(offline, failure.message)

@@ -41,7 +41,12 @@ from pullfix.core.model import (
     SubnetInfo,
     TransientError,
 )
-from pullfix.core.vpcsc import VpcScDenial, denial_from_entry, policy_log_filter
+from pullfix.core.vpcsc import (
+    VpcScDenial,
+    denial_from_entry,
+    policy_log_filter,
+    principal_log_filter,
+)
 from pullfix.gcp.clients import GoogleClients
 from pullfix.gcp.errors import Conflict, Denied, NotFound, Retryable, api_error
 from pullfix.gcp.retries import Retry, bounded_retry
@@ -971,6 +976,40 @@ class GoogleAdapter:
         for entry in got.get("entries") or ():
             denial = denial_from_entry(entry)
             if denial is not None and denial.unique_id == unique_id:
+                return denial
+        return None
+
+    def vpc_sc_denial_of(
+        self, project: str, principal: str, start: str, end: str
+    ) -> VpcScDenial | None:
+        return self._vpc_sc.get(
+            (project, principal, start, end),
+            lambda: self._load_vpc_sc_denial_of(project, principal, start, end),
+        )
+
+    def _load_vpc_sc_denial_of(
+        self, project: str, principal: str, start: str, end: str
+    ) -> VpcScDenial | None:
+        """Logging v2 `entries.list` of the project's policy audit log, by the principal
+        refused and the time (the newest first)."""
+        got = guard(
+            f"reading the policy audit log of project {project}",
+            lambda: self.retry(self.clients.rest.post)(
+                "logging",
+                "/v2/entries:list",
+                body={
+                    "resourceNames": [f"projects/{project}"],
+                    "filter": principal_log_filter(project, principal, start, end),
+                    "orderBy": "timestamp desc",
+                    "pageSize": 5,
+                },
+                timeout=self.timeout,
+            ),
+            PERMISSIONS["vpc_sc_denial"],
+        )
+        for entry in got.get("entries") or ():
+            denial = denial_from_entry(entry)
+            if denial is not None and denial.principal == principal:
                 return denial
         return None
 
