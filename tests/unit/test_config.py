@@ -100,7 +100,38 @@ BAD = [
         {"notify": {"routes": [{"chat": "slack", "webhook_url_env": "S", "cause": "oops"}]}},
         "notify.routes[0].cause: 'oops' is not a cause",
     ),
+    (
+        {"notify": {"routes": [{"chat": "google", "google_chat_space": "AAAAMpdlehY"}]}},
+        "notify.routes[0].google_chat_space: expected a space's resource name, spaces/ID",
+    ),
+    (
+        {"notify": {"routes": [{"chat": "slack", "google_chat_space": "spaces/AAAA"}]}},
+        "notify.routes[0]: google_chat_space goes with chat: google",
+    ),
+    (
+        {
+            "notify": {
+                "routes": [
+                    {"chat": "google", "google_chat_space": "spaces/AAAA", "webhook_url_env": "W"}
+                ]
+            }
+        },
+        "instead of webhook_url_env",
+    ),
 ]
+
+
+def test_a_chat_app_route_needs_no_variable_and_webhook_approvals_are_warned_about() -> None:
+    app = {"chat": "google", "google_chat_space": "spaces/AAAAMpdlehY"}
+    asks = {"approval": "required", "approvers": ["alice@example.com"]}
+    config = config_from_dict({"auto_grant": asks, "notify": {"routes": [app]}})
+    assert config.routes[0].google_chat_space == "spaces/AAAAMpdlehY"
+    assert check_config(config, {}) == ([], [])  # the function's own credentials post
+    hook = config_from_dict(
+        {"auto_grant": asks, "notify": {"routes": [{"chat": "google", "webhook_url_env": "H"}]}}
+    )
+    _, warnings = check_config(hook, None)
+    assert any("incoming webhook cannot be clicked" in w for w in warnings)
 
 
 @pytest.mark.parametrize(("data", "message"), BAD)
