@@ -30,9 +30,16 @@ locals {
     "secretmanager.googleapis.com",
     "storage.googleapis.com",
   ]
+  # Google Chat's API only where a route posts as the Chat app (google_chat_space, in the
+  # routes or in config_yaml): notify calls spaces.messages.create with its own account.
+  posts_as_chat_app = anytrue(concat(
+    [for r in var.notify_routes : r.google_chat_space != null],
+    [for r in try(yamldecode(var.config_yaml).notify.routes, []) : try(r.google_chat_space, null) != null],
+  ))
+  chat_services = local.posts_as_chat_app ? ["chat.googleapis.com"] : []
   # BigQuery only with var.outcomes_bigquery.
   services = sort(distinct(concat(
-    local.called_services, local.platform_services,
+    local.called_services, local.platform_services, local.chat_services,
     var.outcomes_bigquery == null ? [] : ["bigquery.googleapis.com"],
   )))
 }

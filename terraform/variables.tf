@@ -182,8 +182,9 @@ variable "notify_routes" {
     github_token_env   = optional(string)
     slack_token_env    = optional(string)
     slack_channel      = optional(string)
+    google_chat_space  = optional(string)
   }))
-  description = "Notification routes, first match wins (docs/config.md, \"A route\"). URLs and tokens come from notify_secrets: every *_env a route names must be a key there. Slack by incoming webhook (webhook_url_env) or by the Web API (slack_token_env and slack_channel)."
+  description = "Notification routes, first match wins (docs/config.md, \"A route\"). URLs and tokens come from notify_secrets: every *_env a route names must be a key there. Slack by incoming webhook (webhook_url_env) or by the Web API (slack_token_env and slack_channel); Google Chat by incoming webhook (webhook_url_env) or as the Chat app (google_chat_space = \"spaces/ID\": notify's own service account posts through the Chat API, which this module then enables; no secret)."
   default     = []
   validation {
     condition     = alltrue([for r in var.notify_routes : contains(["google", "slack", "webhook"], r.chat)])
@@ -191,11 +192,17 @@ variable "notify_routes" {
   }
   validation {
     condition = alltrue([for r in var.notify_routes : (
-      r.slack_token_env != null || r.slack_channel != null
+      r.google_chat_space != null
+      ? r.chat == "google" && r.webhook_url_env == null && r.slack_token_env == null && r.slack_channel == null
+      : r.slack_token_env != null || r.slack_channel != null
       ? r.chat == "slack" && r.slack_token_env != null && r.slack_channel != null
       : r.webhook_url_env != null
     )])
-    error_message = "Each route needs webhook_url_env, or (chat = \"slack\" only) both slack_token_env and slack_channel for Slack's Web API."
+    error_message = "Each route needs webhook_url_env, or (chat = \"slack\" only) both slack_token_env and slack_channel for Slack's Web API, or (chat = \"google\" only, without a webhook) google_chat_space for the Chat app."
+  }
+  validation {
+    condition     = alltrue([for r in var.notify_routes : r.google_chat_space == null || can(regex("^spaces/[A-Za-z0-9_-]{1,128}$", r.google_chat_space))])
+    error_message = "A route's google_chat_space must be a space's resource name, spaces/ID (the ID from the space's URL)."
   }
   validation {
     condition = alltrue([for r in var.notify_routes : (
