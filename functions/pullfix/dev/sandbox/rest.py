@@ -92,6 +92,8 @@ class RestApp:
         self.strict = strict
         self.log = log
         self._message_counter = 0
+        # Called with each Google Chat message the app posts (the demo shows them as posted).
+        self.chat_listeners: list[Callable[[dict[str, Any]], None]] = []
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = Request(environ)
@@ -787,7 +789,9 @@ def _create_chat_message(app: RestApp, request: Request, params: dict[str, str])
         space.messages.append(message)
         if request_id:
             space.request_ids[request_id] = message
-        return message
+    for listener in app.chat_listeners:
+        listener(message)
+    return message
 
 
 def _chat_thread(app: RestApp, space: Any, wanted: Any, option: str) -> dict[str, Any]:
