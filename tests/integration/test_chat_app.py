@@ -263,3 +263,14 @@ def test_event_text_in_the_card_stays_text(team: Team) -> None:
     assert {p["value"] for b in _buttons(posted) for p in b["onClick"]["action"]["parameters"]} == {
         request
     }
+
+
+def test_a_chat_outage_is_retried_and_posts_once(team: Team) -> None:
+    team.pipe.sandbox.add_fault(method="chat.spaces.messages.create", status=503, count=2)
+    entry = event("flaky-pool", IMAGE)
+    assert team.pipe.post(entry) == 200
+    assert _delivery_of(team, entry)["statuses"] == [500, 500, 200]  # Pub/Sub redelivered
+    (asked,) = [o for o in team.outcomes() if o["event"]["insert_id"] == entry["insertId"]]
+    posted = [m for m in team.messages() if m["thread"].get("threadKey") == asked["fingerprint"]]
+    assert len(posted) == 1
+    assert "will be retried: route 2 Google Chat app" in (team.logs / "notify.log").read_text()
