@@ -5,6 +5,7 @@ locals {
   # and GKE must also be on in the cluster projects, as they always are where GKE runs.
   called_services = [
     "artifactregistry.googleapis.com",
+    "cloudidentity.googleapis.com", # approvers by Google group (approve: checkTransitiveMembership)
     "cloudresourcemanager.googleapis.com",
     "compute.googleapis.com",
     "container.googleapis.com",

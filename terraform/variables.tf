@@ -398,7 +398,7 @@ variable "grant_expires_after" {
 }
 
 variable "approval" {
-  description = "Grants that wait for an approver's click in Google Chat or Slack (auto_grant.approval*, docs/config.md; registering the apps: docs/deploy.md). null: every grant the guardrails allow is made alone, and no approve function is deployed. required = true: every grant waits; false: only grants on `repositories` (globs, projects/P/locations/L/repositories/R). approvers: Google Chat users' emails and Slack users as slack:USER_ID. expires_after: how long a request can be approved. chat_audience: the Chat app's authentication audience (default: this project's number; or the approve function's URL). slack_signing_secret: the id of the Secret Manager secret (in project_id) holding the Slack app's signing secret, mounted into approve only; null: Slack clicks are refused."
+  description = "Grants that wait for an approver's click in Google Chat or Slack (auto_grant.approval*, docs/config.md; registering the apps: docs/deploy.md). null: every grant the guardrails allow is made alone, and no approve function is deployed. required = true: every grant waits; false: only grants on `repositories` (globs, projects/P/locations/L/repositories/R). approvers: Google Chat users' emails, Slack users as slack:USER_ID, and Google groups as group:EMAIL (their members, checked with Cloud Identity at each click: the approve function's account needs the Groups Reader admin role, docs/permissions.md). expires_after: how long a request can be approved. chat_audience: the Chat app's authentication audience (default: this project's number; or the approve function's URL). slack_signing_secret: the id of the Secret Manager secret (in project_id) holding the Slack app's signing secret, mounted into approve only; null: Slack clicks are refused."
   type = object({
     required             = optional(bool, true)
     repositories         = optional(list(string), [])
@@ -409,8 +409,8 @@ variable "approval" {
   })
   default = null
   validation {
-    condition     = var.approval == null || try(length(var.approval.approvers) > 0 && alltrue([for a in var.approval.approvers : can(regex("^([^@\\s:]+@[^@\\s]+\\.[^@\\s]+|slack:[A-Z0-9]+)$", a))]), false)
-    error_message = "approval.approvers must name at least one approver, each an email (Google Chat) or slack:USER_ID (Slack)."
+    condition     = var.approval == null || try(length(var.approval.approvers) > 0 && alltrue([for a in var.approval.approvers : can(regex("^([^@\\s:]+@[^@\\s]+\\.[^@\\s]+|slack:[A-Z0-9]+|group:[^@\\s:]+@[^@\\s]+\\.[^@\\s]+)$", a))]), false)
+    error_message = "approval.approvers must name at least one approver, each an email (Google Chat), slack:USER_ID (Slack) or group:EMAIL (the members of a Google group, checked with Cloud Identity at each click)."
   }
   validation {
     condition     = var.approval == null || try(var.approval.required || length(var.approval.repositories) > 0, false)

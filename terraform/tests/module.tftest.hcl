@@ -54,7 +54,7 @@ run "every_api_pullfix_calls_is_enabled" {
 
   assert {
     condition = alltrue([for api in [
-      "artifactregistry", "cloudresourcemanager", "compute", "container", "firestore", "iam", "logging",
+      "artifactregistry", "cloudidentity", "cloudresourcemanager", "compute", "container", "firestore", "iam", "logging",
       "policytroubleshooter", "pubsub",
     ] : contains(keys(google_project_service.required), "${api}.googleapis.com")])
     error_message = "An API pullfix calls is not enabled in the host project."

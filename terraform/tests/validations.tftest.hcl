@@ -336,6 +336,14 @@ run "approval_with_an_approver_that_is_neither_email_nor_slack_id" {
   expect_failures = [var.approval]
 }
 
+run "approval_with_a_group_that_is_no_email" {
+  command = plan
+  variables {
+    approval = { approvers = ["group:sre"] }
+  }
+  expect_failures = [var.approval]
+}
+
 run "approval_not_required_without_repositories" {
   command = plan
   variables {

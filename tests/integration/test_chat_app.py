@@ -29,6 +29,7 @@ from tests.markup import chat_card_live, chat_text_live
 pytestmark = pytest.mark.integration
 
 SPACE, OUTSIDE, GONE = "AAAAMpdlehY", "AAAAoutside", "AAAAgone000"
+APPS = f"projects/{PROD}/locations/us-central1/repositories/apps"
 TOKEN = "ghp_chatAppToken0123456789abcdefghijklm"
 
 
@@ -52,12 +53,20 @@ class Team:
             for d in self.pipe.sandbox.pusher.deliveries
         ]
 
-    def click(self, request: str) -> tuple[int, Any]:
+    def click(self, request: str, email: str = APPROVER) -> tuple[int, Any]:
         headers = {
             "Authorization": f"Bearer {self.signer.token(AUDIENCE)}",
             "Content-Type": "application/json",
         }
-        return click(self.approve.url, chat_event(request, APPROVER), headers)
+        return click(self.approve.url, chat_event(request, email), headers)
+
+    def ask(self, pool: str) -> dict[str, Any]:
+        """A failure on `pool`'s node: the approval request's outcome."""
+        entry = event(pool, IMAGE)
+        assert self.pipe.post(entry) == 200
+        (asked,) = [o for o in self.outcomes() if o["event"]["insert_id"] == entry["insertId"]]
+        assert asked["action"] == "approval_requested", asked
+        return asked
 
 
 def post_outcome(server: FunctionServer, outcome: dict[str, Any], message_id: str) -> int:
@@ -87,14 +96,22 @@ ROUTES = [
 ]
 
 
+# Approvers by Google group: sre@ is a member of approvers@, and bob of sre@ (Cloud Identity's
+# checkTransitiveMembership sees through the nesting).
+GROUP, MEMBER, OUTSIDER = "approvers@example.com", "bob@example.com", "carol@example.com"
+
+
 def _spaces(shape: dict[str, Any]) -> None:
     shape["chat_spaces"] = {SPACE: {}, OUTSIDE: {"app_member": False}}
+    shape["groups"][GROUP] = {"members": ["group:sre@example.com"]}
+    shape["groups"]["sre@example.com"] = {"members": [f"user:{MEMBER}"]}
 
 
 @pytest.fixture(scope="module")
 def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
     tmp = tmp_path_factory.mktemp("chatapp")
     settings = config(notify={"routes": ROUTES})
+    settings["auto_grant"]["approvers"].append(f"group:{GROUP}")
     with ExitStack() as stack:
         (pipe,) = stack.enter_context(pipeline(tmp, settings, ledger_firestore=True, world=_spaces))
         signer = stack.enter_context(ChatSigner())
@@ -274,3 +291,32 @@ def test_a_chat_outage_is_retried_and_posts_once(team: Team) -> None:
     posted = [m for m in team.messages() if m["thread"].get("threadKey") == asked["fingerprint"]]
     assert len(posted) == 1
     assert "will be retried: route 2 Google Chat app" in (team.logs / "notify.log").read_text()
+
+
+def test_a_member_of_an_approvers_group_approves_and_anyone_else_is_refused(team: Team) -> None:
+    request = team.ask("race-pool")["approval"]["id"]
+    status, answer = team.click(request, OUTSIDER)
+    assert (status, answer) == (
+        403,
+        f"forbidden: {OUTSIDER} is not an approver of pullfix's grants",
+    )
+    assert f"serviceAccount:{sa('race')}" not in team.pipe.reader_members(APPS)
+    status, answer = team.click(request, MEMBER)  # through sre@, nested in approvers@
+    assert status == 200, answer
+    assert f"serviceAccount:{sa('race')}" in team.pipe.reader_members(APPS)
+    calls = team.pipe.stats()
+    assert calls["cloudidentity.groups.lookup"] >= 2
+    assert calls["cloudidentity.groups.memberships.checkTransitiveMembership"] >= 2
+
+
+def test_a_group_lookup_that_is_denied_refuses_the_click(team: Team) -> None:
+    request = team.ask("twice-pool")["approval"]["id"]
+    team.pipe.sandbox.add_fault(method="cloudidentity.groups.lookup", status=403)
+    status, answer = team.click(request, MEMBER)
+    assert status == 403
+    assert f"{MEMBER}'s membership in the approvers' group {GROUP} could not be checked" in answer
+    assert f"serviceAccount:{sa('twice')}" not in team.pipe.reader_members(APPS)
+    # The request is still pending: the next click, checked again, decides it.
+    status, answer = team.click(request, MEMBER)
+    assert status == 200, answer
+    assert f"serviceAccount:{sa('twice')}" in team.pipe.reader_members(APPS)

@@ -568,6 +568,11 @@ def test_approval_routes_grants_to_approvers() -> None:
     assert some.needs_approval(APPS) and some.approval_expires_after == 1800
     assert not some.needs_approval("projects/shop/locations/us/repositories/other")
     assert some.is_approver("slack:U0123") and not some.is_approver("slack:u0123")
+    groups = config_from_dict(
+        {"auto_grant": {"approval": "required", "approvers": ["group:SRE@example.com"]}}
+    ).auto_grant
+    assert groups.approver_groups == ("SRE@example.com",)
+    assert not groups.is_approver("group:sre@example.com")  # only its members, at the click
 
 
 @pytest.mark.parametrize(
@@ -577,8 +582,9 @@ def test_approval_routes_grants_to_approvers() -> None:
         ({"approval": "required"}, "auto_grant.approvers: required when grants wait"),
         ({"approval_repositories": ["projects/p/locations/*/repositories/*"]}, "required when"),
         ({"approval_repositories": ["apps"]}, "must look like projects/P/locations/L"),
-        ({"approvers": ["alice"]}, "'alice' is neither an email nor slack:USER_ID"),
-        ({"approvers": ["slack:<@U1>"]}, "is neither an email nor slack:USER_ID"),
+        ({"approvers": ["alice"]}, "'alice' is neither an email, slack:USER_ID"),
+        ({"approvers": ["slack:<@U1>"]}, "is neither an email, slack:USER_ID"),
+        ({"approvers": ["group:ops"]}, "is neither an email, slack:USER_ID nor group:EMAIL"),
         ({"approval_expires_after": "8d"}, "auto_grant.approval_expires_after: expected 1s to 7d"),
     ],
 )

@@ -89,7 +89,7 @@ class Key:
 _PROJECT_PATTERN = r"(?:[a-z0-9.-]+:)?[a-z][a-z0-9-]*"
 # An approver: an email (as Google Chat gives the clicking user's), or `slack:` and a Slack
 # user id (as Slack gives it: letters and digits).
-APPROVER_PATTERN = r"[^@\s:]+@[^@\s]+\.[^@\s]+|slack:[A-Z0-9]+"
+APPROVER_PATTERN = r"[^@\s:]+@[^@\s]+\.[^@\s]+|slack:[A-Z0-9]+|group:[^@\s:]+@[^@\s]+\.[^@\s]+"
 
 AUTO_GRANT_KEYS: dict[str, Key] = {
     "repositories": Key(
@@ -143,7 +143,8 @@ AUTO_GRANT_KEYS: dict[str, Key] = {
     "approvers": Key(
         "globs",
         (),
-        "who may approve or deny: Google Chat users' emails, Slack users as slack:USER_ID",
+        "who may approve or deny: Google Chat users' emails, Slack users as slack:USER_ID, "
+        "members of a Google group as group:EMAIL",
         pattern=APPROVER_PATTERN,
     ),
     "approval_expires_after": Key(
@@ -325,7 +326,13 @@ class AutoGrant:
         compare without regard to case, as Google's do."""
         if identity.startswith("slack:"):
             return identity in self.approvers
-        return identity.lower() in (a.lower() for a in self.approvers)
+        return identity.lower() in (a.lower() for a in self.approvers if not a.startswith("group:"))
+
+    @property
+    def approver_groups(self) -> tuple[str, ...]:
+        """The Google groups (emails) whose members may approve: `group:EMAIL` entries,
+        checked at each click (`pullfix.engine.approval`)."""
+        return tuple(a.removeprefix("group:") for a in self.approvers if a.startswith("group:"))
 
     def allows_repository(self, resource: str) -> bool:
         """Whether `resource` fits a glob of `repositories`; each `*`, `?` or `[…]` matches
@@ -547,7 +554,8 @@ def _auto_grant(value: object) -> AutoGrant:
     for approver in approvers:
         if not _id_rule(keys["approvers"])(approver):
             raise ConfigError(
-                f"auto_grant.approvers: {approver!r:.100} is neither an email nor slack:USER_ID"
+                f"auto_grant.approvers: {approver!r:.100} is neither an email, slack:USER_ID "
+                "nor group:EMAIL"
             )
     if (approval == "required" or gated) and not approvers:
         raise ConfigError(

@@ -270,6 +270,7 @@ class GoogleClients:
             "policytroubleshooter",
             "pubsub",
             "firestore",
+            "cloudidentity",
         )
         from google.auth.credentials import AnonymousCredentials
 

@@ -716,6 +716,63 @@ def _list_entries(app: RestApp, request: Request, params: dict[str, str]) -> Any
     return out
 
 
+# -- cloudidentity v1 -----------------------------------------------------------------------
+
+
+def _group_id(email: str) -> str:
+    return hashlib.sha256(email.lower().encode()).hexdigest()[:15]
+
+
+@_route("GET", "/v1/groups:lookup", "cloudidentity.groups.lookup", "v1")
+def _lookup_group(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    """The resource name of the world's group of that email (`groups.EMAIL`); a group the
+    world does not have is refused as Cloud Identity refuses one the caller cannot see."""
+    email = request.args.get("groupKey.id") or ""
+    if not email:
+        raise ApiError(400, "Request contains an invalid argument: groupKey.id is required")
+    with app.state.lock:
+        known = {g.lower() for g in app.state.world.groups}
+    if email.lower() not in known:
+        raise ApiError(403, "The caller does not have permission")
+    return {"name": f"groups/{_group_id(email)}"}
+
+
+_MEMBER_QUERY_RE = re.compile(r"\s*member_key_id\s*==\s*'((?:[^'\\]|\\.)*)'\s*")
+
+
+@_route(
+    "GET",
+    "/v1/groups/{group}/memberships:checkTransitiveMembership",
+    "cloudidentity.groups.memberships.checkTransitiveMembership",
+    "v1",
+)
+def _check_transitive_membership(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    """Whether the member the CEL `query` names (`member_key_id == 'EMAIL'`) belongs to the
+    group directly or through the groups among its members (groups nest)."""
+    found = _MEMBER_QUERY_RE.fullmatch(request.args.get("query") or "")
+    if found is None:
+        raise ApiError(400, "Request contains an invalid argument: query")
+    member = re.sub(r"\\(.)", r"\1", found.group(1)).lower()
+    with app.state.lock:
+        groups = {g.lower(): list(m) for g, m in app.state.world.groups.items()}
+    start = next((g for g in groups if _group_id(g) == params["group"]), None)
+    if start is None:
+        raise ApiError(403, "The caller does not have permission")
+    seen, pending = set(), [start]
+    while pending:
+        group = pending.pop()
+        if group in seen:
+            continue
+        seen.add(group)
+        for entry in groups.get(group, []):
+            kind, _, email = entry.partition(":")
+            if email.lower() == member and kind in ("user", "serviceAccount", "group"):
+                return {"hasMembership": True}
+            if kind == "group":
+                pending.append(email.lower())
+    return {"hasMembership": False}
+
+
 # -- chat v1 --------------------------------------------------------------------------------
 
 # "The maximum message size, including the message contents, is 32,000 bytes."
