@@ -5,6 +5,8 @@ locals {
   # and GKE must also be on in the cluster projects, as they always are where GKE runs.
   called_services = [
     "artifactregistry.googleapis.com",
+    "cloudidentity.googleapis.com", # approvers by Google group (approve: checkTransitiveMembership)
+    "cloudkms.googleapis.com",      # the cmek check: a repository's key and its state
     "cloudresourcemanager.googleapis.com",
     "compute.googleapis.com",
     "container.googleapis.com",
@@ -13,6 +15,7 @@ locals {
     "logging.googleapis.com",
     "policytroubleshooter.googleapis.com",
     "pubsub.googleapis.com",
+    "serviceusage.googleapis.com", # the api_enabled check: services.get
   ]
   # What the deployment itself needs: the functions, their builds, the ledger, the secrets,
   # the schedule and the dashboard.
@@ -30,9 +33,16 @@ locals {
     "secretmanager.googleapis.com",
     "storage.googleapis.com",
   ]
+  # Google Chat's API only where a route posts as the Chat app (google_chat_space, in the
+  # routes or in config_yaml): notify calls spaces.messages.create with its own account.
+  posts_as_chat_app = anytrue(concat(
+    [for r in var.notify_routes : r.google_chat_space != null],
+    [for r in try(yamldecode(var.config_yaml).notify.routes, []) : try(r.google_chat_space, null) != null],
+  ))
+  chat_services = local.posts_as_chat_app ? ["chat.googleapis.com"] : []
   # BigQuery only with var.outcomes_bigquery.
   services = sort(distinct(concat(
-    local.called_services, local.platform_services,
+    local.called_services, local.platform_services, local.chat_services,
     var.outcomes_bigquery == null ? [] : ["bigquery.googleapis.com"],
   )))
 }

@@ -182,8 +182,9 @@ variable "notify_routes" {
     github_token_env   = optional(string)
     slack_token_env    = optional(string)
     slack_channel      = optional(string)
+    google_chat_space  = optional(string)
   }))
-  description = "Notification routes, first match wins (docs/config.md, \"A route\"). URLs and tokens come from notify_secrets: every *_env a route names must be a key there. Slack by incoming webhook (webhook_url_env) or by the Web API (slack_token_env and slack_channel)."
+  description = "Notification routes, first match wins (docs/config.md, \"A route\"). URLs and tokens come from notify_secrets: every *_env a route names must be a key there. Slack by incoming webhook (webhook_url_env) or by the Web API (slack_token_env and slack_channel); Google Chat by incoming webhook (webhook_url_env) or as the Chat app (google_chat_space = \"spaces/ID\": notify's own service account posts through the Chat API, which this module then enables; no secret)."
   default     = []
   validation {
     condition     = alltrue([for r in var.notify_routes : contains(["google", "slack", "webhook"], r.chat)])
@@ -191,11 +192,17 @@ variable "notify_routes" {
   }
   validation {
     condition = alltrue([for r in var.notify_routes : (
-      r.slack_token_env != null || r.slack_channel != null
+      r.google_chat_space != null
+      ? r.chat == "google" && r.webhook_url_env == null && r.slack_token_env == null && r.slack_channel == null
+      : r.slack_token_env != null || r.slack_channel != null
       ? r.chat == "slack" && r.slack_token_env != null && r.slack_channel != null
       : r.webhook_url_env != null
     )])
-    error_message = "Each route needs webhook_url_env, or (chat = \"slack\" only) both slack_token_env and slack_channel for Slack's Web API."
+    error_message = "Each route needs webhook_url_env, or (chat = \"slack\" only) both slack_token_env and slack_channel for Slack's Web API, or (chat = \"google\" only, without a webhook) google_chat_space for the Chat app."
+  }
+  validation {
+    condition     = alltrue([for r in var.notify_routes : r.google_chat_space == null || can(regex("^spaces/[A-Za-z0-9_-]{1,128}$", r.google_chat_space))])
+    error_message = "A route's google_chat_space must be a space's resource name, spaces/ID (the ID from the space's URL)."
   }
   validation {
     condition = alltrue([for r in var.notify_routes : (
@@ -392,7 +399,7 @@ variable "grant_expires_after" {
 }
 
 variable "approval" {
-  description = "Grants that wait for an approver's click in Google Chat or Slack (auto_grant.approval*, docs/config.md; registering the apps: docs/deploy.md). null: every grant the guardrails allow is made alone, and no approve function is deployed. required = true: every grant waits; false: only grants on `repositories` (globs, projects/P/locations/L/repositories/R). approvers: Google Chat users' emails and Slack users as slack:USER_ID. expires_after: how long a request can be approved. chat_audience: the Chat app's authentication audience (default: this project's number; or the approve function's URL). slack_signing_secret: the id of the Secret Manager secret (in project_id) holding the Slack app's signing secret, mounted into approve only; null: Slack clicks are refused."
+  description = "Grants that wait for an approver's click in Google Chat or Slack (auto_grant.approval*, docs/config.md; registering the apps: docs/deploy.md). null: every grant the guardrails allow is made alone, and no approve function is deployed. required = true: every grant waits; false: only grants on `repositories` (globs, projects/P/locations/L/repositories/R). approvers: Google Chat users' emails, Slack users as slack:USER_ID, and Google groups as group:EMAIL (their members, checked with Cloud Identity at each click: the approve function's account needs the Groups Reader admin role, docs/permissions.md). expires_after: how long a request can be approved. chat_audience: the Chat app's authentication audience (default: this project's number; or the approve function's URL). slack_signing_secret: the id of the Secret Manager secret (in project_id) holding the Slack app's signing secret, mounted into approve only; null: Slack clicks are refused."
   type = object({
     required             = optional(bool, true)
     repositories         = optional(list(string), [])
@@ -403,8 +410,8 @@ variable "approval" {
   })
   default = null
   validation {
-    condition     = var.approval == null || try(length(var.approval.approvers) > 0 && alltrue([for a in var.approval.approvers : can(regex("^([^@\\s:]+@[^@\\s]+\\.[^@\\s]+|slack:[A-Z0-9]+)$", a))]), false)
-    error_message = "approval.approvers must name at least one approver, each an email (Google Chat) or slack:USER_ID (Slack)."
+    condition     = var.approval == null || try(length(var.approval.approvers) > 0 && alltrue([for a in var.approval.approvers : can(regex("^([^@\\s:]+@[^@\\s]+\\.[^@\\s]+|slack:[A-Z0-9]+|group:[^@\\s:]+@[^@\\s]+\\.[^@\\s]+)$", a))]), false)
+    error_message = "approval.approvers must name at least one approver, each an email (Google Chat), slack:USER_ID (Slack) or group:EMAIL (the members of a Google group, checked with Cloud Identity at each click)."
   }
   validation {
     condition     = var.approval == null || try(var.approval.required || length(var.approval.repositories) > 0, false)

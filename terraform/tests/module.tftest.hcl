@@ -54,7 +54,7 @@ run "every_api_pullfix_calls_is_enabled" {
 
   assert {
     condition = alltrue([for api in [
-      "artifactregistry", "cloudresourcemanager", "compute", "container", "firestore", "iam", "logging",
+      "artifactregistry", "cloudidentity", "cloudresourcemanager", "compute", "container", "firestore", "iam", "logging",
       "policytroubleshooter", "pubsub",
     ] : contains(keys(google_project_service.required), "${api}.googleapis.com")])
     error_message = "An API pullfix calls is not enabled in the host project."
@@ -368,5 +368,41 @@ run "without_approval_nothing_is_public" {
   assert {
     condition     = yamldecode(output.config).auto_grant.approval == "none" && yamldecode(output.config).auto_grant.approvers == []
     error_message = "Without approval, the config routes no grant to approval."
+  }
+}
+
+# A route that posts as the Google Chat app (spaces.messages.create with notify's own account):
+# the Chat API is enabled in the host project, and no secret is mounted for it.
+run "a_chat_app_route_enables_the_chat_api_and_needs_no_secret" {
+  command = plan
+
+  variables {
+    notify_routes = [
+      { namespace = "payments-*", chat = "google", google_chat_space = "spaces/AAAAMpdlehY" },
+      { chat = "slack", slack_token_env = "SLACK_BOT", slack_channel = "C0123456" },
+    ]
+    notify_secrets = { SLACK_BOT = "pullfix-slack-bot" }
+  }
+
+  assert {
+    condition     = contains(keys(google_project_service.required), "chat.googleapis.com")
+    error_message = "A route posts as the Chat app, but the Chat API is not enabled in the host project."
+  }
+  assert {
+    condition     = yamldecode(output.config).notify.routes[0] == { namespace = "payments-*", chat = "google", google_chat_space = "spaces/AAAAMpdlehY" }
+    error_message = "The config does not carry the route's Chat space."
+  }
+  assert {
+    condition     = length(google_cloudfunctions2_function.pullfix["notify"].service_config[0].secret_environment_variables) == 1
+    error_message = "notify mounts a secret for the Chat app route, which posts with its own credentials."
+  }
+}
+
+run "webhook_routes_leave_the_chat_api_off" {
+  command = plan
+
+  assert {
+    condition     = !contains(keys(google_project_service.required), "chat.googleapis.com")
+    error_message = "The Chat API is enabled though no route posts as the Chat app."
   }
 }

@@ -219,6 +219,30 @@ run "slack_web_api_on_a_google_chat_route" {
   expect_failures = [var.notify_routes]
 }
 
+run "chat_space_not_a_resource_name" {
+  command = plan
+  variables {
+    notify_routes = [{ chat = "google", google_chat_space = "https://mail.google.com/chat/u/0/#chat/space/AAAA" }]
+  }
+  expect_failures = [var.notify_routes]
+}
+
+run "chat_space_beside_a_webhook" {
+  command = plan
+  variables {
+    notify_routes = [{ chat = "google", google_chat_space = "spaces/AAAA", webhook_url_env = "SLACK_PLATFORM" }]
+  }
+  expect_failures = [var.notify_routes]
+}
+
+run "chat_space_on_a_slack_route" {
+  command = plan
+  variables {
+    notify_routes = [{ chat = "slack", google_chat_space = "spaces/AAAA" }]
+  }
+  expect_failures = [var.notify_routes]
+}
+
 run "github_tickets_without_a_repository" {
   command = plan
   variables {
@@ -308,6 +332,14 @@ run "approval_with_an_approver_that_is_neither_email_nor_slack_id" {
   command = plan
   variables {
     approval = { approvers = ["alice"] }
+  }
+  expect_failures = [var.approval]
+}
+
+run "approval_with_a_group_that_is_no_email" {
+  command = plan
+  variables {
+    approval = { approvers = ["group:sre"] }
   }
   expect_failures = [var.approval]
 }

@@ -130,6 +130,9 @@ def test_demo_prints_a_table_and_exits_zero() -> None:
     assert "GitHub: closed shop/platform#2" in text
     # Approval in chat: one grant approved in Google Chat, one denied in Slack, a forgery refused.
     assert text.count("with the buttons [Approve] [Deny]") == 2
+    assert (
+        "with the buttons [Approve] [Deny], posted as the Chat app (spaces/DEMO/messages/" in text
+    )
     assert "clicks Approve in Google Chat -> 200: approved by alice@shop.example" in text
     assert "clicks Deny in Slack -> 200: denied by slack:U0BOBSRE" in text
     assert "a forged Slack click (wrong signature) -> 401" in text

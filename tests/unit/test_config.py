@@ -100,7 +100,38 @@ BAD = [
         {"notify": {"routes": [{"chat": "slack", "webhook_url_env": "S", "cause": "oops"}]}},
         "notify.routes[0].cause: 'oops' is not a cause",
     ),
+    (
+        {"notify": {"routes": [{"chat": "google", "google_chat_space": "AAAAMpdlehY"}]}},
+        "notify.routes[0].google_chat_space: expected a space's resource name, spaces/ID",
+    ),
+    (
+        {"notify": {"routes": [{"chat": "slack", "google_chat_space": "spaces/AAAA"}]}},
+        "notify.routes[0]: google_chat_space goes with chat: google",
+    ),
+    (
+        {
+            "notify": {
+                "routes": [
+                    {"chat": "google", "google_chat_space": "spaces/AAAA", "webhook_url_env": "W"}
+                ]
+            }
+        },
+        "instead of webhook_url_env",
+    ),
 ]
+
+
+def test_a_chat_app_route_needs_no_variable_and_webhook_approvals_are_warned_about() -> None:
+    app = {"chat": "google", "google_chat_space": "spaces/AAAAMpdlehY"}
+    asks = {"approval": "required", "approvers": ["alice@example.com"]}
+    config = config_from_dict({"auto_grant": asks, "notify": {"routes": [app]}})
+    assert config.routes[0].google_chat_space == "spaces/AAAAMpdlehY"
+    assert check_config(config, {}) == ([], [])  # the function's own credentials post
+    hook = config_from_dict(
+        {"auto_grant": asks, "notify": {"routes": [{"chat": "google", "webhook_url_env": "H"}]}}
+    )
+    _, warnings = check_config(hook, None)
+    assert any("incoming webhook cannot be clicked" in w for w in warnings)
 
 
 @pytest.mark.parametrize(("data", "message"), BAD)
@@ -537,6 +568,11 @@ def test_approval_routes_grants_to_approvers() -> None:
     assert some.needs_approval(APPS) and some.approval_expires_after == 1800
     assert not some.needs_approval("projects/shop/locations/us/repositories/other")
     assert some.is_approver("slack:U0123") and not some.is_approver("slack:u0123")
+    groups = config_from_dict(
+        {"auto_grant": {"approval": "required", "approvers": ["group:SRE@example.com"]}}
+    ).auto_grant
+    assert groups.approver_groups == ("SRE@example.com",)
+    assert not groups.is_approver("group:sre@example.com")  # only its members, at the click
 
 
 @pytest.mark.parametrize(
@@ -546,8 +582,9 @@ def test_approval_routes_grants_to_approvers() -> None:
         ({"approval": "required"}, "auto_grant.approvers: required when grants wait"),
         ({"approval_repositories": ["projects/p/locations/*/repositories/*"]}, "required when"),
         ({"approval_repositories": ["apps"]}, "must look like projects/P/locations/L"),
-        ({"approvers": ["alice"]}, "'alice' is neither an email nor slack:USER_ID"),
-        ({"approvers": ["slack:<@U1>"]}, "is neither an email nor slack:USER_ID"),
+        ({"approvers": ["alice"]}, "'alice' is neither an email, slack:USER_ID"),
+        ({"approvers": ["slack:<@U1>"]}, "is neither an email, slack:USER_ID"),
+        ({"approvers": ["group:ops"]}, "is neither an email, slack:USER_ID nor group:EMAIL"),
         ({"approval_expires_after": "8d"}, "auto_grant.approval_expires_after: expected 1s to 7d"),
     ],
 )

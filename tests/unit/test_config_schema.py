@@ -50,6 +50,7 @@ VALID = [
         "notify": {
             "routes": [
                 {"chat": "slack", "slack_token_env": "T", "slack_channel": "C123"},
+                {"chat": "google", "google_chat_space": "spaces/AAAAMpdlehY", "cause": "role"},
                 {"chat": "webhook", "webhook_url_env": "W", "cause": "role", "cluster": "c*"},
                 {
                     "chat": "google",
@@ -98,6 +99,25 @@ MORE_BAD = [
     {"notify": {"routes": [{"chat": "google", "slack_token_env": "T", "slack_channel": "C"}]}},
     {"notify": {"routes": [{"chat": "slack", "webhook_url_env": "W", "tickets": "jira"}]}},
     {"notify": {"routes": [{"chat": "slack", "webhook_url_env": "W", "tickets": "github"}]}},
+    # A Chat app's space: its resource name, with chat: google, and no webhook beside it.
+    {"notify": {"routes": [{"chat": "slack", "google_chat_space": "spaces/AAAA"}]}},
+    {"notify": {"routes": [{"chat": "google", "google_chat_space": "AAAA"}]}},
+    {"notify": {"routes": [{"chat": "google", "google_chat_space": "spaces/AAAA/messages"}]}},
+    {
+        "notify": {
+            "routes": [
+                {
+                    "chat": "google",
+                    "google_chat_space": "https://chat.googleapis.com/v1/spaces/AAAA/messages",
+                }
+            ]
+        }
+    },
+    {
+        "notify": {
+            "routes": [{"chat": "google", "google_chat_space": "spaces/A", "webhook_url_env": "W"}]
+        }
+    },
 ]
 # What the loader refuses and JSON Schema cannot state: a duration's bounds when it is text,
 # a collection id's length in bytes and its invisible characters.

@@ -98,7 +98,25 @@ BAD = [
         {"disabled": "yes"},
         "disabled: expected true or false",
     ),
+    ("chat_spaces", {"spaces/AAAA": {}}, "a space is named by its id"),
+    ("chat_spaces", {"AAAA": {"app_member": "yes"}}, "app_member: expected true or false"),
+    ("chat_spaces", {"AAAA": {"messages": ["hi"]}}, "expected a list of Message objects"),
 ]
+
+
+def test_chat_spaces_round_trip_with_what_was_posted() -> None:
+    posted = {"name": "spaces/AAAA/messages/x.x", "text": "hi", "thread": {"name": "t"}}
+    data = {
+        **base(),
+        "chat_spaces": {"AAAA": {"messages": [posted]}, "BBBB": {"app_member": False}},
+    }
+    world = world_from_dict(data)
+    assert world.chat_spaces["AAAA"].app_member and not world.chat_spaces["BBBB"].app_member
+    again = world_from_dict(world.to_dict()).to_dict()
+    assert again["chat_spaces"] == {
+        "AAAA": {"app_member": True, "messages": [posted]},
+        "BBBB": {"app_member": False},
+    }
 
 
 @pytest.mark.parametrize(("field", "value", "message"), BAD)

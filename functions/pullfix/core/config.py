@@ -89,7 +89,7 @@ class Key:
 _PROJECT_PATTERN = r"(?:[a-z0-9.-]+:)?[a-z][a-z0-9-]*"
 # An approver: an email (as Google Chat gives the clicking user's), or `slack:` and a Slack
 # user id (as Slack gives it: letters and digits).
-APPROVER_PATTERN = r"[^@\s:]+@[^@\s]+\.[^@\s]+|slack:[A-Z0-9]+"
+APPROVER_PATTERN = r"[^@\s:]+@[^@\s]+\.[^@\s]+|slack:[A-Z0-9]+|group:[^@\s:]+@[^@\s]+\.[^@\s]+"
 
 AUTO_GRANT_KEYS: dict[str, Key] = {
     "repositories": Key(
@@ -143,7 +143,8 @@ AUTO_GRANT_KEYS: dict[str, Key] = {
     "approvers": Key(
         "globs",
         (),
-        "who may approve or deny: Google Chat users' emails, Slack users as slack:USER_ID",
+        "who may approve or deny: Google Chat users' emails, Slack users as slack:USER_ID, "
+        "members of a Google group as group:EMAIL",
         pattern=APPROVER_PATTERN,
     ),
     "approval_expires_after": Key(
@@ -201,6 +202,15 @@ ROUTE_KEYS: dict[str, Key] = {
         "string", None, "with chat: slack, the environment variable holding a Slack bot token"
     ),
     "slack_channel": Key("string", None, "with chat: slack and slack_token_env, the channel id"),
+    # A space's resource name is `spaces/{space}`, the id as it appears in the space's URL
+    # (https://developers.google.com/workspace/chat/api/reference/rest/v1/spaces#Space).
+    "google_chat_space": Key(
+        "string",
+        None,
+        "with chat: google, instead of webhook_url_env: the space (spaces/ID) the Chat app "
+        "posts to through the Chat API, so that approval buttons reach the approve function",
+        pattern=r"spaces/[A-Za-z0-9_-]{1,128}",
+    ),
 }
 # The config file's top-level keys, in order; durations' bounds in seconds (docs/config.md
 # explains each).
@@ -316,7 +326,13 @@ class AutoGrant:
         compare without regard to case, as Google's do."""
         if identity.startswith("slack:"):
             return identity in self.approvers
-        return identity.lower() in (a.lower() for a in self.approvers)
+        return identity.lower() in (a.lower() for a in self.approvers if not a.startswith("group:"))
+
+    @property
+    def approver_groups(self) -> tuple[str, ...]:
+        """The Google groups (emails) whose members may approve: `group:EMAIL` entries,
+        checked at each click (`pullfix.engine.approval`)."""
+        return tuple(a.removeprefix("group:") for a in self.approvers if a.startswith("group:"))
 
     def allows_repository(self, resource: str) -> bool:
         """Whether `resource` fits a glob of `repositories`; each `*`, `?` or `[…]` matches
@@ -367,6 +383,10 @@ class Route:
     # webhook: it answers with the message's ts, so an incident's later messages thread.
     slack_token_env: str | None = None
     slack_channel: str | None = None
+    # Google Chat through the Chat API as the Chat app (spaces.messages.create, the notify
+    # function's own credentials) instead of an incoming webhook: only a Chat app's cards
+    # can be clicked.
+    google_chat_space: str | None = None
 
 
 @dataclass(frozen=True)
@@ -534,7 +554,8 @@ def _auto_grant(value: object) -> AutoGrant:
     for approver in approvers:
         if not _id_rule(keys["approvers"])(approver):
             raise ConfigError(
-                f"auto_grant.approvers: {approver!r:.100} is neither an email nor slack:USER_ID"
+                f"auto_grant.approvers: {approver!r:.100} is neither an email, slack:USER_ID "
+                "nor group:EMAIL"
             )
     if (approval == "required" or gated) and not approvers:
         raise ConfigError(
@@ -659,7 +680,21 @@ def _routes(value: object) -> tuple[Route, ...]:
             raise ConfigError(
                 f"{where}.chat: expected one of {', '.join(chats)}, got {spec.get('chat')!r}"
             )
-        if "slack_token_env" in spec or "slack_channel" in spec:
+        if "google_chat_space" in spec:
+            space = spec["google_chat_space"]
+            if not _id_rule(ROUTE_KEYS["google_chat_space"])(space):
+                raise ConfigError(
+                    f"{where}.google_chat_space: expected a space's resource name, spaces/ID "
+                    f"(the ID from the space's URL), got {space!r:.100}"
+                )
+            if spec["chat"] != "google" or any(
+                k in spec for k in ("webhook_url_env", "slack_token_env", "slack_channel")
+            ):
+                raise ConfigError(
+                    f"{where}: google_chat_space goes with chat: google, instead of "
+                    "webhook_url_env (the Chat app posts through the Chat API)"
+                )
+        elif "slack_token_env" in spec or "slack_channel" in spec:
             if spec["chat"] != "slack" or not (
                 spec.get("slack_token_env") and spec.get("slack_channel")
             ):
@@ -711,6 +746,8 @@ def _environment_problems(config: Config, environ: Mapping[str, str]) -> list[st
         checks = (
             [(slack_token, route.slack_token_env)]
             if route.slack_token_env
+            else []
+            if route.google_chat_space  # the function's own credentials: no variable
             else [(webhook_url, route.webhook_url_env)]
         )
         if route.tickets == "github":
@@ -746,6 +783,14 @@ def _warnings(config: Config) -> list[str]:
     lease = lease_warning(config)
     if lease is not None:
         warnings.append(lease)
+    asks = config.auto_grant.approval == "required" or config.auto_grant.approval_repositories
+    for index, route in enumerate(config.routes):
+        if asks and route.chat == "google" and not route.google_chat_space:
+            warnings.append(
+                f"notify.routes[{index}]: approval requests posted through a Google Chat "
+                "incoming webhook cannot be clicked (only a Chat app's cards reach the approve "
+                "function): name the space with google_chat_space instead"
+            )
     if "*" in config.auto_grant.cluster_projects and config.auto_grant.repositories:
         warnings.append(
             "auto_grant.cluster_projects: '*' lets the node account of any cluster project "

@@ -122,17 +122,30 @@ def _ledger(key: Key) -> dict[str, Any]:
 def _routes(key: Key) -> dict[str, Any]:
     route = _section(key.keys or {})
     route["required"] = ["chat"]
-    # The keys that go together, as the loader requires them (config._routes): a Slack bot
-    # token and channel, with chat: slack, instead of a webhook URL; a GitHub repository and
-    # token with tickets: github.
+    # The keys that go together, as the loader requires them (config._routes): a Google Chat
+    # space, with chat: google, or a Slack bot token and channel, with chat: slack, instead of
+    # a webhook URL; a GitHub repository and token with tickets: github.
+    slack_or_webhook = {
+        "if": {"anyOf": [{"required": ["slack_token_env"]}, {"required": ["slack_channel"]}]},
+        "then": {
+            "required": ["slack_token_env", "slack_channel"],
+            "properties": {"chat": {"const": "slack"}},
+        },
+        "else": {"required": ["webhook_url_env"]},
+    }
     route["allOf"] = [
         {
-            "if": {"anyOf": [{"required": ["slack_token_env"]}, {"required": ["slack_channel"]}]},
+            "if": {"required": ["google_chat_space"]},
             "then": {
-                "required": ["slack_token_env", "slack_channel"],
-                "properties": {"chat": {"const": "slack"}},
+                "properties": {"chat": {"const": "google"}},
+                "not": {
+                    "anyOf": [
+                        {"required": [name]}
+                        for name in ("webhook_url_env", "slack_token_env", "slack_channel")
+                    ]
+                },
             },
-            "else": {"required": ["webhook_url_env"]},
+            "else": slack_or_webhook,
         },
         {
             "if": {"required": ["tickets"], "properties": {"tickets": {"const": "github"}}},

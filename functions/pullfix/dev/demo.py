@@ -1,8 +1,9 @@
 """`pullfix demo`: the whole pipeline on this machine, on bundled events.
 
 The sandbox serves the bundled world; `remediate` and `notify` run under functions-framework
-on loopback; the sandbox's outcomes topic pushes to `notify`, which posts to a local Google
-Chat receiver, a local Slack receiver and a local GitHub-API-shaped issue tracker. Each
+on loopback; the sandbox's outcomes topic pushes to `notify`, which posts to the payments
+team's Google Chat space as the Chat app (the sandbox's Chat API), a local Slack receiver and
+a local GitHub-API-shaped issue tracker. Each
 event's journey is printed, then a summary table. Last, grants on the `releases` repository
 wait for approval: `approve` runs too, one request is approved with a Google Chat click
 (a token signed by a local key whose certificate is served on loopback) and one denied with
@@ -36,6 +37,7 @@ from pullfix.dev.events import (
 )
 from pullfix.dev.localrun import FunctionServer, post
 from pullfix.dev.receivers import ChatReceiver, GitHubReceiver, Posted
+from pullfix.dev.sandbox.world import ChatSpace
 
 __all__ = ["run_demo", "sample_events"]
 
@@ -56,7 +58,9 @@ CONFIG = {
     "ledger": {"firestore": {"project": "shop-prod"}},
     "notify": {
         "routes": [
-            {"namespace": "payments-*", "chat": "google", "webhook_url_env": "PULLFIX_DEMO_CHAT"},
+            # As the Chat app, through the (sandbox's) Chat API: its approval cards can be
+            # clicked, which a webhook's cannot.
+            {"namespace": "payments-*", "chat": "google", "google_chat_space": "spaces/DEMO"},
             {
                 "chat": "slack",
                 "webhook_url_env": "PULLFIX_DEMO_SLACK",
@@ -121,7 +125,6 @@ def run_demo(out: TextIO) -> int:
 
     with ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pullfix-demo-")))
-        chat = stack.enter_context(ChatReceiver(on_post=on_chat("Google Chat")))
         slack = stack.enter_context(ChatReceiver(on_post=on_chat("Slack")))
         github = stack.enter_context(GitHubReceiver(DEMO_GITHUB_TOKEN))
         tickets: list[str] = []
@@ -132,6 +135,7 @@ def run_demo(out: TextIO) -> int:
         config.write_text(yaml.safe_dump(CONFIG))
         world = _demo_world(load_world)
         sandbox = stack.enter_context(Sandbox(world, push_min_backoff=0.05))
+        chat = _ChatSpace(sandbox, on_chat("Google Chat"))
         base_env = {"PULLFIX_CONFIG": str(config), "PULLFIX_GCP_ENDPOINT": sandbox.endpoint}
         notify = stack.enter_context(
             FunctionServer(
@@ -139,7 +143,6 @@ def run_demo(out: TextIO) -> int:
                 log_path=folder / "notify.log",
                 env={
                     **base_env,
-                    "PULLFIX_DEMO_CHAT": f"{chat.url}/v1/spaces/DEMO/messages?key=k&token=t",
                     "PULLFIX_DEMO_SLACK": f"{slack.url}/services/T000/B000/XXXX",
                     "PULLFIX_DEMO_GITHUB_TOKEN": DEMO_GITHUB_TOKEN,
                     "PULLFIX_GITHUB_API": github.url,
@@ -210,7 +213,7 @@ def _close_the_loop(
     outcomes: list[dict[str, Any]],
     seen: list[str],
     tickets: list[str],
-    chat: ChatReceiver,
+    chat: _ChatSpace,
 ) -> None:
     """Later: the granted workload pulls again; a human pushes the missing tag and that
     workload pulls too. One tick of `verify` closes both incidents."""
@@ -277,7 +280,9 @@ def _account(name: str) -> str:
 
 
 def _add_releases(world: Any) -> None:
-    """A `releases` repository and two node pools whose accounts cannot read it yet."""
+    """A `releases` repository and two node pools whose accounts cannot read it yet; the
+    payments team's Google Chat space, with pullfix's Chat app in it."""
+    world.chat_spaces["DEMO"] = ChatSpace("DEMO")
     from pullfix.dev.sandbox.world import world_from_dict
 
     extra = world_from_dict(
@@ -374,7 +379,7 @@ def _approval_in_chat(
     remediate: FunctionServer,
     env: dict[str, str],
     seen: list[str],
-    chat: ChatReceiver,
+    chat: _ChatSpace,
     slack: ChatReceiver,
 ) -> None:
     """Two grants on `releases` wait for approval: one approved in Google Chat, one denied
@@ -436,7 +441,9 @@ def _approval_in_chat(
         buttons = " ".join(f"[{b}]" for p in posted for b in _buttons(p.body))
         for line in seen[seen_before:]:
             out.write(f"    notify    -> {line}\n")
-        out.write(f"              with the buttons {buttons or '(none)'}\n")
+        app = chat.posts[chats_before:]
+        where = f", posted as the Chat app ({app[0].body['name']})" if app else ""
+        out.write(f"              with the buttons {buttons or '(none)'}{where}\n")
     headers = {
         "Authorization": f"Bearer {signer.token(DEMO_CHAT_AUDIENCE)}",
         "Content-Type": "application/json",
@@ -458,6 +465,21 @@ def _approval_in_chat(
         .policy.members_of("roles/artifactregistry.reader")
     )
     out.write(f"\n    releases readers now: {', '.join(sorted(readers)) or 'none'}\n")
+
+
+class _ChatSpace:
+    """The payments team's Google Chat space: what the Chat app posted there, as the
+    sandbox's Chat API recorded it (`spaces.messages.create`)."""
+
+    def __init__(self, sandbox: Any, record: Any) -> None:
+        self.posts: list[Posted] = []
+        self._record = record
+        sandbox.app.chat_listeners.append(self)
+
+    def __call__(self, message: dict[str, Any]) -> None:
+        posted = Posted(path=str(message.get("name")), query={}, headers={}, body=message)
+        self.posts.append(posted)
+        self._record(posted)
 
 
 def _buttons(body: Any) -> list[str]:

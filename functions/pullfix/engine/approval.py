@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -38,7 +39,7 @@ from pullfix.core.classify import Diagnosis, classify
 from pullfix.core.imageref import ImageRef, InvalidReference, parse_image
 from pullfix.core.intake import PullFailure, format_timestamp, parse_timestamp
 from pullfix.core.judge import Evidence
-from pullfix.core.model import AccessDenied, GoogleApiError
+from pullfix.core.model import AccessDenied, GoogleApiError, TransientError
 from pullfix.core.policy import Decision, GrantPlan
 from pullfix.core.refusals import api_refusal
 from pullfix.engine.lifecycle import InProgress, State
@@ -210,19 +211,51 @@ class Answer:
 class Approvals:
     """Decides approval requests with the remediator's ledger, evidence and grant path."""
 
-    def __init__(self, remediator: Remediator) -> None:
+    def __init__(
+        self, remediator: Remediator, groups: Callable[[str, str], bool] | None = None
+    ) -> None:
         self.remediator = remediator
+        # (group email, member email) -> membership, as Cloud Identity answers it; by default
+        # the remediator's Google adapter's.
+        self.groups = groups or getattr(remediator.apis, "group_has_member", None)
+
+    def _refusal(self, click: Click) -> Answer | None:
+        """403 unless the user is an approver: named in `auto_grant.approvers`, or a member
+        of a group named there (`group:EMAIL`), checked now. A membership that cannot be
+        checked (denied, failed) refuses the click: fail closed."""
+        auto = self.remediator.config.auto_grant
+        if auto.is_approver(click.user):
+            return None
+        context = {"request": click.request, "user": click.user, "verdict": "none"}
+        if not click.user.startswith("slack:"):
+            for group in auto.approver_groups:
+                try:
+                    if self.groups is None:
+                        raise AccessDenied("no Cloud Identity client to ask")
+                    if self.groups(group, click.user):
+                        return None
+                except (AccessDenied, TransientError, GoogleApiError) as exc:
+                    reason = str(exc).split("\n", 1)[0][:300]
+                    log(
+                        "WARNING",
+                        f"pullfix approve: the membership of {click.user} in {group} could "
+                        f"not be checked, so the click is refused: {reason}",
+                        {"approval": {**context, "group": group}},
+                    )
+                    return Answer(
+                        403,
+                        f"{click.user}'s membership in the approvers' group {group} could not "
+                        f"be checked ({reason}): the click is refused",
+                    )
+        log("WARNING", f"pullfix approve: {click.user} is not an approver", {"approval": context})
+        return Answer(403, f"{click.user} is not an approver of pullfix's grants")
 
     def decide(self, click: Click, now: datetime) -> Answer:
         """Approve or deny one request, once. 403 for a user who is not an approver."""
         remediator = self.remediator
-        if not remediator.config.auto_grant.is_approver(click.user):
-            log(
-                "WARNING",
-                f"pullfix approve: {click.user} is not an approver",
-                {"approval": {"request": click.request, "user": click.user, "verdict": "none"}},
-            )
-            return Answer(403, f"{click.user} is not an approver of pullfix's grants")
+        refused = self._refusal(click)
+        if refused is not None:
+            return refused
         ledger = remediator.ledger
         record = ledger.get(click.request, now)
         if record is None:

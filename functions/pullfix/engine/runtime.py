@@ -130,10 +130,14 @@ def notifier() -> Notifier:
 
 def _build_notifier() -> Notifier:
     config = config_from_env()
-    ledger = build_ledger(config, GoogleClients.from_env(), outcomes_topic())
+    clients = GoogleClients.from_env()
+    ledger = build_ledger(config, clients, outcomes_topic())
+    from pullfix.gcp.chat import ChatMessages
     from pullfix.notify.delivery import Notifier
 
-    return Notifier(config, ledger)
+    # Routes that name a Google Chat space post as the Chat app, with this function's own
+    # credentials (made on the first post).
+    return Notifier(config, ledger, chat_app=ChatMessages(clients, config.api_timeout))
 
 
 def _configured(build: Callable[[], _Built]) -> _Built:

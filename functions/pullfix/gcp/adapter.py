@@ -74,6 +74,11 @@ PERMISSIONS = {
         "resourcemanager.projects.setIamPolicy",
     ),
     "publish": ("pubsub.topics.publish",),
+    # Approvers by Google group (`auto_grant.approvers: group:EMAIL`): Cloud Identity's
+    # groups.lookup and groups.memberships.checkTransitiveMembership take no IAM permission;
+    # Google Workspace authorizes them: the approve function's account needs the Groups
+    # Reader admin role, or to be allowed to view the group's members (docs/permissions.md).
+    "approver_groups": (),
     # Verification: the kubelet's events of an incident's cluster since the action.
     "verify_logs": ("logging.logEntries.list",),
     # The Firestore ledger's reads, creates, updates and deletes (pullfix.engine.ledger's
@@ -167,6 +172,11 @@ def guard(what: str, call: Callable[[], T], needs: tuple[str, ...] = ()) -> T:
         if error is exc:
             raise
         raise error from exc  # a generated client's error, as pullfix's own kind
+
+
+def _cel_string(text: str) -> str:
+    """`text` inside a single-quoted CEL string literal."""
+    return text.replace("\\", "\\\\").replace("'", "\\'")
 
 
 def _auth_transient(exc: BaseException) -> bool:
@@ -453,6 +463,44 @@ class GoogleAdapter:
             PERMISSIONS["role_permissions"],
         )
         return frozenset(got.get("includedPermissions") or ())
+
+    def group_has_member(self, group: str, member: str) -> bool:
+        """Whether `member` (an email) belongs to the Google group `group` (an email),
+        directly or through nested groups: Cloud Identity's `groups.lookup` gives the group's
+        resource name (https://cloud.google.com/identity/docs/reference/rest/v1/groups/lookup),
+        then `groups.memberships.checkTransitiveMembership`
+        (https://cloud.google.com/identity/docs/reference/rest/v1/groups.memberships/checkTransitiveMembership)
+        answers `hasMembership`. Never cached: a click is checked as the group stands.
+        AccessDenied when Cloud Identity refuses pullfix, TransientError when it fails."""
+        what = f"checking whether {member} is a member of the group {group}"
+        needs = ("the Groups Reader admin role, or view access to the group's members",)
+        found = guard(
+            what,
+            lambda: self.retry(self.clients.rest.get)(
+                "cloudidentity",
+                "/v1/groups:lookup",
+                fields="name",
+                params={"groupKey.id": group},
+                timeout=self.timeout,
+            ),
+            needs,
+        )
+        name = str(found.get("name") or "")
+        if not name.startswith("groups/") or "/" in name.removeprefix("groups/"):
+            raise AccessDenied(f"{what}: Cloud Identity named no group", call=what, needs=needs)
+        answer = guard(
+            what,
+            lambda: self.retry(self.clients.rest.get)(
+                "cloudidentity",
+                "/v1/groups/{}/memberships:checkTransitiveMembership",
+                name.removeprefix("groups/"),
+                fields="hasMembership",
+                params={"query": f"member_key_id == '{_cel_string(member)}'"},
+                timeout=self.timeout,
+            ),
+            needs,
+        )
+        return answer.get("hasMembership") is True
 
     def service_account(self, email: str) -> AccountInfo:
         return self._accounts.get(email, lambda: self._load_account(email))

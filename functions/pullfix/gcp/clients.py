@@ -105,10 +105,17 @@ class RestClient:
         return self._call("GET", api, template, parts, query, None, timeout)
 
     def post(
-        self, api: str, template: str, *parts: str, body: Mapping[str, Any], timeout: float
+        self,
+        api: str,
+        template: str,
+        *parts: str,
+        body: Mapping[str, Any],
+        timeout: float,
+        params: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
-        """POST `body` as JSON to `template` (filled as for `get`) on `api`."""
-        return self._call("POST", api, template, parts, None, body, timeout)
+        """POST `body` as JSON to `template` (filled as for `get`) on `api`, with `params`
+        in the query."""
+        return self._call("POST", api, template, parts, params, body, timeout)
 
     def _call(
         self,
@@ -190,6 +197,7 @@ class GoogleClients:
             "folders",
             "organizations",
             "rest",
+            "chat",
             "troubleshooter",
             "iam_admin",
             "firestore",
@@ -271,6 +279,7 @@ class GoogleClients:
             "serviceusage",
             "logging",
             "cloudkms",
+            "cloudidentity",
         )
         from google.auth.credentials import AnonymousCredentials
 
@@ -298,6 +307,30 @@ class GoogleClients:
                 if api == "firestore":  # as google-cloud-firestore calls its emulator
                     own[api].headers["Authorization"] = "Bearer owner"
             return RestClient(session, bases, own)
+
+    @cached_property
+    def chat(self) -> RestClient:
+        """Google Chat's API as the Chat app (`pullfix.gcp.chat`): the function's own service
+        account with the chat.bot scope, which a Chat app's calls need instead of
+        cloud-platform; anonymous at the sandbox."""
+        from google.auth.credentials import AnonymousCredentials
+        from google.auth.transport.requests import AuthorizedSession
+
+        from pullfix.gcp.chat import CHAT_SCOPE
+
+        with self._lock:
+            if self.endpoint is not None:
+                anonymous = AnonymousCredentials()  # type: ignore[no-untyped-call]
+                session = AuthorizedSession(anonymous)  # type: ignore[no-untyped-call]
+                return RestClient(session, {"chat": self.endpoint.rest})
+
+            def made() -> Any:
+                import google.auth
+
+                credentials, _ = google.auth.default(scopes=[CHAT_SCOPE])
+                return AuthorizedSession(credentials)  # type: ignore[no-untyped-call]
+
+            return RestClient(made, {"chat": "https://chat.googleapis.com"})
 
     @cached_property
     def troubleshooter(self) -> PolicyTroubleshooterClient:

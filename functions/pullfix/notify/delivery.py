@@ -8,6 +8,12 @@ delivery (5xx, 408, 429, a timeout, GitHub's rate limits) raises so Pub/Sub rede
 permanent 4xx is logged and acknowledged. Each (outcome, destination) is claimed in the
 ledger, so a redelivered outcome never posts twice.
 
+A Google Chat route that names a space (`google_chat_space`) posts as the Chat app through
+the Chat API (`ChatApp`, which `pullfix.gcp.chat` implements with the function's own
+credentials): its approval cards' buttons reach the `approve` function, which a webhook's
+cannot. Each post carries a `requestId` made from the delivery's ledger key, so a post made
+again after its answer was lost returns the first message instead of a second one.
+
 An incident's GitHub issue is the one pullfix opened for it: its number is kept in the
 ledger when it is opened. Only when the ledger has none (a `notify` killed between GitHub's
 answer and that write, or a record past its time) does `notify` search, and then it trusts
@@ -31,11 +37,12 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from pullfix.core.config import Config, ConfigError, Route
 from pullfix.core.ledger import Ledger
 from pullfix.core.lifecycle import State, Step, lease_fields, next_step
+from pullfix.core.model import GoogleApiError
 from pullfix.core.secrets import github_token, slack_token, webhook_url
 from pullfix.errors import PullfixError
 from pullfix.ids import fingerprint
@@ -47,9 +54,10 @@ from pullfix.notify.render import (
     google_chat_message,
     read_github_marker,
     slack_message,
+    visible,
 )
 
-__all__ = ["DeliveryFailed", "Notifier", "route_for"]
+__all__ = ["ChatApp", "DeliveryFailed", "Notifier", "route_for"]
 
 GITHUB_API_VARIABLE = "PULLFIX_GITHUB_API"
 DEFAULT_GITHUB_API = "https://api.github.com"
@@ -64,6 +72,27 @@ HTTP_TIMEOUT = 10.0
 
 class DeliveryFailed(PullfixError):
     """A destination failed in a way a retry can fix: Pub/Sub redelivers the outcome."""
+
+
+class ChatApp(Protocol):
+    """Google Chat's `spaces.messages.create` as the Chat app (`pullfix.gcp.chat`)."""
+
+    def create(self, space: str, message: Mapping[str, Any], request_id: str) -> dict[str, Any]:
+        """The Message Chat answers with; GoogleApiError when Chat refuses, TransientError
+        when it cannot be reached."""
+        ...
+
+
+# Why Chat refuses an app's message, by HTTP status, in words an operator can act on.
+_CHAT_REFUSALS = {
+    401: "the notify function's credentials were not accepted for the chat.bot scope",
+    403: (
+        "the Chat app is not a member of the space (add it to the space: docs/deploy.md, "
+        '"Approval in chat"), or the notify function\'s service account is not in the project '
+        "where the Chat app is configured"
+    ),
+    404: "there is no such space (check the route's google_chat_space: spaces/ID)",
+}
 
 
 @dataclass(frozen=True)
@@ -232,9 +261,11 @@ class Notifier:
         ledger: Ledger,
         environ: Mapping[str, str] | None = None,
         search_per_minute: int = 30,
+        chat_app: ChatApp | None = None,
     ) -> None:
         self.config = config
         self.ledger = ledger
+        self.chat_app = chat_app
         self.environ = environ if environ is not None else os.environ
         self._search_limit = _RateLimit(search_per_minute, burst=search_per_minute)
         self._github_logins: dict[tuple[str, str], str | None] = {}  # (api, token) -> login
@@ -383,9 +414,59 @@ class Notifier:
             self.ledger.claim(thread_key, now, SLACK_THREAD_SECONDS, {"ts": ts})
         return result
 
+    def _chat_api(self, outcome: dict[str, Any], route: Route, index: int, key: str) -> str:
+        """Post as the Chat app in the route's space, in the incident's thread (the message's
+        `thread.threadKey` is the incident's key); `requestId` makes a post made again after
+        its answer was lost return the first message instead of a second."""
+        space = str(route.google_chat_space)
+        what = f"route {index} Google Chat app ({space})"
+        if self.chat_app is None:
+            raise ConfigError(f"notify.routes[{index}]: no Google Chat API client to post with")
+        incident = outcome["fingerprint"]
+        try:
+            posted = self.chat_app.create(
+                space, google_chat_message(outcome), request_id=f"pullfix-{key}"
+            )
+        except GoogleApiError as exc:
+            if exc.code in (408, 429) or exc.code >= 500:
+                raise DeliveryFailed(f"{what}: HTTP {exc.code} {exc.status}".rstrip()) from None
+            # Permanent: retrying cannot help. Logged with the incident, so that what the
+            # team did not see can be found (`pullfix incidents show`), and acknowledged.
+            reason = _CHAT_REFUSALS.get(exc.code) or (
+                f"Chat refused the message: {visible(exc.message)[:300]}"
+            )
+            log(
+                "ERROR",
+                f"notify: {what} refused the {outcome.get('action')} message of {incident}: "
+                f"HTTP {exc.code} {exc.status}: {reason}. It was not posted; "
+                f"`pullfix incidents show {incident}` has it",
+                {
+                    "destination": what,
+                    "status": exc.code,
+                    "google_status": exc.status,
+                    "fingerprint": incident,
+                    "action": outcome.get("action"),
+                },
+            )
+            return f"refused {exc.code}"
+        thread = posted.get("thread") if isinstance(posted, dict) else None
+        log(
+            "INFO",
+            f"notify: {outcome['cause']} {outcome['action']} posted to {what}",
+            {
+                "fingerprint": incident,
+                "destination": what,
+                "message": posted.get("name") if isinstance(posted, dict) else None,
+                "thread": thread.get("name") if isinstance(thread, dict) else None,
+            },
+        )
+        return "200"
+
     def _chat(self, outcome: dict[str, Any], route: Route, index: int, key: str) -> str:
         if route.chat == "slack" and route.slack_token_env:
             return self._slack_api(outcome, route, index)
+        if route.chat == "google" and route.google_chat_space:
+            return self._chat_api(outcome, route, index, key)
         what = f"route {index} {route.chat} webhook (${route.webhook_url_env})"
         url = self._url(route.webhook_url_env, f"route {index}")
         if route.chat == "google":

@@ -1,8 +1,9 @@
 """The sandbox's REST endpoints: container v1, artifactregistry v1, cloudresourcemanager v3
 (projects, folders, organizations), compute v1 (instances.get, subnetworks.get, routers.list,
 firewalls.list, routes.list), iam v1 (service accounts and roles: `get`), policytroubleshooter
-v3 and v3beta, pubsub v1, logging v2, firestore v1 and serviceusage v1 (services.get) (JSON over
-HTTP, Google's error envelope), and the `/_sandbox/` control routes.
+v3 and v3beta, pubsub v1, logging v2, firestore v1, serviceusage v1 (services.get), chat v1
+(spaces.messages.create) and cloudidentity v1 (groups.lookup, checkTransitiveMembership) (JSON
+over HTTP, Google's error envelope), and the `/_sandbox/` control routes.
 """
 
 from __future__ import annotations
@@ -94,6 +95,8 @@ class RestApp:
         self.strict = strict
         self.log = log
         self._message_counter = 0
+        # Called with each Google Chat message the app posts (the demo shows them as posted).
+        self.chat_listeners: list[Callable[[dict[str, Any]], None]] = []
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         request = Request(environ)
@@ -1059,6 +1062,165 @@ def _get_crypto_key_policy(app: RestApp, request: Request, params: dict[str, str
     with app.state.lock:
         _, key = _crypto_key(app, params)
         return policy_json(key.policy, version)
+
+
+# -- cloudidentity v1 -----------------------------------------------------------------------
+
+
+def _group_id(email: str) -> str:
+    return hashlib.sha256(email.lower().encode()).hexdigest()[:15]
+
+
+@_route("GET", "/v1/groups:lookup", "cloudidentity.groups.lookup", "v1")
+def _lookup_group(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    """The resource name of the world's group of that email (`groups.EMAIL`); a group the
+    world does not have is refused as Cloud Identity refuses one the caller cannot see."""
+    email = request.args.get("groupKey.id") or ""
+    if not email:
+        raise ApiError(400, "Request contains an invalid argument: groupKey.id is required")
+    with app.state.lock:
+        known = {g.lower() for g in app.state.world.groups}
+    if email.lower() not in known:
+        raise ApiError(403, "The caller does not have permission")
+    return {"name": f"groups/{_group_id(email)}"}
+
+
+_MEMBER_QUERY_RE = re.compile(r"\s*member_key_id\s*==\s*'((?:[^'\\]|\\.)*)'\s*")
+
+
+@_route(
+    "GET",
+    "/v1/groups/{group}/memberships:checkTransitiveMembership",
+    "cloudidentity.groups.memberships.checkTransitiveMembership",
+    "v1",
+)
+def _check_transitive_membership(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    """Whether the member the CEL `query` names (`member_key_id == 'EMAIL'`) belongs to the
+    group directly or through the groups among its members (groups nest)."""
+    found = _MEMBER_QUERY_RE.fullmatch(request.args.get("query") or "")
+    if found is None:
+        raise ApiError(400, "Request contains an invalid argument: query")
+    member = re.sub(r"\\(.)", r"\1", found.group(1)).lower()
+    with app.state.lock:
+        groups = {g.lower(): list(m) for g, m in app.state.world.groups.items()}
+    start = next((g for g in groups if _group_id(g) == params["group"]), None)
+    if start is None:
+        raise ApiError(403, "The caller does not have permission")
+    seen, pending = set(), [start]
+    while pending:
+        group = pending.pop()
+        if group in seen:
+            continue
+        seen.add(group)
+        for entry in groups.get(group, []):
+            kind, _, email = entry.partition(":")
+            if email.lower() == member and kind in ("user", "serviceAccount", "group"):
+                return {"hasMembership": True}
+            if kind == "group":
+                pending.append(email.lower())
+    return {"hasMembership": False}
+
+
+# -- chat v1 --------------------------------------------------------------------------------
+
+# "The maximum message size, including the message contents, is 32,000 bytes."
+# (https://developers.google.com/workspace/chat/api/reference/rest/v1/spaces.messages/create)
+_CHAT_MAX_MESSAGE = 32_000
+_REPLY_OPTIONS = (
+    "MESSAGE_REPLY_OPTION_UNSPECIFIED",
+    "REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD",
+    "REPLY_MESSAGE_OR_FAIL",
+)
+
+
+@_route("POST", "/v1/spaces/{space}/messages", "chat.spaces.messages.create", "v1")
+def _create_chat_message(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    """spaces.messages.create as the Chat app (app authentication), as Google answers it
+    (https://developers.google.com/workspace/chat/api/reference/rest/v1/spaces.messages/create):
+
+    - the app must be a member of the space: "to create a message in a space, the Chat app
+      has to itself be a member of the space" (https://developers.google.com/workspace/chat/
+      authenticate-authorize-chat-app); otherwise 403 PERMISSION_DENIED. A space that does
+      not exist is 404 NOT_FOUND;
+    - `requestId`: "Specifying an existing request ID returns the message created with that
+      ID instead of creating a new message";
+    - `messageReplyOption`: UNSPECIFIED (the default) "Starts a new thread. Using this option
+      ignores any thread ID or thread_key"; REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD replies in
+      the thread named by `thread.name` or `thread.threadKey`, else starts a new one;
+      REPLY_MESSAGE_OR_FAIL does too, but a `thread.name` that does not exist is NOT_FOUND.
+      A thread key belongs to the app that set it (Thread.threadKey);
+    - at most 32,000 bytes, and (strict mode) only fields of the Message schema.
+    """
+    body = _body(request)
+    if not isinstance(body, dict):
+        raise ApiError(400, "Invalid JSON payload received. Expected an object (Message).")
+    option = request.args.get("messageReplyOption") or "MESSAGE_REPLY_OPTION_UNSPECIFIED"
+    if option not in _REPLY_OPTIONS:
+        raise ApiError(
+            400, f"Invalid value at 'message_reply_option' (type.googleapis.com/{option!r})"
+        )
+    if len(request.data) > _CHAT_MAX_MESSAGE:
+        raise ApiError(
+            400, f"The message is {len(request.data)} bytes; the maximum is {_CHAT_MAX_MESSAGE}."
+        )
+    if app.strict:
+        from pullfix.dev.sandbox.contract import schema_violations
+
+        problems = schema_violations("chat", "v1", "Message", body)
+        if problems:
+            raise ApiError(400, f"Invalid JSON payload received. {problems[0]}")
+    if not (body.get("text") or body.get("cardsV2") or body.get("cards")):
+        raise ApiError(400, "Message cannot be empty. Discarding empty message.")
+    request_id = request.args.get("requestId") or ""
+    with app.state.lock:
+        space = app.state.world.chat_spaces.get(params["space"])
+        if space is None:
+            raise ApiError(404, "Requested entity was not found.")
+        if not space.app_member:
+            raise ApiError(403, "The caller does not have permission")
+        if request_id and request_id in space.request_ids:
+            return space.request_ids[request_id]
+        thread = _chat_thread(app, space, body.get("thread"), option)
+        sequence = app.next_message_id()
+        digest = hashlib.sha256(f"{space.name}/{sequence}".encode()).hexdigest()[:11]
+        message = {
+            **{k: v for k, v in body.items() if k != "thread"},
+            "name": f"{space.name}/messages/{digest}.{digest}",
+            "sender": {"name": "users/app", "displayName": "pullfix", "type": "BOT"},
+            "createTime": _now(),
+            "thread": thread,
+            "space": {"name": space.name, "type": "ROOM", "spaceType": "SPACE"},
+        }
+        space.messages.append(message)
+        if request_id:
+            space.request_ids[request_id] = message
+    for listener in app.chat_listeners:
+        listener(message)
+    return message
+
+
+def _chat_thread(app: RestApp, space: Any, wanted: Any, option: str) -> dict[str, Any]:
+    """The thread a new message goes to (see `_create_chat_message`)."""
+    wanted = wanted if isinstance(wanted, dict) else {}
+    threads = [m["thread"] for m in space.messages if isinstance(m.get("thread"), dict)]
+    if option != "MESSAGE_REPLY_OPTION_UNSPECIFIED":
+        name, key = wanted.get("name"), wanted.get("threadKey")
+        if name:
+            if any(t.get("name") == name for t in threads):
+                return {"name": name}
+            if option == "REPLY_MESSAGE_OR_FAIL":
+                raise ApiError(404, "Requested entity was not found.")
+        elif key:
+            found = next((t for t in threads if t.get("threadKey") == key), None)
+            if found is not None:
+                return dict(found)
+            return {"name": _new_thread(app, space), "threadKey": key}
+    return {"name": _new_thread(app, space)}
+
+
+def _new_thread(app: RestApp, space: Any) -> str:
+    digest = hashlib.sha256(f"{space.name}/thread/{app.next_message_id()}".encode()).hexdigest()
+    return f"{space.name}/threads/{digest[:11]}"
 
 
 # -- firestore v1 ---------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from pullfix.settings import load_yaml
 
 __all__ = [
     "Binding",
+    "ChatSpace",
     "Cluster",
     "CryptoKey",
     "DenyRule",
@@ -369,6 +370,33 @@ class Project:
 
 
 @dataclass
+class ChatSpace:
+    """A Google Chat space the sandbox's Chat API serves: whether pullfix's Chat app is a
+    member of it, and the messages the app posted there (as `spaces.messages.create`
+    answered them)."""
+
+    space_id: str
+    app_member: bool = True
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    # requestId -> the message it created ("Specifying an existing request ID returns the
+    # message created with that ID"); kept while the sandbox runs, not in the world file.
+    request_ids: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"spaces/{self.space_id}"
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"app_member": self.app_member}
+        if self.messages:
+            out["messages"] = [dict(m) for m in self.messages]
+        return out
+
+
+_SPACE_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+
+@dataclass
 class World:
     """Everything the sandbox serves."""
 
@@ -380,6 +408,8 @@ class World:
     # How many more logging.entries.list requests are answered before the rest get 429
     # RESOURCE_EXHAUSTED, as past Cloud Logging's read quota; None: no limit.
     logging_read_quota: int | None = None
+    # Google Chat spaces by id (the part after `spaces/`).
+    chat_spaces: dict[str, ChatSpace] = field(default_factory=dict)
 
     def project_by_number(self, number: int) -> Project | None:
         for project in self.projects.values():
@@ -448,6 +478,8 @@ class World:
             out["log_entries"] = list(self.log_entries)
         if self.logging_read_quota is not None:
             out["logging_read_quota"] = self.logging_read_quota
+        if self.chat_spaces:
+            out["chat_spaces"] = {sid: s.to_dict() for sid, s in self.chat_spaces.items()}
         return out
 
 
@@ -462,7 +494,15 @@ def world_from_dict(data: object, source: str = "world") -> World:
     root = _mapping(
         data,
         source,
-        ("projects", "log_entries", "logging_read_quota", "organization", "folders", "groups"),
+        (
+            "projects",
+            "log_entries",
+            "logging_read_quota",
+            "organization",
+            "folders",
+            "groups",
+            "chat_spaces",
+        ),
     )
     projects_data = _mapping(root.get("projects") or {}, "projects", None)
     projects = {
@@ -495,6 +535,10 @@ def world_from_dict(data: object, source: str = "world") -> World:
         groups={
             str(email): _group(str(email), spec, f"groups.{email}")
             for email, spec in _mapping(root.get("groups") or {}, "groups", None).items()
+        },
+        chat_spaces={
+            str(sid): _chat_space(str(sid), spec, f"chat_spaces.{sid}")
+            for sid, spec in _mapping(root.get("chat_spaces") or {}, "chat_spaces", None).items()
         },
     )
     _check_hierarchy(world)
@@ -558,6 +602,19 @@ def _folder(folder_id: str, value: object, where: str) -> Folder:
         policy=_policy(data.get("iam") or [], f"{where}.iam"),
         deny_policies=_deny_policies(data.get("deny_policies"), f"{where}.deny_policies"),
     )
+
+
+def _chat_space(space_id: str, value: object, where: str) -> ChatSpace:
+    if not _SPACE_ID_RE.fullmatch(space_id):
+        raise WorldError(f"{where}: a space is named by its id (letters, digits, - and _)")
+    data = _mapping(value or {}, where, ("app_member", "messages"))
+    member = data.get("app_member", True)
+    if not isinstance(member, bool):
+        raise WorldError(f"{where}.app_member: expected true or false, got {member!r}")
+    messages = data.get("messages") or []
+    if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
+        raise WorldError(f"{where}.messages: expected a list of Message objects")
+    return ChatSpace(space_id=space_id, app_member=member, messages=[dict(m) for m in messages])
 
 
 def _group(email: str, value: object, where: str) -> list[str]:
