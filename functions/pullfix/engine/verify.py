@@ -33,7 +33,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -41,7 +41,7 @@ from pullfix.core.intake import PodEvent, PullFailure, format_timestamp, parse_e
 from pullfix.core.intake import parse_timestamp as _parse_time
 from pullfix.core.judge import Evidence
 from pullfix.core.model import AccessDenied
-from pullfix.core.remediation import image_word, sh
+from pullfix.engine import escalation
 from pullfix.engine.expiring import expiring_grants
 from pullfix.errors import PullfixError
 from pullfix.logs import log
@@ -128,19 +128,14 @@ class Verdict:
 
     def _escalation_ticket(self) -> dict[str, Any]:
         incident = self.incident
-        namespace = f"--namespace={sh(incident.namespace)}"
-        cluster = incident.cluster.rsplit("/", 1)[-1]
-        return {
-            "title": f"[pullfix] grant did not fix {incident.image} in {cluster}",
-            "steps": [
-                *self.reasons,
-                f"Read the pod's events: kubectl describe pods {namespace}",
-                "Check the node pool's OAuth scopes and network path to the registry.",
-            ],
-            "commands": [f"kubectl get events {namespace} --field-selector reason=Failed"],
-            "terraform": None,
-            "reproduce": f"sudo crictl pull {image_word(incident.image)}",
-        }
+        return escalation.ticket(
+            incident.fingerprint,
+            cluster=incident.cluster,
+            namespace=incident.namespace,
+            workload=incident.workload,
+            image=incident.image,
+            grant=incident.grant,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         incident = self.incident
@@ -671,18 +666,11 @@ def run_verification(
         ):
             incident = verdict.incident
             if verdict.action == "still_failing":
-                grant_record = ledger.get(incident.fingerprint, now) or {}
-                if grant_record.get("escalated") or records[incident.fingerprint].get("escalated"):
-                    continue
-                if not ledger.set_flag_once(incident.fingerprint, "escalated", now) and (
-                    ledger.get(incident.fingerprint, now) or {}
-                ).get("escalated"):
-                    continue  # a failure event escalated it meanwhile
-                ledger.open_incident(
-                    incident.fingerprint,
-                    {"escalated": "true"},
-                    now + timedelta(seconds=abandon_after * 2),
-                )
+                mine = escalation.by_verification(now)
+                opened = records[incident.fingerprint].get(escalation.FLAG)
+                if not escalation.claim(ledger, incident.fingerprint, mine, now, opened):
+                    continue  # escalated already, by a failure event or an earlier pass
+                escalation.keep_open(ledger, incident.fingerprint, mine, now, config)
             if publish is not None:
                 publish(verdict.to_dict())
             if verdict.action in ("resolved", "abandoned"):
