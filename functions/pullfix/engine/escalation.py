@@ -18,10 +18,25 @@ if TYPE_CHECKING:
     from pullfix.core.config import Config
     from pullfix.engine.ledger import Ledger
 
-__all__ = ["FLAG", "by_message", "by_verification", "claim", "keep_open", "kept_until", "ticket"]
+__all__ = [
+    "FLAG",
+    "by_message",
+    "by_verification",
+    "claim",
+    "keep_open",
+    "kept_until",
+    "past_grace",
+    "ticket",
+]
 
 # The grant record's flag (and the open incident's): its value names who escalated.
 FLAG = "escalated"
+
+
+def past_grace(grace: int, granted_at: datetime, failed_at: datetime) -> bool:
+    """Whether a failure at `failed_at` is due an escalation: `grace` seconds (the config's
+    `escalation_grace`; IAM takes minutes to propagate) or more after the grant."""
+    return (failed_at - granted_at).total_seconds() >= grace
 
 
 def by_message(message_id: str | None) -> str:

@@ -409,7 +409,7 @@ class Remediator:
         if not granted or not granted.get("granted_at"):
             return None
         granted_at = datetime.fromisoformat(granted["granted_at"])
-        if (when - granted_at).total_seconds() < self.config.escalation_grace:
+        if not escalation.past_grace(self.config.escalation_grace, granted_at, when):
             return None
         mine = escalation.by_message(failure.message_id)
         flagged = granted.get(escalation.FLAG)

@@ -595,7 +595,7 @@ def _judge(
     if (
         incident.action == Action.GRANT
         and last_failure is not None
-        and (last_failure - incident.acted_at).total_seconds() >= escalation_grace
+        and escalation.past_grace(escalation_grace, incident.acted_at, last_failure)
     ):
         return Verdict(
             incident,
