@@ -263,6 +263,42 @@ def test_a_grant_is_escalated_once_whoever_escalates_first(tmp_path: Path, first
         assert outcomes.escalations() == expected
 
 
+def test_an_escalation_is_the_same_whoever_escalates(tmp_path: Path) -> None:
+    # The same grant, still failing at minute 11, escalated once by a verification pass and
+    # once (in another world) by a failure event, both at minute 11: the same ticket, the
+    # flag naming who escalated on both records, and the incident kept open as long.
+    failed = _entry(0, pull_message(IMAGE, "403 Forbidden"))
+    late = _entry(11, pull_message(IMAGE, "403 Forbidden"), pod="web-7d9f8c5b4-z9x8w")
+    at = datetime(2024, 3, 1, 10, 11, tzinfo=UTC)
+    # abandon_after twice and the grace, from the escalation (the defaults: 1d and 10m).
+    kept = at + timedelta(days=2, minutes=10)
+    seen: dict[str, tuple[Any, ...]] = {}
+    for first in ("verification", "failure event"):
+        world = tmp_path / first.replace(" ", "-")
+        world.mkdir()
+        with _in_process(world, [failed, late]) as (deliver, verify, outcomes, ledger, _):
+            key = deliver(failed, "m1").fingerprint
+            if first == "verification":
+                assert verify(11) == ["still_failing"]
+            else:
+                assert deliver(late, "m2").escalation
+            [escalated] = [o for o in outcomes.published if o.get("escalation")]
+            flag = (ledger.get(key, at) or {})["escalated"]
+            assert dict(ledger.open_incidents(at, 100))[key]["escalated"] == flag
+            assert key in dict(ledger.open_incidents(kept - timedelta(seconds=1), 100))
+            assert key not in dict(ledger.open_incidents(kept, 100))
+            seen[first] = (escalated["ticket"], escalated["fingerprint"], flag)
+    by_pass, by_event = seen["verification"], seen["failure event"]
+    assert by_pass[:2] == by_event[:2]
+    ticket = by_pass[0]
+    assert ticket["title"] == (
+        f"[pullfix] grant did not fix it: {IMAGE} for web/Deployment/web in checkout"
+    )
+    assert ticket["fingerprint"] == by_pass[1]
+    assert by_pass[2].startswith("verification:")
+    assert by_event[2] == "message:m2"
+
+
 DEFAULT_NODE = "gke-checkout-default-pool-1a2b3c4d-x7k9"
 LEGACY_NODE = "gke-checkout-legacy-pool-5e6f7a8b-q2w3"
 

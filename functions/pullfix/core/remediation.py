@@ -20,7 +20,15 @@ from pullfix.core.causes import Cause
 from pullfix.core.imageref import ImageRef, InvalidReference, parse_image
 from pullfix.core.model import NetworkGap
 
-__all__ = ["Context", "hcl", "image_word", "sh", "terraform_member", "ticket_draft"]
+__all__ = [
+    "Context",
+    "escalation_ticket",
+    "hcl",
+    "image_word",
+    "sh",
+    "terraform_member",
+    "ticket_draft",
+]
 
 _SHELL_SAFE_RE = re.compile(r"[A-Za-z0-9@%+=:,./_-]+")  # shlex.quote's own safe set
 # kubectl create secret docker-registry's default server: Docker Hub's credential key.
@@ -992,21 +1000,43 @@ def ticket_draft(c: Context) -> dict[str, Any]:
     advice = _ADVICE.get(c.cause) or _text(
         "The message does not say why the pull failed: reproduce it on the node."
     )
-    steps, commands, terraform = advice(c)
-    where = f"{c.namespace or '?'}/{c.workload or '?'} in {c.cluster or 'an unconfirmed cluster'}"
-    image = c.image or "an image"
-    title = f"[pullfix] {c.cause.value}: {image} for {where}"
     if c.escalation:
-        steps.insert(
-            0,
-            "pullfix granted access earlier, but the pulls still fail past the grace "
-            "period: the grant did not fix it.",
-        )
-        title = f"[pullfix] grant did not fix it: {image} for {where}"
+        return escalation_ticket(c)
+    steps, commands, terraform = advice(c)
+    title = f"[pullfix] {c.cause.value}: {c.image or 'an image'} for {_where(c)}"
     return {
         "title": title,
         "steps": steps,
         "commands": commands,
         "terraform": terraform,
         "reproduce": None if c.cause in _NO_REPRODUCTION else _reproduce(c),
+    }
+
+
+def _where(c: Context) -> str:
+    return f"{c.namespace or '?'}/{c.workload or '?'} in {c.cluster or 'an unconfirmed cluster'}"
+
+
+def escalation_ticket(c: Context) -> dict[str, Any]:
+    """The one ticket of a grant that did not fix the pull (`c.grant`, the grant made), the
+    same whichever part of pullfix escalates it (a failure event past the grace period, or
+    a verification pass): granting again cannot help, so it points past the role."""
+    grant = c.grant or {}
+    granted = (
+        f"pullfix granted {grant['role']} on {grant['resource']} to {grant['member']}"
+        if grant.get("role") and grant.get("resource") and grant.get("member")
+        else "pullfix granted access"
+    )
+    namespace = f"--namespace={sh(c.namespace or 'default')}"
+    return {
+        "title": f"[pullfix] grant did not fix it: {c.image or 'an image'} for {_where(c)}",
+        "steps": [
+            f"{granted} earlier, but the pulls still fail past the grace period: the grant "
+            "did not fix it; something besides the missing role blocks the pull.",
+            f"Read the pod's events: kubectl describe pods {namespace}",
+            "Check the node pool's OAuth scopes and network path to the registry.",
+        ],
+        "commands": [f"kubectl get events {namespace} --field-selector reason=Failed"],
+        "terraform": None,
+        "reproduce": f"sudo crictl pull {image_word(c.image)}",
     }

@@ -170,7 +170,12 @@ def route_grant(
     log(
         "NOTICE",
         f"pullfix asks approval to grant {plan.role} on {plan.resource} to {plan.member}",
-        {"audit": {**remediator._audit(failure, diagnosis, plan), "action": "approval_requested"}},
+        {
+            "audit": {
+                **remediator._audit(failure, diagnosis, plan),
+                "action": Action.APPROVAL_REQUESTED.value,
+            }
+        },
     )
     return outcome
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from pullfix.core.causes import Action
 from pullfix.core.grants import pullfix_bindings, terraform_to_keep
 from pullfix.core.model import AccessDenied, TransientError
 from pullfix.core.policy import pullfix_expiry
@@ -40,7 +41,7 @@ def expiring_grants(
     seen: set[tuple[str, str, str]] = set()
     for incident in incidents:
         grant = incident.grant
-        if incident.action != "grant" or not isinstance(grant, dict):
+        if incident.action != Action.GRANT or not isinstance(grant, dict):
             continue
         plan = (str(grant.get("resource")), str(grant.get("role")), str(grant.get("member")))
         if plan in seen:

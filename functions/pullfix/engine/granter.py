@@ -230,10 +230,16 @@ class Granter:
 
 def log_decision(plan: GrantPlan, decision: Decision, audit: dict[str, Any]) -> None:
     """The audit line of a grant not made: `would_grant` (dry run) or `refused`, with why."""
-    action = "would_grant" if decision.action is Action.WOULD_GRANT else "refused"
+    dry_run = decision.action is Action.WOULD_GRANT
     log(
-        "NOTICE" if action == "would_grant" else "WARNING",
-        f"pullfix {'would grant' if action == 'would_grant' else 'did not grant'} "
+        "NOTICE" if dry_run else "WARNING",
+        f"pullfix {'would grant' if dry_run else 'did not grant'} "
         f"{plan.role} on {plan.resource} to {plan.member}: {'; '.join(decision.reasons)}",
-        {"audit": {**audit, "action": action, "why_not": list(decision.reasons)}},
+        {
+            "audit": {
+                **audit,
+                "action": Action.WOULD_GRANT.value if dry_run else "refused",
+                "why_not": list(decision.reasons),
+            }
+        },
     )

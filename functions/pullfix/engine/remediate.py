@@ -18,7 +18,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Protocol
 
 from pullfix.checks import VERIFICATION, gather, grant_may_fix, judge, run_checks
@@ -43,6 +43,7 @@ from pullfix.core.policy import Decision, GrantPlan, decide, grant_facts
 from pullfix.core.refusals import ApiRefusal, api_refusal
 from pullfix.core.remediation import Context, ticket_draft
 from pullfix.core.vpcsc import unique_id as vpc_sc_unique_id
+from pullfix.engine import escalation
 from pullfix.engine.approval import route_grant
 from pullfix.engine.evidence import EvidenceCollector
 from pullfix.engine.granter import GrantAttempt, Granter, log_decision
@@ -345,7 +346,9 @@ class Remediator:
         incident = incident_from_outcome(outcome)
         if incident is not None:
             self.ledger.open_incident(
-                incident.fingerprint, {"outcome": text}, self._kept_until(incident.acted_at)
+                incident.fingerprint,
+                {"outcome": text},
+                escalation.kept_until(self.config, incident.acted_at),
             )
         self._publish(outcome)
         # The grant's record first: were the event's `done` written first and this write
@@ -366,11 +369,6 @@ class Remediator:
             return max(when, now)
         return when
 
-    def _kept_until(self, acted_at: datetime) -> datetime:
-        """How long an incident acted on at `acted_at` stays open for verification."""
-        keep = 2 * self.config.abandon_after + self.config.escalation_grace
-        return acted_at + timedelta(seconds=keep)
-
     def _duplicate(
         self,
         failure: PullFailure,
@@ -381,9 +379,9 @@ class Remediator:
     ) -> Outcome:
         grant_key = record.get("grant_key")
         if grant_key:
-            escalation = self._escalation(failure, grant_key, when)
-            if escalation is not None:
-                return escalation
+            escalated = self._escalation(failure, grant_key, when)
+            if escalated is not None:
+                return escalated
         cause = Cause(record["cause"]) if record.get("cause") else offline.cause
         key = record.get("fingerprint") or event_key
         return self._suppressed(
@@ -401,20 +399,20 @@ class Remediator:
         as an incident: claimed with a lease, its outcome stored (`acted`) before it is
         published, then `done`. A delivery that fails to publish it leaves the stored outcome
         for the next (never an escalation flagged but never sent), and only one delivery
-        makes it. The grant record's `escalated` flag, which verification also sets and reads,
-        names who escalated: another's (verification's "true", or another message's) means it
-        is done; this message's own means a crash came between the flag and the stored
-        outcome, and the work goes on. Returns None when no escalation is due, or another
-        delivery or verification made or makes it.
+        makes it. Who may escalate, the incident kept open and the ticket are
+        `pullfix.engine.escalation`'s, as verification's are: another's flag (a pass's, or
+        another message's) means it is done; this message's own means a crash came between
+        the flag and the stored outcome, and the work goes on. Returns None when no
+        escalation is due, or another delivery or verification made or makes it.
         """
         granted = self.ledger.get(grant_key, when)
         if not granted or not granted.get("granted_at"):
             return None
         granted_at = datetime.fromisoformat(granted["granted_at"])
-        if (when - granted_at).total_seconds() < self.config.escalation_grace:
+        if not escalation.past_grace(self.config.escalation_grace, granted_at, when):
             return None
-        mine = f"message:{failure.message_id or ''}"
-        flagged = granted.get("escalated")
+        mine = escalation.by_message(failure.message_id)
+        flagged = granted.get(escalation.FLAG)
         if flagged and flagged != mine:
             return None  # escalated already, by verification or an earlier event
         key = fingerprint("escalation", grant_key, granted["granted_at"])
@@ -426,11 +424,11 @@ class Remediator:
             return self._finish(key, json.loads(text), text, None)
         # The flag before the ticket is stored: verification, seeing it, escalates no more;
         # the one who set it first escalates.
-        if not flagged and not self.ledger.set_flag_once(grant_key, "escalated", when, mine):
+        if not escalation.claim(self.ledger, grant_key, mine, when):
             self.ledger.update(key, {"state": State.DONE.value})
             return None
         # The open incident too, which verification keeps longer than the grant record.
-        self.ledger.open_incident(grant_key, {"escalated": "true"}, self._kept_until(granted_at))
+        escalation.keep_open(self.ledger, grant_key, mine, when, self.config)
         cause = Cause(granted.get("cause") or Cause.ROLE.value)
         plan = GrantPlan(granted["resource"], granted["role"], granted["member"])
         reasons = (
@@ -448,6 +446,14 @@ class Remediator:
             escalation=True,
         )
         outcome.grant = plan
+        outcome.ticket = outcome.remediation = escalation.ticket(
+            grant_key,
+            cluster=failure.cluster_resource or "",
+            namespace=failure.namespace,
+            workload=failure.incident_workload,
+            image=failure.image,
+            grant=plan.to_dict(),
+        )
         published = outcome.to_dict()
         text = json.dumps(published)
         self.ledger.update(
@@ -519,9 +525,9 @@ class Remediator:
                         evidence.troubleshooting.cancel()
                         evidence.troubleshooting = None
                 if record is not None and record.get("state") == State.GRANTED.value:
-                    escalation = self._escalation(failure, grant_key, when)
-                    if escalation is not None:
-                        return escalation
+                    escalated = self._escalation(failure, grant_key, when)
+                    if escalated is not None:
+                        return escalated
                     return self._already_granted(failure, grant_key, record)
                 if record is not None and record.get("state") == State.GRANTING.value:
                     # A grant under way, or left half-done by a crash: IAM decides, not this.

@@ -33,15 +33,16 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Protocol
 
+from pullfix.core.causes import Action
 from pullfix.core.intake import PodEvent, PullFailure, format_timestamp, parse_event
 from pullfix.core.intake import parse_timestamp as _parse_time
 from pullfix.core.judge import Evidence
 from pullfix.core.model import AccessDenied
-from pullfix.core.remediation import image_word, sh
+from pullfix.engine import escalation
 from pullfix.engine.expiring import expiring_grants
 from pullfix.errors import PullfixError
 from pullfix.logs import log
@@ -97,7 +98,7 @@ class OpenIncident:
     """An incident pullfix acted on, as its first outcome describes it."""
 
     fingerprint: str
-    action: str  # grant, would_grant or ticket
+    action: Action  # grant, would_grant or ticket
     cause: str
     cluster: str  # projects/P/locations/L/clusters/C
     namespace: str
@@ -115,7 +116,7 @@ class Verdict:
     """What one verification found: resolved, still_failing or abandoned."""
 
     incident: OpenIncident
-    action: str
+    action: Action  # resolved, still_failing or abandoned
     reasons: tuple[str, ...]
     checked_at: datetime
     first_success: datetime | None = None
@@ -128,38 +129,33 @@ class Verdict:
 
     def _escalation_ticket(self) -> dict[str, Any]:
         incident = self.incident
-        namespace = f"--namespace={sh(incident.namespace)}"
-        cluster = incident.cluster.rsplit("/", 1)[-1]
-        return {
-            "title": f"[pullfix] grant did not fix {incident.image} in {cluster}",
-            "steps": [
-                *self.reasons,
-                f"Read the pod's events: kubectl describe pods {namespace}",
-                "Check the node pool's OAuth scopes and network path to the registry.",
-            ],
-            "commands": [f"kubectl get events {namespace} --field-selector reason=Failed"],
-            "terraform": None,
-            "reproduce": f"sudo crictl pull {image_word(incident.image)}",
-        }
+        return escalation.ticket(
+            incident.fingerprint,
+            cluster=incident.cluster,
+            namespace=incident.namespace,
+            workload=incident.workload,
+            image=incident.image,
+            grant=incident.grant,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         incident = self.incident
         fixed_by = None
-        if self.action == "resolved":
-            fixed_by = "pullfix's grant" if incident.action == "grant" else "a human"
+        if self.action == Action.RESOLVED:
+            fixed_by = _fixed_by(incident)
         return {
             "schema": "pullfix.outcome/v1",
-            "action": self.action,
+            "action": Action(self.action).value,
             "cause": incident.cause,
             "fingerprint": incident.fingerprint,
             "time_to_fix_seconds": self.time_to_fix_seconds,
             "fixed_by": fixed_by,
             "first_failure": format_timestamp(incident.first_failure),
             "first_success": format_timestamp(self.first_success) if self.first_success else None,
-            "acted": incident.action,
+            "acted": Action(incident.action).value,
             "grant": incident.grant,
-            "escalation": self.action == "still_failing",
-            "ticket": self._escalation_ticket() if self.action == "still_failing" else None,
+            "escalation": self.action == Action.STILL_FAILING,
+            "ticket": self._escalation_ticket() if self.action == Action.STILL_FAILING else None,
             "reasons": list(self.reasons),
             "event": {
                 "cluster": incident.cluster,
@@ -171,11 +167,23 @@ class Verdict:
         }
 
 
+# The actions that open an incident for verification.
+_ACTED = frozenset({Action.GRANT, Action.WOULD_GRANT, Action.TICKET})
+
+
+def _fixed_by(incident: OpenIncident) -> str:
+    return "pullfix's grant" if incident.action == Action.GRANT else "a human"
+
+
 def incident_from_outcome(outcome: dict[str, Any]) -> OpenIncident | None:
     """The open incident an outcome starts (grants and tickets whose node pool was
     verified), else None: an event whose node could not be verified (a forgery, or a node
     already gone) opens nothing to verify, so forged events cannot fill a pass."""
-    if outcome.get("action") not in ("grant", "would_grant", "ticket") or outcome.get("escalation"):
+    try:
+        action = Action(str(outcome.get("action")))
+    except ValueError:
+        return None
+    if action not in _ACTED or outcome.get("escalation"):
         return None
     event = outcome.get("event") or {}
     when = _parse_time(str(event.get("timestamp") or ""))
@@ -186,7 +194,7 @@ def incident_from_outcome(outcome: dict[str, Any]) -> OpenIncident | None:
         return None
     return OpenIncident(
         fingerprint=str(outcome["fingerprint"]),
-        action=str(outcome["action"]),
+        action=action,
         cause=str(outcome.get("cause")),
         cluster=str(event["cluster"]),
         namespace=str(event["namespace"]),
@@ -568,10 +576,10 @@ def _judge(
     failures.sort(key=lambda event: event.timestamp or as_of, reverse=True)
     success = _first_on_pool(incident, successes, nodes)
     if success is not None and success.timestamp is not None:
-        fixed = "pullfix's grant" if incident.action == "grant" else "a human"
+        fixed = _fixed_by(incident)
         return Verdict(
             incident,
-            "resolved",
+            Action.RESOLVED,
             (
                 f"{incident.workload} pulled {incident.image} again on node pool "
                 f"{incident.node_pool} ({success.node}); fixed by {fixed}",
@@ -585,13 +593,13 @@ def _judge(
     last_failure = failure.timestamp if failure is not None else None
     since_action = (as_of - incident.acted_at).total_seconds()
     if (
-        incident.action == "grant"
+        incident.action == Action.GRANT
         and last_failure is not None
-        and (last_failure - incident.acted_at).total_seconds() >= escalation_grace
+        and escalation.past_grace(escalation_grace, incident.acted_at, last_failure)
     ):
         return Verdict(
             incident,
-            "still_failing",
+            Action.STILL_FAILING,
             (
                 f"pulls of {incident.image} on node pool {incident.node_pool} still fail "
                 f"{int((last_failure - incident.acted_at).total_seconds())}s after the grant "
@@ -604,7 +612,7 @@ def _judge(
     if since_action >= abandon_after and (as_of - quiet_since).total_seconds() >= abandon_after:
         return Verdict(
             incident,
-            "abandoned",
+            Action.ABANDONED,
             (
                 f"no pull of {incident.image} by {incident.workload} on node pool "
                 f"{incident.node_pool}, failed or successful, for {abandon_after}s: the "
@@ -670,22 +678,15 @@ def run_verification(
             report=report,
         ):
             incident = verdict.incident
-            if verdict.action == "still_failing":
-                grant_record = ledger.get(incident.fingerprint, now) or {}
-                if grant_record.get("escalated") or records[incident.fingerprint].get("escalated"):
-                    continue
-                if not ledger.set_flag_once(incident.fingerprint, "escalated", now) and (
-                    ledger.get(incident.fingerprint, now) or {}
-                ).get("escalated"):
-                    continue  # a failure event escalated it meanwhile
-                ledger.open_incident(
-                    incident.fingerprint,
-                    {"escalated": "true"},
-                    now + timedelta(seconds=abandon_after * 2),
-                )
+            if verdict.action == Action.STILL_FAILING:
+                mine = escalation.by_verification(now)
+                opened = records[incident.fingerprint].get(escalation.FLAG)
+                if not escalation.claim(ledger, incident.fingerprint, mine, now, opened):
+                    continue  # escalated already, by a failure event or an earlier pass
+                escalation.keep_open(ledger, incident.fingerprint, mine, now, config)
             if publish is not None:
                 publish(verdict.to_dict())
-            if verdict.action in ("resolved", "abandoned"):
+            if verdict.action in (Action.RESOLVED, Action.ABANDONED):
                 ledger.close_incident(incident.fingerprint)
                 closed.add(incident.fingerprint)
             verdicts.append(verdict)
