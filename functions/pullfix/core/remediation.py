@@ -73,6 +73,12 @@ class Context:
     kms_key: str | None = None
     kms_key_state: str | None = None
     kms_agent: str | None = None
+    # A remote repository's upstream password version, its state, Artifact Registry's service
+    # agent and whether it may access the secret (upstream).
+    upstream_secret: str | None = None
+    upstream_secret_state: str | None = None
+    upstream_agent: str | None = None
+    upstream_agent_can_access: bool | None = None
 
 
 def sh(value: str) -> str:
@@ -602,6 +608,76 @@ def _cmek_advice(c: Context) -> Advice:
     return steps, commands, terraform
 
 
+def _upstream_advice(c: Context) -> Advice:
+    """The remote repository's password version enabled (or a new one added), or Artifact
+    Registry's service agent granted the Secret Accessor role on the secret
+    (https://cloud.google.com/artifact-registry/docs/repositories/configure-remote-authentication).
+    Never a role for the node account: the registry, not the node, reads the secret."""
+    parts = (c.upstream_secret or "").split("/")
+    if len(parts) == 6:
+        project, secret, version = parts[1], parts[3], parts[5]
+    else:
+        project, secret, version = "SECRET_PROJECT", "SECRET", "VERSION"
+    repository = c.repository or "The remote repository"
+    steps: list[str] = []
+    commands: list[str] = []
+    terraform = None
+    state = c.upstream_secret_state
+    unusable = state is not None and state != "ENABLED"
+    if unusable:
+        what = f"is {state}" if state else "does not exist"
+        steps.append(
+            f"{repository} authenticates to its upstream with the password in "
+            f"{c.upstream_secret or 'a Secret Manager secret version'}, which {what}: Artifact "
+            "Registry cannot fetch what it does not cache yet. No role grant fixes that."
+        )
+        if state == "DISABLED":
+            commands.append(
+                f"gcloud secrets versions enable {sh(version)} --secret={sh(secret)} "
+                f"--project={sh(project)}"
+            )
+        else:
+            steps.append(
+                "Add a new version holding the upstream password (a destroyed version cannot "
+                "come back), and point the repository at it."
+            )
+            commands.append(
+                f"gcloud secrets versions add {sh(secret)} --project={sh(project)} "
+                "--data-file=PASSWORD_FILE"
+            )
+    if not unusable or c.upstream_agent_can_access is False:
+        agent = (
+            c.upstream_agent
+            or "service-PROJECT_NUMBER@gcp-sa-artifactregistry.iam.gserviceaccount.com"
+        )
+        member = f"serviceAccount:{agent}"
+        steps.append(
+            f"Artifact Registry's service agent {agent} may not access the secret "
+            f"{secret} that holds {repository}'s upstream password: grant it "
+            "roles/secretmanager.secretAccessor on the secret."
+        )
+        commands.append(
+            f"gcloud secrets add-iam-policy-binding {sh(secret)} --project={sh(project)} "
+            f"--member={sh(member)} --role=roles/secretmanager.secretAccessor"
+        )
+        terraform = (
+            'resource "google_secret_manager_secret_iam_member" "artifact_registry_agent" {\n'
+            f"  project   = {hcl(project)}\n"
+            f"  secret_id = {hcl(secret)}\n"
+            '  role      = "roles/secretmanager.secretAccessor"\n'
+            f"  member    = {hcl(member)}\n"
+            "}\n"
+        )
+    if c.lacks_reader:
+        steps.append(
+            f"The node account {c.account or '?'} also lacks roles/artifactregistry.reader on "
+            "the repository: grant it as well."
+        )
+        commands.append(_grant_command(c))
+        terraform = (terraform + "\n" if terraform else "") + terraform_member(c)
+    return steps, commands, terraform
+
+
 def _rate_limit_advice(c: Context) -> Advice:
     region = _region(c.location)
     create = (
@@ -983,6 +1059,7 @@ _ADVICE: dict[Cause, Any] = {
     Cause.API_DISABLED: _api_disabled_advice,
     Cause.VPC_SC: _vpc_sc_advice,
     Cause.CMEK: _cmek_advice,
+    Cause.UPSTREAM: _upstream_advice,
 }
 _NO_REPRODUCTION = frozenset({Cause.UNVERIFIED, Cause.INVALID_NAME, Cause.PULL_POLICY})
 
