@@ -99,3 +99,64 @@ def test_the_strict_sandbox_answers_secret_manager_as_google_does(
     assert binding.role == "roles/secretmanager.secretAccessor" and member in binding.members
     repository.mode, repository.upstream_secret_version = "standard", None
     assert adapter.repository_upstream_secret(name) == ""
+
+
+BASE = "projects/shop-base/locations/us-central1/repositories/base"
+
+
+def _virtual_world(*, agent_reads: bool) -> dict[str, Any]:
+    world = _world(ar_disabled=False)
+    world["projects"]["shop-images"]["repositories"]["images"].update(
+        mode="virtual", upstreams=[BASE]
+    )
+    iam = [{"role": "roles/artifactregistry.reader", "members": [AR_AGENT]}]
+    world["projects"]["shop-base"] = {
+        "number": 333333333333,
+        "repositories": {
+            "base": {
+                "location": "us-central1",
+                "tags": ["web:1.4"],
+                "iam": iam if agent_reads else [],
+            }
+        },
+    }
+    return world
+
+
+def test_a_virtual_repository_whose_agent_cannot_read_an_upstream_is_a_ticket(
+    tmp_path: Path,
+) -> None:
+    entry = _event(AR_IMAGE, "containerd_403")
+    readable, after = _replay(tmp_path / "readable", _virtual_world(agent_reads=True), entry)
+    assert (readable["cause"], readable["action"]) == ("cross_project", "grant")
+    assert DEFAULT_SA in _readers(after, "images")
+    unreadable, after = _replay(tmp_path / "unreadable", _virtual_world(agent_reads=False), entry)
+    assert (unreadable["cause"], unreadable["action"]) == ("upstream", "ticket")
+    assert unreadable["grant"] is None and DEFAULT_SA not in _readers(after, "images")
+    assert BASE in unreadable["reasons"][0]
+    commands = unreadable["ticket"]["commands"]
+    assert commands[0] == (
+        "gcloud artifacts repositories add-iam-policy-binding base --location=us-central1 "
+        f"--project=shop-base --member={AR_AGENT} --role=roles/artifactregistry.reader"
+    )
+    assert "google_artifact_registry_repository_iam_member" in unreadable["ticket"]["terraform"]
+
+
+def test_the_strict_sandbox_answers_a_virtual_repository_as_google_does(
+    sandbox: Sandbox, clients: GoogleClients
+) -> None:
+    project = sandbox.world.projects["shop-prod"]
+    repository = next(iter(project.repositories.values()))
+    name = f"projects/shop-prod/locations/{repository.location}/repositories/{repository.name}"
+    upstream = f"projects/shop-prod/locations/{repository.location}/repositories/gone"
+    repository.mode, repository.upstreams = (
+        "virtual",
+        [name.replace(repository.name, "x"), upstream],
+    )
+    adapter = GoogleAdapter(clients, cache_ttl=0.0)
+    assert adapter.repository_mode(name) == "VIRTUAL_REPOSITORY"
+    assert adapter.repository_upstreams(name) == (name.replace(repository.name, "x"), upstream)
+    assert adapter.upstream_policy(upstream) is None  # no such repository
+    assert adapter.upstream_policy(name) is not None
+    repository.mode, repository.upstreams = "standard", []
+    assert adapter.repository_upstreams(name) == ()

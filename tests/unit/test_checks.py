@@ -232,6 +232,7 @@ class _Apis:
             "vpc_sc_denial": None,
             "repository_kms_key": "",
             "repository_upstream_secret": "",
+            "repository_upstreams": (),
         }
         self.refuse = refuse
 

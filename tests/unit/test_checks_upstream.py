@@ -173,3 +173,96 @@ def test_hostile_secret_names_are_quoted_in_the_ticket() -> None:
     )
     assert "--secret" not in draft["commands"][0]
     assert "'x;rm -rf ~'" in draft["commands"][0]
+
+
+# -- a virtual repository's upstreams -------------------------------------------------------
+
+UPSTREAM = "projects/team-proj/locations/us/repositories/base"
+OTHER = "projects/img-proj/locations/us/repositories/cache"
+
+
+@pytest.mark.parametrize(
+    ("evidence", "cause"),
+    [
+        (_evidence(upstream_secret="", upstreams=()), None),
+        (_evidence(upstream_secret="", upstreams=(UPSTREAM,), upstreams_unreadable=()), None),
+        (
+            _evidence(
+                upstream_secret="",
+                upstreams=(OTHER, UPSTREAM),
+                upstream_agent=AGENT,
+                upstreams_unreadable=(UPSTREAM,),
+            ),
+            "upstream",
+        ),
+        (_evidence(upstream_error="reading the policy of base: 403"), "permission"),
+    ],
+)
+def test_upstream_judges_a_virtual_repository_s_upstreams(
+    evidence: Evidence, cause: str | None
+) -> None:
+    found = upstream.judge(REFUSED, evidence)
+    assert (found.cause.value if found else None) == cause
+    if found is not None and cause == "upstream":
+        assert UPSTREAM in found.decisive[0] and OTHER not in found.decisive[0]
+
+
+def _virtual_apis(readable: dict[str, bool], *, refuse: tuple[str, ...] = ()) -> _Apis:
+    """A virtual repository over `readable`'s upstreams, each with the agent bound or not."""
+    apis = _Apis(tag_exists=True, refuse=refuse)
+    reader = Binding("roles/artifactregistry.reader", frozenset({f"serviceAccount:{AGENT}"}))
+    policies = {u: PolicyView((reader,) if ok else (), b"e") for u, ok in readable.items()}
+    apis.answers.update(repository_upstreams=tuple(readable), upstream_policy=None)
+
+    def upstream_policy(repository: str) -> PolicyView | None:
+        apis.calls.append("upstream_policy")
+        if "upstream_policy" in apis.refuse:
+            from pullfix.core.model import AccessDenied
+
+            raise AccessDenied("upstream_policy: 403 Permission denied")
+        return policies.get(repository)
+
+    apis.__dict__["upstream_policy"] = upstream_policy
+    return apis
+
+
+def test_a_virtual_repository_whose_agent_cannot_read_an_upstream_is_never_granted() -> None:
+    evidence, made = _gather(_virtual_apis({OTHER: True, UPSTREAM: False}))
+    assert set(made["upstream"]) >= {"repository_upstreams", "upstream_policy", "project_number"}
+    assert "access" in made
+    diagnosis = judge(REFUSED, evidence)
+    assert diagnosis.cause is Cause.UPSTREAM
+    assert UPSTREAM in diagnosis.reasons[0] and AGENT in diagnosis.reasons[0]
+    assert evidence.upstreams_unreadable == (UPSTREAM,)
+    assert any("also holds no role" in r for r in diagnosis.reasons)
+    assert not grant_may_fix(evidence)
+    # Every upstream readable: IAM decides (a grant).
+    evidence, _ = _gather(_virtual_apis({OTHER: True, UPSTREAM: True}))
+    assert judge(REFUSED, evidence).cause is Cause.CROSS_PROJECT
+    assert grant_may_fix(evidence)
+    # An upstream's policy pullfix may not read: cannot tell, no grant.
+    evidence, made = _gather(_virtual_apis({UPSTREAM: True}, refuse=("upstream_policy",)))
+    assert judge(REFUSED, evidence).cause is Cause.PERMISSION
+    assert "access" not in made
+
+
+def test_the_virtual_upstream_ticket_grants_the_agent_on_each_upstream() -> None:
+    draft = ticket_draft(
+        Context(
+            cause=Cause.UPSTREAM,
+            repository=AR_REPO,
+            upstream_agent=AGENT,
+            upstream_repositories=(UPSTREAM,),
+            account=EMAIL,
+            lacks_reader=True,
+        )
+    )
+    assert draft["commands"][0] == (
+        "gcloud artifacts repositories add-iam-policy-binding base --location=us "
+        f"--project=team-proj --member=serviceAccount:{AGENT} "
+        "--role=roles/artifactregistry.reader"
+    )
+    assert "add-iam-policy-binding apps" in draft["commands"][1]
+    assert 'repository = "base"' in draft["terraform"]
+    assert f'member     = "serviceAccount:{AGENT}"' in draft["terraform"]
+    assert UPSTREAM in draft["steps"][0]

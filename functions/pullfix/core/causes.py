@@ -40,8 +40,9 @@ class Cause(StrEnum):
     # The repository's customer-managed key cannot be used: its primary version is not
     # enabled, or Artifact Registry's service agent may not use it (Cloud KMS).
     CMEK = "cmek"
-    # A remote repository cannot authenticate to its upstream: its password's secret version
-    # is not enabled, or Artifact Registry's service agent may not access the secret.
+    # A remote repository cannot authenticate to its upstream (its password's secret version
+    # is not enabled, or Artifact Registry's service agent may not access the secret), or a
+    # virtual repository's service agent may not read one of its upstream repositories.
     UPSTREAM = "upstream"
 
 

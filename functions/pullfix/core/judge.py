@@ -142,6 +142,11 @@ class Evidence:
     upstream_agent: str | None = None
     upstream_agent_can_access: bool | None = None
     upstream_error: str | None = None
+    # A virtual repository's upstream repositories (Artifact Registry `virtualRepositoryConfig.
+    # upstreamPolicies[].repository`; () for none) and those Artifact Registry's service agent
+    # holds no reading role on (None: not known).
+    upstreams: tuple[str, ...] | None = None
+    upstreams_unreadable: tuple[str, ...] | None = None
 
     @property
     def image_missing(self) -> bool:

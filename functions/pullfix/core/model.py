@@ -505,3 +505,15 @@ class GoogleApis(Protocol):
     def secret_policy(self, secret: str) -> PolicyView:
         """A Secret Manager secret's allow policy (`secrets.getIamPolicy`)."""
         ...
+
+    def repository_upstreams(self, repository: str) -> tuple[str, ...]:
+        """A virtual repository's upstream repositories (Artifact Registry
+        `virtualRepositoryConfig.upstreamPolicies[].repository`,
+        `projects/P/locations/L/repositories/R`), in the order listed; () for any other
+        repository, or for a repository that does not exist."""
+        ...
+
+    def upstream_policy(self, repository: str) -> PolicyView | None:
+        """An upstream repository's allow policy (Artifact Registry `getIamPolicy`); None when
+        the repository does not exist."""
+        ...

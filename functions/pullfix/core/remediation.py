@@ -79,6 +79,8 @@ class Context:
     upstream_secret_state: str | None = None
     upstream_agent: str | None = None
     upstream_agent_can_access: bool | None = None
+    # A virtual repository's upstreams that Artifact Registry's service agent may not read.
+    upstream_repositories: tuple[str, ...] = ()
 
 
 def sh(value: str) -> str:
@@ -613,6 +615,8 @@ def _upstream_advice(c: Context) -> Advice:
     Registry's service agent granted the Secret Accessor role on the secret
     (https://cloud.google.com/artifact-registry/docs/repositories/configure-remote-authentication).
     Never a role for the node account: the registry, not the node, reads the secret."""
+    if c.upstream_repositories and not c.upstream_secret:
+        return _virtual_upstream_advice(c)
     parts = (c.upstream_secret or "").split("/")
     if len(parts) == 6:
         project, secret, version = parts[1], parts[3], parts[5]
@@ -676,6 +680,54 @@ def _upstream_advice(c: Context) -> Advice:
         commands.append(_grant_command(c))
         terraform = (terraform + "\n" if terraform else "") + terraform_member(c)
     return steps, commands, terraform
+
+
+def _virtual_upstream_advice(c: Context) -> Advice:
+    """Artifact Registry's service agent of the virtual repository's project granted the
+    reader role on each upstream it may not read
+    (https://cloud.google.com/artifact-registry/docs/repositories/virtual-repo). Never a role
+    for the node account: the registry reads the upstreams, not the node."""
+    agent = (
+        c.upstream_agent or "service-PROJECT_NUMBER@gcp-sa-artifactregistry.iam.gserviceaccount.com"
+    )
+    member = f"serviceAccount:{agent}"
+    steps = [
+        f"{c.repository or 'The virtual repository'} serves images from its upstream "
+        "repositories as Artifact Registry's service agent "
+        f"{agent}, which may not read {', '.join(c.upstream_repositories)}: grant it "
+        "roles/artifactregistry.reader on each. No role for the node account fixes that."
+    ]
+    commands: list[str] = []
+    blocks: list[str] = []
+    for index, upstream in enumerate(c.upstream_repositories):
+        parts = upstream.split("/")
+        if len(parts) == 6:
+            project, location, repository = parts[1], parts[3], parts[5]
+        else:
+            project, location, repository = "PROJECT", "LOCATION", "REPOSITORY"
+        commands.append(
+            f"gcloud artifacts repositories add-iam-policy-binding {sh(repository)} "
+            f"--location={sh(location)} --project={sh(project)} --member={sh(member)} "
+            "--role=roles/artifactregistry.reader"
+        )
+        blocks.append(
+            'resource "google_artifact_registry_repository_iam_member" '
+            f'"artifact_registry_agent_upstream_{index}" {{\n'
+            f"  project    = {hcl(project)}\n"
+            f"  location   = {hcl(location)}\n"
+            f"  repository = {hcl(repository)}\n"
+            '  role       = "roles/artifactregistry.reader"\n'
+            f"  member     = {hcl(member)}\n"
+            "}\n"
+        )
+    if c.lacks_reader:
+        steps.append(
+            f"The node account {c.account or '?'} also lacks roles/artifactregistry.reader on "
+            "the repository: grant it as well."
+        )
+        commands.append(_grant_command(c))
+        blocks.append(terraform_member(c))
+    return steps, commands, "\n".join(blocks) or None
 
 
 def _rate_limit_advice(c: Context) -> Advice:

@@ -935,6 +935,7 @@ class Remediator:
             upstream_secret_state=evidence.upstream_secret_state,
             upstream_agent=evidence.upstream_agent,
             upstream_agent_can_access=evidence.upstream_agent_can_access,
+            upstream_repositories=evidence.upstreams_unreadable or (),
         )
         draft = ticket_draft(context)
         draft["fingerprint"] = key

@@ -118,7 +118,8 @@ _CLUSTER_FIELDS = (
 # existence, key and upstream checks; never the password, only the secret version's name.
 _REPOSITORY_FIELDS = (
     "name,mode,kmsKeyName,"
-    "remoteRepositoryConfig/upstreamCredentials/usernamePasswordCredentials/passwordSecretVersion"
+    "remoteRepositoryConfig/upstreamCredentials/usernamePasswordCredentials/passwordSecretVersion,"
+    "virtualRepositoryConfig/upstreamPolicies(id,repository,priority)"
 )
 
 
@@ -356,9 +357,10 @@ class GoogleAdapter:
         MODE_UNSPECIFIED is a standard one), `kmsKeyName` and a remote repository's
         `remoteRepositoryConfig.upstreamCredentials.usernamePasswordCredentials.
         passwordSecretVersion` (RemoteRepositoryConfig, UpstreamCredentials), read once for the
-        existence, key and upstream checks (https://cloud.google.com/artifact-registry/docs/
-        reference/rest/v1/projects.locations.repositories#Repository); None: no such
-        repository."""
+        existence, key and upstream checks, and a virtual repository's
+        `virtualRepositoryConfig.upstreamPolicies[].repository` (VirtualRepositoryConfig,
+        UpstreamPolicy) (https://cloud.google.com/artifact-registry/docs/reference/rest/v1/
+        projects.locations.repositories#Repository); None: no such repository."""
         return self._existence.get(
             ("repository", repository), lambda: self._load_repository(repository)
         )
@@ -1139,6 +1141,22 @@ class GoogleAdapter:
             (got.get("remoteRepositoryConfig") or {}).get("upstreamCredentials") or {}
         ).get("usernamePasswordCredentials") or {}
         return str(credentials.get("passwordSecretVersion") or "")
+
+    def repository_upstreams(self, repository: str) -> tuple[str, ...]:
+        got = self._repository(repository)  # the read the existence and key checks share
+        if got is None:
+            return ()
+        policies = (got.get("virtualRepositoryConfig") or {}).get("upstreamPolicies") or ()
+        return tuple(str(p["repository"]) for p in policies if p.get("repository"))
+
+    def upstream_policy(self, repository: str) -> PolicyView | None:
+        """Artifact Registry `repositories.getIamPolicy` of a virtual repository's upstream
+        (https://cloud.google.com/artifact-registry/docs/reference/rest/v1/
+        projects.locations.repositories/getIamPolicy); None: no such repository."""
+        try:
+            return self.repository_policy(repository)
+        except NotFound:
+            return None
 
     def secret_version_state(self, version: str) -> str:
         return self._kms.get(("secret", version), lambda: self._load_secret_state(version))

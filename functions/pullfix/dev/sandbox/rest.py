@@ -396,10 +396,21 @@ def _get_repository(app: RestApp, request: Request, params: dict[str, str]) -> A
 
 
 def _remote_config(repo: Repository) -> dict[str, Any]:
-    """A remote repository's `remoteRepositoryConfig` (https://cloud.google.com/
+    """A virtual repository's `virtualRepositoryConfig`; a remote repository's
+    `remoteRepositoryConfig` (https://cloud.google.com/
     artifact-registry/docs/reference/rest/v1/projects.locations.repositories#
     RemoteRepositoryConfig): Docker Hub upstream, with its credentials where the world has
     them (`upstreamCredentials.usernamePasswordCredentials.passwordSecretVersion`)."""
+    if repo.mode == "virtual":
+        # VirtualRepositoryConfig (https://cloud.google.com/artifact-registry/docs/reference/
+        # rest/v1/projects.locations.repositories#VirtualRepositoryConfig): the first listed
+        # upstream has the highest priority.
+        count = len(repo.upstreams)
+        policies = [
+            {"id": name.rsplit("/", 1)[-1], "repository": name, "priority": (count - i) * 10}
+            for i, name in enumerate(repo.upstreams)
+        ]
+        return {"virtualRepositoryConfig": {"upstreamPolicies": policies}}
     if repo.mode != "remote":
         return {}
     config: dict[str, Any] = {

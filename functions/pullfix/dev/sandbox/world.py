@@ -177,6 +177,8 @@ class Repository:
     kms_key_name: str | None = None  # projects/P/locations/L/keyRings/R/cryptoKeys/K
     # A remote repository's upstream password: projects/P/secrets/S/versions/V.
     upstream_secret_version: str | None = None
+    # A virtual repository's upstream repositories: projects/P/locations/L/repositories/R.
+    upstreams: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -1171,8 +1173,27 @@ def _repository(name: str, value: object, where: str) -> Repository:
     data = _mapping(
         value,
         where,
-        ("location", "iam", "tags", "mode", "manifests", "kms_key_name", "upstream_secret_version"),
+        (
+            "location",
+            "iam",
+            "tags",
+            "mode",
+            "manifests",
+            "kms_key_name",
+            "upstream_secret_version",
+            "upstreams",
+        ),
     )
+    upstreams = _string_list(data.get("upstreams", []), f"{where}.upstreams")
+    if upstreams and data.get("mode") != "virtual":
+        raise WorldError(f"{where}.upstreams: only a virtual repository has upstreams")
+    for upstream in upstreams:
+        if not re.fullmatch(
+            r"projects/[a-z0-9-]+/locations/[a-z0-9-]+/repositories/[a-z0-9._-]+", upstream
+        ):
+            raise WorldError(
+                f"{where}.upstreams: {upstream!r} is not projects/P/locations/L/repositories/R"
+            )
     upstream_secret = data.get("upstream_secret_version")
     if upstream_secret is not None and (
         data.get("mode") != "remote"
@@ -1207,6 +1228,7 @@ def _repository(name: str, value: object, where: str) -> Repository:
         manifests=_manifests(data.get("manifests") or {}, tags, f"{where}.manifests"),
         kms_key_name=kms_key_name,
         upstream_secret_version=upstream_secret,
+        upstreams=upstreams,
     )
 
 
@@ -1404,6 +1426,7 @@ def _project_dict(project: Project) -> dict[str, Any]:
                     if r.upstream_secret_version
                     else {}
                 ),
+                **({"upstreams": list(r.upstreams)} if r.upstreams else {}),
             }
             for n, r in project.repositories.items()
         }
