@@ -15,7 +15,8 @@ locals {
     "logging.googleapis.com",
     "policytroubleshooter.googleapis.com",
     "pubsub.googleapis.com",
-    "serviceusage.googleapis.com", # the api_enabled check: services.get
+    "secretmanager.googleapis.com", # the upstream check: a remote repository's password version
+    "serviceusage.googleapis.com",  # the api_enabled check: services.get
   ]
   # What the deployment itself needs: the functions, their builds, the ledger, the secrets,
   # the schedule and the dashboard.

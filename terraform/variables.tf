@@ -216,8 +216,9 @@ variable "notify_routes" {
       "cross_project", "role", "scope", "version", "service_account", "not_found", "auth_config", "network",
       "rate_limit", "invalid_name", "platform", "pull_policy", "node_disk", "permission", "unverified", "unknown",
       "image_format", "large_image", "pull_qps", "api_disabled", "vpc_sc", "cmek",
+      "upstream",
     ], r.cause)])
-    error_message = "A route's cause must be one cause word of docs/causes.md (cross_project, role, scope, version, service_account, not_found, auth_config, network, rate_limit, invalid_name, platform, pull_policy, node_disk, permission, unverified, unknown, image_format, large_image, pull_qps, api_disabled, vpc_sc, cmek)."
+    error_message = "A route's cause must be one cause word of docs/causes.md (cross_project, role, scope, version, service_account, not_found, auth_config, network, rate_limit, invalid_name, platform, pull_policy, node_disk, permission, unverified, unknown, image_format, large_image, pull_qps, api_disabled, vpc_sc, cmek, upstream)."
   }
   validation {
     condition = alltrue(flatten([for r in var.notify_routes : [

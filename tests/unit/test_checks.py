@@ -153,6 +153,7 @@ def test_the_registry_states_the_precedence_and_each_cause_once() -> None:
         "vpc_sc",
         "boundary",
         "cmek",
+        "upstream",
         "access",
         "cross_project",
     ]
@@ -230,6 +231,8 @@ class _Apis:
             "service_state": "ENABLED",
             "vpc_sc_denial": None,
             "repository_kms_key": "",
+            "repository_upstream_secret": "",
+            "repository_upstreams": (),
         }
         self.refuse = refuse
 
@@ -267,6 +270,7 @@ def test_every_call_a_check_makes_is_one_it_declares() -> None:
         "existence",
         "api_enabled",
         "cmek",
+        "upstream",
         "access",
     ]
     assert "resource_policy" in made["access"] and "ancestry" in made["access"]

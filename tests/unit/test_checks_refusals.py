@@ -247,7 +247,8 @@ def test_the_policy_log_is_read_only_for_a_text_that_names_an_identifier() -> No
     evidence.repository, evidence.vpc_sc_id = AR_REPO, _ID
     collector = EvidenceCollector(apis)  # type: ignore[arg-type]
     names = [check.name for check in run_checks(collector, evidence)]
-    assert names[-3:] == ["vpc_sc", "cmek", "access"]  # access still asked: a missing role
+    # access still asked: a missing role
+    assert names[-4:] == ["vpc_sc", "cmek", "upstream", "access"]
     assert judge(REFUSED, evidence).cause is Cause.VPC_SC
     # A log pullfix may not read: cannot tell, so no grant and no troubleshooter.
     refused = _Apis(tag_exists=True, refuse=("vpc_sc_denial",))

@@ -25,6 +25,7 @@ from pullfix.checks import (
     manifest,
     network,
     scopes,
+    upstream,
     verification,
     version,
     vpc_sc,
@@ -64,6 +65,7 @@ CHECKS: tuple[Check, ...] = (
     vpc_sc.CHECK,
     boundary.CHECK,  # judges what access gathers (the troubleshooter's boundary answer)
     cmek.CHECK,
+    upstream.CHECK,  # a remote repository that cannot authenticate to its upstream
     access.CHECK,
     cross_project.CHECK,  # the last: it always names a cause
 )

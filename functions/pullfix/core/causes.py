@@ -40,6 +40,10 @@ class Cause(StrEnum):
     # The repository's customer-managed key cannot be used: its primary version is not
     # enabled, or Artifact Registry's service agent may not use it (Cloud KMS).
     CMEK = "cmek"
+    # A remote repository cannot authenticate to its upstream (its password's secret version
+    # is not enabled, or Artifact Registry's service agent may not access the secret), or a
+    # virtual repository's service agent may not read one of its upstream repositories.
+    UPSTREAM = "upstream"
 
 
 class Action(StrEnum):
@@ -63,4 +67,4 @@ GRANT_FIXABLE = frozenset({Cause.CROSS_PROJECT, Cause.ROLE})
 
 # Refusals a reader grant cannot fix, named before any grant. Beside one, the node account's
 # access is still evaluated, so that a ticket also names a missing reader role.
-GRANT_NEVER_FIXES = frozenset({Cause.API_DISABLED, Cause.VPC_SC, Cause.CMEK})
+GRANT_NEVER_FIXES = frozenset({Cause.API_DISABLED, Cause.VPC_SC, Cause.CMEK, Cause.UPSTREAM})

@@ -132,6 +132,21 @@ class Evidence:
     kms_agent: str | None = None
     kms_agent_holds_role: bool | None = None
     kms_error: str | None = None
+    # A remote repository's upstream password version (Artifact Registry `remoteRepositoryConfig
+    # .upstreamCredentials.usernamePasswordCredentials.passwordSecretVersion`; "" for none), its
+    # state (Secret Manager `versions.get` `state`; "" for a version that does not exist),
+    # Artifact Registry's service agent, whether it may access the secret (None: not known),
+    # and why pullfix cannot tell (a denial).
+    upstream_secret: str | None = None
+    upstream_secret_state: str | None = None
+    upstream_agent: str | None = None
+    upstream_agent_can_access: bool | None = None
+    upstream_error: str | None = None
+    # A virtual repository's upstream repositories (Artifact Registry `virtualRepositoryConfig.
+    # upstreamPolicies[].repository`; () for none) and those Artifact Registry's service agent
+    # holds no reading role on (None: not known).
+    upstreams: tuple[str, ...] | None = None
+    upstreams_unreadable: tuple[str, ...] | None = None
 
     @property
     def image_missing(self) -> bool:

@@ -489,3 +489,31 @@ class GoogleApis(Protocol):
     def crypto_key_policy(self, key: str) -> PolicyView:
         """The key's own allow policy (Cloud KMS `cryptoKeys.getIamPolicy`)."""
         ...
+
+    def repository_upstream_secret(self, repository: str) -> str:
+        """A remote repository's upstream password (Artifact Registry `remoteRepositoryConfig.
+        upstreamCredentials.usernamePasswordCredentials.passwordSecretVersion`,
+        `projects/P/secrets/S/versions/V`); "" for none, or for a repository that does not
+        exist."""
+        ...
+
+    def secret_version_state(self, version: str) -> str:
+        """A Secret Manager secret version's state (`versions.get` metadata, never its
+        payload: ENABLED, DISABLED, DESTROYED); "" when the version does not exist."""
+        ...
+
+    def secret_policy(self, secret: str) -> PolicyView:
+        """A Secret Manager secret's allow policy (`secrets.getIamPolicy`)."""
+        ...
+
+    def repository_upstreams(self, repository: str) -> tuple[str, ...]:
+        """A virtual repository's upstream repositories (Artifact Registry
+        `virtualRepositoryConfig.upstreamPolicies[].repository`,
+        `projects/P/locations/L/repositories/R`), in the order listed; () for any other
+        repository, or for a repository that does not exist."""
+        ...
+
+    def upstream_policy(self, repository: str) -> PolicyView | None:
+        """An upstream repository's allow policy (Artifact Registry `getIamPolicy`); None when
+        the repository does not exist."""
+        ...

@@ -81,6 +81,14 @@ class Context:
     kms_key: str | None = None
     kms_key_state: str | None = None
     kms_agent: str | None = None
+    # A remote repository's upstream password version, its state, Artifact Registry's service
+    # agent and whether it may access the secret (upstream).
+    upstream_secret: str | None = None
+    upstream_secret_state: str | None = None
+    upstream_agent: str | None = None
+    upstream_agent_can_access: bool | None = None
+    # A virtual repository's upstreams that Artifact Registry's service agent may not read.
+    upstream_repositories: tuple[str, ...] = ()
 
 
 def sh(value: str) -> str:
@@ -610,6 +618,126 @@ def _cmek_advice(c: Context) -> Advice:
     return steps, commands, terraform
 
 
+def _upstream_advice(c: Context) -> Advice:
+    """The remote repository's password version enabled (or a new one added), or Artifact
+    Registry's service agent granted the Secret Accessor role on the secret
+    (https://cloud.google.com/artifact-registry/docs/repositories/configure-remote-authentication).
+    Never a role for the node account: the registry, not the node, reads the secret."""
+    if c.upstream_repositories and not c.upstream_secret:
+        return _virtual_upstream_advice(c)
+    parts = (c.upstream_secret or "").split("/")
+    if len(parts) == 6:
+        project, secret, version = parts[1], parts[3], parts[5]
+    else:
+        project, secret, version = "SECRET_PROJECT", "SECRET", "VERSION"
+    repository = c.repository or "The remote repository"
+    steps: list[str] = []
+    commands: list[str] = []
+    terraform = None
+    state = c.upstream_secret_state
+    unusable = state is not None and state != "ENABLED"
+    if unusable:
+        what = f"is {state}" if state else "does not exist"
+        steps.append(
+            f"{repository} authenticates to its upstream with the password in "
+            f"{c.upstream_secret or 'a Secret Manager secret version'}, which {what}: Artifact "
+            "Registry cannot fetch what it does not cache yet. No role grant fixes that."
+        )
+        if state == "DISABLED":
+            commands.append(
+                f"gcloud secrets versions enable {sh(version)} --secret={sh(secret)} "
+                f"--project={sh(project)}"
+            )
+        else:
+            steps.append(
+                "Add a new version holding the upstream password (a destroyed version cannot "
+                "come back), and point the repository at it."
+            )
+            commands.append(
+                f"gcloud secrets versions add {sh(secret)} --project={sh(project)} "
+                "--data-file=PASSWORD_FILE"
+            )
+    if not unusable or c.upstream_agent_can_access is False:
+        agent = (
+            c.upstream_agent
+            or "service-PROJECT_NUMBER@gcp-sa-artifactregistry.iam.gserviceaccount.com"
+        )
+        member = f"serviceAccount:{agent}"
+        steps.append(
+            f"Artifact Registry's service agent {agent} may not access the secret "
+            f"{secret} that holds {repository}'s upstream password: grant it "
+            "roles/secretmanager.secretAccessor on the secret."
+        )
+        commands.append(
+            f"gcloud secrets add-iam-policy-binding {sh(secret)} --project={sh(project)} "
+            f"--member={sh(member)} --role=roles/secretmanager.secretAccessor"
+        )
+        terraform = (
+            'resource "google_secret_manager_secret_iam_member" "artifact_registry_agent" {\n'
+            f"  project   = {hcl(project)}\n"
+            f"  secret_id = {hcl(secret)}\n"
+            '  role      = "roles/secretmanager.secretAccessor"\n'
+            f"  member    = {hcl(member)}\n"
+            "}\n"
+        )
+    if c.lacks_reader:
+        steps.append(
+            f"The node account {c.account or '?'} also lacks roles/artifactregistry.reader on "
+            "the repository: grant it as well."
+        )
+        commands.append(_grant_command(c))
+        terraform = (terraform + "\n" if terraform else "") + terraform_member(c)
+    return steps, commands, terraform
+
+
+def _virtual_upstream_advice(c: Context) -> Advice:
+    """Artifact Registry's service agent of the virtual repository's project granted the
+    reader role on each upstream it may not read
+    (https://cloud.google.com/artifact-registry/docs/repositories/virtual-repo). Never a role
+    for the node account: the registry reads the upstreams, not the node."""
+    agent = (
+        c.upstream_agent or "service-PROJECT_NUMBER@gcp-sa-artifactregistry.iam.gserviceaccount.com"
+    )
+    member = f"serviceAccount:{agent}"
+    steps = [
+        f"{c.repository or 'The virtual repository'} serves images from its upstream "
+        "repositories as Artifact Registry's service agent "
+        f"{agent}, which may not read {', '.join(c.upstream_repositories)}: grant it "
+        "roles/artifactregistry.reader on each. No role for the node account fixes that."
+    ]
+    commands: list[str] = []
+    blocks: list[str] = []
+    for index, upstream in enumerate(c.upstream_repositories):
+        parts = upstream.split("/")
+        if len(parts) == 6:
+            project, location, repository = parts[1], parts[3], parts[5]
+        else:
+            project, location, repository = "PROJECT", "LOCATION", "REPOSITORY"
+        commands.append(
+            f"gcloud artifacts repositories add-iam-policy-binding {sh(repository)} "
+            f"--location={sh(location)} --project={sh(project)} --member={sh(member)} "
+            "--role=roles/artifactregistry.reader"
+        )
+        blocks.append(
+            'resource "google_artifact_registry_repository_iam_member" '
+            f'"artifact_registry_agent_upstream_{index}" {{\n'
+            f"  project    = {hcl(project)}\n"
+            f"  location   = {hcl(location)}\n"
+            f"  repository = {hcl(repository)}\n"
+            '  role       = "roles/artifactregistry.reader"\n'
+            f"  member     = {hcl(member)}\n"
+            "}\n"
+        )
+    if c.lacks_reader:
+        steps.append(
+            f"The node account {c.account or '?'} also lacks roles/artifactregistry.reader on "
+            "the repository: grant it as well."
+        )
+        commands.append(_grant_command(c))
+        blocks.append(terraform_member(c))
+    return steps, commands, "\n".join(blocks) or None
+
+
 def _rate_limit_advice(c: Context) -> Advice:
     region = _region(c.location)
     create = (
@@ -991,6 +1119,7 @@ _ADVICE: dict[Cause, Any] = {
     Cause.API_DISABLED: _api_disabled_advice,
     Cause.VPC_SC: _vpc_sc_advice,
     Cause.CMEK: _cmek_advice,
+    Cause.UPSTREAM: _upstream_advice,
 }
 _NO_REPRODUCTION = frozenset({Cause.UNVERIFIED, Cause.INVALID_NAME, Cause.PULL_POLICY})
 

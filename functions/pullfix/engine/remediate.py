@@ -937,6 +937,11 @@ class Remediator:
             kms_key=evidence.kms_key or None,
             kms_key_state=evidence.kms_key_state,
             kms_agent=evidence.kms_agent,
+            upstream_secret=evidence.upstream_secret or None,
+            upstream_secret_state=evidence.upstream_secret_state,
+            upstream_agent=evidence.upstream_agent,
+            upstream_agent_can_access=evidence.upstream_agent_can_access,
+            upstream_repositories=evidence.upstreams_unreadable or (),
         )
         draft = ticket_draft(context)
         draft["fingerprint"] = key

@@ -114,6 +114,15 @@ _CLUSTER_FIELDS = (
 )
 
 
+# What pullfix reads of a repository (Artifact Registry v1 `Repository`): one read for the
+# existence, key and upstream checks; never the password, only the secret version's name.
+_REPOSITORY_FIELDS = (
+    "name,mode,kmsKeyName,"
+    "remoteRepositoryConfig/upstreamCredentials/usernamePasswordCredentials/passwordSecretVersion,"
+    "virtualRepositoryConfig/upstreamPolicies(id,repository,priority)"
+)
+
+
 class _TtlCache:
     """Results kept for `ttl` seconds, at most `size` of them: the keys come from events, so
     a storm of distinct ones must not grow an instance's memory without bound."""
@@ -345,8 +354,12 @@ class GoogleAdapter:
     def _repository(self, repository: str) -> dict[str, Any] | None:
         """Artifact Registry `repositories.get`: `GET https://artifactregistry.googleapis.com/
         v1/{name=projects/*/locations/*/repositories/*}`, the `Repository`'s `mode` (unset or
-        MODE_UNSPECIFIED is a standard one) and `kmsKeyName`, read once for the existence and
-        the key checks (https://cloud.google.com/artifact-registry/docs/reference/rest/v1/
+        MODE_UNSPECIFIED is a standard one), `kmsKeyName` and a remote repository's
+        `remoteRepositoryConfig.upstreamCredentials.usernamePasswordCredentials.
+        passwordSecretVersion` (RemoteRepositoryConfig, UpstreamCredentials), read once for the
+        existence, key and upstream checks, and a virtual repository's
+        `virtualRepositoryConfig.upstreamPolicies[].repository` (VirtualRepositoryConfig,
+        UpstreamPolicy) (https://cloud.google.com/artifact-registry/docs/reference/rest/v1/
         projects.locations.repositories#Repository); None: no such repository."""
         return self._existence.get(
             ("repository", repository), lambda: self._load_repository(repository)
@@ -360,7 +373,7 @@ class GoogleAdapter:
                     "artifactregistry",
                     "/v1/projects/{}/locations/{}/repositories/{}",
                     *repository.split("/")[1::2],
-                    fields="name,mode,kmsKeyName",
+                    fields=_REPOSITORY_FIELDS,
                     timeout=self.timeout,
                 ),
                 PERMISSIONS["repository_exists"],
@@ -1119,6 +1132,75 @@ class GoogleAdapter:
             for b in got.get("bindings") or ()
         )
         return PolicyView(bindings=bindings, etag=str(got.get("etag", "")).encode())
+
+    def repository_upstream_secret(self, repository: str) -> str:
+        got = self._repository(repository)  # the read the existence and key checks share
+        if got is None:
+            return ""
+        credentials = (
+            (got.get("remoteRepositoryConfig") or {}).get("upstreamCredentials") or {}
+        ).get("usernamePasswordCredentials") or {}
+        return str(credentials.get("passwordSecretVersion") or "")
+
+    def repository_upstreams(self, repository: str) -> tuple[str, ...]:
+        got = self._repository(repository)  # the read the existence and key checks share
+        if got is None:
+            return ()
+        policies = (got.get("virtualRepositoryConfig") or {}).get("upstreamPolicies") or ()
+        return tuple(str(p["repository"]) for p in policies if p.get("repository"))
+
+    def upstream_policy(self, repository: str) -> PolicyView | None:
+        """Artifact Registry `repositories.getIamPolicy` of a virtual repository's upstream
+        (https://cloud.google.com/artifact-registry/docs/reference/rest/v1/
+        projects.locations.repositories/getIamPolicy); None: no such repository."""
+        try:
+            return self.repository_policy(repository)
+        except NotFound:
+            return None
+
+    def secret_version_state(self, version: str) -> str:
+        return self._kms.get(("secret", version), lambda: self._load_secret_state(version))
+
+    def _load_secret_state(self, version: str) -> str:
+        """Secret Manager `versions.get`: `GET https://secretmanager.googleapis.com/v1/
+        {name=projects/*/secrets/*/versions/*}`, the SecretVersion's metadata, its `state`
+        (ENABLED, DISABLED, DESTROYED; https://cloud.google.com/secret-manager/docs/reference/
+        rest/v1/projects.secrets.versions#SecretVersion). Never `versions.access`: pullfix
+        reads no payload."""
+        parts = version.split("/")
+        try:
+            got = guard(
+                f"reading {version}",
+                lambda: self.retry(self.clients.rest.get)(
+                    "secretmanager",
+                    "/v1/projects/{}/secrets/{}/versions/{}",
+                    *parts[1::2],
+                    fields="name,state",
+                    timeout=self.timeout,
+                ),
+                PERMISSIONS["secret_version_state"],
+            )
+        except NotFound:
+            return ""
+        return str(got.get("state") or "")
+
+    def secret_policy(self, secret: str) -> PolicyView:
+        """Secret Manager `secrets.getIamPolicy` at version 3 (https://cloud.google.com/
+        secret-manager/docs/reference/rest/v1/projects.secrets/getIamPolicy)."""
+        parts = secret.split("/")
+        got = guard(
+            f"reading the IAM policy of {secret}",
+            lambda: self.retry(self.clients.rest.get)(
+                "secretmanager",
+                "/v1/projects/{}/secrets/{}:getIamPolicy",
+                *parts[1:4:2],
+                fields="bindings,etag",
+                params={"options.requestedPolicyVersion": "3"},
+                timeout=self.timeout,
+            ),
+            PERMISSIONS["secret_policy"],
+        )
+        return _policy_view(got)
 
 
 _NETWORK_FIELDS = (

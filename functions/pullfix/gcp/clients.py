@@ -280,6 +280,7 @@ class GoogleClients:
             "logging",
             "cloudkms",
             "cloudidentity",
+            "secretmanager",
         )
         from google.auth.credentials import AnonymousCredentials
 

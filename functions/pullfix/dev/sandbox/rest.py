@@ -36,6 +36,7 @@ from pullfix.dev.sandbox.world import (
     Organization,
     Project,
     Repository,
+    Secret,
     world_from_dict,
 )
 
@@ -388,9 +389,42 @@ def _get_repository(app: RestApp, request: Request, params: dict[str, str]) -> A
             "format": "DOCKER",
             "mode": f"{repo.mode.upper()}_REPOSITORY",
             **({"kmsKeyName": repo.kms_key_name} if repo.kms_key_name else {}),
+            **_remote_config(repo),
             "createTime": "2024-01-01T00:00:00Z",
             "updateTime": "2024-01-01T00:00:00Z",
         }
+
+
+def _remote_config(repo: Repository) -> dict[str, Any]:
+    """A virtual repository's `virtualRepositoryConfig`; a remote repository's
+    `remoteRepositoryConfig` (https://cloud.google.com/
+    artifact-registry/docs/reference/rest/v1/projects.locations.repositories#
+    RemoteRepositoryConfig): Docker Hub upstream, with its credentials where the world has
+    them (`upstreamCredentials.usernamePasswordCredentials.passwordSecretVersion`)."""
+    if repo.mode == "virtual":
+        # VirtualRepositoryConfig (https://cloud.google.com/artifact-registry/docs/reference/
+        # rest/v1/projects.locations.repositories#VirtualRepositoryConfig): the first listed
+        # upstream has the highest priority.
+        count = len(repo.upstreams)
+        policies = [
+            {"id": name.rsplit("/", 1)[-1], "repository": name, "priority": (count - i) * 10}
+            for i, name in enumerate(repo.upstreams)
+        ]
+        return {"virtualRepositoryConfig": {"upstreamPolicies": policies}}
+    if repo.mode != "remote":
+        return {}
+    config: dict[str, Any] = {
+        "description": "Docker Hub",
+        "dockerRepository": {"publicRepository": "DOCKER_HUB"},
+    }
+    if repo.upstream_secret_version:
+        config["upstreamCredentials"] = {
+            "usernamePasswordCredentials": {
+                "username": "pull-bot",
+                "passwordSecretVersion": repo.upstream_secret_version,
+            }
+        }
+    return {"remoteRepositoryConfig": config}
 
 
 @_route(
@@ -1066,6 +1100,55 @@ def _get_crypto_key_policy(app: RestApp, request: Request, params: dict[str, str
     with app.state.lock:
         _, key = _crypto_key(app, params)
         return policy_json(key.policy, version)
+
+
+# -- secretmanager v1 -----------------------------------------------------------------------
+
+_SM = "/v1/projects/{project}/secrets/{secret}"
+
+
+def _secret(app: RestApp, params: dict[str, str]) -> tuple[Project, Secret]:
+    project = app._project(params["project"])
+    secret = project.secrets.get(params["secret"])
+    if secret is None:
+        raise ApiError(
+            404, f"Secret [projects/{project.number}/secrets/{params['secret']}] not found."
+        )
+    return project, secret
+
+
+@_route(
+    "GET",
+    _SM + "/versions/{version}",
+    "secretmanager.projects.secrets.versions.get",
+    "v1",
+)
+def _get_secret_version(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    """A SecretVersion's metadata, never its payload (https://cloud.google.com/
+    secret-manager/docs/reference/rest/v1/projects.secrets.versions#SecretVersion); names
+    carry the project's number, as Secret Manager's do; `latest` is the newest version."""
+    with app.state.lock:
+        project, secret = _secret(app, params)
+        name = f"projects/{project.number}/secrets/{params['secret']}/versions"
+        found = secret.version(params["version"])
+        if found is None:
+            raise ApiError(404, f"Secret Version [{name}/{params['version']}] not found.")
+        number, state = found
+        return {
+            "name": f"{name}/{number}",
+            "createTime": "2024-01-01T00:00:00Z",
+            "state": state,
+            **({"destroyTime": "2024-06-01T00:00:00Z"} if state == "DESTROYED" else {}),
+            "etag": f'"{number}{state.lower()}"',
+        }
+
+
+@_route("GET", _SM + ":getIamPolicy", "secretmanager.projects.secrets.getIamPolicy", "v1")
+def _get_secret_policy(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    version = _requested_version(request.args.get("options.requestedPolicyVersion"))
+    with app.state.lock:
+        _, secret = _secret(app, params)
+        return policy_json(secret.policy, version)
 
 
 # -- cloudidentity v1 -----------------------------------------------------------------------

@@ -31,6 +31,7 @@ __all__ = [
     "Policy",
     "Project",
     "Repository",
+    "Secret",
     "ServiceAccount",
     "Topic",
     "World",
@@ -174,6 +175,10 @@ class Repository:
         return self.manifests.get(tag) or Manifest()
 
     kms_key_name: str | None = None  # projects/P/locations/L/keyRings/R/cryptoKeys/K
+    # A remote repository's upstream password: projects/P/secrets/S/versions/V.
+    upstream_secret_version: str | None = None
+    # A virtual repository's upstream repositories: projects/P/locations/L/repositories/R.
+    upstreams: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -316,6 +321,27 @@ class Topic:
 
 
 @dataclass
+class Secret:
+    """A Secret Manager secret: its versions' states (by version number) and its policy."""
+
+    versions: dict[str, str]
+    policy: Policy
+
+    def version(self, version: str) -> tuple[str, str] | None:
+        """(number, state) of a version; `latest` is the highest-numbered one."""
+        if version == "latest" and self.versions:
+            version = max(self.versions, key=int)
+        state = self.versions.get(version)
+        return None if state is None else (version, state)
+
+
+_SECRET_STATES = ("ENABLED", "DISABLED", "DESTROYED")
+_SECRET_VERSION_RE = re.compile(
+    r"projects/[a-z0-9-]+/secrets/[A-Za-z0-9_-]+/versions/(?:[1-9][0-9]*|latest)"
+)
+
+
+@dataclass
 class CryptoKey:
     """A Cloud KMS key: its primary version's state and its allow policy."""
 
@@ -359,6 +385,8 @@ class Project:
     disabled_services: list[str] = field(default_factory=list)
     # Cloud KMS keys: "LOCATION/KEY_RING/KEY" -> its primary version's state and its policy.
     crypto_keys: dict[str, CryptoKey] = field(default_factory=dict)
+    # Secret Manager secrets: "SECRET" -> its versions' states and its policy.
+    secrets: dict[str, Secret] = field(default_factory=dict)
 
     def service_account(self, email: str) -> ServiceAccount | None:
         """A service account of this project, the default compute one included."""
@@ -756,6 +784,7 @@ def _project(pid: str, value: object, where: str) -> Project:
             "routes",
             "disabled_services",
             "crypto_keys",
+            "secrets",
         ),
     )
     parent = data.get("parent")
@@ -827,6 +856,7 @@ def _project(pid: str, value: object, where: str) -> Project:
         },
         disabled_services=_services(data.get("disabled_services"), f"{where}.disabled_services"),
         crypto_keys=_crypto_keys(data.get("crypto_keys"), f"{where}.crypto_keys"),
+        secrets=_secrets(data.get("secrets"), f"{where}.secrets"),
     )
 
 
@@ -1005,6 +1035,25 @@ def _crypto_keys(value: object, where: str) -> dict[str, CryptoKey]:
     return keys
 
 
+def _secrets(value: object, where: str) -> dict[str, Secret]:
+    secrets = {}
+    for name, spec in _mapping(value or {}, where, None).items():
+        at = f"{where}.{name}"
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,255}", str(name)):
+            raise WorldError(f"{at}: a secret's name is letters, digits, - and _")
+        data = _mapping(spec or {}, at, ("versions", "iam"))
+        versions = {}
+        for number, state in _mapping(data.get("versions") or {}, f"{at}.versions", None).items():
+            if not re.fullmatch(r"[1-9][0-9]*", str(number)) or state not in _SECRET_STATES:
+                raise WorldError(
+                    f"{at}.versions.{number}: expected a version number and one of "
+                    f"{', '.join(_SECRET_STATES)}, got {state!r}"
+                )
+            versions[str(number)] = str(state)
+        secrets[str(name)] = Secret(versions, _policy(data.get("iam") or [], f"{at}.iam"))
+    return secrets
+
+
 _SERVICE_RE = re.compile(r"[a-z][a-z0-9-]*(?:\.[a-z0-9-]+)*\.googleapis\.com")
 
 
@@ -1121,7 +1170,40 @@ _GCR_REPOSITORIES = frozenset({"gcr.io", "us.gcr.io", "eu.gcr.io", "asia.gcr.io"
 def _repository(name: str, value: object, where: str) -> Repository:
     if name not in _GCR_REPOSITORIES:
         _check_name(name, where)
-    data = _mapping(value, where, ("location", "iam", "tags", "mode", "manifests", "kms_key_name"))
+    data = _mapping(
+        value,
+        where,
+        (
+            "location",
+            "iam",
+            "tags",
+            "mode",
+            "manifests",
+            "kms_key_name",
+            "upstream_secret_version",
+            "upstreams",
+        ),
+    )
+    upstreams = _string_list(data.get("upstreams", []), f"{where}.upstreams")
+    if upstreams and data.get("mode") != "virtual":
+        raise WorldError(f"{where}.upstreams: only a virtual repository has upstreams")
+    for upstream in upstreams:
+        if not re.fullmatch(
+            r"projects/[a-z0-9-]+/locations/[a-z0-9-]+/repositories/[a-z0-9._-]+", upstream
+        ):
+            raise WorldError(
+                f"{where}.upstreams: {upstream!r} is not projects/P/locations/L/repositories/R"
+            )
+    upstream_secret = data.get("upstream_secret_version")
+    if upstream_secret is not None and (
+        data.get("mode") != "remote"
+        or not isinstance(upstream_secret, str)
+        or not _SECRET_VERSION_RE.fullmatch(upstream_secret)
+    ):
+        raise WorldError(
+            f"{where}.upstream_secret_version: a remote repository's "
+            "projects/P/secrets/S/versions/V"
+        )
     kms_key_name = data.get("kms_key_name")
     if kms_key_name is not None and (
         not isinstance(kms_key_name, str) or not _KEY_NAME_RE.fullmatch(kms_key_name)
@@ -1145,6 +1227,8 @@ def _repository(name: str, value: object, where: str) -> Repository:
         mode=mode,
         manifests=_manifests(data.get("manifests") or {}, tags, f"{where}.manifests"),
         kms_key_name=kms_key_name,
+        upstream_secret_version=upstream_secret,
+        upstreams=upstreams,
     )
 
 
@@ -1314,6 +1398,11 @@ def _project_dict(project: Project) -> dict[str, Any]:
             path: {"state": key.state, "iam": _policy_out(key.policy, True)}
             for path, key in project.crypto_keys.items()
         }
+    if project.secrets:
+        out["secrets"] = {
+            name: {"versions": dict(secret.versions), "iam": _policy_out(secret.policy, True)}
+            for name, secret in project.secrets.items()
+        }
     if project.repositories:
         out["repositories"] = {
             n: {
@@ -1332,6 +1421,12 @@ def _project_dict(project: Project) -> dict[str, Any]:
                     else {}
                 ),
                 **({"kms_key_name": r.kms_key_name} if r.kms_key_name else {}),
+                **(
+                    {"upstream_secret_version": r.upstream_secret_version}
+                    if r.upstream_secret_version
+                    else {}
+                ),
+                **({"upstreams": list(r.upstreams)} if r.upstreams else {}),
             }
             for n, r in project.repositories.items()
         }
