@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from pullfix.errors import PullfixError
 
-__all__ = ["ImageRef", "InvalidReference", "parse_image"]
+__all__ = ["ImageRef", "InvalidReference", "image_or_none", "parse_image"]
 
 NAME_TOTAL_LENGTH_MAX = 255
 DEFAULT_DOMAIN = "docker.io"
@@ -148,6 +148,17 @@ def parse_image(ref: str) -> ImageRef:
     if not isinstance(ref, str):
         raise InvalidReference(f"image reference must be a string, not {type(ref).__name__}")
     return _parse_image(ref)
+
+
+def image_or_none(text: str | None) -> ImageRef | None:
+    """An event's image as a reference, or None where it names none or no valid one (the
+    string then never enters a command)."""
+    if text is None:
+        return None
+    try:
+        return parse_image(text)
+    except InvalidReference:
+        return None
 
 
 @functools.lru_cache(maxsize=4096)  # references repeat: every event of an incident names one

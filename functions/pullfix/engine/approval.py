@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from pullfix.core.causes import Action
 from pullfix.core.classify import Diagnosis, classify
-from pullfix.core.imageref import ImageRef, InvalidReference, parse_image
+from pullfix.core.imageref import image_or_none
 from pullfix.core.intake import PullFailure, format_timestamp, parse_timestamp
 from pullfix.core.judge import Evidence
 from pullfix.core.model import AccessDenied, GoogleApiError, TransientError
@@ -56,16 +56,6 @@ __all__ = ["Answer", "Approvals", "Click", "request_id", "route_grant"]
 KEEP_AFTER_EXPIRY = 3600
 
 PENDING, APPROVED, REFUSED, DENIED = "pending", "approved", "refused", "denied"
-
-
-def _image(text: str | None) -> ImageRef | None:
-    """The event's image as a reference, or None (remediate reads it so too)."""
-    if text is None:
-        return None
-    try:
-        return parse_image(text)
-    except InvalidReference:
-        return None
 
 
 def request_id(grant_key: str) -> str:
@@ -346,7 +336,7 @@ class Approvals:
         made again, with the approved plan: the grant path if it still holds."""
         remediator = self.remediator
         offline = classify(failure)
-        image = _image(failure.image)
+        image = image_or_none(failure.image)
         evidence = Evidence(image=image)
         try:
             remediator.collector.verify(

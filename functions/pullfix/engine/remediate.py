@@ -29,7 +29,7 @@ from pullfix.checks.network import network_failure
 from pullfix.core.causes import GRANT_FIXABLE, Action, Cause
 from pullfix.core.classify import Diagnosis, classify, gives_no_reason
 from pullfix.core.config import Config
-from pullfix.core.imageref import ImageRef, InvalidReference, parse_image
+from pullfix.core.imageref import ImageRef, image_or_none
 from pullfix.core.intake import PullFailure, format_timestamp
 from pullfix.core.judge import IAM_CAUSES, EventClaims, Evidence
 from pullfix.core.model import (
@@ -233,7 +233,7 @@ class Remediator:
                 "a follow-up event of the pod's failed pull; the event naming the image "
                 "carries the reason",
             )
-        image = _image(failure.image)
+        image = image_or_none(failure.image)
         evidence = Evidence(
             image=image,
             claims=EventClaims(
@@ -440,7 +440,7 @@ class Remediator:
         outcome = self._outcome(
             failure,
             Diagnosis(cause, reasons),
-            Evidence(image=_image(failure.image)),
+            Evidence(image=image_or_none(failure.image)),
             Decision(Action.TICKET, None, ()),
             grant_key,
             escalation=True,
@@ -1012,15 +1012,6 @@ class Remediator:
     def _publish(self, outcome: dict[str, Any]) -> None:
         if self.publisher is not None:
             self.publisher.publish(outcome)
-
-
-def _image(text: str | None) -> ImageRef | None:
-    if text is None:
-        return None
-    try:
-        return parse_image(text)
-    except InvalidReference:
-        return None
 
 
 def _outcome_from_dict(data: dict[str, Any]) -> Outcome:

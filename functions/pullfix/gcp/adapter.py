@@ -1017,42 +1017,30 @@ class GoogleAdapter:
         )
 
     def _load_vpc_sc_denial(self, project: str, unique_id: str) -> VpcScDenial | None:
-        """Logging v2 `entries.list` (https://cloud.google.com/logging/docs/reference/v2/rest/
-        v2/entries/list) of the project's policy audit log, by the denial's identifier."""
-        got = guard(
-            f"reading the policy audit log of project {project}",
-            lambda: self.retry(self.clients.rest.post)(
-                "logging",
-                "/v2/entries:list",
-                body={
-                    "resourceNames": [f"projects/{project}"],
-                    "filter": policy_log_filter(project, unique_id),
-                    "orderBy": "timestamp desc",
-                    "pageSize": 5,
-                },
-                timeout=self.timeout,
-            ),
-            PERMISSIONS["vpc_sc_denial"],
+        return self._policy_log_denial(
+            project,
+            policy_log_filter(project, unique_id),
+            lambda denial: denial.unique_id == unique_id,
         )
-        for entry in got.get("entries") or ():
-            denial = denial_from_entry(entry)
-            if denial is not None and denial.unique_id == unique_id:
-                return denial
-        return None
 
     def vpc_sc_denial_of(
         self, project: str, principal: str, start: str, end: str
     ) -> VpcScDenial | None:
         return self._vpc_sc.get(
             (project, principal, start, end),
-            lambda: self._load_vpc_sc_denial_of(project, principal, start, end),
+            lambda: self._policy_log_denial(
+                project,
+                principal_log_filter(project, principal, start, end),
+                lambda denial: denial.principal == principal,
+            ),
         )
 
-    def _load_vpc_sc_denial_of(
-        self, project: str, principal: str, start: str, end: str
+    def _policy_log_denial(
+        self, project: str, query: str, wanted: Callable[[VpcScDenial], bool]
     ) -> VpcScDenial | None:
-        """Logging v2 `entries.list` of the project's policy audit log, by the principal
-        refused and the time (the newest first)."""
+        """Logging v2 `entries.list` (https://cloud.google.com/logging/docs/reference/v2/rest/
+        v2/entries/list) of the project's policy audit log, the newest first: the first
+        denial `wanted` takes (by its identifier, or by the principal refused)."""
         got = guard(
             f"reading the policy audit log of project {project}",
             lambda: self.retry(self.clients.rest.post)(
@@ -1060,7 +1048,7 @@ class GoogleAdapter:
                 "/v2/entries:list",
                 body={
                     "resourceNames": [f"projects/{project}"],
-                    "filter": principal_log_filter(project, principal, start, end),
+                    "filter": query,
                     "orderBy": "timestamp desc",
                     "pageSize": 5,
                 },
@@ -1070,7 +1058,7 @@ class GoogleAdapter:
         )
         for entry in got.get("entries") or ():
             denial = denial_from_entry(entry)
-            if denial is not None and denial.principal == principal:
+            if denial is not None and wanted(denial):
                 return denial
         return None
 
