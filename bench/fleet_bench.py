@@ -439,7 +439,7 @@ def _verify(
                 collector=engine.collector,
                 report=report,
             ):
-                verdicts[verdict.action] += 1
+                verdicts[verdict.action.value] += 1
             checked.update(report.checked)
             passes.append(report)
             if not report.checked:
