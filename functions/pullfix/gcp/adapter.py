@@ -251,18 +251,29 @@ class GoogleAdapter:
         resource = f"projects/{project}/locations/{location}/clusters/{name}"
         return self._clusters.get(resource, lambda: self._load_cluster(resource, project))
 
+    def _get(
+        self, what: str, needs: tuple[str, ...], api: str, template: str, *parts: str, **query: Any
+    ) -> Any:
+        """One REST GET of a Google API, retried within the call's timeout and read through
+        `guard` (`what` names the call, `needs` the permissions a refusal names); NotFound and
+        the other errors raise as `guard` raises them."""
+        return guard(
+            what,
+            lambda: self.retry(self.clients.rest.get)(
+                api, template, *parts, timeout=self.timeout, **query
+            ),
+            needs,
+        )
+
     def _load_cluster(self, resource: str, project: str) -> ClusterInfo | None:
         try:
-            cluster = guard(
+            cluster = self._get(
                 f"reading {resource}",
-                lambda: self.retry(self.clients.rest.get)(
-                    "container",
-                    "/v1/projects/{}/locations/{}/clusters/{}",
-                    *resource.split("/")[1::2],
-                    fields=_CLUSTER_FIELDS,
-                    timeout=self.timeout,
-                ),
                 PERMISSIONS["cluster"],
+                "container",
+                "/v1/projects/{}/locations/{}/clusters/{}",
+                *resource.split("/")[1::2],
+                fields=_CLUSTER_FIELDS,
             )
         except NotFound:
             return None
@@ -302,16 +313,13 @@ class GoogleAdapter:
     def _load_project(self, project: str) -> tuple[int, str] | None:
         """The project's number and parent (`folders/N`, `organizations/N` or "")."""
         try:
-            got = guard(
+            got = self._get(
                 f"reading project {project}",
-                lambda: self.retry(self.clients.rest.get)(
-                    "cloudresourcemanager",
-                    "/v3/projects/{}",
-                    project,
-                    fields="name,parent",
-                    timeout=self.timeout,
-                ),
                 PERMISSIONS["project_number"],
+                "cloudresourcemanager",
+                "/v3/projects/{}",
+                project,
+                fields="name,parent",
             )
         except NotFound:
             return None
@@ -324,18 +332,15 @@ class GoogleAdapter:
 
     def _load_created_by(self, project: str, zone: str, node: str) -> str | None:
         try:
-            instance = guard(
+            instance = self._get(
                 f"reading instance {node} in {zone}",
-                lambda: self.retry(self.clients.rest.get)(
-                    "compute",
-                    "/compute/v1/projects/{}/zones/{}/instances/{}",
-                    project,
-                    zone,
-                    node,
-                    fields="name,metadata/items",
-                    timeout=self.timeout,
-                ),
                 PERMISSIONS["node_instance"],
+                "compute",
+                "/compute/v1/projects/{}/zones/{}/instances/{}",
+                project,
+                zone,
+                node,
+                fields="name,metadata/items",
             )
         except NotFound:
             return None
@@ -367,16 +372,13 @@ class GoogleAdapter:
 
     def _load_repository(self, repository: str) -> dict[str, Any] | None:
         try:
-            got: dict[str, Any] = guard(
+            got: dict[str, Any] = self._get(
                 f"reading {repository}",
-                lambda: self.retry(self.clients.rest.get)(
-                    "artifactregistry",
-                    "/v1/projects/{}/locations/{}/repositories/{}",
-                    *repository.split("/")[1::2],
-                    fields=_REPOSITORY_FIELDS,
-                    timeout=self.timeout,
-                ),
                 PERMISSIONS["repository_exists"],
+                "artifactregistry",
+                "/v1/projects/{}/locations/{}/repositories/{}",
+                *repository.split("/")[1::2],
+                fields=_REPOSITORY_FIELDS,
             )
         except NotFound:
             return None
@@ -436,16 +438,13 @@ class GoogleAdapter:
         """Resource Manager v3 `folders.get`: `GET https://cloudresourcemanager.googleapis.com/
         v3/{name=folders/*}`, the `Folder`'s `parent` (https://cloud.google.com/
         resource-manager/reference/rest/v3/folders/get)."""
-        got = guard(
+        got = self._get(
             f"reading {folder}",
-            lambda: self.retry(self.clients.rest.get)(
-                "cloudresourcemanager",
-                "/v3/folders/{}",
-                folder.split("/", 1)[1],
-                fields="parent",
-                timeout=self.timeout,
-            ),
             PERMISSIONS["ancestry"],
+            "cloudresourcemanager",
+            "/v3/folders/{}",
+            folder.split("/", 1)[1],
+            fields="parent",
         )
         return str(got.get("parent") or "")
 
@@ -464,16 +463,13 @@ class GoogleAdapter:
         roles/get), the `Role`'s `includedPermissions`."""
         parts = role.split("/")  # roles/R, projects/P/roles/R, organizations/O/roles/R
         template = "/v1/" + "/".join("{}" if i % 2 else part for i, part in enumerate(parts))
-        got = guard(
+        got = self._get(
             f"reading role {role}",
-            lambda: self.retry(self.clients.rest.get)(
-                "iam",
-                template,
-                *parts[1::2],
-                fields="includedPermissions",
-                timeout=self.timeout,
-            ),
             PERMISSIONS["role_permissions"],
+            "iam",
+            template,
+            *parts[1::2],
+            fields="includedPermissions",
         )
         return frozenset(got.get("includedPermissions") or ())
 
@@ -487,31 +483,25 @@ class GoogleAdapter:
         AccessDenied when Cloud Identity refuses pullfix, TransientError when it fails."""
         what = f"checking whether {member} is a member of the group {group}"
         needs = ("the Groups Reader admin role, or view access to the group's members",)
-        found = guard(
+        found = self._get(
             what,
-            lambda: self.retry(self.clients.rest.get)(
-                "cloudidentity",
-                "/v1/groups:lookup",
-                fields="name",
-                params={"groupKey.id": group},
-                timeout=self.timeout,
-            ),
             needs,
+            "cloudidentity",
+            "/v1/groups:lookup",
+            fields="name",
+            params={"groupKey.id": group},
         )
         name = str(found.get("name") or "")
         if not name.startswith("groups/") or "/" in name.removeprefix("groups/"):
             raise AccessDenied(f"{what}: Cloud Identity named no group", call=what, needs=needs)
-        answer = guard(
+        answer = self._get(
             what,
-            lambda: self.retry(self.clients.rest.get)(
-                "cloudidentity",
-                "/v1/groups/{}/memberships:checkTransitiveMembership",
-                name.removeprefix("groups/"),
-                fields="hasMembership",
-                params={"query": f"member_key_id == '{_cel_string(member)}'"},
-                timeout=self.timeout,
-            ),
             needs,
+            "cloudidentity",
+            "/v1/groups/{}/memberships:checkTransitiveMembership",
+            name.removeprefix("groups/"),
+            fields="hasMembership",
+            params={"query": f"member_key_id == '{_cel_string(member)}'"},
         )
         return answer.get("hasMembership") is True
 
@@ -525,16 +515,13 @@ class GoogleAdapter:
         reference/rest/v1/projects.serviceAccounts/get)."""
         name = f"projects/-/serviceAccounts/{email}"
         try:
-            account = guard(
+            account = self._get(
                 f"reading {name}",
-                lambda: self.retry(self.clients.rest.get)(
-                    "iam",
-                    "/v1/projects/-/serviceAccounts/{}",
-                    email,
-                    fields="email,disabled",
-                    timeout=self.timeout,
-                ),
                 PERMISSIONS["service_account"],
+                "iam",
+                "/v1/projects/-/serviceAccounts/{}",
+                email,
+                fields="email,disabled",
             )
         except NotFound:
             return AccountInfo(email=email, exists=False)
@@ -761,18 +748,15 @@ class GoogleAdapter:
         (`networkConfig.defaultEnablePrivateNodes`, formerly
         `privateClusterConfig.enablePrivateNodes`)."""
         try:
-            got = guard(
+            got = self._get(
                 f"reading the network of projects/{project}/locations/{location}/clusters/{name}",
-                lambda: self.retry(self.clients.rest.get)(
-                    "container",
-                    "/v1/projects/{}/locations/{}/clusters/{}",
-                    project,
-                    location,
-                    name,
-                    fields="network,subnetwork," + _NETWORK_FIELDS,
-                    timeout=self.timeout,
-                ),
                 PERMISSIONS["cluster_network"],
+                "container",
+                "/v1/projects/{}/locations/{}/clusters/{}",
+                project,
+                location,
+                name,
+                fields="network,subnetwork," + _NETWORK_FIELDS,
             )
         except NotFound:
             return None
@@ -805,18 +789,15 @@ class GoogleAdapter:
 
     def _load_subnetwork(self, project: str, region: str, name: str) -> SubnetInfo | None:
         try:
-            got = guard(
+            got = self._get(
                 f"reading subnetwork {name} of {project} in {region}",
-                lambda: self.retry(self.clients.rest.get)(
-                    "compute",
-                    "/compute/v1/projects/{}/regions/{}/subnetworks/{}",
-                    project,
-                    region,
-                    name,
-                    fields="name,privateIpGoogleAccess",
-                    timeout=self.timeout,
-                ),
                 PERMISSIONS["subnetwork"],
+                "compute",
+                "/compute/v1/projects/{}/regions/{}/subnetworks/{}",
+                project,
+                region,
+                name,
+                fields="name,privateIpGoogleAccess",
             )
         except NotFound:
             return None
@@ -948,33 +929,27 @@ class GoogleAdapter:
         digest = reference
         try:
             if not reference.startswith("sha256:"):
-                tag = guard(
+                tag = self._get(
                     f"reading tag {reference} of {image_path} in {repository}",
-                    lambda: self.retry(self.clients.rest.get)(
-                        "artifactregistry",
-                        "/v1/projects/{}/locations/{}/repositories/{}/packages/{}/tags/{}",
-                        *parts,
-                        image_path,
-                        reference,
-                        fields="name,version",
-                        timeout=self.timeout,
-                    ),
                     PERMISSIONS["docker_image_tag"],
+                    "artifactregistry",
+                    "/v1/projects/{}/locations/{}/repositories/{}/packages/{}/tags/{}",
+                    *parts,
+                    image_path,
+                    reference,
+                    fields="name,version",
                 )
                 digest = str(tag.get("version") or "").rsplit("/versions/", 1)[-1]
                 if not digest.startswith("sha256:"):
                     return None
-            image = guard(
+            image = self._get(
                 f"reading image {image_path}@{digest} in {repository}",
-                lambda: self.retry(self.clients.rest.get)(
-                    "artifactregistry",
-                    "/v1/projects/{}/locations/{}/repositories/{}/dockerImages/{}",
-                    *parts,
-                    f"{image_path}@{digest}",
-                    fields="name,mediaType,imageSizeBytes",
-                    timeout=self.timeout,
-                ),
                 PERMISSIONS["docker_image"],
+                "artifactregistry",
+                "/v1/projects/{}/locations/{}/repositories/{}/dockerImages/{}",
+                *parts,
+                f"{image_path}@{digest}",
+                fields="name,mediaType,imageSizeBytes",
             )
         except NotFound:
             return None
@@ -995,17 +970,14 @@ class GoogleAdapter:
         reference/rest/v1/services/get): `state`, ENABLED or DISABLED; a project id stands
         for its number in the name, as gcloud sends it."""
         try:
-            got = guard(
+            got = self._get(
                 f"reading the state of {service} in project {project}",
-                lambda: self.retry(self.clients.rest.get)(
-                    "serviceusage",
-                    "/v1/projects/{}/services/{}",
-                    project,
-                    service,
-                    fields="name,state",
-                    timeout=self.timeout,
-                ),
                 PERMISSIONS["service_state"],
+                "serviceusage",
+                "/v1/projects/{}/services/{}",
+                project,
+                service,
+                fields="name,state",
             )
         except NotFound:
             return ""
@@ -1075,16 +1047,13 @@ class GoogleAdapter:
         (CryptoKeyVersionState)."""
         parts = key.split("/")
         try:
-            got = guard(
+            got = self._get(
                 f"reading {key}",
-                lambda: self.retry(self.clients.rest.get)(
-                    "cloudkms",
-                    "/v1/projects/{}/locations/{}/keyRings/{}/cryptoKeys/{}",
-                    *parts[1::2],
-                    fields="name,primary(name,state)",
-                    timeout=self.timeout,
-                ),
                 PERMISSIONS["crypto_key_state"],
+                "cloudkms",
+                "/v1/projects/{}/locations/{}/keyRings/{}/cryptoKeys/{}",
+                *parts[1::2],
+                fields="name,primary(name,state)",
             )
         except NotFound:
             return ""
@@ -1094,17 +1063,14 @@ class GoogleAdapter:
         """Cloud KMS `cryptoKeys.getIamPolicy` at version 3 (https://cloud.google.com/kms/
         docs/reference/rest/v1/projects.locations.keyRings.cryptoKeys/getIamPolicy)."""
         parts = key.split("/")
-        got = guard(
+        got = self._get(
             f"reading the IAM policy of {key}",
-            lambda: self.retry(self.clients.rest.get)(
-                "cloudkms",
-                "/v1/projects/{}/locations/{}/keyRings/{}/cryptoKeys/{}:getIamPolicy",
-                *parts[1::2],
-                fields="bindings,etag",
-                params={"options.requestedPolicyVersion": "3"},
-                timeout=self.timeout,
-            ),
             PERMISSIONS["crypto_key_policy"],
+            "cloudkms",
+            "/v1/projects/{}/locations/{}/keyRings/{}/cryptoKeys/{}:getIamPolicy",
+            *parts[1::2],
+            fields="bindings,etag",
+            params={"options.requestedPolicyVersion": "3"},
         )
         bindings = tuple(
             Binding(
@@ -1157,16 +1123,13 @@ class GoogleAdapter:
         reads no payload."""
         parts = version.split("/")
         try:
-            got = guard(
+            got = self._get(
                 f"reading {version}",
-                lambda: self.retry(self.clients.rest.get)(
-                    "secretmanager",
-                    "/v1/projects/{}/secrets/{}/versions/{}",
-                    *parts[1::2],
-                    fields="name,state",
-                    timeout=self.timeout,
-                ),
                 PERMISSIONS["secret_version_state"],
+                "secretmanager",
+                "/v1/projects/{}/secrets/{}/versions/{}",
+                *parts[1::2],
+                fields="name,state",
             )
         except NotFound:
             return ""
@@ -1176,17 +1139,14 @@ class GoogleAdapter:
         """Secret Manager `secrets.getIamPolicy` at version 3 (https://cloud.google.com/
         secret-manager/docs/reference/rest/v1/projects.secrets/getIamPolicy)."""
         parts = secret.split("/")
-        got = guard(
+        got = self._get(
             f"reading the IAM policy of {secret}",
-            lambda: self.retry(self.clients.rest.get)(
-                "secretmanager",
-                "/v1/projects/{}/secrets/{}:getIamPolicy",
-                *parts[1:4:2],
-                fields="bindings,etag",
-                params={"options.requestedPolicyVersion": "3"},
-                timeout=self.timeout,
-            ),
             PERMISSIONS["secret_policy"],
+            "secretmanager",
+            "/v1/projects/{}/secrets/{}:getIamPolicy",
+            *parts[1:4:2],
+            fields="bindings,etag",
+            params={"options.requestedPolicyVersion": "3"},
         )
         return _policy_view(got)
 
