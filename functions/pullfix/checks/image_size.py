@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING
 
 from pullfix.checks.base import Check, Finding
 from pullfix.checks.manifest import READS as _IMAGE_READS
+from pullfix.checks.manifest import read_docker_image
 from pullfix.core.causes import Cause
 from pullfix.core.classify import Diagnosis
 from pullfix.core.judge import Evidence
-from pullfix.core.model import AccessDenied
 
 if TYPE_CHECKING:
     from pullfix.engine.evidence import EvidenceCollector
@@ -50,18 +50,7 @@ def wants(evidence: Evidence) -> bool:
 
 def gather(collector: EvidenceCollector, evidence: Evidence) -> None:
     """The image's size, as Artifact Registry describes it."""
-    image, repository = evidence.image, evidence.repository
-    assert image is not None and repository is not None and image.ar_image_path is not None
-    evidence.docker_image_asked = True
-    reference = image.digest or image.tag_or_latest
-    if reference is None:
-        return
-    try:
-        evidence.docker_image = collector.apis.docker_image(
-            repository, image.ar_image_path, reference
-        )
-    except AccessDenied as exc:
-        evidence.notes.append(f"could not read the image's size: {exc}")
+    read_docker_image(collector, evidence, "size")
 
 
 def _gib(size: int) -> str:

@@ -90,21 +90,32 @@ def wants(evidence: Evidence) -> bool:
     )
 
 
-def gather(collector: EvidenceCollector, evidence: Evidence) -> None:
-    """The image's manifest media type, as Artifact Registry describes it."""
+def read_docker_image(collector: EvidenceCollector, evidence: Evidence, what: str) -> bool:
+    """Ask Artifact Registry, once per event, for the image the tag (or digest) names: this
+    check and `image_size` judge the same answer. False where there is nothing to ask or
+    pullfix may not read it (noted: `what` of the image it could not read)."""
     image, repository = evidence.image, evidence.repository
     assert image is not None and repository is not None and image.ar_image_path is not None
     evidence.docker_image_asked = True
     reference = image.digest or image.tag_or_latest
     if reference is None:
-        return
+        return False
     try:
         evidence.docker_image = collector.apis.docker_image(
             repository, image.ar_image_path, reference
         )
     except AccessDenied as exc:
-        evidence.notes.append(f"could not read the image's manifest type: {exc}")
+        evidence.notes.append(f"could not read the image's {what}: {exc}")
+        return False
+    return True
+
+
+def gather(collector: EvidenceCollector, evidence: Evidence) -> None:
+    """The image's manifest media type, as Artifact Registry describes it."""
+    if not read_docker_image(collector, evidence, "manifest type"):
         return
+    image = evidence.image
+    assert image is not None
     found = evidence.docker_image
     if found is not None and found.media_type and found.media_type not in SCHEMA_1_TYPES:
         evidence.notes.append(
