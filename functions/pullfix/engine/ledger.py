@@ -311,7 +311,8 @@ class FirestoreLedger:
             write["currentDocument"] = precondition
         self._commit([write])
 
-    def _read(self, key: str) -> dict[str, Any] | None:
+    def _read(self, key: str, collection: str | None = None) -> dict[str, Any] | None:
+        """The document `key` of `collection` (the ledger's own by default), or None."""
         try:
             doc: dict[str, Any] = self._call(
                 "read",
@@ -320,7 +321,7 @@ class FirestoreLedger:
                     "/v1/projects/{}/databases/{}/documents/{}/{}",
                     self.project,
                     self.database_id,
-                    self.collection,
+                    collection or self.collection,
                     key,
                     fields="name,fields,updateTime",
                     timeout=self.timeout,
@@ -555,25 +556,6 @@ class FirestoreLedger:
     def _history_collection(self) -> str:
         return f"{self.collection}-history"
 
-    def _read_history(self, key: str) -> dict[str, Any] | None:
-        try:
-            doc: dict[str, Any] = self._call(
-                "read",
-                lambda: self.retry(self.rest.get)(
-                    "firestore",
-                    "/v1/projects/{}/databases/{}/documents/{}/{}",
-                    self.project,
-                    self.database_id,
-                    self._history_collection,
-                    key,
-                    fields="name,fields,updateTime",
-                    timeout=self.timeout,
-                ),
-            )
-        except NotFound:
-            return None
-        return doc
-
     @staticmethod
     def _outcomes(doc: dict[str, Any]) -> list[str]:
         values = ((doc.get("fields") or {}).get("outcomes") or {}).get("arrayValue") or {}
@@ -585,7 +567,7 @@ class FirestoreLedger:
         orders by) and `expires_at` (for a TTL policy), changed only as read."""
         name = self._name(key, self._history_collection)
         for _ in range(_ATTEMPTS):
-            doc = self._read_history(key)
+            doc = self._read(key, self._history_collection)
             kept = _appended(self._outcomes(doc) if doc else [], text)
             if kept is None:
                 return
@@ -603,7 +585,7 @@ class FirestoreLedger:
         raise TransientError(f"ledger: the history of {key} kept changing")
 
     def incident_history(self, key: str) -> list[str] | None:
-        doc = self._read_history(key)
+        doc = self._read(key, self._history_collection)
         return self._outcomes(doc) if doc is not None else None
 
     def incident_histories(self, since: datetime | None, limit: int) -> list[tuple[str, list[str]]]:
