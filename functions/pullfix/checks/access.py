@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pullfix.checks.base import Check, Finding, Read
+from pullfix.checks.base import PROJECT_POLICY, Check, Finding, Read
 from pullfix.core.access import FALLBACK_BLIND, PolicyRead, explain_policies
 from pullfix.core.causes import Cause
 from pullfix.core.classify import Diagnosis
@@ -75,14 +75,7 @@ READS = (
         ("resourcemanager.projects.get", "resourcemanager.folders.get"),
         3600.0,
     ),
-    Read(
-        "resource_policy",
-        "project_policy",
-        _CRM,
-        "bindings (projects.getIamPolicy, requestedPolicyVersion 3)",
-        ("resourcemanager.projects.getIamPolicy",),
-        30.0,
-    ),
+    PROJECT_POLICY,
     Read(
         "resource_policy",
         "folder_policy",

@@ -21,7 +21,7 @@ from pullfix.core.judge import Evidence
 if TYPE_CHECKING:
     from pullfix.engine.evidence import EvidenceCollector
 
-__all__ = ["Check", "Finding", "Read"]
+__all__ = ["PROJECT_POLICY", "Check", "Finding", "Read"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,18 @@ class Read:
     fields: str
     permissions: tuple[str, ...]
     cache: float
+
+
+# A project's allow policy, which several checks read (the node account's roles there, a
+# service agent's): one declaration, one permission.
+PROJECT_POLICY = Read(
+    "resource_policy",
+    "project_policy",
+    "cloudresourcemanager.googleapis.com",
+    "bindings (projects.getIamPolicy, requestedPolicyVersion 3)",
+    ("resourcemanager.projects.getIamPolicy",),
+    30.0,
+)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pullfix.checks.base import Read
+from pullfix.checks.base import PROJECT_POLICY
 from pullfix.core.model import AccessDenied, GoogleApis, PolicyView
 from pullfix.core.remediation import hcl, sh
 
@@ -31,16 +31,7 @@ NODE_ROLE = "roles/container.defaultNodeServiceAccount"
 # account's Editor grant is what the hardening guide asks to replace).
 _BROAD = ("roles/owner", "roles/editor")
 
-READS = (
-    Read(
-        "resource_policy",
-        "project_policy",
-        "cloudresourcemanager.googleapis.com",
-        "bindings (projects.getIamPolicy, requestedPolicyVersion 3)",
-        ("resourcemanager.projects.getIamPolicy",),
-        30.0,
-    ),
-)
+READS = (PROJECT_POLICY,)
 
 
 @dataclass(frozen=True)

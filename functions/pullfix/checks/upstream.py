@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pullfix.checks.base import Check, Finding, Read
+from pullfix.checks.base import PROJECT_POLICY, Check, Finding, Read
 from pullfix.core.causes import Cause
 from pullfix.core.classify import Diagnosis
 from pullfix.core.judge import Evidence
@@ -114,14 +114,7 @@ READS = (
         ("secretmanager.secrets.getIamPolicy",),
         30.0,
     ),
-    Read(
-        "resource_policy",
-        "project_policy",
-        "cloudresourcemanager.googleapis.com",
-        "bindings (projects.getIamPolicy, requestedPolicyVersion 3)",
-        ("resourcemanager.projects.getIamPolicy",),
-        30.0,
-    ),
+    PROJECT_POLICY,
 )
 
 
