@@ -1,4 +1,5 @@
-"""The outcome `remediate` publishes and `notify` reads: one schema, types included.
+"""The outcome `remediate` and `verify` publish and `notify` reads: one type (`Outcome`),
+one schema, types included.
 
 `notify` checks every message against it before rendering anything, so that a message with
 the right schema tag but a wrong field (a number where a string belongs, null reasons, a list
@@ -11,13 +12,123 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from pullfix.core.causes import Action, Cause
 
-__all__ = ["OUTCOME_SCHEMA", "bigquery_schema", "outcome_problem"]
+if TYPE_CHECKING:
+    from pullfix.core.policy import GrantPlan
+
+__all__ = [
+    "OUTCOME_SCHEMA",
+    "Outcome",
+    "Verified",
+    "bigquery_schema",
+    "outcome_from_dict",
+    "outcome_problem",
+]
 
 OUTCOME_SCHEMA = "pullfix.outcome/v1"
+
+
+@dataclass(frozen=True, slots=True)
+class Verified:
+    """What a verification pass adds to an outcome (`pullfix.engine.verify`): the action
+    the incident's first outcome took, and when the pulls failed and succeeded again."""
+
+    acted: Action
+    first_failure: str  # RFC 3339
+    first_success: str | None = None
+    time_to_fix_seconds: int | None = None
+    fixed_by: str | None = None  # "pullfix's grant" or "a human", with action resolved
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "time_to_fix_seconds": self.time_to_fix_seconds,
+            "fixed_by": self.fixed_by,
+            "first_failure": self.first_failure,
+            "first_success": self.first_success,
+            "acted": self.acted.value,
+        }
+
+
+@dataclass
+class Outcome:
+    """What pullfix concluded and did about one event (`remediate`), or found of one
+    incident later (`verify`, with `verified`): the one shape both publish."""
+
+    event: dict[str, Any]
+    cause: Cause
+    action: Action
+    reasons: tuple[str, ...]
+    fingerprint: str
+    grant: GrantPlan | None = None
+    ticket: dict[str, Any] | None = None
+    dry_run: bool = False
+    escalation: bool = False
+    evidence: dict[str, Any] = field(default_factory=dict)
+    remediation: dict[str, Any] | None = None
+    # False for a duplicate of work that another delivery still holds: its event is not
+    # settled, so that the holder's own redelivery finds it open (never published).
+    settled: bool = True
+    # With action approval_requested: the request (`pullfix.engine.approval`).
+    approval: dict[str, Any] | None = None
+    # A verification's verdict on the incident (resolved, still_failing, abandoned).
+    verified: Verified | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "schema": OUTCOME_SCHEMA,
+            "event": self.event,
+            "cause": self.cause.value,
+            "action": self.action.value,
+            "grant": self.grant.to_dict() if self.grant else None,
+            "ticket": self.ticket,
+            "reasons": list(self.reasons),
+            "fingerprint": self.fingerprint,
+            "dry_run": self.dry_run,
+            "escalation": self.escalation,
+            "evidence": self.evidence,
+            "remediation": self.remediation,
+        }
+        if self.approval is not None:
+            out["approval"] = self.approval
+        if self.verified is not None:
+            out.update(self.verified.to_dict())
+        return out
+
+
+def outcome_from_dict(data: dict[str, Any]) -> Outcome:
+    """An outcome read back (from the ledger, where a delivery left it)."""
+    from pullfix.core.policy import GrantPlan
+
+    grant = data.get("grant")
+    verified = None
+    if data.get("acted") is not None:
+        verified = Verified(
+            acted=Action(data["acted"]),
+            first_failure=data["first_failure"],
+            first_success=data.get("first_success"),
+            time_to_fix_seconds=data.get("time_to_fix_seconds"),
+            fixed_by=data.get("fixed_by"),
+        )
+    return Outcome(
+        event=data["event"],
+        cause=Cause(data["cause"]),
+        action=Action(data["action"]),
+        reasons=tuple(data["reasons"]),
+        fingerprint=data["fingerprint"],
+        grant=GrantPlan(**grant) if grant else None,
+        ticket=data.get("ticket"),
+        dry_run=data.get("dry_run", False),
+        escalation=data.get("escalation", False),
+        evidence=data.get("evidence", {}),
+        remediation=data.get("remediation"),
+        approval=data.get("approval"),
+        verified=verified,
+    )
+
 
 Check = Callable[[Any, str], str | None]
 

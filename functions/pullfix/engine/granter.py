@@ -16,7 +16,13 @@ from typing import Any, Protocol
 
 from pullfix.core.causes import Action
 from pullfix.core.config import Config
-from pullfix.core.model import AccessDenied, GoogleApiError, GrantResult, PolicyView
+from pullfix.core.model import (
+    READER_ROLE,
+    AccessDenied,
+    GoogleApiError,
+    GrantResult,
+    PolicyView,
+)
 from pullfix.core.policy import (
     Decision,
     GrantCondition,
@@ -124,7 +130,7 @@ class Granter:
             )
         if decision.action is not Action.GRANT:
             attempt.decision = decision
-            log_decision(plan, decision, audit)
+            log_decision(decision, audit)
             return attempt
         limit = config.auto_grant.max_per_hour
         if not self._cap.take_grant_slot(now, limit):
@@ -133,7 +139,7 @@ class Granter:
                 None,
                 (f"no grant: the cap of {limit} grants per hour is reached",),
             )
-            log_decision(plan, attempt.decision, audit)
+            log_decision(attempt.decision, audit)
             return attempt
         attempt.reached_iam = True
         try:
@@ -153,7 +159,7 @@ class Granter:
             attempt.decision = Decision(
                 Action.TICKET, None, (f"no grant: IAM refused it: {refusal.describe()}",)
             )
-            log_decision(plan, attempt.decision, audit)
+            log_decision(attempt.decision, audit)
             return attempt
         attempt.decision, attempt.result = decision, result
         record = {**audit, "action": "grant", "changed": result.changed}
@@ -228,13 +234,18 @@ class Granter:
         return result
 
 
-def log_decision(plan: GrantPlan, decision: Decision, audit: dict[str, Any]) -> None:
-    """The audit line of a grant not made: `would_grant` (dry run) or `refused`, with why."""
+def log_decision(decision: Decision, audit: dict[str, Any]) -> None:
+    """The audit line of a grant not made: `would_grant` (dry run) or `refused`, with why.
+    `audit` is the grant's record (role, resource, member, the incident: see
+    `Remediator._audit`), the same shape as the line of a grant made."""
     dry_run = decision.action is Action.WOULD_GRANT
+    role = audit.get("role") or READER_ROLE
+    resource = audit.get("resource") or "the image's repository"
+    member = audit.get("member") or "the node account"
     log(
         "NOTICE" if dry_run else "WARNING",
         f"pullfix {'would grant' if dry_run else 'did not grant'} "
-        f"{plan.role} on {plan.resource} to {plan.member}: {'; '.join(decision.reasons)}",
+        f"{role} on {resource} to {member}: {'; '.join(decision.reasons)}",
         {
             "audit": {
                 **audit,

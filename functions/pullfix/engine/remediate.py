@@ -17,7 +17,6 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -33,12 +32,13 @@ from pullfix.core.imageref import ImageRef, image_or_none
 from pullfix.core.intake import PullFailure, format_timestamp
 from pullfix.core.judge import IAM_CAUSES, EventClaims, Evidence
 from pullfix.core.model import (
+    READER_ROLE,
     AccessDenied,
     AccessState,
     GoogleApiError,
     GoogleApis,
 )
-from pullfix.core.outcome import OUTCOME_SCHEMA
+from pullfix.core.outcome import Outcome, outcome_from_dict
 from pullfix.core.policy import Decision, GrantPlan, decide, grant_facts
 from pullfix.core.refusals import ApiRefusal, api_refusal
 from pullfix.core.remediation import Context, ticket_draft
@@ -75,47 +75,6 @@ _GRANT_UNDER_WAY = frozenset({State.GRANTED.value, State.GRANTING.value})
 
 class OutcomePublisher(Protocol):
     def publish(self, outcome: dict[str, Any]) -> None: ...
-
-
-@dataclass
-class Outcome:
-    """What pullfix concluded and did about one event."""
-
-    event: dict[str, Any]
-    cause: Cause
-    action: Action
-    reasons: tuple[str, ...]
-    fingerprint: str
-    grant: GrantPlan | None = None
-    ticket: dict[str, Any] | None = None
-    dry_run: bool = False
-    escalation: bool = False
-    evidence: dict[str, Any] = field(default_factory=dict)
-    remediation: dict[str, Any] | None = None
-    # False for a duplicate of work that another delivery still holds: its event is not
-    # settled, so that the holder's own redelivery finds it open (never published).
-    settled: bool = True
-    # With action approval_requested: the request (`pullfix.engine.approval`).
-    approval: dict[str, Any] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        out = {
-            "schema": OUTCOME_SCHEMA,
-            "event": self.event,
-            "cause": self.cause.value,
-            "action": self.action.value,
-            "grant": self.grant.to_dict() if self.grant else None,
-            "ticket": self.ticket,
-            "reasons": list(self.reasons),
-            "fingerprint": self.fingerprint,
-            "dry_run": self.dry_run,
-            "escalation": self.escalation,
-            "evidence": self.evidence,
-            "remediation": self.remediation,
-        }
-        if self.approval is not None:
-            out["approval"] = self.approval
-        return out
 
 
 def grant_policy(config: Config) -> str:
@@ -358,7 +317,7 @@ class Remediator:
         if grant_key:
             self.ledger.update(grant_key, {"state": State.GRANTED.value})
         self.ledger.update(event_key, {"state": State.DONE.value})
-        return _outcome_from_dict(outcome)
+        return outcome_from_dict(outcome)
 
     def _granted_at(self, when: datetime, now: datetime) -> datetime:
         """When a grant's escalation grace begins: at its event's time, as every later
@@ -543,7 +502,7 @@ class Remediator:
                 return routed
             return self._grant(failure, diagnosis, evidence, decision, grant_key, when, now)
         if decision.action is Action.WOULD_GRANT and decision.plan is not None:
-            log_decision(decision.plan, decision, self._audit(failure, diagnosis, decision.plan))
+            log_decision(decision, self._audit(failure, diagnosis, decision.plan))
             return self._would_grant(failure, diagnosis, evidence, decision, when)
         if not offline.refused and diagnosis.cause in GRANT_FIXABLE:
             # Only kubelet's follow-ups so far, and a grant would fix it.
@@ -967,12 +926,21 @@ class Remediator:
             },
         )
 
-    def _audit(self, failure: PullFailure, diagnosis: Diagnosis, plan: GrantPlan) -> dict[str, Any]:
-        """The audit record of a grant (the granter adds what became of it)."""
+    def _audit(
+        self,
+        failure: PullFailure,
+        diagnosis: Diagnosis,
+        plan: GrantPlan | None,
+        evidence: Evidence | None = None,
+    ) -> dict[str, Any]:
+        """The audit record of a grant, made or not (the granter adds what became of it):
+        one shape for every audit line. Without a plan (a refusal before one was made), the
+        role, repository and node account the grant would have named."""
+        account = evidence.account_email if evidence is not None else None
         return {
-            "role": plan.role,
-            "resource": plan.resource,
-            "member": plan.member,
+            "role": plan.role if plan else READER_ROLE,
+            "resource": plan.resource if plan else (evidence.repository if evidence else None),
+            "member": plan.member if plan else (f"serviceAccount:{account}" if account else None),
             "cause": diagnosis.cause.value,
             "why": list(diagnosis.reasons),
             "cluster": failure.cluster_resource,
@@ -988,45 +956,11 @@ class Remediator:
     def _audit_refusal(
         self, failure: PullFailure, diagnosis: Diagnosis, evidence: Evidence, decision: Decision
     ) -> None:
+        """The audit line of a grant-fixable cause that ends in a ticket (policy said no)."""
         if diagnosis.cause not in GRANT_FIXABLE:
             return
-        log(
-            "WARNING",
-            f"pullfix refused to grant for {failure.image}: "
-            f"{'; '.join(decision.reasons) or diagnosis.cause.value}",
-            {
-                "audit": {
-                    "action": "refused",
-                    "cause": diagnosis.cause.value,
-                    "why": list(decision.reasons),
-                    "repository": evidence.repository,
-                    "member": f"serviceAccount:{evidence.account_email}"
-                    if evidence.account_email
-                    else None,
-                    "cluster": failure.cluster_resource,
-                    "image": failure.image,
-                }
-            },
-        )
+        log_decision(decision, self._audit(failure, diagnosis, decision.plan, evidence))
 
     def _publish(self, outcome: dict[str, Any]) -> None:
         if self.publisher is not None:
             self.publisher.publish(outcome)
-
-
-def _outcome_from_dict(data: dict[str, Any]) -> Outcome:
-    grant = data.get("grant")
-    return Outcome(
-        event=data["event"],
-        cause=Cause(data["cause"]),
-        action=Action(data["action"]),
-        reasons=tuple(data["reasons"]),
-        fingerprint=data["fingerprint"],
-        grant=GrantPlan(**grant) if grant else None,
-        ticket=data.get("ticket"),
-        dry_run=data.get("dry_run", False),
-        escalation=data.get("escalation", False),
-        evidence=data.get("evidence", {}),
-        remediation=data.get("remediation"),
-        approval=data.get("approval"),
-    )

@@ -37,11 +37,12 @@ from datetime import datetime
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pullfix.core.causes import Action
+from pullfix.core.causes import Action, Cause
 from pullfix.core.intake import PodEvent, PullFailure, format_timestamp, parse_event
 from pullfix.core.intake import parse_timestamp as _parse_time
 from pullfix.core.judge import Evidence
 from pullfix.core.model import AccessDenied
+from pullfix.core.outcome import Outcome, Verified
 from pullfix.engine import escalation
 from pullfix.engine.expiring import expiring_grants
 from pullfix.errors import PullfixError
@@ -138,33 +139,44 @@ class Verdict:
             grant=incident.grant,
         )
 
-    def to_dict(self) -> dict[str, Any]:
+    def outcome(self) -> Outcome:
+        """The verdict as the one outcome type `remediate` publishes too."""
+        from pullfix.core.policy import GrantPlan
+
         incident = self.incident
-        fixed_by = None
-        if self.action == Action.RESOLVED:
-            fixed_by = _fixed_by(incident)
-        return {
-            "schema": "pullfix.outcome/v1",
-            "action": Action(self.action).value,
-            "cause": incident.cause,
-            "fingerprint": incident.fingerprint,
-            "time_to_fix_seconds": self.time_to_fix_seconds,
-            "fixed_by": fixed_by,
-            "first_failure": format_timestamp(incident.first_failure),
-            "first_success": format_timestamp(self.first_success) if self.first_success else None,
-            "acted": Action(incident.action).value,
-            "grant": incident.grant,
-            "escalation": self.action == Action.STILL_FAILING,
-            "ticket": self._escalation_ticket() if self.action == Action.STILL_FAILING else None,
-            "reasons": list(self.reasons),
-            "event": {
+        still_failing = self.action == Action.STILL_FAILING
+        try:
+            cause = Cause(incident.cause)
+        except ValueError:  # an incident opened by a pullfix that knew another cause
+            cause = Cause.UNKNOWN
+        return Outcome(
+            event={
                 "cluster": incident.cluster,
                 "namespace": incident.namespace,
                 "workload": incident.workload,
                 "image": incident.image,
                 "timestamp": format_timestamp(self.checked_at),
             },
-        }
+            cause=cause,
+            action=Action(self.action),
+            reasons=self.reasons,
+            fingerprint=incident.fingerprint,
+            grant=GrantPlan(**incident.grant) if incident.grant else None,
+            ticket=self._escalation_ticket() if still_failing else None,
+            escalation=still_failing,
+            verified=Verified(
+                acted=Action(incident.action),
+                first_failure=format_timestamp(incident.first_failure),
+                first_success=(
+                    format_timestamp(self.first_success) if self.first_success else None
+                ),
+                time_to_fix_seconds=self.time_to_fix_seconds,
+                fixed_by=_fixed_by(incident) if self.action == Action.RESOLVED else None,
+            ),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.outcome().to_dict()
 
 
 # The actions that open an incident for verification.
