@@ -14,6 +14,10 @@ RUNTIME_STAMP  := $(RUNTIME)/.pullfix-runtime
 RUNTIME_PYTHON ?= $(shell for p in python3.12 $$(pyenv root 2>/dev/null)/versions/3.12*/bin/python3.12; \
 	do $$p -c '' 2>/dev/null && { echo $$p; exit; }; done; echo $(PYTHON))
 
+# pytest's worker processes (pytest-xdist): each test waits mostly on a server, a subprocess
+# or an emulator, so more workers than cores pay; `make test TEST_WORKERS=0` runs in one.
+TEST_WORKERS ?= 4
+
 .PHONY: demo test lint bench clean
 
 $(BIN)/python:
@@ -33,7 +37,7 @@ demo: $(DEMO_STAMP)
 	$(BIN)/pullfix demo
 
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check functions tests bench
