@@ -31,6 +31,7 @@ from pullfix.engine.remediate import Remediator
 from pullfix.gcp.adapter import GoogleAdapter
 from pullfix.gcp.clients import GoogleClients
 from pullfix.gcp.endpoints import sandbox_endpoint
+from tests.clocks import ManualClock
 from tests.integration.pipeline import CONFIG, DEFAULT_SA, IMAGES, event, world_dict
 
 pytestmark = pytest.mark.integration
@@ -166,7 +167,7 @@ def test_the_lifecycle_keeps_its_promise(sandbox: Sandbox, clients: GoogleClient
         def __init__(self) -> None:
             super().__init__()
             sandbox.state.world = world_from_dict(world_dict(None))
-            self.wall = 1_000_000.0
+            self.clock = ManualClock().at(1_000_000.0)
             self.ledger = FaultyLedger()
             self.outbox = Outbox()
             self.engine = Remediator(
@@ -175,7 +176,7 @@ def test_the_lifecycle_keeps_its_promise(sandbox: Sandbox, clients: GoogleClient
                 self.ledger,  # type: ignore[arg-type]
                 self.outbox,
                 lease=LEASE,
-                clock=lambda: self.wall,
+                clock=self.clock,
             )
             self.acked: set[str] = set()
             self.pending = {"m1", "m2", "m3"}
@@ -221,7 +222,7 @@ def test_the_lifecycle_keeps_its_promise(sandbox: Sandbox, clients: GoogleClient
 
         @rule(seconds=st.sampled_from([1.0, 30.0, LEASE + 1.0]))
         def time_passes(self, seconds: float) -> None:
-            self.wall += seconds
+            self.clock.advance(seconds)
 
         @invariant()
         def granted_once_at_most(self) -> None:
@@ -233,7 +234,7 @@ def test_the_lifecycle_keeps_its_promise(sandbox: Sandbox, clients: GoogleClient
             """No more faults; leases run out; every pending message is redelivered."""
             self.ledger.countdown = None
             for _ in range(4):
-                self.wall += LEASE + 1
+                self.clock.advance(LEASE + 1)
                 for message in sorted(self.pending):
                     self.deliver(message)
             assert not self.pending, self.pending
@@ -302,7 +303,7 @@ def test_no_config_change_and_redelivery_yields_a_binding_the_config_refuses(
         def __init__(self) -> None:
             super().__init__()
             sandbox.state.world = world_from_dict(world_dict(None))
-            self.wall = 1_000_000.0
+            self.clock = ManualClock().at(1_000_000.0)
             self.name = "live"
             self.outbox = Outbox()
             self.writer = LossyWriter(
@@ -314,7 +315,7 @@ def test_no_config_change_and_redelivery_yields_a_binding_the_config_refuses(
                 MemoryLedger(),
                 self.outbox,
                 lease=LEASE,
-                clock=lambda: self.wall,
+                clock=self.clock,
             )
 
         def members(self) -> set[str]:
@@ -353,7 +354,7 @@ def test_no_config_change_and_redelivery_yields_a_binding_the_config_refuses(
 
         @rule(seconds=st.sampled_from([1.0, LEASE + 1.0]))
         def time_passes(self, seconds: float) -> None:
-            self.wall += seconds
+            self.clock.advance(seconds)
 
         @invariant()
         def every_write_was_allowed_when_it_was_made(self) -> None:

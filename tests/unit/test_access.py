@@ -30,6 +30,7 @@ from pullfix.dev.sandbox.evaluate import ConditionError, evaluate_condition
 from pullfix.engine.evidence import EvidenceCollector
 from pullfix.gcp.errors import ApiCallError, NotFound, Retryable
 from pullfix.logs import logs_to
+from tests.clocks import ManualClock
 
 EMAIL = "nodes@p1.iam.gserviceaccount.com"
 ME = f"serviceAccount:{EMAIL}"
@@ -276,18 +277,13 @@ def test_a_refusal_met_twice_for_one_event_is_one_warning(logged: io.StringIO) -
     assert collector.ask_troubleshooter(_evidence()) is None  # backing off
 
 
-def test_a_flapping_troubleshooter_is_one_warning_a_period(
-    logged: io.StringIO, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_flapping_troubleshooter_is_one_warning_a_period(logged: io.StringIO) -> None:
     """Refused, answering again after the backoff, refused again: a warning for each
     period that starts with a refusal, none for the events within one."""
-    import pullfix.engine.evidence as module
-
-    now = [1000.0]
-    monkeypatch.setattr(module.time, "monotonic", lambda: now[0])
+    clock = ManualClock()
     granted = AccessVerdict(AccessState.GRANTED, "Policy Troubleshooter", ("roles/x on p",))
     apis = _Apis(AccessDenied("no permission"))
-    collector = EvidenceCollector(apis)  # type: ignore[arg-type]
+    collector = EvidenceCollector(apis, clock)  # type: ignore[arg-type]
     evaluators = []
     for answer, later in [
         (AccessDenied("no permission"), 0.0),
@@ -296,7 +292,7 @@ def test_a_flapping_troubleshooter_is_one_warning_a_period(
         (AccessDenied("no permission again"), 1.0),
         (AccessDenied("no permission again"), 1.0),
     ]:
-        now[0] += later
+        clock.advance(later)
         apis.answer = answer
         evidence = _evidence()
         collector.access(evidence)

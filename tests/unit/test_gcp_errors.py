@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import time
 
 import pytest
 from google.api_core import exceptions as core
@@ -24,6 +23,7 @@ from pullfix.gcp.errors import (
     retryable,
 )
 from pullfix.gcp.retries import Retry
+from tests.clocks import ManualClock
 
 
 def envelope(code: int, status: str, message: str = "m") -> bytes:
@@ -170,25 +170,44 @@ def test_retry_gives_up_on_other_answers_at_once_and_on_transient_ones_within_th
         raise error_from_response(503, envelope(503, "UNAVAILABLE"))
 
     calls.clear()
-    start = time.monotonic()
+    clock = ManualClock()
+    start = clock.monotonic()
     with pytest.raises(Retryable):
-        Retry(0.3, initial=0.01, maximum=0.05)(unavailable)()
-    assert time.monotonic() - start < 0.3 + 0.1
-    assert len(calls) >= 3
+        Retry(0.3, initial=0.01, maximum=0.05, clock=clock)(unavailable)()
+    # No sleep would have ended past the budget; the delays doubled up to their maximum.
+    assert clock.monotonic() - start < 0.3
+    assert len(calls) >= 3 and len(clock.slept) == len(calls) - 1
+    assert all(0 <= slept <= 0.05 for slept in clock.slept)
+
+
+def test_retry_sleeps_with_full_jitter_under_a_doubling_ceiling() -> None:
+    clock = ManualClock()
+
+    def unavailable() -> None:
+        raise error_from_response(503, envelope(503, "UNAVAILABLE"))
+
+    with pytest.raises(Retryable):
+        Retry(60.0, initial=0.05, maximum=1.0, clock=clock)(unavailable)()
+    ceilings = [min(0.05 * 2**n, 1.0) for n in range(len(clock.slept))]
+    assert all(slept <= ceiling for slept, ceiling in zip(clock.slept, ceilings, strict=True))
+    assert len(clock.slept) > 60  # a minute of retries at most a second apart
+    assert clock.monotonic() - 1000.0 < 60.0
 
 
 def test_a_calls_timeout_bounds_it_retries_included() -> None:
     # Each attempt is given only what is left of the call's own timeout.
     given: list[float] = []
 
+    clock = ManualClock()
+
     def slow(timeout: float) -> None:
         given.append(timeout)
-        time.sleep(min(timeout, 0.15))
+        clock.advance(min(timeout, 0.15))  # each attempt takes its time
         raise error_from_response(503, envelope(503, "UNAVAILABLE"))
 
-    start = time.monotonic()
+    start = clock.monotonic()
     with pytest.raises(Retryable):
-        Retry(0.5, initial=0.01, maximum=0.02)(slow)(timeout=0.5)
-    assert time.monotonic() - start < 0.5 + 0.1
+        Retry(0.5, initial=0.01, maximum=0.02, clock=clock)(slow)(timeout=0.5)
+    assert clock.monotonic() - start <= 0.5 + 0.15
     assert given[0] == pytest.approx(0.5, abs=0.01)
     assert all(later < earlier for earlier, later in itertools.pairwise(given))

@@ -155,7 +155,9 @@ def route_grant(
         if "decision" in found or not _expired(found, now):
             return remediator._suppressed(failure, diagnosis.cause, grant_key, _describe(found))
         # Expired undecided: a new request (same id) for the failure that goes on.
-        if not remediator.ledger.take_over(key, when, window, record, remediator.clock()).new:
+        if not remediator.ledger.take_over(
+            key, when, window, record, remediator.clock.now().timestamp()
+        ).new:
             return remediator._suppressed(failure, diagnosis.cause, grant_key, _describe(found))
     log(
         "NOTICE",

@@ -8,11 +8,11 @@ The checks themselves (`pullfix.checks`) say what is read and in which order; `r
 from __future__ import annotations
 
 import threading
-import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from pullfix.checks import access, verification
 from pullfix.checks.registry import grant_may_fix
+from pullfix.clock import SYSTEM, Clock
 from pullfix.core.judge import EventClaims, Evidence
 from pullfix.core.model import DOWNLOAD_PERMISSION, AccessDenied, AccessVerdict, GoogleApis
 from pullfix.gcp.errors import ApiCallError, Retryable
@@ -62,8 +62,9 @@ def _service_refused(exc: BaseException) -> bool:
 class EvidenceCollector:
     """The APIs the checks read, and the troubleshooter's backoff (one per instance)."""
 
-    def __init__(self, apis: GoogleApis) -> None:
+    def __init__(self, apis: GoogleApis, clock: Clock = SYSTEM) -> None:
         self.apis = apis
+        self.clock = clock  # the troubleshooter's backoff runs on it (`pullfix.clock`)
         self._troubleshooter_refused_until = 0.0
         self._refusal = ""  # why the troubleshooter is out of reach, while it is
         self._refusal_lock = threading.Lock()
@@ -72,7 +73,7 @@ class EvidenceCollector:
     def troubleshooter_refusal(self) -> str | None:
         """Why the troubleshooter is not asked now (its refusal or error), or None."""
         with self._refusal_lock:
-            if time.monotonic() < self._troubleshooter_refused_until:
+            if self.clock.monotonic() < self._troubleshooter_refused_until:
                 return self._refusal
             return None
 
@@ -88,7 +89,7 @@ class EvidenceCollector:
         reason = str(exc)
         service = _service_refused(exc)
         with self._refusal_lock:
-            now = time.monotonic()
+            now = self.clock.monotonic()
             first = not service or now >= self._troubleshooter_refused_until
             if service and first:
                 self._refusal = reason

@@ -15,8 +15,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import time
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -25,6 +23,7 @@ from pullfix.checks.existence import CHECK as EXISTENCE
 from pullfix.checks.identity import CHECK as IDENTITY
 from pullfix.checks.network import gaps as network_gaps
 from pullfix.checks.network import network_failure
+from pullfix.clock import SYSTEM, Clock
 from pullfix.core.causes import GRANT_FIXABLE, Action, Cause
 from pullfix.core.classify import Diagnosis, classify, gives_no_reason
 from pullfix.core.config import Config
@@ -150,7 +149,7 @@ class Remediator:
         ledger: Ledger,
         publisher: OutcomePublisher | None = None,
         lease: int = DEFAULT_LEASE,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM,
     ) -> None:
         self.config = config
         self.apis = apis
@@ -160,8 +159,8 @@ class Remediator:
         # are judged as of now, not of the events' own time.
         self.after_the_fact = False
         self.lease = lease
-        self.clock = clock  # wall-clock seconds, for leases
-        self.collector = EvidenceCollector(apis)
+        self.clock = clock  # leases run on its wall clock, backoffs on its monotonic one
+        self.collector = EvidenceCollector(apis, clock)
         # The only holder of the IAM write; it reads `self.config` at each grant.
         self.granter = Granter(apis, ledger, lambda: self.config)
 
@@ -281,7 +280,7 @@ class Remediator:
         is this delivery's to do), SUPPRESS (handled, or being handled by another message;
         with the record found) or PUBLISH (done, its stored outcome not yet published; taken
         over, with the record). InProgress when this message's own work is under way."""
-        wall = self.clock()
+        wall = self.clock.now().timestamp()
         mine = lease_fields(State.WORKING, failure.message_id, wall, self.lease)
         claim = self.ledger.claim(key, when, self.config.dedupe_window, mine)
         if claim.new:
@@ -690,7 +689,7 @@ class Remediator:
     ) -> Outcome:
         """A `granting` record found: wait for a live one, take an expired one over."""
         cause = Cause(record.get("cause") or Cause.ROLE.value)
-        step = next_step(record, failure.message_id, self.clock())
+        step = next_step(record, failure.message_id, self.clock.now().timestamp())
         if step is Step.RETRY:
             raise InProgress(f"the grant {key} is being made by this message already")
         if step is Step.SUPPRESS:
@@ -732,7 +731,7 @@ class Remediator:
         and the incident ends with the refusal."""
         plan = decision.plan
         assert plan is not None
-        wall = self.clock()
+        wall = self.clock.now().timestamp()
         fields = {
             **lease_fields(State.GRANTING, failure.message_id, wall, self.lease),
             "cause": diagnosis.cause.value,

@@ -15,12 +15,12 @@ import functools
 import json
 import random
 import threading
-import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pullfix.checks.registry import read_permissions
+from pullfix.clock import SYSTEM, Clock
 from pullfix.core.access import verdict_from_troubleshooter
 from pullfix.core.model import (
     DOWNLOAD_PERMISSION,
@@ -49,7 +49,7 @@ from pullfix.core.vpcsc import (
 )
 from pullfix.gcp.clients import GoogleClients
 from pullfix.gcp.errors import Conflict, Denied, NotFound, Retryable, api_error
-from pullfix.gcp.retries import Retry, bounded_retry
+from pullfix.gcp.retries import Retry
 
 if TYPE_CHECKING:
     from pullfix.core.policy import GrantCondition
@@ -95,12 +95,11 @@ PERMISSIONS = {
 CALL_TIMEOUT = 10.0
 CONFLICT_ATTEMPTS = 8
 _RETRY_BUDGET = 4.0
-_RETRY = bounded_retry(_RETRY_BUDGET)
 
 
-def _retry_within(timeout: float) -> Retry:
+def _retry_within(timeout: float, clock: Clock = SYSTEM) -> Retry:
     """The calls' retry, its budget no longer than one call's timeout."""
-    return _RETRY.with_timeout(min(_RETRY_BUDGET, timeout))
+    return Retry(min(_RETRY_BUDGET, timeout), clock=clock)
 
 
 # What pullfix reads of a cluster (GKE API v1 `Cluster`, REST field names).
@@ -127,14 +126,15 @@ class _TtlCache:
     """Results kept for `ttl` seconds, at most `size` of them: the keys come from events, so
     a storm of distinct ones must not grow an instance's memory without bound."""
 
-    def __init__(self, ttl: float, size: int = 10_000) -> None:
+    def __init__(self, ttl: float, size: int = 10_000, clock: Clock = SYSTEM) -> None:
         self.ttl = ttl
         self.size = size
+        self.clock = clock
         self._items: dict[Any, tuple[float, Any]] = {}
         self._lock = threading.Lock()
 
     def get(self, key: Any, load: Callable[[], T]) -> T:
-        now = time.monotonic()
+        now = self.clock.monotonic()
         with self._lock:
             hit = self._items.get(key)
             if hit is not None and hit[0] > now:
@@ -224,28 +224,36 @@ class GoogleAdapter:
     """GoogleApis over Google's REST APIs (production, or the sandbox)."""
 
     def __init__(
-        self, clients: GoogleClients, *, cache_ttl: float = 60.0, timeout: float = CALL_TIMEOUT
+        self,
+        clients: GoogleClients,
+        *,
+        cache_ttl: float = 60.0,
+        timeout: float = CALL_TIMEOUT,
+        clock: Clock = SYSTEM,
     ) -> None:
+        """`clock` (`pullfix.clock`) is what the retries sleep on and the caches age by."""
         self.clients = clients
         self.timeout = timeout
-        self.retry = _retry_within(timeout)
-        self._clusters = _TtlCache(cache_ttl)
-        self._accounts = _TtlCache(cache_ttl)
-        self._numbers = _TtlCache(3600.0)
-        self._resource_policies = _TtlCache(min(cache_ttl, 30.0))
-        self._instances = _TtlCache(600.0)  # a node's instance group never changes
-        self._verdicts = _TtlCache(min(cache_ttl, 30.0))
-        self._parents = _TtlCache(3600.0)
-        self._roles = _TtlCache(3600.0)
+        self.clock = clock
+        self.retry = _retry_within(timeout, clock)
+        cache = functools.partial(_TtlCache, clock=clock)
+        self._clusters = cache(cache_ttl)
+        self._accounts = cache(cache_ttl)
+        self._numbers = cache(3600.0)
+        self._resource_policies = cache(min(cache_ttl, 30.0))
+        self._instances = cache(600.0)  # a node's instance group never changes
+        self._verdicts = cache(min(cache_ttl, 30.0))
+        self._parents = cache(3600.0)
+        self._roles = cache(3600.0)
         # Repository and tag existence: a storm of one incident asks once, not per event.
-        self._existence = _TtlCache(min(cache_ttl, 30.0))
+        self._existence = cache(min(cache_ttl, 30.0))
         # The network path of a pool (the network check): one storm asks once.
-        self._network = _TtlCache(min(cache_ttl, 60.0))
+        self._network = cache(min(cache_ttl, 60.0))
         # An image's manifest: a tag may be pushed again, so it is kept as briefly.
-        self._images = _TtlCache(min(cache_ttl, 30.0))
-        self._services = _TtlCache(cache_ttl)  # an API's state changes by an admin's hand
-        self._vpc_sc = _TtlCache(min(cache_ttl, 30.0))
-        self._kms = _TtlCache(min(cache_ttl, 30.0))
+        self._images = cache(min(cache_ttl, 30.0))
+        self._services = cache(cache_ttl)  # an API's state changes by an admin's hand
+        self._vpc_sc = cache(min(cache_ttl, 30.0))
+        self._kms = cache(min(cache_ttl, 30.0))
 
     def cluster(self, project: str, location: str, name: str) -> ClusterInfo | None:
         resource = f"projects/{project}/locations/{location}/clusters/{name}"
@@ -394,7 +402,6 @@ class GoogleAdapter:
         policy-intelligence/docs/reference/troubleshooter/rest/v3beta/iam/troubleshoot):
         v3beta, whose answer adds `pabPolicyExplanation` (principal access boundary policies)
         to v3's allow and deny explanations; the request is v3's."""
-        from datetime import UTC, datetime
 
         from pullfix.core.intake import format_timestamp
 
@@ -410,7 +417,7 @@ class GoogleAdapter:
                         "service": "artifactregistry.googleapis.com",
                         "type": "artifactregistry.googleapis.com/Repository",
                     },
-                    "request": {"receiveTime": format_timestamp(datetime.now(UTC))},
+                    "request": {"receiveTime": format_timestamp(self.clock.now())},
                 },
             }
         }
@@ -725,7 +732,7 @@ class GoogleAdapter:
                 return GrantResult(changed=True, attempts=attempt)
             except Conflict:
                 policy = None
-                time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))  # noqa: S311
+                self.clock.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.0))  # noqa: S311
         raise TransientError(
             f"{resource}: the IAM policy kept changing under {CONFLICT_ATTEMPTS} "
             "read-modify-write attempts"

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
+from pullfix.clock import SYSTEM, Clock
 from pullfix.gcp.errors import retryable
 
 __all__ = ["Retry", "bounded_retry"]
@@ -24,7 +24,8 @@ class Retry:
     left of it (or of the budget, if that is longer).
 
     The generated clients' own defaults retry for up to a minute, longer than a function may
-    run; their calls get `retry=None` and this policy around them.
+    run; their calls get `retry=None` and this policy around them. `clock` is the time it
+    reads and sleeps on (`pullfix.clock`).
     """
 
     def __init__(
@@ -34,20 +35,28 @@ class Retry:
         initial: float = 0.05,
         maximum: float = 1.0,
         multiplier: float = 2.0,
+        clock: Clock = SYSTEM,
     ) -> None:
         self.timeout = timeout
+        self.clock = clock
         self.initial = initial
         self.maximum = maximum
         self.multiplier = multiplier
 
     def with_timeout(self, timeout: float) -> Retry:
         return Retry(
-            timeout, initial=self.initial, maximum=self.maximum, multiplier=self.multiplier
+            timeout,
+            initial=self.initial,
+            maximum=self.maximum,
+            multiplier=self.multiplier,
+            clock=self.clock,
         )
 
     def __call__(self, call: Callable[P, T]) -> Callable[P, T]:
+        clock = self.clock
+
         def retried(*args: P.args, **kwargs: P.kwargs) -> T:
-            start = time.monotonic()
+            start = clock.monotonic()
             deadline = start + self.timeout  # no attempt starts after it
             delay = self.initial
             asked = kwargs.get("timeout")
@@ -57,22 +66,22 @@ class Retry:
                 bound = start + max(asked, self.timeout)
             while True:
                 if isinstance(asked, int | float):
-                    kwargs["timeout"] = max(0.001, min(asked, bound - time.monotonic()))
+                    kwargs["timeout"] = max(0.001, min(asked, bound - clock.monotonic()))
                 try:
                     return call(*args, **kwargs)
                 except Exception as exc:
                     if not retryable(exc):
                         raise
                     sleep = random.uniform(0.0, delay)  # noqa: S311 - jitter, not a secret
-                    if time.monotonic() + sleep >= deadline:
+                    if clock.monotonic() + sleep >= deadline:
                         raise
-                    time.sleep(sleep)
+                    clock.sleep(sleep)
                     delay = min(delay * self.multiplier, self.maximum)
 
         return retried
 
 
-def bounded_retry(timeout: float) -> Retry:
+def bounded_retry(timeout: float, clock: Clock = SYSTEM) -> Retry:
     """Retry 429, 500, 503 and 504 answers from 50 ms doubling to 1 s, for at most `timeout`
     seconds in all."""
-    return Retry(timeout)
+    return Retry(timeout, clock=clock)

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from pullfix.clock import SYSTEM, Clock
 from pullfix.core.config import Config, ConfigError, Route
 from pullfix.core.ledger import Ledger
 from pullfix.core.lifecycle import State, Step, lease_fields, next_step
@@ -233,17 +234,20 @@ class _RateLimit:
     """A token bucket: bursts of `burst` calls, refilled at `per_minute` (GitHub's search
     API allows 30 a minute); waits briefly for a token, else asks for a redelivery."""
 
-    def __init__(self, per_minute: int, burst: int = 10, max_wait: float = 5.0) -> None:
+    def __init__(
+        self, per_minute: int, burst: int = 10, max_wait: float = 5.0, clock: Clock = SYSTEM
+    ) -> None:
+        self.clock = clock
         self.rate = per_minute / 60.0
         self.burst = float(burst)
         self.max_wait = max_wait
         self._tokens = float(burst)
-        self._stamp = time.monotonic()
+        self._stamp = clock.monotonic()
         self._lock = threading.Lock()
 
     def acquire(self) -> None:
         with self._lock:
-            now = time.monotonic()
+            now = self.clock.monotonic()
             self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
             self._stamp = now
             wait = (1.0 - self._tokens) / self.rate if self._tokens < 1.0 else 0.0
@@ -251,7 +255,7 @@ class _RateLimit:
                 raise DeliveryFailed("GitHub search rate limit: retry later")
             self._tokens -= 1.0
         if wait > 0:
-            time.sleep(wait)
+            self.clock.sleep(wait)
 
 
 class Notifier:
