@@ -924,6 +924,8 @@ def _gap_advice(gap: NetworkGap) -> Advice:
             "  }\n"
             "}\n",
         )
+    if gap.kind in ("dns_record", "dns_address"):
+        return _dns_advice(gap)
     vip = gap.detail
     name = ("restricted" if vip.startswith("199.36.153.4") else "private") + "-googleapis"
     return (
@@ -944,6 +946,53 @@ def _gap_advice(gap: NetworkGap) -> Advice:
         '  next_hop_gateway = "default-internet-gateway"\n'
         "}\n",
     )
+
+
+def _dns_advice(gap: NetworkGap) -> Advice:
+    """The private zone's records that send the registry's names to a Private Google Access
+    VIP: for `pkg.dev.` (and `gcr.io.`) an A record at the zone's name with the VIP's four
+    addresses and a CNAME `*.` the zone's name to it
+    (https://cloud.google.com/vpc/docs/configure-private-google-access#config-domain), as
+    `gcloud dns record-sets create` / `update` (https://cloud.google.com/sdk/gcloud/reference/
+    dns/record-sets/create) and Terraform's `google_dns_record_set`."""
+    verb = "create" if gap.kind == "dns_record" else "update"
+    flags = f"--project={sh(gap.project)} --zone={sh(gap.zone)}"
+    commands = [
+        f"gcloud dns record-sets {verb} {sh(name)} {flags} --type={sh(kind)} --ttl=300 "
+        f"--rrdatas={sh(','.join(rrdatas))}"
+        for name, kind, rrdatas in gap.records
+    ]
+    blocks = []
+    for name, kind, rrdatas in gap.records:
+        label = _tf_label(gap.zone, kind, name.replace("*", "wildcard"))
+        values = ", ".join(hcl(value) for value in rrdatas)
+        blocks.append(
+            (
+                "# on the google_dns_record_set that defines it now:\n"
+                if gap.kind == "dns_address"
+                else ""
+            )
+            + f'resource "google_dns_record_set" "{label}" {{\n'
+            f"  project      = {hcl(gap.project)}\n"
+            f"  managed_zone = {hcl(gap.zone)}\n"
+            f"  name         = {hcl(name)}\n"
+            f"  type         = {hcl(kind)}\n"
+            "  ttl          = 300\n"
+            f"  rrdatas      = [{values}]\n"
+            "}\n"
+        )
+    if gap.kind == "dns_record":
+        step = (
+            f"Add the records that send {gap.host} to {gap.detail} to Cloud DNS private zone "
+            f"{gap.zone} ({gap.zone_dns_name}, project {gap.project}): it answers for the name "
+            f"on network {gap.network} and holds none for it."
+        )
+    else:
+        step = (
+            f"Point the record that answers {gap.host} in Cloud DNS private zone {gap.zone} "
+            f"({gap.project}) at one VIP's four addresses: it answers {gap.detail}."
+        )
+    return [step], commands, "\n".join(blocks)
 
 
 def _network_advice(c: Context) -> Advice:

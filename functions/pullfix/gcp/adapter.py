@@ -30,6 +30,8 @@ from pullfix.core.model import (
     Binding,
     ClusterInfo,
     ClusterNetwork,
+    DnsRecord,
+    DnsZone,
     DockerImageInfo,
     FirewallRule,
     GrantResult,
@@ -908,6 +910,90 @@ class GoogleAdapter:
             for route in routes
         )
 
+    def dns_zones(self, project: str) -> tuple[DnsZone, ...]:
+        return self._network.get(("dns_zones", project), lambda: self._load_dns_zones(project))
+
+    def _dns_pages(
+        self, what: str, call: str, key: str, template: str, parts: tuple[str, ...], fields: str
+    ) -> list[Any]:
+        """Every item of a Cloud DNS v1 list (`key`), its pages followed by `nextPageToken`
+        (at most 20: https://cloud.google.com/dns/docs/reference/v1/managedZones/list)."""
+        items: list[Any] = []
+        token = ""
+        for _ in range(20):
+            page = self._get(
+                what,
+                PERMISSIONS[call],
+                "dns",
+                template,
+                *parts,
+                fields=f"{key}({fields}),nextPageToken",
+                params={"pageToken": token} if token else None,
+            )
+            items.extend(page.get(key) or ())
+            token = str(page.get("nextPageToken") or "")
+            if not token:
+                break
+        return items
+
+    def _load_dns_zones(self, project: str) -> tuple[DnsZone, ...]:
+        """Cloud DNS v1 `managedZones.list` (`GET https://dns.googleapis.com/dns/v1/projects/
+        {project}/managedZones`): the private zones, each with the networks its
+        `privateVisibilityConfig.networks[].networkUrl` names (a Compute URL, kept as
+        `projects/P/global/networks/N`) and whether it forwards or peers (its answers are not
+        its records): https://cloud.google.com/dns/docs/reference/v1/managedZones#resource."""
+        zones = self._dns_pages(
+            f"listing the Cloud DNS zones of {project}",
+            "dns_zones",
+            "managedZones",
+            "/dns/v1/projects/{}/managedZones",
+            (project,),
+            "name,dnsName,visibility,privateVisibilityConfig/networks/networkUrl,"
+            "forwardingConfig/targetNameServers,peeringConfig/targetNetwork/networkUrl",
+        )
+        return tuple(
+            DnsZone(
+                name=str(zone.get("name", "")),
+                dns_name=str(zone.get("dnsName", "")),
+                networks=tuple(
+                    _network_path(network.get("networkUrl"))
+                    for network in (zone.get("privateVisibilityConfig") or {}).get("networks") or ()
+                ),
+                delegated=bool(zone.get("forwardingConfig") or zone.get("peeringConfig")),
+            )
+            for zone in zones
+            if zone.get("visibility") == "private"
+        )
+
+    def dns_records(self, project: str, zone: str) -> tuple[DnsRecord, ...]:
+        return self._network.get(
+            ("dns_records", project, zone), lambda: self._load_dns_records(project, zone)
+        )
+
+    def _load_dns_records(self, project: str, zone: str) -> tuple[DnsRecord, ...]:
+        """Cloud DNS v1 `resourceRecordSets.list` (`GET https://dns.googleapis.com/dns/v1/
+        projects/{project}/managedZones/{managedZone}/rrsets`): each set's `name`, `type` and
+        `rrdatas` (https://cloud.google.com/dns/docs/reference/v1/resourceRecordSets/list)."""
+        try:
+            sets = self._dns_pages(
+                f"listing the records of Cloud DNS zone {zone} in {project}",
+                "dns_records",
+                "rrsets",
+                "/dns/v1/projects/{}/managedZones/{}/rrsets",
+                (project, zone),
+                "name,type,rrdatas",
+            )
+        except NotFound:
+            return ()
+        return tuple(
+            DnsRecord(
+                name=str(item.get("name", "")),
+                type=str(item.get("type", "")),
+                rrdatas=tuple(str(value) for value in item.get("rrdatas") or ()),
+            )
+            for item in sets
+        )
+
     # What the network check reads of a cluster (GKE API v1 `Cluster`, REST field names).
 
     def docker_image(
@@ -1155,6 +1241,13 @@ _NETWORK_FIELDS = (
     "networkConfig(network,subnetwork,defaultEnablePrivateNodes),"
     "privateClusterConfig/enablePrivateNodes,nodePools(name,networkConfig/enablePrivateNodes)"
 )
+
+
+def _network_path(url: object) -> str:
+    """`projects/P/global/networks/N` of a network's Compute URL (or of that path itself)."""
+    text = str(url or "")
+    at = text.find("projects/")
+    return text[at:].rstrip("/") if at >= 0 else text
 
 
 def _last(url: object) -> str:
