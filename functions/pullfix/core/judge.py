@@ -157,6 +157,12 @@ class Evidence:
     # holds no reading role on (None: not known).
     upstreams: tuple[str, ...] | None = None
     upstreams_unreadable: tuple[str, ...] | None = None
+    # A remote repository's upstream outside Google (Artifact Registry `remoteRepositoryConfig`;
+    # "" for none), Artifact Registry's VPC Service Controls setting for remote repositories in
+    # its project and location (`getVpcscConfig`: DENY, ALLOW), and why pullfix cannot tell it.
+    remote_upstream: str | None = None
+    remote_vpcsc_policy: str | None = None
+    remote_vpcsc_error: str | None = None
 
     @property
     def image_missing(self) -> bool:

@@ -553,6 +553,17 @@ class GoogleApis(Protocol):
         repository, or for a repository that does not exist."""
         ...
 
+    def repository_remote_upstream(self, repository: str) -> str:
+        """A remote repository's upstream (Artifact Registry `remoteRepositoryConfig`: a public
+        repository's name such as DOCKER_HUB, or a custom or common repository's URI); "" for
+        any other repository."""
+        ...
+
+    def vpcsc_policy(self, project: str, location: str) -> str:
+        """Artifact Registry's VPC Service Controls setting for the remote repositories of a
+        project and location (`getVpcscConfig` `vpcscPolicy`): DENY (the default) or ALLOW."""
+        ...
+
     def upstream_policy(self, repository: str) -> PolicyView | None:
         """An upstream repository's allow policy (Artifact Registry `getIamPolicy`); None when
         the repository does not exist."""

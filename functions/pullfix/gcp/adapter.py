@@ -121,6 +121,8 @@ _CLUSTER_FIELDS = (
 _REPOSITORY_FIELDS = (
     "name,mode,kmsKeyName,"
     "remoteRepositoryConfig/upstreamCredentials/usernamePasswordCredentials/passwordSecretVersion,"
+    "remoteRepositoryConfig/dockerRepository(publicRepository,customRepository/uri),"
+    "remoteRepositoryConfig/commonRepository/uri,"
     "virtualRepositoryConfig/upstreamPolicies(id,repository,priority)"
 )
 
@@ -1181,6 +1183,49 @@ class GoogleAdapter:
             (got.get("remoteRepositoryConfig") or {}).get("upstreamCredentials") or {}
         ).get("usernamePasswordCredentials") or {}
         return str(credentials.get("passwordSecretVersion") or "")
+
+    def repository_remote_upstream(self, repository: str) -> str:
+        """A remote repository's upstream, from the read the existence check shares:
+        `remoteRepositoryConfig.dockerRepository.publicRepository` (DOCKER_HUB),
+        `.dockerRepository.customRepository.uri` or `.commonRepository.uri` (an Artifact
+        Registry repository, or a URL): https://cloud.google.com/artifact-registry/docs/
+        reference/rest/v1/projects.locations.repositories#RemoteRepositoryConfig."""
+        got = self._repository(repository)
+        config = (got or {}).get("remoteRepositoryConfig") or {}
+        if not config:
+            return ""
+        docker = config.get("dockerRepository") or {}
+        return str(
+            (docker.get("customRepository") or {}).get("uri")
+            or (config.get("commonRepository") or {}).get("uri")
+            or docker.get("publicRepository")
+            or ""
+        )
+
+    def vpcsc_policy(self, project: str, location: str) -> str:
+        return self._kms.get(
+            ("vpcsc", project, location), lambda: self._load_vpcsc_policy(project, location)
+        )
+
+    def _load_vpcsc_policy(self, project: str, location: str) -> str:
+        """Artifact Registry `projects.locations.getVpcscConfig` (`GET https://
+        artifactregistry.googleapis.com/v1/{name=projects/*/locations/*/vpcscConfig}`,
+        permission `artifactregistry.vpcscconfigs.get`: https://cloud.google.com/
+        artifact-registry/docs/reference/rest/v1/projects.locations/getVpcscConfig): its
+        `vpcscPolicy`, DENY or ALLOW; unset (VPCSC_POLICY_UNSPECIFIED) is DENY, "the default
+        behavior" (VPCSCConfig.VPCSCPolicy)."""
+        got = self._get(
+            f"reading the VPC Service Controls setting of Artifact Registry in {project} "
+            f"({location})",
+            PERMISSIONS["vpcsc_policy"],
+            "artifactregistry",
+            "/v1/projects/{}/locations/{}/vpcscConfig",
+            project,
+            location,
+            fields="name,vpcscPolicy",
+        )
+        policy = str(got.get("vpcscPolicy") or "")
+        return policy if policy in ("DENY", "ALLOW") else "DENY"
 
     def repository_upstreams(self, repository: str) -> tuple[str, ...]:
         got = self._repository(repository)  # the read the existence and key checks share

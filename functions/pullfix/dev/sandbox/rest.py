@@ -415,10 +415,14 @@ def _remote_config(repo: Repository) -> dict[str, Any]:
         return {"virtualRepositoryConfig": {"upstreamPolicies": policies}}
     if repo.mode != "remote":
         return {}
-    config: dict[str, Any] = {
-        "description": "Docker Hub",
-        "dockerRepository": {"publicRepository": "DOCKER_HUB"},
-    }
+    upstream = repo.remote_upstream
+    config: dict[str, Any] = {"description": "Docker Hub" if upstream == "DOCKER_HUB" else upstream}
+    if upstream == "DOCKER_HUB":
+        config["dockerRepository"] = {"publicRepository": "DOCKER_HUB"}
+    elif upstream.startswith("projects/"):
+        config["commonRepository"] = {"uri": upstream}
+    else:
+        config["dockerRepository"] = {"customRepository": {"uri": upstream}}
     if repo.upstream_secret_version:
         config["upstreamCredentials"] = {
             "usernamePasswordCredentials": {
@@ -427,6 +431,23 @@ def _remote_config(repo: Repository) -> dict[str, Any]:
             }
         }
     return {"remoteRepositoryConfig": config}
+
+
+@_route(
+    "GET",
+    "/v1/projects/{project}/locations/{location}/vpcscConfig",
+    "artifactregistry.projects.locations.getVpcscConfig",
+    "v1",
+)
+def _get_vpcsc_config(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    """A project and location's VPCSCConfig (https://cloud.google.com/artifact-registry/docs/
+    reference/rest/v1/VPCSCConfig): `vpcscPolicy` where the world sets one; unset
+    (VPCSC_POLICY_UNSPECIFIED, which proto3 JSON leaves out) behaves as DENY."""
+    with app.state.lock:
+        project = app._project(params["project"])
+        policy = project.vpcsc_policy.get(params["location"])
+        name = f"projects/{project.project_id}/locations/{params['location']}/vpcscConfig"
+        return {"name": name, **({"vpcscPolicy": policy} if policy else {})}
 
 
 @_route(

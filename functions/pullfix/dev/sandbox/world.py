@@ -181,6 +181,9 @@ class Repository:
     upstream_secret_version: str | None = None
     # A virtual repository's upstream repositories: projects/P/locations/L/repositories/R.
     upstreams: list[str] = field(default_factory=list)
+    # A remote repository's upstream: DOCKER_HUB, a URL (a custom upstream), or an Artifact
+    # Registry repository projects/P/locations/L/repositories/R.
+    remote_upstream: str = "DOCKER_HUB"
 
 
 @dataclass
@@ -405,6 +408,9 @@ class Project:
     routes: dict[str, Route] = field(default_factory=dict)
     # Cloud DNS managed zones by name.
     dns_zones: dict[str, DnsZone] = field(default_factory=dict)
+    # Artifact Registry's VPC Service Controls setting for remote repositories, by location
+    # (DENY or ALLOW; a location not listed has none set, which is DENY).
+    vpcsc_policy: dict[str, str] = field(default_factory=dict)
     # Services (APIs) disabled in the project; every other one is enabled (Service Usage).
     disabled_services: list[str] = field(default_factory=list)
     # Cloud KMS keys: "LOCATION/KEY_RING/KEY" -> its primary version's state and its policy.
@@ -807,6 +813,7 @@ def _project(pid: str, value: object, where: str) -> Project:
             "firewalls",
             "routes",
             "dns_zones",
+            "vpcsc_policy",
             "disabled_services",
             "crypto_keys",
             "secrets",
@@ -883,6 +890,7 @@ def _project(pid: str, value: object, where: str) -> Project:
             str(n): _dns_zone(str(n), pid, spec, f"{where}.dns_zones.{n}")
             for n, spec in _mapping(data.get("dns_zones") or {}, f"{where}.dns_zones", None).items()
         },
+        vpcsc_policy=_vpcsc_policy(data.get("vpcsc_policy"), f"{where}.vpcsc_policy"),
         disabled_services=_services(data.get("disabled_services"), f"{where}.disabled_services"),
         crypto_keys=_crypto_keys(data.get("crypto_keys"), f"{where}.crypto_keys"),
         secrets=_secrets(data.get("secrets"), f"{where}.secrets"),
@@ -924,6 +932,16 @@ _NAT_SOURCES = (
     "LIST_OF_SUBNETWORKS",
 )
 _FIREWALL_RULE_RE = re.compile(r"(?:all|tcp|udp|icmp)(?::\d{1,5}(?:-\d{1,5})?)?")
+
+
+def _vpcsc_policy(value: object, where: str) -> dict[str, str]:
+    out = {}
+    for location, policy in _mapping(value or {}, where, None).items():
+        _location(location, f"{where}.{location}")
+        if policy not in ("DENY", "ALLOW"):
+            raise WorldError(f"{where}.{location}: expected DENY or ALLOW, got {policy!r}")
+        out[str(location)] = str(policy)
+    return out
 
 
 _DNS_NAME_RE = re.compile(r"(?:\*\.)?(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+")
@@ -1269,8 +1287,23 @@ def _repository(name: str, value: object, where: str) -> Repository:
             "kms_key_name",
             "upstream_secret_version",
             "upstreams",
+            "remote_upstream",
         ),
     )
+    remote_upstream = data.get("remote_upstream", "DOCKER_HUB")
+    if "remote_upstream" in data and (
+        data.get("mode") != "remote"
+        or not isinstance(remote_upstream, str)
+        or not re.fullmatch(
+            r"DOCKER_HUB|https://[a-z0-9.-]+(?:/[A-Za-z0-9._/-]*)?"
+            r"|projects/[a-z0-9-]+/locations/[a-z0-9-]+/repositories/[a-z0-9._-]+",
+            remote_upstream,
+        )
+    ):
+        raise WorldError(
+            f"{where}.remote_upstream: a remote repository's DOCKER_HUB, https://HOST/PATH or "
+            "projects/P/locations/L/repositories/R"
+        )
     upstreams = _string_list(data.get("upstreams", []), f"{where}.upstreams")
     if upstreams and data.get("mode") != "virtual":
         raise WorldError(f"{where}.upstreams: only a virtual repository has upstreams")
@@ -1316,6 +1349,7 @@ def _repository(name: str, value: object, where: str) -> Repository:
         kms_key_name=kms_key_name,
         upstream_secret_version=upstream_secret,
         upstreams=upstreams,
+        remote_upstream=remote_upstream,
     )
 
 
@@ -1481,6 +1515,8 @@ def _project_dict(project: Project) -> dict[str, Any]:
         }
     if project.disabled_services:
         out["disabled_services"] = list(project.disabled_services)
+    if project.vpcsc_policy:
+        out["vpcsc_policy"] = dict(project.vpcsc_policy)
     if project.crypto_keys:
         out["crypto_keys"] = {
             path: {"state": key.state, "iam": _policy_out(key.policy, True)}
@@ -1515,6 +1551,11 @@ def _project_dict(project: Project) -> dict[str, Any]:
                     else {}
                 ),
                 **({"upstreams": list(r.upstreams)} if r.upstreams else {}),
+                **(
+                    {"remote_upstream": r.remote_upstream}
+                    if r.remote_upstream != "DOCKER_HUB"
+                    else {}
+                ),
             }
             for n, r in project.repositories.items()
         }
