@@ -10,6 +10,7 @@ locals {
     "cloudresourcemanager.googleapis.com",
     "compute.googleapis.com",
     "container.googleapis.com",
+    "dns.googleapis.com", # the network check: the private zones that send registry names to VIPs
     "firestore.googleapis.com",
     "iam.googleapis.com",
     "logging.googleapis.com",

@@ -240,3 +240,157 @@ def test_a_refused_read_is_cannot_tell(sandbox: Sandbox, clients: GoogleClients)
         "pullfix cannot tell, it may not read the Cloud Routers"
     )
     assert NAT_FIX not in _text(outcome)
+
+
+# -- DNS for the VIPs -----------------------------------------------------------------------
+
+HOST = "us-central1-docker.pkg.dev"
+# The lookup text above, where Cloud DNS answered that the name does not exist (constructed:
+# the thread quotes a timeout; Go's resolver says `no such host` for NXDOMAIN).
+NO_SUCH_HOST = LOOKUP["message"].replace(
+    f"lookup {HOST}: i/o timeout", f"lookup {HOST} on 169.254.169.254:53: no such host"
+)
+VIPS = ["199.36.153.4", "199.36.153.5", "199.36.153.6", "199.36.153.7"]
+APEX = {"name": "pkg.dev.", "type": "A", "rrdatas": VIPS}
+WILDCARD = {"name": "*.pkg.dev.", "type": "CNAME", "rrdatas": ["pkg.dev."]}
+RESTRICTED_ROUTE = {
+    "restricted-googleapis": {
+        "dest_range": "199.36.153.4/30",
+        "next_hop_gateway": "default-internet-gateway",
+    }
+}
+RECORD_FIX = "gcloud dns record-sets create '*.pkg.dev.' --project=prod-shop --zone=registry"
+
+
+def dns_world(records: list[dict[str, Any]], *, networks: Any = ("default",), **kw: Any) -> Any:
+    """Private nodes with Private Google Access, the restricted VIP's route, and a private
+    zone `pkg.dev.` with `records`, bound to `networks`; two more zones, so that the zones'
+    list comes in pages."""
+    made = world(pga=True, routes=RESTRICTED_ROUTE, **kw)
+    made["projects"][PROD]["dns_zones"] = {
+        "googleapis": {
+            "dns_name": "googleapis.com.",
+            "networks": ["default"],
+            "records": [{"name": "*.googleapis.com.", "type": "CNAME", "rrdatas": ["x.y."]}],
+        },
+        "corp": {"dns_name": "corp.example.com.", "networks": ["default"]},
+        "registry": {"dns_name": "pkg.dev.", "networks": list(networks), "records": records},
+    }
+    return made
+
+
+@pytest.mark.parametrize(
+    ("records", "networks", "missing"),
+    [
+        ([APEX], ["default"], "holds no record for it"),  # no wildcard: the host has no name
+        ([APEX, WILDCARD], ["default"], None),
+        # A zone the nodes' network does not see answers nothing for them.
+        ([APEX], ["other"], None),
+    ],
+)
+def test_a_missing_record_follows_the_zone_not_the_text(
+    sandbox: Sandbox,
+    clients: GoogleClients,
+    records: list[dict[str, Any]],
+    networks: list[str],
+    missing: str | None,
+) -> None:
+    outcome = remediate(
+        sandbox, clients, dns_world(records, networks=networks), NO_SUCH_HOST, LOOKUP["image"]
+    )
+    assert outcome["cause"] == "network" and outcome["grant"] is None
+    if missing is None:
+        assert "look at DNS" in outcome["reasons"][0]
+        assert "record-sets" not in _text(outcome)
+    else:
+        assert outcome["reasons"][0].startswith(
+            f"Cloud DNS private zone registry (pkg.dev., project prod-shop) answers for {HOST}"
+        )
+        assert missing in outcome["reasons"][0]
+        assert RECORD_FIX in _text(outcome)
+        assert "google_dns_record_set" in outcome["ticket"]["terraform"]
+
+
+def test_a_zone_answering_a_vip_needs_that_vips_route(
+    sandbox: Sandbox, clients: GoogleClients
+) -> None:
+    appliance = {"to-appliance": {"dest_range": "199.36.153.4/30", "next_hop_ip": "10.0.0.5"}}
+    spec = dns_world([APEX, WILDCARD])
+    spec["projects"][PROD]["routes"] = appliance
+    outcome = remediate(sandbox, clients, spec, LOOKUP["message"], LOOKUP["image"])
+    assert "no route for 199.36.153.4/30 to the default internet gateway" in outcome["reasons"][0]
+
+
+def test_a_refused_zone_read_is_cannot_tell(sandbox: Sandbox, clients: GoogleClients) -> None:
+    sandbox.add_fault(method="dns.managedZones.list", status=403, count=None)
+    try:
+        outcome = remediate(sandbox, clients, dns_world([APEX]), NO_SUCH_HOST, LOOKUP["image"])
+    finally:
+        sandbox.state.clear_faults()
+    assert outcome["reasons"][0].startswith(
+        "pullfix cannot tell, it may not read the Cloud DNS zones of prod-shop"
+    )
+    assert "dns.managedZones.list" in outcome["reasons"][0]
+    assert "record-sets" not in _text(outcome)
+
+
+def test_a_shared_vpc_zone_is_read_in_the_host_project(
+    sandbox: Sandbox, clients: GoogleClients
+) -> None:
+    """The nodes' network is the host project's: its zones are the ones that answer, bound to
+    the host's network by URL; a zone of the cluster's own project is not the nodes'."""
+    spec = copy.deepcopy(world_dict(None))
+    prod = spec["projects"][PROD]
+    prod["clusters"]["c1"].update(
+        {"private_nodes": True, "subnetwork": "nodes", "network": "shared"}
+    )
+    prod["clusters"]["c1"]["network_project"] = "net-host"
+    prod["dns_zones"] = {"registry": {"dns_name": "pkg.dev.", "networks": ["default"]}}
+    spec["projects"]["net-host"] = {
+        "number": 300000000003,
+        "subnetworks": {
+            "nodes": {"region": LOCATION, "network": "shared", "private_ip_google_access": True}
+        },
+        "routes": {
+            "restricted-googleapis": {
+                **RESTRICTED_ROUTE["restricted-googleapis"],
+                "network": "shared",
+            }
+        },
+        "dns_zones": {
+            "pkg": {
+                "dns_name": "pkg.dev.",
+                "networks": ["projects/net-host/global/networks/shared"],
+                "records": [APEX],
+            }
+        },
+    }
+    outcome = remediate(sandbox, clients, spec, NO_SUCH_HOST, LOOKUP["image"])
+    assert outcome["reasons"][0].startswith(
+        f"Cloud DNS private zone pkg (pkg.dev., project net-host) answers for {HOST} on "
+        "network shared"
+    )
+    assert "--project=net-host --zone=pkg" in _text(outcome)
+    spec["projects"]["net-host"]["dns_zones"]["pkg"]["records"] = [APEX, WILDCARD]
+    outcome = remediate(sandbox, clients, spec, NO_SUCH_HOST, LOOKUP["image"])
+    assert "look at DNS" in outcome["reasons"][0]
+
+
+def test_the_strict_sandbox_answers_cloud_dns_as_google_does(
+    sandbox: Sandbox, clients: GoogleClients
+) -> None:
+    """managedZones.list and resourceRecordSets.list in pages (each checked against Cloud
+    DNS's discovery schema), SOA and NS at the apex, networks as Compute URLs."""
+    sandbox.state.world = world_from_dict(dns_world([APEX, WILDCARD]))
+    adapter = GoogleAdapter(clients, cache_ttl=0.0)
+    zones = adapter.dns_zones(PROD)
+    assert [z.name for z in zones] == ["googleapis", "corp", "registry"]
+    assert zones[2].networks == (f"projects/{PROD}/global/networks/default",)
+    records = adapter.dns_records(PROD, "registry")
+    assert [(r.name, r.type) for r in records] == [
+        ("pkg.dev.", "NS"),
+        ("pkg.dev.", "SOA"),
+        ("pkg.dev.", "A"),
+        ("*.pkg.dev.", "CNAME"),
+    ]
+    assert adapter.dns_records(PROD, "gone") == ()

@@ -10,10 +10,19 @@ from typing import Any
 
 import pytest
 
+from pullfix.core.model import AccessDenied
 from pullfix.dev.sandbox import Sandbox
 from pullfix.gcp.adapter import GoogleAdapter
 from pullfix.gcp.clients import GoogleClients
-from tests.integration.test_refusals import AR_IMAGE, DEFAULT_SA, _event, _readers, _replay, _world
+from tests.integration.test_refusals import (
+    AR_IMAGE,
+    DEFAULT_SA,
+    _event,
+    _policy_denial,
+    _readers,
+    _replay,
+    _world,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -160,3 +169,100 @@ def test_the_strict_sandbox_answers_a_virtual_repository_as_google_does(
     assert adapter.upstream_policy(name) is not None
     repository.mode, repository.upstreams = "standard", []
     assert adapter.repository_upstreams(name) == ()
+
+
+# -- a remote repository's VPC Service Controls setting -------------------------------------
+
+
+def _perimeter_world(*, policy: str | None, upstream: str | None = None) -> dict[str, Any]:
+    """shop-images in a perimeter (a denial of the node account in its policy audit log), its
+    repository `images` a remote one (Docker Hub, or `upstream`), and Artifact Registry's
+    setting for remote repositories in us-central1 (`policy`; None: unset)."""
+    world = _world(ar_disabled=False)
+    images = world["projects"]["shop-images"]
+    images["repositories"]["images"]["mode"] = "remote"
+    if upstream is not None:
+        images["repositories"]["images"]["remote_upstream"] = upstream
+    if policy is not None:
+        images["vpcsc_policy"] = {"us-central1": policy}
+    world["log_entries"] = [_policy_denial("c45c76a3f28239f8")]
+    return world
+
+
+ALLOW_FIX = "gcloud artifacts vpcsc-config allow --project=shop-images --location=us-central1"
+
+
+@pytest.mark.parametrize(
+    ("policy", "upstream", "named"),
+    [
+        (None, None, True),  # unset: DENY, Google's default
+        ("DENY", "https://ghcr.io", True),
+        ("ALLOW", None, False),
+        # An upstream in Artifact Registry is not outside Google.
+        ("DENY", "projects/shop-base/locations/us-central1/repositories/base", False),
+    ],
+)
+def test_a_perimeter_cutting_a_remote_repository_off_names_the_setting(
+    tmp_path: Path, policy: str | None, upstream: str | None, named: bool
+) -> None:
+    entry = _event(AR_IMAGE, "containerd_403")
+    result, after = _replay(tmp_path, _perimeter_world(policy=policy, upstream=upstream), entry)
+    # A perimeter refused: no grant either way; the setting's fix only where it is the cause.
+    assert (result["cause"], result["action"]) == ("vpc_sc", "ticket")
+    assert result["grant"] is None and DEFAULT_SA not in _readers(after, "images")
+    commands = "\n".join(result["ticket"]["commands"])
+    if named:
+        assert "is a remote repository in VPC Service Controls perimeter" in result["reasons"][0]
+        assert (
+            "setting for remote repositories in shop-images (us-central1) is DENY"
+            in (result["reasons"][0])
+        )
+        assert commands.startswith(ALLOW_FIX)
+        terraform = result["ticket"]["terraform"]
+        assert 'resource "google_artifact_registry_vpcsc_config"' in terraform
+        assert 'vpcsc_policy = "ALLOW"' in terraform
+    else:
+        assert ALLOW_FIX not in commands
+        assert not any("is a remote repository in VPC" in r for r in result["reasons"])
+
+
+def test_a_remote_repository_without_a_perimeter_is_judged_on_iam(tmp_path: Path) -> None:
+    """DENY is every project's default: without a denial in the policy audit log, pullfix
+    cannot tell the project is in a perimeter, notes the setting and lets IAM decide."""
+    world = _perimeter_world(policy="DENY")
+    world["log_entries"] = []
+    result, _ = _replay(tmp_path, world, _event(AR_IMAGE, "containerd_403"))
+    assert (result["cause"], result["action"]) == ("cross_project", "grant")
+    assert any("is DENY: inside a service perimeter" in r for r in result["reasons"])
+
+
+def test_a_refused_setting_read_names_its_permission(
+    sandbox: Sandbox, clients: GoogleClients
+) -> None:
+    sandbox.add_fault(
+        method="artifactregistry.projects.locations.getVpcscConfig", status=403, count=None
+    )
+    try:
+        with pytest.raises(AccessDenied, match=r"artifactregistry\.vpcscconfigs\.get"):
+            GoogleAdapter(clients, cache_ttl=0.0).vpcsc_policy("shop-prod", "us-central1")
+    finally:
+        sandbox.state.clear_faults()
+
+
+def test_the_strict_sandbox_answers_get_vpcsc_config_as_google_does(
+    sandbox: Sandbox, clients: GoogleClients
+) -> None:
+    project = sandbox.world.projects["shop-prod"]
+    repository = next(iter(project.repositories.values()))
+    adapter = GoogleAdapter(clients, cache_ttl=0.0)
+    assert adapter.vpcsc_policy("shop-prod", "us-central1") == "DENY"  # unset
+    project.vpcsc_policy["us-central1"] = "ALLOW"
+    assert adapter.vpcsc_policy("shop-prod", "us-central1") == "ALLOW"
+    project.vpcsc_policy.clear()
+    name = f"projects/shop-prod/locations/{repository.location}/repositories/{repository.name}"
+    repository.mode = "remote"
+    assert adapter.repository_remote_upstream(name) == "DOCKER_HUB"
+    repository.remote_upstream = "https://ghcr.io"
+    assert adapter.repository_remote_upstream(name) == "https://ghcr.io"
+    repository.mode, repository.remote_upstream = "standard", "DOCKER_HUB"
+    assert adapter.repository_remote_upstream(name) == ""

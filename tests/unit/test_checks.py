@@ -150,6 +150,7 @@ def test_the_registry_states_the_precedence_and_each_cause_once() -> None:
         "manifest",
         "image_size",
         "api_enabled",
+        "remote_vpcsc",
         "vpc_sc",
         "boundary",
         "cmek",
@@ -157,8 +158,11 @@ def test_the_registry_states_the_precedence_and_each_cause_once() -> None:
         "access",
         "cross_project",
     ]
-    named = [cause for check in CHECKS for cause in check.causes]
+    # remote_vpcsc judges vpc_sc's denial with Artifact Registry's setting for remote
+    # repositories: the one cause two checks name.
+    named = [cause for check in CHECKS if check.name != "remote_vpcsc" for cause in check.causes]
     assert len(named) == len(set(named))
+    assert next(c for c in CHECKS if c.name == "remote_vpcsc").causes == {Cause.VPC_SC}
 
 
 def test_every_cause_a_check_names_has_its_own_advice() -> None:
@@ -233,6 +237,8 @@ class _Apis:
             "repository_kms_key": "",
             "repository_upstream_secret": "",
             "repository_upstreams": (),
+            "repository_remote_upstream": "",
+            "vpcsc_policy": "DENY",
         }
         self.refuse = refuse
 
@@ -269,6 +275,7 @@ def test_every_call_a_check_makes_is_one_it_declares() -> None:
         "identity",
         "existence",
         "api_enabled",
+        "remote_vpcsc",
         "cmek",
         "upstream",
         "access",

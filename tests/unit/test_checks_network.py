@@ -16,6 +16,8 @@ from pullfix.core.judge import Evidence, NetworkFailure, NetworkPath
 from pullfix.core.model import (
     ClusterInfo,
     ClusterNetwork,
+    DnsRecord,
+    DnsZone,
     FirewallRule,
     NodePoolInfo,
     RouteInfo,
@@ -66,6 +68,8 @@ def _evidence(
     firewalls: tuple[FirewallRule, ...] | None = (),
     routes: tuple[RouteInfo, ...] | None = (DEFAULT_ROUTE,),
     unread: tuple[str, ...] = (),
+    zones: tuple[DnsZone, ...] | None = None,
+    records: tuple[DnsRecord, ...] | None = None,
 ) -> Evidence:
     return Evidence(
         cluster=CLUSTER,
@@ -77,6 +81,8 @@ def _evidence(
             nats=nats,
             firewalls=firewalls,
             routes=routes,
+            zones=zones,
+            records=records,
             unread=list(unread),
         ),
     )
@@ -90,18 +96,21 @@ RESTRICTED_VIP = NetworkFailure(google=True, address="199.36.153.5")
 
 
 @pytest.mark.parametrize(
-    ("name", "google", "address"),
+    ("name", "google", "address", "host"),
     [
-        ("artifact_registry_private_cluster", True, "173.194.205.82"),
-        ("docker_hub_timeout", False, "3.94.224.37"),
-        ("artifact_registry_lookup_timeout", True, None),
+        ("artifact_registry_private_cluster", True, "173.194.205.82", "us-east1-docker.pkg.dev"),
+        ("docker_hub_timeout", False, "3.94.224.37", None),
+        # A lookup that timed out is no answer: not a name the zone lacks.
+        ("artifact_registry_lookup_timeout", True, None, "us-central1-docker.pkg.dev"),
     ],
 )
-def test_real_texts_name_the_path(name: str, google: bool, address: str | None) -> None:
+def test_real_texts_name_the_path(
+    name: str, google: bool, address: str | None, host: str | None
+) -> None:
     text = TEXTS[name]
     offline = classify_message(text["message"], image=text["image"])
     assert offline.cause is Cause.NETWORK
-    assert network_failure(offline, text["message"]) == NetworkFailure(google, address)
+    assert network_failure(offline, text["message"]) == NetworkFailure(google, address, host)
 
 
 @pytest.mark.parametrize(
@@ -339,3 +348,135 @@ def test_names_from_the_apis_are_quoted_in_commands_and_terraform() -> None:
     draft = ticket_draft(Context(cause=Cause.NETWORK, network_gaps=(odd,)))
     assert "--nat-custom-subnet-ip-ranges='a b;$(x)'" in draft["commands"][-1]
     assert "$(x)" in draft["terraform"] and "${" not in draft["terraform"]
+
+
+# -- DNS for the VIPs -----------------------------------------------------------------------
+
+HOST = "us-central1-docker.pkg.dev"
+# Go's resolver's words for a name the DNS server says does not exist, and for an answer it
+# could not use, on the shape of the lookup text above (constructed: Cloud DNS's private zone
+# answers NXDOMAIN for a name it holds no record of).
+NO_SUCH_HOST = TEXTS["artifact_registry_lookup_timeout"]["message"].replace(
+    f"lookup {HOST}: i/o timeout", f"lookup {HOST} on 169.254.169.254:53: no such host"
+)
+MISBEHAVING = NO_SUCH_HOST.replace("no such host", "server misbehaving")
+NX = NetworkFailure(google=True, host=HOST, lookup=True)
+TIMED_OUT = NetworkFailure(google=True, host=HOST, lookup=False)
+ZONE = DnsZone("registry", "pkg.dev.", (NET,))
+APEX = DnsRecord("pkg.dev.", "A", ("199.36.153.4", "199.36.153.5", "199.36.153.6", "199.36.153.7"))
+WILDCARD = DnsRecord("*.pkg.dev.", "CNAME", ("pkg.dev.",))
+SOA = (DnsRecord("pkg.dev.", "SOA", ("ns-gcp-private.googledomains.com. x 1 2 3 4 5",)),)
+
+
+def test_a_failed_lookup_names_its_host() -> None:
+    for message in (NO_SUCH_HOST, MISBEHAVING):
+        offline = classify_message(message, image=f"{HOST}/p/r/i:1")
+        assert offline.cause is Cause.NETWORK
+        assert network_failure(offline, message) == NX
+    # A host outside Google's registries is not looked up in Google's zones.
+    hub = NO_SUCH_HOST.replace(HOST, "registry-1.docker.io")
+    offline = classify_message(hub, image="busybox:1")
+    found = network_failure(offline, hub)
+    assert found is not None and found.host is None and not found.lookup
+
+
+def _dns(failure: NetworkFailure, records: tuple[DnsRecord, ...], **kw: Any) -> Evidence:
+    kw.setdefault("zones", (ZONE,))
+    return _evidence(failure, pga=True, records=records, **kw)
+
+
+DNS_CASES: list[tuple[str, Evidence, list[str]]] = [
+    ("zone with no record for the host", _dns(NX, SOA), ["dns_record"]),
+    ("zone with the apex only", _dns(NX, (*SOA, APEX)), ["dns_record"]),
+    ("zone whole", _dns(NX, (*SOA, APEX, WILDCARD)), []),
+    ("the host's own record", _dns(NX, (DnsRecord(HOST + ".", "A", APEX.rrdatas),)), []),
+    (
+        "a CNAME to restricted.googleapis.com",
+        _dns(NX, (DnsRecord("*.pkg.dev.", "CNAME", ("restricted.googleapis.com.",)),)),
+        [],
+    ),
+    # The verdict follows the zone, not the text: a lookup that timed out is not NXDOMAIN.
+    ("no record, lookup timed out", _dns(TIMED_OUT, SOA), []),
+    # A zone the nodes' network does not see answers nothing for them.
+    (
+        "zone on another network",
+        _dns(NX, SOA, zones=(DnsZone("registry", "pkg.dev.", ("projects/x/global/networks/y",)),)),
+        [],
+    ),
+    (
+        "a forwarding zone",
+        _dns(NX, SOA, zones=(DnsZone("registry", "pkg.dev.", (NET,), delegated=True),)),
+        [],
+    ),
+    (
+        "the most specific zone wins",
+        _dns(NX, SOA, zones=(ZONE, DnsZone("ar", HOST + ".", (NET,)))),
+        ["dns_record"],
+    ),
+    (
+        "public addresses outside the VIPs",
+        _dns(NX, (DnsRecord("pkg.dev.", "A", ("142.250.1.1",)), WILDCARD)),
+        ["dns_address"],
+    ),
+    (
+        "restricted and private mixed",
+        _dns(NX, (DnsRecord("pkg.dev.", "A", ("199.36.153.4", "199.36.153.8")), WILDCARD)),
+        ["dns_address"],
+    ),
+    # An internal address may be a Private Service Connect endpoint: not judged.
+    ("an internal address", _dns(NX, (DnsRecord("pkg.dev.", "A", ("10.0.0.9",)), WILDCARD)), []),
+    # The zone sends the host to the restricted VIP: its route and Private Google Access.
+    ("VIP by DNS, no route", _dns(TIMED_OUT, (APEX, WILDCARD), routes=()), ["vip_route"]),
+    (
+        "VIP by DNS, PGA off",
+        _evidence(TIMED_OUT, pga=False, zones=(ZONE,), records=(APEX, WILDCARD)),
+        ["private_google_access"],
+    ),
+    # Refused reads: that piece is not judged.
+    ("zones unread", _dns(NX, SOA, zones=None, unread=("zones",)), []),
+    ("records unread", _dns(NX, None, unread=("records",)), []),
+]
+
+
+@pytest.mark.parametrize(("name", "evidence", "kinds"), DNS_CASES, ids=[c[0] for c in DNS_CASES])
+def test_the_dns_piece(name: str, evidence: Evidence, kinds: list[str]) -> None:
+    assert [gap.kind for gap in gaps(evidence)] == kinds
+
+
+def test_a_missing_record_is_named_with_its_exact_fix() -> None:
+    offline = Diagnosis(Cause.NETWORK, ("the node could not resolve the registry",))
+    found = judge(offline, _dns(NX, SOA))
+    assert found is not None
+    assert found.decisive[0].startswith(
+        f"Cloud DNS private zone registry (pkg.dev., project host-net) answers for {HOST} on "
+        "network shared and holds no record for it"
+    )
+    draft = ticket_draft(Context(cause=Cause.NETWORK, network_gaps=gaps(_dns(NX, SOA))))
+    assert draft["commands"] == [
+        "gcloud dns record-sets create pkg.dev. --project=host-net --zone=registry --type=A "
+        "--ttl=300 --rrdatas=199.36.153.8,199.36.153.9,199.36.153.10,199.36.153.11",
+        "gcloud dns record-sets create '*.pkg.dev.' --project=host-net --zone=registry "
+        "--type=CNAME --ttl=300 --rrdatas=pkg.dev.",
+    ]
+    assert 'resource "google_dns_record_set"' in draft["terraform"]
+    assert 'rrdatas      = ["pkg.dev."]' in draft["terraform"]
+    # A zone that names the restricted VIP elsewhere gets the restricted VIP.
+    wildcard_only = gaps(_dns(NX, (*SOA, DnsRecord("x.pkg.dev.", "A", APEX.rrdatas))))
+    assert wildcard_only[0].records[0] == ("pkg.dev.", "A", APEX.rrdatas)
+
+
+def test_a_record_answering_wrong_addresses_is_updated() -> None:
+    evidence = _dns(NX, (DnsRecord("pkg.dev.", "A", ("142.250.1.1",)), WILDCARD))
+    draft = ticket_draft(Context(cause=Cause.NETWORK, network_gaps=gaps(evidence)))
+    assert draft["commands"] == [
+        "gcloud dns record-sets update pkg.dev. --project=host-net --zone=registry --type=A "
+        "--ttl=300 --rrdatas=199.36.153.8,199.36.153.9,199.36.153.10,199.36.153.11"
+    ]
+
+
+def test_a_refused_zone_read_is_cannot_tell() -> None:
+    offline = Diagnosis(Cause.NETWORK, ())
+    unread = "the Cloud DNS zones of host-net: 403 (needs dns.managedZones.list)"
+    found = judge(offline, _dns(NX, SOA, zones=None, unread=(unread,)))
+    assert found is not None
+    assert found.decisive == (f"pullfix cannot tell, it may not read {unread}",)

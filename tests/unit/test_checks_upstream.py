@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from pullfix.checks import grant_may_fix, judge, upstream
+from pullfix.checks import grant_may_fix, judge, remote_vpcsc, upstream
 from pullfix.checks.upstream import ACCESSOR_ROLE
 from pullfix.core.causes import Cause
 from pullfix.core.judge import Evidence
 from pullfix.core.model import Binding, PolicyView
 from pullfix.core.remediation import Context, ticket_draft
+from pullfix.core.vpcsc import VpcScDenial
 from tests.unit.test_checks import AR_REPO, EMAIL, REFUSED, _Apis, _evidence, _gather
 
 VERSION = "projects/sec-proj/secrets/dockerhub/versions/3"
@@ -266,3 +267,86 @@ def test_the_virtual_upstream_ticket_grants_the_agent_on_each_upstream() -> None
     assert 'repository = "base"' in draft["terraform"]
     assert f'member     = "serviceAccount:{AGENT}"' in draft["terraform"]
     assert UPSTREAM in draft["steps"][0]
+
+
+# -- a remote repository's VPC Service Controls setting -------------------------------------
+
+
+def _denial() -> VpcScDenial:
+    return VpcScDenial(
+        "c45c76a3f28239f8",
+        "accessPolicies/1/servicePerimeters/p",
+        "NO_MATCHING_ACCESS_LEVEL",
+        "artifactregistry.googleapis.com",
+        EMAIL,
+        "ingress",
+        "projects/2",
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "first"),
+    [
+        # In a perimeter (a denial in the policy log), DENY, an upstream outside Google.
+        ({"remote_upstream": "DOCKER_HUB", "remote_vpcsc_policy": "DENY"}, "is a remote"),
+        # ALLOW, or an upstream in Artifact Registry: the perimeter's own rule only.
+        ({"remote_upstream": "DOCKER_HUB", "remote_vpcsc_policy": "ALLOW"}, None),
+        ({"remote_upstream": "projects/b/locations/us/repositories/r"}, None),
+        # A setting pullfix may not read: the perimeter's cause, and it says it cannot tell.
+        ({"remote_upstream": "https://ghcr.io", "remote_vpcsc_error": "403"}, "VPC Service"),
+    ],
+)
+def test_a_remote_repository_in_a_perimeter_is_judged_with_its_setting(
+    changes: dict[str, str], first: str | None
+) -> None:
+    evidence = _evidence(vpc_sc_denial=_denial(), **changes)
+    found = remote_vpcsc.judge(REFUSED, evidence)
+    if first is None:
+        assert found is None
+        return
+    assert found is not None and found.cause is Cause.VPC_SC
+    assert found.decisive[0].startswith((f"{AR_REPO} {first}", first))
+    if "remote_vpcsc_error" in changes:
+        assert (
+            "cannot tell whether Artifact Registry's VPC Service Controls setting"
+            in (found.decisive[-1])
+        )
+    final = judge(REFUSED, evidence)
+    assert final.cause is Cause.VPC_SC and not grant_may_fix(evidence)
+
+
+def test_without_a_perimeter_denial_the_setting_names_nothing() -> None:
+    evidence = _evidence(remote_upstream="DOCKER_HUB", remote_vpcsc_policy="DENY")
+    assert remote_vpcsc.judge(REFUSED, evidence) is None
+
+
+@pytest.mark.parametrize(
+    ("upstream", "outside"),
+    [
+        ("DOCKER_HUB", True),
+        ("https://ghcr.io", True),
+        ("https://registry-1.docker.io/v2", True),
+        ("https://us-docker.pkg.dev/p/r", False),
+        ("https://gcr.io", False),
+        ("projects/p/locations/us/repositories/r", False),
+        ("", False),
+    ],
+)
+def test_which_upstreams_are_outside_google(upstream: str, outside: bool) -> None:
+    assert remote_vpcsc.outside_google(upstream) is outside
+
+
+def test_the_setting_fix_comes_first_in_the_ticket() -> None:
+    context = Context(
+        cause=Cause.VPC_SC,
+        repository=AR_REPO,
+        account=EMAIL,
+        perimeter="accessPolicies/1/servicePerimeters/p",
+        vpcsc_config="projects/img-proj/locations/us",
+    )
+    draft = ticket_draft(context)
+    assert draft["commands"][0] == (
+        "gcloud artifacts vpcsc-config allow --project=img-proj --location=us"
+    )
+    assert draft["terraform"].startswith('resource "google_artifact_registry_vpcsc_config"')
+    assert "vpcsc-config" not in "\n".join(ticket_draft(Context(cause=Cause.VPC_SC))["commands"])

@@ -24,6 +24,30 @@ server misbehaving`, `no route to host`, not a TLS or certificate error), this c
   (199.36.153.8/30), the route that takes it (Compute `routes.list`, `destRange`,
   `nextHopGateway` the default internet gateway):
   https://cloud.google.com/vpc/docs/configure-private-google-access#config-routing
+- for a Google registry host (`*.pkg.dev`, `*gcr.io`) the text names, the Cloud DNS private
+  zones of the network's project (a Shared VPC's host project) visible to the nodes' network
+  (Cloud DNS v1 `managedZones.list`, `GET https://dns.googleapis.com/dns/v1/projects/{project}/
+  managedZones`, `privateVisibilityConfig.networks[].networkUrl`, paged by `nextPageToken`:
+  https://cloud.google.com/dns/docs/reference/v1/managedZones/list) and the records of the most
+  specific one whose `dnsName` covers the host (`resourceRecordSets.list`, `GET .../managedZones/
+  {zone}/rrsets`: https://cloud.google.com/dns/docs/reference/v1/resourceRecordSets/list).
+  Private Google Access to `private.googleapis.com` or `restricted.googleapis.com` needs such a
+  zone to send the registry's names to the VIP: for Artifact Registry the zone `pkg.dev.` with an
+  A record `pkg.dev.` naming the four addresses of the VIP and a CNAME `*.pkg.dev.` to
+  `pkg.dev.`, for Container Registry likewise `gcr.io.`
+  (https://cloud.google.com/vpc/docs/configure-private-google-access#config-domain,
+  https://cloud.google.com/vpc-service-controls/docs/set-up-gke). The most specific private zone
+  bound to the network answers for every name under its DNS name, and a name it holds no record
+  for does not exist (https://cloud.google.com/dns/docs/zones/zones-overview,
+  https://cloud.google.com/dns/docs/vpc-name-res-order): where the text says the host's lookup
+  failed (`no such host`, `server misbehaving`) and that zone has no record answering the host
+  (by its name or a wildcard), the gap is that record (`dns_record`); where its records answer
+  the host with public addresses outside the VIP ranges, or mix the restricted and private
+  VIPs, the gap is the record (`dns_address`); where they answer a VIP, that VIP's route and
+  Private Google Access are judged as for an address the text dialled. A forwarding or peering
+  zone, an internal address (a Private Service Connect endpoint, not read), or a CNAME out of
+  the zone to another name: not judged. Zones bound from other projects
+  (cross-project binding) are not read.
 
 Private nodes reach Google's registries through Private Google Access, or through a Cloud NAT
 gateway that serves their subnetwork (Google enables Private Google Access for the subnetwork
@@ -46,7 +70,14 @@ from pullfix.checks.base import Check, Finding, Read
 from pullfix.core.causes import Cause
 from pullfix.core.classify import Diagnosis
 from pullfix.core.judge import Evidence, NetworkFailure, NetworkPath
-from pullfix.core.model import AccessDenied, FirewallRule, NetworkGap, RouteInfo
+from pullfix.core.model import (
+    AccessDenied,
+    DnsRecord,
+    DnsZone,
+    FirewallRule,
+    NetworkGap,
+    RouteInfo,
+)
 from pullfix.core.registry import RegistryFamily
 
 if TYPE_CHECKING:
@@ -98,6 +129,23 @@ READS = (
         ("compute.routes.list",),
         60.0,
     ),
+    Read(
+        "dns_zones",
+        "dns_zones",
+        "dns.googleapis.com",
+        "managedZones(name,dnsName,visibility,privateVisibilityConfig/networks/networkUrl,"
+        "forwardingConfig/targetNameServers,peeringConfig/targetNetwork/networkUrl),nextPageToken",
+        ("dns.managedZones.list",),
+        60.0,
+    ),
+    Read(
+        "dns_records",
+        "dns_records",
+        "dns.googleapis.com",
+        "rrsets(name,type,rrdatas),nextPageToken",
+        ("dns.resourceRecordSets.list",),
+        60.0,
+    ),
 )
 
 # The virtual IPs of Private Google Access's special domains
@@ -123,6 +171,12 @@ _PATH_WORDS = (
     "tls handshake timeout",
 )
 _DIALLED_RE = re.compile(r"dial tcp (\d{1,3}(?:\.\d{1,3}){3}):443\b")
+# The host whose lookup failed (Go's net package: `lookup HOST on RESOLVER: no such host`,
+# `lookup HOST: server misbehaving`), or the URL's host; only a Google registry's is kept.
+_LOOKUP_RE = re.compile(r"\blookup ([A-Za-z0-9.-]{1,253})(?::| on )")
+_URL_HOST_RE = re.compile(r"https://([A-Za-z0-9.-]{1,253})[/:\"]")
+_GOOGLE_HOST_RE = re.compile(r"(?:[a-z0-9-]{1,63}\.)*(?:pkg\.dev|gcr\.io)")
+_LOOKUP_FAILED = ("no such host", "server misbehaving")
 
 
 def network_failure(offline: Diagnosis, message: str) -> NetworkFailure | None:
@@ -142,7 +196,16 @@ def network_failure(offline: Diagnosis, message: str) -> NetworkFailure | None:
         except ValueError:
             address = None
     vip = address is not None and _vip(address) is not None
-    return NetworkFailure(google=offline.family is RegistryFamily.GOOGLE or vip, address=address)
+    tail = message[-4096:]
+    looked_up = _LOOKUP_RE.findall(tail)
+    named = looked_up or _URL_HOST_RE.findall(tail)
+    host = named[-1].lower().rstrip(".") if named else None
+    if host is not None and not _GOOGLE_HOST_RE.fullmatch(host):
+        host = None
+    lowered = tail.lower()
+    lookup = bool(looked_up) and any(word in lowered for word in _LOOKUP_FAILED)
+    google = offline.family is RegistryFamily.GOOGLE or vip or host is not None
+    return NetworkFailure(google=google, address=address, host=host, lookup=lookup and bool(host))
 
 
 def _vip(address: str) -> str | None:
@@ -178,6 +241,8 @@ def gather(collector: EvidenceCollector, evidence: Evidence) -> None:
         path.firewalls = apis.egress_firewalls(project)
     except AccessDenied as exc:
         path.unread.append(f"the network's firewall rules: {exc}")
+    if failure.host is not None and (failure.address is None or _vip(failure.address) is None):
+        _gather_dns(collector, path, failure.host)
     assert evidence.pool is not None
     if evidence.pool.name not in where.private_pools:
         return  # nodes with external addresses: no NAT, Private Google Access or VIP route
@@ -189,11 +254,203 @@ def gather(collector: EvidenceCollector, evidence: Evidence) -> None:
         path.nats = apis.router_nats(project, region)
     except AccessDenied as exc:
         path.unread.append(f"the Cloud Routers of {region}: {exc}")
-    if failure.address is not None and _vip(failure.address) is not None:
+    if (failure.address is not None and _vip(failure.address) is not None) or _dns_vip(
+        path, failure
+    ):
         try:
             path.routes = apis.routes(project)
         except AccessDenied as exc:
             path.unread.append(f"the network's routes: {exc}")
+
+
+def _gather_dns(collector: EvidenceCollector, path: NetworkPath, host: str) -> None:
+    """The private zones of the network's project bound to its network, and the records of the
+    one that answers for `host` (a Shared VPC's zones live in its host project)."""
+    where = path.cluster
+    assert where is not None
+    project = where.network_project
+    try:
+        path.zones = collector.apis.dns_zones(project)
+    except AccessDenied as exc:
+        path.unread.append(f"the Cloud DNS zones of {project}: {exc}")
+        return
+    zone = _zone_for(path.zones, where.network, host)
+    if zone is None or zone.delegated:
+        return
+    try:
+        path.records = collector.apis.dns_records(project, zone.name)
+    except AccessDenied as exc:
+        path.unread.append(f"the records of Cloud DNS zone {zone.name} in {project}: {exc}")
+
+
+def _fqdn(name: str) -> str:
+    return name.lower().rstrip(".") + "."
+
+
+def _zone_for(zones: tuple[DnsZone, ...], network: str, host: str) -> DnsZone | None:
+    """The most specific private zone visible to `network` whose DNS name covers `host`."""
+    fqdn = _fqdn(host)
+    covering = [
+        zone
+        for zone in zones
+        if network in zone.networks
+        and (fqdn == _fqdn(zone.dns_name) or fqdn.endswith("." + _fqdn(zone.dns_name)))
+    ]
+    return max(covering, key=lambda zone: len(zone.dns_name), default=None)
+
+
+# What a zone's records answer for a name: nothing (the name does not exist there), the
+# addresses of an A record set (and that set's name), a VIP's name (a CNAME to it), or
+# something pullfix does not follow (a CNAME elsewhere, a delegated zone).
+_NOTHING, _ADDRESSES, _VIP_NAME, _ELSEWHERE = "nothing", "addresses", "vip", "elsewhere"
+
+
+def _answer(
+    records: tuple[DnsRecord, ...], zone: DnsZone, host: str
+) -> tuple[str, str, tuple[str, ...]]:
+    """What the zone answers for `host`: (kind, the record set's name, addresses or VIP name).
+    A name's own records first, else the nearest wildcard (`*.` an ancestor inside the zone);
+    a CNAME within the zone is followed, one to `private.googleapis.com.` or
+    `restricted.googleapis.com.` is that VIP (both resolve to it,
+    https://cloud.google.com/vpc/docs/configure-private-google-access#domain-options)."""
+    apex = _fqdn(zone.dns_name)
+    by_name: dict[str, list[DnsRecord]] = {}
+    for record in records:
+        by_name.setdefault(_fqdn(record.name), []).append(record)
+    name = _fqdn(host)
+    for _ in range(8):  # CNAME hops within the zone
+        found = _records_for(by_name, name, apex)
+        if not found:
+            return _NOTHING, name, ()
+        cname = next((r for r in found if r.type == "CNAME" and r.rrdatas), None)
+        if cname is None:
+            a = next((r for r in found if r.type == "A"), None)
+            return (_ADDRESSES, _fqdn(a.name), a.rrdatas) if a else (_NOTHING, name, ())
+        target = _fqdn(cname.rrdatas[0])
+        if target[:-1] in VIP_RANGES:
+            return _VIP_NAME, _fqdn(cname.name), (target[:-1],)
+        if not (target == apex or target.endswith("." + apex)):
+            return _ELSEWHERE, _fqdn(cname.name), ()
+        name = target
+    return _ELSEWHERE, name, ()
+
+
+def _records_for(
+    by_name: dict[str, list[DnsRecord]], name: str, apex: str
+) -> list[DnsRecord] | None:
+    """The record sets answering `name`: its own, else the nearest wildcard inside the zone."""
+    found = by_name.get(name)
+    if found is not None:
+        return found
+    labels = name.split(".")
+    for i in range(1, len(labels)):
+        ancestor = ".".join(labels[i:])
+        if ancestor != apex and not ancestor.endswith("." + apex):
+            return None
+        wildcard = by_name.get("*." + ancestor)
+        if wildcard is not None or ancestor == apex:
+            return wildcard
+    return None
+
+
+def _zone_answer(
+    path: NetworkPath, failure: NetworkFailure
+) -> tuple[DnsZone, tuple[str, str, tuple[str, ...]]] | None:
+    """The zone answering for the failure's host and what it answers (None: not read, no
+    such zone, or a delegated one)."""
+    where = path.cluster
+    if where is None or path.zones is None or path.records is None or failure.host is None:
+        return None
+    zone = _zone_for(path.zones, where.network, failure.host)
+    if zone is None or zone.delegated:
+        return None
+    return zone, _answer(path.records, zone, failure.host)
+
+
+def _dns_vip(path: NetworkPath, failure: NetworkFailure) -> str | None:
+    """The VIP the private zone sends the failure's host to, when it names exactly one and
+    the text names no address the node dialled (that address decides, not today's zone)."""
+    if failure.address is not None:
+        return None
+    found = _zone_answer(path, failure)
+    if found is None:
+        return None
+    kind, _, values = found[1]
+    if kind == _VIP_NAME:
+        return values[0]
+    if kind != _ADDRESSES:
+        return None
+    vips = {_vip_of(value) for value in values}
+    return vips.pop() if len(vips) == 1 and None not in vips else None
+
+
+def _vip_of(value: str) -> str | None:
+    try:
+        return _vip(value)
+    except ValueError:
+        return None
+
+
+def _public_outside(value: str) -> bool:
+    """An address outside the VIPs that is public (an internal one may be a Private Service
+    Connect endpoint for Google's APIs, which pullfix does not read)."""
+    try:
+        address = ipaddress.IPv4Address(value)
+    except ValueError:
+        return False
+    return _vip(value) is None and address.is_global
+
+
+def _vip_addresses(vip: str) -> tuple[str, ...]:
+    return tuple(str(address) for address in VIP_RANGES[vip])
+
+
+def _dns_gap(path: NetworkPath, failure: NetworkFailure) -> NetworkGap | None:
+    """The record the private zone lacks for the failure's host, or the one it answers
+    wrongly (None: nothing DNS-wise that Google's APIs show missing)."""
+    found = _zone_answer(path, failure)
+    if found is None:
+        return None
+    zone, (kind, name, values) = found
+    where = path.cluster
+    assert where is not None and failure.host is not None
+    apex = _fqdn(zone.dns_name)
+    records = path.records or ()
+    # The VIP the zone's other records name, else private.googleapis.com.
+    named = {_vip_of(v) for r in records if r.type == "A" for v in r.rrdatas} - {None}
+    vip = "restricted.googleapis.com" if "restricted.googleapis.com" in named else None
+    vip = vip or next(iter(named), None) or "private.googleapis.com"
+
+    def gap(
+        kind: str, detail: str, write: tuple[tuple[str, str, tuple[str, ...]], ...]
+    ) -> NetworkGap:
+        return NetworkGap(
+            kind,
+            project=where.network_project,
+            region=where.region,
+            network=where.network_name,
+            subnetwork=where.subnetwork_name,
+            detail=detail,
+            zone=zone.name,
+            zone_dns_name=apex,
+            host=failure.host or "",
+            records=write,
+        )
+
+    if kind == _NOTHING and failure.lookup:
+        write: list[tuple[str, str, tuple[str, ...]]] = []
+        if not any(_fqdn(r.name) == apex and r.type == "A" for r in records):
+            write.append((apex, "A", _vip_addresses(vip)))
+        if _fqdn(failure.host) != apex:
+            write.append(("*." + apex, "CNAME", (apex,)))
+        return gap("dns_record", vip, tuple(write))
+    if kind == _ADDRESSES:
+        vips = {v for v in map(_vip_of, values) if v is not None}
+        if any(map(_public_outside, values)) or len(vips) > 1:
+            chosen = vips.pop() if len(vips) == 1 else vip
+            detail = ", ".join(values)
+            return gap("dns_address", detail, ((name, "A", _vip_addresses(chosen)),))
+    return None
 
 
 def _contains(cidr: str, address: str | None) -> bool:
@@ -271,6 +528,9 @@ def gaps(evidence: Evidence) -> tuple[NetworkGap, ...]:
                     priority=deny.priority,
                 )
             )
+    dns = _dns_gap(path, failure)
+    if dns is not None:
+        found.append(dns)
     if pool.name not in where.private_pools:
         return tuple(found)
     nats = path.nats
@@ -287,14 +547,16 @@ def gaps(evidence: Evidence) -> tuple[NetworkGap, ...]:
         else None
     )
     router = next((n.router for n in nats or () if n.network == where.network_name), "")
-    vip = _vip(failure.address) if failure.address is not None else None
+    vip = _vip(failure.address) if failure.address is not None else _dns_vip(path, failure)
     pga = path.subnet.private_google_access if path.subnet is not None else None
     if vip is not None:
-        # The VIPs are reached through Private Google Access only, over a route to them.
+        # The VIPs are reached through Private Google Access only, over a route to them; the
+        # address the text dialled, or the VIP the private zone sends the host to.
+        address = failure.address or str(VIP_RANGES[vip].network_address)
         if pga is False:
             found.append(gap("private_google_access", detail=vip))
-        if path.routes is not None and failure.address is not None:
-            route = _route_for(path.routes, where.network_name, failure.address)
+        if path.routes is not None:
+            route = _route_for(path.routes, where.network_name, address)
             if route is None or not route.internet_gateway:
                 found.append(gap("vip_route", detail=str(VIP_RANGES[vip])))
     elif failure.google:
@@ -321,6 +583,20 @@ def _describe(gap: NetworkGap) -> str:
         return (
             f"the nodes are private, {subnet} has Private Google Access off and no Cloud NAT "
             "gateway serves it: the nodes have no path to Google's registries"
+        )
+    if gap.kind == "dns_record":
+        return (
+            f"Cloud DNS private zone {gap.zone} ({gap.zone_dns_name}, project {gap.project}) "
+            f"answers for {gap.host} on network {gap.network} and holds no record for it: the "
+            f"name does not exist for the nodes (the lookup failed); it needs the records that "
+            f"send it to {gap.detail}"
+        )
+    if gap.kind == "dns_address":
+        return (
+            f"Cloud DNS private zone {gap.zone} ({gap.zone_dns_name}, project {gap.project}) "
+            f"answers {gap.host} with {gap.detail} on network {gap.network}: not the addresses "
+            "of one Private Google Access VIP (private.googleapis.com 199.36.153.8/30 or "
+            "restricted.googleapis.com 199.36.153.4/30)"
         )
     if gap.kind == "vip_route":
         return (
@@ -369,10 +645,12 @@ CHECK = Check(
     wants=wants,
     summary=(
         "the failing pool's path to the registry: private nodes, Private Google Access, "
-        "Cloud NAT, egress firewall rules, routes to Google's VIPs"
+        "Cloud NAT, egress firewall rules, routes to Google's VIPs, the private DNS zones that "
+        "send the registry's names to them"
     ),
     advice=(
         "enable Private Google Access on the nodes' subnetwork, add a Cloud NAT gateway for "
-        "it, or allow egress tcp:443 (no grant can fix a network path)"
+        "it, allow egress tcp:443, or add the private zone's records for the registry's names "
+        "(no grant can fix a network path)"
     ),
 )

@@ -24,6 +24,7 @@ from pullfix.checks import (
     image_size,
     manifest,
     network,
+    remote_vpcsc,
     scopes,
     upstream,
     verification,
@@ -62,6 +63,9 @@ CHECKS: tuple[Check, ...] = (
     manifest.CHECK,  # an image the node's runtime refuses: no grant can help
     image_size.CHECK,  # a cancelled pull of a large image
     api_enabled.CHECK,  # refusals no grant fixes: before access, so nothing is granted
+    # A remote repository whose upstream a perimeter cuts off: it judges vpc_sc's denial with
+    # Artifact Registry's setting for remote repositories, so it comes first.
+    remote_vpcsc.CHECK,
     vpc_sc.CHECK,
     boundary.CHECK,  # judges what access gathers (the troubleshooter's boundary answer)
     cmek.CHECK,

@@ -17,6 +17,8 @@ from pullfix.core.model import (
     AccountInfo,
     ClusterInfo,
     ClusterNetwork,
+    DnsRecord,
+    DnsZone,
     DockerImageInfo,
     FirewallRule,
     NodePoolInfo,
@@ -63,6 +65,10 @@ class NetworkFailure:
 
     google: bool  # the registry is Google's (Artifact Registry, gcr.io)
     address: str | None = None  # the IPv4 address the node dialled, when the text names one
+    # The Google registry host the text names (`lookup HOST`, `https://HOST/`), lowercased,
+    # and whether its name lookup failed (`no such host`, `server misbehaving`).
+    host: str | None = None
+    lookup: bool = False
 
 
 @dataclass
@@ -75,6 +81,10 @@ class NetworkPath:
     nats: tuple[RouterNat, ...] | None = None
     firewalls: tuple[FirewallRule, ...] | None = None
     routes: tuple[RouteInfo, ...] | None = None
+    # The private Cloud DNS zones of the network's project visible to the nodes' network, and
+    # the records of the one that answers for the registry's host (None: not read).
+    zones: tuple[DnsZone, ...] | None = None
+    records: tuple[DnsRecord, ...] | None = None
     unread: list[str] = field(default_factory=list)
 
 
@@ -147,6 +157,12 @@ class Evidence:
     # holds no reading role on (None: not known).
     upstreams: tuple[str, ...] | None = None
     upstreams_unreadable: tuple[str, ...] | None = None
+    # A remote repository's upstream outside Google (Artifact Registry `remoteRepositoryConfig`;
+    # "" for none), Artifact Registry's VPC Service Controls setting for remote repositories in
+    # its project and location (`getVpcscConfig`: DENY, ALLOW), and why pullfix cannot tell it.
+    remote_upstream: str | None = None
+    remote_vpcsc_policy: str | None = None
+    remote_vpcsc_error: str | None = None
 
     @property
     def image_missing(self) -> bool:

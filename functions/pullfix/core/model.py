@@ -27,6 +27,8 @@ __all__ = [
     "AccountInfo",
     "ClusterInfo",
     "ClusterNetwork",
+    "DnsRecord",
+    "DnsZone",
     "DockerImageInfo",
     "FirewallRule",
     "GoogleApiError",
@@ -363,11 +365,34 @@ class RouteInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class DnsZone:
+    """A Cloud DNS private managed zone (`managedZones.list`): its name, its DNS name (with
+    the trailing dot, `pkg.dev.`), the VPC networks it is visible to (`projects/P/global/
+    networks/N`, from `privateVisibilityConfig.networks[].networkUrl`), and whether it
+    answers from elsewhere (a forwarding or peering zone: its records are not its own)."""
+
+    name: str
+    dns_name: str
+    networks: tuple[str, ...]
+    delegated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DnsRecord:
+    """A resource record set of a managed zone (`resourceRecordSets.list`)."""
+
+    name: str  # fully qualified, with the trailing dot
+    type: str  # A, CNAME, ...
+    rrdatas: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class NetworkGap:
     """A piece missing from the path between a node pool and its registry, with what its
     fix names (all from Google's APIs, none from the event)."""
 
-    kind: str  # private_google_access | cloud_nat | egress_firewall | vip_route
+    # private_google_access | cloud_nat | egress_firewall | vip_route | dns_record | dns_address
+    kind: str
     project: str  # the network's project (a Shared VPC's host)
     region: str
     network: str
@@ -375,6 +400,13 @@ class NetworkGap:
     detail: str = ""  # the denying rule, or the VIP range the route needs
     priority: int = 0  # the denying rule's priority
     router: str = ""  # a Cloud Router of the network in the region, to give the NAT to
+    # A DNS gap: the private zone (its name and DNS name), the registry host it leaves
+    # unanswered or answers wrongly, the VIP addresses the records should name, and the
+    # records to write (`NAME TYPE RRDATA[,RRDATA]`, each set a whole new one).
+    zone: str = ""
+    zone_dns_name: str = ""
+    host: str = ""
+    records: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
 
 
 class GoogleApis(Protocol):
@@ -451,6 +483,14 @@ class GoogleApis(Protocol):
         """The project's routes (Compute `routes.list`)."""
         ...
 
+    def dns_zones(self, project: str) -> tuple[DnsZone, ...]:
+        """The project's private Cloud DNS managed zones (`managedZones.list`)."""
+        ...
+
+    def dns_records(self, project: str, zone: str) -> tuple[DnsRecord, ...]:
+        """A managed zone's record sets (`resourceRecordSets.list`)."""
+        ...
+
     def docker_image(
         self, repository: str, image_path: str, reference: str
     ) -> DockerImageInfo | None:
@@ -511,6 +551,17 @@ class GoogleApis(Protocol):
         `virtualRepositoryConfig.upstreamPolicies[].repository`,
         `projects/P/locations/L/repositories/R`), in the order listed; () for any other
         repository, or for a repository that does not exist."""
+        ...
+
+    def repository_remote_upstream(self, repository: str) -> str:
+        """A remote repository's upstream (Artifact Registry `remoteRepositoryConfig`: a public
+        repository's name such as DOCKER_HUB, or a custom or common repository's URI); "" for
+        any other repository."""
+        ...
+
+    def vpcsc_policy(self, project: str, location: str) -> str:
+        """Artifact Registry's VPC Service Controls setting for the remote repositories of a
+        project and location (`getVpcscConfig` `vpcscPolicy`): DENY (the default) or ALLOW."""
         ...
 
     def upstream_policy(self, repository: str) -> PolicyView | None:

@@ -73,6 +73,9 @@ class Context:
     perimeter: str | None = None
     vpc_sc_direction: str | None = None
     vpc_sc_target: str | None = None
+    # A remote repository the perimeter cuts off from its upstream: `projects/P/locations/L`
+    # whose Artifact Registry VPC Service Controls setting is DENY (remote_vpcsc).
+    vpcsc_config: str | None = None
     # What the troubleshooter said of principal access boundary policies (the access
     # verdict's `boundary`): a `permission` ticket then names the boundary's fix.
     boundary: tuple[str, ...] = ()
@@ -526,7 +529,11 @@ def _vpc_sc_advice(c: Context) -> Advice:
             '    operations {\n      service_name = "artifactregistry.googleapis.com"\n'
             '      method_selectors {\n        method = "*"\n      }\n    }\n  }\n}\n'
         )
+    setting: Advice = ([], [], None)
+    if c.vpcsc_config:
+        setting = _vpcsc_config_advice(c.vpcsc_config, c.repository)
     steps = [
+        *setting[0],
         f"VPC Service Controls perimeter {c.perimeter or 'PERIMETER'} refuses the pull: no role "
         f"grant fixes that. Add an {kind} rule that lets {c.account or 'the node account'} "
         f"call Artifact Registry in {target}"
@@ -539,6 +546,7 @@ def _vpc_sc_advice(c: Context) -> Advice:
         "add this rule to the ones `perimeters describe` lists.",
     ]
     commands = [
+        *setting[1],
         f"gcloud access-context-manager perimeters describe {sh(name)} --policy={sh(policy)}",
         f"gcloud projects describe {_q(c.project, 'PROJECT')} --format='value(projectNumber)'"
         "  # CLUSTER_PROJECT_NUMBER",
@@ -552,13 +560,37 @@ def _vpc_sc_advice(c: Context) -> Advice:
             f"the repository in {project}: grant it as well."
         )
         commands.append(_grant_command(c))
-    terraform = (
+    terraform = (setting[2] + "\n" if setting[2] else "") + (
         f"# in google_access_context_manager_service_perimeter for {hcl(c.perimeter or name)}, "
         "its status block:\n" + block
     )
     if c.lacks_reader:
         terraform += "\n" + terraform_member(c)
     return steps, commands, terraform
+
+
+def _vpcsc_config_advice(config: str, repository: str | None) -> Advice:
+    """Artifact Registry's VPC Service Controls setting for remote repositories set to ALLOW
+    (https://cloud.google.com/artifact-registry/docs/repositories/remote-repo#vpc; gcloud
+    `artifacts vpcsc-config allow`, https://cloud.google.com/sdk/gcloud/reference/artifacts/
+    vpcsc-config/allow; Terraform `google_artifact_registry_vpcsc_config`, google-beta)."""
+    parts = config.split("/")
+    project, location = (parts[1], parts[3]) if len(parts) == 4 else ("PROJECT", "LOCATION")
+    return (
+        [
+            f"{repository or 'The remote repository'} is in a service perimeter and Artifact "
+            f"Registry's VPC Service Controls setting for remote repositories in {project} "
+            f"({location}) is DENY: allow them to fetch from upstreams outside the perimeter "
+            "(this lets every remote repository of that project and location do so)."
+        ],
+        [f"gcloud artifacts vpcsc-config allow --project={sh(project)} --location={sh(location)}"],
+        'resource "google_artifact_registry_vpcsc_config" "remote_upstreams" {\n'
+        "  provider     = google-beta\n"
+        f"  project      = {hcl(project)}\n"
+        f"  location     = {hcl(location)}\n"
+        '  vpcsc_policy = "ALLOW"\n'
+        "}\n",
+    )
 
 
 def _cmek_advice(c: Context) -> Advice:
@@ -924,6 +956,8 @@ def _gap_advice(gap: NetworkGap) -> Advice:
             "  }\n"
             "}\n",
         )
+    if gap.kind in ("dns_record", "dns_address"):
+        return _dns_advice(gap)
     vip = gap.detail
     name = ("restricted" if vip.startswith("199.36.153.4") else "private") + "-googleapis"
     return (
@@ -944,6 +978,53 @@ def _gap_advice(gap: NetworkGap) -> Advice:
         '  next_hop_gateway = "default-internet-gateway"\n'
         "}\n",
     )
+
+
+def _dns_advice(gap: NetworkGap) -> Advice:
+    """The private zone's records that send the registry's names to a Private Google Access
+    VIP: for `pkg.dev.` (and `gcr.io.`) an A record at the zone's name with the VIP's four
+    addresses and a CNAME `*.` the zone's name to it
+    (https://cloud.google.com/vpc/docs/configure-private-google-access#config-domain), as
+    `gcloud dns record-sets create` / `update` (https://cloud.google.com/sdk/gcloud/reference/
+    dns/record-sets/create) and Terraform's `google_dns_record_set`."""
+    verb = "create" if gap.kind == "dns_record" else "update"
+    flags = f"--project={sh(gap.project)} --zone={sh(gap.zone)}"
+    commands = [
+        f"gcloud dns record-sets {verb} {sh(name)} {flags} --type={sh(kind)} --ttl=300 "
+        f"--rrdatas={sh(','.join(rrdatas))}"
+        for name, kind, rrdatas in gap.records
+    ]
+    blocks = []
+    for name, kind, rrdatas in gap.records:
+        label = _tf_label(gap.zone, kind, name.replace("*", "wildcard"))
+        values = ", ".join(hcl(value) for value in rrdatas)
+        blocks.append(
+            (
+                "# on the google_dns_record_set that defines it now:\n"
+                if gap.kind == "dns_address"
+                else ""
+            )
+            + f'resource "google_dns_record_set" "{label}" {{\n'
+            f"  project      = {hcl(gap.project)}\n"
+            f"  managed_zone = {hcl(gap.zone)}\n"
+            f"  name         = {hcl(name)}\n"
+            f"  type         = {hcl(kind)}\n"
+            "  ttl          = 300\n"
+            f"  rrdatas      = [{values}]\n"
+            "}\n"
+        )
+    if gap.kind == "dns_record":
+        step = (
+            f"Add the records that send {gap.host} to {gap.detail} to Cloud DNS private zone "
+            f"{gap.zone} ({gap.zone_dns_name}, project {gap.project}): it answers for the name "
+            f"on network {gap.network} and holds none for it."
+        )
+    else:
+        step = (
+            f"Point the record that answers {gap.host} in Cloud DNS private zone {gap.zone} "
+            f"({gap.project}) at one VIP's four addresses: it answers {gap.detail}."
+        )
+    return [step], commands, "\n".join(blocks)
 
 
 def _network_advice(c: Context) -> Advice:

@@ -891,6 +891,7 @@ class Remediator:
             perimeter=evidence.vpc_sc_denial.perimeter if evidence.vpc_sc_denial else None,
             vpc_sc_direction=evidence.vpc_sc_denial.direction if evidence.vpc_sc_denial else None,
             vpc_sc_target=evidence.vpc_sc_denial.target if evidence.vpc_sc_denial else None,
+            vpcsc_config=_vpcsc_config(evidence),
             boundary=evidence.verdict.boundary if evidence.verdict is not None else (),
             kms_key=evidence.kms_key or None,
             kms_key_state=evidence.kms_key_state,
@@ -963,3 +964,17 @@ class Remediator:
     def _publish(self, outcome: dict[str, Any]) -> None:
         if self.publisher is not None:
             self.publisher.publish(outcome)
+
+
+def _vpcsc_config(evidence: Evidence) -> str | None:
+    """`projects/P/locations/L` of a remote repository whose upstream the perimeter cuts off
+    (Artifact Registry's setting DENY, a denial in the policy audit log: remote_vpcsc)."""
+    repository, denial = evidence.repository, evidence.vpc_sc_denial
+    if (
+        repository is None
+        or denial is None
+        or denial.dry_run
+        or evidence.remote_vpcsc_policy != "DENY"
+    ):
+        return None
+    return "/".join(repository.split("/")[:4])

@@ -30,6 +30,8 @@ from pullfix.core.model import (
     Binding,
     ClusterInfo,
     ClusterNetwork,
+    DnsRecord,
+    DnsZone,
     DockerImageInfo,
     FirewallRule,
     GrantResult,
@@ -118,6 +120,8 @@ _CLUSTER_FIELDS = (
 _REPOSITORY_FIELDS = (
     "name,mode,kmsKeyName,"
     "remoteRepositoryConfig/upstreamCredentials/usernamePasswordCredentials/passwordSecretVersion,"
+    "remoteRepositoryConfig/dockerRepository(publicRepository,customRepository/uri),"
+    "remoteRepositoryConfig/commonRepository/uri,"
     "virtualRepositoryConfig/upstreamPolicies(id,repository,priority)"
 )
 
@@ -915,6 +919,90 @@ class GoogleAdapter:
             for route in routes
         )
 
+    def dns_zones(self, project: str) -> tuple[DnsZone, ...]:
+        return self._network.get(("dns_zones", project), lambda: self._load_dns_zones(project))
+
+    def _dns_pages(
+        self, what: str, call: str, key: str, template: str, parts: tuple[str, ...], fields: str
+    ) -> list[Any]:
+        """Every item of a Cloud DNS v1 list (`key`), its pages followed by `nextPageToken`
+        (at most 20: https://cloud.google.com/dns/docs/reference/v1/managedZones/list)."""
+        items: list[Any] = []
+        token = ""
+        for _ in range(20):
+            page = self._get(
+                what,
+                PERMISSIONS[call],
+                "dns",
+                template,
+                *parts,
+                fields=f"{key}({fields}),nextPageToken",
+                params={"pageToken": token} if token else None,
+            )
+            items.extend(page.get(key) or ())
+            token = str(page.get("nextPageToken") or "")
+            if not token:
+                break
+        return items
+
+    def _load_dns_zones(self, project: str) -> tuple[DnsZone, ...]:
+        """Cloud DNS v1 `managedZones.list` (`GET https://dns.googleapis.com/dns/v1/projects/
+        {project}/managedZones`): the private zones, each with the networks its
+        `privateVisibilityConfig.networks[].networkUrl` names (a Compute URL, kept as
+        `projects/P/global/networks/N`) and whether it forwards or peers (its answers are not
+        its records): https://cloud.google.com/dns/docs/reference/v1/managedZones#resource."""
+        zones = self._dns_pages(
+            f"listing the Cloud DNS zones of {project}",
+            "dns_zones",
+            "managedZones",
+            "/dns/v1/projects/{}/managedZones",
+            (project,),
+            "name,dnsName,visibility,privateVisibilityConfig/networks/networkUrl,"
+            "forwardingConfig/targetNameServers,peeringConfig/targetNetwork/networkUrl",
+        )
+        return tuple(
+            DnsZone(
+                name=str(zone.get("name", "")),
+                dns_name=str(zone.get("dnsName", "")),
+                networks=tuple(
+                    _network_path(network.get("networkUrl"))
+                    for network in (zone.get("privateVisibilityConfig") or {}).get("networks") or ()
+                ),
+                delegated=bool(zone.get("forwardingConfig") or zone.get("peeringConfig")),
+            )
+            for zone in zones
+            if zone.get("visibility") == "private"
+        )
+
+    def dns_records(self, project: str, zone: str) -> tuple[DnsRecord, ...]:
+        return self._network.get(
+            ("dns_records", project, zone), lambda: self._load_dns_records(project, zone)
+        )
+
+    def _load_dns_records(self, project: str, zone: str) -> tuple[DnsRecord, ...]:
+        """Cloud DNS v1 `resourceRecordSets.list` (`GET https://dns.googleapis.com/dns/v1/
+        projects/{project}/managedZones/{managedZone}/rrsets`): each set's `name`, `type` and
+        `rrdatas` (https://cloud.google.com/dns/docs/reference/v1/resourceRecordSets/list)."""
+        try:
+            sets = self._dns_pages(
+                f"listing the records of Cloud DNS zone {zone} in {project}",
+                "dns_records",
+                "rrsets",
+                "/dns/v1/projects/{}/managedZones/{}/rrsets",
+                (project, zone),
+                "name,type,rrdatas",
+            )
+        except NotFound:
+            return ()
+        return tuple(
+            DnsRecord(
+                name=str(item.get("name", "")),
+                type=str(item.get("type", "")),
+                rrdatas=tuple(str(value) for value in item.get("rrdatas") or ()),
+            )
+            for item in sets
+        )
+
     # What the network check reads of a cluster (GKE API v1 `Cluster`, REST field names).
 
     def docker_image(
@@ -1103,6 +1191,49 @@ class GoogleAdapter:
         ).get("usernamePasswordCredentials") or {}
         return str(credentials.get("passwordSecretVersion") or "")
 
+    def repository_remote_upstream(self, repository: str) -> str:
+        """A remote repository's upstream, from the read the existence check shares:
+        `remoteRepositoryConfig.dockerRepository.publicRepository` (DOCKER_HUB),
+        `.dockerRepository.customRepository.uri` or `.commonRepository.uri` (an Artifact
+        Registry repository, or a URL): https://cloud.google.com/artifact-registry/docs/
+        reference/rest/v1/projects.locations.repositories#RemoteRepositoryConfig."""
+        got = self._repository(repository)
+        config = (got or {}).get("remoteRepositoryConfig") or {}
+        if not config:
+            return ""
+        docker = config.get("dockerRepository") or {}
+        return str(
+            (docker.get("customRepository") or {}).get("uri")
+            or (config.get("commonRepository") or {}).get("uri")
+            or docker.get("publicRepository")
+            or ""
+        )
+
+    def vpcsc_policy(self, project: str, location: str) -> str:
+        return self._kms.get(
+            ("vpcsc", project, location), lambda: self._load_vpcsc_policy(project, location)
+        )
+
+    def _load_vpcsc_policy(self, project: str, location: str) -> str:
+        """Artifact Registry `projects.locations.getVpcscConfig` (`GET https://
+        artifactregistry.googleapis.com/v1/{name=projects/*/locations/*/vpcscConfig}`,
+        permission `artifactregistry.vpcscconfigs.get`: https://cloud.google.com/
+        artifact-registry/docs/reference/rest/v1/projects.locations/getVpcscConfig): its
+        `vpcscPolicy`, DENY or ALLOW; unset (VPCSC_POLICY_UNSPECIFIED) is DENY, "the default
+        behavior" (VPCSCConfig.VPCSCPolicy)."""
+        got = self._get(
+            f"reading the VPC Service Controls setting of Artifact Registry in {project} "
+            f"({location})",
+            PERMISSIONS["vpcsc_policy"],
+            "artifactregistry",
+            "/v1/projects/{}/locations/{}/vpcscConfig",
+            project,
+            location,
+            fields="name,vpcscPolicy",
+        )
+        policy = str(got.get("vpcscPolicy") or "")
+        return policy if policy in ("DENY", "ALLOW") else "DENY"
+
     def repository_upstreams(self, repository: str) -> tuple[str, ...]:
         got = self._repository(repository)  # the read the existence and key checks share
         if got is None:
@@ -1162,6 +1293,13 @@ _NETWORK_FIELDS = (
     "networkConfig(network,subnetwork,defaultEnablePrivateNodes),"
     "privateClusterConfig/enablePrivateNodes,nodePools(name,networkConfig/enablePrivateNodes)"
 )
+
+
+def _network_path(url: object) -> str:
+    """`projects/P/global/networks/N` of a network's Compute URL (or of that path itself)."""
+    text = str(url or "")
+    at = text.find("projects/")
+    return text[at:].rstrip("/") if at >= 0 else text
 
 
 def _last(url: object) -> str:

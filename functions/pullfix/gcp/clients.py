@@ -281,6 +281,7 @@ class GoogleClients:
             "cloudkms",
             "cloudidentity",
             "secretmanager",
+            "dns",
         )
         from google.auth.credentials import AnonymousCredentials
 

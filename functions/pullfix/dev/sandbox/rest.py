@@ -1,9 +1,10 @@
 """The sandbox's REST endpoints: container v1, artifactregistry v1, cloudresourcemanager v3
 (projects, folders, organizations), compute v1 (instances.get, subnetworks.get, routers.list,
-firewalls.list, routes.list), iam v1 (service accounts and roles: `get`), policytroubleshooter
-v3 and v3beta, pubsub v1, logging v2, firestore v1, serviceusage v1 (services.get), chat v1
-(spaces.messages.create) and cloudidentity v1 (groups.lookup, checkTransitiveMembership) (JSON
-over HTTP, Google's error envelope), and the `/_sandbox/` control routes.
+firewalls.list, routes.list), dns v1 (managedZones.list, resourceRecordSets.list), iam v1
+(service accounts and roles: `get`), policytroubleshooter v3 and v3beta, pubsub v1, logging
+v2, firestore v1, serviceusage v1 (services.get), chat v1 (spaces.messages.create) and
+cloudidentity v1 (groups.lookup, checkTransitiveMembership) (JSON over HTTP, Google's error
+envelope), and the `/_sandbox/` control routes.
 """
 
 from __future__ import annotations
@@ -271,6 +272,7 @@ def cluster_json(project: Project, cluster: Cluster) -> dict[str, Any]:
     """A Cluster resource as container v1 returns it."""
     base = f"https://container.googleapis.com/v1/projects/{project.project_id}/locations/{cluster.location}/clusters/{cluster.name}"
     zones = _zone_suffixes(cluster.location)
+    host = cluster.network_project or project.project_id  # a Shared VPC's host project
     pools = []
     for pool in cluster.node_pools.values():
         # GKE names a pool's instance group gke-CLUSTER-POOL-HASH-grp and its nodes
@@ -342,9 +344,9 @@ def cluster_json(project: Project, cluster: Cluster) -> dict[str, Any]:
         "network": cluster.network,
         "subnetwork": cluster.subnetwork,
         "networkConfig": {
-            "network": f"projects/{project.project_id}/global/networks/{cluster.network}",
+            "network": f"projects/{host}/global/networks/{cluster.network}",
             "subnetwork": (
-                f"projects/{project.project_id}/regions/{_region(cluster.location)}/"
+                f"projects/{host}/regions/{_region(cluster.location)}/"
                 f"subnetworks/{cluster.subnetwork}"
             ),
             "defaultEnablePrivateNodes": cluster.private_nodes,
@@ -413,10 +415,14 @@ def _remote_config(repo: Repository) -> dict[str, Any]:
         return {"virtualRepositoryConfig": {"upstreamPolicies": policies}}
     if repo.mode != "remote":
         return {}
-    config: dict[str, Any] = {
-        "description": "Docker Hub",
-        "dockerRepository": {"publicRepository": "DOCKER_HUB"},
-    }
+    upstream = repo.remote_upstream
+    config: dict[str, Any] = {"description": "Docker Hub" if upstream == "DOCKER_HUB" else upstream}
+    if upstream == "DOCKER_HUB":
+        config["dockerRepository"] = {"publicRepository": "DOCKER_HUB"}
+    elif upstream.startswith("projects/"):
+        config["commonRepository"] = {"uri": upstream}
+    else:
+        config["dockerRepository"] = {"customRepository": {"uri": upstream}}
     if repo.upstream_secret_version:
         config["upstreamCredentials"] = {
             "usernamePasswordCredentials": {
@@ -425,6 +431,23 @@ def _remote_config(repo: Repository) -> dict[str, Any]:
             }
         }
     return {"remoteRepositoryConfig": config}
+
+
+@_route(
+    "GET",
+    "/v1/projects/{project}/locations/{location}/vpcscConfig",
+    "artifactregistry.projects.locations.getVpcscConfig",
+    "v1",
+)
+def _get_vpcsc_config(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    """A project and location's VPCSCConfig (https://cloud.google.com/artifact-registry/docs/
+    reference/rest/v1/VPCSCConfig): `vpcscPolicy` where the world sets one; unset
+    (VPCSC_POLICY_UNSPECIFIED, which proto3 JSON leaves out) behaves as DENY."""
+    with app.state.lock:
+        project = app._project(params["project"])
+        policy = project.vpcsc_policy.get(params["location"])
+        name = f"projects/{project.project_id}/locations/{params['location']}/vpcscConfig"
+        return {"name": name, **({"vpcscPolicy": policy} if policy else {})}
 
 
 @_route(
@@ -870,6 +893,130 @@ def _list_routes(app: RestApp, request: Request, params: dict[str, str]) -> Any:
                 item["tags"] = list(route.tags)
             items.append(item)
         return _list_page("compute#routeList", items, f"{base}/global/routes")
+
+
+# -- dns v1 ------------------------------------------------------------------------------
+
+# How many items a page of a Cloud DNS list holds when the request sets no smaller
+# `maxResults` ("If unspecified, the server decides how many results to return",
+# https://cloud.google.com/dns/docs/reference/v1/managedZones/list): small, so that callers
+# page.
+DNS_PAGE_SIZE = 2
+
+
+def _dns_page(request: Request, items: list[dict[str, Any]], key: str, kind: str) -> Any:
+    """One page of a Cloud DNS list: `pageToken` is where it starts, `nextPageToken` where the
+    next does (absent on the last page)."""
+    token = request.args.get("pageToken") or ""
+    try:
+        start = int(base64.urlsafe_b64decode(token.encode()).decode() or "0") if token else 0
+    except (ValueError, binascii.Error) as exc:
+        raise ApiError(400, "Invalid value for 'pageToken'") from exc
+    size = DNS_PAGE_SIZE
+    if request.args.get("maxResults"):
+        try:
+            size = max(1, min(size, int(request.args["maxResults"])))
+        except ValueError as exc:
+            raise ApiError(400, "Invalid value for 'maxResults'") from exc
+    page: dict[str, Any] = {"kind": kind, key: items[start : start + size]}
+    if start + size < len(items):
+        page["nextPageToken"] = base64.urlsafe_b64encode(str(start + size).encode()).decode()
+    return page
+
+
+def _zone_json(project: Project, zone: Any) -> dict[str, Any]:
+    """A ManagedZone as Cloud DNS answers it (https://cloud.google.com/dns/docs/reference/v1/
+    managedZones#resource): a private zone's networks as Compute URLs."""
+    body: dict[str, Any] = {
+        "kind": "dns#managedZone",
+        "name": zone.name,
+        "dnsName": zone.dns_name,
+        "description": "",
+        "id": str(
+            int(hashlib.sha256(f"{project.number}/{zone.name}".encode()).hexdigest()[:15], 16)
+        ),
+        "nameServers": (
+            ["ns-gcp-private.googledomains.com."]
+            if zone.visibility == "private"
+            else [f"ns-cloud-a{i}.googledomains.com." for i in range(1, 5)]
+        ),
+        "creationTime": "2024-01-01T00:00:00.000Z",
+        "visibility": zone.visibility,
+    }
+    if zone.visibility == "private":
+        body["privateVisibilityConfig"] = {
+            "kind": "dns#managedZonePrivateVisibilityConfig",
+            "networks": [
+                {
+                    "kind": "dns#managedZonePrivateVisibilityConfigNetwork",
+                    "networkUrl": f"https://www.googleapis.com/compute/v1/{network}",
+                }
+                for network in zone.networks
+            ],
+        }
+    return body
+
+
+@_route("GET", "/dns/v1/projects/{project}/managedZones", "dns.managedZones.list", "v1")
+def _list_managed_zones(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    with app.state.lock:
+        project = app._project(params["project"])
+        items = [_zone_json(project, zone) for zone in project.dns_zones.values()]
+        return _dns_page(request, items, "managedZones", "dns#managedZonesListResponse")
+
+
+@_route(
+    "GET",
+    "/dns/v1/projects/{project}/managedZones/{managedZone}/rrsets",
+    "dns.resourceRecordSets.list",
+    "v1",
+)
+def _list_record_sets(app: RestApp, request: Request, params: dict[str, str]) -> Any:
+    """A zone's record sets, by the zone's name or id; the SOA and NS sets Cloud DNS makes
+    at the apex of every zone come first."""
+    with app.state.lock:
+        project = app._project(params["project"])
+        wanted = params["managedZone"]
+        zone = next(
+            (
+                z
+                for z in project.dns_zones.values()
+                if wanted in (z.name, _zone_json(project, z)["id"])
+            ),
+            None,
+        )
+        if zone is None:
+            raise ApiError(
+                404, f"The 'parameters.managedZone' resource named '{wanted}' does not exist."
+            )
+        server = _zone_json(project, zone)["nameServers"][0]
+        items: list[dict[str, Any]] = [
+            {
+                "kind": "dns#resourceRecordSet",
+                "name": zone.dns_name,
+                "type": "NS",
+                "ttl": 21600,
+                "rrdatas": [server],
+            },
+            {
+                "kind": "dns#resourceRecordSet",
+                "name": zone.dns_name,
+                "type": "SOA",
+                "ttl": 21600,
+                "rrdatas": [f"{server} cloud-dns-hostmaster.google.com. 1 21600 3600 259200 300"],
+            },
+        ]
+        items += [
+            {
+                "kind": "dns#resourceRecordSet",
+                "name": r["name"],
+                "type": r["type"],
+                "ttl": r["ttl"],
+                "rrdatas": list(r["rrdatas"]),
+            }
+            for r in zone.records
+        ]
+        return _dns_page(request, items, "rrsets", "dns#resourceRecordSetsListResponse")
 
 
 @_route(

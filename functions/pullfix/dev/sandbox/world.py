@@ -149,6 +149,8 @@ class Cluster:
     network: str = "default"
     subnetwork: str = "default"
     autopilot: bool = False  # GKE makes its node pools; their defaults are the cluster's
+    # A Shared VPC: the host project of the network and subnetwork (None: the cluster's own).
+    network_project: str | None = None
 
 
 @dataclass
@@ -179,6 +181,9 @@ class Repository:
     upstream_secret_version: str | None = None
     # A virtual repository's upstream repositories: projects/P/locations/L/repositories/R.
     upstreams: list[str] = field(default_factory=list)
+    # A remote repository's upstream: DOCKER_HUB, a URL (a custom upstream), or an Artifact
+    # Registry repository projects/P/locations/L/repositories/R.
+    remote_upstream: str = "DOCKER_HUB"
 
 
 @dataclass
@@ -313,6 +318,26 @@ class Route:
 
 
 @dataclass
+class DnsZone:
+    """A Cloud DNS managed zone (`managedZones.list`) and its record sets
+    (`resourceRecordSets.list`)."""
+
+    name: str
+    dns_name: str  # with the trailing dot
+    visibility: str  # private | public
+    networks: list[str]  # projects/P/global/networks/N
+    records: list[dict[str, Any]]  # name, type, ttl, rrdatas
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dns_name": self.dns_name,
+            "visibility": self.visibility,
+            "networks": list(self.networks),
+            "records": [dict(r) for r in self.records],
+        }
+
+
+@dataclass
 class Topic:
     """A Pub/Sub topic, optionally pushing each message to an HTTP endpoint."""
 
@@ -381,6 +406,11 @@ class Project:
     routers: dict[str, Router] = field(default_factory=dict)
     firewalls: dict[str, Firewall] = field(default_factory=dict)
     routes: dict[str, Route] = field(default_factory=dict)
+    # Cloud DNS managed zones by name.
+    dns_zones: dict[str, DnsZone] = field(default_factory=dict)
+    # Artifact Registry's VPC Service Controls setting for remote repositories, by location
+    # (DENY or ALLOW; a location not listed has none set, which is DENY).
+    vpcsc_policy: dict[str, str] = field(default_factory=dict)
     # Services (APIs) disabled in the project; every other one is enabled (Service Usage).
     disabled_services: list[str] = field(default_factory=list)
     # Cloud KMS keys: "LOCATION/KEY_RING/KEY" -> its primary version's state and its policy.
@@ -782,6 +812,8 @@ def _project(pid: str, value: object, where: str) -> Project:
             "routers",
             "firewalls",
             "routes",
+            "dns_zones",
+            "vpcsc_policy",
             "disabled_services",
             "crypto_keys",
             "secrets",
@@ -854,6 +886,11 @@ def _project(pid: str, value: object, where: str) -> Project:
             str(n): _route(str(n), spec, f"{where}.routes.{n}")
             for n, spec in _mapping(data.get("routes") or {}, f"{where}.routes", None).items()
         },
+        dns_zones={
+            str(n): _dns_zone(str(n), pid, spec, f"{where}.dns_zones.{n}")
+            for n, spec in _mapping(data.get("dns_zones") or {}, f"{where}.dns_zones", None).items()
+        },
+        vpcsc_policy=_vpcsc_policy(data.get("vpcsc_policy"), f"{where}.vpcsc_policy"),
         disabled_services=_services(data.get("disabled_services"), f"{where}.disabled_services"),
         crypto_keys=_crypto_keys(data.get("crypto_keys"), f"{where}.crypto_keys"),
         secrets=_secrets(data.get("secrets"), f"{where}.secrets"),
@@ -895,6 +932,67 @@ _NAT_SOURCES = (
     "LIST_OF_SUBNETWORKS",
 )
 _FIREWALL_RULE_RE = re.compile(r"(?:all|tcp|udp|icmp)(?::\d{1,5}(?:-\d{1,5})?)?")
+
+
+def _vpcsc_policy(value: object, where: str) -> dict[str, str]:
+    out = {}
+    for location, policy in _mapping(value or {}, where, None).items():
+        _location(location, f"{where}.{location}")
+        if policy not in ("DENY", "ALLOW"):
+            raise WorldError(f"{where}.{location}: expected DENY or ALLOW, got {policy!r}")
+        out[str(location)] = str(policy)
+    return out
+
+
+_DNS_NAME_RE = re.compile(r"(?:\*\.)?(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+")
+_NETWORK_PATH_RE = re.compile(r"projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/global/networks/[a-z0-9-]+")
+_RECORD_TYPES = ("A", "AAAA", "CNAME", "TXT", "MX", "NS", "SOA", "PTR", "SRV", "CAA")
+
+
+def _dns_zone(name: str, project: str, value: object, where: str) -> DnsZone:
+    """A zone: `dns_name` (`pkg.dev.`), `visibility` (private by default), `networks` (names
+    in the project, or `projects/P/global/networks/N`), `records` (each `name`, `type`,
+    `rrdatas`, `ttl`)."""
+    _check_name(name, where)
+    data = _mapping(value, where, ("dns_name", "visibility", "networks", "records"))
+    dns_name = data.get("dns_name")
+    if not isinstance(dns_name, str) or not _DNS_NAME_RE.fullmatch(dns_name):
+        raise WorldError(f"{where}.dns_name: expected a DNS name ending in '.', got {dns_name!r}")
+    visibility = data.get("visibility", "private")
+    if visibility not in ("private", "public"):
+        raise WorldError(f"{where}.visibility: expected private or public, got {visibility!r}")
+    networks = []
+    for given in _string_list(data.get("networks", []), f"{where}.networks"):
+        if "/" not in given:
+            _check_name(given, f"{where}.networks")
+            networks.append(f"projects/{project}/global/networks/{given}")
+            continue
+        if not _NETWORK_PATH_RE.fullmatch(given):
+            raise WorldError(f"{where}.networks: {given!r} is not projects/P/global/networks/N")
+        networks.append(given)
+    records = []
+    raw = data.get("records", [])
+    if not isinstance(raw, list):
+        raise WorldError(f"{where}.records: expected a list of record sets")
+    for index, item in enumerate(raw):
+        at = f"{where}.records[{index}]"
+        spec = _mapping(item, at, ("name", "type", "rrdatas", "ttl"))
+        record_name = spec.get("name")
+        if not isinstance(record_name, str) or not _DNS_NAME_RE.fullmatch(record_name):
+            raise WorldError(f"{at}.name: expected a DNS name ending in '.', got {record_name!r}")
+        if not (record_name == dns_name or record_name.endswith("." + dns_name)):
+            raise WorldError(f"{at}.name: {record_name} is not in the zone's {dns_name}")
+        kind = spec.get("type")
+        if kind not in _RECORD_TYPES:
+            raise WorldError(f"{at}.type: one of {', '.join(_RECORD_TYPES)}, got {kind!r}")
+        rrdatas = _string_list(spec.get("rrdatas"), f"{at}.rrdatas")
+        ttl = spec.get("ttl", 300)
+        if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 0:
+            raise WorldError(f"{at}.ttl: expected seconds, got {ttl!r}")
+        records.append({"name": record_name, "type": kind, "rrdatas": rrdatas, "ttl": ttl})
+    return DnsZone(
+        name=name, dns_name=dns_name, visibility=visibility, networks=networks, records=records
+    )
 
 
 def _subnetwork(name: str, value: object, where: str) -> Subnetwork:
@@ -1078,8 +1176,14 @@ def _cluster(name: str, value: object, where: str) -> Cluster:
             "network",
             "subnetwork",
             "autopilot",
+            "network_project",
         ),
     )
+    network_project = data.get("network_project")
+    if network_project is not None and (
+        not isinstance(network_project, str) or not _PROJECT_ID_RE.fullmatch(network_project)
+    ):
+        raise WorldError(f"{where}.network_project: expected a project id, got {network_project!r}")
     autopilot = data.get("autopilot", False)
     if not isinstance(autopilot, bool):
         raise WorldError(f"{where}.autopilot: expected true or false, got {autopilot!r}")
@@ -1103,6 +1207,7 @@ def _cluster(name: str, value: object, where: str) -> Cluster:
         network=str(data.get("network", "default")),
         subnetwork=str(data.get("subnetwork", "default")),
         autopilot=autopilot,
+        network_project=network_project,
     )
 
 
@@ -1182,8 +1287,23 @@ def _repository(name: str, value: object, where: str) -> Repository:
             "kms_key_name",
             "upstream_secret_version",
             "upstreams",
+            "remote_upstream",
         ),
     )
+    remote_upstream = data.get("remote_upstream", "DOCKER_HUB")
+    if "remote_upstream" in data and (
+        data.get("mode") != "remote"
+        or not isinstance(remote_upstream, str)
+        or not re.fullmatch(
+            r"DOCKER_HUB|https://[a-z0-9.-]+(?:/[A-Za-z0-9._/-]*)?"
+            r"|projects/[a-z0-9-]+/locations/[a-z0-9-]+/repositories/[a-z0-9._-]+",
+            remote_upstream,
+        )
+    ):
+        raise WorldError(
+            f"{where}.remote_upstream: a remote repository's DOCKER_HUB, https://HOST/PATH or "
+            "projects/P/locations/L/repositories/R"
+        )
     upstreams = _string_list(data.get("upstreams", []), f"{where}.upstreams")
     if upstreams and data.get("mode") != "virtual":
         raise WorldError(f"{where}.upstreams: only a virtual repository has upstreams")
@@ -1229,6 +1349,7 @@ def _repository(name: str, value: object, where: str) -> Repository:
         kms_key_name=kms_key_name,
         upstream_secret_version=upstream_secret,
         upstreams=upstreams,
+        remote_upstream=remote_upstream,
     )
 
 
@@ -1383,6 +1504,7 @@ def _project_dict(project: Project) -> dict[str, Any]:
                 **({"network": c.network} if c.network != "default" else {}),
                 **({"subnetwork": c.subnetwork} if c.subnetwork != "default" else {}),
                 **({"autopilot": True} if c.autopilot else {}),
+                **({"network_project": c.network_project} if c.network_project else {}),
             }
             for name, c in project.clusters.items()
         }
@@ -1393,6 +1515,8 @@ def _project_dict(project: Project) -> dict[str, Any]:
         }
     if project.disabled_services:
         out["disabled_services"] = list(project.disabled_services)
+    if project.vpcsc_policy:
+        out["vpcsc_policy"] = dict(project.vpcsc_policy)
     if project.crypto_keys:
         out["crypto_keys"] = {
             path: {"state": key.state, "iam": _policy_out(key.policy, True)}
@@ -1427,6 +1551,11 @@ def _project_dict(project: Project) -> dict[str, Any]:
                     else {}
                 ),
                 **({"upstreams": list(r.upstreams)} if r.upstreams else {}),
+                **(
+                    {"remote_upstream": r.remote_upstream}
+                    if r.remote_upstream != "DOCKER_HUB"
+                    else {}
+                ),
             }
             for n, r in project.repositories.items()
         }
@@ -1435,6 +1564,7 @@ def _project_dict(project: Project) -> dict[str, Any]:
         ("routers", project.routers),
         ("firewalls", project.firewalls),
         ("routes", project.routes),
+        ("dns_zones", project.dns_zones),
     ):
         if items:
             out[key] = {n: item.to_dict() for n, item in items.items()}
