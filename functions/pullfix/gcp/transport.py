@@ -247,9 +247,9 @@ class HttpTransport:
                 whole = True
                 answer = connection.getresponse()
                 data = answer.read()
-            except TimeoutError:
+            except TimeoutError as exc:
                 connection.close()
-                raise TransportTimeout(f"{origin}: no answer within {timeout}s") from None
+                raise TransportTimeout(f"{origin}: no answer within {timeout}s") from exc
             except ssl.SSLError as exc:
                 connection.close()
                 raise TransportError(f"{origin}: TLS: {exc.reason or type(exc).__name__}") from exc
