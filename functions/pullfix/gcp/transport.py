@@ -471,6 +471,19 @@ def _never_applied(exc: BaseException, whole: bool, method: str) -> bool:
 # -- google-auth -----------------------------------------------------------------------------
 
 
+class _AnyCase(dict[str, str]):
+    """Headers by lower-case name, found by any case (as requests' are)."""
+
+    def __getitem__(self, name: str) -> str:
+        return super().__getitem__(name.lower())
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and super().__contains__(name.lower())
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return super().get(name.lower(), default)
+
+
 @cache
 def _auth_request_class() -> type[Any]:
     """google.auth.transport.Request on a Transport; made on first use, so that a process
@@ -488,7 +501,7 @@ def _auth_request_class() -> type[Any]:
 
         @property
         def headers(self) -> Mapping[str, str]:
-            return self._response.headers
+            return _AnyCase(self._response.headers)
 
         @property
         def data(self) -> bytes:
