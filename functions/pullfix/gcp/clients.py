@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from google.cloud.policytroubleshooter_iam_v3 import PolicyTroubleshooterClient
     from google.pubsub_v1 import PublisherClient
 
-    from pullfix.gcp.transport import HttpTransport, Response, Transport
+    from pullfix.gcp.transport import Response, Transport
 
 __all__ = ["GoogleClients", "RestClient"]
 
@@ -174,12 +174,19 @@ class GoogleClients:
     """One instance per process; each client is created when first asked for."""
 
     def __init__(
-        self, endpoint: SandboxEndpoint | None, emulators: Mapping[str, str] | None = None
+        self,
+        endpoint: SandboxEndpoint | None,
+        emulators: Mapping[str, str] | None = None,
+        http: Transport | None = None,
     ) -> None:
+        """`http`: the transport of pullfix's own calls (default: an `HttpTransport` made
+        on first use; a `MockTransport` in unit tests)."""
         self.endpoint = endpoint
         # API (firestore, pubsub) -> http://host:port of Google's emulator for it.
         self.emulators = dict(emulators or {})
         self._lock = threading.Lock()
+        if http is not None:
+            self.__dict__["http"] = http
 
     @classmethod
     def from_env(cls) -> GoogleClients:
@@ -275,7 +282,7 @@ class GoogleClients:
             return resourcemanager_v3.OrganizationsClient(**self._rest_options())
 
     @cached_property
-    def http(self) -> HttpTransport:
+    def http(self) -> Transport:
         """The process's HTTP transport (its connections pooled per host), which reads the
         environment's proxy and CA settings once: Google's REST APIs, the token and
         metadata server calls, the webhooks and the chat APIs share it."""
