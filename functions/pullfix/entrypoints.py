@@ -332,13 +332,31 @@ def _certs_url() -> str | None:
 
 
 def _verify_token(token: str, *, audience: str, certs_url: str) -> Any:
-    """google-auth's verification of a Google-signed token, over its requests transport."""
-    import google.auth.transport.requests
+    """google-auth's verification of a Google-signed token, its certificates fetched over
+    pullfix's transport (google.oauth2.id_token takes any google.auth.transport.Request)."""
     from google.oauth2 import id_token
 
-    return id_token.verify_token(
-        token, google.auth.transport.requests.Request(), audience=audience, certs_url=certs_url
-    )
+    from pullfix.gcp.transport import auth_request
+
+    request = auth_request(_http(), timeout=_CERTS_TIMEOUT)
+    return id_token.verify_token(token, request, audience=audience, certs_url=certs_url)
+
+
+# How long the certificates of Chat's tokens may take to arrive (google-auth's requests
+# transport waited up to 120 s; a click's answer is awaited by a person).
+_CERTS_TIMEOUT = 10.0
+_approve_http: Any = None
+
+
+def _http() -> Any:
+    """The approve function's HTTP transport (`pullfix.gcp.transport.HttpTransport`), made on
+    its first call: the certificates of Chat's tokens and Slack's response URLs."""
+    global _approve_http  # noqa: PLW0603 - one transport per function instance, by design
+    if _approve_http is None:
+        from pullfix.gcp.transport import HttpTransport
+
+        _approve_http = HttpTransport()
+    return _approve_http
 
 
 # Slack's response URLs (https://api.slack.com/interactivity/handling#message_responses):
@@ -350,16 +368,25 @@ def _post_slack_response(url: str | None, message: dict[str, Any]) -> None:
     """Replace the clicked message through the click's `response_url` (Slack takes a block
     action's answer from there, not from the HTTP response); best effort: the decision is
     made and recorded already."""
-    import requests
+    from pullfix.core.config import ConfigError
 
     if not url or not url.startswith(_SLACK_RESPONSE_PREFIX):
         return
+    body = json.dumps(message).encode()
+    headers = {"Content-Type": "application/json", "User-Agent": "pullfix"}
     try:
-        requests.post(url, json=message, timeout=5)
-    except requests.RequestException as exc:
+        answer = _http().request("POST", url, headers=headers, body=body, timeout=5)
+    except (OSError, ConfigError) as exc:  # no answer; a CA bundle that cannot be read
         log(
             "WARNING",
             f"pullfix approve: the Slack message was not updated: {type(exc).__name__}",
+            {},
+        )
+        return
+    if answer.status >= 300:
+        log(
+            "WARNING",
+            f"pullfix approve: the Slack message was not updated: HTTP {answer.status}",
             {},
         )
 

@@ -157,7 +157,7 @@ FIRST_EVENTS: dict[str, tuple[tuple[str, str], str, tuple[str, ...]]] = {
 
 
 @pytest.mark.parametrize("path", list(FIRST_EVENTS))
-def test_a_first_event_as_deployed_loads_no_generated_client_api_core_or_grpc(
+def test_a_first_event_as_deployed_loads_no_generated_client_api_core_grpc_or_requests(
     tmp_path: Path, path: str
 ) -> None:
     # The cold start: the first event with the Firestore ledger and the outcomes topic (as
@@ -213,6 +213,17 @@ def test_a_first_event_as_deployed_loads_no_generated_client_api_core_or_grpc(
         and not m.startswith("google.cloud.functions")
     )
     assert heavy == []
+    # Nor requests, urllib3 or google-auth's requests transport: pullfix's own transport
+    # (http.client, which the framework has loaded already) sends every call.
+    assert (
+        sorted(
+            m
+            for m in modules
+            if m.split(".")[0] in ("requests", "urllib3", "charset_normalizer")
+            or m.startswith("google.auth.transport.requests")
+        )
+        == []
+    )
 
 
 @pytest.mark.parametrize("path", ["", "projects/p1/topics/pull-failures"])

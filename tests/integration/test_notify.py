@@ -396,3 +396,56 @@ def test_a_ca_bundle_that_cannot_be_read_is_a_configuration_error(tmp_path: Path
     assert status == 500  # kept until the bundle is fixed
     log = (tmp_path / "notify.log").read_text()
     assert "notify: invalid configuration: REQUESTS_CA_BUNDLE" in log
+
+
+def test_a_first_outcome_posted_loads_neither_requests_nor_grpc(tmp_path: Path) -> None:
+    """notify's first post goes through pullfix's own transport: the function's import trace
+    (PYTHONPROFILEIMPORTTIME) names no requests, urllib3, google-auth requests transport or
+    grpc."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    posts: list[bytes] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            posts.append(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    env = {
+        "PULLFIX_CONFIG": str(_webhook_route(tmp_path)),
+        "HOOK": f"http://127.0.0.1:{server.server_address[1]}/hook",
+        "PYTHONPROFILEIMPORTTIME": "1",
+    }
+    log = tmp_path / "notify.log"
+    try:
+        with FunctionServer("notify", env=env, log_path=log) as notify:
+            status = Team(None, notify, None, None, None).post_outcome(CA_OUTCOME, "m1")  # type: ignore[arg-type]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert status == 200 and len(posts) == 1
+    modules = {
+        line.rsplit("|", 1)[1].strip()
+        for line in log.read_text().splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    assert "pullfix.notify.delivery" in modules  # the trace covers the event's own imports
+    assert (
+        sorted(
+            m
+            for m in modules
+            if m.split(".")[0] in ("requests", "urllib3", "charset_normalizer", "grpc")
+            or m.startswith("google.auth.transport.requests")
+        )
+        == []
+    )

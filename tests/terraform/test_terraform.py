@@ -225,8 +225,8 @@ def _apis_the_code_calls() -> set[str]:
     hosts: set[str] = set()
     try:
         for name, attribute in vars(GoogleClients).items():
-            if not isinstance(attribute, cached_property):
-                continue
+            if not isinstance(attribute, cached_property) or name == "http":
+                continue  # (`http` is the transport the REST clients share: no API)
             client = getattr(clients, name)
             if hasattr(client, "bases"):  # RestClient: API -> base URL
                 hosts |= {f"{api}.googleapis.com" for api in client.bases}

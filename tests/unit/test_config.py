@@ -421,18 +421,21 @@ BAD_URLS = [
 def test_webhook_urls_that_cannot_be_right_are_config_errors(url: str, problem: str) -> None:
     from pullfix.core.secrets import webhook_url
     from pullfix.engine.ledger import MemoryLedger
+    from pullfix.gcp.transport import MockTransport, Response
     from pullfix.notify.delivery import Notifier
 
     config = config_from_dict({"notify": {"routes": [{"chat": "google", "webhook_url_env": "H"}]}})
+    nothing_sent = MockTransport(lambda request: Response(500))
     # `config validate`:
     problems, _ = check_config(config, {"H": url})
     assert len(problems) == 1 and problems[0].startswith("notify.routes[0]: the URL in $H ")
     assert problem in problems[0] and "KEY123" not in problems[0]
     # ... and the notify function, before it sends anything:
     with pytest.raises(ConfigError) as info:
-        Notifier(config, MemoryLedger(), environ={"H": url}).handle(
+        Notifier(config, MemoryLedger(), environ={"H": url}, http=nothing_sent).handle(
             render_outcome(Cause.NETWORK), datetime.now(UTC), "m-1"
         )
+    assert nothing_sent.requests == []
     assert problem in str(info.value) and "$H" in str(info.value)
     assert "KEY123" not in str(info.value)
     with pytest.raises(ConfigError):

@@ -137,7 +137,9 @@ def _build_notifier() -> Notifier:
 
     # Routes that name a Google Chat space post as the Chat app, with this function's own
     # credentials (made on the first post).
-    return Notifier(config, ledger, chat_app=ChatMessages(clients, config.api_timeout))
+    return Notifier(
+        config, ledger, chat_app=ChatMessages(clients, config.api_timeout), http=clients.http
+    )
 
 
 def _configured(build: Callable[[], _Built]) -> _Built:

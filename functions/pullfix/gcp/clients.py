@@ -1,7 +1,8 @@
 """The official Google clients pullfix uses, built on first use and then reused.
 
 Production: Application Default Credentials and Google's endpoints, REST transport where the
-client has one. With PULLFIX_GCP_ENDPOINT set: anonymous credentials, REST clients at the
+client has one; pullfix's own calls (`RestClient`) over one `pullfix.gcp.transport` HTTP
+transport. With PULLFIX_GCP_ENDPOINT set: anonymous credentials, REST clients at the
 sandbox URL, the gRPC client (IAM admin, which tests use; pullfix reads IAM admin over
 `RestClient`) on an insecure channel to PORT+1. With
 FIRESTORE_EMULATOR_HOST or PUBSUB_EMULATOR_HOST set, that API alone goes to Google's
@@ -10,9 +11,9 @@ emulator, over plain HTTP with anonymous credentials (`pullfix.gcp.endpoints`).
 
 from __future__ import annotations
 
-import os
+import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -26,11 +27,36 @@ if TYPE_CHECKING:
     from google.cloud.policytroubleshooter_iam_v3 import PolicyTroubleshooterClient
     from google.pubsub_v1 import PublisherClient
 
+    from pullfix.gcp.transport import Response, Transport
+
 __all__ = ["GoogleClients", "RestClient"]
 
 
+class _Headers:
+    """A transport that adds fixed `headers` to every request."""
+
+    def __init__(self, transport: Transport, headers: Mapping[str, str]) -> None:
+        self.transport = transport
+        self.headers = dict(headers)
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        timeout: float | None,
+    ) -> Response:
+        sent = {**(headers or {}), **self.headers}
+        return self.transport.request(method, url, headers=sent, body=body, timeout=timeout)
+
+    def close(self) -> None:
+        self.transport.close()
+
+
 class RestClient:
-    """Google REST APIs (JSON) over google-auth's authorized session; errors raised as
+    """Google REST APIs (JSON) over a `pullfix.gcp.transport.Transport`; errors raised as
     `pullfix.gcp.errors` reads Google's JSON error envelope.
 
     For every call of `pullfix.gcp.adapter`: those of every first event (GKE `clusters.get`,
@@ -44,51 +70,40 @@ class RestClient:
     firestore_v1 about 300 ms, google-cloud-iam's admin client, gRPC only, grpc and
     protobuf with it), and a `fields` mask keeps each answer to what pullfix reads.
 
-    The environment's proxy and CA settings (HTTPS_PROXY, NO_PROXY, REQUESTS_CA_BUNDLE,
-    CURL_CA_BUNDLE) are read once: the CA bundle when the client is made, the proxies of an
-    API host on its first call. requests reads them again on every request otherwise
-    (`trust_env`), walking the whole environment twice, which cost about 0.7 ms of each 2 ms
-    loopback call.
+    `HttpTransport` reads the environment's proxy and CA settings once, and follows no
+    redirect. No answer at all raises its `TransportError` (an OSError, which
+    `pullfix.gcp.adapter.guard` takes for a transient failure).
     """
 
     def __init__(
         self,
-        session: Any,
+        transport: Transport | None,
         bases: Mapping[str, str],
-        sessions: Mapping[str, Any] | None = None,
+        transports: Mapping[str, Transport] | None = None,
+        *,
+        make: Callable[[], Transport] | None = None,
     ) -> None:
-        """`session` serves every API but those `sessions` names (an emulator's, without
-        credentials); `session` may be a function that makes it, called on the first call of
-        an API it serves (so that Application Default Credentials are looked for only when
-        an API needs them)."""
-        self._session = session
+        """`transport` serves every API but those `transports` names (an emulator's,
+        without credentials); when it is None, `make()` makes it on the first call of an API
+        it serves (so that Application Default Credentials are looked for only when an API
+        needs them)."""
+        if transport is None and make is None:
+            raise ValueError("RestClient needs a transport, or a function that makes it")
+        self._default = transport
+        self._make = make
         self.bases = bases  # API -> scheme://host
-        self.sessions = dict(sessions or {})
-        self._proxies: dict[str, dict[str, str]] = {}  # by base, found on its first call
+        self.transports = dict(transports or {})
         self._made_lock = threading.Lock()
-        for own in self.sessions.values():
-            self._configure(own)
-        if not callable(session) or hasattr(session, "request"):
-            self._configure(session)
-
-    @staticmethod
-    def _configure(session: Any) -> None:
-        # What requests' merge_environment_settings would find, found once.
-        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-        if bundle:
-            session.verify = bundle
-        session.trust_env = False
 
     @property
-    def session(self) -> Any:
-        """The session of every API without one of its own (made now if not yet)."""
-        if callable(self._session) and not hasattr(self._session, "request"):
+    def default(self) -> Transport:
+        """The transport of every API without one of its own (made now if not yet)."""
+        if self._default is None:
             with self._made_lock:
-                if not hasattr(self._session, "request"):
-                    made = self._session()
-                    self._configure(made)
-                    self._session = made
-        return self._session
+                if self._default is None:
+                    assert self._make is not None
+                    self._default = self._make()
+        return self._default
 
     def get(
         self,
@@ -127,21 +142,19 @@ class RestClient:
         body: Mapping[str, Any] | None,
         timeout: float,
     ) -> dict[str, Any]:
-        from urllib.parse import quote
+        from urllib.parse import quote, urlencode
 
-        base = self.bases[api]
-        proxies = self._proxies.get(base)
-        if proxies is None:
-            from requests.utils import get_environ_proxies
-
-            proxies = self._proxies.setdefault(base, get_environ_proxies(base))
         path = template.format(*(quote(part, safe="") for part in parts))
-        session = self.sessions.get(api) or self.session
-        response = session.request(
-            method, base + path, params=params, json=body, timeout=timeout, proxies=proxies
-        )
-        if response.status_code >= 400:
-            raise error_from_response(response.status_code, response.content)
+        url = self.bases[api] + path + (f"?{urlencode(params)}" if params else "")
+        headers = {"User-Agent": "pullfix", "Accept": "application/json"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        transport = self.transports.get(api) or self.default
+        response = transport.request(method, url, headers=headers, body=data, timeout=timeout)
+        if response.status >= 400:
+            raise error_from_response(response.status, response.body)
         answer: dict[str, Any] = response.json()
         return answer
 
@@ -150,23 +163,30 @@ class RestClient:
         return self
 
     def close(self) -> None:
-        """Close every session made so far."""
-        for own in self.sessions.values():
+        """Close the idle connections of every transport made so far."""
+        for own in self.transports.values():
             own.close()
-        if hasattr(self._session, "request"):
-            self._session.close()
+        if self._default is not None:
+            self._default.close()
 
 
 class GoogleClients:
     """One instance per process; each client is created when first asked for."""
 
     def __init__(
-        self, endpoint: SandboxEndpoint | None, emulators: Mapping[str, str] | None = None
+        self,
+        endpoint: SandboxEndpoint | None,
+        emulators: Mapping[str, str] | None = None,
+        http: Transport | None = None,
     ) -> None:
+        """`http`: the transport of pullfix's own calls (default: an `HttpTransport` made
+        on first use; a `MockTransport` in unit tests)."""
         self.endpoint = endpoint
         # API (firestore, pubsub) -> http://host:port of Google's emulator for it.
         self.emulators = dict(emulators or {})
         self._lock = threading.Lock()
+        if http is not None:
+            self.__dict__["http"] = http
 
     @classmethod
     def from_env(cls) -> GoogleClients:
@@ -198,6 +218,7 @@ class GoogleClients:
             "organizations",
             "rest",
             "chat",
+            "http",
             "troubleshooter",
             "iam_admin",
             "firestore",
@@ -205,7 +226,7 @@ class GoogleClients:
         ):
             client = self.__dict__.pop(name, None)
             if client is not None:
-                client.transport.close()
+                getattr(client, "transport", client).close()
 
     def _rest_options(self) -> dict[str, Any]:
         if self.endpoint is None:
@@ -261,12 +282,31 @@ class GoogleClients:
             return resourcemanager_v3.OrganizationsClient(**self._rest_options())
 
     @cached_property
+    def http(self) -> Transport:
+        """The process's HTTP transport (its connections pooled per host), which reads the
+        environment's proxy and CA settings once: Google's REST APIs, the token and
+        metadata server calls, the webhooks and the chat APIs share it."""
+        from pullfix.gcp.transport import HttpTransport
+
+        with self._lock:
+            return HttpTransport()
+
+    def _authorized(self, scopes: list[str]) -> Transport:
+        """The shared transport with Application Default Credentials for `scopes` (looked
+        up now: call it on the first call that needs them)."""
+        import google.auth
+
+        from pullfix.gcp.transport import AuthorizedTransport
+
+        credentials, _ = google.auth.default(scopes=scopes)
+        return AuthorizedTransport(self.http, credentials)
+
+    @cached_property
     def rest(self) -> RestClient:
         """GKE, Resource Manager, Compute, IAM admin (service accounts, roles), Artifact
         Registry, the Policy Troubleshooter, Pub/Sub publishing and the Firestore ledger over
-        HTTP/JSON (see `RestClient`)."""
-        from google.auth.transport.requests import AuthorizedSession
-
+        HTTP/JSON (see `RestClient`): with Application Default Credentials in production,
+        none at the sandbox or the emulators (anonymous: nothing to add to a request)."""
         apis = (
             "container",
             "cloudresourcemanager",
@@ -283,56 +323,42 @@ class GoogleClients:
             "secretmanager",
             "dns",
         )
-        from google.auth.credentials import AnonymousCredentials
-
+        http = self.http
         with self._lock:
-            session: Any
+            own: dict[str, Transport] = {}
+            for api in self.emulators:
+                # As google-cloud-firestore calls its emulator: an administrator's token,
+                # which the emulator's security rules do not restrict.
+                own[api] = (
+                    _Headers(http, {"Authorization": "Bearer owner"})
+                    if api == "firestore"
+                    else http
+                )
             if self.endpoint is None:
-
-                def session() -> Any:
-                    import google.auth
-
-                    credentials, _ = google.auth.default(
-                        scopes=["https://www.googleapis.com/auth/cloud-platform"]
-                    )
-                    return AuthorizedSession(credentials)  # type: ignore[no-untyped-call]
-
                 bases = {api: f"https://{api}.googleapis.com" for api in apis}
-            else:
-                anonymous = AnonymousCredentials()  # type: ignore[no-untyped-call]
-                session = AuthorizedSession(anonymous)  # type: ignore[no-untyped-call]
-                bases = dict.fromkeys(apis, self.endpoint.rest)
-            own: dict[str, Any] = {}
-            for api, base in self.emulators.items():
-                bases[api] = base
-                own[api] = AuthorizedSession(AnonymousCredentials())  # type: ignore[no-untyped-call]
-                if api == "firestore":  # as google-cloud-firestore calls its emulator
-                    own[api].headers["Authorization"] = "Bearer owner"
-            return RestClient(session, bases, own)
+                bases.update(self.emulators)
+                scopes = ["https://www.googleapis.com/auth/cloud-platform"]
+                return RestClient(None, bases, own, make=lambda: self._authorized(scopes))
+            bases = dict.fromkeys(apis, self.endpoint.rest)
+            bases.update(self.emulators)
+            return RestClient(http, bases, own)
 
     @cached_property
     def chat(self) -> RestClient:
         """Google Chat's API as the Chat app (`pullfix.gcp.chat`): the function's own service
         account with the chat.bot scope, which a Chat app's calls need instead of
         cloud-platform; anonymous at the sandbox."""
-        from google.auth.credentials import AnonymousCredentials
-        from google.auth.transport.requests import AuthorizedSession
-
         from pullfix.gcp.chat import CHAT_SCOPE
 
+        http = self.http
         with self._lock:
             if self.endpoint is not None:
-                anonymous = AnonymousCredentials()  # type: ignore[no-untyped-call]
-                session = AuthorizedSession(anonymous)  # type: ignore[no-untyped-call]
-                return RestClient(session, {"chat": self.endpoint.rest})
-
-            def made() -> Any:
-                import google.auth
-
-                credentials, _ = google.auth.default(scopes=[CHAT_SCOPE])
-                return AuthorizedSession(credentials)  # type: ignore[no-untyped-call]
-
-            return RestClient(made, {"chat": "https://chat.googleapis.com"})
+                return RestClient(http, {"chat": self.endpoint.rest})
+            return RestClient(
+                None,
+                {"chat": "https://chat.googleapis.com"},
+                make=lambda: self._authorized([CHAT_SCOPE]),
+            )
 
     @cached_property
     def troubleshooter(self) -> PolicyTroubleshooterClient:

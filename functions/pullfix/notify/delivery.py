@@ -25,19 +25,15 @@ merely contains an incident's key never steers where its ticket goes.
 from __future__ import annotations
 
 import fnmatch
-import functools
 import json
 import os
-import ssl
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pullfix.clock import SYSTEM, Clock
 from pullfix.core.config import Config, ConfigError, Route
@@ -57,6 +53,9 @@ from pullfix.notify.render import (
     slack_message,
     visible,
 )
+
+if TYPE_CHECKING:
+    from pullfix.gcp.transport import Transport
 
 __all__ = ["ChatApp", "DeliveryFailed", "Notifier", "route_for"]
 
@@ -112,68 +111,35 @@ class Response:
         return next((v for k, v in self.headers.items() if k.lower() == name.lower()), "")
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A 3xx is an answer, not an instruction: following it could send a webhook's token or
-    GitHub's Authorization header to another origin (urllib follows by default)."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-@functools.cache  # once per process (a bundle it cannot read raises, and is not kept)
-def _opener() -> urllib.request.OpenerDirector:
-    """urllib with the environment's proxies (HTTPS_PROXY, NO_PROXY: its ProxyHandler reads
-    them) and CA bundle, as pullfix's Google calls read them: REQUESTS_CA_BUNDLE or
-    CURL_CA_BUNDLE replaces the system's CAs, as requests does; SSL_CERT_FILE is OpenSSL's
-    own (ssl's default context reads it)."""
-    variable = next(
-        (v for v in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE") if os.environ.get(v)), None
-    )
-    bundle = os.environ[variable] if variable else None
-    try:
-        if bundle is not None and os.path.isdir(bundle):
-            context = ssl.create_default_context(capath=bundle)
-        else:
-            context = ssl.create_default_context(cafile=bundle)
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(
-            f"{variable}: cannot read the CA bundle it names ({type(exc).__name__})"
-        ) from None
-    return urllib.request.build_opener(_NoRedirects, urllib.request.HTTPSHandler(context=context))
-
-
 def _transient(status: int) -> bool:
     return status in (408, 429) or status >= 500
 
 
 def http_json(
-    method: str, url: str, payload: Any | None, headers: Mapping[str, str], what: str
+    transport: Transport,
+    method: str,
+    url: str,
+    payload: Any | None,
+    headers: Mapping[str, str],
+    what: str,
 ) -> Response:
-    """One HTTP request; `what` names the destination in errors (never the URL)."""
+    """One HTTP request on `transport`, which follows no redirect (a 3xx is an answer: a
+    webhook's token or GitHub's Authorization header never goes on to another origin) and
+    trusts the environment's CA bundle (REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE replaces the
+    system's CAs, as for pullfix's Google calls; SSL_CERT_FILE is OpenSSL's own; one that
+    cannot be read is a ConfigError). `what` names the destination in errors (never the
+    URL)."""
     data = json.dumps(payload).encode() if payload is not None else None
-    # URLs are checked to be https (or http on loopback) where they are read.
-    request = urllib.request.Request(  # noqa: S310
-        url,
-        data=data,
-        method=method,
-        headers={
-            "Content-Type": "application/json; charset=UTF-8",
-            "User-Agent": "pullfix",
-            **headers,
-        },
-    )
-    opener = _opener()  # a CA bundle that cannot be read: ConfigError
+    sent = {"Content-Type": "application/json; charset=UTF-8", "User-Agent": "pullfix", **headers}
     try:
-        with opener.open(request, timeout=HTTP_TIMEOUT) as response:
-            return Response(int(response.status), response.read(), dict(response.headers))
-    except urllib.error.HTTPError as exc:
-        body = exc.read()
-        headers = dict(exc.headers or {})
-        exc.close()
-        return Response(exc.code, body, headers)
+        # URLs are checked to be https (or http on loopback) where they are read.
+        answer = transport.request(method, url, headers=sent, body=data, timeout=HTTP_TIMEOUT)
+    except ConfigError:
+        raise
     except Exception as exc:
-        reason = getattr(exc, "reason", exc)
+        reason = exc.__cause__ or exc  # the transport's error chains what the socket said
         raise DeliveryFailed(f"{what}: {type(reason).__name__}") from None
+    return Response(answer.status, answer.body, answer.headers)
 
 
 def github_rate_limit(response: Response, now: float | None = None) -> str | None:
@@ -266,8 +232,13 @@ class Notifier:
         environ: Mapping[str, str] | None = None,
         search_per_minute: int = 30,
         chat_app: ChatApp | None = None,
+        *,
+        http: Transport,
     ) -> None:
+        """`http` sends every webhook post and API call (`pullfix.gcp.transport`: the
+        process's one transport)."""
         self.config = config
+        self.http = http
         self.ledger = ledger
         self.chat_app = chat_app
         self.environ = environ if environ is not None else os.environ
@@ -400,7 +371,7 @@ class Notifier:
         if thread and thread.get("ts"):
             payload["thread_ts"] = thread["ts"]
         headers = {"Authorization": f"Bearer {token}"}
-        response = http_json("POST", f"{api}/chat.postMessage", payload, headers, what)
+        response = http_json(self.http, "POST", f"{api}/chat.postMessage", payload, headers, what)
         answer = response.json() if 200 <= response.status < 300 else None
         if isinstance(answer, dict) and answer.get("ok") is False:
             error = str(answer.get("error"))
@@ -489,7 +460,7 @@ class Notifier:
             payload = slack_message(outcome)
         else:
             payload = outcome
-        result = self._deliver(what, http_json("POST", url, payload, {}, what))
+        result = self._deliver(what, http_json(self.http, "POST", url, payload, {}, what))
         log(
             "INFO",
             f"notify: {outcome['cause']} {outcome['action']} posted to {what}: {result}",
@@ -735,7 +706,7 @@ class Notifier:
         self, method: str, url: str, payload: Any, headers: Mapping[str, str], what: str
     ) -> Response:
         """One GitHub API request; its rate limits are transient (Pub/Sub redelivers)."""
-        response = http_json(method, url, payload, headers, what)
+        response = http_json(self.http, method, url, payload, headers, what)
         wait = github_rate_limit(response)
         if wait is not None:
             log(
