@@ -1,6 +1,6 @@
 """The Google adapter: `pullfix.core.model.GoogleApis` on Google's REST APIs (JSON, over
-google-auth's authorized session: `pullfix.gcp.clients.RestClient`), so that no event loads
-a generated client or grpc.
+pullfix's one transport with Application Default Credentials: `pullfix.gcp.clients.RestClient`,
+`pullfix.gcp.transport`), so that no event loads a generated client, grpc or requests.
 
 Every call has a short timeout and a bounded retry; what still fails transiently becomes
 `TransientError` (Pub/Sub redelivers), what pullfix may not do becomes `AccessDenied`.
@@ -163,8 +163,9 @@ def guard(what: str, call: Callable[[], T], needs: tuple[str, ...] = ()) -> T:
     except Exception as exc:
         error = api_error(exc)
         if error is None:
-            # Connection refused or reset, the transport's own timeout (requests' errors are
-            # OSErrors), anything else of the transport layer (a grpc channel's errors), or
+            # Connection refused or reset, the transport's own timeout (pullfix.gcp.transport's
+            # errors and requests' are OSErrors), anything else of the transport layer (the
+            # generated clients' requests and grpc channels, which the CLI uses), or
             # google-auth failing to reach its token endpoint or told to try again (the
             # metadata server's blips): Pub/Sub redelivers.
             if (

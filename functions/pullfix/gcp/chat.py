@@ -53,6 +53,6 @@ class ChatMessages:
             )
         except GoogleApiError:
             raise
-        except Exception as exc:  # requests' and google-auth's transport and token errors
+        except Exception as exc:  # the transport's and google-auth's token errors
             # The type names the failure; the text could quote a URL or a token's claims.
             raise TransientError(f"Google Chat API: {type(exc).__name__}") from None
