@@ -3,8 +3,9 @@ front ends serve it.
 
 Google's API front ends keep a client's connection open between requests (HTTP/1.1
 persistent connections, RFC 9112 section 9.3), and the clients' transports reuse it
-(pullfix's own, `pullfix.gcp.transport`, and the generated clients' requests/urllib3 pools). Werkzeug's
-development server closes every connection after one response, so against it each call paid
+(pullfix's own, `pullfix.gcp.transport`, and the generated clients' requests/urllib3
+pools). Werkzeug's development server closes every connection after one response, so against
+it each call paid
 for a new TCP connection and a new server thread that production never pays. This server
 answers each request with a Content-Length body in one write and keeps the connection until
 the client closes it, an idle timeout passes, or the sandbox stops.
