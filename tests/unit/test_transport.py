@@ -153,6 +153,37 @@ def test_one_connection_serves_request_after_request() -> None:
     assert len({port for _, _, port in seen}) == 1  # one connection
 
 
+def test_a_call_under_way_when_the_transport_closes_leaves_no_connection_open() -> None:
+    """The answer nobody waits for any more (a troubleshooter's, once the event is decided)
+    comes back after `close`: its connection is closed then, not kept in the emptied pool
+    for the garbage collector to find open."""
+    release, hung_up = threading.Event(), threading.Event()
+
+    def slow(conn: socket.socket) -> None:
+        conn.recv(65536)
+        release.wait(5)
+        conn.sendall(OK)
+        conn.settimeout(5)
+        if conn.recv(1) == b"":  # the client closed its end
+            hung_up.set()
+
+    transport = HttpTransport({})
+    with raw_server(slow) as port:
+        answers: list[Response] = []
+        call = threading.Thread(
+            target=lambda: answers.append(
+                transport.request("GET", f"http://127.0.0.1:{port}/slow", timeout=5)
+            )
+        )
+        call.start()
+        time.sleep(0.1)  # the request is on the wire
+        transport.close()
+        release.set()
+        call.join(5)
+        assert answers and answers[0].status == 200
+        assert hung_up.wait(2), "the connection was kept open after close"
+
+
 def test_a_connection_the_server_closed_while_idle_is_never_used() -> None:
     transport = HttpTransport({})
     with serving(close_after=True) as (url, seen):

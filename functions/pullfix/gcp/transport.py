@@ -212,6 +212,10 @@ class HttpTransport:
         self._idle: dict[_Key, list[tuple[float, http.client.HTTPConnection]]] = {}
         self._lock = threading.Lock()
         self._context: ssl.SSLContext | None = None
+        # Bumped by `close`: a connection checked out before it (a call still under way, such
+        # as a troubleshooter's answer nobody waits for) is closed when it comes back, not
+        # kept in a pool that `close` already emptied.
+        self._generation = 0
 
     def request(
         self,
@@ -240,6 +244,8 @@ class HttpTransport:
             if proxy.authorization:
                 sent_headers["Proxy-Authorization"] = proxy.authorization
         for attempt in (1, 2):
+            with self._lock:
+                generation = self._generation
             connection, reused = self._checkout(key, proxy, timeout)
             whole = False  # the request was handed to the socket in full
             try:
@@ -258,10 +264,13 @@ class HttpTransport:
                 if attempt == 1 and reused and _never_applied(exc, whole, method):
                     continue  # a connection the server had closed: once more, on a new one
                 raise TransportError(f"{origin}: {type(exc).__name__}") from exc
+            except BaseException:
+                connection.close()
+                raise
             if answer.will_close or connection.sock is None:
                 connection.close()
             else:
-                self._checkin(key, connection)
+                self._checkin(key, connection, generation)
             joined: dict[str, str] = {}
             for name, value in answer.getheaders():
                 lower = name.lower()
@@ -273,6 +282,7 @@ class HttpTransport:
         """Close every idle connection (the transport stays usable)."""
         with self._lock:
             idle, self._idle = self._idle, {}
+            self._generation += 1
         for connections in idle.values():
             for _, connection in connections:
                 connection.close()
@@ -317,10 +327,10 @@ class HttpTransport:
             made = http.client.HTTPConnection(proxy.host, proxy.port, timeout=timeout)
         return made, False
 
-    def _checkin(self, key: _Key, connection: http.client.HTTPConnection) -> None:
+    def _checkin(self, key: _Key, connection: http.client.HTTPConnection, generation: int) -> None:
         with self._lock:
             pool = self._idle.setdefault(key, [])
-            if len(pool) < self.max_idle:
+            if generation == self._generation and len(pool) < self.max_idle:
                 pool.append((time.monotonic(), connection))
                 return
         connection.close()
