@@ -50,3 +50,38 @@ def test_every_variable_the_functions_read_is_in_the_readmes_environment_table()
     table = readme.split("## Function environment", 1)[1].split("\n## ", 1)[0]
     assert read, "no PULLFIX_ variable found: the scan is broken"
     assert sorted(name for name in read if f"`{name}`" not in table) == []
+
+
+def _layout_rows() -> dict[str, set[str]]:
+    """The README's layout table: each folder of the package and the modules it names."""
+    readme = (REPO / "README.md").read_text()
+    table = readme[readme.index("| folder | role | modules |") :]
+    rows: dict[str, set[str]] = {}
+    for line in table.splitlines()[2:]:
+        if not line.startswith("|"):
+            break
+        folder, _, modules = (cell.strip() for cell in line.strip("|").split("|"))
+        # A module is named first in its entry: `name` (what it does); a folder as `name/`.
+        entries = re.split(r"[,;] (?![^(]*\))", modules)
+        named = {m.group(1) for e in entries if (m := re.match(r"`([\w/]+?)/?`", e.strip()))}
+        rows[folder.strip("`").rstrip("/")] = named
+    return rows
+
+
+def test_the_readmes_layout_table_names_every_module_of_each_folder_and_no_other() -> None:
+    package = REPO / "functions" / "pullfix"
+    rows = _layout_rows()
+    folders = {p.name for p in package.iterdir() if (p / "__init__.py").is_file()}
+    assert set(rows) == folders
+    for folder, named in rows.items():
+        here = package / folder
+        present = {
+            p.stem if p.suffix == ".py" else p.name
+            for p in here.iterdir()
+            if (p.suffix == ".py" and p.stem not in ("__init__", "__main__"))
+            or (p / "__init__.py").is_file()
+        }
+        assert named == present, (
+            f"{folder}/: missing from the README {sorted(present - named)}, "
+            f"not in the tree {sorted(named - present)}"
+        )
