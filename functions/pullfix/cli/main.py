@@ -226,7 +226,7 @@ def _cmd_replay(args: argparse.Namespace, stdout: TextIO) -> int:
     fmt = output_format(args)
     rows: list[list[str]] = []
     results: list[dict[str, object]] = []
-    with events, Sandbox(world) as sandbox:
+    with events, Sandbox(world, grpc=False) as sandbox:
         try:
             results_of = replay_events(
                 world, config, event_input.results(), sandbox, verify=args.verify

@@ -45,7 +45,7 @@ def replay_events(
     event's time plus `escalation_grace`, over the world's log entries: one more result per
     incident it closes (resolved, still_failing, abandoned)."""
     own = sandbox is None
-    box = sandbox or Sandbox(world).start()
+    box = sandbox or Sandbox(world, grpc=False).start()
     clients = GoogleClients(sandbox_endpoint(box.endpoint))
     last: datetime | None = None
     try:

@@ -134,7 +134,7 @@ def run_demo(out: TextIO) -> int:
         config = folder / "config.yaml"
         config.write_text(yaml.safe_dump(CONFIG))
         world = _demo_world(load_world)
-        sandbox = stack.enter_context(Sandbox(world, push_min_backoff=0.05))
+        sandbox = stack.enter_context(Sandbox(world, push_min_backoff=0.05, grpc=False))
         chat = _ChatSpace(sandbox, on_chat("Google Chat"))
         base_env = {"PULLFIX_CONFIG": str(config), "PULLFIX_GCP_ENDPOINT": sandbox.endpoint}
         notify = stack.enter_context(

@@ -11,15 +11,17 @@ import socket
 import threading
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from pullfix.dev.sandbox.firestore import FirestoreStore
-from pullfix.dev.sandbox.grpcsvc import GrpcServer
 from pullfix.dev.sandbox.httpserver import KeepAliveServer
 from pullfix.dev.sandbox.push import PushDelivery
 from pullfix.dev.sandbox.rest import RestApp
 from pullfix.dev.sandbox.state import Fault, SandboxState
 from pullfix.dev.sandbox.world import World, WorldError, load_world
+
+if TYPE_CHECKING:
+    from pullfix.dev.sandbox.firestore import FirestoreStore
+    from pullfix.dev.sandbox.grpcsvc import GrpcServer
 
 __all__ = ["Fault", "Sandbox", "World", "WorldError", "load_world"]
 
@@ -53,11 +55,15 @@ class Sandbox:
         log: TextIO | None = None,
         push_max_attempts: int = 8,
         push_min_backoff: float = 0.05,
+        grpc: bool = True,
     ) -> None:
+        """`grpc=False`: no gRPC server on port+1 (IAM admin's generated client is the only
+        one that speaks it, and pullfix's own code reads IAM admin over REST), and grpc is
+        not loaded."""
         self.state = SandboxState(world if isinstance(world, World) else load_world(world))
-        self.store = FirestoreStore()
         self.pusher = PushDelivery(max_attempts=push_max_attempts, min_backoff=push_min_backoff)
-        self.app = RestApp(self.state, self.pusher, self.store, strict=strict, log=log)
+        self.app = RestApp(self.state, self.pusher, strict=strict, log=log)
+        self.serves_grpc = grpc
         self.port = port or _free_port_pair()
         self._http: KeepAliveServer | None = None
         self._grpc: GrpcServer | None = None
@@ -73,6 +79,11 @@ class Sandbox:
         return f"127.0.0.1:{self.port + 1}"
 
     @property
+    def store(self) -> FirestoreStore:
+        """The sandbox's Firestore documents (made at their first use)."""
+        return self.app.store
+
+    @property
     def world(self) -> World:
         return self.state.world
 
@@ -81,9 +92,12 @@ class Sandbox:
         for port in (self.port, self.port + 1):
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
                 probe.bind(("127.0.0.1", port))
-        self._grpc = GrpcServer(self.state, self.port + 1)
+        if self.serves_grpc:
+            from pullfix.dev.sandbox.grpcsvc import GrpcServer
+
+            self._grpc = GrpcServer(self.state, self.port + 1)
+            self._grpc.start()
         self._http = KeepAliveServer(self.port, self.app)
-        self._grpc.start()
         self._thread = threading.Thread(
             target=self._http.serve_forever,
             name="sandbox-rest",

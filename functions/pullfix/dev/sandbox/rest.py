@@ -14,18 +14,18 @@ import binascii
 import hashlib
 import json
 import re
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from werkzeug.wrappers import Request, Response
 
 from pullfix.dev.sandbox.contract import response_violations
 from pullfix.dev.sandbox.errors import ApiError
-from pullfix.dev.sandbox.firestore import FirestoreStore
 from pullfix.dev.sandbox.iam import policy_json, set_policy
 from pullfix.dev.sandbox.iamadmin import role_json, service_account_json
 from pullfix.dev.sandbox.push import Delivery, PushDelivery
@@ -79,21 +79,41 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+if TYPE_CHECKING:
+    from pullfix.dev.sandbox.firestore import FirestoreStore
+
+
 class RestApp:
     """A WSGI application serving the world in `state`."""
+
+    _store: FirestoreStore | None
+    _store_lock: threading.Lock
+
+    @property
+    def store(self) -> FirestoreStore:
+        with self._store_lock:
+            if self._store is None:
+                from pullfix.dev.sandbox.firestore import FirestoreStore as Store
+
+                self._store = Store()
+            return self._store
 
     def __init__(
         self,
         state: SandboxState,
         pusher: PushDelivery,
-        store: FirestoreStore,
+        store: FirestoreStore | None = None,
         *,
         strict: bool = False,
         log: TextIO | None = None,
     ) -> None:
+        """`store` serves Firestore; without one, a `FirestoreStore` is made at the first
+        Firestore request (it loads the Firestore client's message types, a quarter of a
+        second that `pullfix replay` and the demo, which use no Firestore, need not pay)."""
         self.state = state
         self.pusher = pusher
-        self.store = store
+        self._store = store
+        self._store_lock = threading.Lock()
         self.strict = strict
         self.log = log
         self._message_counter = 0
