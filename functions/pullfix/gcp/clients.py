@@ -294,12 +294,10 @@ class GoogleClients:
     def _authorized(self, scopes: list[str]) -> Transport:
         """The shared transport with Application Default Credentials for `scopes` (looked
         up now: call it on the first call that needs them)."""
-        import google.auth
-
+        from pullfix.gcp.credentials import default_credentials
         from pullfix.gcp.transport import AuthorizedTransport
 
-        credentials, _ = google.auth.default(scopes=scopes)
-        return AuthorizedTransport(self.http, credentials)
+        return AuthorizedTransport(self.http, default_credentials(scopes))
 
     @cached_property
     def rest(self) -> RestClient:
