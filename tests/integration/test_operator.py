@@ -169,6 +169,22 @@ def test_every_pool_and_every_manifest_image(sandbox: Sandbox, tmp_path: Path) -
     assert "all 2 checks pass" in piped.stdout
 
 
+def test_an_image_only_skipped_is_never_called_pullable(sandbox: Sandbox) -> None:
+    # Docker Hub is not checked: the summary says nothing was, not that the nodes can pull it.
+    done = run(
+        sandbox,
+        "diagnose",
+        "--cluster",
+        CLUSTER_NAME,
+        "--node-pool",
+        "editor-pool",
+        "docker.io/library/busybox:1.36",
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "no image was checked (1 skipped" in done.stdout
+    assert "can pull" not in done.stdout
+
+
 def test_human_output_names_cause_and_fix(sandbox: Sandbox) -> None:
     done = run(
         sandbox,

@@ -325,6 +325,23 @@ def test_classify_into_a_closed_pipe_is_quiet(tmp_path: Path) -> None:
     assert err == b""
 
 
+def test_the_checks_listing_into_a_closed_pipe_is_quiet() -> None:
+    # `python -m pullfix.checks | head`, the reader gone before the first line is written.
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "pullfix.checks"],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write)
+    assert (done.returncode, done.stderr) == (0, b"")
+
+
 def test_every_command_has_examples_in_its_help() -> None:
     for command in (
         ["classify"],

@@ -4,6 +4,7 @@ custom roles' permissions file that Terraform reads."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from pullfix.checks.permissions import roles_json
@@ -18,15 +19,22 @@ def main(argv: list[str] | None = None) -> int:
         help="print functions/pullfix/permissions.json (the custom roles' permissions)",
     )
     args = parser.parse_args(argv)
-    if args.permissions:
-        sys.stdout.write(roles_json())
-        return 0
-    for number, check in enumerate(CHECKS, 1):
-        causes = ", ".join(sorted(c.value for c in check.causes)) or "a reason within permission"
-        calls = ", ".join(dict.fromkeys(read.call for read in check.reads)) or "-"
-        sys.stdout.write(f"{number}. {check.name}: {check.summary}\n")
-        sys.stdout.write(f"   names {causes}; reads {calls}\n")
-        sys.stdout.write(f"   fix: {check.advice}\n")
+    try:
+        if args.permissions:
+            sys.stdout.write(roles_json())
+            return 0
+        for number, check in enumerate(CHECKS, 1):
+            named = sorted(c.value for c in check.causes)
+            causes = ", ".join(named) or "a reason within permission"
+            calls = ", ".join(dict.fromkeys(read.call for read in check.reads)) or "-"
+            sys.stdout.write(f"{number}. {check.name}: {check.summary}\n")
+            sys.stdout.write(f"   names {causes}; reads {calls}\n")
+            sys.stdout.write(f"   fix: {check.advice}\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`python -m pullfix.checks | head`): not an error. Point stdout
+        # at /dev/null so that the interpreter's final flush is quiet too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 

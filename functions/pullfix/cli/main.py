@@ -394,6 +394,13 @@ def build_parser() -> argparse.ArgumentParser:
         "document, the list; table: cause, image, workload and the first reason",
     )
     classify.add_argument(
+        "--json",
+        dest="format",
+        action="store_const",
+        const="json",
+        help="same as --format json (as every command takes it)",
+    )
+    classify.add_argument(
         "--text",
         action="store_true",
         help="read raw error text instead of events (a containerd journal, docker pull "
@@ -779,7 +786,7 @@ def _tool_commands(commands: Any) -> None:
         commands,
         "demo",
         "run the whole pipeline on bundled sample events",
-        "The sandbox, the three functions under functions-framework and local chat and ticket "
+        "The sandbox, the four functions under functions-framework and local chat and ticket "
         "receivers, all on 127.0.0.1; prints each event's journey and a summary.",
         "  pullfix demo",
     )

@@ -211,13 +211,21 @@ def run_diagnose(args: argparse.Namespace, out: TextIO) -> int:
         if check.used_by:
             out.write(f"  used by: {', '.join(check.used_by)}\n")
     _write_advisories(postures, checks, out)
-    verdict = (
-        f"{len(failed)} of {len(checks)} checks fail"
-        if failed
-        else f"all {len(checks)} checks pass: the nodes can pull these images"
-    )
-    out.write(f"\n{verdict}\n")
+    out.write(f"\n{_verdict(checks, failed)}\n")
     return EXIT_CANNOT_PULL if failed else EXIT_OK
+
+
+def _verdict(checks: list[Any], failed: list[Any]) -> str:
+    """The last line of `diagnose`: an image it skipped (a registry outside Google) is never
+    counted as one the nodes can pull."""
+    skipped = sum(1 for c in checks if c.status == "skipped")
+    checked = len(checks) - skipped
+    unchecked = f" ({skipped} skipped: registries pullfix does not check)" if skipped else ""
+    if failed:
+        return f"{len(failed)} of {len(checks)} checks fail{unchecked}"
+    if checked == 0:
+        return f"no image was checked{unchecked}: nothing is known of these pulls"
+    return f"all {checked} checks pass: the nodes can pull the images checked{unchecked}"
 
 
 def _cannot_see(checks: list[Any]) -> list[dict[str, str]]:

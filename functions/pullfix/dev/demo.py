@@ -54,7 +54,7 @@ CONFIG = {
     },
     "max_event_age": "36500d",  # the bundled events keep their timestamps
     "abandon_after": "36500d",  # nor are their incidents abandoned for being old
-    # One ledger for the three functions: the sandbox's Firestore.
+    # One ledger for the four functions: the sandbox's Firestore.
     "ledger": {"firestore": {"project": "shop-prod"}},
     "notify": {
         "routes": [

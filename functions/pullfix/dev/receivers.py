@@ -83,13 +83,18 @@ def _answer(
     headers: dict[str, str] | None = None,
 ) -> None:
     data = json.dumps(body).encode()
-    handler.send_response(status)
-    handler.send_header("Content-Type", "application/json")
-    handler.send_header("Content-Length", str(len(data)))
-    for name, value in (headers or {}).items():
-        handler.send_header(name, value)
-    handler.end_headers()
-    handler.wfile.write(data)
+    try:
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            handler.send_header(name, value)
+        handler.end_headers()
+        handler.wfile.write(data)
+    except (BrokenPipeError, ConnectionResetError):
+        # The caller hung up before the answer (a notify process killed while a receiver
+        # held its post): the request is kept, and there is no one left to answer.
+        handler.close_connection = True
 
 
 class ChatReceiver(_Server):
