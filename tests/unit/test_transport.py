@@ -273,6 +273,33 @@ def test_a_refused_connection_is_a_transport_error() -> None:
         transport.request("GET", f"http://127.0.0.1:{port}/", timeout=2)
 
 
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [
+        ("/hook", {"Authorization": "Bearer ya29.secret\r\nX-Injected: 1"}),  # CR LF in a value
+        ("/hook/T0KEN secret?sig=1", {}),  # white space in the path
+        ("/hook/\u00e9-secret?sig=1", {}),  # not ASCII
+    ],
+)
+def test_a_request_http_cannot_carry_is_refused_before_sending_without_quoting_it(
+    path: str, headers: dict[str, str]
+) -> None:
+    """http.client refuses a header value or a request line that would split the request;
+    the refusal is a ValueError (permanent: not the transient TransportError) that names the
+    origin only, and chains nothing that quotes the token or the path."""
+    with serving() as (url, seen):
+        transport = HttpTransport({})
+        try:
+            with pytest.raises(ValueError, match=r"^GET http://127\.0\.0\.1:\d+: ") as caught:
+                transport.request("GET", f"{url}{path}", headers=headers, timeout=5)
+        finally:
+            transport.close()
+    assert not isinstance(caught.value, TransportError)
+    chain = [caught.value, caught.value.__cause__, caught.value.__context__]
+    assert "secret" not in " ".join(repr(e) for e in chain if e is not None)
+    assert seen == []
+
+
 # -- TLS -----------------------------------------------------------------------------------
 
 
