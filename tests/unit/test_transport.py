@@ -609,3 +609,39 @@ def test_a_transport_failure_reaches_google_auth_as_its_transport_error() -> Non
     request = auth_request(MockTransport(unreachable))
     with pytest.raises(exceptions.TransportError):
         request(TOKEN_URI, method="POST", body="a=b")
+
+
+def test_a_redirect_is_the_answer_and_the_token_never_reaches_where_it_points() -> None:
+    """Google's calls carry a bearer token: a 3xx to another origin is returned as it is,
+    never followed (following it would hand the token to that origin)."""
+    elsewhere: list[str] = []
+
+    def other(conn: socket.socket) -> None:
+        if (got := _read_request(conn.makefile("rb"))) is not None:
+            elsewhere.append(got[0])
+            conn.sendall(OK)
+
+    with raw_server(other) as other_port:
+        location = f"http://127.0.0.1:{other_port}/stolen".encode()
+
+        def redirecting(conn: socket.socket) -> None:
+            if _read_request(conn.makefile("rb")) is not None:
+                conn.sendall(
+                    b"HTTP/1.1 302 Found\r\nLocation: "
+                    + location
+                    + b"\r\nContent-Length: 0\r\n\r\n"
+                )
+
+        with raw_server(redirecting) as port:
+            later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=30)
+            http = HttpTransport({})
+            try:
+                for method in ("GET", "POST"):
+                    got = AuthorizedTransport(http, _user_credentials(later)).request(
+                        method, f"http://127.0.0.1:{port}/v1/x", body=b"{}", timeout=5
+                    )
+                    assert got.status == 302
+                    assert got.header("Location") == location.decode()
+            finally:
+                http.close()
+    assert elsewhere == []
