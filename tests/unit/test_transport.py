@@ -625,7 +625,8 @@ def test_a_redirect_is_the_answer_and_the_token_never_reaches_where_it_points() 
         location = f"http://127.0.0.1:{other_port}/stolen".encode()
 
         def redirecting(conn: socket.socket) -> None:
-            if _read_request(conn.makefile("rb")) is not None:
+            reader = conn.makefile("rb")
+            while _read_request(reader) is not None:  # kept alive: GET, then POST
                 conn.sendall(
                     b"HTTP/1.1 302 Found\r\nLocation: "
                     + location
