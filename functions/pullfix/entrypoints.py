@@ -376,7 +376,9 @@ def _post_slack_response(url: str | None, message: dict[str, Any]) -> None:
     headers = {"Content-Type": "application/json", "User-Agent": "pullfix"}
     try:
         answer = _http().request("POST", url, headers=headers, body=body, timeout=5)
-    except (OSError, ConfigError) as exc:  # no answer; a CA bundle that cannot be read
+    # No answer; a URL the transport will not send (white space, not ASCII); a CA bundle
+    # that cannot be read.
+    except (OSError, ValueError, ConfigError) as exc:
         log(
             "WARNING",
             f"pullfix approve: the Slack message was not updated: {type(exc).__name__}",

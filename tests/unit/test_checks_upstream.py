@@ -328,6 +328,11 @@ def test_without_a_perimeter_denial_the_setting_names_nothing() -> None:
         ("https://registry-1.docker.io/v2", True),
         ("https://us-docker.pkg.dev/p/r", False),
         ("https://gcr.io", False),
+        ("https://mirror@us-docker.pkg.dev/p/r", False),
+        # The host is what follows the user name and password, not a name before a colon.
+        ("https://us-docker.pkg.dev:443@registry.example.com/v2", True),
+        ("https://gcr.io:x@registry.example.com", True),
+        ("https://[::1", True),
         ("projects/p/locations/us/repositories/r", False),
         ("", False),
     ],

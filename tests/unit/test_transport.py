@@ -273,6 +273,33 @@ def test_a_refused_connection_is_a_transport_error() -> None:
         transport.request("GET", f"http://127.0.0.1:{port}/", timeout=2)
 
 
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [
+        ("/hook", {"Authorization": "Bearer ya29.secret\r\nX-Injected: 1"}),  # CR LF in a value
+        ("/hook/T0KEN secret?sig=1", {}),  # white space in the path
+        ("/hook/\u00e9-secret?sig=1", {}),  # not ASCII
+    ],
+)
+def test_a_request_http_cannot_carry_is_refused_before_sending_without_quoting_it(
+    path: str, headers: dict[str, str]
+) -> None:
+    """http.client refuses a header value or a request line that would split the request;
+    the refusal is a ValueError (permanent: not the transient TransportError) that names the
+    origin only, and chains nothing that quotes the token or the path."""
+    with serving() as (url, seen):
+        transport = HttpTransport({})
+        try:
+            with pytest.raises(ValueError, match=r"^GET http://127\.0\.0\.1:\d+: ") as caught:
+                transport.request("GET", f"{url}{path}", headers=headers, timeout=5)
+        finally:
+            transport.close()
+    assert not isinstance(caught.value, TransportError)
+    chain = [caught.value, caught.value.__cause__, caught.value.__context__]
+    assert "secret" not in " ".join(repr(e) for e in chain if e is not None)
+    assert seen == []
+
+
 # -- TLS -----------------------------------------------------------------------------------
 
 
@@ -582,3 +609,40 @@ def test_a_transport_failure_reaches_google_auth_as_its_transport_error() -> Non
     request = auth_request(MockTransport(unreachable))
     with pytest.raises(exceptions.TransportError):
         request(TOKEN_URI, method="POST", body="a=b")
+
+
+def test_a_redirect_is_the_answer_and_the_token_never_reaches_where_it_points() -> None:
+    """Google's calls carry a bearer token: a 3xx to another origin is returned as it is,
+    never followed (following it would hand the token to that origin)."""
+    elsewhere: list[str] = []
+
+    def other(conn: socket.socket) -> None:
+        if (got := _read_request(conn.makefile("rb"))) is not None:
+            elsewhere.append(got[0])
+            conn.sendall(OK)
+
+    with raw_server(other) as other_port:
+        location = f"http://127.0.0.1:{other_port}/stolen".encode()
+
+        def redirecting(conn: socket.socket) -> None:
+            reader = conn.makefile("rb")
+            while _read_request(reader) is not None:  # kept alive: GET, then POST
+                conn.sendall(
+                    b"HTTP/1.1 302 Found\r\nLocation: "
+                    + location
+                    + b"\r\nContent-Length: 0\r\n\r\n"
+                )
+
+        with raw_server(redirecting) as port:
+            later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=30)
+            http = HttpTransport({})
+            try:
+                for method in ("GET", "POST"):
+                    got = AuthorizedTransport(http, _user_credentials(later)).request(
+                        method, f"http://127.0.0.1:{port}/v1/x", body=b"{}", timeout=5
+                    )
+                    assert got.status == 302
+                    assert got.header("Location") == location.decode()
+            finally:
+                http.close()
+    assert elsewhere == []

@@ -35,6 +35,7 @@ fixes any of it. This check gathers before `vpc_sc` and judges before it (it jud
 from __future__ import annotations
 
 import re
+import urllib.parse
 from typing import TYPE_CHECKING
 
 from pullfix.checks import vpc_sc
@@ -81,7 +82,10 @@ def outside_google(upstream: str) -> bool:
         return False
     if "://" not in upstream:
         return True  # a public repository by name: DOCKER_HUB
-    host = upstream.split("://", 1)[1].split("/", 1)[0].split(":", 1)[0].lower()
+    try:  # the host after any user name and password (`user:pass@host:port`)
+        host = urllib.parse.urlsplit(upstream).hostname or ""
+    except ValueError:
+        return True  # not a URL pullfix can read: nothing says it is Google's
     return not _GOOGLE_HOST_RE.fullmatch(host)
 
 

@@ -26,7 +26,9 @@ and is safe to share between threads: each connection serves one request at a ti
   `TransportError` and decides (pullfix's functions leave it to Pub/Sub's redelivery).
 - No answer within `timeout` seconds (to connect, or between bytes of the answer) raises
   `TransportTimeout`. Errors name the method and the origin, never a path or a query (a
-  webhook's URL carries its token there).
+  webhook's URL carries its token there) nor a header. A request http.client refuses to
+  compose (CR or LF in a header value, white space or non-ASCII in the URL) is a
+  `ValueError`, sent nowhere: a permanent mistake, not a transient `TransportError`.
 
 `MockTransport(handler)` answers each request with `handler(request)`, for unit tests.
 `AuthorizedTransport(transport, credentials)` applies google-auth credentials to each
@@ -227,12 +229,8 @@ class HttpTransport:
         timeout: float | None,
     ) -> Response:
         parts = urllib.parse.urlsplit(url)
-        scheme = parts.scheme.lower()
-        host = parts.hostname
-        if scheme not in ("http", "https") or not host:
-            raise ValueError(f"not an http(s) URL: {scheme}://{host or ''}")
-        port = parts.port or (443 if scheme == "https" else 80)
-        key = (scheme, host, port)
+        key = _origin_key(parts)
+        scheme = key[0]
         origin = f"{method} {scheme}://{parts.netloc.rpartition('@')[2]}"
         proxy = self._route(key)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -248,6 +246,7 @@ class HttpTransport:
                 generation = self._generation
             connection, reused = self._checkout(key, proxy, timeout)
             whole = False  # the request was handed to the socket in full
+            refused = None  # why http.client would not compose the request
             try:
                 connection.request(method, target, body=body, headers=sent_headers)
                 whole = True
@@ -259,6 +258,16 @@ class HttpTransport:
             except ssl.SSLError as exc:
                 connection.close()
                 raise TransportError(f"{origin}: TLS: {exc.reason or type(exc).__name__}") from exc
+            except (ValueError, http.client.InvalidURL) as exc:
+                connection.close()
+                if whole:
+                    raise
+                # http.client refused to compose the request (CR or LF in a header value,
+                # white space or a character that is not ASCII in the URL): nothing was sent,
+                # and no retry can help. Its message, and the error's object, quote the value
+                # or the request line (a token, a webhook's path): raised outside this block,
+                # so that nothing chains it.
+                refused = type(exc).__name__
             except (http.client.HTTPException, OSError) as exc:
                 connection.close()
                 if attempt == 1 and reused and _never_applied(exc, whole, method):
@@ -267,15 +276,16 @@ class HttpTransport:
             except BaseException:
                 connection.close()
                 raise
+            if refused is not None:
+                raise ValueError(
+                    f"{origin}: a header or the URL holds what an HTTP request cannot carry "
+                    f"({refused})"
+                )
             if answer.will_close or connection.sock is None:
                 connection.close()
             else:
                 self._checkin(key, connection, generation)
-            joined: dict[str, str] = {}
-            for name, value in answer.getheaders():
-                lower = name.lower()
-                joined[lower] = f"{joined[lower]}, {value}" if lower in joined else value
-            return Response(answer.status, joined, data)
+            return _response(answer, data)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:
@@ -356,6 +366,22 @@ class HttpTransport:
             proxy = None
         self._routes[key] = proxy
         return proxy
+
+
+def _origin_key(parts: urllib.parse.SplitResult) -> _Key:
+    scheme = parts.scheme.lower()
+    host = parts.hostname
+    if scheme not in ("http", "https") or not host:
+        raise ValueError(f"not an http(s) URL: {scheme}://{host or ''}")
+    return scheme, host, parts.port or (443 if scheme == "https" else 80)
+
+
+def _response(answer: http.client.HTTPResponse, data: bytes) -> Response:
+    joined: dict[str, str] = {}
+    for name, value in answer.getheaders():
+        lower = name.lower()
+        joined[lower] = f"{joined[lower]}, {value}" if lower in joined else value
+    return Response(answer.status, joined, data)
 
 
 def _env_name(env: Mapping[str, str], lower: str) -> str | None:
