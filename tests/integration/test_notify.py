@@ -22,6 +22,7 @@ from pullfix.dev.sandbox import Sandbox
 from pullfix.dev.sandbox.world import world_from_dict
 from tests.integration.pipeline import CONFIG, IMAGES, LOCATION, PROD, Pipeline, event, world_dict
 from tests.integration.test_remediate import CAUSES, cause_event
+from tests.keys import self_signed
 
 pytestmark = pytest.mark.integration
 
@@ -296,46 +297,6 @@ def _webhook_route(tmp_path: Path) -> Path:
     return config
 
 
-def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 that no system trusts, and its key."""
-    import datetime as dt
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pullfix test CA")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp_path / "ca.pem", tmp_path / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 @pytest.mark.parametrize("variable", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", None])
 def test_notify_trusts_the_ca_bundle_the_environment_names(
     tmp_path: Path, variable: str | None
@@ -347,7 +308,7 @@ def test_notify_trusts_the_ca_bundle_the_environment_names(
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed(tmp_path)
     posts: list[bytes] = []
 
     class Handler(BaseHTTPRequestHandler):

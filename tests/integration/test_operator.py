@@ -29,6 +29,7 @@ from tests.integration.pipeline import (
     sa,
     world_dict,
 )
+from tests.keys import service_account_file
 
 pytestmark = pytest.mark.integration
 PULLFIX = str(Path(sys.executable).parent / "pullfix")
@@ -524,29 +525,9 @@ def _service_account_key(path: Path, token_uri: str) -> Path:
     """A service-account key file (a fresh RSA key) whose token endpoint is `token_uri`:
     google-auth honours a service account's `token_uri` (an authorized_user file's, since
     google-auth 2.4x, it replaces with Google's own)."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    path.write_text(
-        json.dumps(
-            {
-                "type": "service_account",
-                "project_id": "prod-shop",
-                "private_key_id": "k1",
-                "private_key": pem,
-                "client_email": "pullfix-test@prod-shop.iam.gserviceaccount.com",
-                "client_id": "1",
-                "token_uri": token_uri,
-            }
-        )
+    return service_account_file(
+        path, token_uri=token_uri, email="pullfix-test@prod-shop.iam.gserviceaccount.com"
     )
-    return path
 
 
 def test_credentials_that_cannot_be_refreshed_exit_4_without_a_traceback(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from pullfix.core.model import TransientError
 from pullfix.gcp.adapter import guard
 from pullfix.gcp.credentials import MetadataCredentials, default_credentials
 from pullfix.gcp.transport import AuthorizedTransport, HttpTransport
+from tests.keys import service_account_file
 
 CHAT = "https://www.googleapis.com/auth/chat.bot"
 CLOUD = "https://www.googleapis.com/auth/cloud-platform"
@@ -157,30 +158,9 @@ def test_a_token_answer_that_is_not_one_is_a_clear_error() -> None:
 
 
 def test_off_googles_runtime_or_with_a_key_file_google_auth_decides(tmp_path: Path) -> None:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
     from google.oauth2 import service_account
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    file = tmp_path / "key.json"
-    file.write_text(
-        json.dumps(
-            {
-                "type": "service_account",
-                "project_id": "p",
-                "private_key_id": "k1",
-                "private_key": pem,
-                "client_email": "pullfix@p.iam.gserviceaccount.com",
-                "client_id": "1",
-                "token_uri": "https://oauth2.googleapis.com/token",
-            }
-        )
-    )
+    file = service_account_file(tmp_path / "key.json")
     env = {"K_SERVICE": "pullfix-remediate", "GOOGLE_APPLICATION_CREDENTIALS": str(file)}
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(file))

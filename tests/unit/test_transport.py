@@ -28,6 +28,7 @@ from pullfix.gcp.transport import (
     TransportError,
     TransportTimeout,
 )
+from tests.keys import self_signed, service_account_info
 
 # -- servers on loopback ------------------------------------------------------------------
 
@@ -303,48 +304,9 @@ def test_a_request_http_cannot_carry_is_refused_before_sending_without_quoting_i
 # -- TLS -----------------------------------------------------------------------------------
 
 
-def _self_signed(folder: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 that no system trusts, and its key."""
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pullfix test CA")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / "ca.pem", folder / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 @pytest.fixture
 def tls(tmp_path: Path) -> tuple[Path, ssl.SSLContext]:
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed(tmp_path)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     return cert, context
@@ -560,22 +522,10 @@ def test_a_401_after_a_refresh_is_the_answer_not_a_loop() -> None:
 
 
 def test_service_account_credentials_sign_their_token_request_over_the_transport() -> None:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
     from google.oauth2 import service_account
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
     made = service_account.Credentials.from_service_account_info(
-        {
-            "private_key": pem,
-            "client_email": "pullfix@p.iam.gserviceaccount.com",
-            "token_uri": TOKEN_URI,
-        },
+        service_account_info(TOKEN_URI),
         scopes=["https://www.googleapis.com/auth/cloud-platform"],
     )
     google, log = _google(lambda: "new")

@@ -64,7 +64,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pullfix.checks.base import Check, Finding, Read
 from pullfix.core.causes import Cause
@@ -72,6 +72,7 @@ from pullfix.core.classify import Diagnosis
 from pullfix.core.judge import Evidence, NetworkFailure, NetworkPath
 from pullfix.core.model import (
     AccessDenied,
+    ClusterNetwork,
     DnsRecord,
     DnsZone,
     FirewallRule,
@@ -405,6 +406,18 @@ def _vip_addresses(vip: str) -> tuple[str, ...]:
     return tuple(str(address) for address in VIP_RANGES[vip])
 
 
+def _gap_at(where: ClusterNetwork, kind: str, **fields: Any) -> NetworkGap:
+    """A gap in the pool's network (its project, region, network and subnetwork)."""
+    return NetworkGap(
+        kind,
+        project=where.network_project,
+        region=where.region,
+        network=where.network_name,
+        subnetwork=where.subnetwork_name,
+        **fields,
+    )
+
+
 def _dns_gap(path: NetworkPath, failure: NetworkFailure) -> NetworkGap | None:
     """The record the private zone lacks for the failure's host, or the one it answers
     wrongly (None: nothing DNS-wise that Google's APIs show missing)."""
@@ -424,12 +437,9 @@ def _dns_gap(path: NetworkPath, failure: NetworkFailure) -> NetworkGap | None:
     def gap(
         kind: str, detail: str, write: tuple[tuple[str, str, tuple[str, ...]], ...]
     ) -> NetworkGap:
-        return NetworkGap(
+        return _gap_at(
+            where,
             kind,
-            project=where.network_project,
-            region=where.region,
-            network=where.network_name,
-            subnetwork=where.subnetwork_name,
             detail=detail,
             zone=zone.name,
             zone_dns_name=apex,
@@ -506,16 +516,7 @@ def gaps(evidence: Evidence) -> tuple[NetworkGap, ...]:
     where = path.cluster
 
     def gap(kind: str, detail: str = "", priority: int = 0, router: str = "") -> NetworkGap:
-        return NetworkGap(
-            kind,
-            project=where.network_project,
-            region=where.region,
-            network=where.network_name,
-            subnetwork=where.subnetwork_name,
-            detail=detail,
-            priority=priority,
-            router=router,
-        )
+        return _gap_at(where, kind, detail=detail, priority=priority, router=router)
 
     found: list[NetworkGap] = []
     if path.firewalls is not None:

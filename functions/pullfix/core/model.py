@@ -389,7 +389,8 @@ class DnsRecord:
 @dataclass(frozen=True, slots=True)
 class NetworkGap:
     """A piece missing from the path between a node pool and its registry, with what its
-    fix names (all from Google's APIs, none from the event)."""
+    fix names (from Google's APIs; of the event only `host`, and only a Google registry's
+    name, `*.pkg.dev` or `*gcr.io`)."""
 
     # private_google_access | cloud_nat | egress_firewall | vip_route | dns_record | dns_address
     kind: str
