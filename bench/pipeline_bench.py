@@ -318,6 +318,7 @@ def _cold_start() -> None:
                     _time_to_first_2xx("remediate", built / "main.py", env, python, event)
                 )
         h = statistics.median(runs["hello"])
+        ratios: dict[str, float] = {}
         for label, name in (
             ("memory ledger, no topic", "bare"),
             ("as deployed", "deployed"),
@@ -325,18 +326,19 @@ def _cold_start() -> None:
         ):
             p = statistics.median(runs[name])
             ratio = statistics.median(r / h for r, h in zip(runs[name], runs["hello"], strict=True))
+            ratios[name] = ratio
             print(
                 f"  remediate ({label}) {p * 1000:6.0f} ms   hello-world {h * 1000:6.0f} ms   "
                 f"ratio {ratio:.2f}"
             )
         own = _credentials_import(python or sys.executable, built, "pullfix")
         theirs = _credentials_import(python or sys.executable, built, "google-auth")
-        deployed = statistics.median(runs["deployed"])
         print(
             f"  production's credentials, which the sandbox's anonymous calls do not load: "
             f"pullfix's metadata-server credentials {own * 1000:.0f} ms of imports (as deployed "
-            f"with them about {(deployed + own) / h:.2f}x); google-auth's Compute Engine "
-            f"credentials, with requests and cryptography, would be {theirs * 1000:.0f} ms"
+            f"with them about {ratios['deployed'] + own / h:.2f}x); google-auth's Compute "
+            f"Engine credentials, with requests and cryptography, would be "
+            f"{theirs * 1000:.0f} ms ({ratios['deployed'] + theirs / h:.2f}x)"
         )
     print(
         "  (as deployed: a config file, the Firestore ledger and the outcomes topic, as "
