@@ -224,6 +224,11 @@ def test_a_first_event_as_deployed_loads_no_generated_client_api_core_grpc_or_re
         )
         == []
     )
+    # Nor the verification pass, nor (short of a grant) the approval code and its chat
+    # tokens: the outcome opens its incident through `pullfix.engine.incidents` alone.
+    assert "pullfix.engine.incidents" in modules and "pullfix.engine.verify" not in modules
+    if path != "grant":
+        assert not {"pullfix.engine.approval", "pullfix.notify.interactions"} & modules
 
 
 @pytest.mark.parametrize("path", ["", "projects/p1/topics/pull-failures"])

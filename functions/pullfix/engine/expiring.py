@@ -21,7 +21,7 @@ from pullfix.logs import log
 if TYPE_CHECKING:
     from pullfix.core.config import Config
     from pullfix.core.model import GoogleApis
-    from pullfix.engine.verify import OpenIncident
+    from pullfix.engine.incidents import OpenIncident
 
 __all__ = ["EXPIRY_NOTICE", "expiring_grants"]
 

@@ -43,9 +43,9 @@ from pullfix.core.refusals import ApiRefusal, api_refusal
 from pullfix.core.remediation import Context, ticket_draft
 from pullfix.core.vpcsc import unique_id as vpc_sc_unique_id
 from pullfix.engine import escalation
-from pullfix.engine.approval import route_grant
 from pullfix.engine.evidence import EvidenceCollector
 from pullfix.engine.granter import GrantAttempt, Granter, log_decision
+from pullfix.engine.incidents import incident_from_outcome
 from pullfix.engine.ledger import Ledger
 from pullfix.engine.lifecycle import (
     DEFAULT_LEASE,
@@ -55,7 +55,6 @@ from pullfix.engine.lifecycle import (
     lease_fields,
     next_step,
 )
-from pullfix.engine.verify import incident_from_outcome
 from pullfix.ids import fingerprint
 from pullfix.logs import log
 
@@ -494,6 +493,8 @@ class Remediator:
         decision = decide(diagnosis, evidence, self.config, refused_in_text=offline.refused)
         if decision.action is Action.GRANT and grant_key:
             # The config may route the grant to an approver (pullfix.engine.approval).
+            from pullfix.engine.approval import route_grant  # only for a grant
+
             routed = route_grant(
                 self, failure, diagnosis, evidence, decision, grant_key, when, now, approved
             )

@@ -39,12 +39,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pullfix.core.causes import Action, Cause
 from pullfix.core.intake import PodEvent, PullFailure, format_timestamp, parse_event
-from pullfix.core.intake import parse_timestamp as _parse_time
 from pullfix.core.judge import Evidence
 from pullfix.core.model import AccessDenied
 from pullfix.core.outcome import Outcome, Verified
 from pullfix.engine import escalation
 from pullfix.engine.expiring import expiring_grants
+from pullfix.engine.incidents import OpenIncident, incident_from_outcome
 from pullfix.errors import PullfixError
 from pullfix.logs import log
 
@@ -92,24 +92,6 @@ MAX_FILTER_CHARS = 20_000
 # entries.list quota efficiently is "Set a large pageSize"
 # (https://cloud.google.com/logging/docs/reference/api-overview).
 PAGE_SIZE = 1000
-
-
-@dataclass(frozen=True, slots=True)
-class OpenIncident:
-    """An incident pullfix acted on, as its first outcome describes it."""
-
-    fingerprint: str
-    action: Action  # grant, would_grant or ticket
-    cause: str
-    cluster: str  # projects/P/locations/L/clusters/C
-    namespace: str
-    workload: str  # the incident's workload key (see PodEvent.incident_workload)
-    image: str
-    first_failure: datetime
-    acted_at: datetime
-    node_pool: str  # the node pool that failed, as remediate verified it
-    grant: dict[str, Any] | None = None
-    node: str | None = None  # the node whose failure remediate verified
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,55 +161,8 @@ class Verdict:
         return self.outcome().to_dict()
 
 
-# The actions that open an incident for verification.
-_ACTED = frozenset({Action.GRANT, Action.WOULD_GRANT, Action.TICKET})
-
-
 def _fixed_by(incident: OpenIncident) -> str:
     return "pullfix's grant" if incident.action == Action.GRANT else "a human"
-
-
-def incident_from_outcome(outcome: dict[str, Any]) -> OpenIncident | None:
-    """The open incident an outcome starts (grants and tickets whose node pool was
-    verified), else None: an event whose node could not be verified (a forgery, or a node
-    already gone) opens nothing to verify, so forged events cannot fill a pass."""
-    try:
-        action = Action(str(outcome.get("action")))
-    except ValueError:
-        return None
-    if action not in _ACTED or outcome.get("escalation"):
-        return None
-    event = outcome.get("event") or {}
-    when = _parse_time(str(event.get("timestamp") or ""))
-    if not (event.get("cluster") and event.get("namespace") and event.get("image") and when):
-        return None
-    pool = (outcome.get("evidence") or {}).get("node_pool")
-    if not isinstance(pool, str) or not pool:
-        return None
-    return OpenIncident(
-        fingerprint=str(outcome["fingerprint"]),
-        action=action,
-        cause=str(outcome.get("cause")),
-        cluster=str(event["cluster"]),
-        namespace=str(event["namespace"]),
-        workload=_workload_key(event.get("workload"), event.get("pod")),
-        image=str(event["image"]),
-        first_failure=when,
-        acted_at=when,
-        node_pool=pool,
-        grant=outcome.get("grant"),
-        node=str(event["node"]) if event.get("node") else None,
-    )
-
-
-def _workload_key(workload: str | None, pod: str | None) -> str:
-    """PodEvent.incident_workload, from an outcome's event summary."""
-    if workload and not workload.startswith("Pod/"):
-        kind, _, name = workload.partition("/")
-        event = PodEvent(reason="", message="", controller_kind=kind, controller_name=name)
-    else:
-        event = PodEvent(reason="", message="", pod=pod or (workload or "Pod/")[4:] or None)
-    return event.incident_workload or ""
 
 
 def _clause(incident: OpenIncident) -> str:
