@@ -4,16 +4,17 @@ a grant pullfix made before (it did not read them) is not made where one holds."
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from pullfix.cli.main import main
 from pullfix.core.model import AccessDenied
 from pullfix.dev.events import log_entry, pull_message
 from pullfix.dev.sandbox import Sandbox
@@ -22,7 +23,6 @@ from pullfix.gcp.clients import GoogleClients
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
-PULLFIX = str(Path(sys.executable).parent / "pullfix")
 SAMPLES = REPO / "functions" / "pullfix" / "dev" / "samples"
 TEXTS = {
     line["id"]: line
@@ -69,7 +69,7 @@ def _replay(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The one event's result and the world after it."""
     tmp_path.mkdir(parents=True, exist_ok=True)
-    world_file, out = tmp_path / "world.yaml", tmp_path / "after.yaml"
+    world_file, out_file = tmp_path / "world.yaml", tmp_path / "after.yaml"
     world_file.write_text(yaml.safe_dump(world))
     config = tmp_path / "config.yaml"
     config.write_text(
@@ -79,27 +79,26 @@ def _replay(
     )
     events = tmp_path / "events.jsonl"
     events.write_text(json.dumps(entry) + "\n")
-    done = subprocess.run(
-        [
-            PULLFIX,
-            "replay",
-            "--world",
-            str(world_file),
-            "--config",
-            str(config),
-            "--world-out",
-            str(out),
-            "--json",
-            str(events),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    (result,) = [json.loads(line) for line in done.stdout.splitlines()]
-    return result, yaml.safe_load(out.read_text())
+    # `pullfix replay` as an operator runs it, in this process (the command's own process
+    # behaviour is held by tests/unit/test_cli.py and test_replay.py).
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(
+            [
+                "replay",
+                "--world",
+                str(world_file),
+                "--config",
+                str(config),
+                "--world-out",
+                str(out_file),
+                "--json",
+                str(events),
+            ]
+        )
+    assert code == 0, err.getvalue()
+    (result,) = [json.loads(line) for line in out.getvalue().splitlines()]
+    return result, yaml.safe_load(out_file.read_text())
 
 
 def _readers(world: dict[str, Any], repository: str) -> set[str]:
