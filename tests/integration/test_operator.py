@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -14,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from pullfix.cli.main import main
 from pullfix.dev.sandbox import Sandbox
 from pullfix.dev.sandbox.world import world_from_dict
 from pullfix.engine.ledger import FirestoreLedger
@@ -40,17 +43,22 @@ SHARED_REPO = f"projects/{IMAGES}/locations/us/repositories/shared"
 
 
 def run(sandbox: Sandbox, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PULLFIX_GCP_ENDPOINT": sandbox.endpoint}
-    env.pop("PULLFIX_CONFIG", None)
-    return subprocess.run(
-        [PULLFIX, *args],
-        capture_output=True,
-        text=True,
-        input=stdin,
-        env=env,
-        timeout=300,
-        check=False,
-    )
+    """`pullfix ARGS` against the sandbox, in this process: its exit code, stdout and stderr
+    as the command gives them (`_diagnose_as_a_user` runs it as a process of its own)."""
+    out, err = io.StringIO(), io.StringIO()
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+    ):
+        patch.setenv("PULLFIX_GCP_ENDPOINT", sandbox.endpoint)
+        patch.delenv("PULLFIX_CONFIG", raising=False)
+        patch.setattr(sys, "stdin", io.StringIO(stdin))
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse's usage errors
+            code = exc.code if isinstance(exc.code, int) else 1
+    return subprocess.CompletedProcess(["pullfix", *args], code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture
