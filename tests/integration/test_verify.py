@@ -3,6 +3,8 @@ a world whose log entries hold what the kubelet logged after pullfix acted."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import subprocess
 import sys
@@ -14,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from pullfix.cli.main import main
 from pullfix.core.intake import parse_timestamp
 from pullfix.dev.events import log_entry, pull_message, pulled_message
 from pullfix.engine.verify import (
@@ -74,25 +77,24 @@ def _run(
     settings = {"auto_grant": {"repositories": ["projects/shop-*/locations/*/repositories/*"]}}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump({**settings, **config}))
     (tmp_path / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
-    done = subprocess.run(
-        [
-            PULLFIX,
-            "replay",
-            "--verify",
-            "--world",
-            str(tmp_path / "world.yaml"),
-            "--config",
-            str(tmp_path / "config.yaml"),
-            "--json",
-            str(tmp_path / "events.jsonl"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return [json.loads(line) for line in done.stdout.splitlines()]
+    # `pullfix replay --verify`, in this process (the command's process behaviour has its own
+    # tests in tests/unit/test_cli.py).
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(
+            [
+                "replay",
+                "--verify",
+                "--world",
+                str(tmp_path / "world.yaml"),
+                "--config",
+                str(tmp_path / "config.yaml"),
+                "--json",
+                str(tmp_path / "events.jsonl"),
+            ]
+        )
+    assert code == 0, err.getvalue()
+    return [json.loads(line) for line in out.getvalue().splitlines()]
 
 
 def test_resolved_after_a_grant_with_its_time_to_fix(tmp_path: Path) -> None:
