@@ -4,6 +4,7 @@ shaped tracker, all real HTTP servers on loopback."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -305,41 +306,19 @@ def test_notify_trusts_the_ca_bundle_the_environment_names(
     the bundle REQUESTS_CA_BUNDLE (or CURL_CA_BUNDLE) names, as pullfix's Google calls do;
     without it the certificate is refused and the outcome kept for redelivery."""
     import ssl
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     cert, key = self_signed(tmp_path)
-    posts: list[bytes] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            posts.append(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    config = _webhook_route(tmp_path)
-    env = {"PULLFIX_CONFIG": str(config), "HOOK": f"https://127.0.0.1:{server.server_address[1]}/"}
-    # (This machine's own environment may name the system's bundle: set both, empty.)
-    env |= {"REQUESTS_CA_BUNDLE": "", "CURL_CA_BUNDLE": ""}
-    if variable is not None:
-        env[variable] = str(cert)
-    try:
+    with _webhook_server(context) as (port, posts):
+        config = _webhook_route(tmp_path)
+        env = {"PULLFIX_CONFIG": str(config), "HOOK": f"https://127.0.0.1:{port}/"}
+        # (This machine's own environment may name the system's bundle: set both, empty.)
+        env |= {"REQUESTS_CA_BUNDLE": "", "CURL_CA_BUNDLE": ""}
+        if variable is not None:
+            env[variable] = str(cert)
         with FunctionServer("notify", env=env, log_path=tmp_path / "notify.log") as notify:
             status = Team(None, notify, None, None, None).post_outcome(CA_OUTCOME, "m1")  # type: ignore[arg-type]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
     if variable is None:
         assert status == 500 and posts == []  # refused, kept for redelivery
     else:
@@ -363,37 +342,15 @@ def test_a_first_outcome_posted_loads_neither_requests_nor_grpc(tmp_path: Path) 
     """notify's first post goes through pullfix's own transport: the function's import trace
     (PYTHONPROFILEIMPORTTIME) names no requests, urllib3, google-auth requests transport or
     grpc."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    posts: list[bytes] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            posts.append(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    env = {
-        "PULLFIX_CONFIG": str(_webhook_route(tmp_path)),
-        "HOOK": f"http://127.0.0.1:{server.server_address[1]}/hook",
-        "PYTHONPROFILEIMPORTTIME": "1",
-    }
     log = tmp_path / "notify.log"
-    try:
+    with _webhook_server() as (port, posts):
+        env = {
+            "PULLFIX_CONFIG": str(_webhook_route(tmp_path)),
+            "HOOK": f"http://127.0.0.1:{port}/hook",
+            "PYTHONPROFILEIMPORTTIME": "1",
+        }
         with FunctionServer("notify", env=env, log_path=log) as notify:
             status = Team(None, notify, None, None, None).post_outcome(CA_OUTCOME, "m1")  # type: ignore[arg-type]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
     assert status == 200 and len(posts) == 1
     modules = {
         line.rsplit("|", 1)[1].strip()
@@ -410,3 +367,34 @@ def test_a_first_outcome_posted_loads_neither_requests_nor_grpc(tmp_path: Path) 
         )
         == []
     )
+
+
+@contextlib.contextmanager
+def _webhook_server(context: Any = None) -> Iterator[tuple[int, list[bytes]]]:
+    """A webhook receiver on loopback (TLS with `context`): its port and the bodies posted."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    posts: list[bytes] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            posts.append(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if context is not None:
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield server.server_address[1], posts
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
