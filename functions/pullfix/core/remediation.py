@@ -208,6 +208,28 @@ def terraform_member(c: Context) -> str:
     )
 
 
+def _grant_the_reader_too(
+    c: Context, steps: list[str], commands: list[str], where: str = "the repository"
+) -> bool:
+    """Where the node account also lacks the reader role beside a cause no grant fixes (the
+    ticket names both): its step and command, added; whether they were."""
+    if not c.lacks_reader:
+        return False
+    steps.append(
+        f"The node account {c.account or '?'} also lacks roles/artifactregistry.reader on "
+        f"{where}: grant it as well."
+    )
+    commands.append(_grant_command(c))
+    return True
+
+
+def _with_the_reader(c: Context, terraform: str | None) -> str | None:
+    """`terraform`, followed by the reader grant's where the node account lacks it too."""
+    if not c.lacks_reader:
+        return terraform
+    return (terraform + "\n" if terraform else "") + terraform_member(c)
+
+
 def _grant_command(c: Context) -> str:
     project, location, repo = _repo_parts(c.repository)
     member = f"serviceAccount:{c.account}" if c.account else "serviceAccount:NODE_SA_EMAIL"
@@ -408,12 +430,7 @@ def _boundary_advice(c: Context) -> Advice:
             f"--add-details-rules={sh(f'effect=ALLOW,resources={resource}')}"
         )
         rules.append(policy)
-    if c.lacks_reader:
-        steps.append(
-            f"The node account {c.account or '?'} also lacks roles/artifactregistry.reader on "
-            "the repository: grant it as well."
-        )
-        commands.append(_grant_command(c))
+    _grant_the_reader_too(c, steps, commands)
     terraform = None
     if rules:
         terraform = (
@@ -460,12 +477,7 @@ def _api_disabled_advice(c: Context) -> Advice:
         "grant fixes that. Enable the API (and keep it enabled in Terraform)."
     ]
     commands = [f"gcloud services enable artifactregistry.googleapis.com --project={sh(project)}"]
-    if c.lacks_reader:
-        steps.append(
-            f"The node account {c.account or '?'} also lacks roles/artifactregistry.reader on "
-            "the repository: grant it as well."
-        )
-        commands.append(_grant_command(c))
+    _grant_the_reader_too(c, steps, commands)
     terraform = (
         'resource "google_project_service" "artifactregistry" {\n'
         f"  project            = {hcl(project)}\n"
@@ -473,9 +485,7 @@ def _api_disabled_advice(c: Context) -> Advice:
         "  disable_on_destroy = false\n"
         "}\n"
     )
-    if c.lacks_reader:
-        terraform += "\n" + terraform_member(c)
-    return steps, commands, terraform
+    return steps, commands, _with_the_reader(c, terraform)
 
 
 def _vpc_sc_advice(c: Context) -> Advice:
@@ -554,19 +564,12 @@ def _vpc_sc_advice(c: Context) -> Advice:
         f"gcloud access-context-manager perimeters update {sh(name)} --policy={sh(policy)} "
         f"--set-{kind}-policies={kind}.yaml",
     ]
-    if c.lacks_reader:
-        steps.append(
-            f"The node account {c.account or '?'} also lacks roles/artifactregistry.reader on "
-            f"the repository in {project}: grant it as well."
-        )
-        commands.append(_grant_command(c))
+    _grant_the_reader_too(c, steps, commands, f"the repository in {project}")
     terraform = (setting[2] + "\n" if setting[2] else "") + (
         f"# in google_access_context_manager_service_perimeter for {hcl(c.perimeter or name)}, "
         "its status block:\n" + block
     )
-    if c.lacks_reader:
-        terraform += "\n" + terraform_member(c)
-    return steps, commands, terraform
+    return steps, commands, _with_the_reader(c, terraform)
 
 
 def _vpcsc_config_advice(config: str, repository: str | None) -> Advice:
@@ -640,13 +643,8 @@ def _cmek_advice(c: Context) -> Advice:
             f"  member        = {hcl(member)}\n"
             "}\n"
         )
-    if c.lacks_reader:
-        steps.append(
-            f"The node account {c.account or '?'} also lacks roles/artifactregistry.reader on "
-            "the repository: grant it as well."
-        )
-        commands.append(_grant_command(c))
-        terraform = (terraform + "\n" if terraform else "") + terraform_member(c)
+    _grant_the_reader_too(c, steps, commands)
+    terraform = _with_the_reader(c, terraform)
     return steps, commands, terraform
 
 
@@ -712,13 +710,8 @@ def _upstream_advice(c: Context) -> Advice:
             f"  member    = {hcl(member)}\n"
             "}\n"
         )
-    if c.lacks_reader:
-        steps.append(
-            f"The node account {c.account or '?'} also lacks roles/artifactregistry.reader on "
-            "the repository: grant it as well."
-        )
-        commands.append(_grant_command(c))
-        terraform = (terraform + "\n" if terraform else "") + terraform_member(c)
+    _grant_the_reader_too(c, steps, commands)
+    terraform = _with_the_reader(c, terraform)
     return steps, commands, terraform
 
 
@@ -760,12 +753,7 @@ def _virtual_upstream_advice(c: Context) -> Advice:
             f"  member     = {hcl(member)}\n"
             "}\n"
         )
-    if c.lacks_reader:
-        steps.append(
-            f"The node account {c.account or '?'} also lacks roles/artifactregistry.reader on "
-            "the repository: grant it as well."
-        )
-        commands.append(_grant_command(c))
+    if _grant_the_reader_too(c, steps, commands):
         blocks.append(terraform_member(c))
     return steps, commands, "\n".join(blocks) or None
 
