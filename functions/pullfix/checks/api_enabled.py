@@ -20,11 +20,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pullfix.checks.base import Check, Finding, Read
+from pullfix.checks.base import Check, Finding, Read, also_lacks_reader
 from pullfix.core.causes import Cause
 from pullfix.core.classify import Diagnosis
 from pullfix.core.judge import Evidence
-from pullfix.core.model import AccessDenied, AccessState
+from pullfix.core.model import AccessDenied
 
 if TYPE_CHECKING:
     from pullfix.engine.evidence import EvidenceCollector
@@ -64,17 +64,6 @@ def gather(collector: EvidenceCollector, evidence: Evidence) -> None:
         evidence.ar_api_error = str(exc)
 
 
-def _also_lacks(evidence: Evidence) -> tuple[str, ...]:
-    """The reader role the node account lacks as well, when the access check says so."""
-    verdict, account = evidence.verdict, evidence.account
-    if verdict is None or account is None or verdict.state is not AccessState.NOT_GRANTED:
-        return ()
-    return (
-        f"{account.email} also holds no role with downloadArtifacts on {evidence.repository} "
-        f"({verdict.evaluator}): once the API is enabled, grant roles/artifactregistry.reader",
-    )
-
-
 def judge(offline: Diagnosis, evidence: Evidence) -> Finding | None:
     project = evidence.repository_project
     if evidence.ar_api_state == "DISABLED":
@@ -83,7 +72,9 @@ def judge(offline: Diagnosis, evidence: Evidence) -> Finding | None:
             (
                 f"the Artifact Registry API ({AR_SERVICE}) is disabled in project {project} "
                 "(Service Usage: state DISABLED): every pull from it is refused, whatever IAM says",
-                *_also_lacks(evidence),
+                *also_lacks_reader(
+                    evidence, "once the API is enabled, grant roles/artifactregistry.reader"
+                ),
             ),
         )
     if evidence.ar_api_error is not None or (

@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING
 from pullfix.core.causes import Cause
 from pullfix.core.classify import Diagnosis
 from pullfix.core.judge import Evidence
+from pullfix.core.model import AccessState
 
 if TYPE_CHECKING:
     from pullfix.engine.evidence import EvidenceCollector
 
-__all__ = ["PROJECT_POLICY", "Check", "Finding", "Read"]
+__all__ = ["PROJECT_POLICY", "Check", "Finding", "Read", "also_lacks_reader"]
 
 
 @dataclass(frozen=True)
@@ -80,3 +81,18 @@ class Check:
     wants: Callable[[Evidence], bool] = lambda evidence: False
     summary: str = ""
     advice: str = ""
+
+
+def also_lacks_reader(
+    evidence: Evidence, then: str = "grant roles/artifactregistry.reader as well"
+) -> tuple[str, ...]:
+    """The reason a check that names a cause no grant fixes adds where the access check found
+    the node account lacking the reader role too (the ticket names both); `then` says when
+    to grant it."""
+    verdict, account = evidence.verdict, evidence.account
+    if verdict is None or account is None or verdict.state is not AccessState.NOT_GRANTED:
+        return ()
+    return (
+        f"{account.email} also holds no role with downloadArtifacts on {evidence.repository} "
+        f"({verdict.evaluator}): {then}",
+    )

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pullfix.checks.base import PROJECT_POLICY, Check, Finding, Read
+from pullfix.checks.base import PROJECT_POLICY, Check, Finding, Read, also_lacks_reader
 from pullfix.core.causes import Cause
 from pullfix.core.classify import Diagnosis
 from pullfix.core.judge import Evidence
-from pullfix.core.model import AccessDenied, AccessState
+from pullfix.core.model import AccessDenied
 
 if TYPE_CHECKING:
     from pullfix.engine.evidence import EvidenceCollector
@@ -107,16 +107,6 @@ def gather(collector: EvidenceCollector, evidence: Evidence) -> None:
         evidence.kms_error = str(exc)
 
 
-def _also_lacks(evidence: Evidence) -> list[str]:
-    verdict, account = evidence.verdict, evidence.account
-    if verdict is None or account is None or verdict.state is not AccessState.NOT_GRANTED:
-        return []
-    return [
-        f"{account.email} also holds no role with downloadArtifacts on {evidence.repository} "
-        f"({verdict.evaluator}): grant roles/artifactregistry.reader as well"
-    ]
-
-
 def judge(offline: Diagnosis, evidence: Evidence) -> Finding | None:
     key = evidence.kms_key
     if evidence.kms_error is not None:
@@ -136,7 +126,7 @@ def judge(offline: Diagnosis, evidence: Evidence) -> Finding | None:
             (
                 f"{evidence.repository} is encrypted with {key}, whose primary version is "
                 f"{state} (Cloud KMS): Artifact Registry cannot decrypt what it serves",
-                *_also_lacks(evidence),
+                *also_lacks_reader(evidence),
             ),
         )
     if evidence.kms_agent_holds_role is False:
@@ -145,7 +135,7 @@ def judge(offline: Diagnosis, evidence: Evidence) -> Finding | None:
             (
                 f"Artifact Registry's service agent {evidence.kms_agent} holds no {KMS_ROLE} on "
                 f"{key} or its project: it cannot decrypt {evidence.repository}",
-                *_also_lacks(evidence),
+                *also_lacks_reader(evidence),
             ),
         )
     return None

@@ -34,11 +34,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pullfix.checks.base import PROJECT_POLICY, Check, Finding, Read
+from pullfix.checks.base import PROJECT_POLICY, Check, Finding, Read, also_lacks_reader
 from pullfix.core.causes import Cause
 from pullfix.core.classify import Diagnosis
 from pullfix.core.judge import Evidence
-from pullfix.core.model import AccessDenied, AccessState, PolicyView
+from pullfix.core.model import AccessDenied, PolicyView
 
 if TYPE_CHECKING:
     from pullfix.engine.evidence import EvidenceCollector
@@ -184,16 +184,6 @@ def _holds(agent: str, roles: frozenset[str], *policies: PolicyView) -> bool:
     )
 
 
-def _also_lacks(evidence: Evidence) -> list[str]:
-    verdict, account = evidence.verdict, evidence.account
-    if verdict is None or account is None or verdict.state is not AccessState.NOT_GRANTED:
-        return []
-    return [
-        f"{account.email} also holds no role with downloadArtifacts on {evidence.repository} "
-        f"({verdict.evaluator}): grant roles/artifactregistry.reader as well"
-    ]
-
-
 def judge(offline: Diagnosis, evidence: Evidence) -> Finding | None:
     secret = evidence.upstream_secret
     if evidence.upstream_error is not None:
@@ -211,7 +201,9 @@ def judge(offline: Diagnosis, evidence: Evidence) -> Finding | None:
         for upstream in evidence.upstreams_unreadable or ()
     ]
     if not secret:
-        return Finding(Cause.UPSTREAM, (*decisive, *_also_lacks(evidence))) if decisive else None
+        return (
+            Finding(Cause.UPSTREAM, (*decisive, *also_lacks_reader(evidence))) if decisive else None
+        )
     state = evidence.upstream_secret_state
     if state is not None and state != "ENABLED":
         decisive.append(
@@ -227,7 +219,7 @@ def judge(offline: Diagnosis, evidence: Evidence) -> Finding | None:
         )
     if not decisive:
         return None
-    return Finding(Cause.UPSTREAM, (*decisive, *_also_lacks(evidence)))
+    return Finding(Cause.UPSTREAM, (*decisive, *also_lacks_reader(evidence)))
 
 
 CHECK = Check(

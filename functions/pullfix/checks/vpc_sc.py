@@ -26,11 +26,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from pullfix.checks.base import Check, Finding, Read
+from pullfix.checks.base import Check, Finding, Read, also_lacks_reader
 from pullfix.core.causes import Cause
 from pullfix.core.classify import Diagnosis
 from pullfix.core.judge import Evidence
-from pullfix.core.model import AccessDenied, AccessState
+from pullfix.core.model import AccessDenied
 
 if TYPE_CHECKING:
     from pullfix.engine.evidence import EvidenceCollector
@@ -125,14 +125,7 @@ def judge(offline: Diagnosis, evidence: Evidence) -> Finding | None:
             f"({denial.reason or 'no reason given'}; policy audit log of project {project}, "
             f"identifier {denial.unique_id}): an {denial.direction} rule would allow the pull",
         ]
-        verdict, account = evidence.verdict, evidence.account
-        if verdict is not None and account is not None and verdict.state is AccessState.NOT_GRANTED:
-            reasons.append(
-                f"{account.email} also holds no role with downloadArtifacts on "
-                f"{evidence.repository} ({verdict.evaluator}): grant "
-                "roles/artifactregistry.reader as well"
-            )
-        return Finding(Cause.VPC_SC, tuple(reasons))
+        return Finding(Cause.VPC_SC, (*reasons, *also_lacks_reader(evidence)))
     if evidence.vpc_sc_error is not None:
         said = (
             f"the text names VPC Service Controls identifier {evidence.vpc_sc_id}"
