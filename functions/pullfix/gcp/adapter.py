@@ -818,27 +818,32 @@ class GoogleAdapter:
             private_google_access=bool(got.get("privateIpGoogleAccess", False)),
         )
 
-    def _list(
-        self, what: str, call: str, template: str, parts: tuple[str, ...], fields: str
+    def _pages(
+        self,
+        what: str,
+        call: str,
+        api: str,
+        template: str,
+        parts: tuple[str, ...],
+        key: str,
+        fields: str,
     ) -> list[Any]:
-        """Every item of a Compute list (its pages followed, at most 20)."""
+        """Every item (`key`) of a Google list, its pages followed by `nextPageToken`, at most
+        20 (Compute's lists, `items`; Cloud DNS's, `managedZones` and `rrsets`:
+        https://cloud.google.com/dns/docs/reference/v1/managedZones/list)."""
         items: list[Any] = []
         token = ""
         for _ in range(20):
-            params = {"pageToken": token} if token else None
-            page = guard(
+            page = self._get(
                 what,
-                lambda p=params: self.retry(self.clients.rest.get)(  # type: ignore[misc]
-                    "compute",
-                    template,
-                    *parts,
-                    fields=f"{fields},nextPageToken",
-                    timeout=self.timeout,
-                    params=p,
-                ),
                 PERMISSIONS[call],
+                api,
+                template,
+                *parts,
+                fields=f"{key}({fields}),nextPageToken",
+                params={"pageToken": token} if token else None,
             )
-            items.extend(page.get("items") or ())
+            items.extend(page.get(key) or ())
             token = str(page.get("nextPageToken") or "")
             if not token:
                 break
@@ -851,12 +856,14 @@ class GoogleAdapter:
 
     def _load_router_nats(self, project: str, region: str) -> tuple[RouterNat, ...]:
         """Compute `routers.list`: each router's `nats[]` (`subnetworks[].name` is a URL)."""
-        routers = self._list(
+        routers = self._pages(
             f"listing the Cloud Routers of {project} in {region}",
             "router_nats",
+            "compute",
             "/compute/v1/projects/{}/regions/{}/routers",
             (project, region),
-            "items(name,network,nats(name,sourceSubnetworkIpRangesToNat,subnetworks/name))",
+            "items",
+            "name,network,nats(name,sourceSubnetworkIpRangesToNat,subnetworks/name)",
         )
         return tuple(
             RouterNat(
@@ -874,13 +881,15 @@ class GoogleAdapter:
         return self._network.get(("firewalls", project), lambda: self._load_firewalls(project))
 
     def _load_firewalls(self, project: str) -> tuple[FirewallRule, ...]:
-        rules = self._list(
+        rules = self._pages(
             f"listing the firewall rules of {project}",
             "egress_firewalls",
+            "compute",
             "/compute/v1/projects/{}/global/firewalls",
             (project,),
-            "items(name,network,direction,priority,allowed,denied,destinationRanges,"
-            "targetTags,targetServiceAccounts,disabled)",
+            "items",
+            "name,network,direction,priority,allowed,denied,destinationRanges,"
+            "targetTags,targetServiceAccounts,disabled",
         )
         return tuple(
             FirewallRule(
@@ -902,12 +911,14 @@ class GoogleAdapter:
         return self._network.get(("routes", project), lambda: self._load_routes(project))
 
     def _load_routes(self, project: str) -> tuple[RouteInfo, ...]:
-        routes = self._list(
+        routes = self._pages(
             f"listing the routes of {project}",
             "routes",
+            "compute",
             "/compute/v1/projects/{}/global/routes",
             (project,),
-            "items(name,network,destRange,nextHopGateway,tags)",
+            "items",
+            "name,network,destRange,nextHopGateway,tags",
         )
         return tuple(
             RouteInfo(
@@ -923,41 +934,19 @@ class GoogleAdapter:
     def dns_zones(self, project: str) -> tuple[DnsZone, ...]:
         return self._network.get(("dns_zones", project), lambda: self._load_dns_zones(project))
 
-    def _dns_pages(
-        self, what: str, call: str, key: str, template: str, parts: tuple[str, ...], fields: str
-    ) -> list[Any]:
-        """Every item of a Cloud DNS v1 list (`key`), its pages followed by `nextPageToken`
-        (at most 20: https://cloud.google.com/dns/docs/reference/v1/managedZones/list)."""
-        items: list[Any] = []
-        token = ""
-        for _ in range(20):
-            page = self._get(
-                what,
-                PERMISSIONS[call],
-                "dns",
-                template,
-                *parts,
-                fields=f"{key}({fields}),nextPageToken",
-                params={"pageToken": token} if token else None,
-            )
-            items.extend(page.get(key) or ())
-            token = str(page.get("nextPageToken") or "")
-            if not token:
-                break
-        return items
-
     def _load_dns_zones(self, project: str) -> tuple[DnsZone, ...]:
         """Cloud DNS v1 `managedZones.list` (`GET https://dns.googleapis.com/dns/v1/projects/
         {project}/managedZones`): the private zones, each with the networks its
         `privateVisibilityConfig.networks[].networkUrl` names (a Compute URL, kept as
         `projects/P/global/networks/N`) and whether it forwards or peers (its answers are not
         its records): https://cloud.google.com/dns/docs/reference/v1/managedZones#resource."""
-        zones = self._dns_pages(
+        zones = self._pages(
             f"listing the Cloud DNS zones of {project}",
             "dns_zones",
-            "managedZones",
+            "dns",
             "/dns/v1/projects/{}/managedZones",
             (project,),
+            "managedZones",
             "name,dnsName,visibility,privateVisibilityConfig/networks/networkUrl,"
             "forwardingConfig/targetNameServers,peeringConfig/targetNetwork/networkUrl",
         )
@@ -985,12 +974,13 @@ class GoogleAdapter:
         projects/{project}/managedZones/{managedZone}/rrsets`): each set's `name`, `type` and
         `rrdatas` (https://cloud.google.com/dns/docs/reference/v1/resourceRecordSets/list)."""
         try:
-            sets = self._dns_pages(
+            sets = self._pages(
                 f"listing the records of Cloud DNS zone {zone} in {project}",
                 "dns_records",
-                "rrsets",
+                "dns",
                 "/dns/v1/projects/{}/managedZones/{}/rrsets",
                 (project, zone),
+                "rrsets",
                 "name,type,rrdatas",
             )
         except NotFound:
