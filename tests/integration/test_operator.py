@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import subprocess
@@ -16,12 +14,12 @@ from typing import Any
 import pytest
 import yaml
 
-from pullfix.cli.main import main
 from pullfix.dev.sandbox import Sandbox
 from pullfix.dev.sandbox.world import world_from_dict
 from pullfix.engine.ledger import FirestoreLedger
 from pullfix.gcp.clients import GoogleClients
 from pullfix.gcp.endpoints import sandbox_endpoint
+from tests.commands import pullfix
 from tests.integration.pipeline import (
     CLUSTER,
     DEFAULT_SA,
@@ -43,22 +41,12 @@ SHARED_REPO = f"projects/{IMAGES}/locations/us/repositories/shared"
 
 
 def run(sandbox: Sandbox, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    """`pullfix ARGS` against the sandbox, in this process: its exit code, stdout and stderr
-    as the command gives them (`_diagnose_as_a_user` runs it as a process of its own)."""
-    out, err = io.StringIO(), io.StringIO()
-    with (
-        pytest.MonkeyPatch.context() as patch,
-        contextlib.redirect_stdout(out),
-        contextlib.redirect_stderr(err),
-    ):
+    """`pullfix ARGS` against the sandbox, in this process (`_diagnose_as_a_user` runs it as
+    a process of its own)."""
+    with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PULLFIX_GCP_ENDPOINT", sandbox.endpoint)
         patch.delenv("PULLFIX_CONFIG", raising=False)
-        patch.setattr(sys, "stdin", io.StringIO(stdin))
-        try:
-            code = main(list(args))
-        except SystemExit as exc:  # argparse's usage errors
-            code = exc.code if isinstance(exc.code, int) else 1
-    return subprocess.CompletedProcess(["pullfix", *args], code, out.getvalue(), err.getvalue())
+        return pullfix(*args, stdin=stdin)
 
 
 @pytest.fixture

@@ -4,9 +4,7 @@ a grant pullfix made before (it did not read them) is not made where one holds."
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -14,12 +12,12 @@ from typing import Any
 import pytest
 import yaml
 
-from pullfix.cli.main import main
 from pullfix.core.model import AccessDenied
 from pullfix.dev.events import log_entry, pull_message
 from pullfix.dev.sandbox import Sandbox
 from pullfix.gcp.adapter import GoogleAdapter
 from pullfix.gcp.clients import GoogleClients
+from tests.commands import pullfix
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
@@ -81,23 +79,19 @@ def _replay(
     events.write_text(json.dumps(entry) + "\n")
     # `pullfix replay` as an operator runs it, in this process (the command's own process
     # behaviour is held by tests/unit/test_cli.py and test_replay.py).
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(
-            [
-                "replay",
-                "--world",
-                str(world_file),
-                "--config",
-                str(config),
-                "--world-out",
-                str(out_file),
-                "--json",
-                str(events),
-            ]
-        )
-    assert code == 0, err.getvalue()
-    (result,) = [json.loads(line) for line in out.getvalue().splitlines()]
+    done = pullfix(
+        "replay",
+        "--world",
+        str(world_file),
+        "--config",
+        str(config),
+        "--world-out",
+        str(out_file),
+        "--json",
+        str(events),
+    )
+    assert done.returncode == 0, done.stderr
+    (result,) = [json.loads(line) for line in done.stdout.splitlines()]
     return result, yaml.safe_load(out_file.read_text())
 
 

@@ -3,8 +3,6 @@ a world whose log entries hold what the kubelet logged after pullfix acted."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import subprocess
 import sys
@@ -16,7 +14,6 @@ from typing import Any
 import pytest
 import yaml
 
-from pullfix.cli.main import main
 from pullfix.core.intake import parse_timestamp
 from pullfix.dev.events import log_entry, pull_message, pulled_message
 from pullfix.engine.verify import (
@@ -26,6 +23,7 @@ from pullfix.engine.verify import (
     success_filter,
     verify_incidents,
 )
+from tests.commands import pullfix
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
@@ -79,22 +77,18 @@ def _run(
     (tmp_path / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
     # `pullfix replay --verify`, in this process (the command's process behaviour has its own
     # tests in tests/unit/test_cli.py).
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(
-            [
-                "replay",
-                "--verify",
-                "--world",
-                str(tmp_path / "world.yaml"),
-                "--config",
-                str(tmp_path / "config.yaml"),
-                "--json",
-                str(tmp_path / "events.jsonl"),
-            ]
-        )
-    assert code == 0, err.getvalue()
-    return [json.loads(line) for line in out.getvalue().splitlines()]
+    done = pullfix(
+        "replay",
+        "--verify",
+        "--world",
+        str(tmp_path / "world.yaml"),
+        "--config",
+        str(tmp_path / "config.yaml"),
+        "--json",
+        str(tmp_path / "events.jsonl"),
+    )
+    assert done.returncode == 0, done.stderr
+    return [json.loads(line) for line in done.stdout.splitlines()]
 
 
 def test_resolved_after_a_grant_with_its_time_to_fix(tmp_path: Path) -> None:
