@@ -51,7 +51,7 @@ from pullfix.core.vpcsc import (
 )
 from pullfix.gcp.clients import GoogleClients
 from pullfix.gcp.errors import Conflict, Denied, NotFound, Retryable, api_error
-from pullfix.gcp.retries import Retry
+from pullfix.gcp.retries import Retry, bounded_retry
 
 if TYPE_CHECKING:
     from pullfix.core.policy import GrantCondition
@@ -101,7 +101,7 @@ _RETRY_BUDGET = 4.0
 
 def _retry_within(timeout: float, clock: Clock = SYSTEM) -> Retry:
     """The calls' retry, its budget no longer than one call's timeout."""
-    return Retry(min(_RETRY_BUDGET, timeout), clock=clock)
+    return bounded_retry(min(_RETRY_BUDGET, timeout), clock)
 
 
 # What pullfix reads of a cluster (GKE API v1 `Cluster`, REST field names).

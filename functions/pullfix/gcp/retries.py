@@ -43,15 +43,6 @@ class Retry:
         self.maximum = maximum
         self.multiplier = multiplier
 
-    def with_timeout(self, timeout: float) -> Retry:
-        return Retry(
-            timeout,
-            initial=self.initial,
-            maximum=self.maximum,
-            multiplier=self.multiplier,
-            clock=self.clock,
-        )
-
     def __call__(self, call: Callable[P, T]) -> Callable[P, T]:
         clock = self.clock
 
