@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -145,16 +146,15 @@ def test_pubsub_goes_to_its_emulator_without_credentials(
 
 
 def test_an_emulator_needs_no_application_default_credentials(
-    recorder: _Recorder, monkeypatch: pytest.MonkeyPatch
+    recorder: _Recorder, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     # Production endpoints for every other API: their credentials are looked for only when
-    # one of them is called.
+    # one of them is called. Here there are none: the key file Application Default
+    # Credentials are told to read does not exist, and this is not Google's runtime.
     import google.auth
 
-    def no_credentials(*args: Any, **kwargs: Any) -> Any:
-        raise google.auth.exceptions.DefaultCredentialsError("none here")
-
-    monkeypatch.setattr(google.auth, "default", no_credentials)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "no-such-key.json"))
+    monkeypatch.delenv("K_SERVICE", raising=False)
     clients = GoogleClients(None, emulator_hosts({"FIRESTORE_EMULATOR_HOST": recorder.host}))
     try:
         assert _ledger(clients).get("k1", T0) is None
